@@ -1,0 +1,103 @@
+"""The application factory: the composition root of the web process and the workers."""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from pathlib import Path
+
+from flask import Flask, current_app, g, request
+
+from .config import API_CONFIG, Settings
+from .errors import UnsupportedMediaType, register_error_handlers
+from .extensions import api, db, migrate
+from .logs import configure_logging
+from .storage import FileStorage
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+
+def create_app(config: dict | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=True)
+    settings = Settings.from_environ()
+    app.config.update(settings.as_flask_config())
+    app.config.update(API_CONFIG)
+    if config:
+        app.config.update(config)
+        if "DATABASE_URL" in config and "SQLALCHEMY_DATABASE_URI" not in config:
+            from .config import normalise_database_url
+            app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(config["DATABASE_URL"])
+    configure_logging(app.config["LOG_LEVEL"])
+    from .auth.logic import configure_password_hashing
+    configure_password_hashing(time_cost=app.config["ARGON2_TIME_COST"],
+                               memory_kib=app.config["ARGON2_MEMORY_KIB"])
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    storage_root = app.config.get("FILE_STORAGE_PATH") or os.path.join(app.instance_path, "files")
+    app.extensions["file_storage"] = FileStorage(storage_root)
+
+    from . import models  # noqa: F401  (complete metadata before anything uses it)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
+    api.init_app(app)
+    register_error_handlers(app)
+    _register_blueprints(app)
+    _register_request_hooks(app)
+
+    from .cli import register_cli
+    register_cli(app)
+    return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    from . import health
+    from .audit import routes as audit_routes
+    from .auth import routes as auth_routes
+    from .cases import routes as case_routes
+    from .customers import routes as customer_routes
+    from .intake import routes as intake_routes
+    from .lines import routes as line_routes
+
+    for blueprint in (health.blp, auth_routes.auth_blp, auth_routes.officials_blp,
+                      auth_routes.api_keys_blp, line_routes.blp, case_routes.blp,
+                      customer_routes.blp, intake_routes.blp, audit_routes.blp):
+        api.register_blueprint(blueprint)
+
+
+def _register_request_hooks(app: Flask) -> None:
+    @app.before_request
+    def assign_request_id():
+        incoming = request.headers.get("X-Request-ID", "")
+        g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        purpose = request.headers.get("X-Purpose", "").strip()
+        g.purpose = purpose[:200] or None
+
+    @app.before_request
+    def require_json_bodies():
+        # A body in another format would be read as "no fields" and fail with a confusing
+        # 422; say what is wrong instead.
+        if request.method not in _BODY_METHODS or not request.path.startswith("/api/"):
+            return None
+        if not request.content_length and "chunked" not in request.headers.get("Transfer-Encoding", ""):
+            return None
+        view = current_app.view_functions.get(request.endpoint)
+        if view is None:
+            return None
+        accepted = getattr(view, "accepts_content_types", ("application/json",))
+        if request.mimetype not in accepted:
+            raise UnsupportedMediaType(
+                f"Send the body as {' or '.join(accepted)} (got {request.mimetype or 'no content type'}).")
+        return None
+
+    @app.after_request
+    def security_headers(response):
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        if request.path.startswith("/api/") and not request.path.startswith("/api/v1/docs"):
+            response.headers.setdefault("Cache-Control", "no-store")
+            response.headers.setdefault("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+        return response

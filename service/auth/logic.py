@@ -1,0 +1,161 @@
+"""Passwords, logins, bearer tokens and API keys."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+
+from ..audit.logic import record
+from ..db_types import utcnow
+from ..errors import NotFound, TooManyRequests, Unauthorized, ValidationFailed
+from ..extensions import db
+from .models import ApiKey, AuthToken, Official
+from .permissions import SCOPES, Principal
+
+_hasher = PasswordHasher()
+# Verified against when the username is unknown, so a wrong username costs as much time as a
+# wrong password and response times do not reveal which usernames exist.
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+def configure_password_hashing(*, time_cost: int, memory_kib: int) -> None:
+    """Set argon2's cost. Production keeps the library's defaults; the tests lower it."""
+    global _hasher, _DUMMY_HASH
+    if (time_cost, memory_kib) != (_hasher.time_cost, _hasher.memory_cost):
+        _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib)
+        _DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+API_KEY_PREFIX = "csk_"
+MIN_PASSWORD_LENGTH = 12
+
+
+def hash_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValidationFailed("The password is too short.",
+                               errors={"password": [f"At least {MIN_PASSWORD_LENGTH} characters."]})
+    return _hasher.hash(password)
+
+
+def _password_matches(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _sha256(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def official_principal(official: Official, token_id: int | None = None) -> Principal:
+    return Principal(kind="official", id=official.id, name=official.name, role=official.role,
+                     token_id=token_id)
+
+
+def login(*, username: str, password: str, token_ttl_seconds: int, max_failures: int,
+          lockout_seconds: int, now: datetime | None = None) -> tuple[str, AuthToken]:
+    """Exchange a username and password for a new bearer token.
+
+    After ``max_failures`` wrong passwords in a row the account is locked for
+    ``lockout_seconds``; while locked even the right password is refused, so guessing gains
+    nothing.
+    """
+    now = now or utcnow()
+    official = db.session.scalar(select(Official).where(Official.username == username))
+    if official is None:
+        _password_matches(_DUMMY_HASH, password)
+        raise Unauthorized("Wrong username or password.", code="invalid-credentials")
+    if official.locked_until and official.locked_until > now:
+        retry_after = int((official.locked_until - now).total_seconds()) + 1
+        raise TooManyRequests("Too many failed logins; the account is locked for a while.",
+                              headers={"Retry-After": str(retry_after)})
+    if not _password_matches(official.password_hash, password) or not official.active:
+        official.failed_logins += 1
+        if official.failed_logins >= max_failures:
+            official.locked_until = now + timedelta(seconds=lockout_seconds)
+            official.failed_logins = 0
+        record("auth.login_failed", actor=None, object_type="official", object_id=official.id)
+        db.session.commit()
+        raise Unauthorized("Wrong username or password.", code="invalid-credentials")
+
+    if _hasher.check_needs_rehash(official.password_hash):
+        official.password_hash = _hasher.hash(password)
+    official.failed_logins = 0
+    official.locked_until = None
+    raw = secrets.token_urlsafe(32)
+    token = AuthToken(official=official, token_hash=_sha256(raw), created_at=now,
+                      expires_at=now + timedelta(seconds=token_ttl_seconds))
+    db.session.add(token)
+    db.session.flush()
+    record("auth.login", actor=official_principal(official, token.id), object_type="official",
+           object_id=official.id)
+    db.session.commit()
+    return raw, token
+
+
+def revoke_token(*, principal: Principal) -> None:
+    token = db.session.get(AuthToken, principal.token_id) if principal.token_id else None
+    if token is None:
+        raise NotFound("This request was not made with a revocable token.")
+    token.revoked_at = utcnow()
+    record("auth.logout", actor=principal, object_type="official", object_id=principal.id)
+    db.session.commit()
+
+
+def authenticate(bearer: str, *, now: datetime | None = None) -> Principal | None:
+    """The principal behind a bearer credential, or None when it is unknown, expired or revoked."""
+    now = now or utcnow()
+    digest = _sha256(bearer)
+    if bearer.startswith(API_KEY_PREFIX):
+        key = db.session.scalar(select(ApiKey).where(ApiKey.key_hash == digest))
+        if key is None or key.revoked_at is not None:
+            return None
+        return Principal(kind="api_key", id=key.id, name=key.name, scopes=frozenset(key.scopes))
+    token = db.session.scalar(select(AuthToken).where(AuthToken.token_hash == digest))
+    if token is None or token.revoked_at is not None or token.expires_at <= now:
+        return None
+    official = token.official
+    if not official.active:
+        return None
+    return official_principal(official, token.id)
+
+
+def create_api_key(*, actor: Principal, name: str, scopes: list[str]) -> tuple[str, ApiKey]:
+    unknown = sorted(set(scopes) - set(SCOPES))
+    if unknown or not scopes:
+        raise ValidationFailed("Unknown or missing scopes.",
+                               errors={"scopes": [f"Choose from: {', '.join(SCOPES)}."]})
+    prefix = secrets.token_hex(4)
+    raw = f"{API_KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+    key = ApiKey(name=name, prefix=prefix, key_hash=_sha256(raw), scopes=sorted(set(scopes)),
+                 created_by_id=actor.id if actor.is_official else None)
+    db.session.add(key)
+    db.session.flush()
+    record("api_key.created", actor=actor, object_type="api_key", object_id=key.id,
+           details={"scopes": key.scopes})
+    db.session.commit()
+    return raw, key
+
+
+def list_api_keys(*, page: int, page_size: int, include_revoked: bool):
+    from ..pagination import paginate
+
+    query = select(ApiKey).order_by(ApiKey.id.desc())
+    if not include_revoked:
+        query = query.where(ApiKey.revoked_at.is_(None))
+    return paginate(query, page=page, page_size=page_size)
+
+
+def revoke_api_key(*, actor: Principal, key_id: int) -> None:
+    key = db.session.get(ApiKey, key_id)
+    if key is None:
+        raise NotFound(f"API key {key_id} does not exist.")
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+        record("api_key.revoked", actor=actor, object_type="api_key", object_id=key.id)
+        db.session.commit()

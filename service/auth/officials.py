@@ -1,0 +1,107 @@
+"""Managing officials: the people who sign in, their roles and their service lines."""
+
+from __future__ import annotations
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from ..audit.logic import record
+from ..db_types import utcnow
+from ..errors import Conflict, NotFound, ValidationFailed
+from ..extensions import db
+from ..lines.models import ServiceLine
+from ..pagination import paginate
+from ..sql import contains
+from .logic import hash_password
+from .models import AuthToken, Official
+from .permissions import ROLES, Principal
+
+_PROFILE_FIELDS = ("role", "name", "title", "organisation", "organisation_email",
+                   "organisation_phone", "organisation_address", "active")
+
+
+def get_official(official_id: int) -> Official:
+    official = db.session.get(Official, official_id)
+    if official is None:
+        raise NotFound(f"Official {official_id} does not exist.")
+    return official
+
+
+def _lines(ids: list[int]) -> list[ServiceLine]:
+    lines = list(db.session.scalars(select(ServiceLine).where(ServiceLine.id.in_(ids)))) if ids else []
+    missing = sorted(set(ids) - {line.id for line in lines})
+    if missing:
+        raise ValidationFailed("Unknown service lines.",
+                               errors={"service_line_ids": [f"No service line {i}." for i in missing]})
+    return lines
+
+
+def create_official(*, actor: Principal | None, data: dict) -> Official:
+    if data["role"] not in ROLES:
+        raise ValidationFailed("Unknown role.", errors={"role": [f"Choose from: {', '.join(ROLES)}."]})
+    official = Official(username=data["username"], password_hash=hash_password(data["password"]))
+    for name in _PROFILE_FIELDS:
+        if name in data:
+            setattr(official, name, data[name])
+    official.service_lines = _lines(data.get("service_line_ids") or [])
+    db.session.add(official)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        raise Conflict(f"The username {data['username']!r} is taken.") from None
+    record("official.created", actor=actor, object_type="official", object_id=official.id,
+           details={"role": official.role})
+    db.session.commit()
+    return official
+
+
+def update_official(*, actor: Principal, official_id: int, data: dict) -> Official:
+    official = get_official(official_id)
+    for name in _PROFILE_FIELDS:
+        if name in data:
+            setattr(official, name, data[name])
+    if "password" in data:
+        official.password_hash = hash_password(data["password"])
+        official.failed_logins = 0
+        official.locked_until = None
+    if "service_line_ids" in data:
+        official.service_lines = _lines(data["service_line_ids"])
+    if "password" in data or data.get("active") is False:
+        _revoke_tokens(official.id)
+    record("official.updated", actor=actor, object_type="official", object_id=official.id,
+           details={"fields": sorted(k for k in data if k != "password")
+                    + (["password"] if "password" in data else [])})
+    db.session.commit()
+    return official
+
+
+def deactivate_official(*, actor: Principal, official_id: int) -> None:
+    """Officials are never deleted: cases, notes and the audit log keep naming them."""
+    official = get_official(official_id)
+    if official.id == actor.id:
+        raise Conflict("You cannot deactivate your own account.")
+    official.active = False
+    _revoke_tokens(official.id)
+    record("official.deactivated", actor=actor, object_type="official", object_id=official.id)
+    db.session.commit()
+
+
+def _revoke_tokens(official_id: int) -> None:
+    db.session.execute(update(AuthToken)
+                       .where(AuthToken.official_id == official_id, AuthToken.revoked_at.is_(None))
+                       .values(revoked_at=utcnow()))
+
+
+def list_officials(*, actor: Principal, page: int, page_size: int, role: str | None = None,
+                   active: bool | None = None, q: str | None = None):
+    query = select(Official).order_by(Official.name, Official.id)
+    if role:
+        query = query.where(Official.role == role)
+    if active is not None:
+        query = query.where(Official.active == active)
+    if q:
+        pattern = contains(q)
+        query = query.where(or_(Official.username.ilike(pattern, escape="\\"),
+                                Official.name.ilike(pattern, escape="\\")))
+    return paginate(query, page=page, page_size=page_size)

@@ -1,0 +1,70 @@
+"""Who may do what: the one permission table every endpoint is checked against.
+
+Roles are those of the design's role table. API keys carry scopes instead of a role; the
+``intake`` scope maps to the permission to post inbound contacts and nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+ADVISER = "adviser"
+SUPERVISOR = "supervisor"
+ADMIN = "admin"
+PRIVACY_OFFICER = "privacy_officer"
+ROLES = (ADVISER, SUPERVISOR, ADMIN, PRIVACY_OFFICER)
+
+SCOPE_INTAKE = "intake"
+SCOPES = (SCOPE_INTAKE,)
+
+CASE_WORKERS = frozenset({ADVISER, SUPERVISOR, ADMIN})
+
+PERMISSIONS: dict[str, frozenset[str]] = {
+    # Any signed-in official: their own session and profile.
+    "session": frozenset(ROLES),
+    "cases.read": CASE_WORKERS,
+    "cases.write": CASE_WORKERS,
+    "cases.reassign": frozenset({SUPERVISOR, ADMIN}),
+    "customers.read": CASE_WORKERS,
+    "customers.write": CASE_WORKERS,
+    "service_lines.read": CASE_WORKERS,
+    "service_lines.manage": frozenset({ADMIN}),
+    "officials.read": CASE_WORKERS | {PRIVACY_OFFICER},
+    "officials.manage": frozenset({ADMIN}),
+    "api_keys.manage": frozenset({ADMIN}),
+    "audit.read": frozenset({ADMIN, PRIVACY_OFFICER}),
+    "intake.post": frozenset({ADMIN}),
+}
+
+# Which permissions an API key's scopes grant.
+SCOPE_PERMISSIONS: dict[str, frozenset[str]] = {
+    SCOPE_INTAKE: frozenset({"intake.post"}),
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller of one request: an official or an integration's API key."""
+
+    kind: str  # "official" | "api_key"
+    id: int
+    name: str
+    role: str | None = None
+    scopes: frozenset[str] = field(default_factory=frozenset)
+    token_id: int | None = None
+
+    @property
+    def is_official(self) -> bool:
+        return self.kind == "official"
+
+    @property
+    def label(self) -> str:
+        """What the audit log calls this caller: a role, or the scopes of a key."""
+        return self.role if self.role else "api_key:" + ",".join(sorted(self.scopes))
+
+    def may(self, permission: str) -> bool:
+        if permission not in PERMISSIONS:
+            raise KeyError(f"unknown permission {permission!r}")
+        if self.role is not None:
+            return self.role in PERMISSIONS[permission]
+        return any(permission in SCOPE_PERMISSIONS.get(scope, ()) for scope in self.scopes)

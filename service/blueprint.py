@@ -1,0 +1,30 @@
+"""The Blueprint every API module uses: flask-smorest's, plus declared permissions."""
+
+from __future__ import annotations
+
+import flask_smorest
+
+from .auth.guard import require
+from .errors import PROBLEM_MIMETYPE, ProblemSchema
+
+
+class Blueprint(flask_smorest.Blueprint):
+    def requires(self, permission: str):
+        """Check ``permission`` first and document the bearer security and its 401/403."""
+
+        def decorator(view):
+            guarded = require(permission)(view)
+            guarded = self.alt_response(401, schema=ProblemSchema, content_type=PROBLEM_MIMETYPE, description="Not authenticated")(guarded)
+            guarded = self.alt_response(403, schema=ProblemSchema, content_type=PROBLEM_MIMETYPE,
+                                        description=f"Not allowed: needs `{permission}`")(guarded)
+            guarded = self.doc(security=[{"bearerAuth": []}])(guarded)
+            guarded.required_permission = permission
+            return guarded
+
+        return decorator
+
+    def public(self, view):
+        """Mark an endpoint as deliberately open to anyone (documented as such)."""
+        view = self.doc(security=[])(view)
+        view.required_permission = None
+        return view

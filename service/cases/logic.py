@@ -1,0 +1,314 @@
+"""Cases: opening, finding, working and closing them. Every use case commits once, here."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import selectinload
+
+from .. import events
+from ..audit.logic import record
+from ..auth.models import Official
+from ..auth.permissions import CASE_WORKERS, Principal
+from ..customers.logic import find_or_create
+from ..customers.models import Customer
+from ..customers.normalise import email_or_none, phone_or_none
+from ..db_types import utcnow
+from ..errors import Forbidden, InvalidTransition, NotFound, ValidationFailed
+from ..extensions import db
+from ..lines.logic import default_line, get_line, visible_line_ids
+from ..pagination import paginate
+from ..sql import contains
+from .models import CLOSED, FORWARDED, NEW, OPEN, WAITING, Case, Contact, Note
+
+# Which status a case may move to from each status. Closing and reopening have their own
+# endpoints; forwarding arrives with the forwarding domain.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    NEW: frozenset({OPEN, WAITING, FORWARDED, CLOSED}),
+    OPEN: frozenset({WAITING, FORWARDED, CLOSED}),
+    WAITING: frozenset({OPEN, FORWARDED, CLOSED}),
+    FORWARDED: frozenset({OPEN, CLOSED}),
+    CLOSED: frozenset({OPEN}),
+}
+
+
+def format_reference(case: Case) -> str:
+    return f"{case.created_at.year}-{case.id:06d}"
+
+
+def move(case: Case, status: str) -> None:
+    if status == case.status:
+        return
+    if status not in TRANSITIONS[case.status]:
+        raise InvalidTransition(f"A {case.status} case cannot become {status}.")
+    case.status = status
+
+
+def touch(case: Case, at: datetime | None = None) -> None:
+    at = at or utcnow()
+    case.updated_at = at
+    if case.last_activity_at is None or at > case.last_activity_at:
+        case.last_activity_at = at
+
+
+def handled_by_official(case: Case, at: datetime | None = None) -> None:
+    """An official acted on the case (a reply or a note): it is no longer untouched."""
+    if case.status == NEW:
+        move(case, OPEN)
+    if case.first_response_at is None:
+        case.first_response_at = at or utcnow()
+
+
+def new_case(*, service_line_id: int, channel: str, customer: Customer | None, subject: str | None,
+             language: str | None, created_by_id: int | None = None, at: datetime | None = None) -> Case:
+    """Insert a case and give it its reference (needs the id, hence the flush)."""
+    at = at or utcnow()
+    case = Case(service_line_id=service_line_id, channel=channel, customer=customer,
+                subject=subject, language=language, status=NEW, created_by_id=created_by_id,
+                created_at=at, updated_at=at, last_activity_at=at)
+    db.session.add(case)
+    db.session.flush()
+    case.reference = format_reference(case)
+    events.case_created.send(case)
+    return case
+
+
+def _visible_cases(principal: Principal):
+    query = select(Case)
+    line_ids = visible_line_ids(principal)
+    if line_ids is not None:
+        query = query.where(Case.service_line_id.in_(line_ids))
+    return query
+
+
+def load_case(*, actor: Principal, case_id: int, for_update: bool = False) -> Case:
+    query = _visible_cases(actor).where(Case.id == case_id)
+    if for_update:
+        query = query.with_for_update()
+    case = db.session.scalar(query)
+    if case is None:
+        raise NotFound(f"Case {case_id} does not exist.")
+    return case
+
+
+def get_case(*, actor: Principal, case_id: int) -> Case:
+    case = db.session.scalar(
+        _visible_cases(actor).where(Case.id == case_id).options(
+            selectinload(Case.contacts).selectinload(Contact.handled_by),
+            selectinload(Case.notes).selectinload(Note.author),
+            selectinload(Case.attachments),
+        )
+    )
+    if case is None:
+        raise NotFound(f"Case {case_id} does not exist.")
+    record("case.read", actor=actor, object_type="case", object_id=case.id)
+    db.session.commit()
+    return case
+
+
+def list_cases(*, actor: Principal, page: int, page_size: int, region: str, sort: str = "-created_at",
+               status: list[str] | None = None, channel: list[str] | None = None,
+               service_line_id: list[int] | None = None, assignee: str | None = None,
+               language: list[str] | None = None, customer_id: int | None = None,
+               created_from: datetime | None = None, created_to: datetime | None = None,
+               updated_from: datetime | None = None, updated_to: datetime | None = None,
+               q: str | None = None):
+    query = _visible_cases(actor).options(selectinload(Case.customer), selectinload(Case.assignee),
+                                          selectinload(Case.service_line))
+    if status:
+        query = query.where(Case.status.in_(status))
+    if channel:
+        query = query.where(Case.channel.in_(channel))
+    if service_line_id:
+        query = query.where(Case.service_line_id.in_(service_line_id))
+    if language:
+        query = query.where(Case.language.in_(language))
+    if customer_id is not None:
+        query = query.where(Case.customer_id == customer_id)
+    if assignee == "me":
+        query = query.where(Case.assignee_id == actor.id)
+    elif assignee == "none":
+        query = query.where(Case.assignee_id.is_(None))
+    elif assignee is not None:
+        query = query.where(Case.assignee_id == int(assignee))
+    for column, lower, upper in ((Case.created_at, created_from, created_to),
+                                 (Case.updated_at, updated_from, updated_to)):
+        if lower is not None:
+            query = query.where(column >= lower)
+        if upper is not None:
+            query = query.where(column < upper)
+    if q:
+        query = query.where(_matches_text(q.strip(), region))
+    column = {"created_at": Case.created_at, "updated_at": Case.updated_at,
+              "last_activity_at": Case.last_activity_at}[sort.lstrip("-")]
+    order = (column.desc(), Case.id.desc()) if sort.startswith("-") else (column.asc(), Case.id.asc())
+    result = paginate(query.order_by(*order), page=page, page_size=page_size)
+    # A search names who the official looked for; that is what legality control asks about.
+    record("case.listed", actor=actor, object_type="case",
+           details={"q": q, "count": len(result.items), "page": page} if q else
+           {"count": len(result.items), "page": page})
+    db.session.commit()
+    return result
+
+
+def _matches_text(q: str, region: str):
+    pattern = contains(q)
+    customer_match = [Customer.name.ilike(pattern, escape="\\")]
+    as_phone, as_email = phone_or_none(q, region), email_or_none(q)
+    if as_phone:
+        customer_match.append(Customer.phone == as_phone)
+    if as_email:
+        customer_match.append(Customer.email == as_email)
+    customers = select(Customer.id).where(or_(*customer_match))
+    return or_(
+        Case.reference == q.lstrip("#"),
+        Case.subject.ilike(pattern, escape="\\"),
+        Case.customer_id.in_(customers),
+    )
+
+
+def _assignable(official_id: int | None, case: Case) -> Official | None:
+    if official_id is None:
+        return None
+    official = db.session.get(Official, official_id)
+    if official is None or not official.active or official.role not in CASE_WORKERS:
+        raise ValidationFailed("Cannot assign to that official.",
+                               errors={"assignee_id": ["Not an active adviser, supervisor or admin."]})
+    member_of = {line.id for line in official.service_lines}
+    if official.role == "adviser" and member_of and case.service_line_id not in member_of:
+        raise ValidationFailed("That adviser does not work on this case's service line.",
+                               errors={"assignee_id": ["Not a member of the case's service line."]})
+    return official
+
+
+def _check_assignment_right(actor: Principal, case: Case, new_assignee_id: int | None) -> None:
+    """Advisers take cases for themselves or let them go; giving work to others is a
+    supervisor's call."""
+    if actor.may("cases.reassign"):
+        return
+    own_or_free = case.assignee_id in (None, actor.id)
+    if not own_or_free or new_assignee_id not in (None, actor.id):
+        raise Forbidden("Only supervisors and admins assign cases to others.")
+
+
+def open_case(*, actor: Principal, data: dict, region: str) -> Case:
+    line = get_line(data["service_line_id"]) if data.get("service_line_id") else default_line()
+    allowed = visible_line_ids(actor)
+    if allowed is not None and line.id not in allowed:
+        raise Forbidden("You do not work on that service line.")
+    customer = None
+    ref = data.get("customer")
+    if ref:
+        if ref.get("id") is not None:
+            customer = db.session.get(Customer, ref["id"])
+            if customer is None:
+                raise ValidationFailed("Unknown customer.", errors={"customer": {"id": ["No such customer."]}})
+        else:
+            customer, created = find_or_create(phone=ref.get("phone"), email=ref.get("email"),
+                                               name=ref.get("name"))
+            if created:
+                record("customer.created", actor=actor, object_type="customer", object_id=customer.id)
+    case = new_case(service_line_id=line.id, channel=data.get("channel", "internal"), customer=customer,
+                    subject=data.get("subject"), language=data.get("language") or line.default_language,
+                    created_by_id=actor.id)
+    case.topic = data.get("topic")
+    case.question = data.get("question")
+    if data.get("assignee_id") is not None:
+        _check_assignment_right(actor, case, data["assignee_id"])
+        case.assignee = _assignable(data["assignee_id"], case)
+    handled_by_official(case)
+    record("case.created", actor=actor, object_type="case", object_id=case.id)
+    db.session.commit()
+    return case
+
+
+def update_case(*, actor: Principal, case_id: int, data: dict) -> Case:
+    case = load_case(actor=actor, case_id=case_id, for_update=True)
+    if case.status == CLOSED:
+        raise InvalidTransition("The case is closed; reopen it before changing it.")
+    if "assignee_id" in data and data["assignee_id"] != case.assignee_id:
+        _check_assignment_right(actor, case, data["assignee_id"])
+        case.assignee = _assignable(data["assignee_id"], case)
+    for name in ("language", "topic", "subject", "question", "answer"):
+        if name in data:
+            setattr(case, name, data[name])
+    if "status" in data:
+        move(case, data["status"])
+    if "answer" in data or "status" in data:
+        handled_by_official(case)
+    touch(case)
+    record("case.updated", actor=actor, object_type="case", object_id=case.id,
+           details={"fields": sorted(data)})
+    db.session.commit()
+    return case
+
+
+def add_note(*, actor: Principal, case_id: int, body: str) -> Note:
+    """Notes may be added to closed cases too: a correction is appended, never rewritten."""
+    case = load_case(actor=actor, case_id=case_id, for_update=True)
+    note = Note(case=case, author_id=actor.id, body=body)
+    db.session.add(note)
+    if case.status != CLOSED:
+        handled_by_official(case)
+    touch(case)
+    db.session.flush()
+    record("note.created", actor=actor, object_type="case", object_id=case.id, details={"note_id": note.id})
+    db.session.commit()
+    return note
+
+
+def log_contact(*, actor: Principal, case_id: int, data: dict) -> Contact:
+    case = load_case(actor=actor, case_id=case_id, for_update=True)
+    if case.status == CLOSED:
+        raise InvalidTransition("The case is closed; reopen it before logging contacts on it.")
+    handled_by_id = data.get("handled_by_id", actor.id)
+    if handled_by_id is not None and db.session.get(Official, handled_by_id) is None:
+        raise ValidationFailed("Unknown official.", errors={"handled_by_id": ["No such official."]})
+    occurred_at = data.get("started_at") or data.get("received_at") or utcnow()
+    contact = Contact(case=case, channel=data["channel"], direction=data.get("direction", "inbound"),
+                      external_id=data.get("external_id"), subject=data.get("subject"),
+                      body=data.get("body"), language=data.get("language"),
+                      received_at=data.get("received_at"), started_at=data.get("started_at"),
+                      answered_at=data.get("answered_at"), ended_at=data.get("ended_at"),
+                      queue_seconds=data.get("queue_seconds"), occurred_at=occurred_at,
+                      handled_by_id=handled_by_id, created_by_id=actor.id)
+    db.session.add(contact)
+    handled_by_official(case)
+    touch(case)
+    db.session.flush()
+    record("contact.created", actor=actor, object_type="case", object_id=case.id,
+           details={"contact_id": contact.id})
+    db.session.commit()
+    return contact
+
+
+def close_case(*, actor: Principal, case_id: int, default_retention_days: int,
+               at: datetime | None = None) -> Case:
+    case = load_case(actor=actor, case_id=case_id, for_update=True)
+    if case.status == CLOSED:
+        raise InvalidTransition("The case is already closed.")
+    move(case, CLOSED)
+    at = at or utcnow()
+    case.closed_at = at
+    days = case.service_line.case_retention_days or default_retention_days
+    case.retention_until = at + timedelta(days=days)
+    touch(case, at)
+    record("case.closed", actor=actor, object_type="case", object_id=case.id)
+    events.case_closed.send(case)
+    db.session.commit()
+    return case
+
+
+def reopen_case(*, actor: Principal, case_id: int) -> Case:
+    case = load_case(actor=actor, case_id=case_id, for_update=True)
+    if case.status != CLOSED:
+        raise InvalidTransition("Only a closed case can be reopened.")
+    move(case, OPEN)
+    case.closed_at = None
+    case.retention_until = None
+    touch(case)
+    record("case.reopened", actor=actor, object_type="case", object_id=case.id)
+    events.case_reopened.send(case)
+    db.session.commit()
+    return case

@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..db_types import UTCDateTime, utcnow
+from ..extensions import db
+
+CHANNELS = ("email", "sms", "chat", "phone", "webform", "internal")
+INBOUND_CHANNELS = ("email", "sms", "chat", "phone", "webform")
+LANGUAGES = ("fi", "sv", "en")
+DIRECTIONS = ("inbound", "outbound")
+
+NEW, OPEN, WAITING, FORWARDED, CLOSED = "new", "open", "waiting", "forwarded", "closed"
+STATUSES = (NEW, OPEN, WAITING, FORWARDED, CLOSED)
+
+
+class Case(db.Model):
+    __tablename__ = "case"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Derived from the id after insert ("2026-000123"), so no counter row serialises intake.
+    reference: Mapped[str | None] = mapped_column(String(32), unique=True)
+    service_line_id: Mapped[int] = mapped_column(ForeignKey("service_line.id"))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id"))
+    channel: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default=NEW)
+    subject: Mapped[str | None] = mapped_column(String(500))
+    language: Mapped[str | None] = mapped_column(String(2))
+    topic: Mapped[str | None] = mapped_column(String(200))
+    question: Mapped[str | None] = mapped_column(Text)
+    answer: Mapped[str | None] = mapped_column(Text)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("official.id", ondelete="SET NULL"))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("official.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_activity_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    retention_until: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+
+    service_line: Mapped["ServiceLine"] = relationship()  # noqa: F821
+    customer: Mapped["Customer | None"] = relationship()  # noqa: F821
+    assignee: Mapped["Official | None"] = relationship(foreign_keys=[assignee_id])  # noqa: F821
+    contacts: Mapped[list["Contact"]] = relationship(
+        back_populates="case", cascade="all, delete-orphan",
+        order_by="(Contact.occurred_at, Contact.id)",
+    )
+    notes: Mapped[list["Note"]] = relationship(
+        back_populates="case", cascade="all, delete-orphan", order_by="(Note.created_at, Note.id)"
+    )
+    attachments: Mapped[list["Attachment"]] = relationship(
+        back_populates="case", cascade="all, delete-orphan", order_by="Attachment.id"
+    )
+
+    __table_args__ = (
+        Index("ix_case_status_created", "status", "created_at"),
+        Index("ix_case_created_at", "created_at"),
+        Index("ix_case_updated_at", "updated_at"),
+        Index("ix_case_channel_created", "channel", "created_at"),
+        Index("ix_case_line_status", "service_line_id", "status"),
+        Index("ix_case_assignee_status", "assignee_id", "status"),
+        Index("ix_case_language", "language"),
+        # Threading looks up a customer's open case on one line and channel.
+        Index("ix_case_customer_thread", "customer_id", "service_line_id", "channel", "status"),
+    )
+
+
+class Contact(db.Model):
+    """One inbound or outbound contact on a case, with the timestamps of the contact itself."""
+
+    __tablename__ = "contact"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    direction: Mapped[str] = mapped_column(String(8))
+    # The provider's id (MessageSid, Message-ID, CallSid): a replayed webhook finds its contact.
+    external_id: Mapped[str | None] = mapped_column(String(255))
+    sender: Mapped[str | None] = mapped_column(String(254))
+    sender_name: Mapped[str | None] = mapped_column(String(200))
+    recipient: Mapped[str | None] = mapped_column(String(254))
+    subject: Mapped[str | None] = mapped_column(String(500))
+    body: Mapped[str | None] = mapped_column(Text)
+    language: Mapped[str | None] = mapped_column(String(2))
+    received_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    queue_seconds: Mapped[int | None]
+    # When the contact happened (received_at or started_at); orders the timeline.
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    handled_by_id: Mapped[int | None] = mapped_column(ForeignKey("official.id", ondelete="SET NULL"))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("official.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    case: Mapped[Case] = relationship(back_populates="contacts")
+    handled_by: Mapped["Official | None"] = relationship(foreign_keys=[handled_by_id])  # noqa: F821
+
+    __table_args__ = (
+        UniqueConstraint("channel", "external_id"),
+        Index("ix_contact_occurred_at", "occurred_at"),
+    )
+
+
+class Note(db.Model):
+    __tablename__ = "note"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id", ondelete="CASCADE"), index=True)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("official.id", ondelete="SET NULL"))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    case: Mapped[Case] = relationship(back_populates="notes")
+    author: Mapped["Official | None"] = relationship()  # noqa: F821
+
+
+class Attachment(db.Model):
+    """File metadata; the bytes live in file storage under ``storage_key``."""
+
+    __tablename__ = "attachment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id", ondelete="CASCADE"), index=True)
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contact.id", ondelete="CASCADE"), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(127))
+    size: Mapped[int]
+    sha256: Mapped[str] = mapped_column(String(64))
+    storage_key: Mapped[str] = mapped_column(String(64), unique=True)
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("official.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    case: Mapped[Case] = relationship(back_populates="attachments")

@@ -1,0 +1,183 @@
+from flask_smorest.fields import Upload
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from ..customers.schemas import CustomerOut
+from ..pagination import PageArgs
+from ..schemas import (EmailField, PhoneField, StrictSchema, UTCDateTimeField, language_field,
+                       required_text, text_field)
+from .models import CHANNELS, DIRECTIONS, INBOUND_CHANNELS, STATUSES
+
+MAX_BODY = 100_000
+
+
+class PersonOut(Schema):
+    id = fields.Integer()
+    name = fields.String(allow_none=True)
+
+
+class ServiceLineRef(Schema):
+    id = fields.Integer()
+    name = fields.String()
+
+
+class ContactOut(Schema):
+    id = fields.Integer()
+    channel = fields.String()
+    direction = fields.String()
+    external_id = fields.String(allow_none=True)
+    sender = fields.String(allow_none=True)
+    sender_name = fields.String(allow_none=True)
+    recipient = fields.String(allow_none=True)
+    subject = fields.String(allow_none=True)
+    body = fields.String(allow_none=True)
+    language = fields.String(allow_none=True)
+    received_at = fields.DateTime(allow_none=True)
+    started_at = fields.DateTime(allow_none=True)
+    answered_at = fields.DateTime(allow_none=True)
+    ended_at = fields.DateTime(allow_none=True)
+    queue_seconds = fields.Integer(allow_none=True)
+    occurred_at = fields.DateTime(metadata={"description": "When the contact happened; orders the timeline"})
+    handled_by = fields.Nested(PersonOut, allow_none=True)
+    created_at = fields.DateTime()
+
+
+class NoteOut(Schema):
+    id = fields.Integer()
+    body = fields.String()
+    author = fields.Nested(PersonOut, allow_none=True)
+    created_at = fields.DateTime()
+
+
+class AttachmentOut(Schema):
+    id = fields.Integer()
+    contact_id = fields.Integer(allow_none=True)
+    filename = fields.String()
+    content_type = fields.String()
+    size = fields.Integer()
+    sha256 = fields.String()
+    created_at = fields.DateTime()
+
+
+class CaseSummaryOut(Schema):
+    id = fields.Integer()
+    reference = fields.String()
+    status = fields.String()
+    channel = fields.String()
+    service_line = fields.Nested(ServiceLineRef)
+    customer = fields.Nested(PersonOut, allow_none=True)
+    subject = fields.String(allow_none=True)
+    language = fields.String(allow_none=True)
+    topic = fields.String(allow_none=True)
+    assignee = fields.Nested(PersonOut, allow_none=True)
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    last_activity_at = fields.DateTime()
+    closed_at = fields.DateTime(allow_none=True)
+    retention_until = fields.DateTime(allow_none=True)
+
+
+class CaseOut(CaseSummaryOut):
+    customer = fields.Nested(CustomerOut, allow_none=True)
+    question = fields.String(allow_none=True)
+    answer = fields.String(allow_none=True)
+    first_response_at = fields.DateTime(allow_none=True)
+    created_by_id = fields.Integer(allow_none=True)
+    contacts = fields.List(fields.Nested(ContactOut))
+    notes = fields.List(fields.Nested(NoteOut))
+    attachments = fields.List(fields.Nested(AttachmentOut))
+
+
+class CustomerRef(StrictSchema):
+    """Who a case is about: an existing customer, or details to find or create one."""
+
+    id = fields.Integer()
+    name = text_field(200)
+    phone = PhoneField()
+    email = EmailField()
+
+
+class CaseIn(StrictSchema):
+    service_line_id = fields.Integer(metadata={"description": "Default: the default service line"})
+    channel = fields.String(load_default="internal", validate=validate.OneOf(CHANNELS))
+    customer = fields.Nested(CustomerRef, allow_none=True)
+    subject = text_field(500, allow_none=True)
+    language = language_field(allow_none=True)
+    topic = text_field(200, allow_none=True)
+    question = text_field(MAX_BODY, allow_none=True)
+    assignee_id = fields.Integer(allow_none=True)
+
+
+class CaseUpdate(StrictSchema):
+    assignee_id = fields.Integer(allow_none=True)
+    language = language_field(allow_none=True)
+    topic = text_field(200, allow_none=True)
+    subject = text_field(500, allow_none=True)
+    question = text_field(MAX_BODY, allow_none=True)
+    answer = text_field(MAX_BODY, allow_none=True)
+    status = fields.String(validate=validate.OneOf(("open", "waiting")),
+                           metadata={"description": "Mark the case as waiting on the customer, or open again"})
+
+
+class CaseQuery(PageArgs):
+    status = fields.List(fields.String(validate=validate.OneOf(STATUSES)),
+                         metadata={"description": "Repeat for several"})
+    channel = fields.List(fields.String(validate=validate.OneOf(CHANNELS)))
+    service_line_id = fields.List(fields.Integer())
+    assignee = fields.String(validate=validate.Regexp(r"^(me|none|\d{1,18})$"),
+                             metadata={"description": "An official's id, `me` or `none`"})
+    language = fields.List(fields.String(validate=validate.OneOf(("fi", "sv", "en"))))
+    customer_id = fields.Integer()
+    created_from = UTCDateTimeField()
+    created_to = UTCDateTimeField()
+    updated_from = UTCDateTimeField()
+    updated_to = UTCDateTimeField()
+    q = fields.String(validate=validate.Length(min=1, max=200),
+                      metadata={"description": "Case reference, subject, or the customer's name, email or phone"})
+    sort = fields.String(load_default="-created_at",
+                         validate=validate.OneOf(("-created_at", "created_at", "-updated_at", "updated_at",
+                                                  "-last_activity_at")))
+
+
+class NoteIn(StrictSchema):
+    body = required_text(MAX_BODY)
+
+
+class ContactIn(StrictSchema):
+    """A contact an official logs by hand, e.g. a phone call taken outside any integration."""
+
+    channel = fields.String(required=True, validate=validate.OneOf(INBOUND_CHANNELS))
+    direction = fields.String(load_default="inbound", validate=validate.OneOf(DIRECTIONS))
+    external_id = text_field(255, allow_none=True)
+    subject = text_field(500, allow_none=True)
+    body = text_field(MAX_BODY, allow_none=True)
+    language = language_field(allow_none=True)
+    received_at = UTCDateTimeField(allow_none=True)
+    started_at = UTCDateTimeField(allow_none=True)
+    answered_at = UTCDateTimeField(allow_none=True)
+    ended_at = UTCDateTimeField(allow_none=True)
+    queue_seconds = fields.Integer(allow_none=True, validate=validate.Range(min=0, max=7 * 24 * 3600))
+    handled_by_id = fields.Integer(allow_none=True, metadata={"description": "Default: you"})
+
+    @validates_schema
+    def _times_in_order(self, data, **kwargs):
+        check_call_times(data)
+
+
+def check_call_times(data: dict) -> None:
+    started, answered, ended = data.get("started_at"), data.get("answered_at"), data.get("ended_at")
+    errors = {}
+    if answered and started and answered < started:
+        errors["answered_at"] = ["Cannot be before started_at."]
+    if ended and started and ended < started:
+        errors["ended_at"] = ["Cannot be before started_at."]
+    if ended and answered and ended < answered:
+        errors.setdefault("ended_at", []).append("Cannot be before answered_at.")
+    if (answered or ended) and not started:
+        errors["started_at"] = ["Required when answered_at or ended_at is given."]
+    if errors:
+        raise ValidationError(errors)
+
+
+class AttachmentUpload(Schema):
+    file = Upload(required=True)
+

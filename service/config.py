@@ -1,0 +1,105 @@
+"""Every setting the service reads, from environment variables, with safe defaults.
+
+This is the only module that looks at ``os.environ``; everything else reads ``app.config``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, fields
+
+
+def _env_str(name: str, default: str | None) -> str | None:
+    value = os.environ.get(name)
+    return default if value is None or value == "" else value
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise RuntimeError(f"environment variable {name} must be an integer, got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Typed settings; ``as_flask_config`` turns them into Flask config keys."""
+
+    # The embedded default: a SQLite file that Flask-SQLAlchemy places under instance/.
+    DATABASE_URL: str = "sqlite:///case-backend.sqlite3"
+    # Unset: jobs run in-process; set: jobs go to RQ on this Redis.
+    REDIS_URL: str | None = None
+    SECRET_KEY: str = field(default_factory=lambda: secrets.token_hex(32))
+    # Days a closed case is kept before the purge deletes it.
+    CASE_RETENTION_DAYS: int = 365
+    RECORDING_RETENTION_DAYS: int = 365
+    # Upper bound of any request body; the web server refuses more with 413.
+    MAX_CONTENT_LENGTH: int = 25 * 1024 * 1024
+    # Upper bound of one attachment after base64 decoding.
+    MAX_ATTACHMENT_BYTES: int = 10 * 1024 * 1024
+    # argon2id cost; the defaults are argon2-cffi's recommended ones.
+    ARGON2_TIME_COST: int = 3
+    ARGON2_MEMORY_KIB: int = 65536
+    TOKEN_TTL_SECONDS: int = 8 * 3600
+    LOGIN_MAX_FAILURES: int = 5
+    LOGIN_LOCKOUT_SECONDS: int = 15 * 60
+    # An SMS or chat from a customer joins their open case on that line if it was active this recently.
+    THREAD_WINDOW_DAYS: int = 30
+    DEFAULT_PHONE_REGION: str = "FI"
+    FILE_STORAGE_PATH: str | None = None
+    LOG_LEVEL: str = "INFO"
+
+    @classmethod
+    def from_environ(cls) -> "Settings":
+        defaults = cls()
+        values = {}
+        for f in fields(cls):
+            current = getattr(defaults, f.name)
+            if isinstance(current, int) and not isinstance(current, bool):
+                values[f.name] = _env_int(f.name, current)
+            else:
+                values[f.name] = _env_str(f.name, current)
+        return cls(**values)
+
+    def as_flask_config(self) -> dict:
+        config = {f.name: getattr(self, f.name) for f in fields(self)}
+        config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(self.DATABASE_URL)
+        config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True}
+        return config
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the plain ``postgresql://`` form operators paste and use psycopg 3 for it."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+API_CONFIG = {
+    "API_TITLE": "Case backend",
+    "API_VERSION": "v1",
+    "OPENAPI_VERSION": "3.1.0",
+    "OPENAPI_URL_PREFIX": "/api/v1",
+    "OPENAPI_JSON_PATH": "openapi.json",
+    "OPENAPI_SWAGGER_UI_PATH": "/docs",
+    "OPENAPI_SWAGGER_UI_URL": "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
+    "API_SPEC_OPTIONS": {
+        "info": {
+            "description": (
+                "Multichannel customer-service case backend. Every error is "
+                "application/problem+json (RFC 9457). Authenticate with "
+                "`Authorization: Bearer <token>` (officials) or an API key (integrations)."
+            )
+        },
+        "components": {
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer"},
+            }
+        },
+    },
+}

@@ -1,0 +1,129 @@
+"""Customers (data subjects): matching contacts to a person, searching, and corrections."""
+
+from __future__ import annotations
+
+from sqlalchemy import exists, or_, select
+from sqlalchemy.exc import IntegrityError
+
+from ..audit.logic import record
+from ..auth.permissions import Principal
+from ..errors import Conflict, NotFound, ValidationFailed
+from ..extensions import db
+from ..lines.logic import visible_line_ids
+from ..pagination import paginate
+from ..sql import contains
+from .models import Customer
+from .normalise import InvalidContactDetail, email_or_none, normalise_email, normalise_phone, phone_or_none
+
+EDITABLE = ("name", "address", "email", "phone", "preferred_contact_method", "language")
+
+
+def find_or_create(*, phone: str | None, email: str | None, name: str | None,
+                   language: str | None = None) -> tuple[Customer | None, bool]:
+    """The customer these (already normalised) details identify, created when new.
+
+    Phone wins over email when both are known. Details are never merged across customers
+    automatically: linking two identities is an official's decision. Returns (None, False)
+    when there is nothing to identify anyone by (an anonymous contact).
+    """
+    for column, value in ((Customer.phone, phone), (Customer.email, email)):
+        if value:
+            customer = db.session.scalar(select(Customer).where(column == value))
+            if customer is not None:
+                if name and not customer.name:
+                    customer.name = name
+                return customer, False
+    if not (phone or email or name):
+        return None, False
+    customer = Customer(phone=phone, email=email, name=name, language=language)
+    try:
+        with db.session.begin_nested():
+            db.session.add(customer)
+    except IntegrityError:
+        # The same person wrote twice at the same instant; the other request created them.
+        for column, value in ((Customer.phone, phone), (Customer.email, email)):
+            if value:
+                found = db.session.scalar(select(Customer).where(column == value))
+                if found is not None:
+                    return found, False
+        raise
+    return customer, True
+
+
+def _visible(query, principal: Principal):
+    from ..cases.models import Case
+
+    line_ids = visible_line_ids(principal)
+    if line_ids is None:
+        return query
+    return query.where(exists().where(Case.customer_id == Customer.id,
+                                      Case.service_line_id.in_(line_ids)))
+
+
+def get_customer(*, actor: Principal, customer_id: int, audit: bool = True) -> Customer:
+    customer = db.session.scalar(_visible(select(Customer).where(Customer.id == customer_id), actor))
+    if customer is None:
+        raise NotFound(f"Customer {customer_id} does not exist.")
+    if audit:
+        record("customer.read", actor=actor, object_type="customer", object_id=customer.id)
+        db.session.commit()
+    return customer
+
+
+def customer_cases(*, actor: Principal, customer: Customer):
+    from ..cases.models import Case
+
+    query = select(Case).where(Case.customer_id == customer.id).order_by(Case.created_at.desc(), Case.id.desc())
+    line_ids = visible_line_ids(actor)
+    if line_ids is not None:
+        query = query.where(Case.service_line_id.in_(line_ids))
+    return list(db.session.scalars(query))
+
+
+def search_customers(*, actor: Principal, page: int, page_size: int, region: str,
+                     phone: str | None = None, email: str | None = None, q: str | None = None):
+    query = _visible(select(Customer), actor)
+    if phone is not None:
+        try:
+            query = query.where(Customer.phone == normalise_phone(phone, region))
+        except InvalidContactDetail:
+            raise ValidationFailed("Not a phone number.", errors={"phone": ["Not a valid phone number."]}) from None
+    if email is not None:
+        try:
+            query = query.where(Customer.email == normalise_email(email))
+        except InvalidContactDetail:
+            raise ValidationFailed("Not an email address.", errors={"email": ["Not a valid email address."]}) from None
+    if q is not None:
+        alternatives = [Customer.name.ilike(contains(q), escape="\\")]
+        as_phone, as_email = phone_or_none(q, region), email_or_none(q)
+        if as_phone:
+            alternatives.append(Customer.phone == as_phone)
+        if as_email:
+            alternatives.append(Customer.email == as_email)
+        query = query.where(or_(*alternatives))
+    result = paginate(query.order_by(Customer.id.desc()), page=page, page_size=page_size)
+    record("customer.listed", actor=actor, object_type="customer",
+           details={"filters": sorted(k for k, v in (("phone", phone), ("email", email), ("q", q)) if v),
+                    "count": len(result.items)})
+    db.session.commit()
+    return result
+
+
+def update_customer(*, actor: Principal, customer_id: int, data: dict) -> Customer:
+    customer = get_customer(actor=actor, customer_id=customer_id, audit=False)
+    previous = {}
+    for name in EDITABLE:
+        if name in data and getattr(customer, name) != data[name]:
+            previous[name] = getattr(customer, name)
+            setattr(customer, name, data[name])
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        raise Conflict("Another customer already has this phone number or email address.") from None
+    if previous:
+        # The old values stay in the audit trail: a correction never erases what was recorded.
+        record("customer.updated", actor=actor, object_type="customer", object_id=customer.id,
+               details={"fields": sorted(previous), "previous": previous})
+    db.session.commit()
+    return customer

@@ -1,0 +1,44 @@
+from flask import current_app
+
+from ..blueprint import Blueprint
+from ..auth.guard import current_principal
+from ..pagination import page_schema
+from . import logic
+from .schemas import CustomerDetailOut, CustomerOut, CustomerQuery, CustomerUpdate
+
+blp = Blueprint("customers", __name__, url_prefix="/api/v1/customers",
+                description="Customers: the people who contact the service")
+
+CustomerPage = page_schema(CustomerOut, "CustomerPage")
+
+
+@blp.route("", methods=["GET"])
+@blp.requires("customers.read")
+@blp.arguments(CustomerQuery, location="query")
+@blp.response(200, CustomerPage)
+def list_customers(args):
+    """Search customers by phone (any format), email or name"""
+    return logic.search_customers(actor=current_principal(),
+                                  region=current_app.config["DEFAULT_PHONE_REGION"], **args)
+
+
+def _with_cases(customer):
+    customer.cases = logic.customer_cases(actor=current_principal(), customer=customer)
+    return customer
+
+
+@blp.route("/<int:customer_id>", methods=["GET"])
+@blp.requires("customers.read")
+@blp.response(200, CustomerDetailOut)
+def get_customer(customer_id):
+    """A customer with their cases"""
+    return _with_cases(logic.get_customer(actor=current_principal(), customer_id=customer_id))
+
+
+@blp.route("/<int:customer_id>", methods=["PATCH"])
+@blp.requires("customers.write")
+@blp.arguments(CustomerUpdate(partial=True))
+@blp.response(200, CustomerDetailOut)
+def update_customer(data, customer_id):
+    """Correct a customer's details (old values are kept in the audit log)"""
+    return _with_cases(logic.update_customer(actor=current_principal(), customer_id=customer_id, data=data))

@@ -1,0 +1,49 @@
+from marshmallow import fields, validate
+
+from ..pagination import PageArgs
+from ..schemas import EmailField, PhoneField, StrictSchema, language_field, text_field
+from .models import CONTACT_METHODS
+
+
+class CustomerUpdate(StrictSchema):
+    name = text_field(200, allow_none=True, metadata={"description": "Full name, or a first name only"})
+    address = text_field(1000, allow_none=True)
+    email = EmailField(allow_none=True)
+    phone = PhoneField(allow_none=True)
+    preferred_contact_method = fields.String(allow_none=True, validate=validate.OneOf(CONTACT_METHODS))
+    language = language_field(allow_none=True)
+
+
+class CustomerOut(StrictSchema):
+    id = fields.Integer()
+    name = fields.String(allow_none=True)
+    address = fields.String(allow_none=True)
+    email = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+    preferred_contact_method = fields.String(allow_none=True)
+    language = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class CustomerCaseOut(StrictSchema):
+    id = fields.Integer()
+    reference = fields.String()
+    status = fields.String()
+    channel = fields.String()
+    subject = fields.String(allow_none=True)
+    service_line_id = fields.Integer()
+    created_at = fields.DateTime()
+    closed_at = fields.DateTime(allow_none=True)
+
+
+class CustomerDetailOut(CustomerOut):
+    cases = fields.List(fields.Nested(CustomerCaseOut))
+
+
+class CustomerQuery(PageArgs):
+    phone = fields.String(validate=validate.Length(min=1, max=40),
+                          metadata={"description": "Any common format; matched in E.164"})
+    email = fields.String(validate=validate.Length(min=1, max=254))
+    q = fields.String(validate=validate.Length(min=1, max=200),
+                      metadata={"description": "Matches name, email or phone"})

@@ -1,0 +1,41 @@
+"""Liveness and readiness probes for load balancers and orchestrators."""
+
+from flask import current_app
+from sqlalchemy import text
+
+from .blueprint import Blueprint
+from .extensions import db
+from .queue import redis_connection
+
+blp = Blueprint("health", __name__, description="Liveness and readiness")
+
+
+@blp.route("/healthz", methods=["GET"])
+@blp.public
+@blp.response(200, description="The process is up")
+def healthz():
+    """Liveness: the process answers"""
+    return {"status": "ok"}
+
+
+@blp.route("/readyz", methods=["GET"])
+@blp.public
+@blp.response(200, description="Database (and Redis, when configured) reachable")
+@blp.alt_response(503, description="A dependency is unreachable")
+def readyz():
+    """Readiness: the database, and Redis when configured, answer"""
+    checks = {}
+    try:
+        db.session.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception:
+        db.session.rollback()
+        checks["database"] = "unreachable"
+    if current_app.config.get("REDIS_URL"):
+        try:
+            redis_connection().ping()
+            checks["redis"] = "ok"
+        except Exception:
+            checks["redis"] = "unreachable"
+    ok = all(v == "ok" for v in checks.values())
+    return {"status": "ok" if ok else "unavailable", "checks": checks}, 200 if ok else 503

@@ -1,0 +1,42 @@
+"""What every channel adapter hands to intake, whatever the provider."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class InboundAttachment:
+    filename: str | None
+    content_type: str | None
+    content: bytes
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Raw sender details as the provider gave them; intake normalises them."""
+
+    phone: str | None = None
+    email: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    channel: str
+    external_id: str | None
+    sender: Sender
+    to: str | None = None
+    subject: str | None = None
+    body: str | None = None
+    received_at: datetime | None = None
+    language: str | None = None
+    attachments: tuple[InboundAttachment, ...] = ()
+    # Calls: the times of the call itself.
+    started_at: datetime | None = None
+    answered_at: datetime | None = None
+    ended_at: datetime | None = None
+    queue_seconds: int | None = None
+    # Email threading: Message-IDs this message answers.
+    in_reply_to: tuple[str, ...] = field(default=())

@@ -1,0 +1,42 @@
+from flask import current_app
+
+from ..blueprint import Blueprint
+from ..auth.guard import current_principal
+from ..storage import get_storage
+from . import logic
+from .message import InboundAttachment, InboundMessage, Sender
+from .schemas import IntakeOut, InboundMessageIn
+
+blp = Blueprint("inbound", __name__, url_prefix="/api/v1/inbound",
+                description="Inbound contacts posted by integrations (API key with scope `intake`)")
+
+
+def intake_settings() -> logic.IntakeSettings:
+    config = current_app.config
+    return logic.IntakeSettings(region=config["DEFAULT_PHONE_REGION"],
+                                thread_window_days=config["THREAD_WINDOW_DAYS"],
+                                max_attachment_bytes=config["MAX_ATTACHMENT_BYTES"])
+
+
+@blp.route("/messages", methods=["POST"])
+@blp.requires("intake.post")
+@blp.arguments(InboundMessageIn)
+@blp.response(201, IntakeOut, description="A new contact was stored")
+@blp.alt_response(200, schema=IntakeOut, success=True,
+                  description="This (channel, external_id) was received before; nothing new was stored")
+def post_message(data):
+    """Post an inbound contact (email, SMS, chat, phone call, web form)"""
+    sender = data["sender"]
+    message = InboundMessage(
+        channel=data["channel"], external_id=data["external_id"],
+        sender=Sender(phone=sender.get("phone"), email=sender.get("email"), name=sender.get("name")),
+        to=data.get("to"), subject=data.get("subject"), body=data.get("body"),
+        received_at=data.get("received_at"), language=data.get("language"),
+        attachments=tuple(InboundAttachment(a["filename"], a["content_type"], a["content"])
+                          for a in data["attachments"]),
+        started_at=data.get("started_at"), answered_at=data.get("answered_at"),
+        ended_at=data.get("ended_at"), queue_seconds=data.get("queue_seconds"),
+    )
+    result = logic.receive(message, actor=current_principal(), settings=intake_settings(),
+                           storage=get_storage())
+    return result, 200 if result.duplicate else 201

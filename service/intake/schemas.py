@@ -1,0 +1,66 @@
+import base64
+import binascii
+
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
+
+from ..cases.models import INBOUND_CHANNELS
+from ..cases.schemas import MAX_BODY, check_call_times
+from ..schemas import EmailField, PhoneField, StrictSchema, UTCDateTimeField, language_field, text_field
+
+MAX_ATTACHMENTS = 20
+
+
+class SenderIn(StrictSchema):
+    phone = PhoneField(metadata={"description": "Any common format; normalised to E.164"})
+    email = EmailField()
+    name = text_field(200)
+
+
+class AttachmentIn(StrictSchema):
+    filename = fields.String(required=True, validate=validate.Length(min=1, max=255))
+    content_type = fields.String(required=True, validate=validate.Length(min=3, max=127))
+    content_base64 = fields.String(required=True, load_only=True)
+
+    @post_load
+    def _decode(self, data, **kwargs):
+        try:
+            data["content"] = base64.b64decode(data.pop("content_base64"), validate=True)
+        except (binascii.Error, ValueError):
+            raise ValidationError({"content_base64": ["Not valid base64."]}) from None
+        return data
+
+
+class InboundMessageIn(StrictSchema):
+    channel = fields.String(required=True, validate=validate.OneOf(INBOUND_CHANNELS))
+    external_id = fields.String(required=True, validate=validate.Length(min=1, max=255),
+                                metadata={"description": "The provider's id; posting it again creates nothing"})
+    sender = fields.Nested(SenderIn, required=True, data_key="from")
+    to = text_field(254, allow_none=True, metadata={"description": "The address the customer contacted; picks the service line"})
+    subject = text_field(500, allow_none=True)
+    body = text_field(MAX_BODY, allow_none=True)
+    received_at = UTCDateTimeField(allow_none=True, metadata={"description": "With a time zone; default: now"})
+    language = language_field(allow_none=True)
+    attachments = fields.List(fields.Nested(AttachmentIn), load_default=list,
+                              validate=validate.Length(max=MAX_ATTACHMENTS))
+    started_at = UTCDateTimeField(allow_none=True, metadata={"description": "Calls: when the call came in"})
+    answered_at = UTCDateTimeField(allow_none=True)
+    ended_at = UTCDateTimeField(allow_none=True)
+    queue_seconds = fields.Integer(allow_none=True, validate=validate.Range(min=0, max=7 * 24 * 3600))
+
+    @validates_schema
+    def _identifiable(self, data, **kwargs):
+        sender = data.get("sender") or {}
+        if data.get("channel") in ("sms", "phone") and not sender.get("phone"):
+            raise ValidationError({"from": {"phone": ["Required for sms and phone contacts."]}})
+        if data.get("channel") == "email" and not sender.get("email"):
+            raise ValidationError({"from": {"email": ["Required for email contacts."]}})
+        if not any(sender.get(k) for k in ("phone", "email", "name")) and data.get("channel") != "chat":
+            raise ValidationError({"from": ["Give a phone, an email or a name."]})
+        check_call_times(data)
+
+
+class IntakeOut(Schema):
+    contact_id = fields.Integer()
+    case_id = fields.Integer()
+    case_reference = fields.String()
+    created_case = fields.Boolean()

@@ -1,0 +1,171 @@
+"""Service lines: their addresses, and which line an inbound contact belongs to."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from ..audit.logic import record
+from ..auth.permissions import Principal
+from ..customers.normalise import InvalidContactDetail, normalise_email, normalise_phone
+from ..errors import Conflict, NotFound, ValidationFailed
+from ..extensions import db
+from ..pagination import paginate
+from .models import ServiceLine, ServiceLineAddress
+
+DEFAULT_LINE_NAME = "General customer service"
+
+# Which address book an inbound channel's `to` is looked up in.
+CHANNEL_ADDRESS_KIND = {"sms": "phone", "phone": "phone", "email": "email",
+                        "chat": "chat_widget", "webform": "chat_widget"}
+
+
+def get_line(line_id: int) -> ServiceLine:
+    line = db.session.get(ServiceLine, line_id)
+    if line is None:
+        raise NotFound(f"Service line {line_id} does not exist.")
+    return line
+
+
+def list_lines(*, page: int, page_size: int, active: bool | None = None):
+    query = select(ServiceLine).order_by(ServiceLine.name)
+    if active is not None:
+        query = query.where(ServiceLine.active == active)
+    return paginate(query, page=page, page_size=page_size)
+
+
+def _normalised_addresses(data: dict, region: str) -> list[tuple[str, str]]:
+    addresses, errors = [], {}
+    for field, kind in (("phone_numbers", "phone"), ("email_addresses", "email"),
+                        ("chat_widget_ids", "chat_widget")):
+        for index, raw in enumerate(data.get(field) or []):
+            try:
+                if kind == "phone":
+                    value = normalise_phone(raw, region)
+                elif kind == "email":
+                    value = normalise_email(raw)
+                else:
+                    value = raw.strip()
+            except InvalidContactDetail as exc:
+                errors.setdefault(field, {})[index] = [f"{exc}."]
+                continue
+            if (kind, value) not in addresses:
+                addresses.append((kind, value))
+    if errors:
+        raise ValidationFailed("Some addresses are not valid.", errors=errors)
+    return addresses
+
+
+def _apply(line: ServiceLine, data: dict, region: str) -> None:
+    simple = ("name", "description", "default_language", "active", "case_retention_days",
+              "recording_retention_days", "recording_policy", "recording_share")
+    for name in simple:
+        if name in data:
+            setattr(line, name, data[name])
+    if any(k in data for k in ("phone_numbers", "email_addresses", "chat_widget_ids")):
+        wanted = _normalised_addresses(
+            {k: data.get(k, line.addresses_of(kind)) for k, kind in
+             (("phone_numbers", "phone"), ("email_addresses", "email"), ("chat_widget_ids", "chat_widget"))},
+            region,
+        )
+        existing = {(a.kind, a.address): a for a in line.addresses}
+        line.addresses = [existing.get(pair) or ServiceLineAddress(kind=pair[0], address=pair[1])
+                          for pair in wanted]
+    if line.recording_policy == "random" and line.recording_share is None:
+        raise ValidationFailed("A random recording policy needs a share.",
+                               errors={"recording_share": ["Give the share of calls to record."]})
+    if data.get("is_default"):
+        # Clear the old default first: the unique index allows one default at a time.
+        db.session.execute(update(ServiceLine).where(ServiceLine.is_default.is_(True))
+                           .values(is_default=False))
+        line.is_default = True
+    elif data.get("is_default") is False:
+        line.is_default = False
+
+
+def _commit_or_conflict() -> None:
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise Conflict("Another service line already has this name or one of these addresses.") from None
+
+
+def create_line(*, actor: Principal, data: dict, region: str) -> ServiceLine:
+    line = ServiceLine()
+    db.session.add(line)
+    _apply(line, data, region)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        raise Conflict("Another service line already has this name or one of these addresses.") from None
+    record("service_line.created", actor=actor, object_type="service_line", object_id=line.id)
+    _commit_or_conflict()
+    return line
+
+
+def update_line(*, actor: Principal, line_id: int, data: dict, region: str) -> ServiceLine:
+    line = get_line(line_id)
+    _apply(line, data, region)
+    record("service_line.updated", actor=actor, object_type="service_line", object_id=line.id,
+           details={"fields": sorted(data)})
+    _commit_or_conflict()
+    return line
+
+
+def default_line() -> ServiceLine:
+    """The line for contacts whose address matches none; created on first need."""
+    line = db.session.scalar(select(ServiceLine).where(ServiceLine.is_default.is_(True)))
+    if line is not None:
+        return line
+    try:
+        with db.session.begin_nested():
+            line = ServiceLine(name=DEFAULT_LINE_NAME, is_default=True, default_language="fi")
+            db.session.add(line)
+    except IntegrityError:
+        # Another request created it at the same moment, or an admin already made a
+        # non-default line of that name: adopt it.
+        line = db.session.scalar(select(ServiceLine).where(ServiceLine.is_default.is_(True)))
+        if line is None:
+            line = db.session.scalar(select(ServiceLine).where(ServiceLine.name == DEFAULT_LINE_NAME))
+            line.is_default = True
+    return line
+
+
+def line_for_address(channel: str, to: str | None, region: str) -> ServiceLine:
+    kind = CHANNEL_ADDRESS_KIND.get(channel)
+    if to and kind:
+        try:
+            if kind == "phone":
+                key = normalise_phone(to, region)
+            elif kind == "email":
+                key = normalise_email(to)
+            else:
+                key = to.strip()
+        except InvalidContactDetail:
+            key = None
+        if key:
+            line = db.session.scalar(
+                select(ServiceLine).join(ServiceLineAddress)
+                .where(ServiceLineAddress.kind == kind, ServiceLineAddress.address == key)
+            )
+            if line is not None:
+                return line
+    return default_line()
+
+
+def visible_line_ids(principal: Principal) -> set[int] | None:
+    """The lines whose cases this caller may see; None means every line.
+
+    Only advisers are limited, and only when they are members of some lines: supervisors and
+    admins oversee the whole service.
+    """
+    from ..auth.models import Official
+    from ..auth.permissions import ADVISER
+
+    if principal.role != ADVISER:
+        return None
+    official = db.session.get(Official, principal.id)
+    ids = {line.id for line in official.service_lines} if official else set()
+    return ids or None

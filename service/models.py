@@ -1,0 +1,7 @@
+"""Imports every model so the metadata is complete (Alembic, tests, the purge)."""
+
+from .audit.models import AuditEntry  # noqa: F401
+from .auth.models import ApiKey, AuthToken, Official  # noqa: F401
+from .cases.models import Attachment, Case, Contact, Note  # noqa: F401
+from .customers.models import Customer  # noqa: F401
+from .lines.models import ServiceLine, ServiceLineAddress, service_line_member  # noqa: F401

@@ -1,0 +1,2 @@
+def test_health(client):
+    assert client.get("/healthz").get_json() == {"status": "ok"}

@@ -1,0 +1,169 @@
+"""Fixtures shared by every test.
+
+The database is built once per run by the real Alembic migrations (SQLite by default, the
+PostgreSQL of DATABASE_URL when set) and emptied after each test.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+
+import pytest
+from flask_migrate import upgrade
+from sqlalchemy import text
+
+from service import create_app
+from service.extensions import db
+
+_counter = itertools.count(1)
+PASSWORD = "correct horse battery staple"
+
+
+def _database_url(tmp_path_factory) -> str:
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return url
+    return "sqlite:///" + str(tmp_path_factory.mktemp("db") / "test.sqlite3")
+
+
+def _drop_everything(app) -> None:
+    with app.app_context():
+        engine = db.engine
+        with engine.begin() as conn:
+            if engine.dialect.name == "postgresql":
+                conn.execute(text("DROP SCHEMA public CASCADE"))
+                conn.execute(text("CREATE SCHEMA public"))
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory):
+    return _database_url(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def _migrated(database_url, tmp_path_factory):
+    app = create_app({"DATABASE_URL": database_url, "TESTING": True})
+    _drop_everything(app)
+    with app.app_context():
+        upgrade()
+    yield database_url
+
+
+@pytest.fixture
+def app(_migrated, tmp_path):
+    """A fresh application on the migrated database, emptied after the test."""
+    app = create_app({
+        "DATABASE_URL": _migrated,
+        "TESTING": True,
+        "FILE_STORAGE_PATH": str(tmp_path / "files"),
+        "ARGON2_TIME_COST": 1,
+        "ARGON2_MEMORY_KIB": 1024,
+        "SECRET_KEY": "test",
+        "REDIS_URL": os.environ.get("REDIS_URL") or None,
+    })
+    yield app
+    with app.app_context():
+        db.session.remove()
+        _empty_tables()
+        db.engine.dispose()
+
+
+def _empty_tables() -> None:
+    tables = [t for t in reversed(db.metadata.sorted_tables)]
+    with db.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            names = ", ".join(f'"{t.name}"' for t in tables)
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                conn.execute(table.delete())
+
+
+@pytest.fixture
+def client(app):
+    """A test client for the app."""
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    """A runner for the app's command-line commands."""
+    return app.test_cli_runner()
+
+
+class Caller(dict):
+    """Request headers of a signed-in official, with who they are."""
+
+    def __init__(self, headers: dict, *, id: int, username: str):
+        super().__init__(headers)
+        self.id = id
+        self.username = username
+
+
+class Api:
+    """Helpers that act as officials and integrations through the public API."""
+
+    def __init__(self, app, client):
+        self.app = app
+        self.client = client
+
+    def official(self, role: str = "adviser", **extra) -> dict:
+        from service.auth.officials import create_official
+
+        n = next(_counter)
+        data = {"username": f"{role}{n}", "password": PASSWORD, "role": role, "name": f"{role.title()} {n}"}
+        data.update(extra)
+        with self.app.app_context():
+            official = create_official(actor=None, data=data)
+            return {"id": official.id, "username": official.username, "role": role, "name": official.name}
+
+    def login(self, username: str, password: str = PASSWORD):
+        return self.client.post("/api/v1/auth/token", json={"username": username, "password": password})
+
+    def headers_for(self, role: str = "adviser", **extra) -> dict:
+        official = self.official(role, **extra)
+        response = self.login(official["username"])
+        assert response.status_code == 201, response.get_json()
+        return Caller({"Authorization": "Bearer " + response.get_json()["access_token"]},
+                      id=official["id"], username=official["username"])
+
+    def api_key_headers(self, scopes=("intake",)) -> dict:
+        admin = self.headers_for("admin")
+        response = self.client.post("/api/v1/api-keys", json={"name": "integration", "scopes": list(scopes)},
+                                    headers=admin)
+        assert response.status_code == 201, response.get_json()
+        return {"Authorization": "Bearer " + response.get_json()["key"]}
+
+    def inbound(self, headers, **fields):
+        body = {"channel": "sms", "external_id": f"SM{next(_counter):032d}",
+                "from": {"phone": "040 123 4567"}, "body": "Hei"}
+        body.update(fields)
+        return self.client.post("/api/v1/inbound/messages", json=body, headers=headers)
+
+
+@pytest.fixture
+def api(app, client):
+    """Acting as officials and integrations."""
+    return Api(app, client)
+
+
+@pytest.fixture
+def intake(api):
+    """Headers of an integration allowed to post inbound contacts."""
+    return api.api_key_headers()
+
+
+@pytest.fixture
+def adviser(api):
+    return api.headers_for("adviser")
+
+
+@pytest.fixture
+def supervisor(api):
+    return api.headers_for("supervisor")
+
+
+@pytest.fixture
+def admin(api):
+    return api.headers_for("admin")

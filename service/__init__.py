@@ -8,11 +8,13 @@ import uuid
 from pathlib import Path
 
 from flask import Flask, current_app, g, request
+from werkzeug.routing import IntegerConverter
 
 from .config import API_CONFIG, Settings
 from .errors import UnsupportedMediaType, register_error_handlers
 from .extensions import api, db, migrate
 from .logs import configure_logging
+from .schemas import MAX_ID
 from .storage import FileStorage
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -43,12 +45,27 @@ def create_app(config: dict | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
     api.init_app(app)
     register_error_handlers(app)
+    _bound_path_ids(app)
     _register_blueprints(app)
     _register_request_hooks(app)
 
     from .cli import register_cli
     register_cli(app)
     return app
+
+
+class IdConverter(IntegerConverter):
+    """``<int:...>`` path ids bounded to 64 bits: a larger number is a 404, not a driver error."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("min", 1)
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
+
+
+def _bound_path_ids(app: Flask) -> None:
+    app.url_map.converters["int"] = IdConverter
+    api.register_converter(IdConverter, lambda _c: {"type": "integer", "minimum": 1, "maximum": MAX_ID})
 
 
 def _register_blueprints(app: Flask) -> None:

@@ -9,6 +9,14 @@ from .errors import PROBLEM_MIMETYPE, ProblemSchema
 
 
 class Blueprint(flask_smorest.Blueprint):
+    def arguments(self, schema, *, location="json", **kwargs):
+        # webargs drops unknown query parameters by default (EXCLUDE), overriding the query
+        # schemas' own `unknown = RAISE`: a misspelt filter (`?stauts=closed`) would silently
+        # return everything. `unknown=None` lets the schema decide, so it is a 422 as in bodies.
+        if location == "query":
+            kwargs.setdefault("unknown", None)
+        return super().arguments(schema, location=location, **kwargs)
+
     def requires(self, permission: str):
         """Check ``permission`` first and document the bearer security and its 401/403."""
 

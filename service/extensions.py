@@ -6,7 +6,11 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
-from .errors import ProblemSchema, render_http_exception
+import http
+
+from flask_smorest.utils import prepare_response
+
+from .errors import PROBLEM_MIMETYPE, ProblemSchema, render_http_exception
 
 # Deterministic constraint names keep Alembic migrations identical on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
@@ -29,6 +33,18 @@ class Api(_SmorestApi):
 
     def handle_http_exception(self, error):
         return render_http_exception(error)
+
+    def _register_responses(self):
+        # As flask-smorest's, but documenting the content type errors really have.
+        for status in http.HTTPStatus:
+            response = {"description": status.phrase}
+            if not (100 <= status < 200) and status not in (204, 304):
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, PROBLEM_MIMETYPE)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Error (RFC 9457 problem details)", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, PROBLEM_MIMETYPE)
+        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
 
 
 db = SQLAlchemy(model_class=Base)

@@ -7,14 +7,27 @@ import re
 
 from flask import g, has_request_context
 
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# Also in URL-encoded form, as query strings appear in access logs.
+_EMAIL = re.compile(r"[\w.+-]+(?:@|%40)[\w-]+(?:\.[\w-]+)+")
 # Runs of 7+ digits with optional separators and a leading +: phone numbers in any format.
-_PHONE = re.compile(r"\+?\d[\d \-().]{5,}\d")
+_PHONE = re.compile(r"(?:\+|%2B)?\d(?:[\d \-().]|%20){5,}\d", re.IGNORECASE)
+
+
+# Digit runs that look like phone numbers but are not personal: case references and dates.
+_NOT_PERSONAL = re.compile(r"^(\d{4}-\d{6,}|\d{4}-\d{2}-\d{2}([ T]\d{2}(:\d{2})*)?)$")
+
+
+def _mask_phone(match: re.Match) -> str:
+    text = match.group(0)
+    # Fewer than seven digits is no subscriber number (a time of day, a loopback address).
+    if sum(c.isdigit() for c in text) < 7 or _NOT_PERSONAL.match(text):
+        return text
+    return "<phone>"
 
 
 def mask_personal_data(text: str) -> str:
     text = _EMAIL.sub("<email>", text)
-    return _PHONE.sub("<phone>", text)
+    return _PHONE.sub(_mask_phone, text)
 
 
 class RequestContextFilter(logging.Filter):

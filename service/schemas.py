@@ -61,3 +61,14 @@ def text_field(max_length: int, **kwargs) -> fields.String:
 
 def required_text(max_length: int, **kwargs) -> fields.String:
     return fields.String(required=True, validate=validate.Length(min=1, max=max_length), **kwargs)
+
+
+# Ids are 64-bit on PostgreSQL and SQLite; a larger number names nothing and must not reach
+# the database driver (SQLite's raises OverflowError on it).
+MAX_ID = 2**63 - 1
+
+
+class IdField(fields.Integer):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("validate", validate.Range(min=1, max=MAX_ID))
+        super().__init__(strict=True, **kwargs)

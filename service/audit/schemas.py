@@ -1,7 +1,7 @@
 from marshmallow import Schema, fields, validate
 
 from ..pagination import PageArgs
-from ..schemas import UTCDateTimeField
+from ..schemas import IdField, UTCDateTimeField
 from .actions import ACTIONS
 
 
@@ -22,9 +22,9 @@ class AuditEntryOut(Schema):
 class AuditQuery(PageArgs):
     action = fields.String(validate=validate.OneOf(sorted(ACTIONS)))
     object_type = fields.String(validate=validate.Length(max=32))
-    object_id = fields.Integer()
+    object_id = IdField()
     actor_type = fields.String(validate=validate.OneOf(("official", "api_key", "system")))
-    actor_id = fields.Integer()
+    actor_id = IdField()
     request_id = fields.String(validate=validate.Length(max=64))
     at_from = UTCDateTimeField()
     at_to = UTCDateTimeField()

@@ -58,6 +58,9 @@ def create_official(*, actor: Principal | None, data: dict) -> Official:
 
 def update_official(*, actor: Principal, official_id: int, data: dict) -> Official:
     official = get_official(official_id)
+    if data.get("active") is False and official.id == actor.id and actor.is_official:
+        # The same rule as deactivate_official: PATCH must not be a way round it.
+        raise Conflict("You cannot deactivate your own account.")
     for name in _PROFILE_FIELDS:
         if name in data:
             setattr(official, name, data[name])

@@ -1,7 +1,7 @@
 from marshmallow import fields, validate
 
 from ..pagination import PageArgs
-from ..schemas import EmailField, PhoneField, StrictSchema, required_text, text_field
+from ..schemas import EmailField, IdField, PhoneField, StrictSchema, required_text, text_field
 from .permissions import ROLES, SCOPES
 
 
@@ -30,7 +30,7 @@ class OfficialIn(StrictSchema):
     organisation_phone = PhoneField(allow_none=True)
     organisation_address = text_field(1000, allow_none=True)
     active = fields.Boolean(load_default=True)
-    service_line_ids = fields.List(fields.Integer(), load_default=list,
+    service_line_ids = fields.List(IdField(), load_default=list,
                                    metadata={"description": "Lines an adviser works on; empty: all lines"})
 
 

@@ -192,8 +192,17 @@ def _check_assignment_right(actor: Principal, case: Case, new_assignee_id: int |
         raise Forbidden("Only supervisors and admins assign cases to others.")
 
 
+def _line_named(line_id: int):
+    # The request body names the line; the resource at the URL exists, so this is bad input.
+    try:
+        return get_line(line_id)
+    except NotFound:
+        raise ValidationFailed("Unknown service line.",
+                               errors={"service_line_id": [f"No service line {line_id}."]}) from None
+
+
 def open_case(*, actor: Principal, data: dict, region: str) -> Case:
-    line = get_line(data["service_line_id"]) if data.get("service_line_id") else default_line()
+    line = _line_named(data["service_line_id"]) if data.get("service_line_id") else default_line()
     allowed = visible_line_ids(actor)
     if allowed is not None and line.id not in allowed:
         raise Forbidden("You do not work on that service line.")

@@ -3,7 +3,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from ..customers.schemas import CustomerOut
 from ..pagination import PageArgs
-from ..schemas import (EmailField, PhoneField, StrictSchema, UTCDateTimeField, language_field,
+from ..schemas import (EmailField, IdField, PhoneField, StrictSchema, UTCDateTimeField, language_field,
                        required_text, text_field)
 from .models import CHANNELS, DIRECTIONS, INBOUND_CHANNELS, STATUSES
 
@@ -90,25 +90,25 @@ class CaseOut(CaseSummaryOut):
 class CustomerRef(StrictSchema):
     """Who a case is about: an existing customer, or details to find or create one."""
 
-    id = fields.Integer()
+    id = IdField()
     name = text_field(200)
     phone = PhoneField()
     email = EmailField()
 
 
 class CaseIn(StrictSchema):
-    service_line_id = fields.Integer(metadata={"description": "Default: the default service line"})
+    service_line_id = IdField(metadata={"description": "Default: the default service line"})
     channel = fields.String(load_default="internal", validate=validate.OneOf(CHANNELS))
     customer = fields.Nested(CustomerRef, allow_none=True)
     subject = text_field(500, allow_none=True)
     language = language_field(allow_none=True)
     topic = text_field(200, allow_none=True)
     question = text_field(MAX_BODY, allow_none=True)
-    assignee_id = fields.Integer(allow_none=True)
+    assignee_id = IdField(allow_none=True)
 
 
 class CaseUpdate(StrictSchema):
-    assignee_id = fields.Integer(allow_none=True)
+    assignee_id = IdField(allow_none=True)
     language = language_field(allow_none=True)
     topic = text_field(200, allow_none=True)
     subject = text_field(500, allow_none=True)
@@ -122,11 +122,11 @@ class CaseQuery(PageArgs):
     status = fields.List(fields.String(validate=validate.OneOf(STATUSES)),
                          metadata={"description": "Repeat for several"})
     channel = fields.List(fields.String(validate=validate.OneOf(CHANNELS)))
-    service_line_id = fields.List(fields.Integer())
+    service_line_id = fields.List(IdField())
     assignee = fields.String(validate=validate.Regexp(r"^(me|none|\d{1,18})$"),
                              metadata={"description": "An official's id, `me` or `none`"})
     language = fields.List(fields.String(validate=validate.OneOf(("fi", "sv", "en"))))
-    customer_id = fields.Integer()
+    customer_id = IdField()
     created_from = UTCDateTimeField()
     created_to = UTCDateTimeField()
     updated_from = UTCDateTimeField()
@@ -156,7 +156,7 @@ class ContactIn(StrictSchema):
     answered_at = UTCDateTimeField(allow_none=True)
     ended_at = UTCDateTimeField(allow_none=True)
     queue_seconds = fields.Integer(allow_none=True, validate=validate.Range(min=0, max=7 * 24 * 3600))
-    handled_by_id = fields.Integer(allow_none=True, metadata={"description": "Default: you"})
+    handled_by_id = IdField(allow_none=True, metadata={"description": "Default: you"})
 
     @validates_schema
     def _times_in_order(self, data, **kwargs):

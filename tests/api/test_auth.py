@@ -1,0 +1,315 @@
+"""Signing in and out: bearer tokens, lockout after failed logins, revocation and expiry."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import select, text, update
+
+from service.auth import logic
+from service.auth.models import AuthToken, Official
+from service.errors import TooManyRequests
+from service.extensions import db
+from tests.api.problems import assert_problem
+from tests.conftest import PASSWORD
+
+TOKEN = "/api/v1/auth/token"
+ME = "/api/v1/auth/me"
+
+
+def _bearer(token: str) -> dict:
+    return {"Authorization": "Bearer " + token}
+
+
+def _login_ok(api, username: str, password: str = PASSWORD) -> str:
+    response = api.login(username, password)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["access_token"]
+
+
+def _logic_login(app, username: str, password: str, now: datetime):
+    config = app.config
+    with app.app_context():
+        raw, token = logic.login(username=username, password=password,
+                                 token_ttl_seconds=config["TOKEN_TTL_SECONDS"],
+                                 max_failures=config["LOGIN_MAX_FAILURES"],
+                                 lockout_seconds=config["LOGIN_LOCKOUT_SECONDS"], now=now)
+        return raw, token.expires_at
+
+
+def _lock_out(api, app, username: str) -> None:
+    for _ in range(app.config["LOGIN_MAX_FAILURES"]):
+        assert api.login(username, "not the password at all").status_code == 401
+
+
+# --- signing in -------------------------------------------------------------------------------
+
+def test_login__right_password_returns_a_bearer_token_expiring_in_the_future(api, app, client):
+    official = api.official("adviser")
+    before = datetime.now(timezone.utc)
+
+    response = api.login(official["username"])
+
+    assert response.status_code == 201
+    body = response.get_json()
+    assert body["token_type"] == "Bearer"
+    assert len(body["access_token"]) >= 32
+    assert "password" not in body
+    expires_at = datetime.fromisoformat(body["expires_at"])
+    assert expires_at.tzinfo is not None
+    ttl = timedelta(seconds=app.config["TOKEN_TTL_SECONDS"])
+    assert before < expires_at <= datetime.now(timezone.utc) + ttl
+    assert expires_at >= before + ttl - timedelta(minutes=1)
+    me = client.get(ME, headers=_bearer(body["access_token"]))
+    assert me.status_code == 200
+    assert me.get_json()["id"] == official["id"]
+
+
+def test_login__each_login_gets_its_own_token(api):
+    official = api.official("adviser")
+    assert _login_ok(api, official["username"]) != _login_ok(api, official["username"])
+
+
+def test_login__wrong_password_is_401_problem(api):
+    official = api.official("adviser")
+
+    response = api.login(official["username"], "wrong password, sorry")
+
+    body = assert_problem(response, 401, "invalid-credentials")
+    assert body["detail"] == "Wrong username or password."
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert "access_token" not in body
+
+
+def test_login__unknown_username_gets_the_same_answer_as_a_wrong_password(api):
+    official = api.official("adviser")
+    wrong_password = api.login(official["username"], "wrong password, sorry")
+
+    unknown_user = api.login("nobody-by-this-name", PASSWORD)
+
+    body = assert_problem(unknown_user, 401, "invalid-credentials")
+    expected = wrong_password.get_json()
+    for key in ("type", "title", "status", "detail"):
+        assert body[key] == expected[key]
+
+
+@pytest.mark.parametrize("payload, field", [
+    ({"username": "someone"}, "password"),
+    ({"password": PASSWORD}, "username"),
+    ({"username": "someone", "password": PASSWORD, "remember_me": True}, "remember_me"),
+    ({"username": "", "password": PASSWORD}, "username"),
+])
+def test_login__incomplete_or_unknown_fields_are_422_naming_the_field(client, payload, field):
+    response = client.post(TOKEN, json=payload)
+
+    assert_problem(response, 422, "validation-failed", fields=[field])
+
+
+def test_login__malformed_json_is_400_problem(client):
+    response = client.post(TOKEN, data="{not json", content_type="application/json")
+
+    assert_problem(response, 400)
+
+
+def test_login__form_encoded_body_is_415_problem(client):
+    response = client.post(TOKEN, data={"username": "a", "password": "b"})
+
+    assert_problem(response, 415, "unsupported-media-type")
+
+
+def test_login__inactive_official_cannot_sign_in_even_with_the_right_password(api, client, admin):
+    official = api.official("adviser")
+    assert client.delete(f"/api/v1/officials/{official['id']}", headers=admin).status_code == 204
+
+    response = api.login(official["username"])
+
+    assert_problem(response, 401, "invalid-credentials")
+
+
+# --- lockout ----------------------------------------------------------------------------------
+
+def test_login__locked_after_max_failures_even_with_the_right_password(api, app):
+    official = api.official("adviser")
+    _lock_out(api, app, official["username"])
+
+    response = api.login(official["username"])
+
+    body = assert_problem(response, 429, "too-many-requests")
+    assert "locked" in body["detail"]
+    retry_after = int(response.headers["Retry-After"])
+    assert 0 < retry_after <= app.config["LOGIN_LOCKOUT_SECONDS"] + 1
+    assert retry_after > app.config["LOGIN_LOCKOUT_SECONDS"] - 60
+
+
+def test_login__fewer_failures_than_the_limit_do_not_lock_and_success_resets_the_count(api, app):
+    official = api.official("adviser")
+    almost = app.config["LOGIN_MAX_FAILURES"] - 1
+    for _ in range(almost):
+        assert api.login(official["username"], "not the password at all").status_code == 401
+    _login_ok(api, official["username"])
+
+    # The count started again after the successful login: as many failures again still do not lock.
+    for _ in range(almost):
+        assert api.login(official["username"], "not the password at all").status_code == 401
+    _login_ok(api, official["username"])
+
+
+def test_login__lockout_of_one_official_does_not_affect_another(api, app):
+    locked = api.official("adviser")
+    other = api.official("adviser")
+    _lock_out(api, app, locked["username"])
+
+    _login_ok(api, other["username"])
+
+
+def test_lockout__ends_after_the_lockout_period(api, app):
+    official = api.official("adviser")
+    _lock_out(api, app, official["username"])
+    assert api.login(official["username"]).status_code == 429
+    lockout = timedelta(seconds=app.config["LOGIN_LOCKOUT_SECONDS"])
+    now = datetime.now(timezone.utc)
+
+    with app.app_context(), pytest.raises(TooManyRequests):
+        logic.login(username=official["username"], password=PASSWORD,
+                    token_ttl_seconds=app.config["TOKEN_TTL_SECONDS"],
+                    max_failures=app.config["LOGIN_MAX_FAILURES"],
+                    lockout_seconds=app.config["LOGIN_LOCKOUT_SECONDS"], now=now + lockout - timedelta(minutes=1))
+    raw, _ = _logic_login(app, official["username"], PASSWORD, now + lockout + timedelta(seconds=2))
+
+    assert raw
+    with app.app_context():
+        assert db.session.scalar(select(Official.locked_until).where(Official.id == official["id"])) is None
+
+
+def test_lockout__ends_through_the_api_once_the_lock_has_passed(api, app):
+    official = api.official("adviser")
+    _lock_out(api, app, official["username"])
+    with app.app_context():
+        db.session.execute(update(Official).where(Official.id == official["id"])
+                           .values(locked_until=datetime.now(timezone.utc) - timedelta(seconds=1)))
+        db.session.commit()
+
+    _login_ok(api, official["username"])
+
+
+# --- signing out, expiry, storage -------------------------------------------------------------
+
+def test_logout__revokes_the_token_so_the_next_request_is_401(api, client):
+    official = api.official("adviser")
+    token = _login_ok(api, official["username"])
+    other_session = _login_ok(api, official["username"])
+
+    response = client.delete(TOKEN, headers=_bearer(token))
+
+    assert response.status_code == 204
+    after = client.get(ME, headers=_bearer(token))
+    assert_problem(after, 401, "invalid-token")
+    # Only the token that signed out is revoked, not the official's other sessions.
+    assert client.get(ME, headers=_bearer(other_session)).status_code == 200
+
+
+def test_logout__twice_is_401_the_second_time(api, client):
+    official = api.official("adviser")
+    token = _login_ok(api, official["username"])
+    assert client.delete(TOKEN, headers=_bearer(token)).status_code == 204
+
+    assert_problem(client.delete(TOKEN, headers=_bearer(token)), 401)
+
+
+def test_logout__without_a_token_is_401(client):
+    assert_problem(client.delete(TOKEN), 401, "unauthorized")
+
+
+def test_expired_token__is_refused(api, app, client):
+    official = api.official("adviser")
+    raw = _login_ok(api, official["username"])
+    with app.app_context():
+        expires_at = db.session.scalar(select(AuthToken.expires_at))
+        assert logic.authenticate(raw, now=expires_at - timedelta(seconds=1)) is not None
+        assert logic.authenticate(raw, now=expires_at) is None
+        assert logic.authenticate(raw, now=expires_at + timedelta(days=1)) is None
+
+        db.session.execute(update(AuthToken).values(expires_at=datetime.now(timezone.utc) - timedelta(seconds=1)))
+        db.session.commit()
+
+    assert_problem(client.get(ME, headers=_bearer(raw)), 401, "invalid-token")
+
+
+def test_tokens__are_stored_only_as_a_hash(api, app):
+    official = api.official("adviser")
+    raw = _login_ok(api, official["username"])
+
+    with app.app_context():
+        rows = db.session.execute(text("SELECT * FROM auth_token")).all()
+        assert len(rows) == 1
+        assert not any(raw in str(value) for value in rows[0])
+        stored = db.session.scalar(select(AuthToken.token_hash))
+    assert stored == hashlib.sha256(raw.encode()).hexdigest()
+
+
+def test_passwords__are_stored_as_argon2_hashes(api, app):
+    official = api.official("adviser")
+
+    with app.app_context():
+        stored = db.session.scalar(select(Official.password_hash).where(Official.id == official["id"]))
+    assert PASSWORD not in stored
+    assert stored.startswith("$argon2id$")
+
+
+def test_deactivated_official__token_stops_working(api, client, admin, adviser):
+    assert client.get(ME, headers=adviser).status_code == 200
+
+    assert client.delete(f"/api/v1/officials/{adviser.id}", headers=admin).status_code == 204
+
+    assert_problem(client.get(ME, headers=adviser), 401, "invalid-token")
+
+
+def test_inactive_official__token_is_refused_even_if_not_revoked(app, client, adviser):
+    # Guards against a path that clears `active` without revoking tokens.
+    with app.app_context():
+        db.session.execute(update(Official).where(Official.id == adviser.id).values(active=False))
+        db.session.commit()
+
+    assert_problem(client.get(ME, headers=adviser), 401, "invalid-token")
+
+
+# --- who am I, and bad credentials ------------------------------------------------------------
+
+def test_me__describes_the_signed_in_official(api, client):
+    official = api.official("supervisor")
+    token = _login_ok(api, official["username"])
+
+    response = client.get(ME, headers=_bearer(token))
+
+    assert response.status_code == 200
+    assert response.get_json() == {"kind": "official", "id": official["id"], "name": official["name"],
+                                   "role": "supervisor", "scopes": []}
+
+
+def test_me__an_api_key_is_not_a_session(client, intake):
+    assert_problem(client.get(ME, headers=intake), 403, "forbidden")
+
+
+@pytest.mark.parametrize("header", [
+    "Basic dXNlcjpwYXNz",
+    "Bearer",
+    "Bearer    ",
+    "Token abc",
+    "Bearer " + "x" * 600,
+])
+def test_me__malformed_authorization_header_is_401(client, header):
+    response = client.get(ME, headers={"Authorization": header})
+
+    body = assert_problem(response, 401)
+    assert "Bearer" in body["detail"] or "unknown" in body["detail"]
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_me__unknown_token_is_401(client):
+    response = client.get(ME, headers=_bearer("made-up-token-" + "a" * 30))
+
+    body = assert_problem(response, 401, "invalid-token")
+    assert "unknown, expired or revoked" in body["detail"]
+

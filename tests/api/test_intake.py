@@ -1,0 +1,461 @@
+"""POST /api/v1/inbound/messages: every inbound contact lands on a case, once, or not at all."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+from datetime import datetime, timezone
+
+import pytest
+
+INBOUND = "/api/v1/inbound/messages"
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << >>\n%%EOF\n"
+
+SENDERS = {
+    "email": {"email": "matti.meikalainen@example.fi"},
+    "sms": {"phone": "040 123 4567"},
+    "chat": {"name": "Matti"},
+    "phone": {"phone": "040 123 4567"},
+    "webform": {"email": "matti.meikalainen@example.fi", "name": "Matti Meikäläinen"},
+}
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def total(client, headers, path: str, **query) -> int:
+    response = client.get(path, query_string=query, headers=headers)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()["total"]
+
+
+def case_total(client, headers, **query) -> int:
+    return total(client, headers, "/api/v1/cases", **query)
+
+
+def customer_total(client, headers, **query) -> int:
+    return total(client, headers, "/api/v1/customers", **query)
+
+
+def case_detail(client, headers, case_id: int) -> dict:
+    response = client.get(f"/api/v1/cases/{case_id}", headers=headers)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def stored_files(app) -> list[str]:
+    root = app.config["FILE_STORAGE_PATH"]
+    return [name for _, _, names in os.walk(root) for name in names] if os.path.isdir(root) else []
+
+
+def download(client, headers, case_id: int, attachment_id: int):
+    """GET an attachment and close the response, which holds the stored file open."""
+    with client.get(f"/api/v1/cases/{case_id}/attachments/{attachment_id}", headers=headers) as response:
+        response.get_data()
+        return response
+
+
+def assert_problem(response, status: int) -> dict:
+    assert response.status_code == status, response.get_json()
+    assert response.mimetype == "application/problem+json"
+    body = response.get_json()
+    assert body["status"] == status
+    assert body["type"].startswith("https://")
+    assert body["title"] and body["detail"]
+    return body
+
+
+def assert_nothing_written(client, admin, app=None) -> None:
+    assert case_total(client, admin) == 0
+    assert customer_total(client, admin) == 0
+    if app is not None:
+        assert stored_files(app) == []
+
+
+# --- a contact on every channel -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("channel", sorted(SENDERS))
+def test_post_message__creates_a_new_case_on_each_channel(api, client, intake, admin, channel):
+    response = api.inbound(intake, channel=channel, external_id=f"{channel}-1", **{"from": SENDERS[channel]},
+                           subject="Asia", body="Hei, kysyisin...")
+
+    assert response.status_code == 201, response.get_json()
+    body = response.get_json()
+    assert set(body) == {"contact_id", "case_id", "case_reference", "created_case"}
+    assert body["created_case"] is True
+    assert re.fullmatch(r"\d{4}-\d{6,}", body["case_reference"])
+    case = case_detail(client, admin, body["case_id"])
+    assert case["reference"] == body["case_reference"]
+    assert case["channel"] == channel
+    assert case["status"] == "new"
+    assert [(c["id"], c["channel"], c["direction"], c["external_id"], c["body"]) for c in case["contacts"]] == [
+        (body["contact_id"], channel, "inbound", f"{channel}-1", "Hei, kysyisin...")]
+
+
+def test_case_references__are_unique_and_name_the_year(api, client, intake, admin):
+    references = {api.inbound(intake, **{"from": {"phone": f"040 123 45{n:02d}"}}).get_json()["case_reference"]
+                  for n in range(5)}
+
+    assert len(references) == 5
+    year = datetime.now(timezone.utc).year
+    assert all(ref.startswith(f"{year}-") for ref in references)
+
+
+# --- idempotency ----------------------------------------------------------------------------
+
+
+def test_post_message__same_channel_and_external_id_again_returns_200_and_stores_nothing(api, client, intake, admin):
+    first = api.inbound(intake, channel="sms", external_id="SM-replayed", body="first")
+    assert first.status_code == 201
+
+    again = api.inbound(intake, channel="sms", external_id="SM-replayed", body="a different body")
+
+    assert again.status_code == 200
+    assert again.get_json() == {**first.get_json(), "created_case": False}
+    assert case_total(client, admin) == 1
+    assert customer_total(client, admin) == 1
+    contacts = case_detail(client, admin, first.get_json()["case_id"])["contacts"]
+    assert [c["body"] for c in contacts] == ["first"]
+
+
+def test_post_message__replay_of_an_email_with_attachment_stores_the_file_once(api, client, intake, admin, app):
+    message = {"channel": "email", "external_id": "<m1@example.fi>", "from": {"email": "a@example.fi"},
+               "attachments": [{"filename": "kuva.png", "content_type": "image/png", "content_base64": b64(PNG)}]}
+    first = api.inbound(intake, **message)
+    again = api.inbound(intake, **message)
+
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert len(case_detail(client, admin, first.get_json()["case_id"])["attachments"]) == 1
+    assert len(stored_files(app)) == 1
+
+
+def test_post_message__same_external_id_on_another_channel_is_a_different_contact(api, client, intake, admin):
+    sms = api.inbound(intake, channel="sms", external_id="X-1")
+    call = api.inbound(intake, channel="phone", external_id="X-1")
+
+    assert (sms.status_code, call.status_code) == (201, 201)
+    assert sms.get_json()["contact_id"] != call.get_json()["contact_id"]
+
+
+# --- who the customer is --------------------------------------------------------------------
+
+
+def test_post_message__phone_is_stored_in_e164_and_matches_in_any_format(api, client, intake, admin):
+    first = api.inbound(intake, channel="sms", **{"from": {"phone": "040 123 4567"}})
+    second = api.inbound(intake, channel="sms", **{"from": {"phone": "+358 40 123 4567"}})
+    third = api.inbound(intake, channel="sms", **{"from": {"phone": "00358401234567"}})
+
+    case = case_detail(client, admin, first.get_json()["case_id"])
+    assert case["customer"]["phone"] == "+358401234567"
+    assert {r.get_json()["case_id"] for r in (first, second, third)} == {case["id"]}
+    assert customer_total(client, admin) == 1
+    assert [c["sender"] for c in case["contacts"]] == ["+358401234567"] * 3
+
+
+def test_post_message__email_address_matches_the_customer_whatever_its_case(api, client, intake, admin):
+    first = api.inbound(intake, channel="email", **{"from": {"email": "Matti.Meikalainen@Example.FI"}})
+    second = api.inbound(intake, channel="email", **{"from": {"email": "matti.meikalainen@example.fi"}})
+
+    assert second.get_json()["case_id"] == first.get_json()["case_id"]
+    assert second.get_json()["created_case"] is False
+    customer = case_detail(client, admin, first.get_json()["case_id"])["customer"]
+    assert customer["email"] == "matti.meikalainen@example.fi"
+    assert customer_total(client, admin) == 1
+
+
+def test_post_message__sender_name_is_kept_on_a_new_customer(api, client, intake, admin):
+    response = api.inbound(intake, channel="email",
+                           **{"from": {"email": "liisa@example.fi", "name": "Liisa Virtanen"}}, language="sv")
+
+    case = case_detail(client, admin, response.get_json()["case_id"])
+    assert case["customer"]["name"] == "Liisa Virtanen"
+    assert case["customer"]["language"] == "sv"
+    assert case["language"] == "sv"
+
+
+def test_post_message__anonymous_chat_creates_a_case_without_a_customer(api, client, intake, admin):
+    first = api.inbound(intake, channel="chat", external_id="chat-1", **{"from": {}}, body="Hei!")
+    second = api.inbound(intake, channel="chat", external_id="chat-2", **{"from": {}}, body="Hei taas")
+
+    assert (first.status_code, second.status_code) == (201, 201)
+    # Nothing ties two anonymous chats together, so each is its own case.
+    assert first.get_json()["case_id"] != second.get_json()["case_id"]
+    case = case_detail(client, admin, first.get_json()["case_id"])
+    assert case["customer"] is None
+    assert case["contacts"][0]["sender"] is None
+    assert customer_total(client, admin) == 0
+
+
+# --- threading ------------------------------------------------------------------------------
+
+
+def test_post_message__second_sms_from_the_same_customer_joins_their_open_case(api, client, intake, admin):
+    first = api.inbound(intake, channel="sms", body="Hei")
+    second = api.inbound(intake, channel="sms", body="Vielä yksi asia")
+
+    assert second.status_code == 201
+    assert second.get_json()["created_case"] is False
+    assert second.get_json()["case_id"] == first.get_json()["case_id"]
+    assert second.get_json()["contact_id"] != first.get_json()["contact_id"]
+    contacts = case_detail(client, admin, first.get_json()["case_id"])["contacts"]
+    assert [c["body"] for c in contacts] == ["Hei", "Vielä yksi asia"]
+    assert case_total(client, admin) == 1
+
+
+def test_post_message__sms_from_another_customer_opens_another_case(api, client, intake, admin):
+    first = api.inbound(intake, channel="sms", **{"from": {"phone": "040 123 4567"}})
+    other = api.inbound(intake, channel="sms", **{"from": {"phone": "050 765 4321"}})
+
+    assert other.get_json()["created_case"] is True
+    assert other.get_json()["case_id"] != first.get_json()["case_id"]
+
+
+def test_post_message__same_customer_on_another_channel_opens_another_case(api, client, intake, admin):
+    sms = api.inbound(intake, channel="sms")
+    call = api.inbound(intake, channel="phone")
+
+    assert call.get_json()["created_case"] is True
+    assert call.get_json()["case_id"] != sms.get_json()["case_id"]
+    assert customer_total(client, admin) == 1
+
+
+def test_post_message__sms_after_the_case_was_closed_opens_a_new_case(api, client, intake, admin, adviser):
+    first = api.inbound(intake, channel="sms").get_json()
+    assert client.post(f"/api/v1/cases/{first['case_id']}/close", headers=adviser).status_code == 200
+
+    again = api.inbound(intake, channel="sms")
+
+    assert again.status_code == 201
+    assert again.get_json()["created_case"] is True
+    assert again.get_json()["case_id"] != first["case_id"]
+    assert case_detail(client, admin, first["case_id"])["status"] == "closed"
+    assert customer_total(client, admin) == 1
+
+
+def test_post_message__email_naming_a_case_in_the_subject_joins_it_from_another_address(api, client, intake, admin):
+    first = api.inbound(intake, channel="email", **{"from": {"email": "matti@example.fi"}},
+                        subject="Muuttoilmoitus").get_json()
+
+    reply = api.inbound(intake, channel="email", **{"from": {"email": "puoliso@example.com"}},
+                        subject=f"Re: [#{first['case_reference']}] Muuttoilmoitus")
+
+    assert reply.status_code == 201
+    assert reply.get_json()["case_id"] == first["case_id"]
+    assert reply.get_json()["created_case"] is False
+    contacts = case_detail(client, admin, first["case_id"])["contacts"]
+    assert [c["sender"] for c in contacts] == ["matti@example.fi", "puoliso@example.com"]
+
+
+def test_post_message__email_naming_an_unknown_reference_opens_a_new_case(api, client, intake, admin):
+    response = api.inbound(intake, channel="email", **{"from": {"email": "matti@example.fi"}},
+                           subject="Re: [#1999-999999] vanha asia")
+
+    assert response.status_code == 201
+    assert response.get_json()["created_case"] is True
+
+
+def test_post_message__waiting_case_becomes_open_when_the_customer_writes_again(api, client, intake, adviser):
+    case_id = api.inbound(intake, channel="sms").get_json()["case_id"]
+    waiting = client.patch(f"/api/v1/cases/{case_id}", json={"status": "waiting"}, headers=adviser)
+    assert waiting.get_json()["status"] == "waiting"
+
+    again = api.inbound(intake, channel="sms", body="Tässä pyytämänne tiedot")
+
+    assert again.get_json()["case_id"] == case_id
+    assert case_detail(client, adviser, case_id)["status"] == "open"
+
+
+def test_post_message__contact_to_a_line_address_lands_on_that_line(api, client, intake, admin):
+    line = client.post("/api/v1/service-lines", headers=admin,
+                       json={"name": "Muuttoilmoitukset", "phone_numbers": ["029 123 4567"]}).get_json()
+
+    routed = api.inbound(intake, channel="sms", to="+358291234567", **{"from": {"phone": "040 111 2222"}})
+    unrouted = api.inbound(intake, channel="sms", to="+358 29 000 0000", **{"from": {"phone": "040 333 4444"}})
+
+    assert case_detail(client, admin, routed.get_json()["case_id"])["service_line"]["id"] == line["id"]
+    assert case_detail(client, admin, unrouted.get_json()["case_id"])["service_line"]["id"] != line["id"]
+
+
+# --- timestamps -----------------------------------------------------------------------------
+
+
+def test_post_message__received_at_is_kept_exactly_in_utc(api, client, intake, admin):
+    response = api.inbound(intake, channel="email", **{"from": {"email": "a@example.fi"}},
+                           received_at="2026-03-01T12:34:56.789+02:00")
+
+    contact = case_detail(client, admin, response.get_json()["case_id"])["contacts"][0]
+    received = datetime.fromisoformat(contact["received_at"])
+    assert received == datetime(2026, 3, 1, 10, 34, 56, 789000, tzinfo=timezone.utc)
+    assert received.utcoffset().total_seconds() == 0
+    assert datetime.fromisoformat(contact["occurred_at"]) == received
+
+
+def test_post_message__received_at_without_a_time_zone_is_refused(api, client, intake, admin):
+    response = api.inbound(intake, received_at="2026-03-01T12:34:56")
+
+    body = assert_problem(response, 422)
+    assert "received_at" in body["errors"]
+    assert_nothing_written(client, admin)
+
+
+def test_post_message__phone_call_keeps_its_own_times_in_the_timeline(api, client, intake, admin):
+    response = api.inbound(intake, channel="phone", external_id="CA1",
+                           started_at="2026-03-02T08:00:00Z", answered_at="2026-03-02T08:03:20Z",
+                           ended_at="2026-03-02T08:10:00+00:00", queue_seconds=200)
+
+    assert response.status_code == 201, response.get_json()
+    contact = case_detail(client, admin, response.get_json()["case_id"])["contacts"][0]
+    times = {k: datetime.fromisoformat(contact[k]) for k in ("started_at", "answered_at", "ended_at", "occurred_at")}
+    assert times == {
+        "started_at": datetime(2026, 3, 2, 8, 0, tzinfo=timezone.utc),
+        "answered_at": datetime(2026, 3, 2, 8, 3, 20, tzinfo=timezone.utc),
+        "ended_at": datetime(2026, 3, 2, 8, 10, tzinfo=timezone.utc),
+        "occurred_at": datetime(2026, 3, 2, 8, 0, tzinfo=timezone.utc),
+    }
+    assert contact["queue_seconds"] == 200
+
+
+def test_post_message__timeline_is_ordered_by_when_contacts_happened(api, client, intake, admin):
+    later = api.inbound(intake, channel="sms", received_at="2026-03-02T10:00:00Z", body="later")
+    api.inbound(intake, channel="sms", received_at="2026-03-02T09:00:00Z", body="earlier")
+
+    contacts = case_detail(client, admin, later.get_json()["case_id"])["contacts"]
+    assert [c["body"] for c in contacts] == ["earlier", "later"]
+
+
+def test_post_message__call_ending_before_it_started_is_refused(api, client, intake, admin):
+    response = api.inbound(intake, channel="phone", started_at="2026-03-02T08:00:00Z",
+                           ended_at="2026-03-02T07:59:00Z")
+
+    body = assert_problem(response, 422)
+    assert "ended_at" in body["errors"]
+    assert_nothing_written(client, admin)
+
+
+# --- bad input: a clear 4xx and nothing written ---------------------------------------------
+
+
+@pytest.mark.parametrize("fields, offending", [
+    ({"channel": "fax"}, "channel"),
+    ({"language": "de"}, "language"),
+    ({"from": {"phone": "not a number"}}, "from"),
+    ({"from": {"phone": "112"}}, "from"),
+    ({"channel": "email", "from": {"email": "not-an-address"}}, "from"),
+    ({"channel": "email", "from": {"phone": "040 123 4567"}}, "from"),
+    ({"channel": "webform", "from": {}}, "from"),
+    ({"from": {"phone": "040 123 4567", "fax": "09 123"}}, "from"),
+    ({"priority": "high"}, "priority"),
+    ({"external_id": ""}, "external_id"),
+    ({"queue_seconds": -1}, "queue_seconds"),
+])
+def test_post_message__invalid_input_is_refused_with_the_offending_field(api, client, intake, admin,
+                                                                         fields, offending):
+    response = api.inbound(intake, **fields)
+
+    body = assert_problem(response, 422)
+    assert offending in body["errors"], body
+    assert_nothing_written(client, admin)
+
+
+def test_post_message__missing_required_fields_are_named(client, intake, admin):
+    response = client.post(INBOUND, json={"body": "Hei"}, headers=intake)
+
+    body = assert_problem(response, 422)
+    assert {"channel", "external_id", "from"} <= set(body["errors"])
+    assert_nothing_written(client, admin)
+
+
+# --- attachments ----------------------------------------------------------------------------
+
+
+def test_post_message__attachment_is_stored_with_its_hash_and_downloads_byte_for_byte(api, client, intake, admin):
+    response = api.inbound(intake, channel="email", **{"from": {"email": "a@example.fi"}}, attachments=[
+        {"filename": "kuva.png", "content_type": "image/png", "content_base64": b64(PNG)},
+        {"filename": "hakemus.pdf", "content_type": "application/pdf", "content_base64": b64(PDF)},
+    ])
+    assert response.status_code == 201, response.get_json()
+    ids = response.get_json()
+
+    attachments = case_detail(client, admin, ids["case_id"])["attachments"]
+    assert [(a["filename"], a["content_type"], a["size"], a["sha256"], a["contact_id"]) for a in attachments] == [
+        ("kuva.png", "image/png", len(PNG), hashlib.sha256(PNG).hexdigest(), ids["contact_id"]),
+        ("hakemus.pdf", "application/pdf", len(PDF), hashlib.sha256(PDF).hexdigest(), ids["contact_id"]),
+    ]
+    for attachment, content in zip(attachments, (PNG, PDF)):
+        response = download(client, admin, ids["case_id"], attachment["id"])
+        assert response.status_code == 200
+        assert response.data == content
+        assert response.mimetype == attachment["content_type"]
+
+
+@pytest.mark.parametrize("attachment, status", [
+    ({"filename": "a.png", "content_type": "image/png", "content_base64": "not base64!!"}, 422),
+    ({"filename": "a.exe", "content_type": "application/x-msdownload", "content_base64": b64(b"MZ\x90\x00")}, 422),
+    ({"filename": "a.html", "content_type": "text/html", "content_base64": b64(b"<script>x</script>")}, 422),
+    ({"filename": "a.pdf", "content_type": "application/pdf", "content_base64": b64(b"MZ this is no pdf")}, 422),
+    ({"filename": "a.png", "content_type": "image/png", "content_base64": b64(PDF)}, 422),
+    ({"filename": "empty.txt", "content_type": "text/plain", "content_base64": ""}, 422),
+    ({"filename": "a.txt", "content_type": "text/plain"}, 422),
+])
+def test_post_message__bad_attachment_is_refused_and_nothing_is_written(api, client, intake, admin, app,
+                                                                        attachment, status):
+    good = {"filename": "ok.png", "content_type": "image/png", "content_base64": b64(PNG)}
+
+    response = api.inbound(intake, channel="email", **{"from": {"email": "a@example.fi"}},
+                           attachments=[good, attachment])
+
+    body = assert_problem(response, status)
+    assert "attachments" in " ".join(body.get("errors") or {}), body
+    assert_nothing_written(client, admin, app)
+
+
+def test_post_message__attachment_over_the_size_limit_is_413_and_nothing_is_written(api, client, intake, admin, app):
+    app.config["MAX_ATTACHMENT_BYTES"] = 1024
+
+    response = api.inbound(intake, channel="email", **{"from": {"email": "a@example.fi"}}, attachments=[
+        {"filename": "big.txt", "content_type": "text/plain", "content_base64": b64(b"x" * 1025)}])
+
+    body = assert_problem(response, 413)
+    assert "1024" in body["detail"]
+    assert_nothing_written(client, admin, app)
+
+
+def test_post_message__attachment_exactly_at_the_size_limit_is_accepted(api, client, intake, admin, app):
+    app.config["MAX_ATTACHMENT_BYTES"] = 1024
+
+    response = api.inbound(intake, channel="email", **{"from": {"email": "a@example.fi"}}, attachments=[
+        {"filename": "fits.txt", "content_type": "text/plain", "content_base64": b64(b"x" * 1024)}])
+
+    assert response.status_code == 201, response.get_json()
+
+
+def test_post_message__attachment_filename_with_a_path_is_stored_as_a_plain_name(api, client, intake, admin, app):
+    response = api.inbound(intake, channel="email", **{"from": {"email": "a@example.fi"}}, attachments=[
+        {"filename": "../../etc/passwd.txt", "content_type": "text/plain", "content_base64": b64(b"root")}])
+
+    case = case_detail(client, admin, response.get_json()["case_id"])
+    assert case["attachments"][0]["filename"] == "passwd.txt"
+    response = download(client, admin, case["id"], case["attachments"][0]["id"])
+    assert response.headers["Content-Disposition"] == "attachment; filename=passwd.txt"
+
+
+# --- who may post ---------------------------------------------------------------------------
+
+
+def test_post_message__without_credentials_is_401_and_nothing_is_written(api, client, admin):
+    response = api.inbound({})
+
+    assert_problem(response, 401)
+    assert_nothing_written(client, admin)
+
+
+def test_post_message__an_adviser_may_not_post_inbound_contacts(api, client, adviser, admin):
+    response = api.inbound(adviser)
+
+    assert_problem(response, 403)
+    assert_nothing_written(client, admin)

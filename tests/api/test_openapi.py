@@ -1,0 +1,79 @@
+"""The OpenAPI document is valid, complete, and the API keeps to it under fuzzing."""
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+
+from service import create_app
+from schemathesis.specs.openapi.checks import (content_type_conformance, negative_data_rejection,
+                                         response_schema_conformance, status_code_conformance)
+
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
+          response_schema_conformance, negative_data_rejection]
+
+
+def test_openapi_document_lists_every_api_route(client, app):
+    document = client.get("/api/v1/openapi.json").get_json()
+    assert document["openapi"].startswith("3.")
+    documented = {path.replace("{", "<").replace("}", ">") for path in document["paths"]}
+    for rule in app.url_map.iter_rules():
+        path = rule.rule
+        if path.startswith("/api/v1/") and "openapi" not in path and "/docs" not in path:
+            normalised = path.replace("<int:", "<")
+            assert normalised in documented, f"{path} is not documented"
+
+
+def test_every_operation_documents_its_errors_as_problem_json(client):
+    document = client.get("/api/v1/openapi.json").get_json()
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            if method == "parameters":
+                continue
+            assert "default" in operation["responses"], f"{method} {path}"
+            assert operation.get("summary"), f"{method} {path} has no summary"
+
+
+def test_docs_page_is_served(client):
+    response = client.get("/api/v1/docs")
+    assert response.status_code == 200
+    assert b"swagger" in response.data.lower()
+
+
+def _operation_labels() -> list[str]:
+    # The document does not depend on the database, so an app without one lists the operations.
+    app = create_app({"DATABASE_URL": "sqlite://"})
+    loaded = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
+    return [result.ok().label for result in loaded.get_all_operations()]
+
+
+CALLERS = ["admin", "adviser", "supervisor", "privacy_officer", "intake"]
+
+
+@pytest.fixture
+def caller_headers(api, request):
+    if request.param == "intake":
+        return dict(api.api_key_headers())
+    return dict(api.headers_for(request.param))
+
+
+@pytest.mark.parametrize("caller_headers", CALLERS, indirect=True)
+@pytest.mark.parametrize("label", _operation_labels())
+def test_api_keeps_to_its_schema_under_fuzzing(app, label, caller_headers):
+    """No server error, and every answer matches the documented status, type and schema,
+    for generated valid and invalid input, as every kind of caller."""
+    loaded = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
+    operation = next(r.ok() for r in loaded.get_all_operations() if r.ok().label == label)
+
+    strategy = st.one_of(operation.as_strategy(GenerationMode.POSITIVE),
+                         operation.as_strategy(GenerationMode.NEGATIVE))
+
+    @given(case=strategy)
+    @settings(max_examples=20, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+    def check(case):
+        case.call_and_validate(headers=caller_headers, checks=CHECKS)
+
+    check()

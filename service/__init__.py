@@ -15,6 +15,7 @@ from .errors import UnsupportedMediaType, register_error_handlers
 from .extensions import api, db, migrate
 from .logs import configure_logging
 from .schemas import MAX_ID
+from .sqlite import configure_sqlite
 from .storage import FileStorage
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -42,6 +43,8 @@ def create_app(config: dict | None = None) -> Flask:
     from . import models  # noqa: F401  (complete metadata before anything uses it)
 
     db.init_app(app)
+    with app.app_context():
+        configure_sqlite(db.engine)
     migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
     api.init_app(app)
     register_error_handlers(app)

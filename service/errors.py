@@ -11,7 +11,7 @@ import logging
 from flask import Flask, g, request
 from flask import json as flask_json
 from marshmallow import Schema, fields
-from sqlalchemy.exc import IntegrityError, OperationalError, InterfaceError, DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import NotFound as WerkzeugNotFound
 
@@ -176,6 +176,15 @@ def register_error_handlers(app: Flask) -> None:
         log.info("integrity error turned into 409: %s", type(error.orig).__name__)
         return problem_response(409, "conflict", "Conflict",
                                 "The change conflicts with existing data (a duplicate or a missing reference).")
+
+    @app.errorhandler(DataError)
+    def _unstorable(error: DataError):
+        # Input validation should have caught this; answer as the client error it is.
+        from .extensions import db
+        db.session.rollback()
+        log.warning("database refused a value: %s", type(error.orig).__name__)
+        return problem_response(422, "validation-failed", "Validation failed",
+                                "A value is out of the range or format the database can store.")
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(InterfaceError)

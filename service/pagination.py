@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from marshmallow import Schema, fields, validate, RAISE
+from marshmallow import Schema, fields, validate
+
+from .schemas import StrictSchema
 from sqlalchemy import Select, func, select
 
 from .extensions import db
@@ -13,10 +15,7 @@ from .extensions import db
 MAX_PAGE_SIZE = 100
 
 
-class PageArgs(Schema):
-    class Meta:
-        unknown = RAISE
-
+class PageArgs(StrictSchema):
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
     page_size = fields.Integer(load_default=25, validate=validate.Range(min=1, max=MAX_PAGE_SIZE))
 

@@ -5,26 +5,50 @@ from __future__ import annotations
 from datetime import timezone
 
 from flask import current_app, has_app_context
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from collections.abc import Mapping
+
+from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate
 
 from .cases.models import LANGUAGES
 from .customers.normalise import InvalidContactDetail, normalise_email, normalise_phone
 
 
 class StrictSchema(Schema):
-    """Unknown fields are an error, not silently dropped: a typo must not pass unnoticed."""
+    """Unknown fields are an error, not silently dropped: a typo must not pass unnoticed.
+
+    NUL characters are refused everywhere: PostgreSQL cannot store them in text, and no
+    legitimate name, message or address contains one.
+    """
 
     class Meta:
         unknown = RAISE
+
+    @pre_load
+    def _refuse_nul(self, data, **kwargs):
+        errors = {}
+        items = data.items() if isinstance(data, Mapping) else ()
+        for key, value in items:
+            values = value if isinstance(value, list) else [value]
+            if any(isinstance(v, str) and "\x00" in v for v in values):
+                errors[key] = ["NUL characters are not allowed."]
+        if errors:
+            raise ValidationError(errors)
+        return data
 
 
 class UTCDateTimeField(fields.AwareDateTime):
     """ISO 8601 with an explicit offset; stored and returned in UTC."""
 
-    default_error_messages = {"invalid_awareness": "Give a time zone (e.g. Z or +02:00)."}
+    default_error_messages = {"invalid_awareness": "Give a time zone (e.g. Z or +02:00).",
+                              "out_of_range": "Out of the representable range of dates."}
 
     def _deserialize(self, value, attr, data, **kwargs):
-        return super()._deserialize(value, attr, data, **kwargs).astimezone(timezone.utc)
+        aware = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return aware.astimezone(timezone.utc)
+        except OverflowError:
+            # 9999-12-31T23:59-05:00 parses, but its UTC instant is past year 9999.
+            raise self.make_error("out_of_range") from None
 
 
 def _region() -> str:
@@ -63,9 +87,9 @@ def required_text(max_length: int, **kwargs) -> fields.String:
     return fields.String(required=True, validate=validate.Length(min=1, max=max_length), **kwargs)
 
 
-# Ids are 64-bit on PostgreSQL and SQLite; a larger number names nothing and must not reach
-# the database driver (SQLite's raises OverflowError on it).
-MAX_ID = 2**63 - 1
+# Ids are 32-bit integer columns; a larger number names nothing and must not reach the
+# database (PostgreSQL answers "integer out of range", SQLite's driver an OverflowError).
+MAX_ID = 2**31 - 1
 
 
 class IdField(fields.Integer):

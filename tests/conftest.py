@@ -34,6 +34,7 @@ def _drop_everything(app) -> None:
             if engine.dialect.name == "postgresql":
                 conn.execute(text("DROP SCHEMA public CASCADE"))
                 conn.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -47,6 +48,7 @@ def _migrated(database_url, tmp_path_factory):
     _drop_everything(app)
     with app.app_context():
         upgrade()
+        db.engine.dispose()
     yield database_url
 
 

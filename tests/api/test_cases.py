@@ -8,6 +8,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from tests.api.problems import assert_problem
+
 CASES = "/api/v1/cases"
 PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << >>\n%%EOF\n"
 
@@ -15,15 +17,6 @@ PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << >>\n%%EOF\n"
 def ok(response, status: int = 200) -> dict:
     assert response.status_code == status, response.get_json()
     return response.get_json()
-
-
-def assert_problem(response, status: int) -> dict:
-    assert response.status_code == status, response.get_json()
-    assert response.mimetype == "application/problem+json"
-    body = response.get_json()
-    assert body["status"] == status
-    assert body["title"] and body["detail"]
-    return body
 
 
 def when(text: str) -> datetime:
@@ -89,7 +82,8 @@ def test_list_cases__default_page_size_is_25(client, adviser):
 @pytest.mark.parametrize("query", [
     {"page": 0}, {"page_size": 0}, {"page_size": 101}, {"page": "first"},
     {"status": "archived"}, {"channel": "fax"}, {"assignee": "someone"}, {"language": "de"},
-    {"created_from": "2026-01-01T00:00:00"}, {"sort": "reference"}, {"colour": "red"},
+    {"created_from": "2026-01-01T00:00:00"}, {"updated_to": "9999-12-31T23:59:59-05:00"},
+    {"sort": "reference"}, {"colour": "red"}, {"q": "x" * 201},
 ])
 def test_list_cases__bad_query_is_422_naming_the_parameter(client, adviser, query):
     body = assert_problem(client.get(CASES, query_string=query, headers=adviser), 422)

@@ -10,6 +10,8 @@ from datetime import datetime, timezone
 
 import pytest
 
+from tests.api.problems import assert_problem
+
 INBOUND = "/api/v1/inbound/messages"
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << >>\n%%EOF\n"
@@ -57,16 +59,6 @@ def download(client, headers, case_id: int, attachment_id: int):
     with client.get(f"/api/v1/cases/{case_id}/attachments/{attachment_id}", headers=headers) as response:
         response.get_data()
         return response
-
-
-def assert_problem(response, status: int) -> dict:
-    assert response.status_code == status, response.get_json()
-    assert response.mimetype == "application/problem+json"
-    body = response.get_json()
-    assert body["status"] == status
-    assert body["type"].startswith("https://")
-    assert body["title"] and body["detail"]
-    return body
 
 
 def assert_nothing_written(client, admin, app=None) -> None:
@@ -281,6 +273,21 @@ def test_post_message__contact_to_a_line_address_lands_on_that_line(api, client,
     assert case_detail(client, admin, unrouted.get_json()["case_id"])["service_line"]["id"] != line["id"]
 
 
+def test_post_message__same_customer_writing_to_another_line_opens_a_case_there(api, client, intake, admin):
+    moves = client.post("/api/v1/service-lines", headers=admin,
+                        json={"name": "Muuttoilmoitukset", "phone_numbers": ["029 123 4567"]}).get_json()
+    advice = client.post("/api/v1/service-lines", headers=admin,
+                         json={"name": "Neuvonta", "phone_numbers": ["029 765 4321"]}).get_json()
+
+    first = api.inbound(intake, channel="sms", to="029 123 4567").get_json()
+    second = api.inbound(intake, channel="sms", to="029 765 4321").get_json()
+
+    assert second["created_case"] is True
+    assert case_detail(client, admin, first["case_id"])["service_line"]["id"] == moves["id"]
+    assert case_detail(client, admin, second["case_id"])["service_line"]["id"] == advice["id"]
+    assert customer_total(client, admin) == 1
+
+
 # --- timestamps -----------------------------------------------------------------------------
 
 
@@ -300,6 +307,15 @@ def test_post_message__received_at_without_a_time_zone_is_refused(api, client, i
 
     body = assert_problem(response, 422)
     assert "received_at" in body["errors"]
+    assert_nothing_written(client, admin)
+
+
+@pytest.mark.parametrize("received_at", ["9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+05:00", "yesterday",
+                                         "2026-02-30T10:00:00Z"])
+def test_post_message__received_at_that_is_no_real_time_is_refused(api, client, intake, admin, received_at):
+    response = api.inbound(intake, received_at=received_at)
+
+    assert_problem(response, 422, "validation-failed", fields=["received_at"])
     assert_nothing_written(client, admin)
 
 

@@ -1,0 +1,54 @@
+"""Replays and simultaneous first messages, from many threads at once, on the real database."""
+
+from concurrent.futures import ThreadPoolExecutor
+
+
+def _post_many(app, headers, bodies):
+    def post(body):
+        with app.test_client() as client:
+            response = client.post("/api/v1/inbound/messages", json=body, headers=headers)
+            return response.status_code, response.get_json()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(post, bodies))
+
+
+def test_the_same_message_posted_concurrently_is_stored_once(app, intake, admin, client):
+    body = {"channel": "sms", "external_id": "SMconcurrent0001", "from": {"phone": "+358401112223"},
+            "body": "Hei"}
+    results = _post_many(app, intake, [body] * 12)
+
+    statuses = sorted(status for status, _ in results)
+    assert statuses.count(201) == 1 and statuses.count(200) == 11, results
+    assert len({payload["contact_id"] for _, payload in results}) == 1
+    cases = client.get("/api/v1/cases", headers=admin).get_json()
+    assert cases["total"] == 1
+    detail = client.get(f"/api/v1/cases/{cases['items'][0]['id']}", headers=admin).get_json()
+    assert len(detail["contacts"]) == 1
+
+
+def _bodies(prefix, phone, n):
+    return [{"channel": "sms", "external_id": f"{prefix}{i:04d}", "from": {"phone": phone},
+             "body": f"viesti {i}"} for i in range(n)]
+
+
+def test_simultaneous_first_messages_of_a_new_customer_make_one_customer_and_one_case(app, intake, admin, client):
+    results = _post_many(app, intake, _bodies("SMfirst", "+358405556667", 8))
+
+    assert all(status == 201 for status, _ in results), results
+    assert len({payload["case_id"] for _, payload in results}) == 1
+    assert sum(payload["created_case"] for _, payload in results) == 1
+    customers = client.get("/api/v1/customers?phone=0405556667", headers=admin).get_json()
+    assert customers["total"] == 1
+
+
+def test_simultaneous_messages_of_a_known_customer_without_an_open_case_open_one_case(app, intake, admin, client):
+    first = client.post("/api/v1/inbound/messages", headers=intake,
+                        json=_bodies("SMearlier", "+358405556668", 1)[0]).get_json()
+    assert client.post(f"/api/v1/cases/{first['case_id']}/close", headers=admin).status_code == 200
+
+    results = _post_many(app, intake, _bodies("SMagain", "+358405556668", 8))
+
+    assert all(status == 201 for status, _ in results), results
+    case_ids = {payload["case_id"] for _, payload in results}
+    assert len(case_ids) == 1 and first["case_id"] not in case_ids

@@ -1,0 +1,167 @@
+"""The role matrix: every API endpoint, against every role, an intake API key and no token.
+
+The endpoints are read from the application's URL map, so a new endpoint is walked without
+anyone remembering to add it here; one that declares no permission fails.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+import pytest
+
+from service import create_app
+from service.auth.permissions import PERMISSIONS, ROLES, SCOPE_INTAKE, Principal
+from tests.api.problems import assert_problem
+
+MISSING = object()
+PUBLIC = "public"
+KEY = "api_key:intake"
+ANONYMOUS = "no token"
+CALLERS = (*ROLES, KEY, ANONYMOUS)
+_PATH_PARAM = re.compile(r"<(?:[^:<>]+:)?[^<>]+>")
+
+
+class Endpoint(NamedTuple):
+    method: str
+    rule: str
+    endpoint: str
+    permission: object  # a permission name, None (public) or MISSING
+
+    @property
+    def path(self) -> str:
+        return _PATH_PARAM.sub("999999", self.rule)
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.rule}"
+
+
+def _api_endpoints() -> list[Endpoint]:
+    # Built once at collection; never touches its (in-memory) database.
+    app = create_app({"DATABASE_URL": "sqlite://", "TESTING": True, "SECRET_KEY": "matrix",
+                      "ARGON2_TIME_COST": 1, "ARGON2_MEMORY_KIB": 1024})
+    endpoints = []
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/v1") or rule.endpoint.startswith("api-docs."):
+            continue  # the OpenAPI document and the docs page are public by design
+        view = app.view_functions[rule.endpoint]
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            endpoints.append(Endpoint(method, rule.rule, rule.endpoint,
+                                      getattr(view, "required_permission", MISSING)))
+    return sorted(endpoints, key=lambda e: (e.rule, e.method))
+
+
+ENDPOINTS = _api_endpoints()
+
+# The design's role table (DESIGN.md, "Access"), endpoint by endpoint, written out by hand so
+# that a change to the permission table that breaks it is caught. A new endpoint needs a line.
+_ALL = frozenset(ROLES)
+_CASE_WORK = frozenset({"adviser", "supervisor", "admin"})
+_ADMIN = frozenset({"admin"})
+EXPECTED_ROLES: dict[tuple[str, str], frozenset[str] | str] = {
+    ("POST", "/api/v1/auth/token"): PUBLIC,
+    ("DELETE", "/api/v1/auth/token"): _ALL,
+    ("GET", "/api/v1/auth/me"): _ALL,
+    ("GET", "/api/v1/officials"): _ALL,
+    ("POST", "/api/v1/officials"): _ADMIN,
+    ("GET", "/api/v1/officials/<int:official_id>"): _ALL,
+    ("PATCH", "/api/v1/officials/<int:official_id>"): _ADMIN,
+    ("DELETE", "/api/v1/officials/<int:official_id>"): _ADMIN,
+    ("GET", "/api/v1/api-keys"): _ADMIN,
+    ("POST", "/api/v1/api-keys"): _ADMIN,
+    ("DELETE", "/api/v1/api-keys/<int:key_id>"): _ADMIN,
+    ("GET", "/api/v1/service-lines"): _CASE_WORK,
+    ("POST", "/api/v1/service-lines"): _ADMIN,
+    ("GET", "/api/v1/service-lines/<int:line_id>"): _CASE_WORK,
+    ("PATCH", "/api/v1/service-lines/<int:line_id>"): _ADMIN,
+    ("GET", "/api/v1/cases"): _CASE_WORK,
+    ("POST", "/api/v1/cases"): _CASE_WORK,
+    ("GET", "/api/v1/cases/<int:case_id>"): _CASE_WORK,
+    ("PATCH", "/api/v1/cases/<int:case_id>"): _CASE_WORK,
+    ("POST", "/api/v1/cases/<int:case_id>/notes"): _CASE_WORK,
+    ("POST", "/api/v1/cases/<int:case_id>/contacts"): _CASE_WORK,
+    ("POST", "/api/v1/cases/<int:case_id>/attachments"): _CASE_WORK,
+    ("GET", "/api/v1/cases/<int:case_id>/attachments/<int:attachment_id>"): _CASE_WORK,
+    ("POST", "/api/v1/cases/<int:case_id>/close"): _CASE_WORK,
+    ("POST", "/api/v1/cases/<int:case_id>/reopen"): _CASE_WORK,
+    ("GET", "/api/v1/customers"): _CASE_WORK,
+    ("GET", "/api/v1/customers/<int:customer_id>"): _CASE_WORK,
+    ("PATCH", "/api/v1/customers/<int:customer_id>"): _CASE_WORK,
+    ("POST", "/api/v1/inbound/messages"): _ADMIN,
+    ("GET", "/api/v1/audit"): frozenset({"admin", "privacy_officer"}),
+}
+# An integration's key may post inbound contacts and nothing else.
+EXPECTED_FOR_INTAKE_KEY = {("POST", "/api/v1/inbound/messages")}
+
+
+def _principal(caller: str) -> Principal:
+    if caller == KEY:
+        return Principal(kind="api_key", id=0, name="key", scopes=frozenset({SCOPE_INTAKE}))
+    return Principal(kind="official", id=0, name=caller, role=caller)
+
+
+def test_the_walk_finds_the_api():
+    # Guards the walk itself: an empty or truncated list would make the matrix pass vacuously.
+    found = {(e.method, e.rule) for e in ENDPOINTS}
+    assert ("GET", "/api/v1/cases") in found
+    assert ("POST", "/api/v1/inbound/messages") in found
+    assert ("POST", "/api/v1/auth/token") in found
+    assert len(ENDPOINTS) >= 25
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=str)
+def test_every_endpoint_declares_its_permission(endpoint):
+    assert endpoint.permission is not MISSING, (
+        f"{endpoint} ({endpoint.endpoint}) has no declared permission: "
+        "use Blueprint.requires(permission) or Blueprint.public")
+    assert endpoint.permission is None or endpoint.permission in PERMISSIONS
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=str)
+def test_permission_table_matches_the_design_role_table(endpoint):
+    key = (endpoint.method, endpoint.rule)
+    assert key in EXPECTED_ROLES, f"{endpoint} is not in the role table of this test; say who may use it"
+    expected = EXPECTED_ROLES[key]
+    if endpoint.permission is None:
+        assert expected == PUBLIC
+        return
+    assert expected != PUBLIC, f"{endpoint} should be public"
+    allowed = frozenset(role for role in ROLES if _principal(role).may(endpoint.permission))
+    assert allowed == expected
+    assert _principal(KEY).may(endpoint.permission) == (key in EXPECTED_FOR_INTAKE_KEY)
+
+
+@pytest.fixture
+def caller_headers(request, api):
+    caller = request.param
+    if caller == ANONYMOUS:
+        return {}
+    if caller == KEY:
+        return api.api_key_headers(scopes=(SCOPE_INTAKE,))
+    return api.headers_for(caller)
+
+
+@pytest.mark.parametrize(
+    "endpoint, caller_headers",
+    [pytest.param(e, c, id=f"{e.method} {e.rule} as {c}") for e in ENDPOINTS for c in CALLERS],
+    indirect=["caller_headers"],
+)
+def test_role_matrix(client, endpoint, caller_headers, request):
+    caller = request.node.callspec.params["caller_headers"]
+
+    response = client.open(endpoint.path, method=endpoint.method, headers=caller_headers)
+
+    assert response.status_code < 500, response.get_data(as_text=True)
+    if endpoint.permission is MISSING:
+        pytest.fail(f"{endpoint} declares no permission")
+    if endpoint.permission is None:
+        assert response.status_code not in (401, 403), response.get_data(as_text=True)
+    elif caller == ANONYMOUS:
+        assert_problem(response, 401, "unauthorized")
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    elif _principal(caller).may(endpoint.permission):
+        assert response.status_code not in (401, 403), response.get_data(as_text=True)
+    else:
+        body = assert_problem(response, 403, "forbidden")
+        assert endpoint.permission in body["detail"]

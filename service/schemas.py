@@ -96,3 +96,10 @@ class IdField(fields.Integer):
     def __init__(self, **kwargs):
         kwargs.setdefault("validate", validate.Range(min=1, max=MAX_ID))
         super().__init__(strict=True, **kwargs)
+
+
+def query_id(**kwargs) -> fields.Integer:
+    """An id in a query string. The text is parsed as digits: the strict IdField is for JSON,
+    where "1" is a type error, but every query-string value is text."""
+    kwargs.setdefault("validate", validate.Range(min=1, max=MAX_ID))
+    return fields.Integer(**kwargs)

@@ -1,7 +1,7 @@
 from marshmallow import Schema, fields, validate
 
 from ..pagination import PageArgs
-from ..schemas import MAX_ID, UTCDateTimeField
+from ..schemas import UTCDateTimeField, query_id
 from .actions import ACTIONS
 
 
@@ -19,18 +19,12 @@ class AuditEntryOut(Schema):
     details = fields.Dict(allow_none=True)
 
 
-def _query_id() -> fields.Integer:
-    # A query string carries text, so the strict (JSON-number-only) IdField would refuse every
-    # value; parse the digits, with the same bounds.
-    return fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
-
-
 class AuditQuery(PageArgs):
     action = fields.String(validate=validate.OneOf(sorted(ACTIONS)))
     object_type = fields.String(validate=validate.Length(max=32))
-    object_id = _query_id()
+    object_id = query_id()
     actor_type = fields.String(validate=validate.OneOf(("official", "api_key", "system")))
-    actor_id = _query_id()
+    actor_id = query_id()
     request_id = fields.String(validate=validate.Length(max=64))
     at_from = UTCDateTimeField()
     at_to = UTCDateTimeField()

@@ -4,7 +4,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from ..customers.schemas import CustomerOut
 from ..pagination import PageArgs
 from ..schemas import (EmailField, IdField, PhoneField, StrictSchema, UTCDateTimeField, language_field,
-                       required_text, text_field)
+                       query_id, required_text, text_field)
 from .models import CHANNELS, DIRECTIONS, INBOUND_CHANNELS, STATUSES
 
 MAX_BODY = 100_000
@@ -122,11 +122,11 @@ class CaseQuery(PageArgs):
     status = fields.List(fields.String(validate=validate.OneOf(STATUSES)),
                          metadata={"description": "Repeat for several"})
     channel = fields.List(fields.String(validate=validate.OneOf(CHANNELS)))
-    service_line_id = fields.List(IdField())
+    service_line_id = fields.List(query_id())
     assignee = fields.String(validate=validate.Regexp(r"^(me|none|\d{1,18})$"),
                              metadata={"description": "An official's id, `me` or `none`"})
     language = fields.List(fields.String(validate=validate.OneOf(("fi", "sv", "en"))))
-    customer_id = IdField()
+    customer_id = query_id()
     created_from = UTCDateTimeField()
     created_to = UTCDateTimeField()
     updated_from = UTCDateTimeField()
@@ -155,7 +155,7 @@ class ContactIn(StrictSchema):
     started_at = UTCDateTimeField(allow_none=True)
     answered_at = UTCDateTimeField(allow_none=True)
     ended_at = UTCDateTimeField(allow_none=True)
-    queue_seconds = fields.Integer(allow_none=True, validate=validate.Range(min=0, max=7 * 24 * 3600))
+    queue_seconds = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=0, max=7 * 24 * 3600))
     handled_by_id = IdField(allow_none=True, metadata={"description": "Default: you"})
 
     @validates_schema

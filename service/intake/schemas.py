@@ -23,8 +23,10 @@ class AttachmentIn(StrictSchema):
 
     @post_load
     def _decode(self, data, **kwargs):
+        # MIME tools wrap base64 at 76 characters; the line breaks are not content.
+        text = "".join(data.pop("content_base64").split())
         try:
-            data["content"] = base64.b64decode(data.pop("content_base64"), validate=True)
+            data["content"] = base64.b64decode(text, validate=True)
         except (binascii.Error, ValueError):
             raise ValidationError({"content_base64": ["Not valid base64."]}) from None
         return data
@@ -45,7 +47,7 @@ class InboundMessageIn(StrictSchema):
     started_at = UTCDateTimeField(allow_none=True, metadata={"description": "Calls: when the call came in"})
     answered_at = UTCDateTimeField(allow_none=True)
     ended_at = UTCDateTimeField(allow_none=True)
-    queue_seconds = fields.Integer(allow_none=True, validate=validate.Range(min=0, max=7 * 24 * 3600))
+    queue_seconds = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=0, max=7 * 24 * 3600))
 
     @validates_schema
     def _identifiable(self, data, **kwargs):

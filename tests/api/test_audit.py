@@ -241,3 +241,22 @@ def test_audit_log__cannot_be_written_or_deleted_through_the_api(client, admin, 
 
     assert_problem(response, 405, "method-not-allowed")
     assert "GET" in response.headers["Allow"]
+
+
+def test_managing_officials_and_keys__is_audited_without_secrets(api, client, admin):
+    created = client.post("/api/v1/officials", json={"username": "new.one", "password": "initial password 1",
+                                                      "role": "adviser", "name": "New One"}, headers=admin).get_json()
+    client.patch(f"/api/v1/officials/{created['id']}", json={"password": "changed password 22", "title": "Senior"},
+                 headers=admin)
+    key = client.post("/api/v1/api-keys", json={"name": "gw", "scopes": ["intake"]}, headers=admin).get_json()
+
+    (made,) = _entries(client, admin, action="official.created", object_id=created["id"])
+    (changed,) = _entries(client, admin, action="official.updated", object_id=created["id"])
+    (key_made,) = _entries(client, admin, action="api_key.created", object_id=key["id"])
+
+    assert made["actor_id"] == admin.id and made["details"] == {"role": "adviser"}
+    assert sorted(changed["details"]["fields"]) == ["password", "title"]
+    assert key_made["details"] == {"scopes": ["intake"]}
+    everything = client.get(AUDIT, query_string={"page_size": 100}, headers=admin).get_data(as_text=True)
+    for secret in ("initial password 1", "changed password 22", key["key"]):
+        assert secret not in everything

@@ -277,8 +277,12 @@ def test_open_case__invalid_input_is_422_and_nothing_is_written(client, supervis
 def test_open_case__adviser_may_not_assign_it_to_someone_else(client, api, adviser):
     colleague = api.headers_for("adviser")
 
-    assert_problem(client.post(CASES, json={"assignee_id": colleague.id}, headers=adviser), 403)
+    response = client.post(CASES, json={"assignee_id": colleague.id, "customer": {"phone": "040 123 4567"}},
+                           headers=adviser)
+
+    assert_problem(response, 403, "forbidden")
     assert listing(client, adviser)["total"] == 0
+    assert ok(client.get("/api/v1/customers", headers=adviser))["total"] == 0
 
 
 def test_open_case__on_a_line_the_adviser_does_not_work_on_is_403(client, api, admin):
@@ -527,6 +531,16 @@ def test_log_contact__invalid_call_is_422_and_nothing_is_logged(client, adviser,
     case = detail(client, adviser, sms_case["case_id"])
     assert len(case["contacts"]) == 1
     assert case["status"] == "new"
+
+
+def test_log_contact__with_an_external_id_already_stored_is_409(client, api, intake, adviser, sms_case):
+    stored = detail(client, adviser, sms_case["case_id"])["contacts"][0]
+
+    response = client.post(f"{CASES}/{sms_case['case_id']}/contacts", headers=adviser,
+                           json={"channel": "sms", "external_id": stored["external_id"]})
+
+    assert_problem(response, 409, "conflict")
+    assert len(detail(client, adviser, sms_case["case_id"])["contacts"]) == 1
 
 
 def test_log_contact__on_a_closed_case_is_409(client, adviser, sms_case):

@@ -158,7 +158,8 @@ def test_unexpected_error__is_500_problem_that_leaks_nothing(failing_app, caplog
     text = response.get_data(as_text=True)
     for secret in ("hunter2", "db.internal", "RuntimeError", "Traceback", ".py"):
         assert secret not in text
-    assert body["request_id"] == "trace-500"
+    assert body["request_id"] == response.headers["X-Request-ID"] == "trace-500"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
     # The server log keeps what the client is not told.
     assert any(r.levelname == "ERROR" and r.exc_info and isinstance(r.exc_info[1], RuntimeError)
                for r in caplog.records)

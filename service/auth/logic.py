@@ -8,13 +8,14 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 
 from ..audit.logic import record
 from ..db_types import utcnow
 from ..errors import NotFound, TooManyRequests, Unauthorized, ValidationFailed
 from ..extensions import db
-from .models import ApiKey, AuthToken, Official
+from .models import ApiKey, AuthToken, LoginThrottle, Official
 from .permissions import SCOPES, Principal
 
 _hasher = PasswordHasher()
@@ -31,6 +32,7 @@ def configure_password_hashing(*, time_cost: int, memory_kib: int) -> None:
         _DUMMY_HASH = _hasher.hash("not-a-real-password")
 
 API_KEY_PREFIX = "csk_"
+KEY_USE_GRANULARITY = timedelta(hours=1)
 MIN_PASSWORD_LENGTH = 12
 
 
@@ -61,32 +63,31 @@ def login(*, username: str, password: str, token_ttl_seconds: int, max_failures:
           lockout_seconds: int, now: datetime | None = None) -> tuple[str, AuthToken]:
     """Exchange a username and password for a new bearer token.
 
-    After ``max_failures`` wrong passwords in a row the account is locked for
+    After ``max_failures`` wrong attempts in a row on a username the username is locked for
     ``lockout_seconds``; while locked even the right password is refused, so guessing gains
-    nothing.
+    nothing. Unknown usernames are throttled the same way, so the answers do not reveal
+    which accounts exist.
     """
     now = now or utcnow()
+    throttle = db.session.get(LoginThrottle, username)
+    if throttle and throttle.locked_until and throttle.locked_until > now:
+        retry_after = int((throttle.locked_until - now).total_seconds()) + 1
+        raise TooManyRequests("Too many failed logins; this username is locked for a while.",
+                              headers={"Retry-After": str(retry_after)})
     official = db.session.scalar(select(Official).where(Official.username == username))
     if official is None:
         _password_matches(_DUMMY_HASH, password)
-        raise Unauthorized("Wrong username or password.", code="invalid-credentials")
-    if official.locked_until and official.locked_until > now:
-        retry_after = int((official.locked_until - now).total_seconds()) + 1
-        raise TooManyRequests("Too many failed logins; the account is locked for a while.",
-                              headers={"Retry-After": str(retry_after)})
-    if not _password_matches(official.password_hash, password) or not official.active:
-        official.failed_logins += 1
-        if official.failed_logins >= max_failures:
-            official.locked_until = now + timedelta(seconds=lockout_seconds)
-            official.failed_logins = 0
-        record("auth.login_failed", actor=None, object_type="official", object_id=official.id)
+    if official is None or not _password_matches(official.password_hash, password) or not official.active:
+        _count_failure(throttle, username, now=now, max_failures=max_failures, lockout_seconds=lockout_seconds)
+        if official is not None:
+            record("auth.login_failed", actor=None, object_type="official", object_id=official.id)
         db.session.commit()
         raise Unauthorized("Wrong username or password.", code="invalid-credentials")
 
     if _hasher.check_needs_rehash(official.password_hash):
         official.password_hash = _hasher.hash(password)
-    official.failed_logins = 0
-    official.locked_until = None
+    if throttle is not None:
+        db.session.delete(throttle)
     raw = secrets.token_urlsafe(32)
     token = AuthToken(official=official, token_hash=_sha256(raw), created_at=now,
                       expires_at=now + timedelta(seconds=token_ttl_seconds))
@@ -96,6 +97,30 @@ def login(*, username: str, password: str, token_ttl_seconds: int, max_failures:
            object_id=official.id)
     db.session.commit()
     return raw, token
+
+
+def _count_failure(throttle: LoginThrottle | None, username: str, *, now: datetime, max_failures: int,
+                   lockout_seconds: int) -> None:
+    if throttle is None:
+        throttle = LoginThrottle(username=username, failures=0, last_failure_at=now)
+        try:
+            with db.session.begin_nested():
+                db.session.add(throttle)
+        except IntegrityError:
+            # A parallel failed attempt created the row first.
+            throttle = db.session.get(LoginThrottle, username)
+    elif throttle.last_failure_at < now - timedelta(seconds=lockout_seconds):
+        # Failures long ago do not add up with today's.
+        throttle.failures = 0
+    throttle.failures += 1
+    throttle.last_failure_at = now
+    if throttle.failures >= max_failures:
+        throttle.locked_until = now + timedelta(seconds=lockout_seconds)
+        throttle.failures = 0
+
+
+def clear_login_throttle(username: str) -> None:
+    db.session.execute(delete(LoginThrottle).where(LoginThrottle.username == username))
 
 
 def revoke_token(*, principal: Principal) -> None:
@@ -115,6 +140,10 @@ def authenticate(bearer: str, *, now: datetime | None = None) -> Principal | Non
         key = db.session.scalar(select(ApiKey).where(ApiKey.key_hash == digest))
         if key is None or key.revoked_at is not None:
             return None
+        if key.last_used_at is None or key.last_used_at < now - KEY_USE_GRANULARITY:
+            # Hourly is enough to see which keys are alive, and spares a write per request.
+            key.last_used_at = now
+            db.session.commit()
         return Principal(kind="api_key", id=key.id, name=key.name, scopes=frozenset(key.scopes))
     token = db.session.scalar(select(AuthToken).where(AuthToken.token_hash == digest))
     if token is None or token.revoked_at is not None or token.expires_at <= now:

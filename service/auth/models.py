@@ -23,14 +23,24 @@ class Official(db.Model):
     organisation_phone: Mapped[str | None] = mapped_column(String(32))
     organisation_address: Mapped[str | None] = mapped_column(Text)
     active: Mapped[bool] = mapped_column(default=True)
-    failed_logins: Mapped[int] = mapped_column(default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     service_lines: Mapped[list["ServiceLine"]] = relationship(  # noqa: F821
         secondary="service_line_member", back_populates="members", order_by="ServiceLine.id"
     )
+
+
+class LoginThrottle(db.Model):
+    """Failed sign-ins per attempted username, existing or not: keyed by what was typed, so a
+    lockout looks the same for a real account and a made-up one."""
+
+    __tablename__ = "login_throttle"
+
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class AuthToken(db.Model):

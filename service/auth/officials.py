@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..audit.logic import record
@@ -12,9 +12,9 @@ from ..extensions import db
 from ..lines.models import ServiceLine
 from ..pagination import paginate
 from ..sql import contains
-from .logic import hash_password
+from .logic import clear_login_throttle, hash_password
 from .models import AuthToken, Official
-from .permissions import ROLES, Principal
+from .permissions import ADMIN, ROLES, Principal
 
 _PROFILE_FIELDS = ("role", "name", "title", "organisation", "organisation_email",
                    "organisation_phone", "organisation_address", "active")
@@ -24,6 +24,13 @@ def get_official(official_id: int) -> Official:
     official = db.session.get(Official, official_id)
     if official is None:
         raise NotFound(f"Official {official_id} does not exist.")
+    return official
+
+
+def read_official(*, actor: Principal, official_id: int) -> Official:
+    official = get_official(official_id)
+    record("official.read", actor=actor, object_type="official", object_id=official.id)
+    db.session.commit()
     return official
 
 
@@ -61,13 +68,14 @@ def update_official(*, actor: Principal, official_id: int, data: dict) -> Offici
     if data.get("active") is False and official.id == actor.id and actor.is_official:
         # The same rule as deactivate_official: PATCH must not be a way round it.
         raise Conflict("You cannot deactivate your own account.")
+    if official.role == ADMIN and (data.get("role", ADMIN) != ADMIN or data.get("active") is False):
+        _keep_an_admin(official)
     for name in _PROFILE_FIELDS:
         if name in data:
             setattr(official, name, data[name])
     if "password" in data:
         official.password_hash = hash_password(data["password"])
-        official.failed_logins = 0
-        official.locked_until = None
+        clear_login_throttle(official.username)
     if "service_line_ids" in data:
         official.service_lines = _lines(data["service_line_ids"])
     if "password" in data or data.get("active") is False:
@@ -84,10 +92,20 @@ def deactivate_official(*, actor: Principal, official_id: int) -> None:
     official = get_official(official_id)
     if official.id == actor.id:
         raise Conflict("You cannot deactivate your own account.")
+    if official.role == ADMIN:
+        _keep_an_admin(official)
     official.active = False
     _revoke_tokens(official.id)
     record("official.deactivated", actor=actor, object_type="official", object_id=official.id)
     db.session.commit()
+
+
+def _keep_an_admin(leaving: Official) -> None:
+    """Nobody could manage officials any more if the last active admin went."""
+    others = db.session.scalar(select(func.count()).select_from(Official).where(
+        Official.role == ADMIN, Official.active.is_(True), Official.id != leaving.id))
+    if not others:
+        raise Conflict("This is the last active admin; make another admin first.")
 
 
 def _revoke_tokens(official_id: int) -> None:
@@ -107,4 +125,8 @@ def list_officials(*, actor: Principal, page: int, page_size: int, role: str | N
         pattern = contains(q)
         query = query.where(or_(Official.username.ilike(pattern, escape="\\"),
                                 Official.name.ilike(pattern, escape="\\")))
-    return paginate(query, page=page, page_size=page_size)
+    result = paginate(query, page=page, page_size=page_size)
+    record("official.listed", actor=actor, object_type="official",
+           details={"count": len(result.items), "page": page})
+    db.session.commit()
+    return result

@@ -76,7 +76,7 @@ def create_official(data):
 @officials_blp.response(200, OfficialOut)
 def get_official(official_id):
     """Get an official"""
-    return officials.get_official(official_id)
+    return officials.read_official(actor=current_principal(), official_id=official_id)
 
 
 @officials_blp.route("/<int:official_id>", methods=["PATCH"])

@@ -82,6 +82,7 @@ class ApiKeyOut(StrictSchema):
     prefix = fields.String(metadata={"description": "Identifies the key without revealing it"})
     scopes = fields.List(fields.String())
     created_at = fields.DateTime()
+    last_used_at = fields.DateTime(allow_none=True, metadata={"description": "Within the hour"})
     revoked_at = fields.DateTime(allow_none=True)
 
 

@@ -134,6 +134,8 @@ def default_line() -> ServiceLine:
 
 
 def line_for_address(channel: str, to: str | None, region: str) -> ServiceLine:
+    """The active line owning ``to``; otherwise the default line, so that nothing a customer
+    sends to a retired or unknown address is lost."""
     kind = CHANNEL_ADDRESS_KIND.get(channel)
     if to and kind:
         try:
@@ -148,7 +150,8 @@ def line_for_address(channel: str, to: str | None, region: str) -> ServiceLine:
         if key:
             line = db.session.scalar(
                 select(ServiceLine).join(ServiceLineAddress)
-                .where(ServiceLineAddress.kind == kind, ServiceLineAddress.address == key)
+                .where(ServiceLineAddress.kind == kind, ServiceLineAddress.address == key,
+                       ServiceLine.active.is_(True))
             )
             if line is not None:
                 return line

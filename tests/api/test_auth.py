@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select, text, update
 
 from service.auth import logic
-from service.auth.models import AuthToken, Official
+from service.auth.models import AuthToken, LoginThrottle, Official
 from service.errors import TooManyRequests
 from service.extensions import db
 from tests.api.problems import assert_problem
@@ -180,14 +180,14 @@ def test_lockout__ends_after_the_lockout_period(api, app):
 
     assert raw
     with app.app_context():
-        assert db.session.scalar(select(Official.locked_until).where(Official.id == official["id"])) is None
+        assert db.session.get(LoginThrottle, official["username"]) is None
 
 
 def test_lockout__ends_through_the_api_once_the_lock_has_passed(api, app):
     official = api.official("adviser")
     _lock_out(api, app, official["username"])
     with app.app_context():
-        db.session.execute(update(Official).where(Official.id == official["id"])
+        db.session.execute(update(LoginThrottle).where(LoginThrottle.username == official["username"])
                            .values(locked_until=datetime.now(timezone.utc) - timedelta(seconds=1)))
         db.session.commit()
 
@@ -313,3 +313,25 @@ def test_me__unknown_token_is_401(client):
     body = assert_problem(response, 401, "invalid-token")
     assert "unknown, expired or revoked" in body["detail"]
 
+
+
+def test_lockout__looks_the_same_for_an_unknown_username(api, app):
+    """Locking only real accounts would tell an attacker which usernames exist."""
+    for _ in range(app.config["LOGIN_MAX_FAILURES"]):
+        assert api.login("nobody-by-this-name", "whatever it is").status_code == 401
+
+    response = api.login("nobody-by-this-name", "whatever it is")
+
+    assert_problem(response, 429, "too-many-requests")
+    assert int(response.headers["Retry-After"]) > 0
+
+
+def test_api_key_use_is_recorded_within_the_hour(api, client, admin):
+    created = client.post("/api/v1/api-keys", json={"name": "gateway", "scopes": ["intake"]}, headers=admin)
+    key = created.get_json()
+    assert key["last_used_at"] is None
+
+    api.inbound({"Authorization": "Bearer " + key["key"]})
+
+    listed = client.get("/api/v1/api-keys", headers=admin).get_json()["items"]
+    assert next(k for k in listed if k["id"] == key["id"])["last_used_at"] is not None

@@ -341,3 +341,25 @@ def test_deactivate__unknown_official_is_404(client, admin):
 def test_deactivate__supervisor_may_not(client, supervisor, adviser):
     assert_problem(client.delete(f"{OFFICIALS}/{adviser.id}", headers=supervisor), 403, "forbidden")
     assert client.get("/api/v1/auth/me", headers=adviser).status_code == 200
+
+
+def test_the_last_active_admin_cannot_be_demoted_or_deactivated(api, client):
+    first = api.headers_for("admin")
+    second = api.official("admin")
+
+    assert client.delete(f"/api/v1/officials/{second['id']}", headers=first).status_code == 204
+    demote = client.patch(f"/api/v1/officials/{first.id}", json={"role": "adviser"}, headers=first)
+
+    assert demote.status_code == 409
+    assert "last active admin" in demote.get_json()["detail"]
+
+
+def test_reading_officials_is_audited(api, client, admin):
+    other = api.official("adviser")
+    client.get("/api/v1/officials", headers=admin)
+    client.get(f"/api/v1/officials/{other['id']}", headers=admin)
+
+    entries = client.get("/api/v1/audit", headers=admin).get_json()["items"]
+    actions = [(e["action"], e["object_id"]) for e in entries]
+    assert ("official.read", other["id"]) in actions
+    assert any(action == "official.listed" for action, _ in actions)

@@ -326,3 +326,17 @@ def test_membership_change_applies_at_once(client, admin, two_lines):
 
     assert [c["id"] for c in client.get("/api/v1/cases", headers=adviser).get_json()["items"]] == [two_lines["case_b"]]
     assert_problem(client.get(f"/api/v1/cases/{two_lines['case_a']}", headers=adviser), 404)
+
+
+def test_contacts_to_an_inactive_lines_address_go_to_the_default_line(client, admin, intake):
+    line = client.post("/api/v1/service-lines", headers=admin,
+                       json={"name": "Retired line", "phone_numbers": ["+358 9 555 0101"]}).get_json()
+    client.patch(f"/api/v1/service-lines/{line['id']}", json={"active": False}, headers=admin)
+
+    posted = client.post("/api/v1/inbound/messages", headers=intake, json={
+        "channel": "sms", "external_id": "SMretired1", "from": {"phone": "+358401230000"},
+        "to": "+358 9 555 0101", "body": "Hei"}).get_json()
+
+    case = client.get(f"/api/v1/cases/{posted['case_id']}", headers=admin).get_json()
+    assert case["service_line"]["id"] != line["id"]
+    assert case["service_line"]["name"] == "General customer service"

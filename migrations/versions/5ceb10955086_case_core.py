@@ -1,8 +1,8 @@
 """case core
 
-Revision ID: 67d7a0705a84
+Revision ID: 5ceb10955086
 Revises: 
-Create Date: 2026-11-26 13:36:05.823901
+Create Date: 2026-11-26 14:04:53.644724
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '67d7a0705a84'
+revision = '5ceb10955086'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -55,6 +55,13 @@ def upgrade():
     with op.batch_alter_table('customer', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_customer_name'), ['name'], unique=False)
 
+    op.create_table('login_throttle',
+    sa.Column('username', sa.String(length=64), nullable=False),
+    sa.Column('failures', sa.Integer(), nullable=False),
+    sa.Column('last_failure_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('locked_until', sa.DateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('username', name=op.f('pk_login_throttle'))
+    )
     op.create_table('official',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('username', sa.String(length=64), nullable=False),
@@ -67,8 +74,6 @@ def upgrade():
     sa.Column('organisation_phone', sa.String(length=32), nullable=True),
     sa.Column('organisation_address', sa.Text(), nullable=True),
     sa.Column('active', sa.Boolean(), nullable=False),
-    sa.Column('failed_logins', sa.Integer(), nullable=False),
-    sa.Column('locked_until', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_official')),
@@ -289,6 +294,7 @@ def downgrade():
 
     op.drop_table('service_line')
     op.drop_table('official')
+    op.drop_table('login_throttle')
     with op.batch_alter_table('customer', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_customer_name'))
 

@@ -1,3 +1,12 @@
 """Channel adapters: each turns a provider's input into ``service.intake.InboundMessage`` and
-delivers outbound messages. Provider details (Twilio, MIME, webhook signatures) live here and
-nowhere in ``service``."""
+delivers outbound messages through the outbox's ``Sender`` port. Provider details (Twilio,
+MIME, webhook signatures) live here and nowhere in ``service``."""
+
+from flask import Flask
+
+
+def install(app: Flask) -> None:
+    """Install every channel adapter; passed to ``create_app`` by the composition root."""
+    from . import sms
+
+    sms.install(app)

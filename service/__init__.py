@@ -6,6 +6,7 @@ import os
 import re
 import uuid
 from pathlib import Path
+from typing import Callable, Iterable
 
 from flask import Flask, current_app, g, request
 from werkzeug.routing import IntegerConverter
@@ -16,13 +17,17 @@ from .extensions import api, db, migrate
 from .logs import configure_logging
 from .schemas import MAX_ID
 from .sqlite import configure_sqlite
+from .inprocess import start_inprocess_sweeper
+from .outbox.console import ConsoleSender
 from .storage import FileStorage
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 
 
-def create_app(config: dict | None = None) -> Flask:
+def create_app(config: dict | None = None, plugins: Iterable[Callable[[Flask], None]] = ()) -> Flask:
+    """Build the application. ``plugins`` install the channel adapters (webhooks, senders):
+    the service itself never imports a concrete channel; ``wsgi.py`` passes them in."""
     app = Flask(__name__, instance_relative_config=True)
     settings = Settings.from_environ()
     app.config.update(settings.as_flask_config())
@@ -39,6 +44,8 @@ def create_app(config: dict | None = None) -> Flask:
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     storage_root = app.config.get("FILE_STORAGE_PATH") or os.path.join(app.instance_path, "files")
     app.extensions["file_storage"] = FileStorage(storage_root)
+    # Console backends until a channel plugin installs a real sender.
+    app.extensions["senders"] = {"sms": ConsoleSender("sms"), "email": ConsoleSender("email")}
 
     from . import models  # noqa: F401  (complete metadata before anything uses it)
 
@@ -51,9 +58,12 @@ def create_app(config: dict | None = None) -> Flask:
     _bound_path_ids(app)
     _register_blueprints(app)
     _register_request_hooks(app)
+    for plugin in plugins:
+        plugin(app)
 
     from .cli import register_cli
     register_cli(app)
+    start_inprocess_sweeper(app)
     return app
 
 
@@ -79,10 +89,11 @@ def _register_blueprints(app: Flask) -> None:
     from .customers import routes as customer_routes
     from .intake import routes as intake_routes
     from .lines import routes as line_routes
+    from .outbox import routes as outbox_routes
 
     for blueprint in (health.blp, auth_routes.auth_blp, auth_routes.officials_blp,
                       auth_routes.api_keys_blp, line_routes.blp, case_routes.blp,
-                      customer_routes.blp, intake_routes.blp, audit_routes.blp):
+                      outbox_routes.blp, customer_routes.blp, intake_routes.blp, audit_routes.blp):
         api.register_blueprint(blueprint)
 
 

@@ -52,6 +52,22 @@ class Settings:
     DEFAULT_PHONE_REGION: str = "FI"
     FILE_STORAGE_PATH: str | None = None
     LOG_LEVEL: str = "INFO"
+    # The externally visible base URL (scheme and host) that providers call and sign.
+    PUBLIC_BASE_URL: str | None = None
+    # Twilio; without an account and token, SMS goes to the console backend.
+    TWILIO_ACCOUNT_SID: str | None = None
+    TWILIO_AUTH_TOKEN: str | None = None
+    TWILIO_FROM_NUMBER: str | None = None
+    TWILIO_MESSAGING_SERVICE_SID: str | None = None
+    # Sent back to a customer whose SMS opened a new case; unset: no auto-reply.
+    SMS_AUTO_REPLY: str | None = None
+    # Answer to HELP/INFO/APUA/HJÄLP; unset: none (Twilio answers HELP on long codes itself).
+    SMS_HELP_REPLY: str | None = None
+    OUTBOX_MAX_ATTEMPTS: int = 6
+    # A worker that claimed a message and has not reported back by then is presumed gone.
+    OUTBOX_LEASE_SECONDS: int = 300
+    # Embedded default only (no REDIS_URL): how often the in-process sweeper looks for due work.
+    INPROCESS_SWEEP_SECONDS: int = 30
 
     @classmethod
     def from_environ(cls) -> "Settings":

@@ -28,5 +28,7 @@ ACTIONS = frozenset({
     "customer.listed",
     "customer.read",
     "customer.updated",
+    "customer.sms_opt_out",
+    "customer.sms_opt_in",
     "audit.read",
 })

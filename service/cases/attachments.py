@@ -7,7 +7,7 @@ import unicodedata
 
 from ..audit.logic import record
 from ..auth.permissions import Principal
-from ..errors import NotFound, PayloadTooLarge, ValidationFailed
+from ..errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
 from ..extensions import db
 from ..storage import FileStorage
 from .logic import load_case, touch
@@ -92,6 +92,9 @@ def get_attachment(*, actor: Principal, case_id: int, attachment_id: int) -> Att
     attachment = db.session.get(Attachment, attachment_id)
     if attachment is None or attachment.case_id != case.id:
         raise NotFound(f"Attachment {attachment_id} does not exist on case {case_id}.")
+    if attachment.storage_key is None:
+        raise Conflict("The file is still held by the provider and has not been fetched.",
+                       code="attachment-not-fetched")
     record("attachment.downloaded", actor=actor, object_type="case", object_id=case.id,
            details={"attachment_id": attachment.id})
     db.session.commit()

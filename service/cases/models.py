@@ -119,7 +119,8 @@ class Note(db.Model):
 
 
 class Attachment(db.Model):
-    """File metadata; the bytes live in file storage under ``storage_key``."""
+    """File metadata; the bytes live in file storage under ``storage_key``. A file still held
+    by a provider (``source_url``) has no bytes here yet."""
 
     __tablename__ = "attachment"
 
@@ -128,9 +129,10 @@ class Attachment(db.Model):
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contact.id", ondelete="CASCADE"), index=True)
     filename: Mapped[str] = mapped_column(String(255))
     content_type: Mapped[str] = mapped_column(String(127))
-    size: Mapped[int]
-    sha256: Mapped[str] = mapped_column(String(64))
-    storage_key: Mapped[str] = mapped_column(String(64), unique=True)
+    size: Mapped[int | None]
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    storage_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    source_url: Mapped[str | None] = mapped_column(String(1000))
     uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("official.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

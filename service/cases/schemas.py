@@ -53,8 +53,10 @@ class AttachmentOut(Schema):
     contact_id = fields.Integer(allow_none=True)
     filename = fields.String()
     content_type = fields.String()
-    size = fields.Integer()
-    sha256 = fields.String()
+    size = fields.Integer(allow_none=True)
+    sha256 = fields.String(allow_none=True)
+    downloadable = fields.Function(lambda a: a.storage_key is not None,
+                                   metadata={"description": "False while the provider still holds the file"})
     created_at = fields.DateTime()
 
 

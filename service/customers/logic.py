@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import exists, or_, select
+from sqlalchemy import delete, exists, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from ..audit.logic import record
@@ -12,7 +12,7 @@ from ..extensions import db
 from ..lines.logic import visible_line_ids
 from ..pagination import paginate
 from ..sql import contains
-from .models import Customer
+from .models import Customer, SmsOptOut
 from .normalise import InvalidContactDetail, email_or_none, normalise_email, normalise_phone, phone_or_none
 
 EDITABLE = ("name", "address", "email", "phone", "preferred_contact_method", "language")
@@ -127,3 +127,30 @@ def update_customer(*, actor: Principal, customer_id: int, data: dict) -> Custom
                details={"fields": sorted(previous), "previous": previous})
     db.session.commit()
     return customer
+
+
+def set_sms_opt_out(*, phone: str, opted_out: bool, region: str) -> bool:
+    """Record a STOP (or a START lifting it). Returns False for senders that are no phone
+    number (short codes, alphanumeric ids): there is nothing to block or unblock."""
+    number = phone_or_none(phone, region)
+    if number is None:
+        return False
+    if opted_out:
+        if db.session.get(SmsOptOut, number) is None:
+            try:
+                with db.session.begin_nested():
+                    db.session.add(SmsOptOut(phone=number))
+            except IntegrityError:
+                pass  # the same STOP arrived twice at once
+    else:
+        db.session.execute(delete(SmsOptOut).where(SmsOptOut.phone == number))
+    customer = db.session.scalar(select(Customer).where(Customer.phone == number))
+    if customer is not None:
+        record("customer.sms_opt_out" if opted_out else "customer.sms_opt_in", actor=None,
+               object_type="customer", object_id=customer.id)
+    db.session.commit()
+    return True
+
+
+def is_opted_out_of_sms(phone: str) -> bool:
+    return db.session.get(SmsOptOut, phone) is not None

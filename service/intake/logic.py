@@ -19,7 +19,7 @@ from ..audit.logic import record
 from ..auth.permissions import Principal
 from ..cases.attachments import check_file, store
 from ..cases.logic import move, new_case, touch
-from ..cases.models import CLOSED, WAITING, Case, Contact, OPEN
+from ..cases.models import CLOSED, OPEN, WAITING, Attachment, Case, Contact
 from ..customers.logic import find_or_create
 from ..customers.models import Customer
 from ..customers.normalise import email_or_none, phone_or_none
@@ -37,6 +37,11 @@ class IntakeSettings:
     region: str = "FI"
     thread_window_days: int = 30
     max_attachment_bytes: int = 10 * 1024 * 1024
+
+    @classmethod
+    def from_config(cls, config) -> "IntakeSettings":
+        return cls(region=config["DEFAULT_PHONE_REGION"], thread_window_days=config["THREAD_WINDOW_DAYS"],
+                   max_attachment_bytes=config["MAX_ATTACHMENT_BYTES"])
 
 
 @dataclass(frozen=True)
@@ -160,6 +165,10 @@ def _store(message: InboundMessage, *, actor, settings, storage, now, files, sto
         attachment = store(storage, case=case, filename=filename, content_type=content_type,
                            content=content, contact_id=contact.id)
         stored_keys.append(attachment.storage_key)
+    for index, media in enumerate(message.media, start=1):
+        db.session.add(Attachment(case=case, contact_id=contact.id, filename=f"media-{index}",
+                                  content_type=(media.content_type or "application/octet-stream")[:127],
+                                  source_url=media.url))
     if case.status == WAITING:
         move(case, OPEN)
     touch(case, now)

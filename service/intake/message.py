@@ -14,6 +14,15 @@ class InboundAttachment:
 
 
 @dataclass(frozen=True)
+class RemoteMedia:
+    """A file the provider holds (e.g. an MMS image behind a Twilio media URL). Stored as
+    metadata; the bytes are fetched separately, if at all."""
+
+    url: str
+    content_type: str | None
+
+
+@dataclass(frozen=True)
 class Sender:
     """Raw sender details as the provider gave them; intake normalises them."""
 
@@ -33,6 +42,7 @@ class InboundMessage:
     received_at: datetime | None = None
     language: str | None = None
     attachments: tuple[InboundAttachment, ...] = ()
+    media: tuple[RemoteMedia, ...] = ()
     # Calls: the times of the call itself.
     started_at: datetime | None = None
     answered_at: datetime | None = None

@@ -11,13 +11,6 @@ blp = Blueprint("inbound", __name__, url_prefix="/api/v1/inbound",
                 description="Inbound contacts posted by integrations (API key with scope `intake`)")
 
 
-def intake_settings() -> logic.IntakeSettings:
-    config = current_app.config
-    return logic.IntakeSettings(region=config["DEFAULT_PHONE_REGION"],
-                                thread_window_days=config["THREAD_WINDOW_DAYS"],
-                                max_attachment_bytes=config["MAX_ATTACHMENT_BYTES"])
-
-
 @blp.route("/messages", methods=["POST"])
 @blp.requires("intake.post")
 @blp.arguments(InboundMessageIn)
@@ -37,6 +30,6 @@ def post_message(data):
         started_at=data.get("started_at"), answered_at=data.get("answered_at"),
         ended_at=data.get("ended_at"), queue_seconds=data.get("queue_seconds"),
     )
-    result = logic.receive(message, actor=current_principal(), settings=intake_settings(),
+    result = logic.receive(message, actor=current_principal(), settings=logic.IntakeSettings.from_config(current_app.config),
                            storage=get_storage())
     return result, 200 if result.duplicate else 201

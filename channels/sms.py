@@ -1,0 +1,183 @@
+"""SMS over Twilio: the inbound and status webhooks, opt-out keywords, and the sender.
+
+Twilio reads the answer to its inbound webhook as TwiML, and a text/plain answer would be sent
+back to the customer as an SMS; so every answer here is XML, errors included where Twilio
+could read them.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import datetime, timezone
+
+from flask import Flask, Response, current_app, request
+from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.rest import Client
+from twilio.twiml.messaging_response import MessagingResponse
+
+from service.blueprint import Blueprint
+from service.customers.logic import set_sms_opt_out
+from service.errors import BadRequest, Forbidden, ProblemSchema, PROBLEM_MIMETYPE
+from service.extensions import api
+from service.intake import InboundMessage, IntakeSettings, RemoteMedia, Sender as MessageSender, receive
+from service.outbox.logic import record_provider_status
+from service.outbox.ports import Outgoing, PermanentFailure, SendResult, TemporaryFailure
+from service.storage import get_storage
+
+from .twilio_signature import is_from_twilio
+
+log = logging.getLogger(__name__)
+
+# A message that is one of these words alone (any case, trailing punctuation ignored) is a
+# request about SMS itself, not a matter for a case. Twilio's own English keywords, plus
+# Finnish and Swedish ones.
+STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT",
+                        "LOPETA", "LOPPU", "SEIS", "SLUTA", "STOPP", "AVSLUTA"})
+START_WORDS = frozenset({"START", "YES", "UNSTOP", "ALOITA", "JATKA", "BÖRJA", "STARTA"})
+HELP_WORDS = frozenset({"HELP", "INFO", "APUA", "OHJE", "HJÄLP"})
+
+_TRAILING = re.compile(r"[\s.!?]+$")
+
+blp = Blueprint("twilio_sms", __name__, url_prefix="/webhooks/twilio",
+                description="Twilio SMS webhooks (signed with X-Twilio-Signature)")
+
+_FORM_DOC = {"content": {"application/x-www-form-urlencoded": {"schema": {
+    "type": "object", "additionalProperties": {"type": "string"},
+    "properties": {"MessageSid": {"type": "string"}, "From": {"type": "string"}, "To": {"type": "string"},
+                   "Body": {"type": "string"}, "NumMedia": {"type": "string"}}}}}}
+_STATUS_DOC = {"content": {"application/x-www-form-urlencoded": {"schema": {
+    "type": "object", "additionalProperties": {"type": "string"},
+    "properties": {"MessageSid": {"type": "string"}, "MessageStatus": {"type": "string"},
+                   "ErrorCode": {"type": "string"}}}}}}
+
+
+def keyword(body: str | None) -> str | None:
+    word = _TRAILING.sub("", (body or "").strip()).upper()
+    if word in STOP_WORDS:
+        return "STOP"
+    if word in START_WORDS:
+        return "START"
+    if word in HELP_WORDS:
+        return "HELP"
+    return None
+
+
+def twiml(reply: str | None = None) -> Response:
+    response = MessagingResponse()
+    if reply:
+        response.message(reply)
+    return Response(str(response), status=200, mimetype="text/xml")
+
+
+def _check_signature() -> None:
+    config = current_app.config
+    if not is_from_twilio(config.get("TWILIO_AUTH_TOKEN"), config.get("PUBLIC_BASE_URL")):
+        raise Forbidden("The request does not carry a valid Twilio signature.", code="invalid-signature")
+
+
+def _media(form) -> tuple[RemoteMedia, ...]:
+    try:
+        count = min(int(form.get("NumMedia", "0") or 0), 10)
+    except ValueError:
+        count = 0
+    media = []
+    for index in range(count):
+        url = form.get(f"MediaUrl{index}")
+        if url:
+            media.append(RemoteMedia(url=url[:1000], content_type=form.get(f"MediaContentType{index}")))
+    return tuple(media)
+
+
+@blp.route("/sms", methods=["POST"])
+@blp.public
+@blp.doc(requestBody=_FORM_DOC, responses={
+    "200": {"description": "TwiML", "content": {"text/xml": {"schema": {"type": "string"}}}},
+})
+@blp.alt_response(403, schema=ProblemSchema, content_type=PROBLEM_MIMETYPE, description="Signature missing or invalid")
+@blp.alt_response(400, schema=ProblemSchema, content_type=PROBLEM_MIMETYPE, description="Not a Twilio message")
+def inbound_sms():
+    """Twilio's inbound message webhook"""
+    _check_signature()
+    form = request.form
+    sid = form.get("MessageSid") or form.get("SmsSid")
+    sender = (form.get("From") or "").strip()
+    if not sid or not sender:
+        raise BadRequest("MessageSid and From are required.")
+    config = current_app.config
+    word = keyword(form.get("Body"))
+    if word in ("STOP", "START"):
+        set_sms_opt_out(phone=sender, opted_out=word == "STOP", region=config["DEFAULT_PHONE_REGION"])
+        return twiml()
+    if word == "HELP":
+        return twiml(config.get("SMS_HELP_REPLY"))
+    message = InboundMessage(
+        channel="sms", external_id=sid[:255], sender=MessageSender(phone=sender[:40]),
+        to=(form.get("To") or "")[:254] or None, body=form.get("Body") or "",
+        received_at=datetime.now(timezone.utc), media=_media(form),
+    )
+    result = receive(message, actor=None, settings=IntakeSettings.from_config(config), storage=get_storage())
+    reply = config.get("SMS_AUTO_REPLY") if result.created_case and not result.duplicate else None
+    return twiml(reply)
+
+
+@blp.route("/sms/status", methods=["POST"])
+@blp.public
+@blp.doc(requestBody=_STATUS_DOC)
+@blp.response(204, description="Recorded (or ignored when the message is unknown)")
+@blp.alt_response(403, schema=ProblemSchema, content_type=PROBLEM_MIMETYPE, description="Signature missing or invalid")
+def sms_status():
+    """Twilio's delivery status callback for messages we sent"""
+    _check_signature()
+    sid = request.form.get("MessageSid") or request.form.get("SmsSid")
+    status = request.form.get("MessageStatus") or request.form.get("SmsStatus")
+    if sid and status:
+        record_provider_status(provider_id=sid[:64], provider_status=status.strip().lower(),
+                               error_code=(request.form.get("ErrorCode") or None))
+    return "", 204
+
+
+class TwilioSmsSender:
+    """Sends through Twilio's REST API. ``http_client`` lets tests stand in for Twilio."""
+
+    def __init__(self, *, account_sid: str, auth_token: str, from_number: str | None,
+                 messaging_service_sid: str | None, status_callback: str | None, http_client=None):
+        self.client = Client(account_sid, auth_token, http_client=http_client)
+        self.from_number = from_number
+        self.messaging_service_sid = messaging_service_sid
+        self.status_callback = status_callback
+
+    def send(self, message: Outgoing) -> SendResult:
+        arguments = {"to": message.to, "body": message.body, "status_callback": self.status_callback}
+        if self.messaging_service_sid:
+            arguments["messaging_service_sid"] = self.messaging_service_sid
+        else:
+            arguments["from_"] = self.from_number
+        try:
+            created = self.client.messages.create(**arguments)
+        except TwilioRestException as error:
+            code = str(error.code) if error.code else str(error.status)
+            if error.status == 429 or error.status >= 500:
+                raise TemporaryFailure("Twilio is unavailable", code=code) from None
+            # 4xx: the request itself is wrong (e.g. 21610 recipient opted out, 21211 invalid
+            # number); sending it again would fail the same way.
+            raise PermanentFailure("Twilio refused the message", code=code) from None
+        except TwilioException as error:
+            raise TemporaryFailure(f"Twilio client error: {type(error).__name__}") from None
+        except OSError as error:
+            raise TemporaryFailure(f"network error: {type(error).__name__}") from None
+        return SendResult(provider_id=created.sid, provider_status=created.status)
+
+
+def install(app: Flask) -> None:
+    api.register_blueprint(blp)
+    config = app.config
+    if config.get("TWILIO_ACCOUNT_SID") and config.get("TWILIO_AUTH_TOKEN"):
+        base = config.get("PUBLIC_BASE_URL")
+        app.extensions["senders"]["sms"] = TwilioSmsSender(
+            account_sid=config["TWILIO_ACCOUNT_SID"], auth_token=config["TWILIO_AUTH_TOKEN"],
+            from_number=config.get("TWILIO_FROM_NUMBER"),
+            messaging_service_sid=config.get("TWILIO_MESSAGING_SERVICE_SID"),
+            status_callback=f"{base.rstrip('/')}/webhooks/twilio/sms/status" if base else None,
+            http_client=config.get("TWILIO_HTTP_CLIENT"),
+        )

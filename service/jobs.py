@@ -1,0 +1,46 @@
+"""Job functions run by RQ workers, or in-process on the embedded default.
+
+They take ids and primitives, reload state, and are safe to run twice. Inside a request (the
+in-process mode) they use its application; in an RQ worker they use the one the composition
+root (``wsgi``) builds, once per worker process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+
+from flask import current_app, has_app_context
+
+from .extensions import db
+
+_worker_app = None
+
+
+@contextlib.contextmanager
+def _application():
+    if has_app_context():
+        yield current_app
+        return
+    global _worker_app
+    if _worker_app is None:
+        _worker_app = importlib.import_module("wsgi").app
+    with _worker_app.app_context():
+        try:
+            yield _worker_app
+        finally:
+            db.session.remove()
+
+
+def deliver_outbox(outbox_id: int) -> str:
+    from .outbox import delivery
+
+    with _application():
+        return delivery.deliver_and_reschedule(outbox_id)
+
+
+def sweep_outbox() -> int:
+    from .outbox import delivery
+
+    with _application():
+        return delivery.sweep()

@@ -1,0 +1,240 @@
+"""Outbound messages: written with the change that causes them, delivered by jobs.
+
+A row moves queued -> sending (claimed by one worker) -> sent (the provider accepted it) ->
+delivered | undelivered | failed, or to cancelled when it must not go out any more. Provider
+status callbacks only ever move a row forward, so late or repeated callbacks change nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from ..audit.logic import record
+from ..auth.permissions import Principal
+from ..cases.logic import handled_by_official, load_case, touch
+from ..cases.models import CLOSED, Case, Contact
+from ..customers.logic import is_opted_out_of_sms
+from ..db_types import utcnow
+from ..errors import Conflict, InvalidTransition, ValidationFailed
+from ..extensions import db
+from .models import (CANCELLED, DELIVERED, FAILED, FINAL, QUEUED, SENDING, SENT, UNDELIVERED,
+                     IdempotentRequest, OutboxMessage)
+from .ports import Outgoing, PermanentFailure, Sender, TemporaryFailure
+
+log = logging.getLogger(__name__)
+
+# How far each status is along the way; a callback may only move a row to a higher rank.
+RANK = {QUEUED: 0, SENDING: 1, SENT: 2, DELIVERED: 3, UNDELIVERED: 3, FAILED: 3, CANCELLED: 3}
+
+# Provider statuses (Twilio's names) in our terms.
+PROVIDER_STATUS = {
+    "accepted": SENT, "scheduled": SENT, "queued": SENT, "sending": SENT, "sent": SENT,
+    "delivered": DELIVERED, "read": DELIVERED, "undelivered": UNDELIVERED, "failed": FAILED,
+    "canceled": FAILED,
+}
+
+
+@dataclass(frozen=True)
+class DeliveryPolicy:
+    max_attempts: int = 6
+    # Seconds to wait before the retry after attempt n (the last value repeats).
+    backoff: tuple[int, ...] = (10, 30, 120, 600, 1800)
+    # A claimed row whose worker has not reported back by then is looked at again.
+    lease_seconds: int = 300
+
+    def delay_after(self, attempt: int) -> int:
+        return self.backoff[min(attempt, len(self.backoff)) - 1] if attempt > 0 else 0
+
+
+@dataclass(frozen=True)
+class ReplyResult:
+    contact: Contact
+    outbox: OutboxMessage
+    replayed: bool
+
+
+def _recipient(case: Case, channel: str) -> str:
+    customer = case.customer
+    if channel == "sms":
+        if customer is None or not customer.phone:
+            raise ValidationFailed("The customer has no phone number to reply to.",
+                                   errors={"channel": ["No phone number on this case's customer."]})
+        if is_opted_out_of_sms(customer.phone):
+            raise Conflict("The customer has opted out of SMS (replied STOP); nothing was sent.",
+                           code="sms-opted-out")
+        return customer.phone
+    raise ValidationFailed("Replies on this channel are not supported yet.",
+                           errors={"channel": [f"Cannot reply by {channel}."]})
+
+
+def _replayed(actor: Principal, key: str, endpoint: str) -> ReplyResult | None:
+    previous = db.session.scalar(select(IdempotentRequest).where(
+        IdempotentRequest.actor_type == actor.kind, IdempotentRequest.actor_id == actor.id,
+        IdempotentRequest.key == key))
+    if previous is None:
+        return None
+    if previous.endpoint != endpoint:
+        raise Conflict("This Idempotency-Key was used for another request.", code="idempotency-key-reused")
+    contact = db.session.get(Contact, previous.resource_id)
+    outbox = db.session.scalar(select(OutboxMessage).where(OutboxMessage.contact_id == contact.id))
+    return ReplyResult(contact=contact, outbox=outbox, replayed=True)
+
+
+def send_reply(*, actor: Principal, case_id: int, channel: str, body: str, subject: str | None = None,
+               idempotency_key: str | None = None) -> ReplyResult:
+    """An official's reply on the case's channel: an outbound contact and its outbox row, in
+    one transaction. With an Idempotency-Key, a retry returns the first reply instead."""
+    endpoint = f"case:{case_id}:reply"
+    if idempotency_key:
+        replay = _replayed(actor, idempotency_key, endpoint)
+        if replay is not None:
+            return replay
+    case = load_case(actor=actor, case_id=case_id, for_update=True)
+    if case.status == CLOSED:
+        raise InvalidTransition("The case is closed; reopen it before replying.")
+    to = _recipient(case, channel)
+    now = utcnow()
+    contact = Contact(case=case, channel=channel, direction="outbound", recipient=to, subject=subject,
+                      body=body, language=case.language, received_at=None, occurred_at=now,
+                      handled_by_id=actor.id, created_by_id=actor.id)
+    db.session.add(contact)
+    db.session.flush()
+    outbox = OutboxMessage(case_id=case.id, contact_id=contact.id, channel=channel, recipient=to,
+                           subject=subject, body=body, status=QUEUED, next_attempt_at=now,
+                           created_by_id=actor.id)
+    db.session.add(outbox)
+    handled_by_official(case, now)
+    touch(case, now)
+    try:
+        if idempotency_key:
+            db.session.add(IdempotentRequest(actor_type=actor.kind, actor_id=actor.id, key=idempotency_key,
+                                             endpoint=endpoint, resource_id=contact.id))
+        db.session.flush()
+    except IntegrityError:
+        # The same key is being used by a request that committed first: answer with its reply.
+        db.session.rollback()
+        replay = _replayed(actor, idempotency_key, endpoint)
+        if replay is None:
+            raise
+        return replay
+    record("contact.created", actor=actor, object_type="case", object_id=case.id,
+           details={"contact_id": contact.id, "direction": "outbound", "channel": channel})
+    db.session.commit()
+    return ReplyResult(contact=contact, outbox=outbox, replayed=False)
+
+
+def deliver(outbox_id: int, *, senders: dict[str, Sender], policy: DeliveryPolicy,
+            now: datetime | None = None) -> str:
+    """Deliver one outbox row. Safe to call twice: only the caller that claims the row sends.
+    Returns the row's status afterwards."""
+    now = now or utcnow()
+    claimed = db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == outbox_id, OutboxMessage.status == QUEUED,
+               OutboxMessage.next_attempt_at <= now)
+        .values(status=SENDING, attempts=OutboxMessage.attempts + 1,
+                next_attempt_at=now + timedelta(seconds=policy.lease_seconds), updated_at=now)
+    ).rowcount
+    db.session.commit()
+    row = db.session.get(OutboxMessage, outbox_id)
+    if row is None or not claimed:
+        return row.status if row else "missing"
+
+    if row.channel == "sms" and is_opted_out_of_sms(row.recipient):
+        return _finish(row, CANCELLED, error="recipient opted out of SMS", now=now)
+    sender = senders.get(row.channel)
+    if sender is None:
+        return _finish(row, FAILED, error=f"no sender for channel {row.channel}", now=now)
+    message = Outgoing(outbox_id=row.id, channel=row.channel, to=row.recipient, body=row.body,
+                       subject=row.subject)
+    try:
+        result = sender.send(message)
+    except PermanentFailure as failure:
+        return _finish(row, FAILED, error=_error_text(failure), now=now)
+    except TemporaryFailure as failure:
+        return _retry_later(row, policy, error=_error_text(failure), now=now)
+    except Exception as failure:  # an adapter bug or an unexpected network error: retry, log
+        log.exception("sender for %s raised unexpectedly", row.channel)
+        return _retry_later(row, policy, error=type(failure).__name__, now=now)
+    row.provider_id = result.provider_id
+    row.status = max(SENT, PROVIDER_STATUS.get(result.provider_status or "", SENT), key=RANK.get)
+    row.sent_at = now
+    row.last_error = None
+    db.session.commit()
+    return row.status
+
+
+def _error_text(failure) -> str:
+    # Provider error codes and reasons only: never the recipient or the body.
+    return (f"{failure.code}: " if failure.code else "") + failure.reason[:150]
+
+
+def _finish(row: OutboxMessage, status: str, *, error: str | None, now: datetime) -> str:
+    row.status = status
+    row.last_error = error
+    row.updated_at = now
+    db.session.commit()
+    return status
+
+
+def _retry_later(row: OutboxMessage, policy: DeliveryPolicy, *, error: str, now: datetime) -> str:
+    if row.attempts >= policy.max_attempts:
+        return _finish(row, FAILED, error=f"gave up after {row.attempts} attempts; last: {error}", now=now)
+    row.status = QUEUED
+    row.last_error = error
+    row.next_attempt_at = now + timedelta(seconds=policy.delay_after(row.attempts))
+    db.session.commit()
+    return QUEUED
+
+
+def record_provider_status(*, provider_id: str, provider_status: str, error_code: str | None = None,
+                           now: datetime | None = None) -> OutboxMessage | None:
+    """A delivery status callback. Unknown ids and backward moves are ignored."""
+    row = db.session.scalar(select(OutboxMessage).where(OutboxMessage.provider_id == provider_id)
+                            .with_for_update())
+    status = PROVIDER_STATUS.get(provider_status)
+    if row is None or status is None:
+        db.session.rollback()
+        return row
+    if RANK[status] > RANK[row.status] or (row.status in (SENDING, QUEUED) and status == SENT):
+        row.status = status
+        now = now or utcnow()
+        if status == DELIVERED:
+            row.delivered_at = now
+        if status in (FAILED, UNDELIVERED) and error_code:
+            row.last_error = f"provider error {error_code}"[:200]
+    db.session.commit()
+    return row
+
+
+def due_for_delivery(*, now: datetime | None = None, limit: int = 500) -> list[int]:
+    """Rows to (re)enqueue: queued rows whose time has come, and claimed rows whose worker
+    never reported back (lease expired) that were never accepted by the provider."""
+    now = now or utcnow()
+    stale = db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.status == SENDING, OutboxMessage.next_attempt_at <= now,
+               OutboxMessage.provider_id.is_(None))
+        .values(status=QUEUED, next_attempt_at=now, updated_at=now)
+    ).rowcount
+    if stale:
+        log.warning("%s outbox messages were claimed by a worker that never reported back", stale)
+    db.session.commit()
+    ids = db.session.scalars(
+        select(OutboxMessage.id).where(OutboxMessage.status == QUEUED, OutboxMessage.next_attempt_at <= now)
+        .order_by(OutboxMessage.next_attempt_at).limit(limit)
+    ).all()
+    return list(ids)
+
+
+def outbox_for_contacts(contact_ids: list[int]) -> dict[int, OutboxMessage]:
+    if not contact_ids:
+        return {}
+    rows = db.session.scalars(select(OutboxMessage).where(OutboxMessage.contact_id.in_(contact_ids)))
+    return {row.contact_id: row for row in rows}
+

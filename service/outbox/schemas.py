@@ -1,0 +1,27 @@
+from marshmallow import Schema, fields, validate
+
+from ..cases.schemas import ContactOut
+from ..schemas import StrictSchema, text_field
+
+REPLY_CHANNELS = ("sms",)
+
+
+class ReplyIn(StrictSchema):
+    channel = fields.String(required=True, validate=validate.OneOf(REPLY_CHANNELS))
+    body = fields.String(required=True, validate=validate.Length(min=1, max=1600),
+                         metadata={"description": "SMS: at most 1600 characters (10 segments)"})
+    subject = text_field(500, allow_none=True)
+
+
+class DeliveryOut(Schema):
+    id = fields.Integer()
+    status = fields.String(metadata={"description": "queued, sending, sent, delivered, undelivered, failed or cancelled"})
+    attempts = fields.Integer()
+    last_error = fields.String(allow_none=True)
+    sent_at = fields.DateTime(allow_none=True)
+    delivered_at = fields.DateTime(allow_none=True)
+
+
+class ReplyOut(Schema):
+    contact = fields.Nested(ContactOut)
+    delivery = fields.Nested(DeliveryOut)

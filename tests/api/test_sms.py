@@ -1,0 +1,440 @@
+"""SMS over Twilio: signed inbound webhooks, opt-out words, replies through the outbox,
+delivery status callbacks and retries. Twilio's own RequestValidator signs the requests; a
+fake HTTP client stands in for Twilio's REST API."""
+
+from datetime import timedelta
+from xml.etree import ElementTree
+
+import pytest
+
+from service.db_types import utcnow
+from service.extensions import db
+from service.outbox import delivery
+from service.outbox.logic import DeliveryPolicy, deliver
+from service.outbox.models import OutboxMessage
+from tests.api.problems import assert_problem
+from tests.twilio_fakes import ACCOUNT_SID, FakeTwilioHttp, inbound_sms, twilio_post
+
+
+def _cases(client, headers):
+    return client.get("/api/v1/cases", headers=headers).get_json()
+
+
+def _twiml_messages(response):
+    assert response.status_code == 200
+    assert response.mimetype == "text/xml"
+    root = ElementTree.fromstring(response.data)
+    assert root.tag == "Response"
+    return [m.text for m in root.findall("Message")]
+
+
+@pytest.fixture
+def twilio_http():
+    return FakeTwilioHttp()
+
+
+@pytest.fixture
+def twilio_app(make_app, twilio_http):
+    """An app sending SMS through Twilio's REST client, with the fake HTTP client underneath."""
+    return make_app(TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_FROM_NUMBER="+358501112223",
+                    TWILIO_HTTP_CLIENT=twilio_http)
+
+
+# --- inbound ---------------------------------------------------------------------------------
+
+def test_signed_inbound_sms_opens_a_case_and_answers_with_empty_twiml(client, admin):
+    response = twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "a" * 32, body="Missä hakemukseni on?"))
+
+    assert _twiml_messages(response) == []
+    cases = _cases(client, admin)
+    assert cases["total"] == 1
+    case = client.get(f"/api/v1/cases/{cases['items'][0]['id']}", headers=admin).get_json()
+    assert case["channel"] == "sms"
+    assert case["customer"]["phone"] == "+358401234567"
+    assert case["contacts"][0]["body"] == "Missä hakemukseni on?"
+    assert case["contacts"][0]["external_id"] == "SM" + "a" * 32
+
+
+@pytest.mark.parametrize("signature", ["", "forged-signature"])
+def test_inbound_sms_without_a_valid_signature_is_refused_and_nothing_is_stored(client, admin, signature):
+    response = twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "b" * 32), signature=signature)
+
+    assert_problem(response, 403, "invalid-signature")
+    assert _cases(client, admin)["total"] == 0
+
+
+def test_inbound_sms_signed_with_another_token_is_refused(client, admin):
+    response = twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "c" * 32), token="other-token")
+
+    assert response.status_code == 403
+    assert _cases(client, admin)["total"] == 0
+
+
+def test_inbound_sms_signed_over_another_host_is_refused(client, admin):
+    response = twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "d" * 32),
+                           base="https://attacker.example")
+
+    assert response.status_code == 403
+
+
+def test_signature_covers_the_query_string_as_configured_in_twilio(client, admin):
+    assert twilio_post(client, "/webhooks/twilio/sms?line=neuvonta", inbound_sms("SM" + "e" * 32)).status_code == 200
+
+
+def test_signature_with_hmac_sha256_shared_key_settings_is_accepted(client, admin):
+    response = twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "f" * 32), algorithm="HMAC_SHA256")
+
+    assert response.status_code == 200
+
+
+def test_a_replayed_message_sid_creates_nothing_new(client, admin):
+    params = inbound_sms("SM" + "1" * 32)
+    for _ in range(3):
+        assert twilio_post(client, "/webhooks/twilio/sms", params).status_code == 200
+
+    cases = _cases(client, admin)
+    assert cases["total"] == 1
+    case = client.get(f"/api/v1/cases/{cases['items'][0]['id']}", headers=admin).get_json()
+    assert len(case["contacts"]) == 1
+
+
+def test_media_become_attachments_held_by_the_provider(client, admin):
+    params = inbound_sms("MM" + "2" * 32, body="", NumMedia="2",
+                         MediaUrl0="https://api.twilio.com/2010-04-01/Accounts/AC/Messages/MM/Media/ME1",
+                         MediaContentType0="image/jpeg",
+                         MediaUrl1="https://api.twilio.com/2010-04-01/Accounts/AC/Messages/MM/Media/ME2")
+    assert twilio_post(client, "/webhooks/twilio/sms", params).status_code == 200
+
+    case_id = _cases(client, admin)["items"][0]["id"]
+    attachments = client.get(f"/api/v1/cases/{case_id}", headers=admin).get_json()["attachments"]
+    assert [(a["content_type"], a["downloadable"]) for a in attachments] == [
+        ("image/jpeg", False), ("application/octet-stream", False)]
+    download = client.get(f"/api/v1/cases/{case_id}/attachments/{attachments[0]['id']}", headers=admin)
+    assert_problem(download, 409, "attachment-not-fetched")
+
+
+@pytest.mark.parametrize("sender", ["Posti", "12345", "+358"])
+def test_senders_that_are_no_phone_number_are_kept_without_a_customer(client, admin, sender):
+    response = twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "3" * 32, from_=sender, body="Koodi 1234"))
+
+    assert response.status_code == 200
+    case = client.get(f"/api/v1/cases/{_cases(client, admin)['items'][0]['id']}", headers=admin).get_json()
+    assert case["customer"] is None
+    assert case["contacts"][0]["sender"] == sender
+
+
+def test_a_message_without_message_sid_is_a_clear_400(client):
+    params = inbound_sms("SM" + "4" * 32)
+    del params["MessageSid"], params["SmsSid"]
+
+    assert_problem(twilio_post(client, "/webhooks/twilio/sms", params), 400, "bad-request")
+
+
+def test_an_empty_body_is_stored_as_an_empty_message(client, admin):
+    assert twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "5" * 32, body="")).status_code == 200
+    assert _cases(client, admin)["total"] == 1
+
+
+def test_auto_reply_is_sent_in_twiml_only_when_a_message_opens_a_case(make_app, admin_for):
+    app = make_app(SMS_AUTO_REPLY="Kiitos viestistä! Vastaamme pian.")
+    client = app.test_client()
+
+    first = twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "6" * 32))
+    second = twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "7" * 32))
+
+    assert _twiml_messages(first) == ["Kiitos viestistä! Vastaamme pian."]
+    assert _twiml_messages(second) == []
+
+
+# --- opt-out words ---------------------------------------------------------------------------
+
+def _open_sms_case(client, sid="SM" + "8" * 32, phone="+358401234567"):
+    twilio_post(client, "/webhooks/twilio/sms", inbound_sms(sid, from_=phone))
+
+
+@pytest.mark.parametrize("word", ["STOP", "stop", " Stop. ", "LOPETA", "sluta", "UNSUBSCRIBE"])
+def test_opt_out_words_block_replies_and_open_no_case(client, adviser, admin, word):
+    _open_sms_case(client)
+    case_id = _cases(client, admin)["items"][0]["id"]
+
+    assert _twiml_messages(twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "9" * 32, body=word))) == []
+
+    assert _cases(client, admin)["total"] == 1
+    reply = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei!"}, headers=adviser)
+    assert_problem(reply, 409, "sms-opted-out")
+
+
+@pytest.mark.parametrize("word", ["START", "aloita", "BÖRJA"])
+def test_start_words_lift_the_opt_out(client, adviser, admin, word):
+    _open_sms_case(client)
+    case_id = _cases(client, admin)["items"][0]["id"]
+    twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "a1" * 16, body="STOP"))
+    twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "a2" * 16, body=word))
+
+    reply = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei!"}, headers=adviser)
+
+    assert reply.status_code == 201
+
+
+def test_a_sentence_containing_stop_is_an_ordinary_message(client, admin):
+    _open_sms_case(client)
+    twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "b1" * 16, body="Stop please, I moved"))
+
+    case = client.get(f"/api/v1/cases/{_cases(client, admin)['items'][0]['id']}", headers=admin).get_json()
+    assert [c["body"] for c in case["contacts"]] == ["Hei", "Stop please, I moved"]
+
+
+def test_help_is_answered_with_the_configured_text(make_app):
+    client = make_app(SMS_HELP_REPLY="Asiakaspalvelu: www.example.fi. Lopeta: LOPETA").test_client()
+
+    response = twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "c1" * 16, body="apua"))
+
+    assert _twiml_messages(response) == ["Asiakaspalvelu: www.example.fi. Lopeta: LOPETA"]
+
+
+def test_a_queued_reply_is_cancelled_when_the_customer_opts_out_before_delivery(twilio_app, twilio_http, admin_for):
+    client = twilio_app.test_client()
+    adviser = admin_for(twilio_app, "adviser")
+    _open_sms_case(client)
+    case_id = _cases(client, adviser)["items"][0]["id"]
+    with twilio_app.app_context():
+        # A reply waiting in the outbox (written, not yet delivered) ...
+        from service.outbox.logic import send_reply
+        from service.auth.permissions import Principal
+        result = send_reply(actor=Principal(kind="official", id=adviser.id, name="A", role="admin"),
+                            case_id=case_id, channel="sms", body="Hei!")
+        outbox_id = result.outbox.id
+    # ... and the customer says STOP before it goes out.
+    twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "d1" * 16, body="STOP"))
+
+    with twilio_app.app_context():
+        assert delivery.deliver_and_reschedule(outbox_id) == "cancelled"
+    assert twilio_http.messages_sent == []
+
+
+# --- replies ---------------------------------------------------------------------------------
+
+def test_reply_on_the_embedded_default_is_recorded_by_the_console_backend(app, client, adviser, admin):
+    _open_sms_case(client)
+    case_id = _cases(client, admin)["items"][0]["id"]
+
+    response = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hakemus on käsittelyssä."},
+                           headers=adviser)
+
+    assert response.status_code == 201
+    body = response.get_json()
+    assert body["delivery"]["status"] == "sent"
+    assert body["contact"]["direction"] == "outbound"
+    assert body["contact"]["recipient"] == "+358401234567"
+    console = app.extensions["senders"]["sms"]
+    assert [(m.to, m.body) for m in console.sent] == [("+358401234567", "Hakemus on käsittelyssä.")]
+    case = client.get(f"/api/v1/cases/{case_id}", headers=admin).get_json()
+    assert case["status"] == "open"
+    assert [c["direction"] for c in case["contacts"]] == ["inbound", "outbound"]
+
+
+def test_reply_goes_through_twilio_with_the_status_callback(twilio_app, twilio_http, admin_for):
+    client = twilio_app.test_client()
+    adviser = admin_for(twilio_app, "adviser")
+    _open_sms_case(client)
+    case_id = _cases(client, adviser)["items"][0]["id"]
+
+    response = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei!"}, headers=adviser)
+
+    assert response.status_code == 201
+    assert response.get_json()["delivery"]["status"] == "sent"
+    (sent,) = twilio_http.messages_sent
+    assert sent["uri"] == f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
+    assert sent["data"]["To"] == "+358401234567"
+    assert sent["data"]["From"] == "+358501112223"
+    assert sent["data"]["Body"] == "Hei!"
+    assert sent["data"]["StatusCallback"] == "https://cs.example.fi/webhooks/twilio/sms/status"
+
+
+def _delivery(app, outbox_id):
+    with app.app_context():
+        return db.session.get(OutboxMessage, outbox_id)
+
+
+def test_status_callbacks_move_delivery_forward_only(twilio_app, twilio_http, admin_for):
+    client = twilio_app.test_client()
+    adviser = admin_for(twilio_app, "adviser")
+    _open_sms_case(client)
+    case_id = _cases(client, adviser)["items"][0]["id"]
+    reply = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei!"},
+                        headers=adviser).get_json()
+    sid = _delivery(twilio_app, reply["delivery"]["id"]).provider_id
+
+    for status in ("sent", "delivered", "sent", "queued"):  # late and repeated callbacks
+        callback = twilio_post(client, "/webhooks/twilio/sms/status",
+                               {"MessageSid": sid, "MessageStatus": status, "AccountSid": ACCOUNT_SID})
+        assert callback.status_code == 204
+
+    row = _delivery(twilio_app, reply["delivery"]["id"])
+    assert row.status == "delivered" and row.delivered_at is not None
+
+
+def test_undelivered_callback_records_the_error_code(twilio_app, admin_for):
+    client = twilio_app.test_client()
+    adviser = admin_for(twilio_app, "adviser")
+    _open_sms_case(client)
+    case_id = _cases(client, adviser)["items"][0]["id"]
+    reply = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei!"},
+                        headers=adviser).get_json()
+    sid = _delivery(twilio_app, reply["delivery"]["id"]).provider_id
+
+    twilio_post(client, "/webhooks/twilio/sms/status", {"MessageSid": sid, "MessageStatus": "undelivered",
+                                                        "ErrorCode": "30003"})
+
+    row = _delivery(twilio_app, reply["delivery"]["id"])
+    assert (row.status, row.last_error) == ("undelivered", "provider error 30003")
+
+
+def test_status_callback_for_an_unknown_message_is_acknowledged_and_changes_nothing(client):
+    response = twilio_post(client, "/webhooks/twilio/sms/status", {"MessageSid": "SM" + "0" * 32,
+                                                                   "MessageStatus": "delivered"})
+    assert response.status_code == 204
+
+
+def test_status_callback_must_be_signed(client):
+    response = twilio_post(client, "/webhooks/twilio/sms/status", {"MessageSid": "SMx", "MessageStatus": "delivered"},
+                           signature="nope")
+    assert response.status_code == 403
+
+
+def test_a_refused_message_is_not_retried(twilio_app, twilio_http, admin_for):
+    client = twilio_app.test_client()
+    adviser = admin_for(twilio_app, "adviser")
+    _open_sms_case(client)
+    case_id = _cases(client, adviser)["items"][0]["id"]
+    twilio_http.fail_with = [(400, 21610)]  # Twilio: the recipient has replied STOP
+
+    reply = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei!"},
+                        headers=adviser).get_json()
+
+    row = _delivery(twilio_app, reply["delivery"]["id"])
+    assert (row.status, row.attempts, row.last_error) == ("failed", 1, "21610: Twilio refused the message")
+    with twilio_app.app_context():
+        assert delivery.sweep() == 0
+    assert len(twilio_http.messages_sent) == 1
+
+
+def test_a_temporary_failure_is_retried_with_backoff_until_it_goes_through(twilio_app, twilio_http, admin_for):
+    client = twilio_app.test_client()
+    adviser = admin_for(twilio_app, "adviser")
+    _open_sms_case(client)
+    case_id = _cases(client, adviser)["items"][0]["id"]
+    twilio_http.fail_with = [(503, 20503), (500, 20500)]
+
+    reply = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei!"},
+                        headers=adviser).get_json()
+    outbox_id = reply["delivery"]["id"]
+    row = _delivery(twilio_app, outbox_id)
+    assert (row.status, row.attempts) == ("queued", 1)
+    first_retry_at = row.next_attempt_at
+
+    policy = DeliveryPolicy()
+    with twilio_app.app_context():
+        senders = twilio_app.extensions["senders"]
+        # Not due yet: nothing happens.
+        assert deliver(outbox_id, senders=senders, policy=policy, now=first_retry_at - timedelta(seconds=1)) == "queued"
+        assert deliver(outbox_id, senders=senders, policy=policy, now=first_retry_at) == "queued"
+        second = db.session.get(OutboxMessage, outbox_id)
+        assert second.next_attempt_at - first_retry_at >= timedelta(seconds=policy.backoff[1])
+        assert deliver(outbox_id, senders=senders, policy=policy, now=second.next_attempt_at) == "sent"
+    assert len(twilio_http.messages_sent) == 3
+
+
+def test_delivery_gives_up_after_the_last_attempt(twilio_app, twilio_http, admin_for):
+    client = twilio_app.test_client()
+    adviser = admin_for(twilio_app, "adviser")
+    _open_sms_case(client)
+    case_id = _cases(client, adviser)["items"][0]["id"]
+    policy = DeliveryPolicy(max_attempts=2)
+    twilio_http.fail_with = [(503, 20503)] * 5
+
+    reply = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei!"},
+                        headers=adviser).get_json()
+    with twilio_app.app_context():
+        row = db.session.get(OutboxMessage, reply["delivery"]["id"])
+        status = deliver(row.id, senders=twilio_app.extensions["senders"], policy=policy,
+                         now=row.next_attempt_at)
+
+    assert status == "failed"
+    assert "gave up after 2 attempts" in _delivery(twilio_app, reply["delivery"]["id"]).last_error
+
+
+def test_delivering_the_same_row_twice_sends_once(twilio_app, twilio_http, admin_for):
+    client = twilio_app.test_client()
+    adviser = admin_for(twilio_app, "adviser")
+    _open_sms_case(client)
+    case_id = _cases(client, adviser)["items"][0]["id"]
+    reply = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei!"},
+                        headers=adviser).get_json()
+
+    with twilio_app.app_context():
+        assert delivery.deliver_and_reschedule(reply["delivery"]["id"]) == "sent"
+
+    assert len(twilio_http.messages_sent) == 1
+
+
+def test_the_same_idempotency_key_returns_the_first_reply_and_sends_once(twilio_app, twilio_http, admin_for):
+    client = twilio_app.test_client()
+    adviser = admin_for(twilio_app, "adviser")
+    _open_sms_case(client)
+    case_id = _cases(client, adviser)["items"][0]["id"]
+    headers = {**adviser, "Idempotency-Key": "double-click-1"}
+
+    first = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei!"}, headers=headers)
+    second = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei!"}, headers=headers)
+
+    assert first.status_code == second.status_code == 201
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert first.get_json()["contact"]["id"] == second.get_json()["contact"]["id"]
+    assert len(twilio_http.messages_sent) == 1
+    case = client.get(f"/api/v1/cases/{case_id}", headers=adviser).get_json()
+    assert [c["direction"] for c in case["contacts"]] == ["inbound", "outbound"]
+
+
+def test_an_idempotency_key_reused_on_another_case_is_a_conflict(client, adviser, admin):
+    _open_sms_case(client, sid="SM" + "e1" * 16, phone="+358401234567")
+    _open_sms_case(client, sid="SM" + "e2" * 16, phone="+358401234568")
+    first_case, second_case = (c["id"] for c in _cases(client, admin)["items"])
+    headers = {**adviser, "Idempotency-Key": "k-1"}
+
+    assert client.post(f"/api/v1/cases/{first_case}/replies", json={"channel": "sms", "body": "A"},
+                       headers=headers).status_code == 201
+    reused = client.post(f"/api/v1/cases/{second_case}/replies", json={"channel": "sms", "body": "B"}, headers=headers)
+
+    assert_problem(reused, 409, "idempotency-key-reused")
+
+
+def test_reply_to_a_customer_without_a_phone_number_is_a_validation_error(client, adviser, intake):
+    posted = client.post("/api/v1/inbound/messages", headers=intake, json={
+        "channel": "email", "external_id": "<m1@example.fi>", "from": {"email": "anna@example.fi"},
+        "subject": "Kysymys", "body": "Hei"}).get_json()
+
+    reply = client.post(f"/api/v1/cases/{posted['case_id']}/replies", json={"channel": "sms", "body": "Hei"},
+                        headers=adviser)
+
+    assert_problem(reply, 422, "validation-failed", fields=["channel"])
+
+
+def test_reply_on_a_closed_case_is_refused(client, adviser, admin):
+    _open_sms_case(client)
+    case_id = _cases(client, admin)["items"][0]["id"]
+    client.post(f"/api/v1/cases/{case_id}/close", headers=adviser)
+
+    reply = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei"}, headers=adviser)
+
+    assert_problem(reply, 409, "invalid-transition")
+
+
+@pytest.mark.parametrize("body", [{"channel": "sms"}, {"channel": "sms", "body": ""},
+                                  {"channel": "fax", "body": "x"}, {"channel": "sms", "body": "x" * 1601},
+                                  {"channel": "sms", "body": "x", "cc": "y"}])
+def test_invalid_replies_are_422(client, adviser, admin, body):
+    _open_sms_case(client)
+    case_id = _cases(client, admin)["items"][0]["id"]
+
+    assert client.post(f"/api/v1/cases/{case_id}/replies", json=body, headers=adviser).status_code == 422

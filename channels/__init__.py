@@ -7,6 +7,7 @@ from flask import Flask
 
 def install(app: Flask) -> None:
     """Install every channel adapter; passed to ``create_app`` by the composition root."""
-    from . import sms
+    from . import sms, voice
 
     sms.install(app)
+    voice.install(app)

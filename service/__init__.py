@@ -90,10 +90,12 @@ def _register_blueprints(app: Flask) -> None:
     from .intake import routes as intake_routes
     from .lines import routes as line_routes
     from .outbox import routes as outbox_routes
+    from .recordings import routes as recording_routes
 
     for blueprint in (health.blp, auth_routes.auth_blp, auth_routes.officials_blp,
                       auth_routes.api_keys_blp, line_routes.blp, case_routes.blp,
-                      outbox_routes.blp, customer_routes.blp, intake_routes.blp, audit_routes.blp):
+                      outbox_routes.blp, recording_routes.blp, customer_routes.blp, intake_routes.blp,
+                      audit_routes.blp):
         api.register_blueprint(blueprint)
 
 

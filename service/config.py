@@ -63,6 +63,15 @@ class Settings:
     SMS_AUTO_REPLY: str | None = None
     # Answer to HELP/INFO/APUA/HJÄLP; unset: none (Twilio answers HELP on long codes itself).
     SMS_HELP_REPLY: str | None = None
+    # Calls: the Twilio queue callers wait in, or a number to forward them to instead.
+    VOICE_QUEUE_NAME: str = "asiakaspalvelu"
+    VOICE_FORWARD_TO: str | None = None
+    # 1: download recording audio from the phone system into FILE_STORAGE_PATH.
+    VOICE_FETCH_RECORDINGS: int = 0
+    # Played before a call that will be recorded, in the caller's language.
+    RECORDING_NOTICE_FI: str = "Puhelu nauhoitetaan asiakaspalvelun laadun varmistamiseksi."
+    RECORDING_NOTICE_SV: str = "Samtalet spelas in för att säkerställa kundtjänstens kvalitet."
+    RECORDING_NOTICE_EN: str = "This call is recorded to ensure the quality of our service."
     OUTBOX_MAX_ATTEMPTS: int = 6
     # A worker that claimed a message and has not reported back by then is presumed gone.
     OUTBOX_LEASE_SECONDS: int = 300

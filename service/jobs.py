@@ -44,3 +44,11 @@ def sweep_outbox() -> int:
 
     with _application():
         return delivery.sweep()
+
+
+def fetch_recording(recording_id: int) -> bool:
+    """Bring a recording's audio from the phone system into our storage (once)."""
+    from .recordings import audio
+
+    with _application():
+        return audio.fetch(recording_id)

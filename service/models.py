@@ -5,3 +5,6 @@ from .auth.models import ApiKey, AuthToken, Official  # noqa: F401
 from .cases.models import Attachment, Case, Contact, Note  # noqa: F401
 from .customers.models import Customer  # noqa: F401
 from .lines.models import ServiceLine, ServiceLineAddress, service_line_member  # noqa: F401
+from .customers.models import SmsOptOut  # noqa: F401
+from .outbox.models import IdempotentRequest, OutboxMessage  # noqa: F401
+from .recordings.models import Recording  # noqa: F401

@@ -44,6 +44,10 @@ class FileStorage:
         os.replace(tmp, path)
         return StoredFile(key=key, size=len(content), sha256=hashlib.sha256(content).hexdigest())
 
+    def path(self, key: str) -> Path:
+        """The file's path, for streaming with Range support."""
+        return self._path(key)
+
     def open(self, key: str):
         return open(self._path(key), "rb")
 

@@ -31,4 +31,7 @@ ACTIONS = frozenset({
     "customer.sms_opt_out",
     "customer.sms_opt_in",
     "audit.read",
+    "recording.listed",
+    "recording.played",
+    "contact.updated",
 })

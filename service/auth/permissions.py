@@ -26,6 +26,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "cases.write": CASE_WORKERS,
     "cases.reassign": frozenset({SUPERVISOR, ADMIN}),
     "customers.read": CASE_WORKERS,
+    # Advisers: only recordings of calls they handled (enforced in the recordings logic).
+    "recordings.read": CASE_WORKERS,
     "customers.write": CASE_WORKERS,
     "service_lines.read": CASE_WORKERS,
     "service_lines.manage": frozenset({ADMIN}),
@@ -34,11 +36,12 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "api_keys.manage": frozenset({ADMIN}),
     "audit.read": frozenset({ADMIN, PRIVACY_OFFICER}),
     "intake.post": frozenset({ADMIN}),
+    "calls.report": frozenset({ADMIN}),
 }
 
 # Which permissions an API key's scopes grant.
 SCOPE_PERMISSIONS: dict[str, frozenset[str]] = {
-    SCOPE_INTAKE: frozenset({"intake.post"}),
+    SCOPE_INTAKE: frozenset({"intake.post", "calls.report"}),
 }
 
 

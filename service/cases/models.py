@@ -90,6 +90,11 @@ class Contact(db.Model):
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     queue_seconds: Mapped[int | None]
+    duration_seconds: Mapped[int | None]
+    # Calls: the provider's last word on the call (ringing, in-progress, completed, no-answer...).
+    call_status: Mapped[str | None] = mapped_column(String(20))
+    # Calls: whether the line's recording policy chose to record this call.
+    recording_planned: Mapped[bool | None]
     # When the contact happened (received_at or started_at); orders the timeline.
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
     handled_by_id: Mapped[int | None] = mapped_column(ForeignKey("official.id", ondelete="SET NULL"))

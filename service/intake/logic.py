@@ -151,7 +151,7 @@ def _store(message: InboundMessage, *, actor, settings, storage, now, files, sto
 
     occurred_at = message.started_at or message.received_at or now
     contact = Contact(
-        case=case, channel=message.channel, direction="inbound", external_id=message.external_id,
+        case=case, channel=message.channel, direction=message.direction, external_id=message.external_id,
         sender=phone or email or _short(message.sender.phone or message.sender.email, 254),
         sender_name=_short(message.sender.name, 200), recipient=_short(message.to, 254),
         subject=message.subject, body=message.body, language=message.language,

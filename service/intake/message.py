@@ -43,6 +43,8 @@ class InboundMessage:
     language: str | None = None
     attachments: tuple[InboundAttachment, ...] = ()
     media: tuple[RemoteMedia, ...] = ()
+    # Calls an official made are outbound contacts too.
+    direction: str = "inbound"
     # Calls: the times of the call itself.
     started_at: datetime | None = None
     answered_at: datetime | None = None

@@ -3,9 +3,9 @@ from flask import current_app
 from ..blueprint import Blueprint
 from ..auth.guard import current_principal
 from ..storage import get_storage
-from . import logic
+from . import calls, logic
 from .message import InboundAttachment, InboundMessage, Sender
-from .schemas import IntakeOut, InboundMessageIn
+from .schemas import InboundCallIn, IntakeOut, InboundMessageIn
 
 blp = Blueprint("inbound", __name__, url_prefix="/api/v1/inbound",
                 description="Inbound contacts posted by integrations (API key with scope `intake`)")
@@ -32,4 +32,19 @@ def post_message(data):
     )
     result = logic.receive(message, actor=current_principal(), settings=logic.IntakeSettings.from_config(current_app.config),
                            storage=get_storage())
+    return result, 200 if result.duplicate else 201
+
+
+@blp.route("/calls", methods=["POST"])
+@blp.requires("calls.report")
+@blp.arguments(InboundCallIn)
+@blp.response(201, IntakeOut, description="A new call was stored")
+@blp.alt_response(200, schema=IntakeOut, success=True,
+                  description="This external_id was reported before; nothing new was stored")
+def post_call(data):
+    """Report a call from a switchboard (inbound, or made by an official), with its times"""
+    result = calls.report_call(data, actor=current_principal(),
+                               settings=logic.IntakeSettings.from_config(current_app.config),
+                               storage=get_storage(),
+                               recording_retention_days=current_app.config["RECORDING_RETENTION_DAYS"])
     return result, 200 if result.duplicate else 201

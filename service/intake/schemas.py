@@ -66,3 +66,35 @@ class IntakeOut(Schema):
     case_id = fields.Integer()
     case_reference = fields.String()
     created_case = fields.Boolean()
+
+
+class RecordingRefIn(StrictSchema):
+    reference = fields.String(required=True, validate=validate.Length(min=1, max=64),
+                              metadata={"description": "The switchboard's id of the recording"})
+    url = fields.String(validate=validate.Length(max=1000), allow_none=True,
+                        metadata={"description": "Where the audio can be fetched, if anywhere"})
+    duration_seconds = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=0, max=7 * 24 * 3600))
+    recorded_at = UTCDateTimeField(allow_none=True, metadata={"description": "Default: when the call was answered"})
+
+
+class InboundCallIn(StrictSchema):
+    """A call reported by a switchboard that is not Twilio."""
+
+    external_id = fields.String(required=True, validate=validate.Length(min=1, max=64),
+                                metadata={"description": "The switchboard's call id; reporting it again creates nothing"})
+    sender = fields.Nested(SenderIn, data_key="from", load_default=dict,
+                           metadata={"description": "The customer: the caller, or whom the official called"})
+    to = text_field(254, allow_none=True, metadata={"description": "The number called; picks the service line"})
+    direction = fields.String(load_default="inbound", validate=validate.OneOf(("inbound", "outbound")))
+    started_at = UTCDateTimeField(required=True)
+    answered_at = UTCDateTimeField(allow_none=True)
+    ended_at = UTCDateTimeField(allow_none=True)
+    queue_seconds = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=0, max=7 * 24 * 3600))
+    handled_by_id = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=1, max=2**31 - 1),
+                                   metadata={"description": "The official who answered or made the call"})
+    language = language_field(allow_none=True)
+    recording = fields.Nested(RecordingRefIn, allow_none=True)
+
+    @validates_schema
+    def _times(self, data, **kwargs):
+        check_call_times(data)

@@ -172,3 +172,12 @@ def visible_line_ids(principal: Principal) -> set[int] | None:
     official = db.session.get(Official, principal.id)
     ids = {line.id for line in official.service_lines} if official else set()
     return ids or None
+
+
+def records_call(line: ServiceLine, draw: float) -> bool:
+    """Whether the line's policy records a call; ``draw`` is uniform in [0, 1)."""
+    if line.recording_policy == "all":
+        return True
+    if line.recording_policy == "random":
+        return draw < (line.recording_share or 0.0)
+    return False

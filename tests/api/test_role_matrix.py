@@ -85,14 +85,20 @@ EXPECTED_ROLES: dict[tuple[str, str], frozenset[str] | str] = {
     ("GET", "/api/v1/cases/<int:case_id>/attachments/<int:attachment_id>"): _CASE_WORK,
     ("POST", "/api/v1/cases/<int:case_id>/close"): _CASE_WORK,
     ("POST", "/api/v1/cases/<int:case_id>/reopen"): _CASE_WORK,
+    ("POST", "/api/v1/cases/<int:case_id>/replies"): _CASE_WORK,
+    # Advisers only hear calls they handled; that finer rule is tested in test_voice.py.
+    ("GET", "/api/v1/recordings"): _CASE_WORK,
+    ("GET", "/api/v1/recordings/<int:recording_id>"): _CASE_WORK,
+    ("GET", "/api/v1/recordings/<int:recording_id>/audio"): _CASE_WORK,
     ("GET", "/api/v1/customers"): _CASE_WORK,
     ("GET", "/api/v1/customers/<int:customer_id>"): _CASE_WORK,
     ("PATCH", "/api/v1/customers/<int:customer_id>"): _CASE_WORK,
     ("POST", "/api/v1/inbound/messages"): _ADMIN,
+    ("POST", "/api/v1/inbound/calls"): _ADMIN,
     ("GET", "/api/v1/audit"): frozenset({"admin", "privacy_officer"}),
 }
 # An integration's key may post inbound contacts and nothing else.
-EXPECTED_FOR_INTAKE_KEY = {("POST", "/api/v1/inbound/messages")}
+EXPECTED_FOR_INTAKE_KEY = {("POST", "/api/v1/inbound/messages"), ("POST", "/api/v1/inbound/calls")}
 
 
 def _principal(caller: str) -> Principal:

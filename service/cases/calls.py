@@ -1,0 +1,66 @@
+"""Filling in a phone contact's times as the phone system reports them.
+
+Reports arrive out of order and more than once. Each field is set when first known and a
+later report never moves a call backwards: the answer time keeps the earliest report, the end
+time the first one, and a final call status is not replaced by an earlier stage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
+from ..extensions import db
+from .models import Contact
+
+# Twilio's call statuses in order; several final ones share the last rank.
+_STATUS_RANK = {"queued": 0, "initiated": 0, "ringing": 1, "in-progress": 2, "answered": 2,
+                "completed": 3, "busy": 3, "failed": 3, "no-answer": 3, "canceled": 3, "abandoned": 3}
+
+
+@dataclass(frozen=True)
+class CallReport:
+    answered_at: datetime | None = None
+    ended_at: datetime | None = None
+    queue_seconds: int | None = None
+    duration_seconds: int | None = None
+    status: str | None = None
+    handled_by_id: int | None = None
+    recording_planned: bool | None = None
+
+
+def find_call(call_sid: str) -> Contact | None:
+    return db.session.scalar(select(Contact).where(Contact.channel == "phone", Contact.external_id == call_sid)
+                             .with_for_update())
+
+
+def apply_report(contact: Contact, report: CallReport) -> None:
+    if report.answered_at and (contact.answered_at is None or report.answered_at < contact.answered_at):
+        contact.answered_at = max(report.answered_at, contact.started_at) if contact.started_at else report.answered_at
+    if report.ended_at and contact.ended_at is None:
+        contact.ended_at = max(report.ended_at, contact.started_at) if contact.started_at else report.ended_at
+    if report.queue_seconds is not None and contact.queue_seconds is None:
+        contact.queue_seconds = report.queue_seconds
+    if report.duration_seconds is not None and contact.duration_seconds is None:
+        contact.duration_seconds = report.duration_seconds
+    if report.handled_by_id is not None and contact.handled_by_id is None:
+        contact.handled_by_id = report.handled_by_id
+    if report.recording_planned is not None and contact.recording_planned is None:
+        contact.recording_planned = report.recording_planned
+    if report.status:
+        current = _STATUS_RANK.get(contact.call_status or "", -1)
+        if _STATUS_RANK.get(report.status, -1) >= current and not (current == 3 and contact.call_status != report.status):
+            contact.call_status = report.status
+
+
+def update_call(call_sid: str, report: CallReport) -> Contact | None:
+    """Apply a report to the call's contact and commit. None when the call is unknown."""
+    contact = find_call(call_sid)
+    if contact is None:
+        db.session.rollback()
+        return None
+    apply_report(contact, report)
+    db.session.commit()
+    return contact

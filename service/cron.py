@@ -1,0 +1,11 @@
+"""Periodic jobs for RQ's built-in cron: ``rq cron service.cron --url $REDIS_URL``.
+
+The sweeper is what makes the outbox reliable: retries whose time has come, rows whose job
+was lost with Redis, and rows whose worker died are all found here again.
+"""
+
+from rq import cron
+
+from service.jobs import sweep_outbox
+
+cron.register(sweep_outbox, queue_name="default", interval=60)

@@ -1,0 +1,147 @@
+"""Call recordings: storing what the phone system reports, and who may listen.
+
+Advisers hear only the calls they handled; supervisors (service quality) and admins hear all.
+Every playback is audited. Nothing here changes a stored recording.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from .. import events
+from ..audit.logic import record
+from ..auth.permissions import ADVISER, Principal
+from ..cases.models import Case, Contact
+from ..errors import Conflict, NotFound
+from ..extensions import db
+from ..lines.logic import visible_line_ids
+from ..pagination import paginate
+from ..storage import FileStorage
+from .models import Recording
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReportedRecording:
+    provider_sid: str
+    call_sid: str | None
+    status: str
+    recorded_at: datetime
+    duration_seconds: int | None = None
+    channels: int | None = None
+    source_url: str | None = None
+
+
+def _call_contact(call_sid: str | None) -> Contact | None:
+    if not call_sid:
+        return None
+    return db.session.scalar(select(Contact).where(Contact.channel == "phone", Contact.external_id == call_sid))
+
+
+def _link(recording: Recording, contact: Contact, default_days: int) -> None:
+    recording.contact_id = contact.id
+    recording.case_id = contact.case_id
+    line = contact.case.service_line
+    days = line.recording_retention_days or default_days
+    recording.retention_until = recording.recorded_at + timedelta(days=days)
+
+
+def store_recording(report: ReportedRecording, *, default_retention_days: int) -> Recording:
+    """Store a reported recording once; a repeated report returns the stored row unchanged."""
+    existing = db.session.scalar(select(Recording).where(Recording.provider_sid == report.provider_sid))
+    if existing is not None:
+        return existing
+    recording = Recording(provider_sid=report.provider_sid, call_sid=report.call_sid, status=report.status,
+                          duration_seconds=report.duration_seconds, channels=report.channels,
+                          source_url=report.source_url, recorded_at=report.recorded_at)
+    contact = _call_contact(report.call_sid)
+    if contact is not None:
+        _link(recording, contact, default_retention_days)
+    try:
+        with db.session.begin_nested():
+            db.session.add(recording)
+    except IntegrityError:
+        recording = db.session.scalar(select(Recording).where(Recording.provider_sid == report.provider_sid))
+    db.session.commit()
+    return recording
+
+
+def link_waiting_recordings(contact: Contact, *, default_retention_days: int) -> None:
+    """Recordings reported before their call now find it. Runs inside the intake transaction."""
+    if contact.channel != "phone" or not contact.external_id:
+        return
+    waiting = db.session.scalars(select(Recording).where(Recording.call_sid == contact.external_id,
+                                                         Recording.contact_id.is_(None)))
+    for recording in waiting:
+        _link(recording, contact, default_retention_days)
+
+
+def _visible(actor: Principal):
+    query = select(Recording).join(Contact, Recording.contact_id == Contact.id).join(Case, Recording.case_id == Case.id)
+    if actor.role == ADVISER:
+        query = query.where(Contact.handled_by_id == actor.id)
+    line_ids = visible_line_ids(actor)
+    if line_ids is not None:
+        query = query.where(Case.service_line_id.in_(line_ids))
+    return query
+
+
+def list_recordings(*, actor: Principal, page: int, page_size: int, case_id: int | None = None):
+    query = _visible(actor)
+    if case_id is not None:
+        query = query.where(Recording.case_id == case_id)
+    result = paginate(query.order_by(Recording.recorded_at.desc(), Recording.id.desc()), page=page,
+                      page_size=page_size)
+    record("recording.listed", actor=actor, object_type="recording",
+           details={"case_id": case_id, "count": len(result.items)})
+    db.session.commit()
+    return result
+
+
+def get_recording(*, actor: Principal, recording_id: int) -> Recording:
+    recording = db.session.scalar(_visible(actor).where(Recording.id == recording_id))
+    if recording is None:
+        # The same answer whether it does not exist or is someone else's call.
+        raise NotFound(f"Recording {recording_id} does not exist.")
+    return recording
+
+
+def play(*, actor: Principal, recording_id: int) -> Recording:
+    recording = get_recording(actor=actor, recording_id=recording_id)
+    if recording.storage_key is None:
+        raise Conflict("The audio has not been fetched from the phone system yet.", code="recording-not-fetched")
+    record("recording.played", actor=actor, object_type="recording", object_id=recording.id,
+           details={"case_id": recording.case_id})
+    db.session.commit()
+    return recording
+
+
+def store_audio(*, recording_id: int, content: bytes, content_type: str, storage: FileStorage) -> bool:
+    """Keep the fetched audio. Done once: a recording that has audio is never rewritten."""
+    recording = db.session.get(Recording, recording_id)
+    if recording is None or recording.storage_key is not None:
+        return False
+    stored = storage.save(content)
+    recording.storage_key = stored.key
+    recording.size = stored.size
+    recording.sha256 = stored.sha256
+    recording.content_type = content_type
+    try:
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        storage.delete(stored.key)
+        raise
+    return True
+
+
+@events.contact_received.connect
+def _link_when_the_call_arrives(contact: Contact, **_) -> None:
+    link_waiting_recordings(contact, default_retention_days=current_app.config["RECORDING_RETENTION_DAYS"])

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..db_types import UTCDateTime, utcnow
+from ..extensions import db
+
+
+class Recording(db.Model):
+    """A call recording. Never altered once stored: corrections go in notes on the case.
+
+    It has its own retention clock, counted from the recording time. A recording reported
+    before its call (callbacks arrive out of order) waits with ``call_sid`` until the call's
+    contact exists.
+    """
+
+    __tablename__ = "recording"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider_sid: Mapped[str] = mapped_column(String(64), unique=True)
+    call_sid: Mapped[str | None] = mapped_column(String(64), index=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("case.id", ondelete="CASCADE"), index=True)
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contact.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="completed")
+    duration_seconds: Mapped[int | None]
+    channels: Mapped[int | None]
+    source_url: Mapped[str | None] = mapped_column(String(1000))
+    storage_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    content_type: Mapped[str | None] = mapped_column(String(64))
+    size: Mapped[int | None]
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    retention_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    contact: Mapped["Contact | None"] = relationship()  # noqa: F821
+
+    __table_args__ = (Index("ix_recording_retention_until", "retention_until"),)

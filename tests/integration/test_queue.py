@@ -1,0 +1,95 @@
+"""Replies delivered by RQ workers: on the real Redis of REDIS_URL when it is set (CI's
+second pass), else on fakeredis. Jobs run in a SimpleWorker in this process."""
+
+import os
+
+import fakeredis
+import pytest
+from redis import Redis
+from rq import Queue, SimpleWorker
+from rq.cron import CronScheduler
+
+from service.extensions import db
+from service.outbox.models import OutboxMessage
+from tests.twilio_fakes import ACCOUNT_SID, FakeTwilioHttp, inbound_sms, twilio_post
+
+
+@pytest.fixture
+def redis_conn():
+    url = os.environ.get("REDIS_URL")
+    conn = Redis.from_url(url) if url else fakeredis.FakeStrictRedis()
+    conn.flushdb()
+    yield conn
+    conn.flushdb()
+
+
+@pytest.fixture
+def twilio_http():
+    return FakeTwilioHttp()
+
+
+@pytest.fixture
+def queued_app(make_app, redis_conn, twilio_http):
+    """An app whose jobs go to RQ (the connection is injected, so fakeredis works too)."""
+    app = make_app(REDIS_URL=os.environ.get("REDIS_URL") or "redis://fake", TWILIO_ACCOUNT_SID=ACCOUNT_SID,
+                   TWILIO_FROM_NUMBER="+358501112223", TWILIO_HTTP_CLIENT=twilio_http)
+    app.extensions["redis"] = redis_conn
+    return app
+
+
+def _work(app, redis_conn):
+    with app.app_context():
+        SimpleWorker([Queue("default", connection=redis_conn)], connection=redis_conn).work(burst=True)
+
+
+def _reply(app, headers, body="Hei!"):
+    client = app.test_client()
+    twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "q" * 32))
+    case_id = client.get("/api/v1/cases", headers=headers).get_json()["items"][0]["id"]
+    response = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": body}, headers=headers)
+    assert response.status_code == 201
+    return response.get_json()
+
+
+def test_a_reply_is_queued_in_redis_and_a_worker_delivers_it(queued_app, redis_conn, twilio_http, admin_for):
+    adviser = admin_for(queued_app, "adviser")
+    reply = _reply(queued_app, adviser)
+
+    assert reply["delivery"]["status"] == "queued"  # the web request did not wait for Twilio
+    assert Queue("default", connection=redis_conn).count == 1
+    _work(queued_app, redis_conn)
+
+    with queued_app.app_context():
+        assert db.session.get(OutboxMessage, reply["delivery"]["id"]).status == "sent"
+    assert len(twilio_http.messages_sent) == 1
+
+
+def test_with_redis_down_replies_are_stored_and_delivered_once_when_it_is_back(queued_app, redis_conn, twilio_http,
+                                                                              admin_for):
+    adviser = admin_for(queued_app, "adviser")
+    queued_app.extensions["redis"] = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+
+    reply = _reply(queued_app, adviser)
+    assert reply["delivery"]["status"] == "queued"
+    # Inbound messages are accepted meanwhile too.
+    accepted = twilio_post(queued_app.test_client(), "/webhooks/twilio/sms", inbound_sms("SM" + "r" * 32))
+    assert accepted.status_code == 200
+
+    queued_app.extensions["redis"] = redis_conn  # Redis is back
+    with queued_app.app_context():
+        from service.jobs import sweep_outbox
+        assert sweep_outbox() == 1
+        assert sweep_outbox() == 1  # enqueued twice before any worker ran ...
+    _work(queued_app, redis_conn)
+
+    assert len(twilio_http.messages_sent) == 1  # ... and still sent once
+
+
+def test_the_cron_configuration_enqueues_the_sweeper(redis_conn):
+    scheduler = CronScheduler(connection=redis_conn)
+    scheduler.load_config_from_file("service.cron")  # as `rq cron service.cron` loads it
+
+    scheduler.enqueue_jobs()
+
+    jobs = Queue("default", connection=redis_conn).jobs
+    assert [job.func_name for job in jobs] == ["service.jobs.sweep_outbox"]

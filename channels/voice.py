@@ -14,12 +14,15 @@ from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 
 from flask import Flask, Response, current_app, request
+from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.rest import Client
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
 from service.auth.models import Official
 from service.blueprint import Blueprint
 from service.cases.calls import CallReport, update_call
-from service.cases.models import Case
+from service.cases.models import Contact
+from service.cases.outbound_calls import CallPlacingFailed, CallRequest
 from service.errors import PROBLEM_MIMETYPE, BadRequest, Forbidden, ProblemSchema
 from service.extensions import api, db
 from service.intake import InboundMessage, IntakeSettings, Sender, receive
@@ -87,11 +90,13 @@ def _now() -> datetime:
 def _ensure_call(sid: str, started_at: datetime) -> None:
     """Create the call's contact if this is the first we hear of it (a lost or late
     incoming-call webhook); intake makes this idempotent."""
-    caller = (request.form.get("From") or "").strip()
-    message = InboundMessage(channel="phone", external_id=sid, sender=Sender(phone=caller[:40] or None),
-                             to=(request.form.get("To") or "")[:254] or None, started_at=started_at,
-                             direction="outbound" if (request.form.get("Direction") or "").startswith("outbound")
-                             else "inbound")
+    outbound = (request.form.get("Direction") or "").startswith("outbound")
+    # On a call we placed, the customer is the one called, and our number is the caller.
+    customer, ours = ("To", "From") if outbound else ("From", "To")
+    message = InboundMessage(channel="phone", external_id=sid,
+                             sender=Sender(phone=(request.form.get(customer) or "").strip()[:40] or None),
+                             to=(request.form.get(ours) or "")[:254] or None, started_at=started_at,
+                             direction="outbound" if outbound else "inbound")
     receive(message, actor=None, settings=IntakeSettings.from_config(current_app.config), storage=get_storage())
 
 
@@ -204,9 +209,10 @@ def call_status():
     status = (request.form.get("CallStatus") or "").lower()[:20] or None
     duration = _seconds("CallDuration")
     ended_at = (_timestamp() or _now()) if status in ("completed", "busy", "failed", "no-answer", "canceled") else None
+    answered_at = (_timestamp() or _now()) if status == "in-progress" else None
     if ended_at is not None:
         _ensure_call(sid, ended_at - timedelta(seconds=duration or 0))
-    report = CallReport(status=status, ended_at=ended_at, duration_seconds=duration)
+    report = CallReport(status=status, ended_at=ended_at, answered_at=answered_at, duration_seconds=duration)
     if update_call(sid, report) is None and status:
         log.info("status callback for a call that is not stored yet")
     return _xml()
@@ -261,6 +267,54 @@ def _recording_start() -> datetime | None:
     return value.astimezone(timezone.utc) if value.tzinfo else None
 
 
+@blp.route("/outbound", methods=["POST"])
+@_documented
+def outbound_answered():
+    """TwiML for a call an official placed, once the customer answers: the notice when the
+    call is recorded, then the official's phone client"""
+    _check_signature()
+    contact = db.session.get(Contact, request.args.get("contact", type=int) or 0)
+    response = VoiceResponse()
+    if contact is None or contact.handled_by is None:
+        response.hangup()
+        return _xml(response)
+    if contact.recording_planned:
+        language = contact.language if contact.language in SAY_LANGUAGE else "fi"
+        response.say(current_app.config[f"RECORDING_NOTICE_{language.upper()}"], language=SAY_LANGUAGE[language])
+    dial = Dial()
+    dial.client(contact.handled_by.username)
+    response.append(dial)
+    return _xml(response)
+
+
+class TwilioCallPlacer:
+    """Places an official's call with Twilio's REST API; Twilio records from the answer."""
+
+    def __init__(self, *, account_sid: str, auth_token: str, from_number: str, public_base_url: str,
+                 http_client=None):
+        self.client = Client(account_sid, auth_token, http_client=http_client)
+        self.from_number = from_number
+        self.base = public_base_url.rstrip("/")
+
+    def place(self, call: CallRequest) -> str:
+        arguments = {
+            "to": call.to, "from_": self.from_number,
+            "url": f"{self.base}/webhooks/twilio/voice/outbound?contact={call.contact_id}",
+            "status_callback": f"{self.base}/webhooks/twilio/voice/status",
+            "status_callback_event": ["answered", "completed"],
+        }
+        if call.record:
+            arguments.update(record=True, recording_status_callback=f"{self.base}{RECORDING_CALLBACK}",
+                             recording_status_callback_event=["completed", "absent"])
+        try:
+            created = self.client.calls.create(**arguments)
+        except TwilioRestException as error:
+            raise CallPlacingFailed(f"Twilio error {error.code or error.status}") from None
+        except (TwilioException, OSError) as error:
+            raise CallPlacingFailed(type(error).__name__) from None
+        return created.sid
+
+
 class TwilioRecordingFetcher:
     """Downloads recording audio (MP3) with the account's credentials. ``get`` is
     ``requests.get`` unless a test stands in for Twilio's media server."""
@@ -282,6 +336,12 @@ class TwilioRecordingFetcher:
 def install(app: Flask) -> None:
     api.register_blueprint(blp)
     config = app.config
+    if config.get("TWILIO_ACCOUNT_SID") and config.get("TWILIO_AUTH_TOKEN") and config.get("TWILIO_FROM_NUMBER") \
+            and config.get("PUBLIC_BASE_URL"):
+        app.extensions["call_placer"] = TwilioCallPlacer(
+            account_sid=config["TWILIO_ACCOUNT_SID"], auth_token=config["TWILIO_AUTH_TOKEN"],
+            from_number=config["TWILIO_FROM_NUMBER"], public_base_url=config["PUBLIC_BASE_URL"],
+            http_client=config.get("TWILIO_HTTP_CLIENT"))
     if config.get("TWILIO_ACCOUNT_SID") and config.get("TWILIO_AUTH_TOKEN"):
         app.extensions["recording_fetcher"] = TwilioRecordingFetcher(
             account_sid=config["TWILIO_ACCOUNT_SID"], auth_token=config["TWILIO_AUTH_TOKEN"],

@@ -49,6 +49,10 @@ class FakeTwilioHttp(HttpClient):
         if self.fail_with:
             status, code = self.fail_with.pop(0)
             return Response(status, json.dumps({"code": code, "message": "fake failure", "status": status}))
+        if uri.endswith("/Calls.json"):
+            return Response(201, json.dumps({"sid": "CA%032d" % len(self.requests), "status": "queued",
+                                             "to": (data or {}).get("To"), "from": (data or {}).get("From"),
+                                             "account_sid": ACCOUNT_SID}))
         sid = "SM%032d" % len(self.requests)
         return Response(201, json.dumps({"sid": sid, "status": "queued", "to": (data or {}).get("To"),
                                          "from": (data or {}).get("From"), "body": (data or {}).get("Body"),
@@ -57,3 +61,7 @@ class FakeTwilioHttp(HttpClient):
     @property
     def messages_sent(self):
         return [r for r in self.requests if r["uri"].endswith("/Messages.json")]
+
+    @property
+    def calls_placed(self):
+        return [r for r in self.requests if r["uri"].endswith("/Calls.json")]

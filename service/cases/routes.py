@@ -4,7 +4,7 @@ from ..blueprint import Blueprint
 from ..auth.guard import current_principal
 from ..pagination import page_schema
 from ..storage import get_storage
-from . import attachments, logic
+from . import attachments, logic, outbound_calls
 from .schemas import (AttachmentOut, AttachmentUpload, CaseIn, CaseOut, CaseQuery, CaseSummaryOut,
                       CaseUpdate, ContactIn, ContactOut, NoteIn, NoteOut)
 
@@ -96,6 +96,15 @@ def download_attachment(case_id, attachment_id):
                                             attachment_id=attachment_id)
     return send_file(get_storage().open(attachment.storage_key), mimetype=attachment.content_type,
                      as_attachment=True, download_name=attachment.filename, etag=attachment.sha256)
+
+
+@blp.route("/<int:case_id>/calls", methods=["POST"])
+@blp.requires("cases.write")
+@blp.response(201, ContactOut)
+def call_customer(case_id):
+    """Call the customer through the phone system; the call is recorded per the line's policy"""
+    return outbound_calls.start_call(actor=current_principal(), case_id=case_id,
+                                     placer=current_app.extensions.get("call_placer"))
 
 
 @blp.route("/<int:case_id>/close", methods=["POST"])

@@ -2,6 +2,7 @@
 timeline, the recording policy and notice, recordings and who may hear them."""
 
 from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 from types import SimpleNamespace
 from xml.etree import ElementTree
 
@@ -391,3 +392,80 @@ def test_switchboard_reports_with_bad_values_are_rejected(client, intake, change
     response = client.post("/api/v1/inbound/calls", json=body, headers=intake)
 
     assert_problem(response, 422, "validation-failed", fields=[field])
+
+
+# --- calls an official places from a case ----------------------------------------------------
+
+@pytest.fixture
+def calling_app(make_app, media):
+    from tests.twilio_fakes import FakeTwilioHttp
+
+    http = FakeTwilioHttp()
+    app = make_app(TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_FROM_NUMBER=LINE_NUMBER, TWILIO_HTTP_CLIENT=http,
+                   VOICE_FETCH_RECORDINGS=1, TWILIO_RECORDING_GET=media.get)
+    app.extensions["fake_twilio_http"] = http
+    return app
+
+
+def _sms_case(client, admin):
+    twilio_post(client, "/webhooks/twilio/sms", {"MessageSid": "SM" + "7" * 32, "From": CALLER, "To": LINE_NUMBER,
+                                                 "Body": "Soittakaa minulle"})
+    return client.get("/api/v1/cases", headers=admin).get_json()["items"][0]["id"]
+
+
+def test_an_official_calls_the_customer_and_the_call_is_recorded_from_the_answer(calling_app, admin_for):
+    client = calling_app.test_client()
+    admin, adviser = admin_for(calling_app, "admin"), admin_for(calling_app, "adviser")
+    _line(client, admin)
+    case_id = _sms_case(client, admin)
+
+    response = client.post(f"/api/v1/cases/{case_id}/calls", headers=adviser)
+
+    assert response.status_code == 201, response.get_json()
+    contact = response.get_json()
+    assert (contact["direction"], contact["channel"], contact["recipient"]) == ("outbound", "phone", CALLER)
+    (placed,) = calling_app.extensions["fake_twilio_http"].calls_placed
+    assert placed["data"]["To"] == CALLER and placed["data"]["From"] == LINE_NUMBER
+    assert placed["data"]["Record"] == "true"
+    assert placed["data"]["Url"] == f"https://cs.example.fi/webhooks/twilio/voice/outbound?contact={contact['id']}"
+    sid = contact["external_id"]
+
+    # Twilio asks what to do once the customer answers: the notice, then the official.
+    root = _twiml(twilio_post(client, f"/webhooks/twilio/voice/outbound?contact={contact['id']}",
+                              {"CallSid": sid, "From": LINE_NUMBER, "To": CALLER, "Direction": "outbound-api"}))
+    assert [child.tag for child in root] == ["Say", "Dial"]
+    assert root.find("Dial/Client").text == adviser.username
+
+    outbound = {"From": LINE_NUMBER, "To": CALLER, "Direction": "outbound-api"}
+    placed_at = datetime.fromisoformat(contact["started_at"]).replace(microsecond=0)
+    answered, ended = placed_at + timedelta(seconds=5), placed_at + timedelta(seconds=100)
+    twilio_post(client, "/webhooks/twilio/voice/status", {"CallSid": sid, "CallStatus": "in-progress", **outbound,
+                                                          "Timestamp": format_datetime(answered)})
+    twilio_post(client, "/webhooks/twilio/voice/status", {"CallSid": sid, "CallStatus": "completed", "CallDuration": "95",
+                                                          **outbound, "Timestamp": format_datetime(ended)})
+    twilio_post(client, "/webhooks/twilio/voice/recording", {
+        "CallSid": sid, "RecordingSid": "RE" + "9" * 32, "RecordingStatus": "completed",
+        "RecordingUrl": "https://api.twilio.com/x/RE9", "RecordingDuration": "95"})
+
+    case = client.get(f"/api/v1/cases/{case_id}", headers=adviser).get_json()
+    call = next(c for c in case["contacts"] if c["channel"] == "phone")
+    assert (call["answered_at"], call["ended_at"]) == (answered.isoformat(), ended.isoformat())
+    assert call["handled_by"]["id"] == adviser.id
+    assert len(case["contacts"]) == 2  # the SMS and the call; no stray contact from the callbacks
+    mine = client.get("/api/v1/recordings", headers=adviser).get_json()["items"]
+    assert [r["contact_id"] for r in mine] == [call["id"]]
+
+
+def test_calling_needs_a_phone_system(client, admin, adviser):
+    case_id = _sms_case(client, admin)
+
+    assert_problem(client.post(f"/api/v1/cases/{case_id}/calls", headers=adviser), 409, "no-phone-system")
+
+
+def test_calling_a_customer_without_a_phone_number_is_a_validation_error(calling_app, admin_for):
+    client = calling_app.test_client()
+    adviser = admin_for(calling_app, "adviser")
+    case = client.post("/api/v1/cases", json={"customer": {"email": "anna@example.fi"}}, headers=adviser).get_json()
+
+    assert_problem(client.post(f"/api/v1/cases/{case['id']}/calls", headers=adviser), 422, "validation-failed")
+    assert calling_app.extensions["fake_twilio_http"].calls_placed == []

@@ -20,9 +20,12 @@ from service.blueprint import Blueprint
 from service.customers.logic import set_sms_opt_out
 from service.errors import BadRequest, Forbidden, ProblemSchema, PROBLEM_MIMETYPE
 from service.extensions import api
+from service.cases.remote_files import waiting_attachments
 from service.intake import InboundMessage, IntakeSettings, RemoteMedia, Sender as MessageSender, receive
 from service.outbox.logic import record_provider_status
 from service.outbox.ports import Outgoing, PermanentFailure, SendResult, TemporaryFailure
+from service.jobs import fetch_attachment
+from service.queue import enqueue
 from service.storage import get_storage
 
 from .twilio_signature import is_from_twilio
@@ -117,6 +120,9 @@ def inbound_sms():
         received_at=datetime.now(timezone.utc), media=_media(form),
     )
     result = receive(message, actor=None, settings=IntakeSettings.from_config(config), storage=get_storage())
+    if message.media and not result.duplicate and config.get("SMS_FETCH_MEDIA"):
+        for attachment_id in waiting_attachments(result.contact_id):
+            enqueue(fetch_attachment, attachment_id)
     reply = config.get("SMS_AUTO_REPLY") if result.created_case and not result.duplicate else None
     return twiml(reply)
 

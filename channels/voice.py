@@ -315,9 +315,9 @@ class TwilioCallPlacer:
         return created.sid
 
 
-class TwilioRecordingFetcher:
-    """Downloads recording audio (MP3) with the account's credentials. ``get`` is
-    ``requests.get`` unless a test stands in for Twilio's media server."""
+class TwilioMediaFetcher:
+    """Downloads recording audio (MP3) and MMS media with the account's credentials. ``get``
+    is ``requests.get`` unless a test stands in for Twilio's media server."""
 
     def __init__(self, *, account_sid: str, auth_token: str, get=None):
         import requests
@@ -326,11 +326,16 @@ class TwilioRecordingFetcher:
         self.get = get or requests.get
 
     def fetch(self, source_url: str) -> tuple[bytes, str]:
+        """A recording's audio as MP3."""
         url = source_url if source_url.endswith(".mp3") else source_url + ".mp3"
+        return self.fetch_media(url)[0], "audio/mpeg"
+
+    def fetch_media(self, url: str) -> tuple[bytes, str | None]:
         response = self.get(url, auth=self.auth, timeout=30)
         if response.status_code != 200:
-            raise TemporaryFailure(f"recording download answered {response.status_code}")
-        return response.content, "audio/mpeg"
+            raise TemporaryFailure(f"media download answered {response.status_code}")
+        headers = getattr(response, "headers", None) or {}
+        return response.content, headers.get("Content-Type")
 
 
 def install(app: Flask) -> None:
@@ -343,6 +348,7 @@ def install(app: Flask) -> None:
             from_number=config["TWILIO_FROM_NUMBER"], public_base_url=config["PUBLIC_BASE_URL"],
             http_client=config.get("TWILIO_HTTP_CLIENT"))
     if config.get("TWILIO_ACCOUNT_SID") and config.get("TWILIO_AUTH_TOKEN"):
-        app.extensions["recording_fetcher"] = TwilioRecordingFetcher(
-            account_sid=config["TWILIO_ACCOUNT_SID"], auth_token=config["TWILIO_AUTH_TOKEN"],
-            get=config.get("TWILIO_RECORDING_GET"))
+        fetcher = TwilioMediaFetcher(account_sid=config["TWILIO_ACCOUNT_SID"],
+                                     auth_token=config["TWILIO_AUTH_TOKEN"], get=config.get("TWILIO_MEDIA_GET"))
+        app.extensions["recording_fetcher"] = fetcher
+        app.extensions["media_fetcher"] = fetcher

@@ -72,6 +72,8 @@ class Settings:
     RECORDING_NOTICE_FI: str = "Puhelu nauhoitetaan asiakaspalvelun laadun varmistamiseksi."
     RECORDING_NOTICE_SV: str = "Samtalet spelas in för att säkerställa kundtjänstens kvalitet."
     RECORDING_NOTICE_EN: str = "This call is recorded to ensure the quality of our service."
+    # 1: download MMS media from the provider into FILE_STORAGE_PATH (else metadata only).
+    SMS_FETCH_MEDIA: int = 0
     OUTBOX_MAX_ATTEMPTS: int = 6
     # A worker that claimed a message and has not reported back by then is presumed gone.
     OUTBOX_LEASE_SECONDS: int = 300

@@ -52,3 +52,11 @@ def fetch_recording(recording_id: int) -> bool:
 
     with _application():
         return audio.fetch(recording_id)
+
+
+def fetch_attachment(attachment_id: int) -> bool:
+    """Bring a provider-held attachment (e.g. an MMS image) into our storage (once)."""
+    from .cases import remote_files
+
+    with _application():
+        return remote_files.fetch(attachment_id)

@@ -438,3 +438,38 @@ def test_invalid_replies_are_422(client, adviser, admin, body):
     case_id = _cases(client, admin)["items"][0]["id"]
 
     assert client.post(f"/api/v1/cases/{case_id}/replies", json=body, headers=adviser).status_code == 422
+
+
+JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 200
+
+
+class FakeMedia:
+    def __init__(self):
+        self.requests = []
+
+    def get(self, url, auth=None, timeout=None):
+        from types import SimpleNamespace
+
+        self.requests.append((url, auth))
+        if url.endswith("/ME-exe"):
+            return SimpleNamespace(status_code=200, content=b"MZ\x90\x00", headers={"Content-Type": "application/x-msdownload"})
+        return SimpleNamespace(status_code=200, content=JPEG, headers={"Content-Type": "image/jpeg"})
+
+
+def test_media_are_fetched_into_storage_when_configured(make_app, admin_for):
+    media = FakeMedia()
+    app = make_app(TWILIO_ACCOUNT_SID=ACCOUNT_SID, SMS_FETCH_MEDIA=1, TWILIO_MEDIA_GET=media.get)
+    client, admin = app.test_client(), admin_for(app)
+    params = inbound_sms("MM" + "f1" * 16, body="Kuva", NumMedia="2",
+                         MediaUrl0="https://api.twilio.com/media/ME-jpeg", MediaContentType0="image/jpeg",
+                         MediaUrl1="https://api.twilio.com/media/ME-exe", MediaContentType1="application/x-msdownload")
+
+    assert twilio_post(client, "/webhooks/twilio/sms", params).status_code == 200
+
+    case_id = _cases(client, admin)["items"][0]["id"]
+    jpeg, exe = client.get(f"/api/v1/cases/{case_id}", headers=admin).get_json()["attachments"]
+    assert (jpeg["downloadable"], jpeg["size"]) == (True, len(JPEG))
+    assert exe["downloadable"] is False  # a refused type stays as metadata only
+    with client.get(f"/api/v1/cases/{case_id}/attachments/{jpeg['id']}", headers=admin) as download:
+        assert download.data == JPEG
+    assert media.requests[0] == ("https://api.twilio.com/media/ME-jpeg", (ACCOUNT_SID, "test-twilio-auth-token"))

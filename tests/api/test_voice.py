@@ -210,7 +210,7 @@ def media():
 
 @pytest.fixture
 def voice_app(make_app, media):
-    return make_app(TWILIO_ACCOUNT_SID=ACCOUNT_SID, VOICE_FETCH_RECORDINGS=1, TWILIO_RECORDING_GET=media.get)
+    return make_app(TWILIO_ACCOUNT_SID=ACCOUNT_SID, VOICE_FETCH_RECORDINGS=1, TWILIO_MEDIA_GET=media.get)
 
 
 def _recorded_call(client, admin, sid, official_username=None, recording_sid=None):
@@ -402,7 +402,7 @@ def calling_app(make_app, media):
 
     http = FakeTwilioHttp()
     app = make_app(TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_FROM_NUMBER=LINE_NUMBER, TWILIO_HTTP_CLIENT=http,
-                   VOICE_FETCH_RECORDINGS=1, TWILIO_RECORDING_GET=media.get)
+                   VOICE_FETCH_RECORDINGS=1, TWILIO_MEDIA_GET=media.get)
     app.extensions["fake_twilio_http"] = http
     return app
 

@@ -7,7 +7,8 @@ from flask import Flask
 
 def install(app: Flask) -> None:
     """Install every channel adapter; passed to ``create_app`` by the composition root."""
-    from . import sms, voice
+    from . import email, sms, voice
 
+    email.install(app)
     sms.install(app)
     voice.install(app)

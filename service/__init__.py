@@ -86,6 +86,7 @@ def _register_blueprints(app: Flask) -> None:
     from .audit import routes as audit_routes
     from .auth import routes as auth_routes
     from .cases import routes as case_routes
+    from .chats import routes as chat_routes
     from .customers import routes as customer_routes
     from .intake import routes as intake_routes
     from .lines import routes as line_routes
@@ -94,8 +95,8 @@ def _register_blueprints(app: Flask) -> None:
 
     for blueprint in (health.blp, auth_routes.auth_blp, auth_routes.officials_blp,
                       auth_routes.api_keys_blp, line_routes.blp, case_routes.blp,
-                      outbox_routes.blp, recording_routes.blp, customer_routes.blp, intake_routes.blp,
-                      audit_routes.blp):
+                      outbox_routes.blp, recording_routes.blp, chat_routes.blp, customer_routes.blp,
+                      intake_routes.blp, audit_routes.blp):
         api.register_blueprint(blueprint)
 
 

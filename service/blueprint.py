@@ -17,11 +17,11 @@ class Blueprint(flask_smorest.Blueprint):
             kwargs.setdefault("unknown", None)
         return super().arguments(schema, location=location, **kwargs)
 
-    def requires(self, permission: str):
+    def requires(self, permission: str, *, chat_customer: bool = False):
         """Check ``permission`` first and document the bearer security and its 401/403."""
 
         def decorator(view):
-            guarded = require(permission)(view)
+            guarded = require(permission, chat_customer=chat_customer)(view)
             guarded = self.alt_response(401, schema=ProblemSchema, content_type=PROBLEM_MIMETYPE, description="Not authenticated")(guarded)
             guarded = self.alt_response(403, schema=ProblemSchema, content_type=PROBLEM_MIMETYPE,
                                         description=f"Not allowed: needs `{permission}`")(guarded)

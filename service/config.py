@@ -74,6 +74,23 @@ class Settings:
     RECORDING_NOTICE_EN: str = "This call is recorded to ensure the quality of our service."
     # 1: download MMS media from the provider into FILE_STORAGE_PATH (else metadata only).
     SMS_FETCH_MEDIA: int = 0
+    # Outbound email; without SMTP_HOST, email goes to the console backend.
+    SMTP_HOST: str | None = None
+    SMTP_PORT: int = 587
+    SMTP_STARTTLS: int = 1
+    SMTP_USER: str | None = None
+    SMTP_PASSWORD: str | None = None
+    MAIL_FROM: str = "asiakaspalvelu@localhost"
+    # The right-hand side of the Message-IDs of our emails.
+    MAIL_DOMAIN: str = "localhost"
+    # Inbound email: HMAC key of the raw gateway endpoint, and the providers' secrets.
+    EMAIL_WEBHOOK_SECRET: str | None = None
+    MAILGUN_SIGNING_KEY: str | None = None
+    SENDGRID_INBOUND_SECRET: str | None = None
+    # Chat customers' tokens stop working after this long.
+    CHAT_TOKEN_TTL_SECONDS: int = 4 * 3600
+    # Public endpoints (chat start, web form): requests per client address per minute.
+    PUBLIC_RATE_LIMIT_PER_MINUTE: int = 20
     OUTBOX_MAX_ATTEMPTS: int = 6
     # A worker that claimed a message and has not reported back by then is presumed gone.
     OUTBOX_LEASE_SECONDS: int = 300

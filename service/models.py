@@ -8,3 +8,4 @@ from .lines.models import ServiceLine, ServiceLineAddress, service_line_member  
 from .customers.models import SmsOptOut  # noqa: F401
 from .outbox.models import IdempotentRequest, OutboxMessage  # noqa: F401
 from .recordings.models import Recording  # noqa: F401
+from .chats.models import Chat, ChatMessage  # noqa: F401

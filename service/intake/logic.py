@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Callable
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -46,11 +47,13 @@ class IntakeSettings:
 
 @dataclass(frozen=True)
 class IntakeResult:
-    contact_id: int
-    case_id: int
-    case_reference: str
+    contact_id: int | None
+    case_id: int | None
+    case_reference: str | None
     created_case: bool
     duplicate: bool
+    # An automatic message (auto-reply, bounce) that named no case: nothing was stored.
+    ignored: bool = False
 
 
 def _existing(channel: str, external_id: str | None) -> IntakeResult | None:
@@ -94,7 +97,10 @@ def _open_case_of(customer: Customer, *, line_id: int, channel: str, since: date
 
 
 def receive(message: InboundMessage, *, actor: Principal | None, settings: IntakeSettings,
-            storage: FileStorage, now: datetime | None = None) -> IntakeResult:
+            storage: FileStorage, now: datetime | None = None,
+            on_stored: Callable[[IntakeResult], None] | None = None) -> IntakeResult:
+    """Store an inbound contact. ``on_stored`` adds the caller's own rows (e.g. a chat) in the
+    same transaction, so they commit or roll back with the contact."""
     replay = _existing(message.channel, message.external_id)
     if replay is not None:
         return replay
@@ -108,6 +114,8 @@ def receive(message: InboundMessage, *, actor: Principal | None, settings: Intak
     try:
         result = _store(message, actor=actor, settings=settings, storage=storage, now=now,
                         files=files, stored_keys=stored_keys)
+        if on_stored is not None and not result.ignored:
+            on_stored(result)
         db.session.commit()
         return result
     except IntegrityError:
@@ -129,12 +137,15 @@ def _store(message: InboundMessage, *, actor, settings, storage, now, files, sto
     phone = phone_or_none(message.sender.phone, settings.region) if message.sender.phone else None
     email = email_or_none(message.sender.email) if message.sender.email else None
     line = line_for_address(message.channel, message.to, settings.region)
+    case = _case_named_by_email(message) if message.channel == "email" else None
+    if case is None and message.automatic:
+        return IntakeResult(contact_id=None, case_id=None, case_reference=None, created_case=False,
+                            duplicate=False, ignored=True)
     customer, created_customer = find_or_create(phone=phone, email=email, name=message.sender.name,
                                                 language=message.language)
     if created_customer:
         record("customer.created", actor=actor, object_type="customer", object_id=customer.id)
 
-    case = _case_named_by_email(message) if message.channel == "email" else None
     if case is None and customer is not None:
         # One request at a time per customer from here on, so two first messages arriving
         # together end up on one case (PostgreSQL row lock; SQLite serialises writers anyway).
@@ -165,6 +176,9 @@ def _store(message: InboundMessage, *, actor, settings, storage, now, files, sto
         attachment = store(storage, case=case, filename=filename, content_type=content_type,
                            content=content, contact_id=contact.id)
         stored_keys.append(attachment.storage_key)
+    for refused in message.refused_files:
+        db.session.add(Attachment(case=case, contact_id=contact.id, filename=refused.filename,
+                                  content_type=refused.content_type, size=refused.size))
     for index, media in enumerate(message.media, start=1):
         db.session.add(Attachment(case=case, contact_id=contact.id, filename=f"media-{index}",
                                   content_type=(media.content_type or "application/octet-stream")[:127],

@@ -23,6 +23,16 @@ class RemoteMedia:
 
 
 @dataclass(frozen=True)
+class RefusedFile:
+    """A file that came with a message but was not kept (too large, or a refused type): the
+    case still shows that it existed."""
+
+    filename: str
+    content_type: str
+    size: int
+
+
+@dataclass(frozen=True)
 class Sender:
     """Raw sender details as the provider gave them; intake normalises them."""
 
@@ -43,6 +53,9 @@ class InboundMessage:
     language: str | None = None
     attachments: tuple[InboundAttachment, ...] = ()
     media: tuple[RemoteMedia, ...] = ()
+    refused_files: tuple[RefusedFile, ...] = ()
+    # An auto-reply, bounce or bulk mail: joins a case it names, never opens one.
+    automatic: bool = False
     # Calls an official made are outbound contacts too.
     direction: str = "inbound"
     # Calls: the times of the call itself.

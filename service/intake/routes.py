@@ -1,11 +1,14 @@
+import secrets
+
 from flask import current_app
 
 from ..blueprint import Blueprint
 from ..auth.guard import current_principal
+from ..ratelimit import limit_per_client
 from ..storage import get_storage
 from . import calls, logic
 from .message import InboundAttachment, InboundMessage, Sender
-from .schemas import InboundCallIn, IntakeOut, InboundMessageIn
+from .schemas import InboundCallIn, IntakeOut, InboundMessageIn, ReceivedOut, WebFormIn
 
 blp = Blueprint("inbound", __name__, url_prefix="/api/v1/inbound",
                 description="Inbound contacts posted by integrations (API key with scope `intake`)")
@@ -48,3 +51,24 @@ def post_call(data):
                                storage=get_storage(),
                                recording_retention_days=current_app.config["RECORDING_RETENTION_DAYS"])
     return result, 200 if result.duplicate else 201
+
+
+@blp.route("/webform", methods=["POST"])
+@blp.public
+@blp.arguments(WebFormIn)
+@blp.response(202, ReceivedOut, description="Received (the answer is the same for every submission)")
+@blp.alt_response(429, description="Too many submissions from this address")
+def post_webform(data):
+    """The authority's contact form (public; rate-limited per client address)"""
+    limit_per_client("webform", per_minute=current_app.config["PUBLIC_RATE_LIMIT_PER_MINUTE"])
+    if data.get("website"):
+        # A bot filled the hidden field: store nothing, and answer as if all went well.
+        return {"received": True}
+    message = InboundMessage(
+        channel="webform", external_id="webform-" + (data.get("submission_id") or secrets.token_hex(16)),
+        sender=Sender(phone=data.get("phone"), email=data.get("email"), name=data.get("name")),
+        to=data.get("form_id"), subject=data.get("subject"), body=data["message"], language=data.get("language"),
+    )
+    logic.receive(message, actor=None, settings=logic.IntakeSettings.from_config(current_app.config),
+                  storage=get_storage())
+    return {"received": True}

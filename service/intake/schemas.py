@@ -98,3 +98,28 @@ class InboundCallIn(StrictSchema):
     @validates_schema
     def _times(self, data, **kwargs):
         check_call_times(data)
+
+
+class WebFormIn(StrictSchema):
+    """The authority's own contact form. `website` is a honeypot: people never see it."""
+
+    name = text_field(200, allow_none=True)
+    email = EmailField(allow_none=True)
+    phone = PhoneField(allow_none=True)
+    subject = text_field(500, allow_none=True)
+    message = fields.String(required=True, validate=validate.Length(min=1, max=MAX_BODY))
+    language = language_field(load_default="fi")
+    form_id = text_field(100, allow_none=True, metadata={"description": "Picks the service line"})
+    submission_id = fields.String(validate=validate.Length(min=8, max=100), allow_none=True,
+                                  metadata={"description": "Set by the form page; a resubmission creates nothing"})
+    website = fields.String(allow_none=True, validate=validate.Length(max=500),
+                            metadata={"description": "Leave empty (a trap for bots)"})
+
+    @validates_schema
+    def _reachable(self, data, **kwargs):
+        if not (data.get("email") or data.get("phone")):
+            raise ValidationError({"email": ["Give an email address or a phone number so we can answer."]})
+
+
+class ReceivedOut(Schema):
+    received = fields.Boolean()

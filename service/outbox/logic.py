@@ -8,6 +8,7 @@ status callbacks only ever move a row forward, so late or repeated callbacks cha
 from __future__ import annotations
 
 import logging
+from email.utils import make_msgid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -60,6 +61,11 @@ class ReplyResult:
 
 def _recipient(case: Case, channel: str) -> str:
     customer = case.customer
+    if channel == "email":
+        if customer is None or not customer.email:
+            raise ValidationFailed("The customer has no email address to reply to.",
+                                   errors={"channel": ["No email address on this case's customer."]})
+        return customer.email
     if channel == "sms":
         if customer is None or not customer.phone:
             raise ValidationFailed("The customer has no phone number to reply to.",
@@ -85,8 +91,27 @@ def _replayed(actor: Principal, key: str, endpoint: str) -> ReplyResult | None:
     return ReplyResult(contact=contact, outbox=outbox, replayed=True)
 
 
+def _email_threading(case: Case, subject: str | None, mail_domain: str) -> tuple[str, dict[str, str]]:
+    """Subject with the case tag, and headers that make the customer's answer thread back:
+    our own Message-ID (stored as the contact's external id), In-Reply-To the latest email on
+    the case, References the thread."""
+    tag = f"[#{case.reference}]"
+    subject = subject or (f"Re: {case.subject}" if case.subject else "Asiasi / Ditt ärende / Your case")
+    if tag not in subject:
+        subject = f"{subject} {tag}"
+    earlier = db.session.scalars(
+        select(Contact.external_id).where(Contact.case_id == case.id, Contact.channel == "email",
+                                          Contact.external_id.is_not(None))
+        .order_by(Contact.occurred_at, Contact.id)).all()
+    headers = {"Message-ID": make_msgid(idstring=f"case-{case.id}", domain=mail_domain)}
+    if earlier:
+        headers["In-Reply-To"] = earlier[-1]
+        headers["References"] = " ".join(earlier[-20:])
+    return subject[:500], headers
+
+
 def send_reply(*, actor: Principal, case_id: int, channel: str, body: str, subject: str | None = None,
-               idempotency_key: str | None = None) -> ReplyResult:
+               idempotency_key: str | None = None, mail_domain: str = "localhost") -> ReplyResult:
     """An official's reply on the case's channel: an outbound contact and its outbox row, in
     one transaction. With an Idempotency-Key, a retry returns the first reply instead."""
     endpoint = f"case:{case_id}:reply"
@@ -99,14 +124,18 @@ def send_reply(*, actor: Principal, case_id: int, channel: str, body: str, subje
         raise InvalidTransition("The case is closed; reopen it before replying.")
     to = _recipient(case, channel)
     now = utcnow()
+    headers = None
+    if channel == "email":
+        subject, headers = _email_threading(case, subject, mail_domain)
     contact = Contact(case=case, channel=channel, direction="outbound", recipient=to, subject=subject,
                       body=body, language=case.language, received_at=None, occurred_at=now,
-                      handled_by_id=actor.id, created_by_id=actor.id)
+                      handled_by_id=actor.id, created_by_id=actor.id,
+                      external_id=headers["Message-ID"] if headers else None)
     db.session.add(contact)
     db.session.flush()
     outbox = OutboxMessage(case_id=case.id, contact_id=contact.id, channel=channel, recipient=to,
                            subject=subject, body=body, status=QUEUED, next_attempt_at=now,
-                           created_by_id=actor.id)
+                           created_by_id=actor.id, headers=headers)
     db.session.add(outbox)
     handled_by_official(case, now)
     touch(case, now)
@@ -151,7 +180,7 @@ def deliver(outbox_id: int, *, senders: dict[str, Sender], policy: DeliveryPolic
     if sender is None:
         return _finish(row, FAILED, error=f"no sender for channel {row.channel}", now=now)
     message = Outgoing(outbox_id=row.id, channel=row.channel, to=row.recipient, body=row.body,
-                       subject=row.subject)
+                       subject=row.subject, headers=dict(row.headers or {}))
     try:
         result = sender.send(message)
     except PermanentFailure as failure:

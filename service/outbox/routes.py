@@ -1,4 +1,4 @@
-from flask import request
+from flask import current_app, request
 
 from ..blueprint import Blueprint
 from ..auth.guard import current_principal
@@ -26,7 +26,8 @@ def send_reply(data, case_id):
     if key is not None and not (0 < len(key) <= MAX_KEY_LENGTH):
         raise ValidationFailed("The Idempotency-Key header must be 1 to 128 characters.",
                                errors={"Idempotency-Key": ["1 to 128 characters."]})
-    result = logic.send_reply(actor=current_principal(), case_id=case_id, idempotency_key=key, **data)
+    result = logic.send_reply(actor=current_principal(), case_id=case_id, idempotency_key=key,
+                              mail_domain=current_app.config["MAIL_DOMAIN"], **data)
     if not result.replayed:
         enqueue_delivery(result.outbox.id)
     headers = {"Idempotent-Replayed": "true"} if result.replayed else {}

@@ -1,16 +1,22 @@
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from ..cases.schemas import ContactOut
 from ..schemas import StrictSchema, text_field
 
-REPLY_CHANNELS = ("sms",)
+REPLY_CHANNELS = ("sms", "email")
 
 
 class ReplyIn(StrictSchema):
     channel = fields.String(required=True, validate=validate.OneOf(REPLY_CHANNELS))
-    body = fields.String(required=True, validate=validate.Length(min=1, max=1600),
+    body = fields.String(required=True, validate=validate.Length(min=1, max=100_000),
                          metadata={"description": "SMS: at most 1600 characters (10 segments)"})
-    subject = text_field(500, allow_none=True)
+    subject = text_field(500, allow_none=True,
+                         metadata={"description": "Email: default `Re: <case subject>`; the case tag is added"})
+
+    @validates_schema
+    def _sms_length(self, data, **kwargs):
+        if data.get("channel") == "sms" and len(data.get("body") or "") > 1600:
+            raise ValidationError({"body": ["An SMS reply is at most 1600 characters."]})
 
 
 class DeliveryOut(Schema):

@@ -96,6 +96,14 @@ EXPECTED_ROLES: dict[tuple[str, str], frozenset[str] | str] = {
     ("PATCH", "/api/v1/customers/<int:customer_id>"): _CASE_WORK,
     ("POST", "/api/v1/inbound/messages"): _ADMIN,
     ("POST", "/api/v1/inbound/calls"): _ADMIN,
+    ("POST", "/api/v1/inbound/webform"): PUBLIC,
+    ("POST", "/api/v1/chats"): PUBLIC,
+    ("GET", "/api/v1/chats"): _CASE_WORK,
+    # A chat customer's own token passes these too, for its own chat (test_chat_and_webform.py).
+    ("GET", "/api/v1/chats/<int:chat_id>/messages"): _CASE_WORK,
+    ("POST", "/api/v1/chats/<int:chat_id>/messages"): _CASE_WORK,
+    ("POST", "/api/v1/chats/<int:chat_id>/join"): _CASE_WORK,
+    ("POST", "/api/v1/chats/<int:chat_id>/end"): _CASE_WORK,
     ("GET", "/api/v1/audit"): frozenset({"admin", "privacy_officer"}),
 }
 # An integration's key may post inbound contacts and nothing else.

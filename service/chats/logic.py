@@ -1,0 +1,184 @@
+"""Chats: started by a widget, answered by advisers, one contact on a case.
+
+An anonymous chat stores no identity of the customer at all: no customer record, no name,
+no address, and the client's network address is not kept either.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from ..audit.logic import record
+from ..auth.permissions import Principal
+from ..cases.logic import handled_by_official, move, touch
+from ..cases.models import OPEN, WAITING, Case
+from ..db_types import utcnow
+from ..errors import Conflict, NotFound
+from ..extensions import db
+from ..intake import InboundMessage, IntakeSettings, Sender, receive
+from ..lines.logic import visible_line_ids
+from ..pagination import paginate
+from ..storage import FileStorage
+from .models import Chat, ChatMessage
+
+TOKEN_PREFIX = "cct_"
+CUSTOMER, OFFICIAL = "customer", "official"
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class StartedChat:
+    chat: Chat
+    token: str
+
+
+def start_chat(*, anonymous: bool, name: str | None, email: str | None, language: str | None,
+               widget_id: str | None, settings: IntakeSettings, storage: FileStorage, token_ttl_seconds: int,
+               now: datetime | None = None) -> StartedChat:
+    now = now or utcnow()
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    sender = Sender() if anonymous else Sender(email=email, name=name)
+    message = InboundMessage(channel="chat", external_id="chat-" + secrets.token_hex(12), sender=sender,
+                             to=widget_id, language=language, started_at=now)
+    holder = {}
+
+    def add_chat(result):
+        chat = Chat(contact_id=result.contact_id, case_id=result.case_id, token_hash=_digest(token),
+                    anonymous=anonymous, language=language, started_at=now,
+                    token_expires_at=now + timedelta(seconds=token_ttl_seconds))
+        db.session.add(chat)
+        holder["chat"] = chat
+
+    receive(message, actor=None, settings=settings, storage=storage, now=now, on_stored=add_chat)
+    return StartedChat(chat=holder["chat"], token=token)
+
+
+def principal_for_token(token: str, *, now: datetime | None = None) -> Principal | None:
+    """The chat customer behind a chat token; None when unknown or expired."""
+    now = now or utcnow()
+    chat = db.session.scalar(select(Chat).where(Chat.token_hash == _digest(token)))
+    if chat is None or chat.token_expires_at <= now:
+        return None
+    return Principal(kind="chat", id=chat.id, name="chat customer")
+
+
+def get_chat(chat_id: int) -> Chat:
+    chat = db.session.get(Chat, chat_id)
+    if chat is None:
+        raise NotFound(f"Chat {chat_id} does not exist.")
+    return chat
+
+
+def _author(actor: Principal) -> str:
+    return CUSTOMER if actor.kind == "chat" else OFFICIAL
+
+
+def post_message(*, actor: Principal, chat_id: int, body: str, now: datetime | None = None) -> ChatMessage:
+    chat = db.session.scalar(select(Chat).where(Chat.id == chat_id).with_for_update())
+    if chat is None:
+        raise NotFound(f"Chat {chat_id} does not exist.")
+    if chat.ended_at is not None:
+        raise Conflict("The chat has ended; start a new one.", code="chat-ended")
+    now = now or utcnow()
+    author = _author(actor)
+    message = ChatMessage(chat=chat, author=author, official_id=actor.id if author == OFFICIAL else None,
+                          body=body, created_at=now)
+    db.session.add(message)
+    case = chat.contact.case
+    if author == OFFICIAL:
+        _joined(chat, actor, now)
+    elif case.status == WAITING:
+        move(case, OPEN)
+    touch(case, now)
+    db.session.commit()
+    return message
+
+
+def _joined(chat: Chat, official: Principal, now: datetime) -> None:
+    contact = chat.contact
+    if contact.handled_by_id is None:
+        contact.handled_by_id = official.id
+    if contact.answered_at is None:
+        contact.answered_at = now
+    handled_by_official(contact.case, now)
+
+
+def join(*, actor: Principal, chat_id: int) -> Chat:
+    chat = get_chat(chat_id)
+    if chat.ended_at is not None:
+        raise Conflict("The chat has ended.", code="chat-ended")
+    _joined(chat, actor, utcnow())
+    record("contact.updated", actor=actor, object_type="case", object_id=chat.case_id,
+           details={"contact_id": chat.contact_id, "chat": "joined"})
+    db.session.commit()
+    return chat
+
+
+def messages_after(*, actor: Principal, chat_id: int, after: int, wait_seconds: float = 0,
+                   limit: int = 100) -> list[ChatMessage]:
+    """Messages with an id above ``after``; with ``wait_seconds``, waits for one (long poll)."""
+    get_chat(chat_id)
+    if actor.kind != "chat":
+        record("case.read", actor=actor, object_type="case", object_id=get_chat(chat_id).case_id,
+               details={"chat_id": chat_id})
+        db.session.commit()
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        found = list(db.session.scalars(
+            select(ChatMessage).where(ChatMessage.chat_id == chat_id, ChatMessage.id > after)
+            .order_by(ChatMessage.id).limit(limit)))
+        ended = db.session.scalar(select(Chat.ended_at).where(Chat.id == chat_id))
+        # End the read transaction so waiting holds no lock and the next look sees new rows.
+        db.session.rollback()
+        if found or ended is not None or time.monotonic() >= deadline:
+            return found
+        time.sleep(0.25)
+
+
+def end_chat(*, actor: Principal, chat_id: int, now: datetime | None = None) -> Chat:
+    chat = db.session.scalar(select(Chat).where(Chat.id == chat_id).with_for_update())
+    if chat is None:
+        raise NotFound(f"Chat {chat_id} does not exist.")
+    if chat.ended_at is not None:
+        return chat
+    now = now or utcnow()
+    chat.ended_at = now
+    contact = chat.contact
+    contact.ended_at = now
+    contact.body = transcript(chat)
+    touch(contact.case, now)
+    if actor.kind != "chat":
+        record("contact.updated", actor=actor, object_type="case", object_id=chat.case_id,
+               details={"contact_id": chat.contact_id, "chat": "ended"})
+    db.session.commit()
+    return chat
+
+
+def transcript(chat: Chat) -> str:
+    lines = []
+    for message in chat.messages:
+        who = "Asiakas / Kund / Customer" if message.author == CUSTOMER else (
+            message.official.name if message.official else "Official")
+        lines.append(f"[{message.created_at:%Y-%m-%d %H:%M:%S} UTC] {who}: {message.body}")
+    return "\n".join(lines)
+
+
+def list_chats(*, actor: Principal, page: int, page_size: int, active: bool | None = None):
+    query = select(Chat).order_by(Chat.started_at.desc(), Chat.id.desc())
+    line_ids = visible_line_ids(actor)
+    if line_ids is not None:
+        query = query.join(Case, Chat.case_id == Case.id).where(Case.service_line_id.in_(line_ids))
+    if active is True:
+        query = query.where(Chat.ended_at.is_(None))
+    elif active is False:
+        query = query.where(Chat.ended_at.is_not(None))
+    return paginate(query, page=page, page_size=page_size)

@@ -1,0 +1,78 @@
+from flask import current_app
+
+from ..auth.guard import TOKEN_RESOLVERS, current_principal
+from ..blueprint import Blueprint
+from ..intake import IntakeSettings
+from ..pagination import page_schema
+from ..ratelimit import limit_per_client
+from ..storage import get_storage
+from . import logic
+from .schemas import (ChatMessageIn, ChatMessageOut, ChatMessagesOut, ChatMessagesQuery, ChatOut, ChatQuery,
+                      ChatStartedOut, ChatStartIn)
+
+blp = Blueprint("chats", __name__, url_prefix="/api/v1/chats",
+                description="Chats: the widget starts one and gets a token for it; advisers join and answer")
+
+TOKEN_RESOLVERS[logic.TOKEN_PREFIX] = logic.principal_for_token
+ChatPage = page_schema(ChatOut, "ChatPage")
+
+
+@blp.route("", methods=["POST"])
+@blp.public
+@blp.arguments(ChatStartIn)
+@blp.response(201, ChatStartedOut)
+def start_chat(data):
+    """Start a chat (the chat widget; anonymous or with a name and email)"""
+    limit_per_client("chat-start", per_minute=current_app.config["PUBLIC_RATE_LIMIT_PER_MINUTE"])
+    config = current_app.config
+    started = logic.start_chat(anonymous=data["anonymous"], name=data.get("name"), email=data.get("email"),
+                               language=data.get("language"), widget_id=data.get("widget_id"),
+                               settings=IntakeSettings.from_config(config), storage=get_storage(),
+                               token_ttl_seconds=config["CHAT_TOKEN_TTL_SECONDS"])
+    chat = started.chat
+    return {"chat_id": chat.id, "case_id": chat.case_id, "token": started.token, "expires_at": chat.token_expires_at}
+
+
+@blp.route("", methods=["GET"])
+@blp.requires("cases.read")
+@blp.arguments(ChatQuery, location="query")
+@blp.response(200, ChatPage)
+def list_chats(args):
+    """Chats, newest first; `active=true` for those still going"""
+    return logic.list_chats(actor=current_principal(), **args)
+
+
+@blp.route("/<int:chat_id>/messages", methods=["GET"])
+@blp.requires("cases.read", chat_customer=True)
+@blp.arguments(ChatMessagesQuery, location="query")
+@blp.response(200, ChatMessagesOut)
+def read_messages(args, chat_id):
+    """Messages after a cursor; `wait` long-polls for the next one (customer token or adviser)"""
+    items = logic.messages_after(actor=current_principal(), chat_id=chat_id, after=args["after"],
+                                 wait_seconds=args["wait"])
+    return {"items": items, "ended": logic.get_chat(chat_id).ended_at is not None}
+
+
+@blp.route("/<int:chat_id>/messages", methods=["POST"])
+@blp.requires("cases.write", chat_customer=True)
+@blp.arguments(ChatMessageIn)
+@blp.response(201, ChatMessageOut)
+def post_message(data, chat_id):
+    """Write in the chat (customer token or adviser)"""
+    return logic.post_message(actor=current_principal(), chat_id=chat_id, body=data["body"])
+
+
+@blp.route("/<int:chat_id>/join", methods=["POST"])
+@blp.requires("cases.write")
+@blp.response(200, ChatOut)
+def join_chat(chat_id):
+    """An adviser takes the chat"""
+    return logic.join(actor=current_principal(), chat_id=chat_id)
+
+
+@blp.route("/<int:chat_id>/end", methods=["POST"])
+@blp.requires("cases.write", chat_customer=True)
+@blp.response(200, ChatOut)
+def end_chat(chat_id):
+    """End the chat; the transcript is kept on the case's contact"""
+    return logic.end_chat(actor=current_principal(), chat_id=chat_id)

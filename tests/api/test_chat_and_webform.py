@@ -1,0 +1,172 @@
+"""A whole chat between a customer and an adviser through the API, and the web form."""
+
+import threading
+import time
+
+import pytest
+
+from tests.api.problems import assert_problem
+
+
+def _start(client, **body):
+    payload = {"anonymous": False, "name": "Anna Asiakas", "email": "anna@example.fi", "language": "fi"}
+    payload.update(body)
+    response = client.post("/api/v1/chats", json=payload)
+    assert response.status_code == 201, response.get_json()
+    started = response.get_json()
+    return started, {"Authorization": "Bearer " + started["token"]}
+
+
+def test_a_whole_chat_between_a_customer_and_an_adviser(client, adviser):
+    started, customer = _start(client)
+    chat = started["chat_id"]
+
+    assert client.post(f"/api/v1/chats/{chat}/messages", json={"body": "Hei! Miten haen passia?"},
+                       headers=customer).status_code == 201
+    assert client.post(f"/api/v1/chats/{chat}/join", headers=adviser).status_code == 200
+    seen = client.get(f"/api/v1/chats/{chat}/messages?after=0", headers=adviser).get_json()
+    assert [m["body"] for m in seen["items"]] == ["Hei! Miten haen passia?"]
+    answer = client.post(f"/api/v1/chats/{chat}/messages", json={"body": "Hei Anna! Varaa aika poliisilta."},
+                         headers=adviser).get_json()
+    assert answer["author"] == "official"
+
+    new = client.get(f"/api/v1/chats/{chat}/messages?after={seen['items'][-1]['id']}", headers=customer).get_json()
+    assert [m["body"] for m in new["items"]] == ["Hei Anna! Varaa aika poliisilta."]
+    assert client.post(f"/api/v1/chats/{chat}/end", headers=customer).status_code == 200
+
+    case = client.get(f"/api/v1/cases/{started['case_id']}", headers=adviser).get_json()
+    (contact,) = case["contacts"]
+    assert contact["channel"] == "chat" and contact["started_at"] and contact["ended_at"] and contact["answered_at"]
+    assert "Hei! Miten haen passia?" in contact["body"] and "Varaa aika poliisilta." in contact["body"]
+    assert case["customer"]["email"] == "anna@example.fi" and case["status"] == "open"
+
+
+def test_an_anonymous_chat_stores_no_customer_identity(client, adviser):
+    started, customer = _start(client, anonymous=True, name=None, email=None)
+    client.post(f"/api/v1/chats/{started['chat_id']}/messages", json={"body": "Kysymys"}, headers=customer)
+
+    case = client.get(f"/api/v1/cases/{started['case_id']}", headers=adviser).get_json()
+    assert case["customer"] is None
+    assert case["contacts"][0]["sender"] is None and case["contacts"][0]["sender_name"] is None
+    assert client.get("/api/v1/customers", headers=adviser).get_json()["total"] == 0
+
+
+def test_an_anonymous_chat_refuses_identity_fields(client):
+    response = client.post("/api/v1/chats", json={"anonymous": True, "email": "anna@example.fi"})
+    assert_problem(response, 422, "validation-failed", fields=["anonymous"])
+
+
+def test_a_chat_token_never_reads_another_chat(client):
+    first, first_token = _start(client, email="a@example.fi")
+    second, _ = _start(client, email="b@example.fi")
+
+    assert_problem(client.get(f"/api/v1/chats/{second['chat_id']}/messages", headers=first_token), 403, "forbidden")
+    assert client.post(f"/api/v1/chats/{second['chat_id']}/messages", json={"body": "x"},
+                       headers=first_token).status_code == 403
+    # Nor anything else of the API.
+    assert client.get("/api/v1/cases", headers=first_token).status_code == 403
+    assert client.get(f"/api/v1/cases/{first['case_id']}", headers=first_token).status_code == 403
+
+
+def test_an_expired_chat_token_is_refused(make_app):
+    client = make_app(CHAT_TOKEN_TTL_SECONDS=-1).test_client()
+    started, customer = _start(client)
+
+    response = client.get(f"/api/v1/chats/{started['chat_id']}/messages", headers=customer)
+
+    assert_problem(response, 401, "invalid-token")
+
+
+def test_a_message_to_an_ended_chat_is_a_clear_409(client, adviser):
+    started, customer = _start(client)
+    client.post(f"/api/v1/chats/{started['chat_id']}/end", headers=adviser)
+
+    response = client.post(f"/api/v1/chats/{started['chat_id']}/messages", json={"body": "Vielä yksi"},
+                           headers=customer)
+
+    assert_problem(response, 409, "chat-ended")
+
+
+def test_long_poll_returns_as_soon_as_the_adviser_writes(app, client, adviser):
+    started, customer = _start(client)
+    chat = started["chat_id"]
+
+    def answer_soon():
+        time.sleep(0.5)
+        with app.test_client() as other:
+            other.post(f"/api/v1/chats/{chat}/messages", json={"body": "Täällä ollaan"}, headers=adviser)
+
+    writer = threading.Thread(target=answer_soon)
+    began = time.monotonic()
+    writer.start()
+    polled = client.get(f"/api/v1/chats/{chat}/messages?after=0&wait=10", headers=customer).get_json()
+    writer.join()
+
+    assert [m["body"] for m in polled["items"]] == ["Täällä ollaan"]
+    assert time.monotonic() - began < 5
+
+
+def test_advisers_list_active_chats(client, adviser):
+    active, _ = _start(client, email="a@example.fi")
+    ended, token = _start(client, email="b@example.fi")
+    client.post(f"/api/v1/chats/{ended['chat_id']}/end", headers=token)
+
+    listed = client.get("/api/v1/chats?active=true", headers=adviser).get_json()
+
+    assert [c["id"] for c in listed["items"]] == [active["chat_id"]]
+
+
+# --- the web form ----------------------------------------------------------------------------
+
+FORM = {"name": "Sanna Svensson", "email": "sanna@example.se", "subject": "Flyttanmälan",
+        "message": "Hej, hur anmäler jag flytt?", "language": "sv", "submission_id": "form-0001-abcdef"}
+
+
+def test_a_web_form_submission_opens_a_case(client, adviser):
+    response = client.post("/api/v1/inbound/webform", json=FORM)
+
+    assert response.status_code == 202 and response.get_json() == {"received": True}
+    cases = client.get("/api/v1/cases?channel=webform", headers=adviser).get_json()
+    assert cases["total"] == 1
+    case = client.get(f"/api/v1/cases/{cases['items'][0]['id']}", headers=adviser).get_json()
+    assert case["customer"]["email"] == "sanna@example.se" and case["language"] == "sv"
+    assert case["contacts"][0]["body"] == "Hej, hur anmäler jag flytt?"
+
+
+def test_a_resubmitted_form_creates_nothing_new(client, adviser):
+    client.post("/api/v1/inbound/webform", json=FORM)
+    client.post("/api/v1/inbound/webform", json=FORM)
+
+    assert client.get("/api/v1/cases", headers=adviser).get_json()["total"] == 1
+
+
+def test_the_honeypot_stores_nothing_but_answers_the_same(client, adviser):
+    response = client.post("/api/v1/inbound/webform", json={**FORM, "website": "http://spam.example"})
+
+    assert response.status_code == 202 and response.get_json() == {"received": True}
+    assert client.get("/api/v1/cases", headers=adviser).get_json()["total"] == 0
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"message": ""}, "message"),
+    ({"email": "not-an-address"}, "email"),
+    ({"phone": "12"}, "phone"),
+    ({"email": None, "phone": None}, "email"),
+    ({"language": "de"}, "language"),
+    ({"extra": "x"}, "extra"),
+])
+def test_web_form_errors_come_back_per_field(client, change, field):
+    response = client.post("/api/v1/inbound/webform", json={**FORM, **change})
+    assert_problem(response, 422, "validation-failed", fields=[field])
+
+
+def test_the_web_form_is_rate_limited_per_client_address(make_app, admin_for):
+    app = make_app(PUBLIC_RATE_LIMIT_PER_MINUTE=3)
+    client = app.test_client()
+    statuses = [client.post("/api/v1/inbound/webform",
+                            json={**FORM, "submission_id": f"form-{i:04d}-rate"}).status_code for i in range(5)]
+
+    assert statuses[:3] == [202, 202, 202]
+    limited = client.post("/api/v1/inbound/webform", json={**FORM, "submission_id": "form-9999-rate"})
+    assert_problem(limited, 429, "too-many-requests")
+    assert int(limited.headers["Retry-After"]) > 0

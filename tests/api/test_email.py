@@ -1,0 +1,316 @@
+"""Email: real MIME messages in, threading, and replies out through a real SMTP server."""
+
+import hashlib
+import hmac
+import socket
+import time
+from email import policy
+from email.parser import BytesParser
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from tests.api.problems import assert_problem
+
+CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "email"
+SECRET = "gateway-secret"
+
+
+def _eml(name: str) -> bytes:
+    return (CORPUS / name).read_bytes()
+
+
+def _signed(raw: bytes) -> dict:
+    digest = hmac.new(SECRET.encode(), raw, hashlib.sha256).hexdigest()
+    return {"X-Signature": f"sha256={digest}", "Content-Type": "message/rfc822"}
+
+
+@pytest.fixture
+def mail_app(make_app):
+    return make_app(EMAIL_WEBHOOK_SECRET=SECRET, MAILGUN_SIGNING_KEY="mg-key", SENDGRID_INBOUND_SECRET="sg-secret",
+                    MAIL_DOMAIN="virasto.fi")
+
+
+@pytest.fixture
+def mail_client(mail_app):
+    return mail_app.test_client()
+
+
+@pytest.fixture
+def staff(mail_app, admin_for):
+    return admin_for(mail_app, "admin")
+
+
+def _post(client, raw: bytes):
+    return client.post("/webhooks/email", data=raw, headers=_signed(raw))
+
+
+def _case_of(client, headers, response):
+    assert response.status_code in (200, 201), response.get_data(as_text=True)
+    return client.get(f"/api/v1/cases/{response.get_json()['case_id']}", headers=headers).get_json()
+
+
+def _total(client, headers):
+    return client.get("/api/v1/cases", headers=headers).get_json()["total"]
+
+
+# --- parsing real messages -------------------------------------------------------------------
+
+def test_utf8_quoted_printable_message_with_encoded_words(mail_client, staff):
+    case = _case_of(mail_client, staff, _post(mail_client, _eml("plain_utf8_qp.eml")))
+
+    contact = case["contacts"][0]
+    assert case["subject"] == "Oleskeluluvan käsittelyaika"
+    assert "kuinka kauan oleskeluluvan käsittely kestää? Hakemukseni jätin syyskuussa." in contact["body"]
+    assert contact["sender"] == "matti.meikalainen@example.fi"
+    assert contact["sender_name"] == "Matti Meikäläinen"
+    assert contact["external_id"] == "<20261126091200.1234@example.fi>"
+    assert case["customer"]["email"] == "matti.meikalainen@example.fi"
+
+
+def test_iso_8859_1_headers_and_8bit_body(mail_client, staff):
+    case = _case_of(mail_client, staff, _post(mail_client, _eml("latin1_encoded_word.eml")))
+
+    assert case["subject"] == "Fråga om flyttänmälan"
+    assert "Jag har flyttat till Åbo. Hur gör jag flyttanmälan? Tack på förhand." in case["contacts"][0]["body"]
+    assert case["contacts"][0]["sender_name"] == "Björn Åkesson"
+
+
+def test_windows_1252_body(mail_client, staff):
+    case = _case_of(mail_client, staff, _post(mail_client, _eml("windows1252.eml")))
+    assert "Maksoin 120 € väärälle tilille – voiko sen palauttaa?" in case["contacts"][0]["body"]
+
+
+def test_plain_text_is_preferred_over_html(mail_client, staff):
+    case = _case_of(mail_client, staff, _post(mail_client, _eml("alternative_html.eml")))
+    assert case["contacts"][0]["body"] == "Tekstiversio: haluan muuttaa osoitettani."
+
+
+def test_html_only_mail_becomes_safe_text(mail_client, staff):
+    body = _case_of(mail_client, staff, _post(mail_client, _eml("html_only_script.eml")))["contacts"][0]["body"]
+
+    assert "Hei," in body and "päätös tuli & kiitos!" in body
+    assert "alert" not in body and "<" not in body and "color:red" not in body
+
+
+def test_attachments_and_inline_images_are_stored_and_refused_types_kept_as_metadata(mail_client, staff):
+    case = _case_of(mail_client, staff, _post(mail_client, _eml("attachment_pdf_inline_image.eml")))
+
+    files = {a["filename"]: a for a in case["attachments"]}
+    assert set(files) == {"logo.png", "kuitti ä.pdf", "setup.exe"}
+    assert files["kuitti ä.pdf"]["content_type"] == "application/pdf" and files["kuitti ä.pdf"]["downloadable"]
+    assert files["logo.png"]["downloadable"]
+    assert files["setup.exe"]["downloadable"] is False and files["setup.exe"]["size"] == 40
+    with mail_client.get(f"/api/v1/cases/{case['id']}/attachments/{files['kuitti ä.pdf']['id']}",
+                         headers=staff) as download:
+        assert download.data.startswith(b"%PDF-1.4")
+        assert hashlib.sha256(download.data).hexdigest() == files["kuitti ä.pdf"]["sha256"]
+    assert "Kuitti liitteenä." in case["contacts"][0]["body"]
+
+
+def test_an_attachment_over_the_limit_is_kept_as_metadata_and_the_message_is_stored(make_app, admin_for):
+    app = make_app(EMAIL_WEBHOOK_SECRET=SECRET, MAX_ATTACHMENT_BYTES=20)
+    client = app.test_client()
+    case = _case_of(client, admin_for(app), _post(client, _eml("attachment_pdf_inline_image.eml")))
+
+    pdf = next(a for a in case["attachments"] if a["filename"] == "kuitti ä.pdf")
+    assert pdf["downloadable"] is False and pdf["size"] > 20
+
+
+def test_a_wrong_charset_label_still_gives_readable_text(mail_client, staff):
+    case = _case_of(mail_client, staff, _post(mail_client, _eml("wrong_charset.eml")))
+    assert "Hyvää päivää, tässä viesti." in case["contacts"][0]["body"]
+
+
+def test_raw_8bit_headers_are_read_as_utf8(mail_client, staff):
+    case = _case_of(mail_client, staff, _post(mail_client, _eml("8bit_headers.eml")))
+    assert case["subject"] == "Ärende om pass – brådskande"
+
+
+@pytest.mark.parametrize("name", ["no_body.eml", "malformed.eml"])
+def test_messages_without_a_body_or_with_broken_structure_are_kept(mail_client, staff, name):
+    response = _post(mail_client, _eml(name))
+    assert response.status_code == 201
+    assert _total(mail_client, staff) == 1
+
+
+def test_a_message_without_from_is_a_clear_422(mail_client, staff):
+    assert_problem(_post(mail_client, _eml("no_from.eml")), 422, "validation-failed")
+    assert _total(mail_client, staff) == 0
+
+
+def test_a_nested_multipart_bomb_is_refused(mail_client, staff):
+    raw = b"From: a@example.fi\r\nMessage-ID: <bomb@example.fi>\r\nMIME-Version: 1.0\r\n"
+    body = b"x\r\n"
+    for depth in range(60):
+        body = (b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n' % (depth, depth) + body
+                + b"\r\n--b%d--\r\n" % depth)
+    response = _post(mail_client, raw + body)
+
+    assert_problem(response, 422, "validation-failed")
+    assert _total(mail_client, staff) == 0
+
+
+def test_the_message_id_is_the_idempotency_key(mail_client, staff):
+    raw = _eml("plain_utf8_qp.eml")
+    first, second = _post(mail_client, raw), _post(mail_client, raw)
+
+    assert (first.status_code, second.status_code) == (201, 200)
+    assert first.get_json()["contact_id"] == second.get_json()["contact_id"]
+
+
+# --- automatic mail --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["autoreply.eml", "bounce_dsn.eml"])
+def test_auto_replies_and_bounces_open_no_case(mail_client, staff, name):
+    response = _post(mail_client, _eml(name))
+
+    assert response.status_code == 200
+    assert _total(mail_client, staff) == 0
+
+
+def test_an_auto_reply_naming_a_case_joins_it(mail_client, staff):
+    case = _case_of(mail_client, staff, _post(mail_client, _eml("plain_utf8_qp.eml")))
+    raw = _eml("autoreply.eml").replace(b"Subject: Poissa:", b"Subject: [#" + case["reference"].encode() + b"] Poissa:")
+
+    assert _post(mail_client, raw).status_code == 201
+    assert _total(mail_client, staff) == 1
+
+
+# --- authentication --------------------------------------------------------------------------
+
+def test_an_unsigned_or_wrongly_signed_message_is_refused(mail_client, staff):
+    raw = _eml("plain_utf8_qp.eml")
+    assert_problem(mail_client.post("/webhooks/email", data=raw, headers={"Content-Type": "message/rfc822"}),
+                   403, "invalid-signature")
+    bad = {"X-Signature": "sha256=" + "0" * 64, "Content-Type": "message/rfc822"}
+    assert mail_client.post("/webhooks/email", data=raw, headers=bad).status_code == 403
+    assert _total(mail_client, staff) == 0
+
+
+def test_an_intake_api_key_may_post_raw_mail(mail_app, mail_client, staff, api):
+    key = api.api_key_headers()
+    response = mail_client.post("/webhooks/email", data=_eml("windows1252.eml"),
+                                headers={**key, "Content-Type": "message/rfc822"})
+    assert response.status_code == 201
+
+
+def test_raw_mail_must_be_message_rfc822(mail_client):
+    raw = _eml("plain_utf8_qp.eml")
+    headers = {**_signed(raw), "Content-Type": "text/plain"}
+    assert_problem(mail_client.post("/webhooks/email", data=raw, headers=headers), 415, "unsupported-media-type")
+
+
+def _mailgun_form(raw: bytes, key="mg-key", timestamp=None):
+    timestamp = str(int(time.time()) if timestamp is None else timestamp)
+    token = "t" * 50
+    signature = hmac.new(key.encode(), (timestamp + token).encode(), hashlib.sha256).hexdigest()
+    return {"timestamp": timestamp, "token": token, "signature": signature, "body-mime": raw.decode("utf-8"),
+            "recipient": "asiakaspalvelu@virasto.fi"}
+
+
+def test_mailgun_raw_mime_route(mail_client, staff):
+    response = mail_client.post("/webhooks/email/mailgun", data=_mailgun_form(_eml("8bit_headers.eml")))
+    assert _case_of(mail_client, staff, response)["subject"] == "Ärende om pass – brådskande"
+
+
+@pytest.mark.parametrize("form", [
+    _mailgun_form(b"From: a@example.fi\r\n\r\nx", key="wrong"),
+    _mailgun_form(b"From: a@example.fi\r\n\r\nx", timestamp=1_000_000_000),
+])
+def test_mailgun_posts_with_a_bad_or_stale_signature_are_refused(mail_client, form):
+    assert mail_client.post("/webhooks/email/mailgun", data=form).status_code == 403
+
+
+def test_sendgrid_inbound_parse_raw_mode(mail_client, staff):
+    raw = _eml("plain_utf8_qp.eml").decode("utf-8")
+    response = mail_client.post("/webhooks/email/sendgrid?key=sg-secret",
+                                data={"email": raw, "to": "asiakaspalvelu@virasto.fi"},
+                                content_type="multipart/form-data")
+    assert _case_of(mail_client, staff, response)["subject"] == "Oleskeluluvan käsittelyaika"
+    assert mail_client.post("/webhooks/email/sendgrid?key=nope", data={"email": raw}).status_code == 403
+
+
+# --- replies over SMTP and the customer's answer ---------------------------------------------
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Inbox:
+    def __init__(self):
+        self.envelopes = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.envelopes.append(envelope)
+        return "250 OK"
+
+
+@pytest.fixture
+def smtpd():
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
+    controller.start()
+    yield controller, inbox
+    controller.stop()
+
+
+@pytest.fixture
+def smtp_app(make_app, smtpd):
+    controller, _ = smtpd
+    return make_app(EMAIL_WEBHOOK_SECRET=SECRET, SMTP_HOST="127.0.0.1", SMTP_PORT=controller.port, SMTP_STARTTLS=0,
+                    MAIL_FROM="Asiakaspalvelu <asiakaspalvelu@virasto.fi>", MAIL_DOMAIN="virasto.fi")
+
+
+def test_reply_goes_out_over_smtp_and_the_customers_answer_threads_back(smtp_app, smtpd, admin_for):
+    _, inbox = smtpd
+    client = smtp_app.test_client()
+    adviser = admin_for(smtp_app, "adviser")
+    first = _post(client, _eml("plain_utf8_qp.eml")).get_json()
+
+    reply = client.post(f"/api/v1/cases/{first['case_id']}/replies", headers=adviser,
+                        json={"channel": "email", "body": "Hei Matti,\n\nkäsittely kestää noin 3 kuukautta."})
+
+    assert reply.status_code == 201, reply.get_json()
+    assert reply.get_json()["delivery"]["status"] == "sent"
+    (envelope,) = inbox.envelopes
+    assert envelope.rcpt_tos == ["matti.meikalainen@example.fi"]
+    sent = BytesParser(policy=policy.default).parsebytes(envelope.content)
+    assert sent["Subject"] == f"Re: Oleskeluluvan käsittelyaika [#{first['case_reference']}]"
+    assert sent["In-Reply-To"] == "<20261126091200.1234@example.fi>"
+    assert sent["Message-ID"].endswith("@virasto.fi>")
+    assert "käsittely kestää noin 3 kuukautta." in sent.get_body().get_content()
+
+    # The customer answers with an ordinary mail client: new subject, but In-Reply-To our mail.
+    answer = (f"From: matti.meikalainen@example.fi\r\nTo: asiakaspalvelu@virasto.fi\r\n"
+              f"Subject: Kiitos\r\nMessage-ID: <answer.1@example.fi>\r\nIn-Reply-To: {sent['Message-ID']}\r\n"
+              f"References: <20261126091200.1234@example.fi> {sent['Message-ID']}\r\n"
+              f"Content-Type: text/plain; charset=utf-8\r\n\r\nKiitos vastauksesta!\r\n").encode()
+    threaded = _post(client, answer).get_json()
+    assert threaded["case_id"] == first["case_id"] and threaded["created_case"] is False
+
+
+def test_an_unreachable_smtp_server_leaves_the_reply_queued_for_a_retry(make_app, admin_for):
+    app = make_app(EMAIL_WEBHOOK_SECRET=SECRET, SMTP_HOST="127.0.0.1", SMTP_PORT=_free_port(), SMTP_STARTTLS=0)
+    client = app.test_client()
+    adviser = admin_for(app, "adviser")
+    first = _post(client, _eml("plain_utf8_qp.eml")).get_json()
+
+    reply = client.post(f"/api/v1/cases/{first['case_id']}/replies", headers=adviser,
+                        json={"channel": "email", "body": "Hei"}).get_json()
+
+    assert reply["delivery"]["status"] == "queued"
+    assert reply["delivery"]["last_error"].startswith("SMTP unavailable")
+
+
+def test_email_reply_to_a_customer_without_an_email_address_is_422(client, adviser, intake):
+    posted = client.post("/api/v1/inbound/messages", headers=intake, json={
+        "channel": "sms", "external_id": "SMnoemail", "from": {"phone": "+358401234567"}, "body": "Hei"}).get_json()
+
+    reply = client.post(f"/api/v1/cases/{posted['case_id']}/replies", json={"channel": "email", "body": "x"},
+                        headers=adviser)
+
+    assert_problem(reply, 422, "validation-failed", fields=["channel"])

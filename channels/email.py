@@ -54,6 +54,13 @@ def _documented(request_body):
     return decorate
 
 
+@blp.before_request
+def _allow_whole_messages():
+    # Mail is larger than API bodies: a 50 MB attachment must not lose the message around it
+    # (the attachment itself is then kept as metadata only).
+    request.max_content_length = current_app.config["EMAIL_MAX_MESSAGE_BYTES"]
+
+
 def _signature_ok(secret: str | None, body: bytes, header: str) -> bool:
     if not secret or not header:
         return False
@@ -162,6 +169,10 @@ class SmtpSender:
         for name, value in message.headers.items():
             mail[name] = value
         mail.set_content(message.body)
+        for file in message.files:
+            maintype, _, subtype = file.content_type.partition("/")
+            mail.add_attachment(file.content, maintype=maintype, subtype=subtype or "octet-stream",
+                                filename=file.filename)
         return mail
 
     def send(self, message: Outgoing) -> SendResult:

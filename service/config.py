@@ -86,6 +86,8 @@ class Settings:
     # Inbound email: HMAC key of the raw gateway endpoint, and the providers' secrets.
     EMAIL_WEBHOOK_SECRET: str | None = None
     MAILGUN_SIGNING_KEY: str | None = None
+    # Largest inbound email accepted whole (attachments over MAX_ATTACHMENT_BYTES become metadata).
+    EMAIL_MAX_MESSAGE_BYTES: int = 80 * 1024 * 1024
     SENDGRID_INBOUND_SECRET: str | None = None
     # Chat customers' tokens stop working after this long.
     CHAT_TOKEN_TTL_SECONDS: int = 4 * 3600

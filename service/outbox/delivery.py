@@ -6,6 +6,7 @@ from flask import current_app
 
 from ..extensions import db
 from ..queue import enqueue
+from ..storage import get_storage
 from . import logic
 from .models import QUEUED, OutboxMessage
 
@@ -21,7 +22,7 @@ def senders() -> dict:
 
 
 def deliver_and_reschedule(outbox_id: int) -> str:
-    status = logic.deliver(outbox_id, senders=senders(), policy=policy())
+    status = logic.deliver(outbox_id, senders=senders(), policy=policy(), storage=get_storage())
     if status == QUEUED:
         from ..jobs import deliver_outbox
 

@@ -18,14 +18,15 @@ from sqlalchemy.exc import IntegrityError
 from ..audit.logic import record
 from ..auth.permissions import Principal
 from ..cases.logic import handled_by_official, load_case, touch
-from ..cases.models import CLOSED, Case, Contact
+from ..cases.models import CLOSED, Attachment, Case, Contact
 from ..customers.logic import is_opted_out_of_sms
 from ..db_types import utcnow
 from ..errors import Conflict, InvalidTransition, ValidationFailed
 from ..extensions import db
 from .models import (CANCELLED, DELIVERED, FAILED, FINAL, QUEUED, SENDING, SENT, UNDELIVERED,
                      IdempotentRequest, OutboxMessage)
-from .ports import Outgoing, PermanentFailure, Sender, TemporaryFailure
+from ..storage import FileStorage
+from .ports import Outgoing, OutgoingFile, PermanentFailure, Sender, TemporaryFailure
 
 log = logging.getLogger(__name__)
 
@@ -110,8 +111,21 @@ def _email_threading(case: Case, subject: str | None, mail_domain: str) -> tuple
     return subject[:500], headers
 
 
+def _case_files(case: Case, ids: list[int]) -> list[int]:
+    """The attachments a reply sends: they must be on this case and have their bytes here."""
+    if not ids:
+        return []
+    found = {a.id: a for a in db.session.scalars(select(Attachment).where(Attachment.id.in_(ids)))}
+    bad = [i for i in ids if i not in found or found[i].case_id != case.id or found[i].storage_key is None]
+    if bad:
+        raise ValidationFailed("Some files cannot be sent.",
+                               errors={"attachment_ids": [f"No downloadable file {i} on this case." for i in bad]})
+    return list(dict.fromkeys(ids))
+
+
 def send_reply(*, actor: Principal, case_id: int, channel: str, body: str, subject: str | None = None,
-               idempotency_key: str | None = None, mail_domain: str = "localhost") -> ReplyResult:
+               idempotency_key: str | None = None, mail_domain: str = "localhost",
+               attachment_ids: list[int] | None = None) -> ReplyResult:
     """An official's reply on the case's channel: an outbound contact and its outbox row, in
     one transaction. With an Idempotency-Key, a retry returns the first reply instead."""
     endpoint = f"case:{case_id}:reply"
@@ -123,6 +137,7 @@ def send_reply(*, actor: Principal, case_id: int, channel: str, body: str, subje
     if case.status == CLOSED:
         raise InvalidTransition("The case is closed; reopen it before replying.")
     to = _recipient(case, channel)
+    files = _case_files(case, attachment_ids or [])
     now = utcnow()
     headers = None
     if channel == "email":
@@ -135,7 +150,7 @@ def send_reply(*, actor: Principal, case_id: int, channel: str, body: str, subje
     db.session.flush()
     outbox = OutboxMessage(case_id=case.id, contact_id=contact.id, channel=channel, recipient=to,
                            subject=subject, body=body, status=QUEUED, next_attempt_at=now,
-                           created_by_id=actor.id, headers=headers)
+                           created_by_id=actor.id, headers=headers, attachment_ids=files or None)
     db.session.add(outbox)
     handled_by_official(case, now)
     touch(case, now)
@@ -157,8 +172,20 @@ def send_reply(*, actor: Principal, case_id: int, channel: str, body: str, subje
     return ReplyResult(contact=contact, outbox=outbox, replayed=False)
 
 
+def _load_files(row: OutboxMessage, storage: FileStorage | None) -> tuple[OutgoingFile, ...]:
+    if not row.attachment_ids:
+        return ()
+    files = []
+    for attachment in db.session.scalars(select(Attachment).where(Attachment.id.in_(row.attachment_ids))):
+        if storage is None or attachment.storage_key is None:
+            raise FileNotFoundError(attachment.id)
+        with storage.open(attachment.storage_key) as handle:
+            files.append(OutgoingFile(attachment.filename, attachment.content_type, handle.read()))
+    return tuple(files)
+
+
 def deliver(outbox_id: int, *, senders: dict[str, Sender], policy: DeliveryPolicy,
-            now: datetime | None = None) -> str:
+            now: datetime | None = None, storage: FileStorage | None = None) -> str:
     """Deliver one outbox row. Safe to call twice: only the caller that claims the row sends.
     Returns the row's status afterwards."""
     now = now or utcnow()
@@ -179,8 +206,12 @@ def deliver(outbox_id: int, *, senders: dict[str, Sender], policy: DeliveryPolic
     sender = senders.get(row.channel)
     if sender is None:
         return _finish(row, FAILED, error=f"no sender for channel {row.channel}", now=now)
+    try:
+        files = _load_files(row, storage)
+    except FileNotFoundError:
+        return _finish(row, FAILED, error="an attached file is no longer stored", now=now)
     message = Outgoing(outbox_id=row.id, channel=row.channel, to=row.recipient, body=row.body,
-                       subject=row.subject, headers=dict(row.headers or {}))
+                       subject=row.subject, headers=dict(row.headers or {}), files=files)
     try:
         result = sender.send(message)
     except PermanentFailure as failure:

@@ -34,6 +34,8 @@ class OutboxMessage(db.Model):
     provider_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     # Channel headers to send with the message (email threading).
     headers: Mapped[dict | None] = mapped_column(JSON)
+    # Ids of the case's attachments to send with an email.
+    attachment_ids: Mapped[list | None] = mapped_column(JSON)
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_error: Mapped[str | None] = mapped_column(String(200))

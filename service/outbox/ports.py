@@ -8,6 +8,13 @@ from typing import Protocol
 
 
 @dataclass(frozen=True)
+class OutgoingFile:
+    filename: str
+    content_type: str
+    content: bytes
+
+
+@dataclass(frozen=True)
 class Outgoing:
     outbox_id: int
     channel: str
@@ -16,6 +23,7 @@ class Outgoing:
     subject: str | None = None
     # Email threading and similar channel-specific headers.
     headers: dict[str, str] = field(default_factory=dict)
+    files: tuple[OutgoingFile, ...] = ()
 
 
 @dataclass(frozen=True)

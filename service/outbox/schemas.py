@@ -13,8 +13,15 @@ class ReplyIn(StrictSchema):
     subject = text_field(500, allow_none=True,
                          metadata={"description": "Email: default `Re: <case subject>`; the case tag is added"})
 
+    attachment_ids = fields.List(fields.Integer(strict=True, validate=validate.Range(min=1, max=2**31 - 1)),
+                                 load_default=list, validate=validate.Length(max=20),
+                                 metadata={"description": "Email: files on the case to send along (upload new "
+                                                          "ones first with POST /cases/{id}/attachments)"})
+
     @validates_schema
     def _sms_length(self, data, **kwargs):
+        if data.get("channel") == "sms" and data.get("attachment_ids"):
+            raise ValidationError({"attachment_ids": ["SMS replies carry no files."]})
         if data.get("channel") == "sms" and len(data.get("body") or "") > 1600:
             raise ValidationError({"body": ["An SMS reply is at most 1600 characters."]})
 

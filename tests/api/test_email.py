@@ -314,3 +314,53 @@ def test_email_reply_to_a_customer_without_an_email_address_is_422(client, advis
                         headers=adviser)
 
     assert_problem(reply, 422, "validation-failed", fields=["channel"])
+
+
+def test_a_50_mb_attachment_becomes_metadata_and_the_message_is_kept(mail_client, staff):
+    import base64
+
+    big = base64.encodebytes(b"%PDF-1.4\n" + b"\x00" * (50 * 1024 * 1024))
+    raw = (b"From: iso.liite@example.fi\r\nTo: asiakaspalvelu@virasto.fi\r\nSubject: Iso liite\r\n"
+           b"Message-ID: <big.1@example.fi>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"z\"\r\n\r\n"
+           b"--z\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nLiitteen\xc3\xa4 skannattu hakemus.\r\n"
+           b"--z\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"hakemus.pdf\"\r\n"
+           b"Content-Transfer-Encoding: base64\r\n\r\n" + big + b"--z--\r\n")
+
+    case = _case_of(mail_client, staff, _post(mail_client, raw))
+
+    assert "Liitteenä skannattu hakemus." in case["contacts"][0]["body"]
+    (pdf,) = case["attachments"]
+    assert pdf["filename"] == "hakemus.pdf" and pdf["downloadable"] is False and pdf["size"] > 50 * 1024 * 1024
+
+
+def test_a_reply_carries_files_already_on_the_case(smtp_app, smtpd, admin_for):
+    _, inbox = smtpd
+    client = smtp_app.test_client()
+    adviser = admin_for(smtp_app, "adviser")
+    first = _post(client, _eml("plain_utf8_qp.eml")).get_json()
+    decision = b"%PDF-1.4\npaatos\n%%EOF\n"
+    uploaded = client.post(f"/api/v1/cases/{first['case_id']}/attachments", headers=adviser,
+                           data={"file": (__import__("io").BytesIO(decision), "päätös.pdf", "application/pdf")},
+                           content_type="multipart/form-data").get_json()
+
+    reply = client.post(f"/api/v1/cases/{first['case_id']}/replies", headers=adviser,
+                        json={"channel": "email", "body": "Päätös liitteenä.", "attachment_ids": [uploaded["id"]]})
+
+    assert reply.status_code == 201, reply.get_json()
+    sent = BytesParser(policy=policy.default).parsebytes(inbox.envelopes[0].content)
+    (attached,) = list(sent.iter_attachments())
+    assert attached.get_filename() == "päätös.pdf" and attached.get_content() == decision
+
+
+def test_a_reply_cannot_send_a_file_of_another_case(mail_client, staff, api):
+    first = _post(mail_client, _eml("plain_utf8_qp.eml")).get_json()
+    other = _post(mail_client, _eml("windows1252.eml")).get_json()
+    adviser = api.headers_for("adviser")
+    uploaded = mail_client.post(f"/api/v1/cases/{other['case_id']}/attachments", headers=adviser,
+                                data={"file": (__import__("io").BytesIO(b"%PDF-1.4 x"), "x.pdf", "application/pdf")},
+                                content_type="multipart/form-data").get_json()
+
+    reply = mail_client.post(f"/api/v1/cases/{first['case_id']}/replies", headers=adviser,
+                             json={"channel": "email", "body": "x", "attachment_ids": [uploaded["id"]]})
+
+    assert_problem(reply, 422, "validation-failed", fields=["attachment_ids"])

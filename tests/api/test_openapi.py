@@ -49,6 +49,19 @@ def _operation_labels() -> list[str]:
     return [result.ok().label for result in loaded.get_all_operations()]
 
 
+def _fuzz_schema(app):
+    """The served document, minus its security requirements: the test sends each caller's
+    credentials itself, so a generated "missing Authorization" case would be a false alarm."""
+    document = app.test_client().get("/api/v1/openapi.json").get_json()
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            if isinstance(operation, dict):
+                operation.pop("security", None)
+    loaded = schemathesis.openapi.from_dict(document)
+    loaded.app = app
+    return loaded
+
+
 CALLERS = ["admin", "adviser", "supervisor", "privacy_officer", "intake"]
 
 
@@ -64,7 +77,7 @@ def caller_headers(api, request):
 def test_api_keeps_to_its_schema_under_fuzzing(app, label, caller_headers):
     """No server error, and every answer matches the documented status, type and schema,
     for generated valid and invalid input, as every kind of caller."""
-    loaded = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
+    loaded = _fuzz_schema(app)
     operation = next(r.ok() for r in loaded.get_all_operations() if r.ok().label == label)
 
     strategy = st.one_of(operation.as_strategy(GenerationMode.POSITIVE),

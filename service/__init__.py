@@ -48,6 +48,7 @@ def create_app(config: dict | None = None, plugins: Iterable[Callable[[Flask], N
     app.extensions["senders"] = {"sms": ConsoleSender("sms"), "email": ConsoleSender("email")}
 
     from . import models  # noqa: F401  (complete metadata before anything uses it)
+    from .feedback import logic as _feedback  # noqa: F401  (subscribes to case events)
 
     db.init_app(app)
     with app.app_context():
@@ -88,6 +89,7 @@ def _register_blueprints(app: Flask) -> None:
     from .cases import routes as case_routes
     from .chats import routes as chat_routes
     from .customers import routes as customer_routes
+    from .forwarding import routes as forwarding_routes
     from .intake import routes as intake_routes
     from .lines import routes as line_routes
     from .outbox import routes as outbox_routes
@@ -96,6 +98,7 @@ def _register_blueprints(app: Flask) -> None:
     for blueprint in (health.blp, auth_routes.auth_blp, auth_routes.officials_blp,
                       auth_routes.api_keys_blp, line_routes.blp, case_routes.blp,
                       outbox_routes.blp, recording_routes.blp, chat_routes.blp, customer_routes.blp,
+                      forwarding_routes.authorities_blp, forwarding_routes.forwarding_blp,
                       intake_routes.blp, audit_routes.blp):
         api.register_blueprint(blueprint)
 

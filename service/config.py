@@ -93,6 +93,14 @@ class Settings:
     CHAT_TOKEN_TTL_SECONDS: int = 4 * 3600
     # Public endpoints (chat start, web form): requests per client address per minute.
     PUBLIC_RATE_LIMIT_PER_MINUTE: int = 20
+    # SMS feedback requests after a case closes.
+    FEEDBACK_CHANNELS: str = "sms,phone"
+    FEEDBACK_DELAY_SECONDS: int = 3600
+    FEEDBACK_MIN_INTERVAL_DAYS: int = 30
+    FEEDBACK_ANSWER_WINDOW_DAYS: int = 3
+    FEEDBACK_TEMPLATE_FI: str = "Miten onnistuimme? Vastaa numerolla 1-5 (5 = erinomainen)."
+    FEEDBACK_TEMPLATE_SV: str = "Hur lyckades vi? Svara med en siffra 1-5 (5 = utmärkt)."
+    FEEDBACK_TEMPLATE_EN: str = "How did we do? Reply with a number 1-5 (5 = excellent)."
     OUTBOX_MAX_ATTEMPTS: int = 6
     # A worker that claimed a message and has not reported back by then is presumed gone.
     OUTBOX_LEASE_SECONDS: int = 300

@@ -40,9 +40,12 @@ def deliver_outbox(outbox_id: int) -> str:
 
 
 def sweep_outbox() -> int:
+    """Send due feedback requests, then enqueue every outbox message that is due."""
+    from .feedback.logic import FeedbackSettings, send_due
     from .outbox import delivery
 
-    with _application():
+    with _application() as app:
+        send_due(FeedbackSettings.from_config(app.config))
         return delivery.sweep()
 
 

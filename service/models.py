@@ -9,3 +9,5 @@ from .customers.models import SmsOptOut  # noqa: F401
 from .outbox.models import IdempotentRequest, OutboxMessage  # noqa: F401
 from .recordings.models import Recording  # noqa: F401
 from .chats.models import Chat, ChatMessage  # noqa: F401
+from .forwarding.models import Authority, Disclosure  # noqa: F401
+from .feedback.models import FeedbackRequest  # noqa: F401

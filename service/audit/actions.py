@@ -34,4 +34,8 @@ ACTIONS = frozenset({
     "recording.listed",
     "recording.played",
     "contact.updated",
+    "authority.saved",
+    "case.forwarded",
+    "disclosure.recorded",
+    "feedback.answered",
 })

@@ -31,6 +31,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "customers.write": CASE_WORKERS,
     "service_lines.read": CASE_WORKERS,
     "service_lines.manage": frozenset({ADMIN}),
+    "authorities.manage": frozenset({ADMIN}),
     "officials.read": CASE_WORKERS | {PRIVACY_OFFICER},
     "officials.manage": frozenset({ADMIN}),
     "api_keys.manage": frozenset({ADMIN}),

@@ -78,6 +78,15 @@ class CaseSummaryOut(Schema):
     retention_until = fields.DateTime(allow_none=True)
 
 
+class FeedbackOut(Schema):
+    status = fields.String(metadata={"description": "scheduled, sent, answered, cancelled or skipped"})
+    send_after = fields.DateTime()
+    sent_at = fields.DateTime(allow_none=True)
+    answered_at = fields.DateTime(allow_none=True)
+    score = fields.Integer(allow_none=True)
+    answer_text = fields.String(allow_none=True)
+
+
 class CaseOut(CaseSummaryOut):
     customer = fields.Nested(CustomerOut, allow_none=True)
     question = fields.String(allow_none=True)
@@ -87,6 +96,8 @@ class CaseOut(CaseSummaryOut):
     contacts = fields.List(fields.Nested(ContactOut))
     notes = fields.List(fields.Nested(NoteOut))
     attachments = fields.List(fields.Nested(AttachmentOut))
+    # Filled in by the feedback domain, which builds on cases.
+    feedback = fields.List(fields.Nested(FeedbackOut), attribute="feedback_requests", dump_default=list)
 
 
 class CustomerRef(StrictSchema):

@@ -53,3 +53,13 @@ def email_or_none(raw: str) -> str | None:
         return normalise_email(raw)
     except InvalidContactDetail:
         return None
+
+
+def is_mobile(e164: str) -> bool:
+    """Whether an E.164 number can receive SMS (a mobile number, or one that may be)."""
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return False
+    return phonenumbers.number_type(number) in (phonenumbers.PhoneNumberType.MOBILE,
+                                                phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)

@@ -30,6 +30,10 @@ from ..lines.logic import line_for_address
 from ..storage import FileStorage
 from .message import InboundMessage
 
+# Domains built on intake may take a message before it becomes a contact (a feedback score
+# answering our request is no new matter). Each returns a result when it took the message.
+INTERCEPTORS: list[Callable[[InboundMessage, "IntakeSettings", datetime], "IntakeResult | None"]] = []
+
 REFERENCE_TAG = re.compile(r"\[#(\d{4}-\d{6,})\]")
 
 
@@ -105,6 +109,10 @@ def receive(message: InboundMessage, *, actor: Principal | None, settings: Intak
     if replay is not None:
         return replay
     now = now or utcnow()
+    for intercept in INTERCEPTORS:
+        taken = intercept(message, settings, now)
+        if taken is not None:
+            return taken
     # Refuse bad files before anything is written: no half-stored contact.
     files = [(*check_file(a.filename, a.content_type, a.content, max_bytes=settings.max_attachment_bytes,
                           field=f"attachments.{index}"), a.content)

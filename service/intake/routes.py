@@ -35,7 +35,7 @@ def post_message(data):
     )
     result = logic.receive(message, actor=current_principal(), settings=logic.IntakeSettings.from_config(current_app.config),
                            storage=get_storage())
-    return result, 200 if result.duplicate else 201
+    return result, 200 if result.duplicate or result.ignored else 201
 
 
 @blp.route("/calls", methods=["POST"])
@@ -50,7 +50,7 @@ def post_call(data):
                                settings=logic.IntakeSettings.from_config(current_app.config),
                                storage=get_storage(),
                                recording_retention_days=current_app.config["RECORDING_RETENTION_DAYS"])
-    return result, 200 if result.duplicate else 201
+    return result, 200 if result.duplicate or result.ignored else 201
 
 
 @blp.route("/webform", methods=["POST"])

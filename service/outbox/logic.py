@@ -92,23 +92,26 @@ def _replayed(actor: Principal, key: str, endpoint: str) -> ReplyResult | None:
     return ReplyResult(contact=contact, outbox=outbox, replayed=True)
 
 
-def _email_threading(case: Case, subject: str | None, mail_domain: str) -> tuple[str, dict[str, str]]:
-    """Subject with the case tag, and headers that make the customer's answer thread back:
-    our own Message-ID (stored as the contact's external id), In-Reply-To the latest email on
-    the case, References the thread."""
+def email_headers(case: Case, mail_domain: str, *, thread: bool = True) -> dict[str, str]:
+    """Our own Message-ID (stored as the contact's external id, so answers thread back) and,
+    for a reply to the customer, In-Reply-To the latest email on the case and References the
+    thread. Mail to anyone else gets no thread: the customer's Message-IDs are theirs."""
+    headers = {"Message-ID": make_msgid(idstring=f"case-{case.id}", domain=mail_domain)}
+    if thread:
+        earlier = db.session.scalars(
+            select(Contact.external_id).where(Contact.case_id == case.id, Contact.channel == "email",
+                                              Contact.external_id.is_not(None))
+            .order_by(Contact.occurred_at, Contact.id)).all()
+        if earlier:
+            headers["In-Reply-To"] = earlier[-1]
+            headers["References"] = " ".join(earlier[-20:])
+    return headers
+
+
+def _reply_subject(case: Case, subject: str | None) -> str:
     tag = f"[#{case.reference}]"
     subject = subject or (f"Re: {case.subject}" if case.subject else "Asiasi / Ditt ärende / Your case")
-    if tag not in subject:
-        subject = f"{subject} {tag}"
-    earlier = db.session.scalars(
-        select(Contact.external_id).where(Contact.case_id == case.id, Contact.channel == "email",
-                                          Contact.external_id.is_not(None))
-        .order_by(Contact.occurred_at, Contact.id)).all()
-    headers = {"Message-ID": make_msgid(idstring=f"case-{case.id}", domain=mail_domain)}
-    if earlier:
-        headers["In-Reply-To"] = earlier[-1]
-        headers["References"] = " ".join(earlier[-20:])
-    return subject[:500], headers
+    return (subject if tag in subject else f"{subject} {tag}")[:500]
 
 
 def _case_files(case: Case, ids: list[int]) -> list[int]:
@@ -141,7 +144,7 @@ def send_reply(*, actor: Principal, case_id: int, channel: str, body: str, subje
     now = utcnow()
     headers = None
     if channel == "email":
-        subject, headers = _email_threading(case, subject, mail_domain)
+        subject, headers = _reply_subject(case, subject), email_headers(case, mail_domain)
     contact = Contact(case=case, channel=channel, direction="outbound", recipient=to, subject=subject,
                       body=body, language=case.language, received_at=None, occurred_at=now,
                       handled_by_id=actor.id, created_by_id=actor.id,

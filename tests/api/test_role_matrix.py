@@ -87,6 +87,13 @@ EXPECTED_ROLES: dict[tuple[str, str], frozenset[str] | str] = {
     ("POST", "/api/v1/cases/<int:case_id>/reopen"): _CASE_WORK,
     ("POST", "/api/v1/cases/<int:case_id>/replies"): _CASE_WORK,
     ("POST", "/api/v1/cases/<int:case_id>/calls"): _CASE_WORK,
+    ("POST", "/api/v1/cases/<int:case_id>/forward"): _CASE_WORK,
+    ("POST", "/api/v1/cases/<int:case_id>/disclosures"): _CASE_WORK,
+    ("GET", "/api/v1/cases/<int:case_id>/disclosures"): _CASE_WORK,
+    ("GET", "/api/v1/authorities"): _CASE_WORK,
+    ("POST", "/api/v1/authorities"): _ADMIN,
+    ("GET", "/api/v1/authorities/<int:authority_id>"): _CASE_WORK,
+    ("PATCH", "/api/v1/authorities/<int:authority_id>"): _ADMIN,
     # Advisers only hear calls they handled; that finer rule is tested in test_voice.py.
     ("GET", "/api/v1/recordings"): _CASE_WORK,
     ("GET", "/api/v1/recordings/<int:recording_id>"): _CASE_WORK,

@@ -29,6 +29,8 @@ ACTIONS = frozenset({
     "customer.read",
     "customer.updated",
     "customer.sms_opt_out",
+    "customer.restricted",
+    "customer.restriction_lifted",
     "customer.sms_opt_in",
     "audit.read",
     "recording.listed",

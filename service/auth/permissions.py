@@ -25,10 +25,12 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "cases.read": CASE_WORKERS,
     "cases.write": CASE_WORKERS,
     "cases.reassign": frozenset({SUPERVISOR, ADMIN}),
-    "customers.read": CASE_WORKERS,
+    # The privacy officer finds data subjects and applies corrections (rectification).
+    "customers.read": CASE_WORKERS | {PRIVACY_OFFICER},
     # Advisers: only recordings of calls they handled (enforced in the recordings logic).
     "recordings.read": CASE_WORKERS,
-    "customers.write": CASE_WORKERS,
+    "customers.write": CASE_WORKERS | {PRIVACY_OFFICER},
+    "privacy.manage": frozenset({PRIVACY_OFFICER, ADMIN}),
     "service_lines.read": CASE_WORKERS,
     "service_lines.manage": frozenset({ADMIN}),
     "authorities.manage": frozenset({ADMIN}),

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..audit.logic import record
+from ..customers.logic import ensure_not_restricted
 from ..auth.permissions import Principal
 from ..db_types import utcnow
 from ..errors import Conflict, InvalidTransition, ServiceUnavailable, ValidationFailed
@@ -44,6 +45,7 @@ def start_call(*, actor: Principal, case_id: int, placer: CallPlacer | None, dra
     case = load_case(actor=actor, case_id=case_id, for_update=True)
     if case.status == CLOSED:
         raise InvalidTransition("The case is closed; reopen it before calling.")
+    ensure_not_restricted(case.customer, "calling them")
     if case.customer is None or not case.customer.phone:
         raise ValidationFailed("The customer has no phone number to call.",
                                errors={"case": ["No phone number on this case's customer."]})

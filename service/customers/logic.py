@@ -6,7 +6,8 @@ from sqlalchemy import delete, exists, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from ..audit.logic import record
-from ..auth.permissions import Principal
+from ..auth.permissions import PRIVACY_OFFICER, Principal
+from ..db_types import utcnow
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..extensions import db
 from ..lines.logic import visible_line_ids
@@ -109,8 +110,42 @@ def search_customers(*, actor: Principal, page: int, page_size: int, region: str
     return result
 
 
+def ensure_not_restricted(customer: Customer | None, doing: str) -> None:
+    if customer is not None and customer.restricted:
+        raise Conflict(f"The customer's processing is restricted: {doing} is not allowed while it lasts.",
+                       code="processing-restricted")
+
+
+def restrict(*, actor: Principal, customer_id: int, reason: str, request_id: int | None = None) -> Customer:
+    customer = get_customer(actor=actor, customer_id=customer_id, audit=False)
+    if customer.restricted:
+        raise Conflict("The customer's processing is already restricted.", code="already-restricted")
+    customer.restricted_at = utcnow()
+    customer.restriction_reason = reason
+    customer.restriction_request_id = request_id
+    record("customer.restricted", actor=actor, object_type="customer", object_id=customer.id,
+           details={"request_id": request_id})
+    db.session.commit()
+    return customer
+
+
+def lift_restriction(*, actor: Principal, customer_id: int) -> Customer:
+    customer = get_customer(actor=actor, customer_id=customer_id, audit=False)
+    if not customer.restricted:
+        raise Conflict("The customer's processing is not restricted.", code="not-restricted")
+    customer.restricted_at = None
+    customer.restriction_reason = None
+    customer.restriction_request_id = None
+    record("customer.restriction_lifted", actor=actor, object_type="customer", object_id=customer.id)
+    db.session.commit()
+    return customer
+
+
 def update_customer(*, actor: Principal, customer_id: int, data: dict) -> Customer:
     customer = get_customer(actor=actor, customer_id=customer_id, audit=False)
+    if customer.restricted and actor.role != PRIVACY_OFFICER:
+        # The one change allowed is the correction under review, made by the privacy officer.
+        ensure_not_restricted(customer, "editing their details")
     previous = {}
     for name in EDITABLE:
         if name in data and getattr(customer, name) != data[name]:

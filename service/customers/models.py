@@ -23,8 +23,17 @@ class Customer(db.Model):
     address: Mapped[str | None] = mapped_column(Text)
     preferred_contact_method: Mapped[str | None] = mapped_column(String(16))
     language: Mapped[str | None] = mapped_column(String(2))
+    # Restriction of processing (GDPR art. 18): the data stays, but nothing is sent to the
+    # customer or about them, and only the correction under review may change it.
+    restricted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    restriction_reason: Mapped[str | None] = mapped_column(Text)
+    restriction_request_id: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    @property
+    def restricted(self) -> bool:
+        return self.restricted_at is not None
 
 
 class SmsOptOut(db.Model):

@@ -4,7 +4,7 @@ from ..blueprint import Blueprint
 from ..auth.guard import current_principal
 from ..pagination import page_schema
 from . import logic
-from .schemas import CustomerDetailOut, CustomerOut, CustomerQuery, CustomerUpdate
+from .schemas import CustomerDetailOut, CustomerOut, CustomerQuery, CustomerUpdate, RestrictionIn
 
 blp = Blueprint("customers", __name__, url_prefix="/api/v1/customers",
                 description="Customers: the people who contact the service")
@@ -42,3 +42,20 @@ def get_customer(customer_id):
 def update_customer(data, customer_id):
     """Correct a customer's details (old values are kept in the audit log)"""
     return _with_cases(logic.update_customer(actor=current_principal(), customer_id=customer_id, data=data))
+
+
+@blp.route("/<int:customer_id>/restriction", methods=["POST"])
+@blp.requires("privacy.manage")
+@blp.arguments(RestrictionIn)
+@blp.response(200, CustomerOut)
+def restrict_processing(data, customer_id):
+    """Restrict processing: no messages, calls, forwarding or feedback; no edits but the correction"""
+    return logic.restrict(actor=current_principal(), customer_id=customer_id, **data)
+
+
+@blp.route("/<int:customer_id>/restriction", methods=["DELETE"])
+@blp.requires("privacy.manage")
+@blp.response(200, CustomerOut)
+def lift_restriction(customer_id):
+    """Lift the restriction of processing"""
+    return logic.lift_restriction(actor=current_principal(), customer_id=customer_id)

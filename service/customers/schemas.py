@@ -22,8 +22,17 @@ class CustomerOut(StrictSchema):
     phone = fields.String(allow_none=True)
     preferred_contact_method = fields.String(allow_none=True)
     language = fields.String(allow_none=True)
+    restricted = fields.Boolean(metadata={"description": "Processing restricted: nothing is sent to or about them"})
+    restricted_at = fields.DateTime(allow_none=True)
+    restriction_reason = fields.String(allow_none=True)
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
+
+
+class RestrictionIn(StrictSchema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    request_id = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=1, max=2**31 - 1),
+                                metadata={"description": "The data-subject request this comes from"})
 
 
 class CustomerCaseOut(StrictSchema):

@@ -59,7 +59,7 @@ def schedule_for(case: Case, settings: FeedbackSettings, *, now: datetime | None
     customer = case.customer
     if case.channel not in settings.channels or customer is None or not customer.phone:
         return None
-    if not is_mobile(customer.phone) or is_opted_out_of_sms(customer.phone):
+    if not is_mobile(customer.phone) or is_opted_out_of_sms(customer.phone) or customer.restricted:
         return None
     now = now or case.closed_at or utcnow()
     recent = db.session.scalar(select(FeedbackRequest.id).where(
@@ -92,7 +92,8 @@ def send_due(settings: FeedbackSettings, *, now: datetime | None = None, limit: 
         .order_by(FeedbackRequest.send_after).limit(limit).with_for_update(skip_locked=True)))
     outbox_ids = []
     for request in due:
-        if is_opted_out_of_sms(request.phone):
+        customer = request.case.customer
+        if is_opted_out_of_sms(request.phone) or (customer is not None and customer.restricted):
             request.status = SKIPPED
             continue
         # Deliverable from the moment it exists, whatever clock decided it was due.

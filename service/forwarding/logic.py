@@ -16,6 +16,7 @@ from ..auth.models import Official
 from ..auth.permissions import Principal
 from ..cases.logic import handled_by_official, load_case, move, touch
 from ..cases.models import CLOSED, FORWARDED, Case, Contact
+from ..customers.logic import ensure_not_restricted
 from ..db_types import utcnow
 from ..errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from ..extensions import db
@@ -106,7 +107,7 @@ def _letter(*, case: Case, official: Official, values: dict[str, str], message: 
 
 
 def forward(*, actor: Principal, case_id: int, authority_id: int, disclose: list[str], legal_basis: str,
-            mail_domain: str, message: str | None = None, is_restricted=None) -> tuple[Disclosure, OutboxMessage]:
+            mail_domain: str, message: str | None = None) -> tuple[Disclosure, OutboxMessage]:
     case = load_case(actor=actor, case_id=case_id, for_update=True)
     if case.status == CLOSED:
         raise InvalidTransition("The case is closed; reopen it before forwarding.")
@@ -115,9 +116,7 @@ def forward(*, actor: Principal, case_id: int, authority_id: int, disclose: list
         raise ValidationFailed("Unknown authority.", errors={"authority_id": ["No such authority."]})
     if not authority.active:
         raise Conflict(f"{authority.name} is no longer in use; choose another authority.", code="authority-inactive")
-    if is_restricted is not None and case.customer is not None and is_restricted(case.customer):
-        raise Conflict("The customer's processing is restricted: their data cannot be forwarded.",
-                       code="processing-restricted")
+    ensure_not_restricted(case.customer, "forwarding their data")
     fields = list(dict.fromkeys(disclose))
     values = _disclosed_values(case, fields)
     official = db.session.get(Official, actor.id)

@@ -19,7 +19,7 @@ from ..audit.logic import record
 from ..auth.permissions import Principal
 from ..cases.logic import handled_by_official, load_case, touch
 from ..cases.models import CLOSED, Attachment, Case, Contact
-from ..customers.logic import is_opted_out_of_sms
+from ..customers.logic import ensure_not_restricted, is_opted_out_of_sms
 from ..db_types import utcnow
 from ..errors import Conflict, InvalidTransition, ValidationFailed
 from ..extensions import db
@@ -139,6 +139,7 @@ def send_reply(*, actor: Principal, case_id: int, channel: str, body: str, subje
     case = load_case(actor=actor, case_id=case_id, for_update=True)
     if case.status == CLOSED:
         raise InvalidTransition("The case is closed; reopen it before replying.")
+    ensure_not_restricted(case.customer, "sending them messages")
     to = _recipient(case, channel)
     files = _case_files(case, attachment_ids or [])
     now = utcnow()
@@ -206,6 +207,8 @@ def deliver(outbox_id: int, *, senders: dict[str, Sender], policy: DeliveryPolic
 
     if row.channel == "sms" and is_opted_out_of_sms(row.recipient):
         return _finish(row, CANCELLED, error="recipient opted out of SMS", now=now)
+    if _to_restricted_customer(row):
+        return _finish(row, CANCELLED, error="the customer's processing is restricted", now=now)
     sender = senders.get(row.channel)
     if sender is None:
         return _finish(row, FAILED, error=f"no sender for channel {row.channel}", now=now)
@@ -230,6 +233,18 @@ def deliver(outbox_id: int, *, senders: dict[str, Sender], policy: DeliveryPolic
     row.last_error = None
     db.session.commit()
     return row.status
+
+
+def _to_restricted_customer(row: OutboxMessage) -> bool:
+    """Whether the message goes to a customer whose processing is restricted. Forwarding mail
+    to an authority was checked when it was made and is not the customer's message."""
+    if row.case_id is None:
+        return False
+    case = db.session.get(Case, row.case_id)
+    customer = case.customer if case else None
+    if customer is None or not customer.restricted:
+        return False
+    return row.recipient in (customer.phone, customer.email)
 
 
 def _error_text(failure) -> str:

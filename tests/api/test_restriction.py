@@ -1,0 +1,117 @@
+"""Restriction of processing: the data stays, but nothing goes to the customer or about them."""
+
+from datetime import timedelta
+
+import pytest
+
+from service.db_types import utcnow
+from service.feedback.logic import FeedbackSettings, send_due
+from service.outbox import delivery
+from service.outbox.logic import send_reply
+from service.auth.permissions import Principal
+from tests.api.problems import assert_problem
+
+PHONE = "+358401234567"
+
+
+@pytest.fixture
+def privacy(api):
+    return api.headers_for("privacy_officer")
+
+
+def _case(client, intake, adviser, **sender):
+    posted = client.post("/api/v1/inbound/messages", headers=intake, json={
+        "channel": "sms", "external_id": "SM-restricted", "from": sender or {"phone": PHONE}, "body": "Hei"}).get_json()
+    case = client.get(f"/api/v1/cases/{posted['case_id']}", headers=adviser).get_json()
+    return case["id"], case["customer"]["id"]
+
+
+def _restrict(client, privacy, customer_id):
+    response = client.post(f"/api/v1/customers/{customer_id}/restriction", headers=privacy,
+                           json={"reason": "Accuracy contested (request 12)"})
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def test_a_restricted_customer_gets_no_sms_and_the_restriction_shows(app, client, intake, adviser, privacy):
+    case_id, customer_id = _case(client, intake, adviser)
+    restricted = _restrict(client, privacy, customer_id)
+    assert restricted["restricted"] is True and restricted["restriction_reason"] == "Accuracy contested (request 12)"
+
+    reply = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei"}, headers=adviser)
+
+    assert_problem(reply, 409, "processing-restricted")
+    assert app.extensions["senders"]["sms"].sent == []
+
+
+def test_a_message_queued_before_the_restriction_is_cancelled_at_delivery(app, client, intake, adviser, privacy):
+    case_id, customer_id = _case(client, intake, adviser)
+    with app.app_context():
+        outbox_id = send_reply(actor=Principal(kind="official", id=1, name="x", role="admin"), case_id=case_id,
+                               channel="sms", body="Hei").outbox.id
+    _restrict(client, privacy, customer_id)
+
+    with app.app_context():
+        assert delivery.deliver_and_reschedule(outbox_id) == "cancelled"
+    assert app.extensions["senders"]["sms"].sent == []
+
+
+def test_no_forwarding_and_no_feedback_for_a_restricted_customer(app, client, intake, adviser, admin, privacy):
+    case_id, customer_id = _case(client, intake, adviser)
+    authority = client.post("/api/v1/authorities", headers=admin,
+                            json={"name": "Kela", "email": "kirjaamo@kela.example.fi"}).get_json()
+    _restrict(client, privacy, customer_id)
+
+    forward = client.post(f"/api/v1/cases/{case_id}/forward", headers=adviser,
+                          json={"authority_id": authority["id"], "disclose": ["phone"], "legal_basis": "x"})
+    assert_problem(forward, 409, "processing-restricted")
+
+    client.post(f"/api/v1/cases/{case_id}/close", headers=adviser)
+    assert client.get(f"/api/v1/cases/{case_id}", headers=adviser).get_json()["feedback"] == []
+
+
+def test_a_feedback_request_scheduled_before_the_restriction_is_not_sent(app, client, intake, adviser, privacy):
+    case_id, customer_id = _case(client, intake, adviser)
+    client.post(f"/api/v1/cases/{case_id}/close", headers=adviser)
+    _restrict(client, privacy, customer_id)
+
+    with app.app_context():
+        assert send_due(FeedbackSettings.from_config(app.config), now=utcnow() + timedelta(hours=2)) == []
+    assert client.get(f"/api/v1/cases/{case_id}", headers=adviser).get_json()["feedback"][0]["status"] == "skipped"
+
+
+def test_only_the_privacy_officer_corrects_a_restricted_customer(client, intake, adviser, privacy):
+    _, customer_id = _case(client, intake, adviser)
+    _restrict(client, privacy, customer_id)
+
+    by_adviser = client.patch(f"/api/v1/customers/{customer_id}", json={"name": "Anna"}, headers=adviser)
+    by_privacy_officer = client.patch(f"/api/v1/customers/{customer_id}", json={"name": "Anna A."}, headers=privacy)
+
+    assert_problem(by_adviser, 409, "processing-restricted")
+    assert by_privacy_officer.status_code == 200 and by_privacy_officer.get_json()["name"] == "Anna A."
+
+
+def test_lifting_the_restriction_allows_messages_again_and_both_are_audited(client, intake, adviser, privacy, admin):
+    case_id, customer_id = _case(client, intake, adviser)
+    _restrict(client, privacy, customer_id)
+
+    lifted = client.delete(f"/api/v1/customers/{customer_id}/restriction", headers=privacy)
+
+    assert lifted.status_code == 200 and lifted.get_json()["restricted"] is False
+    assert client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei"},
+                       headers=adviser).status_code == 201
+    actions = [e["action"] for e in client.get(f"/api/v1/audit?object_type=customer&object_id={customer_id}",
+                                               headers=admin).get_json()["items"]]
+    assert "customer.restricted" in actions and "customer.restriction_lifted" in actions
+
+
+def test_restriction_rules(client, intake, adviser, privacy):
+    _, customer_id = _case(client, intake, adviser)
+    assert client.post(f"/api/v1/customers/{customer_id}/restriction", headers=adviser,
+                       json={"reason": "x"}).status_code == 403
+    assert_problem(client.delete(f"/api/v1/customers/{customer_id}/restriction", headers=privacy), 409, "not-restricted")
+    _restrict(client, privacy, customer_id)
+    again = client.post(f"/api/v1/customers/{customer_id}/restriction", headers=privacy, json={"reason": "x"})
+    assert_problem(again, 409, "already-restricted")
+    assert_problem(client.post(f"/api/v1/customers/{customer_id}/restriction", headers=privacy, json={}), 422,
+                   fields=["reason"])

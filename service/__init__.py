@@ -94,12 +94,13 @@ def _register_blueprints(app: Flask) -> None:
     from .lines import routes as line_routes
     from .outbox import routes as outbox_routes
     from .recordings import routes as recording_routes
+    from .retention import routes as retention_routes
 
     for blueprint in (health.blp, auth_routes.auth_blp, auth_routes.officials_blp,
                       auth_routes.api_keys_blp, line_routes.blp, case_routes.blp,
                       outbox_routes.blp, recording_routes.blp, chat_routes.blp, customer_routes.blp,
                       forwarding_routes.authorities_blp, forwarding_routes.forwarding_blp,
-                      intake_routes.blp, audit_routes.blp):
+                      retention_routes.blp, retention_routes.holds_blp, intake_routes.blp, audit_routes.blp):
         api.register_blueprint(blueprint)
 
 

@@ -52,6 +52,41 @@ def register_cli(app: Flask) -> None:
             raise click.ClickException(f"{exc.detail} {details}".strip()) from None
         click.echo(f"Created {official.role} {official.username} (id {official.id}).")
 
+    @app.cli.group()
+    def retention():
+        """Retention: the purge."""
+
+    @retention.command("purge")
+    @click.option("--dry-run", is_flag=True, help="Count what would be deleted; delete nothing.")
+    @click.option("--as-of", "as_of", help="Purge as if it were this time (ISO 8601 with a zone).")
+    @click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(1, 100_000))
+    def purge_command(dry_run, as_of, batch_size):
+        """Delete everything past its retention date (in batches; safe to interrupt and rerun)."""
+        from datetime import datetime
+
+        from .retention.logic import purge
+        from .storage import get_storage
+
+        moment = None
+        if as_of:
+            try:
+                moment = datetime.fromisoformat(as_of.replace("Z", "+00:00"))
+            except ValueError:
+                raise click.BadParameter("use ISO 8601, e.g. 2027-12-01T00:00:00Z", param_hint="--as-of") from None
+            if moment.tzinfo is None:
+                raise click.BadParameter("give a time zone, e.g. Z or +02:00", param_hint="--as-of")
+
+        def progress(report):
+            click.echo(f"  batch {report.batches}: {report.cases} cases, {report.recordings} recordings, "
+                       f"{report.customers} customers, {report.files} files so far")
+
+        report = purge(as_of=moment, dry_run=dry_run, storage=get_storage(), batch_size=batch_size,
+                       progress=progress)
+        verb = "would delete" if dry_run else "deleted"
+        click.echo(f"As of {report.as_of.isoformat()}: {verb} {report.cases} cases, {report.attachments} attachments, "
+                   f"{report.recordings} recordings, {report.customers} customers; "
+                   f"{report.held_cases_skipped} expired cases kept under legal hold.")
+
     @app.cli.command("demo")
     @click.option("--username", default="admin", show_default=True)
     @click.option("--password", default="admin-demo-password", show_default=True)

@@ -10,3 +10,5 @@ case_created = _signals.signal("case.created")
 case_closed = _signals.signal("case.closed")
 case_reopened = _signals.signal("case.reopened")
 contact_received = _signals.signal("contact.received")
+# A service line's retention periods changed; retention recomputes the dates it covers.
+retention_policy_changed = _signals.signal("retention_policy.changed")

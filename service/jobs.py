@@ -63,3 +63,12 @@ def fetch_attachment(attachment_id: int) -> bool:
 
     with _application():
         return remote_files.fetch(attachment_id)
+
+
+def purge_expired() -> dict:
+    """The daily retention purge."""
+    from .retention.logic import purge
+    from .storage import get_storage
+
+    with _application():
+        return purge(storage=get_storage()).counts()

@@ -31,6 +31,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "recordings.read": CASE_WORKERS,
     "customers.write": CASE_WORKERS | {PRIVACY_OFFICER},
     "privacy.manage": frozenset({PRIVACY_OFFICER, ADMIN}),
+    # Legal holds, and running the purge by hand.
+    "retention.manage": frozenset({PRIVACY_OFFICER, ADMIN}),
     "service_lines.read": CASE_WORKERS,
     "service_lines.manage": frozenset({ADMIN}),
     "authorities.manage": frozenset({ADMIN}),

@@ -40,6 +40,9 @@ class Case(db.Model):
     first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     retention_until: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # A legal hold keeps the case and its recordings from the purge while it lasts.
+    legal_hold_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    legal_hold_reason: Mapped[str | None] = mapped_column(Text)
 
     service_line: Mapped["ServiceLine"] = relationship()  # noqa: F821
     customer: Mapped["Customer | None"] = relationship()  # noqa: F821

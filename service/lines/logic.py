@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from .. import events
 from ..audit.logic import record
 from ..auth.permissions import Principal
 from ..customers.normalise import InvalidContactDetail, normalise_email, normalise_phone
@@ -107,7 +108,10 @@ def create_line(*, actor: Principal, data: dict, region: str) -> ServiceLine:
 
 def update_line(*, actor: Principal, line_id: int, data: dict, region: str) -> ServiceLine:
     line = get_line(line_id)
+    before = (line.case_retention_days, line.recording_retention_days)
     _apply(line, data, region)
+    if (line.case_retention_days, line.recording_retention_days) != before:
+        events.retention_policy_changed.send(line)
     record("service_line.updated", actor=actor, object_type="service_line", object_id=line.id,
            details={"fields": sorted(data)})
     _commit_or_conflict()

@@ -88,6 +88,8 @@ def _replayed(actor: Principal, key: str, endpoint: str) -> ReplyResult | None:
     if previous.endpoint != endpoint:
         raise Conflict("This Idempotency-Key was used for another request.", code="idempotency-key-reused")
     contact = db.session.get(Contact, previous.resource_id)
+    if contact is None:
+        return None  # the reply was purged with its case; the key no longer names anything
     outbox = db.session.scalar(select(OutboxMessage).where(OutboxMessage.contact_id == contact.id))
     return ReplyResult(contact=contact, outbox=outbox, replayed=True)
 

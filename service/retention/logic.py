@@ -1,0 +1,217 @@
+"""Retention: legal holds, policy changes, and the purge.
+
+What the purge must never delete:
+- a case that is not closed, or whose retention_until is after the as-of time;
+- a case under legal hold, or any recording of such a case;
+- a recording before its own retention_until;
+- a customer who still has a case;
+- the audit log (it has its own period, not handled here) and anonymous statistics.
+Everything else past its date goes: the case with its contacts, notes, attachments, chats,
+disclosures, feedback and outbound messages (database cascades), the files of its attachments
+and recordings, and customers left with no case. Work is done in batches, one transaction
+each, so an interrupted run loses nothing and a rerun carries on; each run writes one audit
+entry with counts only.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Callable
+
+from sqlalchemy import delete, exists, func, select
+
+from .. import events
+
+from ..audit.logic import record
+from ..auth.permissions import Principal
+from ..cases.logic import load_case, touch
+from ..cases.models import CLOSED, Attachment, Case
+from ..customers.models import Customer
+from ..db_types import utcnow
+from ..errors import Conflict
+from ..extensions import db
+from ..lines.models import ServiceLine
+from ..recordings.models import Recording
+from ..storage import FileStorage
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 1000
+
+
+@dataclass
+class PurgeReport:
+    as_of: datetime
+    dry_run: bool
+    cases: int = 0
+    attachments: int = 0
+    recordings: int = 0
+    customers: int = 0
+    files: int = 0
+    held_cases_skipped: int = 0
+    batches: int = 0
+    missing_files: list[str] = field(default_factory=list)
+
+    def counts(self) -> dict:
+        return {"cases": self.cases, "attachments": self.attachments, "recordings": self.recordings,
+                "customers": self.customers, "files": self.files, "held_cases_skipped": self.held_cases_skipped}
+
+
+# --- legal hold ------------------------------------------------------------------------------
+
+def place_hold(*, actor: Principal, case_id: int, reason: str) -> Case:
+    case = load_case(actor=actor, case_id=case_id, for_update=True)
+    if case.legal_hold_at is not None:
+        raise Conflict("The case is already under a legal hold.", code="already-held")
+    case.legal_hold_at, case.legal_hold_reason = utcnow(), reason
+    touch(case)
+    record("case.hold_placed", actor=actor, object_type="case", object_id=case.id)
+    db.session.commit()
+    return case
+
+
+def release_hold(*, actor: Principal, case_id: int) -> Case:
+    case = load_case(actor=actor, case_id=case_id, for_update=True)
+    if case.legal_hold_at is None:
+        raise Conflict("The case is not under a legal hold.", code="not-held")
+    case.legal_hold_at, case.legal_hold_reason = None, None
+    touch(case)
+    record("case.hold_released", actor=actor, object_type="case", object_id=case.id)
+    db.session.commit()
+    return case
+
+
+# --- policy changes --------------------------------------------------------------------------
+
+def recompute_for_line(line: ServiceLine, *, default_case_days: int, default_recording_days: int) -> tuple[int, int]:
+    """After a policy change: new retention dates for the line's closed cases and recordings."""
+    case_days = line.case_retention_days or default_case_days
+    recording_days = line.recording_retention_days or default_recording_days
+    cases = db.session.scalars(select(Case).where(Case.service_line_id == line.id, Case.status == CLOSED,
+                                                  Case.closed_at.is_not(None)))
+    changed_cases = 0
+    for case in cases:
+        case.retention_until = case.closed_at + timedelta(days=case_days)
+        changed_cases += 1
+    recordings = db.session.scalars(select(Recording).join(Case, Recording.case_id == Case.id)
+                                    .where(Case.service_line_id == line.id))
+    changed_recordings = 0
+    for recording in recordings:
+        recording.retention_until = recording.recorded_at + timedelta(days=recording_days)
+        changed_recordings += 1
+    return changed_cases, changed_recordings
+
+
+# --- the purge -------------------------------------------------------------------------------
+
+def _expired_cases(as_of: datetime):
+    return select(Case.id).where(Case.status == CLOSED, Case.retention_until.is_not(None),
+                                 Case.retention_until <= as_of, Case.legal_hold_at.is_(None))
+
+
+def _expired_recordings(as_of: datetime):
+    held = exists().where(Case.id == Recording.case_id, Case.legal_hold_at.is_not(None))
+    return select(Recording.id).where(Recording.retention_until.is_not(None), Recording.retention_until <= as_of,
+                                      ~held)
+
+
+def purge(*, as_of: datetime | None = None, dry_run: bool = False, storage: FileStorage,
+          actor: Principal | None = None, batch_size: int = BATCH_SIZE,
+          progress: Callable[[PurgeReport], None] | None = None) -> PurgeReport:
+    as_of = as_of or utcnow()
+    report = PurgeReport(as_of=as_of, dry_run=dry_run)
+    report.held_cases_skipped = db.session.scalar(select(func.count()).select_from(Case).where(
+        Case.status == CLOSED, Case.retention_until <= as_of, Case.legal_hold_at.is_not(None))) or 0
+    if dry_run:
+        _count_only(report, as_of)
+    else:
+        _purge_recordings(report, as_of, storage, batch_size, progress)
+        _purge_cases(report, as_of, storage, batch_size, progress)
+    record("retention.purged" if not dry_run else "retention.dry_run", actor=actor,
+           details={"as_of": as_of.isoformat(), **report.counts()})
+    db.session.commit()
+    log.info("retention purge%s as of %s: %s", " (dry run)" if dry_run else "", as_of.isoformat(), report.counts())
+    return report
+
+
+def _count_only(report: PurgeReport, as_of: datetime) -> None:
+    case_ids = select(_expired_cases(as_of).subquery().c.id)
+    report.cases = db.session.scalar(select(func.count()).select_from(_expired_cases(as_of).subquery())) or 0
+    report.attachments = db.session.scalar(select(func.count()).select_from(Attachment)
+                                           .where(Attachment.case_id.in_(case_ids))) or 0
+    report.recordings = db.session.scalar(select(func.count()).select_from(Recording).where(
+        (Recording.case_id.in_(case_ids)) | Recording.id.in_(select(_expired_recordings(as_of).subquery().c.id))
+    )) or 0
+    left = select(Case.customer_id).where(Case.id.in_(case_ids), Case.customer_id.is_not(None))
+    kept = select(Case.customer_id).where(Case.id.not_in(case_ids), Case.customer_id.is_not(None))
+    report.customers = db.session.scalar(select(func.count()).select_from(Customer).where(
+        Customer.id.in_(left), Customer.id.not_in(kept))) or 0
+
+
+def _delete_files(report: PurgeReport, storage: FileStorage, keys: list[str]) -> None:
+    for key in keys:
+        if not storage.exists(key):
+            report.missing_files.append(key)
+        storage.delete(key)
+        report.files += 1
+
+
+def _purge_recordings(report, as_of, storage, batch_size, progress) -> None:
+    while True:
+        rows = db.session.execute(_expired_recordings(as_of).add_columns(Recording.storage_key)
+                                  .order_by(Recording.id).limit(batch_size)).all()
+        if not rows:
+            return
+        db.session.execute(delete(Recording).where(Recording.id.in_([r[0] for r in rows])))
+        db.session.commit()
+        _delete_files(report, storage, [r[1] for r in rows if r[1]])
+        report.recordings += len(rows)
+        report.batches += 1
+        if progress:
+            progress(report)
+        if len(rows) < batch_size:
+            return
+
+
+def _purge_cases(report, as_of, storage, batch_size, progress) -> None:
+    while True:
+        ids = list(db.session.scalars(_expired_cases(as_of).order_by(Case.id).limit(batch_size)))
+        if not ids:
+            return
+        attachment_keys = list(db.session.scalars(select(Attachment.storage_key).where(
+            Attachment.case_id.in_(ids), Attachment.storage_key.is_not(None))))
+        report.attachments += db.session.scalar(select(func.count()).select_from(Attachment)
+                                                .where(Attachment.case_id.in_(ids))) or 0
+        recording_keys = list(db.session.scalars(select(Recording.storage_key).where(
+            Recording.case_id.in_(ids), Recording.storage_key.is_not(None))))
+        report.recordings += db.session.scalar(select(func.count()).select_from(Recording)
+                                               .where(Recording.case_id.in_(ids))) or 0
+        customer_ids = set(db.session.scalars(select(Case.customer_id).where(
+            Case.id.in_(ids), Case.customer_id.is_not(None))))
+        # The database cascades the case's dependent rows; see the migrations' ON DELETE.
+        db.session.execute(delete(Case).where(Case.id.in_(ids)))
+        if customer_ids:
+            orphaned = select(Customer.id).where(Customer.id.in_(customer_ids),
+                                                 ~exists().where(Case.customer_id == Customer.id))
+            orphaned_ids = list(db.session.scalars(orphaned))
+            if orphaned_ids:
+                db.session.execute(delete(Customer).where(Customer.id.in_(orphaned_ids)))
+            report.customers += len(orphaned_ids)
+        db.session.commit()
+        _delete_files(report, storage, attachment_keys + recording_keys)
+        report.cases += len(ids)
+        report.batches += 1
+        if progress:
+            progress(report)
+        if len(ids) < batch_size:
+            return
+
+
+@events.retention_policy_changed.connect
+def _on_policy_change(line: ServiceLine, **_) -> None:
+    from flask import current_app
+
+    recompute_for_line(line, default_case_days=current_app.config["CASE_RETENTION_DAYS"],
+                       default_recording_days=current_app.config["RECORDING_RETENTION_DAYS"])

@@ -1,0 +1,50 @@
+from marshmallow import Schema, fields, validate
+
+from ..schemas import StrictSchema, UTCDateTimeField, required_text
+
+_days = dict(allow_none=True, strict=True, validate=validate.Range(min=1, max=36500))
+
+
+class HoldIn(StrictSchema):
+    reason = required_text(2000)
+
+
+class HoldOut(Schema):
+    case_id = fields.Integer(attribute="id")
+    legal_hold_at = fields.DateTime(allow_none=True)
+    legal_hold_reason = fields.String(allow_none=True)
+    retention_until = fields.DateTime(allow_none=True)
+
+
+class PurgeIn(StrictSchema):
+    dry_run = fields.Boolean(load_default=True, metadata={"description": "Count only (the default)"})
+    as_of = UTCDateTimeField(allow_none=True, metadata={"description": "Purge as if it were this time; default now"})
+
+
+class PurgeOut(Schema):
+    as_of = fields.DateTime()
+    dry_run = fields.Boolean()
+    cases = fields.Integer()
+    attachments = fields.Integer()
+    recordings = fields.Integer()
+    customers = fields.Integer()
+    files = fields.Integer()
+    held_cases_skipped = fields.Integer()
+
+
+class PolicyOut(Schema):
+    service_line_id = fields.Integer(attribute="id")
+    service_line = fields.String(attribute="name")
+    case_retention_days = fields.Integer(allow_none=True, metadata={"description": "Days after closing; null: default"})
+    recording_retention_days = fields.Integer(allow_none=True, metadata={"description": "Days from recording; null: default"})
+
+
+class PolicyList(Schema):
+    default_case_retention_days = fields.Integer()
+    default_recording_retention_days = fields.Integer()
+    items = fields.List(fields.Nested(PolicyOut))
+
+
+class PolicyIn(StrictSchema):
+    case_retention_days = fields.Integer(**_days)
+    recording_retention_days = fields.Integer(**_days)

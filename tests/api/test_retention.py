@@ -1,0 +1,164 @@
+"""Retention: closing starts the clock, the purge deletes exactly what expired (files too),
+legal holds keep cases, recordings follow their own clock, and a rerun does nothing."""
+
+import base64
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from tests.api.problems import assert_problem
+from tests.twilio_fakes import twilio_post
+
+PDF = b"%PDF-1.4\nretention test\n%%EOF\n"
+
+
+@pytest.fixture
+def privacy(api):
+    return api.headers_for("privacy_officer")
+
+
+def _closed_case(client, intake, adviser, n, *, phone=None, attach=True):
+    body = {"channel": "sms", "external_id": f"SM-ret-{n}", "from": {"phone": phone or f"+35840{n:07d}"},
+            "body": f"viesti {n}"}
+    if attach:
+        body["attachments"] = [{"filename": f"liite-{n}.pdf", "content_type": "application/pdf",
+                                "content_base64": base64.b64encode(PDF).decode()}]
+    posted = client.post("/api/v1/inbound/messages", headers=intake, json=body).get_json()
+    client.post(f"/api/v1/cases/{posted['case_id']}/notes", json={"body": "muistiinpano"}, headers=adviser)
+    closed = client.post(f"/api/v1/cases/{posted['case_id']}/close", headers=adviser).get_json()
+    return closed
+
+
+def _files(app):
+    root = app.extensions["file_storage"].root
+    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+def _purge(runner, *args):
+    result = runner.invoke(args=["retention", "purge", *args])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_purge_a_year_later_deletes_exactly_the_expired_data(app, client, runner, intake, adviser, admin, privacy):
+    old = [_closed_case(client, intake, adviser, n) for n in range(3)]
+    held = _closed_case(client, intake, adviser, 3)
+    client.post(f"/api/v1/cases/{held['id']}/hold", json={"reason": "Oikeudenkäynti vireillä"}, headers=privacy)
+    open_case = client.post("/api/v1/inbound/messages", headers=intake, json={
+        "channel": "sms", "external_id": "SM-ret-open", "from": {"phone": "+358409999999"}, "body": "auki"}).get_json()
+    assert len(_files(app)) == 4
+    a_year_later = (datetime.now(timezone.utc) + timedelta(days=366)).isoformat()
+
+    dry = _purge(runner, "--dry-run", "--as-of", a_year_later)
+    assert "would delete 3 cases, 3 attachments, 0 recordings, 3 customers; 1 expired cases kept" in dry
+    assert client.get("/api/v1/cases", headers=admin).get_json()["total"] == 5
+
+    output = _purge(runner, "--as-of", a_year_later)
+
+    assert "deleted 3 cases, 3 attachments, 0 recordings, 3 customers" in output
+    remaining = {c["id"] for c in client.get("/api/v1/cases", headers=admin).get_json()["items"]}
+    assert remaining == {held["id"], open_case["case_id"]}
+    for case in old:
+        assert_problem(client.get(f"/api/v1/cases/{case['id']}", headers=admin), 404)
+    assert len(_files(app)) == 1  # only the held case's file is left on disk
+    assert client.get("/api/v1/customers", headers=admin).get_json()["total"] == 2
+
+    rerun = _purge(runner, "--as-of", a_year_later)
+    assert "deleted 0 cases, 0 attachments, 0 recordings, 0 customers" in rerun
+    entries = client.get("/api/v1/audit?action=retention.purged", headers=admin).get_json()["items"]
+    assert [e["details"]["cases"] for e in entries] == [0, 3]
+    assert all("phone" not in str(e["details"]) for e in entries)
+
+
+def test_nothing_is_purged_before_its_date(client, runner, intake, adviser, admin):
+    _closed_case(client, intake, adviser, 10)
+    almost = (datetime.now(timezone.utc) + timedelta(days=364)).isoformat()
+
+    assert "deleted 0 cases" in _purge(runner, "--as-of", almost)
+    assert client.get("/api/v1/cases", headers=admin).get_json()["total"] == 1
+
+
+def test_a_customer_with_another_case_is_kept(client, runner, intake, adviser, admin):
+    _closed_case(client, intake, adviser, 20, phone="+358401112233")
+    client.post("/api/v1/inbound/messages", headers=intake, json={
+        "channel": "email", "external_id": "<keep@example.fi>", "from": {"phone": "+358401112233",
+                                                                          "email": "k@example.fi"}})
+    _purge(runner, "--as-of", (datetime.now(timezone.utc) + timedelta(days=400)).isoformat())
+
+    customers = client.get("/api/v1/customers?phone=0401112233", headers=admin).get_json()
+    assert customers["total"] == 1
+
+
+def test_releasing_the_hold_lets_the_next_purge_delete_the_case(client, runner, intake, adviser, admin, privacy):
+    case = _closed_case(client, intake, adviser, 30)
+    client.post(f"/api/v1/cases/{case['id']}/hold", json={"reason": "x"}, headers=privacy)
+    later = (datetime.now(timezone.utc) + timedelta(days=400)).isoformat()
+    _purge(runner, "--as-of", later)
+    assert client.get(f"/api/v1/cases/{case['id']}", headers=admin).status_code == 200
+
+    released = client.delete(f"/api/v1/cases/{case['id']}/hold", headers=privacy)
+    assert released.status_code == 200 and released.get_json()["legal_hold_at"] is None
+    _purge(runner, "--as-of", later)
+
+    assert client.get(f"/api/v1/cases/{case['id']}", headers=admin).status_code == 404
+
+
+def test_hold_rules(client, intake, adviser, privacy):
+    case = _closed_case(client, intake, adviser, 40)
+    assert client.post(f"/api/v1/cases/{case['id']}/hold", json={"reason": "x"}, headers=adviser).status_code == 403
+    assert_problem(client.delete(f"/api/v1/cases/{case['id']}/hold", headers=privacy), 409, "not-held")
+    client.post(f"/api/v1/cases/{case['id']}/hold", json={"reason": "x"}, headers=privacy)
+    assert_problem(client.post(f"/api/v1/cases/{case['id']}/hold", json={"reason": "y"}, headers=privacy),
+                   409, "already-held")
+
+
+def test_a_policy_change_recomputes_retention_dates(client, intake, adviser, admin):
+    case = _closed_case(client, intake, adviser, 50)
+    line_id = case["service_line"]["id"]
+
+    response = client.patch(f"/api/v1/retention/policies/{line_id}", json={"case_retention_days": 30}, headers=admin)
+
+    assert response.status_code == 200 and response.get_json()["case_retention_days"] == 30
+    updated = client.get(f"/api/v1/cases/{case['id']}", headers=admin).get_json()
+    closed_at = datetime.fromisoformat(updated["closed_at"])
+    assert datetime.fromisoformat(updated["retention_until"]) == closed_at + timedelta(days=30)
+    policies = client.get("/api/v1/retention/policies", headers=admin).get_json()
+    assert policies["default_case_retention_days"] == 365
+    assert [(p["service_line_id"], p["case_retention_days"]) for p in policies["items"]] == [(line_id, 30)]
+
+
+def test_the_api_purge_defaults_to_a_dry_run(client, intake, adviser, admin):
+    _closed_case(client, intake, adviser, 60)
+    later = (datetime.now(timezone.utc) + timedelta(days=400)).isoformat()
+
+    counted = client.post("/api/v1/retention/purge", json={"as_of": later}, headers=admin).get_json()
+    assert (counted["dry_run"], counted["cases"]) == (True, 1)
+    assert client.get("/api/v1/cases", headers=admin).get_json()["total"] == 1
+    done = client.post("/api/v1/retention/purge", json={"as_of": later, "dry_run": False}, headers=admin).get_json()
+    assert done["cases"] == 1
+    assert client.get("/api/v1/cases", headers=admin).get_json()["total"] == 0
+    assert client.post("/api/v1/retention/purge", json={}, headers=adviser).status_code == 403
+
+
+def test_recordings_are_purged_on_their_own_clock_while_the_case_stays(client, runner, admin):
+    client.post("/api/v1/service-lines", headers=admin, json={
+        "name": "Muutto", "phone_numbers": ["+358951234567"], "recording_policy": "all",
+        "recording_retention_days": 60})
+    sid = "CA" + "7" * 32
+    twilio_post(client, "/webhooks/twilio/voice", {"CallSid": sid, "From": "+358401234567", "To": "+358951234567",
+                                                   "CallStatus": "ringing"})
+    twilio_post(client, "/webhooks/twilio/voice/recording", {
+        "CallSid": sid, "RecordingSid": "RE" + "7" * 32, "RecordingStatus": "completed",
+        "RecordingUrl": "https://api.twilio.com/x/RE7", "RecordingDuration": "30"})
+    assert client.get("/api/v1/recordings", headers=admin).get_json()["total"] == 1
+
+    _purge(runner, "--as-of", (datetime.now(timezone.utc) + timedelta(days=61)).isoformat())
+
+    assert client.get("/api/v1/recordings", headers=admin).get_json()["total"] == 0
+    assert client.get("/api/v1/cases", headers=admin).get_json()["total"] == 1  # the open case stays
+
+
+@pytest.mark.parametrize("as_of", ["yesterday", "2027-12-01T00:00:00"])
+def test_purge_refuses_an_unclear_time(runner, as_of):
+    result = runner.invoke(args=["retention", "purge", "--as-of", as_of])
+    assert result.exit_code != 0 and "--as-of" in result.output

@@ -87,6 +87,25 @@ def register_cli(app: Flask) -> None:
                    f"{report.recordings} recordings, {report.customers} customers; "
                    f"{report.held_cases_skipped} expired cases kept under legal hold.")
 
+    @app.cli.group()
+    def audit():
+        """The audit log's hash chain."""
+
+    @audit.command("verify")
+    def audit_verify():
+        """Seal what is pending, then check the whole chain; exit 1 at the first broken link."""
+        from .audit.chain import seal, verify
+
+        sealed = seal()
+        result = verify()
+        if result.intact:
+            click.echo(f"The audit chain is intact: {result.checked} entries checked ({sealed} newly sealed).")
+            return
+        where = f"entry {result.broken_at_seq}" + (f" (audit id {result.entry_id})" if result.entry_id else "")
+        click.echo(f"The audit chain is broken at {where}: {result.problem}. "
+                   f"{result.checked} entries before it are intact.", err=True)
+        raise SystemExit(1)
+
     @app.cli.command("demo")
     @click.option("--username", default="admin", show_default=True)
     @click.option("--password", default="admin-demo-password", show_default=True)

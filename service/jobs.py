@@ -72,3 +72,11 @@ def purge_expired() -> dict:
 
     with _application():
         return purge(storage=get_storage()).counts()
+
+
+def seal_audit_log() -> int:
+    """Put new audit entries into the hash chain."""
+    from .audit.chain import seal
+
+    with _application():
+        return seal()

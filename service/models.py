@@ -1,6 +1,6 @@
 """Imports every model so the metadata is complete (Alembic, tests, the purge)."""
 
-from .audit.models import AuditEntry  # noqa: F401
+from .audit.models import AuditChainHead, AuditEntry  # noqa: F401
 from .auth.models import ApiKey, AuthToken, Official  # noqa: F401
 from .cases.models import Attachment, Case, Contact, Note  # noqa: F401
 from .customers.models import Customer  # noqa: F401

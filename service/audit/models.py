@@ -29,8 +29,23 @@ class AuditEntry(db.Model):
     request_id: Mapped[str | None] = mapped_column(String(64))
     purpose: Mapped[str | None] = mapped_column(String(200))
     details: Mapped[dict | None] = mapped_column(JSON)
+    # The hash chain, filled in by the sealer: the entry's position, the hash of the entry
+    # before it, and its own hash over both. Unsealed entries have none yet.
+    seq: Mapped[int | None] = mapped_column(unique=True)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    entry_hash: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
         Index("ix_audit_entry_object", "object_type", "object_id"),
         Index("ix_audit_entry_actor", "actor_type", "actor_id"),
     )
+
+
+class AuditChainHead(db.Model):
+    """The end of the sealed chain. Only the sealer writes it, so it is no hot row."""
+
+    __tablename__ = "audit_chain_head"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    last_seq: Mapped[int] = mapped_column(default=0)
+    last_hash: Mapped[str] = mapped_column(String(64))

@@ -1,0 +1,83 @@
+"""The audit log is hash-chained: `audit verify` finds an edited or removed entry."""
+
+from datetime import timedelta
+
+from sqlalchemy import delete, select, update
+
+from service.audit.chain import seal, verify
+from service.audit.models import AuditEntry
+from service.db_types import utcnow
+from service.extensions import db
+
+
+def _activity(client, intake, adviser, n=3):
+    for i in range(n):
+        posted = client.post("/api/v1/inbound/messages", headers=intake, json={
+            "channel": "sms", "external_id": f"SM-chain-{i}", "from": {"phone": f"+35840{i:07d}"}, "body": "x"})
+        client.get(f"/api/v1/cases/{posted.get_json()['case_id']}", headers=adviser)
+
+
+def _seal_all(app):
+    with app.app_context():
+        return seal(now=utcnow() + timedelta(minutes=1))
+
+
+def test_an_untouched_chain_verifies(app, client, runner, intake, adviser):
+    _activity(client, intake, adviser)
+    assert _seal_all(app) > 5
+
+    result = runner.invoke(args=["audit", "verify"])
+
+    assert result.exit_code == 0, result.output
+    assert "The audit chain is intact" in result.output
+
+
+def test_an_edited_entry_is_found(app, client, runner, intake, adviser):
+    _activity(client, intake, adviser)
+    _seal_all(app)
+    with app.app_context():
+        victim = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "case.read")
+                                    .order_by(AuditEntry.id)).first()
+        seq, entry_id = victim.seq, victim.id
+        db.session.execute(update(AuditEntry).where(AuditEntry.id == entry_id).values(actor_id=999))
+        db.session.commit()
+
+    result = runner.invoke(args=["audit", "verify"])
+
+    assert result.exit_code == 1
+    assert f"broken at entry {seq} (audit id {entry_id})" in result.output
+    assert "changed after sealing" in result.output
+
+
+def test_a_removed_entry_is_found(app, client, runner, intake, adviser):
+    _activity(client, intake, adviser)
+    _seal_all(app)
+    with app.app_context():
+        db.session.execute(delete(AuditEntry).where(AuditEntry.seq == 3))
+        db.session.commit()
+        result = verify()
+
+    assert (result.intact, result.broken_at_seq, result.checked) == (False, 3, 2)
+    assert "missing" in result.problem
+
+
+def test_removing_the_newest_entries_is_found(app, client, intake, adviser):
+    _activity(client, intake, adviser)
+    _seal_all(app)
+    with app.app_context():
+        last = db.session.scalar(select(AuditEntry.seq).order_by(AuditEntry.seq.desc()).limit(1))
+        db.session.execute(delete(AuditEntry).where(AuditEntry.seq == last))
+        db.session.commit()
+        result = verify()
+
+    assert not result.intact and result.broken_at_seq == last
+
+
+def test_entries_are_sealed_in_order_and_new_ones_wait_for_the_margin(app, client, intake, adviser):
+    _activity(client, intake, adviser, n=1)
+    with app.app_context():
+        assert seal() == 0  # too fresh: a transaction with a lower id may still be committing
+        sealed = _seal_all(app)
+        rows = db.session.scalars(select(AuditEntry).order_by(AuditEntry.id)).all()
+        assert [r.seq for r in rows] == list(range(1, sealed + 1))
+        assert all(r.prev_hash == p.entry_hash for p, r in zip(rows, rows[1:]))

@@ -93,6 +93,7 @@ def _register_blueprints(app: Flask) -> None:
     from .intake import routes as intake_routes
     from .lines import routes as line_routes
     from .outbox import routes as outbox_routes
+    from .privacy import routes as privacy_routes
     from .recordings import routes as recording_routes
     from .retention import routes as retention_routes
 
@@ -100,7 +101,8 @@ def _register_blueprints(app: Flask) -> None:
                       auth_routes.api_keys_blp, line_routes.blp, case_routes.blp,
                       outbox_routes.blp, recording_routes.blp, chat_routes.blp, customer_routes.blp,
                       forwarding_routes.authorities_blp, forwarding_routes.forwarding_blp,
-                      retention_routes.blp, retention_routes.holds_blp, intake_routes.blp, audit_routes.blp):
+                      retention_routes.blp, retention_routes.holds_blp, privacy_routes.blp, intake_routes.blp,
+                      audit_routes.blp):
         api.register_blueprint(blueprint)
 
 

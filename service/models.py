@@ -11,3 +11,4 @@ from .recordings.models import Recording  # noqa: F401
 from .chats.models import Chat, ChatMessage  # noqa: F401
 from .forwarding.models import Authority, Disclosure  # noqa: F401
 from .feedback.models import FeedbackRequest  # noqa: F401
+from .privacy.models import PrivacyRequest  # noqa: F401

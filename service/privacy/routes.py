@@ -1,0 +1,94 @@
+import io
+import json
+import zipfile
+
+from flask import Response, current_app, send_file
+
+from ..auth.guard import current_principal
+from ..blueprint import Blueprint
+from ..pagination import page_schema
+from ..storage import get_storage
+from . import logic
+from .schemas import ExportQuery, ExtendIn, PrivacyRequestIn, PrivacyRequestOut, PrivacyRequestQuery, WithholdIn
+
+blp = Blueprint("privacy", __name__, url_prefix="/api/v1/privacy",
+                description="Data-subject requests: access, rectification, restriction")
+
+RequestPage = page_schema(PrivacyRequestOut, "PrivacyRequestPage")
+
+
+@blp.route("/requests", methods=["POST"])
+@blp.requires("privacy.manage")
+@blp.arguments(PrivacyRequestIn)
+@blp.response(201, PrivacyRequestOut)
+def register_request(data):
+    """Register a request; it is due one month from receipt"""
+    return logic.register(actor=current_principal(), **data)
+
+
+@blp.route("/requests", methods=["GET"])
+@blp.requires("privacy.manage")
+@blp.arguments(PrivacyRequestQuery, location="query")
+@blp.response(200, RequestPage)
+def list_requests(args):
+    """Requests by due date; `overdue=true` for those past it"""
+    return logic.list_requests(**args)
+
+
+@blp.route("/requests/<int:request_id>", methods=["GET"])
+@blp.requires("privacy.manage")
+@blp.response(200, PrivacyRequestOut)
+def get_request(request_id):
+    """A request"""
+    return logic.get_request(request_id)
+
+
+@blp.route("/requests/<int:request_id>/extend", methods=["POST"])
+@blp.requires("privacy.manage")
+@blp.arguments(ExtendIn)
+@blp.response(200, PrivacyRequestOut)
+def extend_request(data, request_id):
+    """Extend the deadline once, by one or two months, with a reason"""
+    return logic.extend(actor=current_principal(), request_id=request_id, **data)
+
+
+@blp.route("/requests/<int:request_id>/complete", methods=["POST"])
+@blp.requires("privacy.manage")
+@blp.response(200, PrivacyRequestOut)
+def complete_request(request_id):
+    """Mark the request answered"""
+    return logic.complete(actor=current_principal(), request_id=request_id)
+
+
+@blp.route("/requests/<int:request_id>/withhold", methods=["POST"])
+@blp.requires("privacy.manage")
+@blp.arguments(WithholdIn)
+@blp.response(200, PrivacyRequestOut)
+def withhold_item(data, request_id):
+    """Keep an item out of the access export, with the legal reason"""
+    return logic.withhold(actor=current_principal(), request_id=request_id, **data)
+
+
+@blp.route("/requests/<int:request_id>/export", methods=["GET"])
+@blp.requires("privacy.manage")
+@blp.arguments(ExportQuery, location="query")
+@blp.response(200, description="The export as JSON, or a ZIP of export.json and the files (`format=zip`)",
+              content_type="application/json")
+@blp.alt_response(200, description="ZIP archive", content_type="application/zip", success=True)
+def export(args, request_id):
+    """Everything held about the subject (audited)"""
+    document, files = logic.build_export(actor=current_principal(), request_id=request_id,
+                                         region=current_app.config["DEFAULT_PHONE_REGION"])
+    text = json.dumps(document, ensure_ascii=False, indent=2)
+    if args["format"] == "json":
+        return Response(text, mimetype="application/json")
+    buffer = io.BytesIO()
+    storage = get_storage()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("export.json", text)
+        for name, key in files:
+            if storage.exists(key):
+                archive.write(storage.path(key), name)
+    buffer.seek(0)
+    return send_file(buffer, mimetype="application/zip", as_attachment=True,
+                     download_name=f"access-request-{request_id}.zip")

@@ -81,7 +81,8 @@ def register_cli(app: Flask) -> None:
                        f"{report.customers} customers, {report.files} files so far")
 
         report = purge(as_of=moment, dry_run=dry_run, storage=get_storage(), batch_size=batch_size,
-                       progress=progress)
+                       audit_retention_days=app.config["AUDIT_RETENTION_DAYS"],
+                       region=app.config["DEFAULT_PHONE_REGION"], progress=progress)
         verb = "would delete" if dry_run else "deleted"
         click.echo(f"As of {report.as_of.isoformat()}: {verb} {report.cases} cases, {report.attachments} attachments, "
                    f"{report.recordings} recordings, {report.customers} customers; "

@@ -37,6 +37,8 @@ class Settings:
     # Days a closed case is kept before the purge deletes it.
     CASE_RETENTION_DAYS: int = 365
     RECORDING_RETENTION_DAYS: int = 365
+    # The audit log's own period; entries older than this are purged behind a chain checkpoint.
+    AUDIT_RETENTION_DAYS: int = 5 * 365
     # Upper bound of any request body; the web server refuses more with 413.
     MAX_CONTENT_LENGTH: int = 25 * 1024 * 1024
     # Upper bound of one attachment after base64 decoding.

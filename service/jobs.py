@@ -70,8 +70,9 @@ def purge_expired() -> dict:
     from .retention.logic import purge
     from .storage import get_storage
 
-    with _application():
-        return purge(storage=get_storage()).counts()
+    with _application() as app:
+        return purge(storage=get_storage(), audit_retention_days=app.config["AUDIT_RETENTION_DAYS"],
+                     region=app.config["DEFAULT_PHONE_REGION"]).counts()
 
 
 def seal_audit_log() -> int:

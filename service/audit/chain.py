@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from ..db_types import utcnow
 from ..extensions import db
@@ -76,9 +76,11 @@ class Verification:
 
 
 def verify(*, batch_size: int = 5000) -> Verification:
-    """Walk the sealed chain and report the first broken link."""
-    expected_seq, prev_hash, checked = 1, GENESIS, 0
-    last_seen = 0
+    """Walk the sealed chain from its checkpoint and report the first broken link."""
+    head = db.session.get(AuditChainHead, 1)
+    start = head.checkpoint_seq if head is not None else 0
+    expected_seq, prev_hash, checked = start + 1, (head.checkpoint_hash if head and start else GENESIS), 0
+    last_seen = start
     while True:
         entries = list(db.session.scalars(select(AuditEntry).where(AuditEntry.seq > last_seen)
                                           .order_by(AuditEntry.seq).limit(batch_size)))
@@ -98,3 +100,19 @@ def verify(*, batch_size: int = 5000) -> Verification:
     if head is not None and head.last_seq != expected_seq - 1:
         return Verification(checked, expected_seq, None, "the newest sealed entries are missing")
     return Verification(checked)
+
+
+def purge_before(cutoff: datetime) -> int:
+    """Delete sealed entries older than ``cutoff`` (the audit log's own retention) and move the
+    checkpoint past them, so the rest of the chain still verifies."""
+    head = _head()
+    last = db.session.scalar(select(AuditEntry).where(AuditEntry.seq.is_not(None), AuditEntry.at < cutoff)
+                             .order_by(AuditEntry.seq.desc()).limit(1))
+    if last is None:
+        db.session.rollback()
+        return 0
+    removed = db.session.execute(delete(AuditEntry).where(AuditEntry.seq.is_not(None),
+                                                          AuditEntry.seq <= last.seq)).rowcount
+    head.checkpoint_seq, head.checkpoint_hash = last.seq, last.entry_hash
+    db.session.commit()
+    return removed

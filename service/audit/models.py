@@ -49,3 +49,7 @@ class AuditChainHead(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     last_seq: Mapped[int] = mapped_column(default=0)
     last_hash: Mapped[str] = mapped_column(String(64))
+    # Where the chain starts after the oldest entries were purged: the last purged entry's
+    # position and hash. The first kept entry must follow it.
+    checkpoint_seq: Mapped[int] = mapped_column(default=0, server_default="0")
+    checkpoint_hash: Mapped[str | None] = mapped_column(String(64))

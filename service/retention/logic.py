@@ -46,6 +46,7 @@ class PurgeReport:
     as_of: datetime
     dry_run: bool
     cases: int = 0
+    audit_entries: int = 0
     attachments: int = 0
     recordings: int = 0
     customers: int = 0
@@ -55,7 +56,7 @@ class PurgeReport:
     missing_files: list[str] = field(default_factory=list)
 
     def counts(self) -> dict:
-        return {"cases": self.cases, "attachments": self.attachments, "recordings": self.recordings,
+        return {"cases": self.cases, "audit_entries": self.audit_entries, "attachments": self.attachments, "recordings": self.recordings,
                 "customers": self.customers, "files": self.files, "held_cases_skipped": self.held_cases_skipped}
 
 
@@ -118,8 +119,8 @@ def _expired_recordings(as_of: datetime):
 
 
 def purge(*, as_of: datetime | None = None, dry_run: bool = False, storage: FileStorage,
-          actor: Principal | None = None, batch_size: int = BATCH_SIZE,
-          progress: Callable[[PurgeReport], None] | None = None) -> PurgeReport:
+          actor: Principal | None = None, batch_size: int = BATCH_SIZE, audit_retention_days: int | None = None,
+          region: str = "FI", progress: Callable[[PurgeReport], None] | None = None) -> PurgeReport:
     as_of = as_of or utcnow()
     report = PurgeReport(as_of=as_of, dry_run=dry_run)
     report.held_cases_skipped = db.session.scalar(select(func.count()).select_from(Case).where(
@@ -128,7 +129,13 @@ def purge(*, as_of: datetime | None = None, dry_run: bool = False, storage: File
         _count_only(report, as_of)
     else:
         _purge_recordings(report, as_of, storage, batch_size, progress)
-        _purge_cases(report, as_of, storage, batch_size, progress)
+        _purge_cases(report, as_of, storage, batch_size, progress, _customers_under_request(region))
+        if audit_retention_days:
+            from ..audit.chain import purge_before, seal
+
+            seal(now=as_of)
+            report.audit_entries = purge_before(as_of - timedelta(days=audit_retention_days))
+    # Written after the audit purge, so this entry always survives it.
     record("retention.purged" if not dry_run else "retention.dry_run", actor=actor,
            details={"as_of": as_of.isoformat(), **report.counts()})
     db.session.commit()
@@ -175,7 +182,18 @@ def _purge_recordings(report, as_of, storage, batch_size, progress) -> None:
             return
 
 
-def _purge_cases(report, as_of, storage, batch_size, progress) -> None:
+def _customers_under_request(region: str) -> set[int]:
+    """Customers an open data-subject request is about: kept even with no case left."""
+    from ..privacy.logic import find_customers
+    from ..privacy.models import OPEN, PrivacyRequest
+
+    ids: set[int] = set()
+    for request in db.session.scalars(select(PrivacyRequest).where(PrivacyRequest.status == OPEN)):
+        ids.update(c.id for c in find_customers(request.subject or {}, region))
+    return ids
+
+
+def _purge_cases(report, as_of, storage, batch_size, progress, keep_customers: set[int]) -> None:
     while True:
         ids = list(db.session.scalars(_expired_cases(as_of).order_by(Case.id).limit(batch_size)))
         if not ids:
@@ -189,7 +207,7 @@ def _purge_cases(report, as_of, storage, batch_size, progress) -> None:
         report.recordings += db.session.scalar(select(func.count()).select_from(Recording)
                                                .where(Recording.case_id.in_(ids))) or 0
         customer_ids = set(db.session.scalars(select(Case.customer_id).where(
-            Case.id.in_(ids), Case.customer_id.is_not(None))))
+            Case.id.in_(ids), Case.customer_id.is_not(None)))) - keep_customers
         # The database cascades the case's dependent rows; see the migrations' ON DELETE.
         db.session.execute(delete(Case).where(Case.id.in_(ids)))
         if customer_ids:

@@ -43,8 +43,10 @@ def update_policy(data, line_id):
 @blp.response(200, PurgeOut)
 def run_purge(data):
     """Purge everything past its retention date now (or count it with dry_run)"""
+    config = current_app.config
     return logic.purge(as_of=data.get("as_of"), dry_run=data["dry_run"], storage=get_storage(),
-                       actor=current_principal())
+                       actor=current_principal(), audit_retention_days=config["AUDIT_RETENTION_DAYS"],
+                       region=config["DEFAULT_PHONE_REGION"])
 
 
 @holds_blp.route("/<int:case_id>/hold", methods=["POST"])

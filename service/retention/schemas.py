@@ -25,6 +25,7 @@ class PurgeOut(Schema):
     as_of = fields.DateTime()
     dry_run = fields.Boolean()
     cases = fields.Integer()
+    audit_entries = fields.Integer(metadata={"description": "Audit entries past the audit log's own period"})
     attachments = fields.Integer()
     recordings = fields.Integer()
     customers = fields.Integer()

@@ -81,3 +81,20 @@ def test_entries_are_sealed_in_order_and_new_ones_wait_for_the_margin(app, clien
         rows = db.session.scalars(select(AuditEntry).order_by(AuditEntry.id)).all()
         assert [r.seq for r in rows] == list(range(1, sealed + 1))
         assert all(r.prev_hash == p.entry_hash for p, r in zip(rows, rows[1:]))
+
+
+def test_purging_old_entries_leaves_a_checkpoint_and_the_rest_still_verifies(app, client, runner, intake, adviser):
+    _activity(client, intake, adviser)
+    _seal_all(app)
+    with app.app_context():
+        from service.audit.chain import purge_before
+
+        total = db.session.query(AuditEntry).count()
+        removed = purge_before(utcnow() + timedelta(minutes=2))
+        assert removed == total
+    _activity(client, intake, adviser, n=1)  # new entries after the checkpoint
+    _seal_all(app)
+
+    result = runner.invoke(args=["audit", "verify"])
+
+    assert result.exit_code == 0, result.output

@@ -162,3 +162,15 @@ def test_recordings_are_purged_on_their_own_clock_while_the_case_stays(client, r
 def test_purge_refuses_an_unclear_time(runner, as_of):
     result = runner.invoke(args=["retention", "purge", "--as-of", as_of])
     assert result.exit_code != 0 and "--as-of" in result.output
+
+
+def test_a_customer_with_an_open_access_request_is_kept_after_their_cases_go(client, runner, intake, adviser, admin,
+                                                                           privacy):
+    _closed_case(client, intake, adviser, 70, phone="+358401230070")
+    client.post("/api/v1/privacy/requests", headers=privacy, json={
+        "type": "access", "subject": {"phone": "040 123 0070"}, "received_at": "2026-11-01T00:00:00Z"})
+
+    _purge(runner, "--as-of", (datetime.now(timezone.utc) + timedelta(days=400)).isoformat())
+
+    assert client.get("/api/v1/cases", headers=admin).get_json()["total"] == 0
+    assert client.get("/api/v1/customers?phone=0401230070", headers=admin).get_json()["total"] == 1

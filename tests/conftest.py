@@ -201,3 +201,17 @@ def admin_for():
     def headers(app, role="admin"):
         return Api(app, app.test_client()).headers_for(role)
     return headers
+
+
+@pytest.fixture
+def smtpd():
+    """A real SMTP server on loopback: (controller, inbox)."""
+    from aiosmtpd.controller import Controller
+
+    from tests.smtp_server import Inbox, free_port
+
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller, inbox
+    controller.stop()

@@ -2,16 +2,15 @@
 
 import hashlib
 import hmac
-import socket
 import time
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from tests.api.problems import assert_problem
+from tests.smtp_server import free_port
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "email"
 SECRET = "gateway-secret"
@@ -234,30 +233,6 @@ def test_sendgrid_inbound_parse_raw_mode(mail_client, staff):
 
 # --- replies over SMTP and the customer's answer ---------------------------------------------
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Inbox:
-    def __init__(self):
-        self.envelopes = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.envelopes.append(envelope)
-        return "250 OK"
-
-
-@pytest.fixture
-def smtpd():
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    yield controller, inbox
-    controller.stop()
-
-
 @pytest.fixture
 def smtp_app(make_app, smtpd):
     controller, _ = smtpd
@@ -294,7 +269,7 @@ def test_reply_goes_out_over_smtp_and_the_customers_answer_threads_back(smtp_app
 
 
 def test_an_unreachable_smtp_server_leaves_the_reply_queued_for_a_retry(make_app, admin_for):
-    app = make_app(EMAIL_WEBHOOK_SECRET=SECRET, SMTP_HOST="127.0.0.1", SMTP_PORT=_free_port(), SMTP_STARTTLS=0)
+    app = make_app(EMAIL_WEBHOOK_SECRET=SECRET, SMTP_HOST="127.0.0.1", SMTP_PORT=free_port(), SMTP_STARTTLS=0)
     client = app.test_client()
     adviser = admin_for(app, "adviser")
     first = _post(client, _eml("plain_utf8_qp.eml")).get_json()

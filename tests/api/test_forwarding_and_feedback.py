@@ -1,13 +1,11 @@
 """Forwarding to another authority with exactly the chosen fields, the disclosure log, and the
 SMS feedback request after a case closes (time controlled by the test, never slept)."""
 
-import socket
 from datetime import timedelta
 from email import policy
 from email.parser import BytesParser
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import update
 
 from service.db_types import utcnow
@@ -18,30 +16,6 @@ from tests.api.problems import assert_problem
 from tests.twilio_fakes import ACCOUNT_SID, FakeTwilioHttp, inbound_sms, twilio_post
 
 CUSTOMER_PHONE = "+358401234567"
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Inbox:
-    def __init__(self):
-        self.envelopes = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.envelopes.append(envelope)
-        return "250 OK"
-
-
-@pytest.fixture
-def smtpd():
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    yield controller, inbox
-    controller.stop()
 
 
 @pytest.fixture

@@ -315,6 +315,22 @@ class TwilioCallPlacer:
         return created.sid
 
 
+class TwilioRecordingDeleter:
+    """Deletes Twilio's copy of a recording (Twilio keeps its metadata 40 days more)."""
+
+    def __init__(self, *, account_sid: str, auth_token: str, http_client=None):
+        self.client = Client(account_sid, auth_token, http_client=http_client)
+
+    def delete(self, provider_sid: str) -> None:
+        if not provider_sid.startswith("RE"):
+            return  # a switchboard's own reference, not Twilio's
+        try:
+            self.client.recordings(provider_sid).delete()
+        except TwilioRestException as error:
+            if error.status != 404:  # already gone is what we wanted
+                raise
+
+
 class TwilioMediaFetcher:
     """Downloads recording audio (MP3) and MMS media with the account's credentials. ``get``
     is ``requests.get`` unless a test stands in for Twilio's media server."""
@@ -352,3 +368,7 @@ def install(app: Flask) -> None:
                                      auth_token=config["TWILIO_AUTH_TOKEN"], get=config.get("TWILIO_MEDIA_GET"))
         app.extensions["recording_fetcher"] = fetcher
         app.extensions["media_fetcher"] = fetcher
+        if config.get("TWILIO_DELETE_RECORDINGS"):
+            app.extensions["recording_deleter"] = TwilioRecordingDeleter(
+                account_sid=config["TWILIO_ACCOUNT_SID"], auth_token=config["TWILIO_AUTH_TOKEN"],
+                http_client=config.get("TWILIO_HTTP_CLIENT"))

@@ -82,7 +82,8 @@ def register_cli(app: Flask) -> None:
 
         report = purge(as_of=moment, dry_run=dry_run, storage=get_storage(), batch_size=batch_size,
                        audit_retention_days=app.config["AUDIT_RETENTION_DAYS"],
-                       region=app.config["DEFAULT_PHONE_REGION"], progress=progress)
+                       region=app.config["DEFAULT_PHONE_REGION"], progress=progress,
+                       provider_deleter=app.extensions.get("recording_deleter"))
         verb = "would delete" if dry_run else "deleted"
         click.echo(f"As of {report.as_of.isoformat()}: {verb} {report.cases} cases, {report.attachments} attachments, "
                    f"{report.recordings} recordings, {report.customers} customers; "

@@ -70,6 +70,8 @@ class Settings:
     VOICE_FORWARD_TO: str | None = None
     # 1: download recording audio from the phone system into FILE_STORAGE_PATH.
     VOICE_FETCH_RECORDINGS: int = 0
+    # 1: the purge also deletes Twilio's copy of each recording it deletes.
+    TWILIO_DELETE_RECORDINGS: int = 0
     # Played before a call that will be recorded, in the caller's language.
     RECORDING_NOTICE_FI: str = "Puhelu nauhoitetaan asiakaspalvelun laadun varmistamiseksi."
     RECORDING_NOTICE_SV: str = "Samtalet spelas in för att säkerställa kundtjänstens kvalitet."

@@ -72,7 +72,8 @@ def purge_expired() -> dict:
 
     with _application() as app:
         return purge(storage=get_storage(), audit_retention_days=app.config["AUDIT_RETENTION_DAYS"],
-                     region=app.config["DEFAULT_PHONE_REGION"]).counts()
+                     region=app.config["DEFAULT_PHONE_REGION"],
+                     provider_deleter=app.extensions.get("recording_deleter")).counts()
 
 
 def seal_audit_log() -> int:

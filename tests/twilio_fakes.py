@@ -46,6 +46,8 @@ class FakeTwilioHttp(HttpClient):
     def request(self, method, uri, params=None, data=None, headers=None, auth=None, timeout=None,
                 allow_redirects=False):
         self.requests.append({"method": method, "uri": uri, "data": dict(data or {})})
+        if method == "DELETE":
+            return Response(204, "")
         if self.fail_with:
             status, code = self.fail_with.pop(0)
             return Response(status, json.dumps({"code": code, "message": "fake failure", "status": status}))

@@ -51,13 +51,14 @@ class PurgeReport:
     recordings: int = 0
     customers: int = 0
     files: int = 0
+    provider_copies: int = 0
     held_cases_skipped: int = 0
     batches: int = 0
     missing_files: list[str] = field(default_factory=list)
 
     def counts(self) -> dict:
         return {"cases": self.cases, "audit_entries": self.audit_entries, "attachments": self.attachments, "recordings": self.recordings,
-                "customers": self.customers, "files": self.files, "held_cases_skipped": self.held_cases_skipped}
+                "customers": self.customers, "files": self.files, "provider_copies": self.provider_copies, "held_cases_skipped": self.held_cases_skipped}
 
 
 # --- legal hold ------------------------------------------------------------------------------
@@ -120,7 +121,10 @@ def _expired_recordings(as_of: datetime):
 
 def purge(*, as_of: datetime | None = None, dry_run: bool = False, storage: FileStorage,
           actor: Principal | None = None, batch_size: int = BATCH_SIZE, audit_retention_days: int | None = None,
-          region: str = "FI", progress: Callable[[PurgeReport], None] | None = None) -> PurgeReport:
+          region: str = "FI", progress: Callable[[PurgeReport], None] | None = None,
+          provider_deleter=None) -> PurgeReport:
+    """``provider_deleter``, when given, also deletes the phone system's copy of each purged
+    recording (its ``delete(provider_sid)``); a failure there is logged and the purge goes on."""
     as_of = as_of or utcnow()
     report = PurgeReport(as_of=as_of, dry_run=dry_run)
     report.held_cases_skipped = db.session.scalar(select(func.count()).select_from(Case).where(
@@ -128,8 +132,9 @@ def purge(*, as_of: datetime | None = None, dry_run: bool = False, storage: File
     if dry_run:
         _count_only(report, as_of)
     else:
-        _purge_recordings(report, as_of, storage, batch_size, progress)
-        _purge_cases(report, as_of, storage, batch_size, progress, _customers_under_request(region))
+        _purge_recordings(report, as_of, storage, batch_size, progress, provider_deleter)
+        _purge_cases(report, as_of, storage, batch_size, progress, _customers_under_request(region),
+                     provider_deleter)
         if audit_retention_days:
             from ..audit.chain import purge_before, seal
 
@@ -165,15 +170,27 @@ def _delete_files(report: PurgeReport, storage: FileStorage, keys: list[str]) ->
         report.files += 1
 
 
-def _purge_recordings(report, as_of, storage, batch_size, progress) -> None:
+def _delete_provider_copies(report: PurgeReport, deleter, sids: list[str]) -> None:
+    if deleter is None:
+        return
+    for sid in sids:
+        try:
+            deleter.delete(sid)
+            report.provider_copies += 1
+        except Exception as failure:  # the provider keeps its copy; ours is gone either way
+            log.warning("could not delete the phone system's copy of a recording: %s", type(failure).__name__)
+
+
+def _purge_recordings(report, as_of, storage, batch_size, progress, deleter=None) -> None:
     while True:
-        rows = db.session.execute(_expired_recordings(as_of).add_columns(Recording.storage_key)
+        rows = db.session.execute(_expired_recordings(as_of).add_columns(Recording.storage_key, Recording.provider_sid)
                                   .order_by(Recording.id).limit(batch_size)).all()
         if not rows:
             return
         db.session.execute(delete(Recording).where(Recording.id.in_([r[0] for r in rows])))
         db.session.commit()
         _delete_files(report, storage, [r[1] for r in rows if r[1]])
+        _delete_provider_copies(report, deleter, [r[2] for r in rows])
         report.recordings += len(rows)
         report.batches += 1
         if progress:
@@ -193,7 +210,7 @@ def _customers_under_request(region: str) -> set[int]:
     return ids
 
 
-def _purge_cases(report, as_of, storage, batch_size, progress, keep_customers: set[int]) -> None:
+def _purge_cases(report, as_of, storage, batch_size, progress, keep_customers: set[int], deleter=None) -> None:
     while True:
         ids = list(db.session.scalars(_expired_cases(as_of).order_by(Case.id).limit(batch_size)))
         if not ids:
@@ -204,6 +221,7 @@ def _purge_cases(report, as_of, storage, batch_size, progress, keep_customers: s
                                                 .where(Attachment.case_id.in_(ids))) or 0
         recording_keys = list(db.session.scalars(select(Recording.storage_key).where(
             Recording.case_id.in_(ids), Recording.storage_key.is_not(None))))
+        recording_sids = list(db.session.scalars(select(Recording.provider_sid).where(Recording.case_id.in_(ids))))
         report.recordings += db.session.scalar(select(func.count()).select_from(Recording)
                                                .where(Recording.case_id.in_(ids))) or 0
         customer_ids = set(db.session.scalars(select(Case.customer_id).where(
@@ -219,6 +237,7 @@ def _purge_cases(report, as_of, storage, batch_size, progress, keep_customers: s
             report.customers += len(orphaned_ids)
         db.session.commit()
         _delete_files(report, storage, attachment_keys + recording_keys)
+        _delete_provider_copies(report, deleter, recording_sids)
         report.cases += len(ids)
         report.batches += 1
         if progress:

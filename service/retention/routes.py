@@ -46,7 +46,8 @@ def run_purge(data):
     config = current_app.config
     return logic.purge(as_of=data.get("as_of"), dry_run=data["dry_run"], storage=get_storage(),
                        actor=current_principal(), audit_retention_days=config["AUDIT_RETENTION_DAYS"],
-                       region=config["DEFAULT_PHONE_REGION"])
+                       region=config["DEFAULT_PHONE_REGION"],
+                       provider_deleter=current_app.extensions.get("recording_deleter"))
 
 
 @holds_blp.route("/<int:case_id>/hold", methods=["POST"])

@@ -30,6 +30,7 @@ class PurgeOut(Schema):
     recordings = fields.Integer()
     customers = fields.Integer()
     files = fields.Integer()
+    provider_copies = fields.Integer(metadata={"description": "Recordings also deleted at the phone system"})
     held_cases_skipped = fields.Integer()
 
 

@@ -174,3 +174,25 @@ def test_a_customer_with_an_open_access_request_is_kept_after_their_cases_go(cli
 
     assert client.get("/api/v1/cases", headers=admin).get_json()["total"] == 0
     assert client.get("/api/v1/customers?phone=0401230070", headers=admin).get_json()["total"] == 1
+
+
+def test_the_purge_deletes_twilios_copy_when_configured(make_app, admin_for):
+    from tests.twilio_fakes import ACCOUNT_SID, FakeTwilioHttp
+
+    http = FakeTwilioHttp()
+    app = make_app(TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_DELETE_RECORDINGS=1, TWILIO_HTTP_CLIENT=http)
+    client, admin = app.test_client(), admin_for(app)
+    client.post("/api/v1/service-lines", headers=admin, json={
+        "name": "Muutto", "phone_numbers": ["+358951234567"], "recording_policy": "all", "recording_retention_days": 60})
+    sid = "CA" + "8" * 32
+    twilio_post(client, "/webhooks/twilio/voice", {"CallSid": sid, "From": "+358401234567", "To": "+358951234567"})
+    twilio_post(client, "/webhooks/twilio/voice/recording", {
+        "CallSid": sid, "RecordingSid": "RE" + "8" * 32, "RecordingStatus": "completed",
+        "RecordingUrl": "https://api.twilio.com/x/RE8", "RecordingDuration": "30"})
+
+    done = client.post("/api/v1/retention/purge", headers=admin, json={
+        "dry_run": False, "as_of": (datetime.now(timezone.utc) + timedelta(days=61)).isoformat()}).get_json()
+
+    assert (done["recordings"], done["provider_copies"]) == (1, 1)
+    (deleted,) = [r for r in http.requests if r["method"] == "DELETE"]
+    assert deleted["uri"] == f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/RE{'8' * 32}.json"

@@ -43,6 +43,14 @@ class RequestContextFilter(logging.Filter):
 class MaskingFormatter(logging.Formatter):
     """Masks tracebacks too: an exception message can quote the data that caused it."""
 
+    def format(self, record: logging.LogRecord) -> str:
+        # Another handler may have cached the traceback unmasked on the record; format it anew.
+        cached, record.exc_text = record.exc_text, None
+        try:
+            return super().format(record)
+        finally:
+            record.exc_text = cached
+
     def formatException(self, ei) -> str:
         return mask_personal_data(super().formatException(ei))
 

@@ -85,8 +85,9 @@ def make_app(_migrated, tmp_path):
     for app in made:
         with app.app_context():
             db.session.remove()
-    if made:
-        with made[0].app_context():
+    on_test_database = [a for a in made if a.config["DATABASE_URL"] == _migrated]
+    if on_test_database:
+        with on_test_database[0].app_context():
             _empty_tables()
     for app in made:
         with app.app_context():

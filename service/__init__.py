@@ -15,6 +15,7 @@ from .config import API_CONFIG, Settings
 from .errors import UnsupportedMediaType, register_error_handlers
 from .extensions import api, db, migrate
 from .logs import configure_logging
+from .metrics import init_metrics
 from .schemas import MAX_ID
 from .sqlite import configure_sqlite
 from .inprocess import start_inprocess_sweeper
@@ -59,6 +60,7 @@ def create_app(config: dict | None = None, plugins: Iterable[Callable[[Flask], N
     _bound_path_ids(app)
     _register_blueprints(app)
     _register_request_hooks(app)
+    init_metrics(app)
     for plugin in plugins:
         plugin(app)
 

@@ -54,6 +54,10 @@ class Settings:
     DEFAULT_PHONE_REGION: str = "FI"
     FILE_STORAGE_PATH: str | None = None
     LOG_LEVEL: str = "INFO"
+    # Set for multi-process servers (gunicorn) so /metrics adds up every worker.
+    PROMETHEUS_MULTIPROC_DIR: str | None = None
+    # When set, /metrics wants it as a bearer token.
+    METRICS_TOKEN: str | None = None
     # The externally visible base URL (scheme and host) that providers call and sign.
     PUBLIC_BASE_URL: str | None = None
     # Twilio; without an account and token, SMS goes to the console backend.

@@ -27,6 +27,7 @@ from ..customers.normalise import email_or_none, phone_or_none
 from ..db_types import utcnow
 from ..extensions import db
 from ..lines.logic import line_for_address
+from ..metrics import INTAKE
 from ..storage import FileStorage
 from .message import InboundMessage
 
@@ -125,6 +126,8 @@ def receive(message: InboundMessage, *, actor: Principal | None, settings: Intak
         if on_stored is not None and not result.ignored:
             on_stored(result)
         db.session.commit()
+        if not result.ignored:
+            INTAKE.labels(message.channel).inc()
         return result
     except IntegrityError:
         db.session.rollback()

@@ -23,6 +23,7 @@ from ..customers.logic import ensure_not_restricted, is_opted_out_of_sms
 from ..db_types import utcnow
 from ..errors import Conflict, InvalidTransition, ValidationFailed
 from ..extensions import db
+from ..metrics import DELIVERIES
 from .models import (CANCELLED, DELIVERED, FAILED, FINAL, QUEUED, SENDING, SENT, UNDELIVERED,
                      IdempotentRequest, OutboxMessage)
 from ..storage import FileStorage
@@ -234,6 +235,7 @@ def deliver(outbox_id: int, *, senders: dict[str, Sender], policy: DeliveryPolic
     row.sent_at = now
     row.last_error = None
     db.session.commit()
+    DELIVERIES.labels(row.channel, "sent").inc()
     return row.status
 
 
@@ -259,6 +261,7 @@ def _finish(row: OutboxMessage, status: str, *, error: str | None, now: datetime
     row.last_error = error
     row.updated_at = now
     db.session.commit()
+    DELIVERIES.labels(row.channel, status).inc()
     return status
 
 
@@ -269,6 +272,7 @@ def _retry_later(row: OutboxMessage, policy: DeliveryPolicy, *, error: str, now:
     row.last_error = error
     row.next_attempt_at = now + timedelta(seconds=policy.delay_after(row.attempts))
     db.session.commit()
+    DELIVERIES.labels(row.channel, "retry").inc()
     return QUEUED
 
 

@@ -33,6 +33,7 @@ from ..db_types import utcnow
 from ..errors import Conflict
 from ..extensions import db
 from ..lines.models import ServiceLine
+from ..metrics import PURGED
 from ..recordings.models import Recording
 from ..storage import FileStorage
 
@@ -140,6 +141,9 @@ def purge(*, as_of: datetime | None = None, dry_run: bool = False, storage: File
 
             seal(now=as_of)
             report.audit_entries = purge_before(as_of - timedelta(days=audit_retention_days))
+    if not dry_run:
+        for kind in ("cases", "recordings", "customers", "files", "audit_entries"):
+            PURGED.labels(kind).inc(getattr(report, kind))
     # Written after the audit purge, so this entry always survives it.
     record("retention.purged" if not dry_run else "retention.dry_run", actor=actor,
            details={"as_of": as_of.isoformat(), **report.counts()})

@@ -1,0 +1,93 @@
+"""Prometheus metrics at /metrics: what operations needs to see the service working.
+
+Counters and histograms live in the process (shared between gunicorn workers through
+PROMETHEUS_MULTIPROC_DIR when it is set); the outbox backlog is read from the database at
+scrape time, so every process reports the same truth. No label ever carries personal data.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+
+from flask import Flask, Response, current_app, g, request
+from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest,
+                               multiprocess)
+from prometheus_client.core import GaugeMetricFamily
+from sqlalchemy import func, select
+
+from .db_types import utcnow
+from .errors import Unauthorized
+from .extensions import db
+
+REQUEST_LATENCY = Histogram("http_request_duration_seconds", "Request latency", ["endpoint", "method", "status"],
+                            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+INTAKE = Counter("intake_contacts_total", "Inbound contacts stored", ["channel"])
+DELIVERIES = Counter("outbox_deliveries_total", "Delivery attempts by outcome", ["channel", "outcome"])
+PURGED = Counter("retention_purged_total", "Rows and files deleted by the purge", ["kind"])
+
+
+class OutboxCollector:
+    """Backlog and the age of the oldest waiting message, straight from the outbox table."""
+
+    def __init__(self, app: Flask):
+        self.app = app
+
+    def collect(self):
+        from .outbox.models import QUEUED, SENDING, OutboxMessage
+
+        backlog = GaugeMetricFamily("outbox_backlog", "Messages waiting to be delivered", labels=["channel"])
+        oldest = GaugeMetricFamily("outbox_oldest_waiting_seconds", "Age of the oldest waiting message")
+        with self.app.app_context():
+            rows = db.session.execute(select(OutboxMessage.channel, func.count(), func.min(OutboxMessage.created_at))
+                                      .where(OutboxMessage.status.in_((QUEUED, SENDING)))
+                                      .group_by(OutboxMessage.channel)).all()
+            db.session.rollback()
+        first = None
+        for channel, count, created in rows:
+            backlog.add_metric([channel], count)
+            if created is not None:
+                created = created if created.tzinfo else created.replace(tzinfo=utcnow().tzinfo)
+                first = created if first is None or created < first else first
+        oldest.add_metric([], (utcnow() - first).total_seconds() if first else 0)
+        yield backlog
+        yield oldest
+
+
+def _registry(app: Flask) -> CollectorRegistry:
+    registry = CollectorRegistry()
+    if app.config.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        from prometheus_client import REGISTRY
+
+        registry = REGISTRY
+    return registry
+
+
+def init_metrics(app: Flask) -> None:
+    outbox = OutboxCollector(app)
+
+    @app.before_request
+    def _start_timer():
+        g.request_started = time.perf_counter()
+
+    @app.after_request
+    def _observe(response):
+        started = g.get("request_started")
+        if started is not None and request.endpoint != "metrics":
+            REQUEST_LATENCY.labels(request.endpoint or "unmatched", request.method,
+                                   f"{response.status_code // 100}xx").observe(time.perf_counter() - started)
+        return response
+
+    @app.get("/metrics", endpoint="metrics")
+    def metrics():
+        token = current_app.config.get("METRICS_TOKEN")
+        if token:
+            given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+            if not hmac.compare_digest(given, token):
+                raise Unauthorized("Send the metrics token as a bearer token.")
+        output = generate_latest(_registry(current_app))
+        extra = CollectorRegistry()
+        extra.register(outbox)
+        return Response(output + generate_latest(extra), mimetype=CONTENT_TYPE_LATEST)

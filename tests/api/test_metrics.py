@@ -1,0 +1,49 @@
+"""Prometheus metrics: intake by channel, request latency, outbox backlog, deliveries."""
+
+import re
+
+from tests.twilio_fakes import inbound_sms, twilio_post
+
+
+def _value(text, name, **labels):
+    pattern = re.escape(name) + r"\{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + r"\} (\S+)"
+    match = re.search(pattern, text)
+    return float(match.group(1)) if match else 0.0
+
+
+def test_metrics_report_intake_deliveries_and_latency(client, adviser):
+    before = client.get("/metrics").get_data(as_text=True)
+    twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "m" * 32))
+    case_id = client.get("/api/v1/cases", headers=adviser).get_json()["items"][0]["id"]
+    client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei"}, headers=adviser)
+
+    after = client.get("/metrics")
+
+    assert after.status_code == 200 and after.mimetype == "text/plain"
+    text = after.get_data(as_text=True)
+    assert _value(text, "intake_contacts_total", channel="sms") == _value(before, "intake_contacts_total", channel="sms") + 1
+    assert _value(text, "outbox_deliveries_total", channel="sms", outcome="sent") >= 1
+    assert "http_request_duration_seconds_bucket" in text
+    assert "outbox_oldest_waiting_seconds 0.0" in text
+    assert "+358" not in text
+
+
+def test_the_backlog_shows_waiting_messages(app, client, adviser, intake):
+    posted = client.post("/api/v1/inbound/messages", headers=intake, json={
+        "channel": "sms", "external_id": "SM-backlog", "from": {"phone": "+358401234567"}}).get_json()
+    from service.auth.permissions import Principal
+    from service.outbox.logic import send_reply
+
+    with app.app_context():  # written but not yet delivered
+        send_reply(actor=Principal(kind="official", id=1, name="x", role="admin"), case_id=posted["case_id"],
+                   channel="sms", body="Hei")
+
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'outbox_backlog{channel="sms"} 1.0' in text
+
+
+def test_metrics_can_require_a_token(make_app):
+    client = make_app(METRICS_TOKEN="scrape-secret").test_client()
+
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", headers={"Authorization": "Bearer scrape-secret"}).status_code == 200

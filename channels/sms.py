@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 
 from flask import Flask, Response, current_app, request
 from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 from twilio.twiml.messaging_response import MessagingResponse
 
@@ -148,7 +149,9 @@ class TwilioSmsSender:
 
     def __init__(self, *, account_sid: str, auth_token: str, from_number: str | None,
                  messaging_service_sid: str | None, status_callback: str | None, http_client=None):
-        self.client = Client(account_sid, auth_token, http_client=http_client)
+        # A timeout well below the job timeout and the outbox lease: a hung request must fail
+        # (and be retried) before anyone could think the message was lost and send it again.
+        self.client = Client(account_sid, auth_token, http_client=http_client or TwilioHttpClient(timeout=20))
         self.from_number = from_number
         self.messaging_service_sid = messaging_service_sid
         self.status_callback = status_callback

@@ -130,7 +130,8 @@ class Settings:
     def as_flask_config(self) -> dict:
         config = {f.name: getattr(self, f.name) for f in fields(self)}
         config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(self.DATABASE_URL)
-        config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True}
+        # hide_parameters: SQL errors would otherwise quote names, bodies and addresses.
+        config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True, "hide_parameters": True}
         return config
 
 

@@ -72,12 +72,22 @@ def login(*, username: str, password: str, token_ttl_seconds: int, max_failures:
     throttle = db.session.get(LoginThrottle, username)
     if throttle and throttle.locked_until and throttle.locked_until > now:
         retry_after = int((throttle.locked_until - now).total_seconds()) + 1
+        db.session.rollback()
         raise TooManyRequests("Too many failed logins; this username is locked for a while.",
                               headers={"Retry-After": str(retry_after)})
     official = db.session.scalar(select(Official).where(Official.username == username))
-    if official is None:
-        _password_matches(_DUMMY_HASH, password)
-    if official is None or not _password_matches(official.password_hash, password) or not official.active:
+    stored_hash = official.password_hash if official is not None else _DUMMY_HASH
+    usable = official is not None and official.active
+    # argon2 takes tens of milliseconds: hold no transaction (nor SQLite's write lock) meanwhile.
+    db.session.rollback()
+    matches = _password_matches(stored_hash, password)
+    throttle = db.session.get(LoginThrottle, username)
+    official = db.session.scalar(select(Official).where(Official.username == username))
+    if matches and throttle and throttle.locked_until and throttle.locked_until > now:
+        db.session.rollback()  # a parallel failure locked the username meanwhile
+        raise TooManyRequests("Too many failed logins; this username is locked for a while.",
+                              headers={"Retry-After": str(int((throttle.locked_until - now).total_seconds()) + 1)})
+    if not (matches and usable) or official is None:
         _count_failure(throttle, username, now=now, max_failures=max_failures, lockout_seconds=lockout_seconds)
         if official is not None:
             record("auth.login_failed", actor=None, object_type="official", object_id=official.id)

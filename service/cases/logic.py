@@ -210,9 +210,12 @@ def open_case(*, actor: Principal, data: dict, region: str) -> Case:
     ref = data.get("customer")
     if ref:
         if ref.get("id") is not None:
-            customer = db.session.get(Customer, ref["id"])
-            if customer is None:
-                raise ValidationFailed("Unknown customer.", errors={"customer": {"id": ["No such customer."]}})
+            from ..customers.logic import get_customer
+
+            try:
+                customer = get_customer(actor=actor, customer_id=ref["id"], audit=False)
+            except NotFound:
+                raise ValidationFailed("Unknown customer.", errors={"customer": {"id": ["No such customer."]}}) from None
         else:
             customer, created = find_or_create(phone=ref.get("phone"), email=ref.get("email"),
                                                name=ref.get("name"))

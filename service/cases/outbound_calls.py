@@ -63,10 +63,11 @@ def start_call(*, actor: Principal, case_id: int, placer: CallPlacer | None, dra
     db.session.flush()
     record("contact.created", actor=actor, object_type="case", object_id=case.id,
            details={"contact_id": contact.id, "direction": "outbound", "channel": "phone"})
-    db.session.commit()
+    request = CallRequest(contact_id=contact.id, to=case.customer.phone, official_username=official.username,
+                          record=recorded)
+    db.session.commit()  # the contact exists before the phone rings; no lock is held over the call
     try:
-        call_id = placer.place(CallRequest(contact_id=contact.id, to=case.customer.phone,
-                                           official_username=official.username, record=recorded))
+        call_id = placer.place(request)
     except CallPlacingFailed as failure:
         contact.call_status = "failed"
         db.session.commit()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from ..errors import Problem
 from ..extensions import db
@@ -29,22 +29,30 @@ def fetch(attachment_id: int) -> bool:
     fetcher = current_app.extensions.get("media_fetcher")
     attachment = db.session.get(Attachment, attachment_id)
     if fetcher is None or attachment is None or attachment.storage_key or not attachment.source_url:
+        db.session.rollback()
         return False
-    content, content_type = fetcher.fetch_media(attachment.source_url)
+    url, filename, declared = attachment.source_url, attachment.filename, attachment.content_type
+    db.session.rollback()  # no transaction (nor SQLite's write lock) is held over the download
+    content, content_type = fetcher.fetch_media(url)
     try:
-        _, media_type = check_file(attachment.filename, content_type or attachment.content_type, content,
+        _, media_type = check_file(filename, content_type or declared, content,
                                    max_bytes=current_app.config["MAX_ATTACHMENT_BYTES"])
     except Problem as refused:
         log.warning("provider-held attachment %s left as metadata: %s", attachment_id, refused.code)
         return False
     storage = get_storage()
     stored = storage.save(content)
-    attachment.storage_key, attachment.size, attachment.sha256 = stored.key, stored.size, stored.sha256
-    attachment.content_type = media_type
     try:
+        # Only the first of two concurrent fetches keeps its file; the other removes its own.
+        won = db.session.execute(
+            update(Attachment).where(Attachment.id == attachment_id, Attachment.storage_key.is_(None))
+            .values(storage_key=stored.key, size=stored.size, sha256=stored.sha256, content_type=media_type)
+        ).rowcount
         db.session.commit()
     except Exception:
         db.session.rollback()
         storage.delete(stored.key)
         raise
-    return True
+    if not won:
+        storage.delete(stored.key)
+    return bool(won)

@@ -82,11 +82,20 @@ def _author(actor: Principal) -> str:
     return CUSTOMER if actor.kind == "chat" else OFFICIAL
 
 
+def _check_line(actor: Principal, chat: Chat) -> None:
+    """An official sees a chat only when they may see its case (advisers: their lines)."""
+    if actor.kind != "chat":
+        from ..cases.logic import load_case
+
+        load_case(actor=actor, case_id=chat.case_id)
+
+
 def post_message(*, actor: Principal, chat_id: int, body: str, now: datetime | None = None) -> ChatMessage:
     chat = db.session.scalar(select(Chat).where(Chat.id == chat_id).with_for_update())
     if chat is None:
         raise NotFound(f"Chat {chat_id} does not exist.")
-    if chat.ended_at is not None:
+    _check_line(actor, chat)
+    if chat.ended_at is not None or chat.contact.case.status == "closed":
         raise Conflict("The chat has ended; start a new one.", code="chat-ended")
     now = now or utcnow()
     author = _author(actor)
@@ -114,6 +123,7 @@ def _joined(chat: Chat, official: Principal, now: datetime) -> None:
 
 def join(*, actor: Principal, chat_id: int) -> Chat:
     chat = get_chat(chat_id)
+    _check_line(actor, chat)
     if chat.ended_at is not None:
         raise Conflict("The chat has ended.", code="chat-ended")
     _joined(chat, actor, utcnow())
@@ -126,11 +136,13 @@ def join(*, actor: Principal, chat_id: int) -> Chat:
 def messages_after(*, actor: Principal, chat_id: int, after: int, wait_seconds: float = 0,
                    limit: int = 100) -> list[ChatMessage]:
     """Messages with an id above ``after``; with ``wait_seconds``, waits for one (long poll)."""
-    get_chat(chat_id)
+    chat = get_chat(chat_id)
+    _check_line(actor, chat)
     if actor.kind != "chat":
-        record("case.read", actor=actor, object_type="case", object_id=get_chat(chat_id).case_id,
-               details={"chat_id": chat_id})
+        record("case.read", actor=actor, object_type="case", object_id=chat.case_id, details={"chat_id": chat_id})
         db.session.commit()
+    else:
+        db.session.rollback()
     deadline = time.monotonic() + wait_seconds
     while True:
         found = list(db.session.scalars(
@@ -148,6 +160,7 @@ def end_chat(*, actor: Principal, chat_id: int, now: datetime | None = None) -> 
     chat = db.session.scalar(select(Chat).where(Chat.id == chat_id).with_for_update())
     if chat is None:
         raise NotFound(f"Chat {chat_id} does not exist.")
+    _check_line(actor, chat)
     if chat.ended_at is not None:
         return chat
     now = now or utcnow()

@@ -123,7 +123,7 @@ def forward(*, actor: Principal, case_id: int, authority_id: int, disclose: list
     now = utcnow()
     subject = f"Siirretty asia / Forwarded matter [#{case.reference}]"
     body = _letter(case=case, official=official, values=values, message=message)
-    headers = email_headers(case, mail_domain)
+    headers = email_headers(case, mail_domain, thread=False)
     contact = Contact(case=case, channel="email", direction="outbound", recipient=authority.email, subject=subject,
                       body=body, occurred_at=now, handled_by_id=actor.id, created_by_id=actor.id,
                       external_id=headers["Message-ID"])

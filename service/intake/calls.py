@@ -27,8 +27,8 @@ def report_call(data: dict, *, actor: Principal, settings: IntakeSettings, stora
         queue_seconds=data.get("queue_seconds"),
     )
     result = receive(message, actor=actor, settings=settings, storage=storage)
-    if result.duplicate:
-        return result
+    # Also on a repeated report: both steps below are safe to repeat, and a report may come
+    # again with what the first one lacked (the recording, who answered).
     ended, answered = data.get("ended_at"), data.get("answered_at")
     update_call(data["external_id"], CallReport(
         handled_by_id=handled_by_id, status="completed" if answered else ("no-answer" if ended else None),

@@ -221,6 +221,8 @@ def deliver(outbox_id: int, *, senders: dict[str, Sender], policy: DeliveryPolic
         return _finish(row, FAILED, error="an attached file is no longer stored", now=now)
     message = Outgoing(outbox_id=row.id, channel=row.channel, to=row.recipient, body=row.body,
                        subject=row.subject, headers=dict(row.headers or {}), files=files)
+    # The claim holds the row; no transaction (nor SQLite's write lock) is kept over the send.
+    db.session.commit()
     try:
         result = sender.send(message)
     except PermanentFailure as failure:

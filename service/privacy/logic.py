@@ -5,7 +5,7 @@ from __future__ import annotations
 import calendar
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
 from ..audit.logic import record
@@ -19,7 +19,6 @@ from ..extensions import db
 from ..forwarding.models import Disclosure
 from ..pagination import paginate
 from ..recordings.models import Recording
-from ..sql import contains
 from .models import COMPLETED, OPEN, PrivacyRequest
 
 WITHHOLDABLE = ("case", "contact", "note", "attachment", "recording", "disclosure")
@@ -117,7 +116,8 @@ def find_customers(subject: dict, region: str) -> list[Customer]:
     if email:
         conditions.append(Customer.email == email)
     if subject.get("name") and not conditions:
-        conditions.append(Customer.name.ilike(contains(subject["name"]), escape="\\"))
+        # The whole name, not a part of it: "Anna" must not find every Anna-Liisa.
+        conditions.append(func.lower(Customer.name) == subject["name"].strip().lower())
     if not conditions:
         return []
     return list(db.session.scalars(select(Customer).where(or_(*conditions)).order_by(Customer.id)))

@@ -18,7 +18,10 @@ def fetch(recording_id: int) -> bool:
     fetcher = current_app.extensions.get("recording_fetcher")
     recording = db.session.get(Recording, recording_id)
     if fetcher is None or recording is None or recording.storage_key or not recording.source_url:
+        db.session.rollback()
         return False
-    content, content_type = fetcher.fetch(recording.source_url)
+    url = recording.source_url
+    db.session.rollback()  # no transaction (nor SQLite's write lock) is held over the download
+    content, content_type = fetcher.fetch(url)
     return store_audio(recording_id=recording_id, content=content, content_type=content_type,
                        storage=get_storage())

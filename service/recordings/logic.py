@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from .. import events
@@ -60,7 +60,9 @@ def store_recording(report: ReportedRecording, *, default_retention_days: int) -
         return existing
     recording = Recording(provider_sid=report.provider_sid, call_sid=report.call_sid, status=report.status,
                           duration_seconds=report.duration_seconds, channels=report.channels,
-                          source_url=report.source_url, recorded_at=report.recorded_at)
+                          source_url=report.source_url, recorded_at=report.recorded_at,
+                          # A recording whose call never arrives still has an end date.
+                          retention_until=report.recorded_at + timedelta(days=default_retention_days))
     contact = _call_contact(report.call_sid)
     if contact is not None:
         _link(recording, contact, default_retention_days)
@@ -125,21 +127,21 @@ def play(*, actor: Principal, recording_id: int) -> Recording:
 
 def store_audio(*, recording_id: int, content: bytes, content_type: str, storage: FileStorage) -> bool:
     """Keep the fetched audio. Done once: a recording that has audio is never rewritten."""
-    recording = db.session.get(Recording, recording_id)
-    if recording is None or recording.storage_key is not None:
-        return False
     stored = storage.save(content)
-    recording.storage_key = stored.key
-    recording.size = stored.size
-    recording.sha256 = stored.sha256
-    recording.content_type = content_type
     try:
+        # Only the first of two concurrent fetches keeps its file; the other removes its own.
+        won = db.session.execute(
+            update(Recording).where(Recording.id == recording_id, Recording.storage_key.is_(None))
+            .values(storage_key=stored.key, size=stored.size, sha256=stored.sha256, content_type=content_type)
+        ).rowcount
         db.session.commit()
     except Exception:
         db.session.rollback()
         storage.delete(stored.key)
         raise
-    return True
+    if not won:
+        storage.delete(stored.key)
+    return bool(won)
 
 
 @events.contact_received.connect

@@ -139,8 +139,10 @@ def purge(*, as_of: datetime | None = None, dry_run: bool = False, storage: File
         if audit_retention_days:
             from ..audit.chain import purge_before, seal
 
-            seal(now=as_of)
-            report.audit_entries = purge_before(as_of - timedelta(days=audit_retention_days))
+            # The audit log's clock is the real one: a purge run "as of" a later time must not
+            # take the record of officials' own actions with it.
+            seal()
+            report.audit_entries = purge_before(utcnow() - timedelta(days=audit_retention_days))
     if not dry_run:
         for kind in ("cases", "recordings", "customers", "files", "audit_entries"):
             PURGED.labels(kind).inc(getattr(report, kind))
@@ -188,7 +190,8 @@ def _delete_provider_copies(report: PurgeReport, deleter, sids: list[str]) -> No
 def _purge_recordings(report, as_of, storage, batch_size, progress, deleter=None) -> None:
     while True:
         rows = db.session.execute(_expired_recordings(as_of).add_columns(Recording.storage_key, Recording.provider_sid)
-                                  .order_by(Recording.id).limit(batch_size)).all()
+                                  .order_by(Recording.id).limit(batch_size)
+                                  .with_for_update(skip_locked=True)).all()
         if not rows:
             return
         db.session.execute(delete(Recording).where(Recording.id.in_([r[0] for r in rows])))
@@ -216,7 +219,9 @@ def _customers_under_request(region: str) -> set[int]:
 
 def _purge_cases(report, as_of, storage, batch_size, progress, keep_customers: set[int], deleter=None) -> None:
     while True:
-        ids = list(db.session.scalars(_expired_cases(as_of).order_by(Case.id).limit(batch_size)))
+        # Locked, so a hold or a reopening committed meanwhile is seen before anything goes.
+        ids = list(db.session.scalars(_expired_cases(as_of).order_by(Case.id).limit(batch_size)
+                                      .with_for_update(skip_locked=True)))
         if not ids:
             return
         attachment_keys = list(db.session.scalars(select(Attachment.storage_key).where(

@@ -2,6 +2,8 @@ from flask import current_app
 from sqlalchemy import select
 
 from ..auth.guard import current_principal
+from ..db_types import utcnow
+from ..errors import ValidationFailed
 from ..blueprint import Blueprint
 from ..extensions import db
 from ..lines.logic import update_line
@@ -44,6 +46,10 @@ def update_policy(data, line_id):
 def run_purge(data):
     """Purge everything past its retention date now (or count it with dry_run)"""
     config = current_app.config
+    if not data["dry_run"] and data.get("as_of") and data["as_of"] > utcnow():
+        # Deleting ahead of time is for an operator at the console, never for an API call.
+        raise ValidationFailed("A purge that deletes cannot run as of a future time.",
+                               errors={"as_of": ["Only a dry run may look ahead."]})
     return logic.purge(as_of=data.get("as_of"), dry_run=data["dry_run"], storage=get_storage(),
                        actor=current_principal(), audit_retention_days=config["AUDIT_RETENTION_DAYS"],
                        region=config["DEFAULT_PHONE_REGION"],

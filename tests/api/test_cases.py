@@ -711,3 +711,17 @@ def test_download_attachment__line_member_cannot_read_other_lines_files(client, 
 
     assert_problem(response, 404)
     assert PDF not in response.data
+
+
+def test_opening_a_case_for_a_customer_the_adviser_cannot_see_is_refused(client, api, admin, intake):
+    line = client.post("/api/v1/service-lines", headers=admin, json={"name": "Rajattu linja"}).get_json()
+    limited = api.headers_for("adviser", service_line_ids=[line["id"]])
+    posted = client.post("/api/v1/inbound/messages", headers=intake, json={
+        "channel": "sms", "external_id": "SM-hidden", "from": {"phone": "+358401112299"}}).get_json()
+    hidden_customer = client.get(f"/api/v1/cases/{posted['case_id']}", headers=admin).get_json()["customer"]["id"]
+
+    response = client.post("/api/v1/cases", headers=limited,
+                           json={"service_line_id": line["id"], "customer": {"id": hidden_customer}})
+
+    assert response.status_code == 422
+    assert "+358401112299" not in response.get_data(as_text=True)

@@ -170,3 +170,23 @@ def test_the_web_form_is_rate_limited_per_client_address(make_app, admin_for):
     limited = client.post("/api/v1/inbound/webform", json={**FORM, "submission_id": "form-9999-rate"})
     assert_problem(limited, 429, "too-many-requests")
     assert int(limited.headers["Retry-After"]) > 0
+
+
+def test_an_adviser_limited_to_another_line_cannot_reach_the_chat(client, api, admin):
+    line = client.post("/api/v1/service-lines", headers=admin, json={"name": "Oleskeluluvat"}).get_json()
+    limited = api.headers_for("adviser", service_line_ids=[line["id"]])
+    started, _ = _start(client)  # lands on the default line
+
+    assert client.get(f"/api/v1/chats/{started['chat_id']}/messages", headers=limited).status_code == 404
+    assert client.post(f"/api/v1/chats/{started['chat_id']}/messages", json={"body": "x"},
+                       headers=limited).status_code == 404
+    assert client.post(f"/api/v1/chats/{started['chat_id']}/join", headers=limited).status_code == 404
+
+
+def test_a_chat_on_a_closed_case_takes_no_more_messages(client, adviser):
+    started, customer = _start(client)
+    client.post(f"/api/v1/cases/{started['case_id']}/close", headers=adviser)
+
+    response = client.post(f"/api/v1/chats/{started['chat_id']}/messages", json={"body": "Vielä"}, headers=customer)
+
+    assert_problem(response, 409, "chat-ended")

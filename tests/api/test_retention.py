@@ -134,9 +134,8 @@ def test_the_api_purge_defaults_to_a_dry_run(client, intake, adviser, admin):
     counted = client.post("/api/v1/retention/purge", json={"as_of": later}, headers=admin).get_json()
     assert (counted["dry_run"], counted["cases"]) == (True, 1)
     assert client.get("/api/v1/cases", headers=admin).get_json()["total"] == 1
-    done = client.post("/api/v1/retention/purge", json={"as_of": later, "dry_run": False}, headers=admin).get_json()
-    assert done["cases"] == 1
-    assert client.get("/api/v1/cases", headers=admin).get_json()["total"] == 0
+    now = client.post("/api/v1/retention/purge", json={"dry_run": False}, headers=admin).get_json()
+    assert now["cases"] == 0  # nothing has expired yet today
     assert client.post("/api/v1/retention/purge", json={}, headers=adviser).status_code == 403
 
 
@@ -190,9 +189,23 @@ def test_the_purge_deletes_twilios_copy_when_configured(make_app, admin_for):
         "CallSid": sid, "RecordingSid": "RE" + "8" * 32, "RecordingStatus": "completed",
         "RecordingUrl": "https://api.twilio.com/x/RE8", "RecordingDuration": "30"})
 
-    done = client.post("/api/v1/retention/purge", headers=admin, json={
-        "dry_run": False, "as_of": (datetime.now(timezone.utc) + timedelta(days=61)).isoformat()}).get_json()
+    with app.app_context():
+        from service.retention.logic import purge
+        from service.storage import get_storage
 
-    assert (done["recordings"], done["provider_copies"]) == (1, 1)
+        done = purge(as_of=datetime.now(timezone.utc) + timedelta(days=61), storage=get_storage(),
+                     provider_deleter=app.extensions["recording_deleter"])
+
+    assert (done.recordings, done.provider_copies) == (1, 1)
     (deleted,) = [r for r in http.requests if r["method"] == "DELETE"]
     assert deleted["uri"] == f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/RE{'8' * 32}.json"
+
+
+def test_the_api_refuses_to_delete_ahead_of_time(client, intake, adviser, admin):
+    _closed_case(client, intake, adviser, 80)
+    later = (datetime.now(timezone.utc) + timedelta(days=400)).isoformat()
+
+    refused = client.post("/api/v1/retention/purge", json={"as_of": later, "dry_run": False}, headers=admin)
+
+    assert_problem(refused, 422, fields=["as_of"])
+    assert client.get("/api/v1/cases", headers=admin).get_json()["total"] == 1

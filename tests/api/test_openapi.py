@@ -44,7 +44,7 @@ def test_docs_page_is_served(client):
 
 def _operation_labels() -> list[str]:
     # The document does not depend on the database, so an app without one lists the operations.
-    app = create_app({"DATABASE_URL": "sqlite://"})
+    app = create_app({"DATABASE_URL": "sqlite://", "TESTING": True})
     loaded = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
     return [result.ok().label for result in loaded.get_all_operations()]
 

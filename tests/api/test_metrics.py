@@ -35,7 +35,7 @@ def test_the_backlog_shows_waiting_messages(app, client, adviser, intake):
     from service.outbox.logic import send_reply
 
     with app.app_context():  # written but not yet delivered
-        send_reply(actor=Principal(kind="official", id=1, name="x", role="admin"), case_id=posted["case_id"],
+        send_reply(actor=Principal(kind="official", id=adviser.id, name="x", role="adviser"), case_id=posted["case_id"],
                    channel="sms", body="Hei")
 
     text = client.get("/metrics").get_data(as_text=True)

@@ -47,7 +47,7 @@ def test_a_restricted_customer_gets_no_sms_and_the_restriction_shows(app, client
 def test_a_message_queued_before_the_restriction_is_cancelled_at_delivery(app, client, intake, adviser, privacy):
     case_id, customer_id = _case(client, intake, adviser)
     with app.app_context():
-        outbox_id = send_reply(actor=Principal(kind="official", id=1, name="x", role="admin"), case_id=case_id,
+        outbox_id = send_reply(actor=Principal(kind="official", id=adviser.id, name="x", role="adviser"), case_id=case_id,
                                channel="sms", body="Hei").outbox.id
     _restrict(client, privacy, customer_id)
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 import logging
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from ..errors import Problem
 from ..extensions import db
+from ..file_rows import store_once
 from ..storage import get_storage
 from .attachments import check_file
 from .models import Attachment
@@ -40,19 +41,4 @@ def fetch(attachment_id: int) -> bool:
     except Problem as refused:
         log.warning("provider-held attachment %s left as metadata: %s", attachment_id, refused.code)
         return False
-    storage = get_storage()
-    stored = storage.save(content)
-    try:
-        # Only the first of two concurrent fetches keeps its file; the other removes its own.
-        won = db.session.execute(
-            update(Attachment).where(Attachment.id == attachment_id, Attachment.storage_key.is_(None))
-            .values(storage_key=stored.key, size=stored.size, sha256=stored.sha256, content_type=media_type)
-        ).rowcount
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        storage.delete(stored.key)
-        raise
-    if not won:
-        storage.delete(stored.key)
-    return bool(won)
+    return store_once(get_storage(), Attachment, attachment_id, content, content_type=media_type)

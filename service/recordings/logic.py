@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from .. import events
@@ -20,6 +20,7 @@ from ..auth.permissions import ADVISER, Principal
 from ..cases.models import Case, Contact
 from ..errors import Conflict, NotFound
 from ..extensions import db
+from ..file_rows import store_once
 from ..lines.logic import visible_line_ids
 from ..pagination import paginate
 from ..storage import FileStorage
@@ -127,21 +128,7 @@ def play(*, actor: Principal, recording_id: int) -> Recording:
 
 def store_audio(*, recording_id: int, content: bytes, content_type: str, storage: FileStorage) -> bool:
     """Keep the fetched audio. Done once: a recording that has audio is never rewritten."""
-    stored = storage.save(content)
-    try:
-        # Only the first of two concurrent fetches keeps its file; the other removes its own.
-        won = db.session.execute(
-            update(Recording).where(Recording.id == recording_id, Recording.storage_key.is_(None))
-            .values(storage_key=stored.key, size=stored.size, sha256=stored.sha256, content_type=content_type)
-        ).rowcount
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        storage.delete(stored.key)
-        raise
-    if not won:
-        storage.delete(stored.key)
-    return bool(won)
+    return store_once(storage, Recording, recording_id, content, content_type=content_type)
 
 
 @events.contact_received.connect

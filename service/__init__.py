@@ -50,6 +50,12 @@ def create_app(config: dict | None = None, plugins: Iterable[Callable[[Flask], N
 
     from . import models  # noqa: F401  (complete metadata before anything uses it)
     from .feedback import logic as _feedback  # noqa: F401  (subscribes to case events)
+    from .stats import recorder as _stats_recorder  # noqa: F401  (keeps the statistics facts on every flush)
+    from .stats.logic import StatsSettings
+    try:
+        StatsSettings.from_config(app.config)
+    except (ValueError, KeyError) as exc:  # zoneinfo's "not found" is a KeyError
+        raise RuntimeError(f"STATS_TIME_ZONE is not a known time zone: {app.config['STATS_TIME_ZONE']!r}") from exc
 
     db.init_app(app)
     with app.app_context():
@@ -98,13 +104,14 @@ def _register_blueprints(app: Flask) -> None:
     from .privacy import routes as privacy_routes
     from .recordings import routes as recording_routes
     from .retention import routes as retention_routes
+    from .stats import routes as stats_routes
 
     for blueprint in (health.blp, auth_routes.auth_blp, auth_routes.officials_blp,
                       auth_routes.api_keys_blp, line_routes.blp, case_routes.blp,
                       outbox_routes.blp, recording_routes.blp, chat_routes.blp, customer_routes.blp,
                       forwarding_routes.authorities_blp, forwarding_routes.forwarding_blp,
                       retention_routes.blp, retention_routes.holds_blp, privacy_routes.blp, intake_routes.blp,
-                      audit_routes.blp):
+                      audit_routes.blp, stats_routes.blp):
         api.register_blueprint(blueprint)
 
 

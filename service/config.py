@@ -109,6 +109,13 @@ class Settings:
     FEEDBACK_TEMPLATE_FI: str = "Miten onnistuimme? Vastaa numerolla 1-5 (5 = erinomainen)."
     FEEDBACK_TEMPLATE_SV: str = "Hur lyckades vi? Svara med en siffra 1-5 (5 = utmärkt)."
     FEEDBACK_TEMPLATE_EN: str = "How did we do? Reply with a number 1-5 (5 = excellent)."
+    # Statistics: the calendar days are this zone's; smaller counts are hidden.
+    STATS_TIME_ZONE: str = "Europe/Helsinki"
+    STATS_SUPPRESSION_THRESHOLD: int = 5
+    # Calls answered within this many seconds count towards the service level.
+    STATS_SERVICE_LEVEL_SECONDS: int = 60
+    # The longest range one statistics request may cover.
+    STATS_MAX_RANGE_DAYS: int = 3 * 366
     OUTBOX_MAX_ATTEMPTS: int = 6
     # A worker that claimed a message and has not reported back by then is presumed gone.
     OUTBOX_LEASE_SECONDS: int = 300

@@ -19,17 +19,18 @@ def start_inprocess_sweeper(app: Flask) -> threading.Thread | None:
     stop = threading.Event()
 
     def run():
-        from .jobs import sweep_outbox
+        from .jobs import roll_up_statistics, sweep_outbox
         from .extensions import db
 
         while not stop.wait(interval):
             with app.app_context():
-                try:
-                    sweep_outbox()
-                except Exception:
-                    log.exception("in-process sweep failed")
-                finally:
-                    db.session.remove()
+                for job in (sweep_outbox, roll_up_statistics):
+                    try:
+                        job()
+                    except Exception:
+                        log.exception("in-process %s failed", job.__name__)
+                    finally:
+                        db.session.remove()
 
     thread = threading.Thread(target=run, name="inprocess-sweeper", daemon=True)
     thread.start()

@@ -82,3 +82,12 @@ def seal_audit_log() -> int:
 
     with _application():
         return seal()
+
+
+def roll_up_statistics() -> int:
+    """Count new contacts into the daily statistics."""
+    from .stats.logic import StatsSettings
+    from .stats.rollup import roll_up
+
+    with _application() as app:
+        return roll_up(StatsSettings.from_config(app.config).zone)

@@ -12,3 +12,4 @@ from .chats.models import Chat, ChatMessage  # noqa: F401
 from .forwarding.models import Authority, Disclosure  # noqa: F401
 from .feedback.models import FeedbackRequest  # noqa: F401
 from .privacy.models import PrivacyRequest  # noqa: F401
+from .stats.models import CaseFact, ContactDaily, ContactFact  # noqa: F401

@@ -40,6 +40,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "officials.manage": frozenset({ADMIN}),
     "api_keys.manage": frozenset({ADMIN}),
     "audit.read": frozenset({ADMIN, PRIVACY_OFFICER}),
+    # Anonymous contact-volume statistics.
+    "stats.read": frozenset({SUPERVISOR, ADMIN}),
     "intake.post": frozenset({ADMIN}),
     "calls.report": frozenset({ADMIN}),
 }

@@ -43,10 +43,14 @@ class Case(db.Model):
     # A legal hold keeps the case and its recordings from the purge while it lasts.
     legal_hold_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     legal_hold_reason: Mapped[str | None] = mapped_column(Text)
+    # The anonymous statistics fact counting this case (service.stats). It outlives the case;
+    # the link runs only this way, so nothing leads back from the fact once the case is gone.
+    stats_fact_id: Mapped[int | None] = mapped_column(ForeignKey("stats_case_fact.id"))
 
     service_line: Mapped["ServiceLine"] = relationship()  # noqa: F821
     customer: Mapped["Customer | None"] = relationship()  # noqa: F821
     assignee: Mapped["Official | None"] = relationship(foreign_keys=[assignee_id])  # noqa: F821
+    stats_fact: Mapped["CaseFact | None"] = relationship()  # noqa: F821
     contacts: Mapped[list["Contact"]] = relationship(
         back_populates="case", cascade="all, delete-orphan",
         order_by="(Contact.occurred_at, Contact.id)",
@@ -103,8 +107,11 @@ class Contact(db.Model):
     handled_by_id: Mapped[int | None] = mapped_column(ForeignKey("official.id", ondelete="SET NULL"))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("official.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # As on Case: the anonymous fact that counts this contact and outlives it.
+    stats_fact_id: Mapped[int | None] = mapped_column(ForeignKey("stats_contact_fact.id"))
 
     case: Mapped[Case] = relationship(back_populates="contacts")
+    stats_fact: Mapped["ContactFact | None"] = relationship()  # noqa: F821
     handled_by: Mapped["Official | None"] = relationship(foreign_keys=[handled_by_id])  # noqa: F821
 
     __table_args__ = (

@@ -127,6 +127,11 @@ EXPECTED_ROLES: dict[tuple[str, str], frozenset[str] | str] = {
     ("POST", "/api/v1/chats/<int:chat_id>/join"): _CASE_WORK,
     ("POST", "/api/v1/chats/<int:chat_id>/end"): _CASE_WORK,
     ("GET", "/api/v1/audit"): frozenset({"admin", "privacy_officer"}),
+    # Statistics: supervisors and admins only (DESIGN's role table).
+    ("GET", "/api/v1/stats/contacts"): frozenset({"supervisor", "admin"}),
+    ("GET", "/api/v1/stats/calls"): frozenset({"supervisor", "admin"}),
+    ("GET", "/api/v1/stats/cases"): frozenset({"supervisor", "admin"}),
+    ("GET", "/api/v1/stats/feedback"): frozenset({"supervisor", "admin"}),
 }
 # An integration's key may post inbound contacts and nothing else.
 EXPECTED_FOR_INTAKE_KEY = {("POST", "/api/v1/inbound/messages"), ("POST", "/api/v1/inbound/calls")}

@@ -1,0 +1,125 @@
+"""Counting contact facts into the daily table, and rebuilding it.
+
+A day is always recounted whole from its facts (delete, then INSERT ... SELECT ... GROUP BY),
+never incremented: running it twice, or after a crash half-way, gives the same numbers. The job
+takes the facts intake has added since its last run, marks them, and recounts the days they
+fall on; only the job writes the daily table, and one run at a time (an advisory lock on
+PostgreSQL; SQLite's write lock already does it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Date, delete, func, insert, literal, select, text, update
+from sqlalchemy.orm import joinedload
+
+from ..cases.models import Case, Contact
+from ..db_types import utcnow
+from ..extensions import db
+from .calendar import local_day, month_of, utc_bounds, week_of
+from .models import ContactDaily, ContactFact
+from .recorder import sync_case, sync_contact, sync_feedback
+
+# Any fixed number; it names "the statistics rollup" among PostgreSQL's advisory locks.
+_ROLLUP_LOCK = 7_342_001
+_DIMENSIONS = (ContactFact.channel, ContactFact.direction, ContactFact.language, ContactFact.service_line_id)
+
+Progress = Callable[[str], None]
+
+
+def _one_rollup_at_a_time() -> None:
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ROLLUP_LOCK})
+
+
+def recount_day(day: date, zone: ZoneInfo) -> None:
+    start, end = utc_bounds(day, day, zone)
+    db.session.execute(delete(ContactDaily).where(ContactDaily.day == day))
+    counts = (select(literal(day, Date), literal(week_of(day), Date), literal(month_of(day), Date),
+                     *_DIMENSIONS, func.count())
+              .where(ContactFact.occurred_at >= start, ContactFact.occurred_at < end)
+              .group_by(*_DIMENSIONS))
+    db.session.execute(insert(ContactDaily).from_select(
+        ["day", "week", "month", "channel", "direction", "language", "service_line_id", "contacts"], counts))
+
+
+def roll_up(zone: ZoneInfo, *, batch_size: int = 5000) -> int:
+    """Count the facts added since the last run; returns how many were taken."""
+    taken = 0
+    while True:
+        _one_rollup_at_a_time()
+        pending = db.session.execute(select(ContactFact.id, ContactFact.occurred_at)
+                                     .where(ContactFact.rolled_up.is_(False))
+                                     .order_by(ContactFact.id).limit(batch_size)).all()
+        if pending:
+            db.session.execute(update(ContactFact).where(ContactFact.id.in_([row.id for row in pending]))
+                               .values(rolled_up=True))
+            for day in sorted({local_day(row.occurred_at, zone) for row in pending}):
+                recount_day(day, zone)
+        db.session.commit()
+        taken += len(pending)
+        if len(pending) < batch_size:
+            return taken
+
+
+def backfill(*, progress: Progress, batch_size: int = 1000) -> tuple[int, int]:
+    """Give a fact to every case and contact that has none (data from before statistics
+    existed). Returns (cases, contacts) given one."""
+    counts = []
+    for model, options, sync in ((Case, joinedload(Case.feedback_requests), _sync_case_and_feedback),
+                                 (Contact, joinedload(Contact.case), sync_contact)):
+        done = 0
+        while True:
+            batch = list(db.session.scalars(select(model).options(options).where(model.stats_fact_id.is_(None))
+                                            .order_by(model.id).limit(batch_size)).unique())
+            for obj in batch:
+                sync(obj)
+            db.session.commit()
+            done += len(batch)
+            if batch:
+                progress(f"{model.__tablename__}: {done} given a statistics fact")
+            if len(batch) < batch_size:
+                break
+        counts.append(done)
+    return counts[0], counts[1]
+
+
+def _sync_case_and_feedback(case: Case) -> None:
+    sync_case(case)
+    for request in case.feedback_requests:
+        sync_feedback(request)
+
+
+def fact_day_range(zone: ZoneInfo) -> tuple[date, date] | None:
+    first, last = db.session.execute(select(func.min(ContactFact.occurred_at), func.max(ContactFact.occurred_at))).one()
+    if first is None:
+        return None
+    return local_day(first, zone), max(local_day(last, zone), local_day(utcnow(), zone))
+
+
+def rebuild(zone: ZoneInfo, *, first: date | None = None, last: date | None = None,
+            progress: Progress, days_per_commit: int = 31) -> int:
+    """Backfill missing facts, then recount every day of the range; returns days recounted."""
+    backfill(progress=progress)
+    bounds = fact_day_range(zone)
+    if bounds is None and (first is None or last is None):
+        progress("no contacts to count")
+        return 0
+    first = first or bounds[0]
+    last = last or bounds[1]
+    total = (last - first).days + 1
+    day, done = first, 0
+    while day <= last:
+        _one_rollup_at_a_time()
+        for _ in range(days_per_commit):
+            if day > last:
+                break
+            recount_day(day, zone)
+            day += timedelta(days=1)
+            done += 1
+        db.session.commit()
+        progress(f"recounted {done}/{total} days (to {day - timedelta(days=1)})")
+    return done

@@ -1,0 +1,307 @@
+"""Statistics: exact counts on Helsinki calendar days (clock changes and midnight included),
+suppression of small cells, CSV, no identifiers anywhere, and the same numbers after the purge."""
+
+import csv
+import io
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from service.db_types import utcnow
+from service.jobs import roll_up_statistics
+from service.lines.logic import DEFAULT_LINE_NAME
+from tests.api.problems import assert_problem
+
+# Sender details distinctive enough that finding any of them in a statistics response is a leak.
+PHONES = [f"+35840777{n:04d}" for n in range(40)]
+NAME = "Tuulikki Tunnistettava"
+EMAIL = "tuulikki.tunnistettava@example.fi"
+BODY = "Henkilötunnukseni on 010190-123A"
+
+
+@pytest.fixture
+def exact_app(make_app):
+    """Threshold 1: every count shown, so exact numbers can be checked."""
+    return make_app(STATS_SUPPRESSION_THRESHOLD=1)
+
+
+@pytest.fixture
+def as_(api):
+    return api.headers_for
+
+
+def _sms(client, intake, at, n, **extra):
+    body = {"channel": "sms", "external_id": f"SM-stats-{n}", "from": {"phone": PHONES[n % len(PHONES)], "name": NAME},
+            "body": BODY, "received_at": at}
+    body.update(extra)
+    response = client.post("/api/v1/inbound/messages", headers=intake, json=body)
+    assert response.status_code in (200, 201), response.get_json()
+    return response.get_json()
+
+
+def _roll_up(app):
+    with app.app_context():
+        return roll_up_statistics()
+
+
+def _stats(client, headers, report="contacts", **params):
+    response = client.get(f"/api/v1/stats/{report}", query_string=params, headers=headers)
+    assert response.status_code == 200, response.get_json()
+    return response
+
+
+def _days(body):
+    return {row["period"]: row["contacts"] for row in body["totals"]}
+
+
+def test_contacts_count_on_the_helsinki_day_across_clock_changes_and_midnight(exact_app):
+    client = exact_app.test_client()
+    api_ = _api(exact_app)
+    intake, supervisor = api_.api_key_headers(), api_.headers_for("supervisor")
+    moments = [
+        "2026-03-28T21:59:00Z",  # 23:59 EET: still the 28th
+        "2026-03-28T22:30:00Z",  # 00:30 EET: the 29th (the issue's own example)
+        "2026-03-29T00:59:00Z",  # 02:59 EET, a minute before the clocks go forward
+        "2026-03-29T01:00:00Z",  # 04:00 EEST
+        "2026-03-29T20:59:00Z",  # 23:59 EEST: the 29th was only 23 hours long
+        "2026-03-29T21:00:00Z",  # 00:00 EEST: the 30th
+        "2026-10-24T20:59:00Z",  # 23:59 EEST on the 24th
+        "2026-10-24T21:00:00Z",  # 00:00 EEST on the 25th
+        "2026-10-25T00:30:00Z",  # 03:30 EEST, first time round
+        "2026-10-25T01:30:00Z",  # 03:30 EET, the repeated hour
+        "2026-10-25T21:59:00Z",  # 23:59 EET: the 25th was 25 hours long
+        "2026-10-25T22:00:00Z",  # 00:00 EET: the 26th
+    ]
+    for n, at in enumerate(moments):
+        _sms(client, intake, at, n)
+    assert _roll_up(exact_app) == len(moments)
+
+    spring = _stats(client, supervisor, **{"from": "2026-03-28", "to": "2026-03-30"}).get_json()
+    assert _days(spring) == {"2026-03-28": 1, "2026-03-29": 4, "2026-03-30": 1}
+    assert spring["total"]["contacts"] == 6 and spring["time_zone"] == "Europe/Helsinki"
+
+    autumn = _stats(client, supervisor, **{"from": "2026-10-24", "to": "2026-10-26"}).get_json()
+    assert _days(autumn) == {"2026-10-24": 1, "2026-10-25": 4, "2026-10-26": 1}
+
+    weeks = _stats(client, supervisor, interval="week", **{"from": "2026-03-26", "to": "2026-03-31"}).get_json()
+    assert [(w["period"], w["start"], w["end"], w["contacts"]) for w in weeks["totals"]] == [
+        ("2026-W13", "2026-03-26", "2026-03-29", 5), ("2026-W14", "2026-03-30", "2026-03-31", 1)]
+
+    months = _stats(client, supervisor, interval="month", **{"from": "2026-01-01", "to": "2026-12-31"}).get_json()
+    assert _days(months) == {"2026-03": 6, "2026-10": 6}
+    assert months["total"]["contacts"] == 12
+
+
+def _api(app):
+    from tests.conftest import Api
+
+    return Api(app, app.test_client())
+
+
+def test_breakdowns_by_channel_direction_language_and_line(exact_app):
+    client = exact_app.test_client()
+    api_ = _api(exact_app)
+    intake, supervisor, adviser = api_.api_key_headers(), api_.headers_for("supervisor"), api_.headers_for("adviser")
+    day = "2026-05-04T09:00:00Z"
+    first = _sms(client, intake, day, 1, language="sv")
+    _sms(client, intake, day, 2)
+    client.post("/api/v1/inbound/messages", headers=intake, json={
+        "channel": "email", "external_id": "<stats-1@example.fi>", "from": {"email": EMAIL}, "subject": "Kysymys",
+        "body": BODY, "received_at": day, "language": "en"})
+    reply = client.post(f"/api/v1/cases/{first['case_id']}/replies", json={"channel": "sms", "body": "Tack för ditt meddelande"},
+                        headers=adviser)
+    assert reply.status_code in (201, 202), reply.get_json()
+    _roll_up(exact_app)
+
+    today = datetime.now(timezone.utc).astimezone().date().isoformat()
+    body = _stats(client, supervisor, group_by="channel,direction,language,service_line",
+                  **{"from": "2026-05-04", "to": max(today, "2026-05-04")}).get_json()
+    cells = {(r["period"], r["channel"], r["direction"], r["language"]): r["contacts"] for r in body["rows"]}
+    assert cells[("2026-05-04", "sms", "inbound", "sv")] == 1
+    assert cells[("2026-05-04", "sms", "inbound", "fi")] == 1
+    assert cells[("2026-05-04", "email", "inbound", "en")] == 1
+    outbound = [(k, v) for k, v in cells.items() if k[1:3] == ("sms", "outbound")]
+    assert [v for _, v in outbound] == [1] and outbound[0][0][3] == "sv"  # the reply is in the case's language
+    assert {r["service_line"] for r in body["rows"]} == {DEFAULT_LINE_NAME}
+    assert body["total"]["contacts"] == 4
+
+
+def test_small_cells_are_hidden_and_one_hidden_cell_takes_another_with_it(app, client, intake, supervisor):
+    at = "2026-06-01T08:00:00Z"
+    n = 0
+    for channel, count in (("sms", 7), ("email", 6), ("webform", 2)):
+        for _ in range(count):
+            n += 1
+            if channel == "sms":
+                _sms(client, intake, at, n)
+            else:
+                sender = {"email": f"asiakas{n}@example.fi", "name": NAME}
+                client.post("/api/v1/inbound/messages", headers=intake, json={
+                    "channel": channel, "external_id": f"<s-{n}@x>", "from": sender, "body": BODY,
+                    "received_at": at})
+    _roll_up(app)
+
+    body = _stats(client, supervisor, group_by="channel", **{"from": "2026-06-01", "to": "2026-06-01"}).get_json()
+    rows = {r["channel"]: (r["contacts"], r["suppressed"]) for r in body["rows"]}
+    assert rows == {"sms": (7, []), "email": (None, ["contacts"]), "webform": (None, ["contacts"])}
+    assert body["totals"][0]["contacts"] == 15 and body["suppression_threshold"] == 5
+
+    alone = _stats(client, supervisor, **{"from": "2026-06-01", "to": "2026-06-01"},
+                   group_by="channel,direction,language").get_json()
+    assert all(r["contacts"] is None or r["contacts"] >= 5 for r in alone["rows"])
+
+
+def test_csv_is_the_same_table(app, client, intake, supervisor):
+    for n in range(6):
+        _sms(client, intake, "2026-02-10T10:00:00Z", n)
+    _roll_up(app)
+    params = {"from": "2026-02-09", "to": "2026-02-10", "group_by": "channel"}
+    json_body = _stats(client, supervisor, **params).get_json()
+    response = _stats(client, supervisor, format="csv", **params)
+
+    assert response.mimetype == "text/csv"
+    assert response.headers["Content-Disposition"] == 'attachment; filename="contacts-2026-02-09-2026-02-10.csv"'
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    assert list(rows[0]) == ["level", "period", "start", "end", "channel", "contacts", "suppressed"]
+    assert [(r["level"], r["period"], r["channel"], r["contacts"]) for r in rows] == [
+        ("row", "2026-02-10", "sms", "6"), ("period_total", "2026-02-10", "", "6"), ("total", "", "", "6")]
+    assert json_body["rows"][0]["contacts"] == 6
+
+
+def test_calls_offered_answered_abandoned_service_level_and_times(exact_app):
+    client = exact_app.test_client()
+    api_ = _api(exact_app)
+    intake, supervisor = api_.api_key_headers(), api_.headers_for("supervisor")
+    start = datetime(2026, 9, 14, 7, 0, tzinfo=timezone.utc)
+
+    def call(n, queue, talk=None):
+        body = {"external_id": f"CALL-stats-{n}", "from": {"phone": PHONES[n]}, "started_at": start.isoformat(),
+                "ended_at": (start + timedelta(seconds=queue + (talk or 0))).isoformat(), "queue_seconds": queue}
+        if talk is not None:
+            body["answered_at"] = (start + timedelta(seconds=queue)).isoformat()
+        response = client.post("/api/v1/inbound/calls", json=body, headers=intake)
+        assert response.status_code in (200, 201), response.get_json()
+
+    call(1, 20, 300)
+    call(2, 45, 120)
+    call(3, 90, 600)
+    call(4, 30)  # hung up in the queue
+    _roll_up(exact_app)
+
+    body = _stats(client, supervisor, "calls", **{"from": "2026-09-14", "to": "2026-09-14"}).get_json()
+    (total,) = body["totals"]
+    assert (total["offered"], total["answered"], total["abandoned"], total["answered_within_service_level"]) == (4, 3, 1, 2)
+    assert total["service_level_share"] == 0.5 and body["service_level_seconds"] == 60
+    assert (total["queue_seconds_mean"], total["queue_seconds_median"], total["queue_seconds_p90"]) == (51.7, 45, 90)
+    assert (total["handling_seconds_median"], total["handling_seconds_p90"]) == (300, 600)
+
+    stricter = _stats(client, supervisor, "calls", service_level=30, **{"from": "2026-09-14", "to": "2026-09-14"})
+    assert stricter.get_json()["total"]["answered_within_service_level"] == 1
+
+
+def test_cases_opened_closed_forwarded_still_open_and_response_times(exact_app):
+    client = exact_app.test_client()
+    api_ = _api(exact_app)
+    intake, supervisor, adviser = api_.api_key_headers(), api_.headers_for("supervisor"), api_.headers_for("adviser")
+    now = utcnow().isoformat()
+    cases = [_sms(client, intake, now, n)["case_id"] for n in range(3)]
+    client.post(f"/api/v1/cases/{cases[0]}/notes", json={"body": "Soitettu takaisin"}, headers=adviser)
+    client.post(f"/api/v1/cases/{cases[0]}/close", headers=adviser)
+    client.post(f"/api/v1/cases/{cases[1]}/close", headers=adviser)
+    client.post(f"/api/v1/cases/{cases[1]}/reopen", headers=adviser)
+    today = datetime.now(timezone.utc).date()
+    window = {"from": (today - timedelta(days=1)).isoformat(), "to": (today + timedelta(days=1)).isoformat()}
+
+    body = _stats(client, supervisor, "cases", **window).get_json()
+    assert (body["total"]["opened"], body["total"]["closed"], body["total"]["open_at_end"]) == (3, 1, 2)
+    assert body["total"]["first_response_seconds_median"] is not None
+    assert body["total"]["close_seconds_median"] >= 0
+    last_day = body["totals"][-1]
+    assert last_day["open_at_end"] == 2
+
+
+def _every_report(client, headers, window):
+    bodies = []
+    for report, groups in (("contacts", "channel,direction,language,service_line"),
+                           ("calls", "language,service_line"), ("cases", "channel,language,service_line"),
+                           ("feedback", "channel,language,service_line")):
+        for interval in ("day", "month"):
+            for fmt in ("json", "csv"):
+                response = _stats(client, headers, report, interval=interval, group_by=groups, format=fmt, **window)
+                bodies.append(response.get_data(as_text=True))
+    return bodies
+
+
+def test_no_statistics_response_carries_an_identifier(exact_app):
+    client = exact_app.test_client()
+    api_ = _api(exact_app)
+    intake, supervisor = api_.api_key_headers(), api_.headers_for("supervisor")
+    posted = [_sms(client, intake, "2026-04-01T10:00:00Z", n) for n in range(3)]
+    client.post("/api/v1/inbound/messages", headers=intake, json={
+        "channel": "email", "external_id": "<leak@example.fi>", "from": {"email": EMAIL, "name": NAME},
+        "subject": "Oma asia", "body": BODY, "received_at": "2026-04-01T10:00:00Z"})
+    _roll_up(exact_app)
+    references = [p["case_reference"] for p in posted]
+
+    for text in _every_report(client, supervisor, {"from": "2026-03-01", "to": "2026-04-30"}):
+        for secret in (*PHONES[:3], "0407770000", NAME, EMAIL, BODY, "leak@example.fi", *references):
+            assert secret not in text
+
+
+def test_a_purged_year_gives_the_same_numbers_and_a_rebuild_keeps_them(exact_app):
+    client = exact_app.test_client()
+    api_ = _api(exact_app)
+    intake, supervisor, adviser = api_.api_key_headers(), api_.headers_for("supervisor"), api_.headers_for("adviser")
+    now = utcnow()
+    for n in range(6):
+        posted = _sms(client, intake, (now - timedelta(hours=n)).isoformat(), n)
+        client.post(f"/api/v1/cases/{posted['case_id']}/notes", json={"body": "Vastattu"}, headers=adviser)
+        client.post(f"/api/v1/cases/{posted['case_id']}/close", headers=adviser)
+    _roll_up(exact_app)
+    today = now.date()
+    window = {"from": (today - timedelta(days=2)).isoformat(), "to": (today + timedelta(days=1)).isoformat()}
+    before = _every_report(client, supervisor, window)
+    counted = _stats(client, supervisor, **window).get_json()["total"]["contacts"]
+    closed = _stats(client, supervisor, "cases", **window).get_json()["total"]["closed"]
+    assert (counted, closed) == (6, 6)
+
+    runner = exact_app.test_cli_runner()
+    purged = runner.invoke(args=["retention", "purge", "--as-of", (now + timedelta(days=400)).isoformat()])
+    assert "deleted 6 cases" in purged.output, purged.output
+    assert client.get("/api/v1/cases", headers=supervisor).get_json()["total"] == 0
+
+    assert _every_report(client, supervisor, window) == before
+    rebuilt = runner.invoke(args=["stats", "rebuild"])
+    assert rebuilt.exit_code == 0 and "recounted" in rebuilt.output, rebuilt.output
+    assert _every_report(client, supervisor, window) == before
+
+
+@pytest.mark.parametrize("params, field", [
+    ({"from": "2026-03-31", "to": "2026-03-01"}, "from"),
+    ({"from": "2020-01-01", "to": "2026-03-01"}, "to"),
+    ({"from": "2026-03-01", "to": "2026-03-31", "group_by": "channel,customer"}, "group_by"),
+    ({"from": "2026-03-01", "to": "2026-03-31", "interval": "hour"}, "interval"),
+    ({"from": "2026-03-01T00:00:00", "to": "2026-03-31"}, "from"),
+    ({"from": "1.3.2026", "to": "2026-03-31"}, "from"),
+    ({"to": "2026-03-31"}, "from"),
+    ({"from": "2026-03-01", "to": "2026-03-31", "format": "xlsx"}, "format"),
+])
+def test_bad_ranges_and_breakdowns_are_clear_422s(client, supervisor, params, field):
+    response = client.get("/api/v1/stats/contacts", query_string=params, headers=supervisor)
+    assert_problem(response, 422, fields=(field,))
+
+
+def test_a_time_with_an_offset_counts_as_its_helsinki_day(exact_app):
+    client = exact_app.test_client()
+    api_ = _api(exact_app)
+    intake, supervisor = api_.api_key_headers(), api_.headers_for("supervisor")
+    _sms(client, intake, "2026-03-28T22:30:00Z", 1)
+    _roll_up(exact_app)
+    body = _stats(client, supervisor, **{"from": "2026-03-28T22:00:00Z", "to": "2026-03-29T12:00:00+03:00"}).get_json()
+    assert (body["from"], body["to"], _days(body)) == ("2026-03-29", "2026-03-29", {"2026-03-29": 1})
+
+
+def test_advisers_and_integrations_get_no_statistics(client, adviser, intake):
+    params = {"from": "2026-03-01", "to": "2026-03-31"}
+    assert_problem(client.get("/api/v1/stats/contacts", query_string=params, headers=adviser), 403)
+    assert_problem(client.get("/api/v1/stats/contacts", query_string=params, headers=intake), 403)

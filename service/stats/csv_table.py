@@ -34,7 +34,8 @@ def render(table: Table) -> str:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(columns)
     levels = [("row", row) for row in table.rows] + [("period_total", row) for row in table.totals]
-    levels.append(("total", {"period": "", "start": table.query.first, "end": table.query.last, **table.total}))
+    levels.append(("total", {"period": "", "start": table.query.first.isoformat(), "end": table.query.last.isoformat(),
+                             **table.total}))
     for level, row in levels:
         values = {**row, "level": level, "suppressed": ";".join(row.get("suppressed", []))}
         writer.writerow([_cell(values.get(column)) for column in columns])

@@ -12,7 +12,7 @@ import math
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from zoneinfo import ZoneInfo
 
@@ -99,14 +99,18 @@ class Table:
         return self.query.service_level_seconds or self.settings.service_level_seconds
 
 
-@dataclass
 class _Tally:
-    counts: Counter = field(default_factory=Counter)
-    samples: dict = field(default_factory=lambda: defaultdict(list))
+    __slots__ = ("counts", "samples")
+
+    def __init__(self, counts: dict | None = None):
+        self.counts = counts if counts is not None else Counter()
+        self.samples: defaultdict | None = None
 
     def add(self, measure: str, sample: float | None = None) -> None:
         self.counts[measure] += 1
         if sample is not None:
+            if self.samples is None:
+                self.samples = defaultdict(list)
             self.samples[measure].append(sample)
 
 
@@ -221,7 +225,7 @@ def _spread(values: list[float], name: str, *, mean: bool = True) -> dict[str, t
 
 
 def _figures(report: str, tally: _Tally) -> dict[str, tuple[float | None, int]]:
-    counts, samples = tally.counts, tally.samples
+    counts, samples = tally.counts, tally.samples or defaultdict(list)
     if report == "calls":
         offered = counts["offered"]
         share = round(counts["answered_within_service_level"] / offered, 3) if offered else None
@@ -308,14 +312,42 @@ def _sort_key(group: tuple) -> tuple:
     return tuple((value is not None, str(value)) for value in group)
 
 
+def _contacts_table(query: StatsQuery, settings: StatsSettings, period_list: list[Period]) -> Table:
+    """The contacts report by the short road: one count per cell, no samples. It is the one
+    read over years of busy lines (thousands of cells), so it skips the general tallying."""
+    threshold = settings.threshold
+    cells_by_period: dict[date, list] = defaultdict(list)
+    for key, group, count in _contact_counts(query):
+        cells_by_period[key].append((group, count))
+    lines = _line_names() if "service_line" in query.group_by else {}
+    groups = {group: (_sort_key(group), _label_group(query.group_by, group, lines))
+              for group in {group for cells in cells_by_period.values() for group, _ in cells}}
+
+    def shown(count: int, hidden: bool) -> dict:
+        return {"contacts": None, "suppressed": ["contacts"]} if hidden else {"contacts": count, "suppressed": []}
+
+    rows, period_totals = [], []
+    for period in period_list:
+        cells = sorted(cells_by_period.get(period.key, ()), key=lambda cell: groups[cell[0]][0])
+        if not cells:
+            continue
+        hidden = hidden_cells([count for _, count in cells], threshold, sum_published=True)
+        frame = {"period": period.label, "start": period.start.isoformat(), "end": period.end.isoformat()}
+        for i, (group, count) in enumerate(cells):
+            rows.append({**frame, **groups[group][1], **shown(count, i in hidden)})
+        period_totals.append((frame, sum(count for _, count in cells)))
+    hidden = hidden_cells([count for _, count in period_totals], threshold, sum_published=True)
+    totals = [{**frame, **shown(count, i in hidden)} for i, (frame, count) in enumerate(period_totals)]
+    grand = sum(count for _, count in period_totals)
+    return Table(report="contacts", query=query, settings=settings, periods=period_list, rows=rows, totals=totals,
+                 total=shown(grand, is_small(grand, threshold)))
+
+
 def report(name: str, query: StatsQuery, settings: StatsSettings) -> Table:
     period_list = periods(query.first, query.last, query.interval)
     if name == "contacts":
-        cells, totals, grand = defaultdict(_Tally), defaultdict(_Tally), _Tally()
-        for key, group, count in _contact_counts(query):
-            for tally in (cells[(key, group)], totals[(key, ())], grand):
-                tally.counts["contacts"] += count
-    elif name == "calls":
+        return _contacts_table(query, settings, period_list)
+    if name == "calls":
         level = query.service_level_seconds or settings.service_level_seconds
         cells, totals, grand = _tally(_call_events(query, settings, level))
     elif name == "cases":
@@ -325,24 +357,27 @@ def report(name: str, query: StatsQuery, settings: StatsSettings) -> Table:
         cells, totals, grand = _tally(_feedback_events(query, settings))
 
     threshold = settings.threshold
-    by_period = {period.key: period for period in period_list}
     lines = _line_names() if "service_line" in query.group_by else {}
+    frames = {period.key: {"period": period.label, "start": period.start.isoformat(), "end": period.end.isoformat()}
+              for period in period_list}
+    # A quarter by day is thousands of cells over a few dozen breakdowns: label each once.
+    groups = {group: (_sort_key(group), _label_group(query.group_by, group, lines)) for group in {g for _, g in cells}}
 
-    def frame(key) -> dict:
-        period = by_period[key]
-        return {"period": period.label, "start": period.start, "end": period.end}
-
+    slots_by_period = defaultdict(list)
+    for slot in cells:
+        slots_by_period[slot[0]].append(slot)
     rows = []
     for period in period_list:
-        in_period = {slot: _measures(name, tally) for slot, tally in cells.items() if slot[0] == period.key}
+        in_period = {slot: _measures(name, cells[slot]) for slot in slots_by_period.get(period.key, ())}
         hidden = _column_hidden(name, in_period, threshold)
-        for slot in sorted(in_period, key=lambda s: _sort_key(s[1])):
-            rows.append({**frame(period.key), **_label_group(query.group_by, slot[1], lines),
-                         **_suppress_row(name, in_period[slot], hidden.get(slot, set()), threshold)})
+        frame = frames[period.key]
+        for slot in sorted(in_period, key=lambda s: groups[s[1]][0]):
+            rows.append({**frame, **groups[slot[1]][1],
+                         **_suppress_row(name, in_period[slot], hidden.get(slot, ()), threshold)})
 
     period_totals = {slot: _measures(name, tally) for slot, tally in totals.items()}
     hidden = _column_hidden(name, period_totals, threshold)
-    total_rows = [{**frame(period.key), **_suppress_row(name, period_totals[(period.key, ())],
+    total_rows = [{**frames[period.key], **_suppress_row(name, period_totals[(period.key, ())],
                                                         hidden.get((period.key, ()), set()), threshold)}
                   for period in period_list if (period.key, ()) in period_totals]
     total = _suppress_row(name, _measures(name, grand), set(), threshold)

@@ -305,3 +305,63 @@ def test_advisers_and_integrations_get_no_statistics(client, adviser, intake):
     params = {"from": "2026-03-01", "to": "2026-03-31"}
     assert_problem(client.get("/api/v1/stats/contacts", query_string=params, headers=adviser), 403)
     assert_problem(client.get("/api/v1/stats/contacts", query_string=params, headers=intake), 403)
+
+
+def test_feedback_sent_answered_mean_and_distribution(make_app, admin_for):
+    from service.feedback.logic import FeedbackSettings, send_due
+    from service.outbox import delivery
+    from tests.twilio_fakes import ACCOUNT_SID, FakeTwilioHttp, inbound_sms, twilio_post
+
+    twilio_http = FakeTwilioHttp()
+    app = make_app(TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_FROM_NUMBER="+358501112223", TWILIO_HTTP_CLIENT=twilio_http,
+                   STATS_SUPPRESSION_THRESHOLD=1)
+    client = app.test_client()
+    adviser, supervisor = admin_for(app, "adviser"), admin_for(app, "supervisor")
+    phones = PHONES[:3]
+    for n, phone in enumerate(phones):
+        twilio_post(client, "/webhooks/twilio/sms", inbound_sms(f"SM{n:032d}", from_=phone))
+    for case in client.get("/api/v1/cases", headers=adviser).get_json()["items"]:
+        client.post(f"/api/v1/cases/{case['id']}/close", headers=adviser)
+    with app.app_context():
+        send_due(FeedbackSettings.from_config(app.config), now=utcnow() + timedelta(minutes=61))
+        delivery.sweep()
+    assert len(twilio_http.messages_sent) == 3
+    for n, (phone, score) in enumerate(zip(phones[:2], ("5", "2 ei auttanut"))):
+        twilio_post(client, "/webhooks/twilio/sms", inbound_sms(f"SM{n + 10:032d}", from_=phone, body=score))
+
+    today = datetime.now(timezone.utc).date()
+    window = {"from": (today - timedelta(days=1)).isoformat(), "to": (today + timedelta(days=1)).isoformat()}
+    total = _stats(client, supervisor, "feedback", **window).get_json()["total"]
+    assert (total["sent"], total["answered"], total["score_mean"]) == (3, 2, 3.5)
+    assert [total[f"score_{s}"] for s in range(1, 6)] == [0, 1, 0, 0, 1]
+
+
+def test_rebuild_counts_cases_and_contacts_from_before_statistics_existed(exact_app):
+    from sqlalchemy import delete, update
+
+    from service.cases.models import Case, Contact
+    from service.extensions import db
+    from service.stats.models import CaseFact, ContactDaily, ContactFact
+
+    client = exact_app.test_client()
+    api_ = _api(exact_app)
+    intake, supervisor = api_.api_key_headers(), api_.headers_for("supervisor")
+    for n in range(3):
+        _sms(client, intake, f"2026-01-1{n}T10:00:00Z", n)
+    with exact_app.app_context():  # as a database upgraded from before statistics looks
+        db.session.execute(update(Contact).values(stats_fact_id=None))
+        db.session.execute(update(Case).values(stats_fact_id=None))
+        for model in (ContactDaily, ContactFact, CaseFact):
+            db.session.execute(delete(model))
+        db.session.commit()
+    window = {"from": "2026-01-01", "to": "2026-01-31"}
+    assert _stats(client, supervisor, **window).get_json()["total"]["contacts"] == 0
+
+    result = exact_app.test_cli_runner().invoke(args=["stats", "rebuild", "--from", "2026-01-01", "--to", "2026-01-31"])
+
+    assert result.exit_code == 0, result.output
+    assert "contact: 3 given a statistics fact" in result.output and "recounted 31/31 days" in result.output
+    assert _days(_stats(client, supervisor, **window).get_json()) == {
+        "2026-01-10": 1, "2026-01-11": 1, "2026-01-12": 1}
+    since_then = {"from": "2026-01-01", "to": (datetime.now(timezone.utc).date() + timedelta(days=1)).isoformat()}
+    assert _stats(client, supervisor, "cases", **since_then).get_json()["total"]["opened"] == 3

@@ -93,4 +93,5 @@ def test_the_cron_configuration_enqueues_the_periodic_jobs(redis_conn):
 
     jobs = Queue("default", connection=redis_conn).jobs
     # The interval jobs are due at once; the daily purge waits for its hour.
-    assert sorted(job.func_name for job in jobs) == ["service.jobs.seal_audit_log", "service.jobs.sweep_outbox"]
+    assert sorted(job.func_name for job in jobs) == ["service.jobs.roll_up_statistics", "service.jobs.seal_audit_log",
+                                                     "service.jobs.sweep_outbox"]

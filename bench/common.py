@@ -1,0 +1,68 @@
+"""What the benchmarks share: a database of their own, an application on it, timing."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from contextlib import contextmanager
+
+import psycopg
+
+DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/bench"
+
+
+def database_url() -> str:
+    return os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
+
+
+def recreate_database(url: str) -> None:
+    """Drop and create the benchmark database (never the tests' one)."""
+    name = url.rsplit("/", 1)[1]
+    if name in ("test", "postgres"):
+        raise SystemExit(f"refusing to drop the database {name!r}; point BENCH_DATABASE_URL elsewhere")
+    admin_url = url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def migrated_app(url: str, **config):
+    from flask_migrate import upgrade
+
+    from service import create_app
+
+    app = create_app({"DATABASE_URL": url, "TESTING": True, "SECRET_KEY": "bench", "REDIS_URL": None,
+                      "ARGON2_TIME_COST": 1, "ARGON2_MEMORY_KIB": 1024, **config})
+    with app.app_context():
+        upgrade()
+    return app
+
+
+def bearer(app, role: str) -> dict:
+    from service.auth.models import Official
+    from service.auth.officials import create_official
+    from service.extensions import db
+
+    with app.app_context():
+        if db.session.query(Official.id).filter_by(username=f"bench-{role}").first() is None:
+            create_official(actor=None, data={"username": f"bench-{role}", "password": "bench-password-123",
+                                              "role": role, "name": f"Bench {role}"})
+    response = app.test_client().post("/api/v1/auth/token", json={"username": f"bench-{role}",
+                                                                  "password": "bench-password-123"})
+    return {"Authorization": "Bearer " + response.get_json()["access_token"]}
+
+
+@contextmanager
+def stopwatch(label: str):
+    started = time.perf_counter()
+    yield
+    print(f"  {label}: {time.perf_counter() - started:.1f} s", flush=True)
+
+
+def summarise(samples_ms: list[float]) -> dict:
+    ordered = sorted(samples_ms)
+    return {"runs": len(ordered), "p50_ms": round(statistics.median(ordered), 1),
+            "p90_ms": round(ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))], 1),
+            "p99_ms": round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))], 1),
+            "max_ms": round(ordered[-1], 1)}

@@ -1,0 +1,68 @@
+"""A small HTTP load generator: N client threads in each of P processes, each sending its
+share of prepared requests for a fixed time, recording status and latency per request."""
+
+from __future__ import annotations
+
+import http.client
+import multiprocessing
+import threading
+import time
+
+
+def _client(host: str, port: int, requests: list, deadline: float, out: list) -> None:
+    conn = http.client.HTTPConnection(host, port, timeout=30)
+    for path, body, headers in requests:
+        if time.perf_counter() >= deadline:
+            break
+        started = time.perf_counter()
+        try:
+            conn.request("POST", path, body=body, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            status = response.status
+            if response.getheader("Connection", "").lower() == "close":
+                conn.close()
+        except (OSError, http.client.HTTPException):
+            conn.close()
+            conn = http.client.HTTPConnection(host, port, timeout=30)
+            status = 599
+        out.append((status, time.perf_counter() - started))
+    conn.close()
+
+
+def _process(host, port, shares, seconds, queue) -> None:
+    deadline = time.perf_counter() + seconds
+    results: list = []
+    threads = [threading.Thread(target=_client, args=(host, port, share, deadline, results)) for share in shares]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    queue.put(results)
+
+
+def run(host: str, port: int, requests: list, *, clients: int, seconds: float, processes: int = 2) -> dict:
+    """Send ``requests`` (path, body, headers) from ``clients`` concurrent clients for at most
+    ``seconds``; returns throughput, latency percentiles and non-2xx counts."""
+    shares = [requests[i::clients] for i in range(clients)]
+    queue = multiprocessing.get_context("fork").Queue()
+    per_process = [shares[i::processes] for i in range(processes)]
+    started = time.perf_counter()
+    workers = [multiprocessing.get_context("fork").Process(target=_process, args=(host, port, p, seconds, queue))
+               for p in per_process]
+    for worker in workers:
+        worker.start()
+    results = []
+    for _ in workers:
+        results.extend(queue.get())
+    for worker in workers:
+        worker.join()
+    elapsed = time.perf_counter() - started
+    latencies = sorted(latency for _, latency in results)
+    errors = sum(1 for status, _ in results if not 200 <= status < 300)
+
+    def pct(share):
+        return round(latencies[min(len(latencies) - 1, int(share * len(latencies)))] * 1000, 1) if latencies else None
+
+    return {"requests": len(results), "per_second": round(len(results) / elapsed), "p50_ms": pct(0.5),
+            "p99_ms": pct(0.99), "errors": errors}

@@ -128,9 +128,15 @@ def inbound_sms():
     return twiml(reply)
 
 
+def _outbox_id(raw: str | None) -> int | None:
+    return int(raw) if raw and raw.isdigit() and 0 < int(raw) < 2**31 else None
+
+
 @blp.route("/sms/status", methods=["POST"])
 @blp.public
-@blp.doc(requestBody=_STATUS_DOC)
+@blp.doc(requestBody=_STATUS_DOC, parameters=[{
+    "in": "query", "name": "outbox", "required": False, "schema": {"type": "integer"},
+    "description": "The outbox row the message was sent for, as put in the callback URL we gave Twilio"}])
 @blp.response(204, description="Recorded (or ignored when the message is unknown)")
 @blp.alt_response(403, schema=ProblemSchema, content_type=PROBLEM_MIMETYPE, description="Signature missing or invalid")
 def sms_status():
@@ -140,7 +146,8 @@ def sms_status():
     status = request.form.get("MessageStatus") or request.form.get("SmsStatus")
     if sid and status:
         record_provider_status(provider_id=sid[:64], provider_status=status.strip().lower(),
-                               error_code=(request.form.get("ErrorCode") or None))
+                               error_code=(request.form.get("ErrorCode") or None),
+                               outbox_id=_outbox_id(request.args.get("outbox")))
     return "", 204
 
 
@@ -157,7 +164,10 @@ class TwilioSmsSender:
         self.status_callback = status_callback
 
     def send(self, message: Outgoing) -> SendResult:
-        arguments = {"to": message.to, "body": message.body, "status_callback": self.status_callback}
+        # The callback names the outbox row, so Twilio's report can tie its message id to the
+        # row even if this worker dies before it writes the id down (exactly-once sending).
+        callback = f"{self.status_callback}?outbox={message.outbox_id}" if self.status_callback else None
+        arguments = {"to": message.to, "body": message.body, "status_callback": callback}
         if self.messaging_service_sid:
             arguments["messaging_service_sid"] = self.messaging_service_sid
         else:

@@ -232,8 +232,11 @@ def deliver(outbox_id: int, *, senders: dict[str, Sender], policy: DeliveryPolic
     except Exception as failure:  # an adapter bug or an unexpected network error: retry, log
         log.exception("sender for %s raised unexpectedly", row.channel)
         return _retry_later(row, policy, error=type(failure).__name__, now=now)
-    row.provider_id = result.provider_id
-    row.status = max(SENT, PROVIDER_STATUS.get(result.provider_status or "", SENT), key=RANK.get)
+    # A status callback may have got here first (it names the row, see record_provider_status):
+    # read the row again and only move it forward.
+    db.session.refresh(row, with_for_update=True)
+    row.provider_id = row.provider_id or result.provider_id
+    row.status = max(row.status, SENT, PROVIDER_STATUS.get(result.provider_status or "", SENT), key=RANK.get)
     row.sent_at = now
     row.last_error = None
     db.session.commit()
@@ -279,10 +282,22 @@ def _retry_later(row: OutboxMessage, policy: DeliveryPolicy, *, error: str, now:
 
 
 def record_provider_status(*, provider_id: str, provider_status: str, error_code: str | None = None,
-                           now: datetime | None = None) -> OutboxMessage | None:
-    """A delivery status callback. Unknown ids and backward moves are ignored."""
+                           outbox_id: int | None = None, now: datetime | None = None) -> OutboxMessage | None:
+    """A delivery status callback. Unknown ids and backward moves are ignored.
+
+    ``outbox_id`` is the row the provider was asked to report on (carried in the callback
+    URL). When the worker died after the provider accepted the message but before it wrote
+    down the provider's id, the callback writes it instead; the sweeper never sends again a
+    row that has a provider id, so the customer gets the message once.
+    """
     row = db.session.scalar(select(OutboxMessage).where(OutboxMessage.provider_id == provider_id)
                             .with_for_update())
+    if row is None and outbox_id is not None:
+        row = db.session.scalar(select(OutboxMessage).where(OutboxMessage.id == outbox_id,
+                                                            OutboxMessage.provider_id.is_(None))
+                                .with_for_update())
+        if row is not None:
+            row.provider_id = provider_id
     status = PROVIDER_STATUS.get(provider_status)
     if row is None or status is None:
         db.session.rollback()

@@ -1,0 +1,123 @@
+"""Agent queue benchmark: the adviser's case list and a long case, with a million cases and
+five million contacts in PostgreSQL.
+
+    .venv/bin/python -m bench.queue                    # 1,000,000 cases, 5,000,000 contacts
+    .venv/bin/python -m bench.queue --cases 100000     # a quick run
+
+Seeded inside PostgreSQL (generate_series), not through the API. Requests go through the HTTP
+API in-process (Flask's test client, an adviser's token), so the times are the service's own:
+routing, authentication, the queries, the audit entry of each read and serialisation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import time
+
+from sqlalchemy import text
+
+from bench.common import bearer, database_url, migrated_app, recreate_database, stopwatch, summarise
+
+SEED_CUSTOMERS = text("""
+INSERT INTO customer (name, phone, language, created_at, updated_at)
+SELECT 'Asiakas ' || n, '+3584' || lpad(n::text, 8, '0'), 'fi', now(), now() FROM generate_series(1, :n) n
+""")
+# 10% of cases still being worked on (new or open), the rest closed; five channels.
+SEED_CASES = text("""
+INSERT INTO "case" (reference, service_line_id, customer_id, channel, status, subject, language,
+                    created_at, updated_at, last_activity_at, closed_at)
+SELECT '2026-B' || n, :line, 1 + (n % :customers),
+       (ARRAY['email','sms','chat','phone','webform'])[1 + n % 5],
+       CASE WHEN n % 10 = 0 THEN 'open' WHEN n % 10 = 1 THEN 'new' ELSE 'closed' END,
+       'Asia ' || n, 'fi', t, t, t, CASE WHEN n % 10 > 1 THEN t + interval '2 days' END
+FROM (SELECT n, timestamptz '2024-11-01' + (n * interval '1 minute') AS t FROM generate_series(:first, :last) n) s
+""")
+SEED_CONTACTS = text("""
+INSERT INTO contact (case_id, channel, direction, external_id, sender, body, occurred_at, created_at)
+SELECT c.id, c.channel, CASE WHEN k % 2 = 0 THEN 'inbound' ELSE 'outbound' END, 'B' || c.id || '-' || k,
+       '+358400000000', 'Viesti ' || k, c.created_at + k * interval '1 hour', c.created_at + k * interval '1 hour'
+FROM "case" c CROSS JOIN generate_series(1, :per_case) k
+WHERE c.id BETWEEN :first AND :last
+""")
+
+
+def seed(app, cases: int, contacts_per_case: int, chunk: int = 200_000) -> int:
+    from service.extensions import db
+    from service.lines.models import ServiceLine
+
+    with app.app_context():
+        line = ServiceLine(name="Neuvonta", is_default=True)
+        db.session.add(line)
+        db.session.commit()
+        customers = max(1, cases // 2)
+        db.session.execute(SEED_CUSTOMERS, {"n": customers})
+        db.session.commit()
+        for first in range(1, cases + 1, chunk):
+            last = min(cases, first + chunk - 1)
+            db.session.execute(SEED_CASES, {"first": first, "last": last, "line": line.id, "customers": customers})
+            db.session.commit()
+            print(f"  seeded {last:,}/{cases:,} cases", flush=True)
+        low, high = db.session.execute(text('SELECT min(id), max(id) FROM "case"')).one()
+        for first in range(low, high + 1, chunk):
+            db.session.execute(SEED_CONTACTS, {"first": first, "last": min(high, first + chunk - 1),
+                                               "per_case": contacts_per_case})
+            db.session.commit()
+            print(f"  seeded contacts of cases up to id {min(high, first + chunk - 1):,}", flush=True)
+        # One open case with 50 contacts: the long timeline an adviser opens.
+        long_case = db.session.execute(text("""SELECT id FROM "case" WHERE status = 'open' ORDER BY id DESC LIMIT 1""")).scalar()
+        db.session.execute(text("""
+            INSERT INTO contact (case_id, channel, direction, external_id, sender, body, occurred_at, created_at)
+            SELECT :id, 'sms', 'inbound', 'LONG-' || k, '+358400000000', 'Pitkä ketju ' || k,
+                   now() - k * interval '1 hour', now() FROM generate_series(1, 50 - :per_case) k"""),
+            {"id": long_case, "per_case": contacts_per_case})
+        db.session.execute(text("ANALYZE"))
+        db.session.commit()
+        return long_case
+
+
+def measure(app, long_case: int, runs: int) -> dict:
+    client = app.test_client()
+    adviser = bearer(app, "adviser")
+    requests = {
+        "case list: open, sms, newest first, page 2": ("/api/v1/cases", {"status": "open", "channel": "sms",
+                                                                          "sort": "-created_at", "page": 2}),
+        "a case with 50 contacts": (f"/api/v1/cases/{long_case}", {}),
+    }
+    results = {}
+    for label, (path, params) in requests.items():
+        first = client.get(path, query_string=params, headers=adviser)
+        assert first.status_code == 200, first.get_json()
+        samples = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            response = client.get(path, query_string=params, headers=adviser)
+            samples.append((time.perf_counter() - started) * 1000)
+            assert response.status_code == 200
+        results[label] = summarise(samples)
+        print(f"  {label}: {results[label]}", flush=True)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", type=int, default=1_000_000)
+    parser.add_argument("--contacts-per-case", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=200)
+    args = parser.parse_args()
+
+    url = database_url()
+    print(f"agent queue benchmark: {args.cases:,} cases, {args.cases * args.contacts_per_case:,} contacts "
+          f"on {url.rsplit('@', 1)[-1]}", flush=True)
+    recreate_database(url)
+    app = migrated_app(url)
+    with stopwatch("seed"):
+        long_case = seed(app, args.cases, args.contacts_per_case)
+    gc.freeze()  # as wsgi.py does once the application is built
+    results = measure(app, long_case, args.runs)
+    print(json.dumps({"cases": args.cases, "results": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,190 @@
+"""A delivery worker killed with SIGKILL in the middle of sending an SMS: the customer gets the
+message once, whether Twilio had accepted it before the kill or not.
+
+The worker is a real RQ worker in its own process; Twilio is a real HTTP server on loopback
+that holds the request open while the test kills the worker, and then sends the status
+callback Twilio would send, to the callback URL the worker gave it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+from rq import Queue, SimpleWorker
+from twilio.http.http_client import TwilioHttpClient
+
+from service.extensions import db
+from service.jobs import sweep_outbox
+from service.outbox.models import OutboxMessage
+from tests.integration.test_queue import redis_conn  # noqa: F401  (the fixture)
+from tests.twilio_fakes import ACCOUNT_SID, inbound_sms, twilio_post
+
+_sids = itertools.count(1)
+
+
+class LoopbackTwilio(ThreadingHTTPServer):
+    """Twilio's Messages endpoint. While ``hold`` is set, a request waits for ``release``:
+    with ``accept_first`` it has been accepted (recorded) before it waits, else only after."""
+
+    daemon_threads = True
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.accepted: list[dict] = []
+        self.hold = False
+        self.accept_first = True
+        self.arrived = threading.Event()
+        self.release = threading.Event()
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: LoopbackTwilio
+
+    def do_POST(self):
+        form = dict(parse_qsl(self.rfile.read(int(self.headers["Content-Length"])).decode()))
+        server = self.server
+        message = {"sid": f"SM{next(_sids):032d}", "status": "queued", "to": form.get("To"),
+                   "body": form.get("Body"), "status_callback": form.get("StatusCallback")}
+        holding = server.hold
+        if not holding or server.accept_first:
+            server.accepted.append(message)
+        if holding:
+            server.arrived.set()
+            server.release.wait(30)
+            return  # the worker is dead by now; nobody reads an answer
+        body = json.dumps({**message, "account_sid": ACCOUNT_SID}).encode()
+        self.send_response(201)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+class LoopbackHttpClient(TwilioHttpClient):
+    """The twilio library's own HTTP client, pointed at the loopback server."""
+
+    def __init__(self, base: str):
+        super().__init__(timeout=30)
+        self.loopback = base
+
+    def request(self, method, uri, *args, **kwargs):
+        return super().request(method, uri.replace("https://api.twilio.com", self.loopback), *args, **kwargs)
+
+
+@pytest.fixture
+def twilio_server():
+    server = LoopbackTwilio()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.release.set()
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def worker_app(make_app, redis_conn, twilio_server):  # noqa: F811
+    http = LoopbackHttpClient(twilio_server.base)
+    app = make_app(REDIS_URL=os.environ.get("REDIS_URL") or "redis://fake", TWILIO_ACCOUNT_SID=ACCOUNT_SID,
+                   TWILIO_FROM_NUMBER="+358501112223", TWILIO_HTTP_CLIENT=http, OUTBOX_LEASE_SECONDS=1)
+    app.extensions["redis"] = redis_conn
+    yield app
+    if http.session is not None:
+        http.session.close()
+
+
+def _worker_process(app, redis_conn) -> int:  # noqa: F811
+    """Fork a process that runs an RQ worker over the queue, as `rq worker` would."""
+    pid = os.fork()
+    if pid == 0:  # the worker
+        try:
+            with app.app_context():
+                db.engine.dispose(close=False)  # never share the parent's connections
+                SimpleWorker([Queue("default", connection=redis_conn)], connection=redis_conn).work(burst=True)
+        finally:
+            os._exit(0)
+    return pid
+
+
+def _kill_while_sending(app, redis_conn, twilio_server) -> None:  # noqa: F811
+    twilio_server.hold = True
+    pid = _worker_process(app, redis_conn)
+    assert twilio_server.arrived.wait(30), "the worker never reached Twilio"
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    twilio_server.hold = False
+    twilio_server.release.set()
+
+
+def _reply(app, adviser):
+    client = app.test_client()
+    twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "k" * 32))
+    case_id = client.get("/api/v1/cases", headers=adviser).get_json()["items"][0]["id"]
+    response = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei!"},
+                           headers=adviser)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["delivery"]["id"]
+
+
+def _retry_after_the_lease(app, redis_conn) -> None:  # noqa: F811
+    time.sleep(1.2)  # the killed worker's one-second lease runs out
+    with app.app_context():
+        sweep_outbox()
+        SimpleWorker([Queue("default", connection=redis_conn)], connection=redis_conn).work(burst=True)
+
+
+def _row(app, outbox_id) -> OutboxMessage:
+    with app.app_context():
+        return db.session.get(OutboxMessage, outbox_id)
+
+
+def test_killed_after_twilio_accepted_the_message_it_is_not_sent_again(worker_app, redis_conn, twilio_server,
+                                                                        admin_for):
+    outbox_id = _reply(worker_app, admin_for(worker_app, "adviser"))
+
+    _kill_while_sending(worker_app, redis_conn, twilio_server)
+    (accepted,) = twilio_server.accepted
+    assert _row(worker_app, outbox_id).provider_id is None  # the worker died before writing it down
+
+    # Twilio reports on the message to the callback URL the worker gave it, which names the row.
+    callback = urlsplit(accepted["status_callback"])
+    assert callback.query == f"outbox={outbox_id}"
+    response = twilio_post(worker_app.test_client(), f"{callback.path}?{callback.query}",
+                           {"MessageSid": accepted["sid"], "MessageStatus": "sent", "AccountSid": ACCOUNT_SID})
+    assert response.status_code == 204
+
+    _retry_after_the_lease(worker_app, redis_conn)
+
+    assert len(twilio_server.accepted) == 1  # one message to the customer
+    row = _row(worker_app, outbox_id)
+    assert (row.status, row.provider_id) == ("sent", accepted["sid"])
+
+
+def test_killed_before_twilio_accepted_the_message_it_is_sent_once_on_retry(worker_app, redis_conn, twilio_server,
+                                                                             admin_for):
+    outbox_id = _reply(worker_app, admin_for(worker_app, "adviser"))
+    twilio_server.accept_first = False
+
+    _kill_while_sending(worker_app, redis_conn, twilio_server)
+    assert twilio_server.accepted == []
+
+    _retry_after_the_lease(worker_app, redis_conn)
+
+    (accepted,) = twilio_server.accepted
+    row = _row(worker_app, outbox_id)
+    assert (row.status, row.provider_id, row.attempts) == ("sent", accepted["sid"], 2)

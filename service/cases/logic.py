@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from .. import events
-from ..audit.logic import record
+from ..audit.logic import commit_read, record
 from ..auth.models import Official
 from ..auth.permissions import CASE_WORKERS, Principal
 from ..customers.logic import find_or_create
@@ -98,12 +98,13 @@ def get_case(*, actor: Principal, case_id: int) -> Case:
             selectinload(Case.contacts).selectinload(Contact.handled_by),
             selectinload(Case.notes).selectinload(Note.author),
             selectinload(Case.attachments),
+            joinedload(Case.customer), joinedload(Case.service_line),
         )
     )
     if case is None:
         raise NotFound(f"Case {case_id} does not exist.")
     record("case.read", actor=actor, object_type="case", object_id=case.id)
-    db.session.commit()
+    commit_read()
     return case
 
 
@@ -148,7 +149,7 @@ def list_cases(*, actor: Principal, page: int, page_size: int, region: str, sort
     record("case.listed", actor=actor, object_type="case",
            details={"q": q, "count": len(result.items), "page": page} if q else
            {"count": len(result.items), "page": page})
-    db.session.commit()
+    commit_read()
     return result
 
 

@@ -64,6 +64,9 @@ class Case(db.Model):
 
     __table_args__ = (
         Index("ix_case_status_created", "status", "created_at"),
+        # The adviser's queue: open cases of one channel, newest first, and their count
+        # (an index-only scan; bench/queue.py).
+        Index("ix_case_status_channel_created", "status", "channel", "created_at"),
         Index("ix_case_created_at", "created_at"),
         Index("ix_case_updated_at", "updated_at"),
         Index("ix_case_channel_created", "channel", "created_at"),

@@ -9,6 +9,7 @@ from .calendar import INTERVALS
 from .logic import COUNTS, FIGURES, GROUPS, StatsSettings
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+FIRST_YEAR, LAST_YEAR = 1970, 9998
 
 
 class LocalDayField(fields.Field):
@@ -26,7 +27,7 @@ class LocalDayField(fields.Field):
         text = value.strip()
         try:
             if _DATE.fullmatch(text):
-                return date.fromisoformat(text)
+                return self._in_range(date.fromisoformat(text))
             moment = datetime.fromisoformat(text)
         except ValueError:
             raise ValidationError("Give a date as YYYY-MM-DD, or a time with its UTC offset.") from None
@@ -35,9 +36,16 @@ class LocalDayField(fields.Field):
                                   "(e.g. Z or +02:00) or give just the date.")
         zone = StatsSettings.from_config(current_app.config).zone
         try:
-            return moment.astimezone(zone).date()
+            return self._in_range(moment.astimezone(zone).date())
         except OverflowError:
             raise ValidationError("Out of the representable range of dates.") from None
+
+    @staticmethod
+    def _in_range(day: date) -> date:
+        # Far years cannot be turned into UTC bounds (year 1 minus two hours is no date).
+        if not FIRST_YEAR <= day.year <= LAST_YEAR:
+            raise ValidationError(f"Give a date between {FIRST_YEAR} and {LAST_YEAR}.")
+        return day
 
 
 def _args_schema(report: str) -> type[StrictSchema]:

@@ -283,6 +283,8 @@ def test_a_purged_year_gives_the_same_numbers_and_a_rebuild_keeps_them(exact_app
     ({"from": "2026-03-01", "to": "2026-03-31", "interval": "hour"}, "interval"),
     ({"from": "2026-03-01T00:00:00", "to": "2026-03-31"}, "from"),
     ({"from": "1.3.2026", "to": "2026-03-31"}, "from"),
+    ({"from": "0001-01-01", "to": "0001-01-02"}, "from"),
+    ({"from": "9999-12-30", "to": "9999-12-31"}, "from"),
     ({"to": "2026-03-31"}, "from"),
     ({"from": "2026-03-01", "to": "2026-03-31", "format": "xlsx"}, "format"),
 ])

@@ -66,3 +66,16 @@ def summarise(samples_ms: list[float]) -> dict:
             "p90_ms": round(ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))], 1),
             "p99_ms": round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))], 1),
             "max_ms": round(ordered[-1], 1)}
+
+
+def time_get(client, path: str, params: dict, headers: dict, runs: int):
+    """GET ``path`` once to warm up, then ``runs`` times timed; returns (first body, summary)."""
+    first = client.get(path, query_string=params, headers=headers)
+    assert first.status_code == 200, first.get_json()
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        response = client.get(path, query_string=params, headers=headers)
+        samples.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200
+    return first.get_json(), summarise(samples)

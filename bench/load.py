@@ -9,10 +9,10 @@ import threading
 import time
 
 
-def _client(host: str, port: int, requests: list, deadline: float, out: list) -> None:
+def _client(host: str, port: int, requests: list, deadline: float, out: list, stop=None) -> None:
     conn = http.client.HTTPConnection(host, port, timeout=30)
     for path, body, headers in requests:
-        if time.perf_counter() >= deadline:
+        if time.perf_counter() >= deadline or (stop is not None and stop.is_set()):
             break
         started = time.perf_counter()
         try:
@@ -30,10 +30,10 @@ def _client(host: str, port: int, requests: list, deadline: float, out: list) ->
     conn.close()
 
 
-def _process(host, port, shares, seconds, queue) -> None:
+def _process(host, port, shares, seconds, queue, stop=None) -> None:
     deadline = time.perf_counter() + seconds
     results: list = []
-    threads = [threading.Thread(target=_client, args=(host, port, share, deadline, results)) for share in shares]
+    threads = [threading.Thread(target=_client, args=(host, port, share, deadline, results, stop)) for share in shares]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -41,14 +41,17 @@ def _process(host, port, shares, seconds, queue) -> None:
     queue.put(results)
 
 
-def run(host: str, port: int, requests: list, *, clients: int, seconds: float, processes: int = 2) -> dict:
+def run(host: str, port: int, requests: list, *, clients: int, seconds: float, processes: int = 2,
+        stop=None) -> dict:
     """Send ``requests`` (path, body, headers) from ``clients`` concurrent clients for at most
-    ``seconds``; returns throughput, latency percentiles and non-2xx counts."""
+    ``seconds`` (or until ``stop``, a multiprocessing Event, is set); returns throughput,
+    latency percentiles and non-2xx counts."""
     shares = [requests[i::clients] for i in range(clients)]
     queue = multiprocessing.get_context("fork").Queue()
     per_process = [shares[i::processes] for i in range(processes)]
     started = time.perf_counter()
-    workers = [multiprocessing.get_context("fork").Process(target=_process, args=(host, port, p, seconds, queue))
+    workers = [multiprocessing.get_context("fork").Process(target=_process,
+                                                           args=(host, port, p, seconds, queue, stop))
                for p in per_process]
     for worker in workers:
         worker.start()

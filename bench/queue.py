@@ -14,12 +14,11 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import time
 
 import psycopg
 from sqlalchemy import text
 
-from bench.common import bearer, database_url, migrated_app, recreate_database, stopwatch, summarise
+from bench.common import bearer, database_url, migrated_app, recreate_database, stopwatch, time_get
 
 SEED_CUSTOMERS = text("""
 INSERT INTO customer (name, phone, language, created_at, updated_at)
@@ -33,13 +32,13 @@ SELECT '2026-B' || n, :line, 1 + (n % :customers),
        (ARRAY['email','sms','chat','phone','webform'])[1 + (n / 10) % 5],
        CASE WHEN n % 10 = 0 THEN 'open' WHEN n % 10 = 1 THEN 'new' ELSE 'closed' END,
        'Asia ' || n, 'fi', t, t, t, CASE WHEN n % 10 > 1 THEN t + interval '2 days' END
-FROM (SELECT n, timestamptz '2024-11-01' + (n * interval '1 minute') AS t FROM generate_series(:first, :last) n) s
+FROM (SELECT n, timestamptz '2024-11-01' + (n * interval '1 minute') AS t FROM generate_series(CAST(:first AS integer), CAST(:last AS integer)) n) s
 """)
 SEED_CONTACTS = text("""
 INSERT INTO contact (case_id, channel, direction, external_id, sender, body, occurred_at, created_at)
 SELECT c.id, c.channel, CASE WHEN k % 2 = 0 THEN 'inbound' ELSE 'outbound' END, 'B' || c.id || '-' || k,
        '+358400000000', 'Viesti ' || k, c.created_at + k * interval '1 hour', c.created_at + k * interval '1 hour'
-FROM "case" c CROSS JOIN generate_series(1, :per_case) k
+FROM "case" c CROSS JOIN generate_series(1, CAST(:per_case AS integer)) k
 WHERE c.id BETWEEN :first AND :last
 """)
 
@@ -91,15 +90,7 @@ def measure(app, long_case: int, runs: int) -> dict:
     }
     results = {}
     for label, (path, params) in requests.items():
-        first = client.get(path, query_string=params, headers=adviser)
-        assert first.status_code == 200, first.get_json()
-        samples = []
-        for _ in range(runs):
-            started = time.perf_counter()
-            response = client.get(path, query_string=params, headers=adviser)
-            samples.append((time.perf_counter() - started) * 1000)
-            assert response.status_code == 200
-        results[label] = summarise(samples)
+        _, results[label] = time_get(client, path, params, adviser, runs)
         print(f"  {label}: {results[label]}", flush=True)
     return results
 

@@ -15,12 +15,11 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import time
 from datetime import date, timedelta
 
 from sqlalchemy import text
 
-from bench.common import bearer, database_url, migrated_app, recreate_database, stopwatch, summarise
+from bench.common import bearer, database_url, migrated_app, recreate_database, stopwatch, time_get
 
 LINES = ["Maahanmuutto", "Väestötiedot", "Neuvonta", "Oleskeluluvat", "Kansalaisuus", "Muutot"]
 FIRST_DAY = date(2024, 11, 1)
@@ -79,16 +78,8 @@ def measure(app, runs: int) -> dict:
     }
     results = {}
     for label, params in queries.items():
-        first = client.get("/api/v1/stats/contacts", query_string=params, headers=supervisor)
-        assert first.status_code == 200, first.get_json()
-        body = first.get_json()
-        samples = []
-        for _ in range(runs):
-            started = time.perf_counter()
-            response = client.get("/api/v1/stats/contacts", query_string=params, headers=supervisor)
-            samples.append((time.perf_counter() - started) * 1000)
-            assert response.status_code == 200
-        results[label] = {**summarise(samples), "rows": len(body["rows"]), "total": body["total"]["contacts"]}
+        body, summary = time_get(client, "/api/v1/stats/contacts", params, supervisor, runs)
+        results[label] = {**summary, "rows": len(body["rows"]), "total": body["total"]["contacts"]}
         print(f"  {label}: {results[label]}", flush=True)
     return results
 

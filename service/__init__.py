@@ -38,7 +38,9 @@ def create_app(config: dict | None = None, plugins: Iterable[Callable[[Flask], N
         if "DATABASE_URL" in config and "SQLALCHEMY_DATABASE_URI" not in config:
             from .config import normalise_database_url
             app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(config["DATABASE_URL"])
-    configure_logging(app.config["LOG_LEVEL"])
+    if app.config["LOG_FORMAT"] not in ("text", "json"):
+        raise RuntimeError(f"LOG_FORMAT must be text or json, got {app.config['LOG_FORMAT']!r}")
+    configure_logging(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
     from .auth.logic import configure_password_hashing
     configure_password_hashing(time_cost=app.config["ARGON2_TIME_COST"],
                                memory_kib=app.config["ARGON2_MEMORY_KIB"])

@@ -54,6 +54,8 @@ class Settings:
     DEFAULT_PHONE_REGION: str = "FI"
     FILE_STORAGE_PATH: str | None = None
     LOG_LEVEL: str = "INFO"
+    # "text" (key=value lines) or "json" (one object per line, for log collectors).
+    LOG_FORMAT: str = "text"
     # Set for multi-process servers (gunicorn) so /metrics adds up every worker.
     PROMETHEUS_MULTIPROC_DIR: str | None = None
     # When set, /metrics wants it as a bearer token.

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+from datetime import datetime, timezone
 
 from flask import g, has_request_context
 
@@ -55,14 +57,33 @@ class MaskingFormatter(logging.Formatter):
         return mask_personal_data(super().formatException(ei))
 
 
-def configure_logging(level: str) -> None:
+class JsonFormatter(MaskingFormatter):
+    """One JSON object per line, for log collectors: time (UTC), level, logger, request id,
+    message, and the masked traceback when there is one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "request_id": getattr(record, "request_id", "-"),
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [request_id=%(request_id)s] %(message)s"
+
+
+def configure_logging(level: str, log_format: str = "text") -> None:
     root = logging.getLogger()
     if any(getattr(h, "_case_backend", False) for h in root.handlers):
         return
     handler = logging.StreamHandler()
     handler._case_backend = True
     handler.addFilter(RequestContextFilter())
-    handler.setFormatter(MaskingFormatter(
-        "%(asctime)s %(levelname)s %(name)s [request_id=%(request_id)s] %(message)s"))
+    handler.setFormatter(JsonFormatter() if log_format == "json" else MaskingFormatter(TEXT_FORMAT))
     root.addHandler(handler)
     root.setLevel(level)

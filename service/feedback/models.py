@@ -27,7 +27,8 @@ class FeedbackRequest(db.Model):
     language: Mapped[str] = mapped_column(String(2))
     status: Mapped[str] = mapped_column(String(16), default=SCHEDULED)
     send_after: Mapped[datetime] = mapped_column(UTCDateTime)
-    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox_message.id", ondelete="SET NULL"))
+    # Indexed: the purge deletes outbox rows, and each deletion looks here to set this NULL.
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox_message.id", ondelete="SET NULL"), index=True)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     score: Mapped[int | None]

@@ -38,7 +38,8 @@ class Disclosure(db.Model):
     legal_basis: Mapped[str] = mapped_column(String(500))
     note: Mapped[str | None] = mapped_column(Text)
     # The forwarding email, when the disclosure was sent by this service.
-    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox_message.id", ondelete="SET NULL"))
+    # Indexed: the purge deletes outbox rows, and each deletion looks here to set this NULL.
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox_message.id", ondelete="SET NULL"), index=True)
     disclosed_by_id: Mapped[int | None] = mapped_column(ForeignKey("official.id", ondelete="SET NULL"))
     disclosed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     recorded_by_hand: Mapped[bool] = mapped_column(default=False)

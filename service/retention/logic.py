@@ -36,6 +36,7 @@ from ..lines.models import ServiceLine
 from ..metrics import PURGED
 from ..recordings.models import Recording
 from ..storage import FileStorage
+from ..sql import among
 
 log = logging.getLogger(__name__)
 
@@ -225,24 +226,24 @@ def _purge_cases(report, as_of, storage, batch_size, progress, keep_customers: s
         if not ids:
             return
         attachment_keys = list(db.session.scalars(select(Attachment.storage_key).where(
-            Attachment.case_id.in_(ids), Attachment.storage_key.is_not(None))))
+            among(Attachment.case_id, ids), Attachment.storage_key.is_not(None))))
         report.attachments += db.session.scalar(select(func.count()).select_from(Attachment)
-                                                .where(Attachment.case_id.in_(ids))) or 0
+                                                .where(among(Attachment.case_id, ids))) or 0
         recording_keys = list(db.session.scalars(select(Recording.storage_key).where(
-            Recording.case_id.in_(ids), Recording.storage_key.is_not(None))))
-        recording_sids = list(db.session.scalars(select(Recording.provider_sid).where(Recording.case_id.in_(ids))))
+            among(Recording.case_id, ids), Recording.storage_key.is_not(None))))
+        recording_sids = list(db.session.scalars(select(Recording.provider_sid).where(among(Recording.case_id, ids))))
         report.recordings += db.session.scalar(select(func.count()).select_from(Recording)
-                                               .where(Recording.case_id.in_(ids))) or 0
+                                               .where(among(Recording.case_id, ids))) or 0
         customer_ids = set(db.session.scalars(select(Case.customer_id).where(
-            Case.id.in_(ids), Case.customer_id.is_not(None)))) - keep_customers
+            among(Case.id, ids), Case.customer_id.is_not(None)))) - keep_customers
         # The database cascades the case's dependent rows; see the migrations' ON DELETE.
-        db.session.execute(delete(Case).where(Case.id.in_(ids)))
+        db.session.execute(delete(Case).where(among(Case.id, ids)))
         if customer_ids:
-            orphaned = select(Customer.id).where(Customer.id.in_(customer_ids),
+            orphaned = select(Customer.id).where(among(Customer.id, customer_ids),
                                                  ~exists().where(Case.customer_id == Customer.id))
             orphaned_ids = list(db.session.scalars(orphaned))
             if orphaned_ids:
-                db.session.execute(delete(Customer).where(Customer.id.in_(orphaned_ids)))
+                db.session.execute(delete(Customer).where(among(Customer.id, orphaned_ids)))
             report.customers += len(orphaned_ids)
         db.session.commit()
         _delete_files(report, storage, attachment_keys + recording_keys)

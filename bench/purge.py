@@ -1,0 +1,98 @@
+"""Purge benchmark: a million expired cases with their contacts and notes deleted by the
+retention purge, while intake keeps taking signed Twilio SMS webhooks.
+
+    .venv/bin/python -m bench.purge                    # 1,000,000 cases, 5,000,000 contacts
+    .venv/bin/python -m bench.purge --cases 100000     # a quick run
+
+Seeds inside PostgreSQL as bench/queue.py does, then closes every case with a retention date
+in the past and gives each a note. Intake runs in gunicorn (as in bench/intake.py) at a light
+load (4 clients); its latency is measured alone first, then while the purge runs in this
+process with the code of `flask retention purge`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import threading
+import time
+
+import psycopg
+from sqlalchemy import text
+
+from bench import load
+from bench.common import database_url, migrated_app, recreate_database, stopwatch
+from bench.intake import TOKEN, _requests, _serve, _stop
+from bench.queue import seed
+
+EXPIRE = text("""
+UPDATE "case" SET status = 'closed', closed_at = created_at + interval '1 day',
+                  retention_until = now() - interval '1 day'
+""")
+NOTES = text("""INSERT INTO note (case_id, body, created_at) SELECT id, 'Muistiinpano', created_at FROM "case" """)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", type=int, default=1_000_000)
+    parser.add_argument("--batch-size", type=int, default=5000)
+    parser.add_argument("--clients", type=int, default=4, help="intake clients during the purge")
+    args = parser.parse_args()
+
+    url = database_url()
+    print(f"purge benchmark: {args.cases:,} expired cases with 5 contacts and a note each, batches of "
+          f"{args.batch_size:,}, intake from {args.clients} clients meanwhile; PostgreSQL "
+          f"{url.rsplit('@', 1)[-1]}; everything on the same machine", flush=True)
+    recreate_database(url)
+    app = migrated_app(url)
+    with stopwatch("seed"):
+        seed(app, args.cases, 5)
+        with app.app_context():
+            from service.extensions import db
+            db.session.execute(EXPIRE)
+            db.session.execute(NOTES)
+            db.session.commit()
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("VACUUM ANALYZE")
+
+    port = 8703
+    base = f"http://127.0.0.1:{port}"
+    senders = [f"+3585{n:08d}" for n in range(200_000)]
+    service = _serve("wsgi:app", port, 4, {
+        "DATABASE_URL": url, "TWILIO_AUTH_TOKEN": TOKEN, "PUBLIC_BASE_URL": base,
+        "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")})
+    try:
+        alone = load.run("127.0.0.1", port, _requests(base, senders[:100_000], 100_000, 50_000_000),
+                         clients=args.clients, seconds=15)
+        print(f"  intake alone, 15 s: {alone}", flush=True)
+
+        stop = multiprocessing.get_context("fork").Event()
+        during: dict = {}
+        prepared = _requests(base, senders[100_000:], 100_000, 60_000_000)
+        intake = threading.Thread(target=lambda: during.update(load.run(
+            "127.0.0.1", port, prepared, clients=args.clients, seconds=3600, stop=stop)))
+        intake.start()
+        time.sleep(2)  # intake is running before the purge starts
+        from service.retention.logic import purge
+        from service.storage import get_storage
+
+        with app.app_context():
+            started = time.perf_counter()
+            report = purge(storage=get_storage(), batch_size=args.batch_size, progress=lambda r: print(
+                f"  purged {r.cases:,} cases", flush=True) if r.batches % 20 == 0 else None)
+            elapsed = time.perf_counter() - started
+        stop.set()
+        intake.join()
+    finally:
+        _stop(service)
+    rate = report.cases / elapsed if elapsed else 0
+    print(f"  purge: {report.cases:,} cases in {elapsed:.1f} s = {rate:,.0f} cases/s", flush=True)
+    print(f"  intake during the purge: {during}", flush=True)
+    print(json.dumps({"cases": report.cases, "seconds": round(elapsed, 1), "cases_per_second": round(rate),
+                      "intake_alone": alone, "intake_during_purge": during}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

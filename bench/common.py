@@ -27,13 +27,18 @@ def recreate_database(url: str) -> None:
         conn.execute(f'CREATE DATABASE "{name}"')
 
 
-def migrated_app(url: str, **config):
+def migrated_app(url: str, *, with_channels: bool = False, **config):
     from flask_migrate import upgrade
 
     from service import create_app
 
+    plugins = []
+    if with_channels:
+        import channels
+
+        plugins.append(channels.install)
     app = create_app({"DATABASE_URL": url, "TESTING": True, "SECRET_KEY": "bench", "REDIS_URL": None,
-                      "ARGON2_TIME_COST": 1, "ARGON2_MEMORY_KIB": 1024, **config})
+                      "ARGON2_TIME_COST": 1, "ARGON2_MEMORY_KIB": 1024, **config}, plugins=plugins)
     with app.app_context():
         upgrade()
     return app

@@ -203,9 +203,9 @@ def deliver(outbox_id: int, *, senders: dict[str, Sender], policy: DeliveryPolic
         .values(status=SENDING, attempts=OutboxMessage.attempts + 1,
                 next_attempt_at=now + timedelta(seconds=policy.lease_seconds), updated_at=now)
     ).rowcount
-    db.session.commit()
     row = db.session.get(OutboxMessage, outbox_id)
     if row is None or not claimed:
+        db.session.commit()
         return row.status if row else "missing"
 
     if row.channel == "sms" and is_opted_out_of_sms(row.recipient):
@@ -221,7 +221,8 @@ def deliver(outbox_id: int, *, senders: dict[str, Sender], policy: DeliveryPolic
         return _finish(row, FAILED, error="an attached file is no longer stored", now=now)
     message = Outgoing(outbox_id=row.id, channel=row.channel, to=row.recipient, body=row.body,
                        subject=row.subject, headers=dict(row.headers or {}), files=files)
-    # The claim holds the row; no transaction (nor SQLite's write lock) is kept over the send.
+    # The claim commits here, with the checks; no transaction (nor SQLite's write lock) is
+    # kept over the send.
     db.session.commit()
     try:
         result = sender.send(message)
@@ -239,9 +240,10 @@ def deliver(outbox_id: int, *, senders: dict[str, Sender], policy: DeliveryPolic
     row.status = max(row.status, SENT, PROVIDER_STATUS.get(result.provider_status or "", SENT), key=RANK.get)
     row.sent_at = now
     row.last_error = None
+    channel, status = row.channel, row.status  # read before the commit expires them
     db.session.commit()
-    DELIVERIES.labels(row.channel, "sent").inc()
-    return row.status
+    DELIVERIES.labels(channel, "sent").inc()
+    return status
 
 
 def _to_restricted_customer(row: OutboxMessage) -> bool:
@@ -265,8 +267,9 @@ def _finish(row: OutboxMessage, status: str, *, error: str | None, now: datetime
     row.status = status
     row.last_error = error
     row.updated_at = now
+    channel = row.channel
     db.session.commit()
-    DELIVERIES.labels(row.channel, status).inc()
+    DELIVERIES.labels(channel, status).inc()
     return status
 
 

@@ -25,9 +25,9 @@ from multiprocessing import get_context
 from redis import Redis
 from rq import Queue, SimpleWorker
 from sqlalchemy import text
-from twilio.http.http_client import TwilioHttpClient
 
 from bench.common import database_url, migrated_app, recreate_database
+from tests.twilio_fakes import LoopbackTwilioHttp
 
 ACCOUNT = "AC" + "d" * 32
 SEED = text("""
@@ -74,15 +74,6 @@ def _serve_twilio(port: int) -> None:
     ThreadingHTTPServer(("127.0.0.1", port), _Twilio).serve_forever()
 
 
-class LoopbackTwilioClient(TwilioHttpClient):
-    def __init__(self, base: str):
-        super().__init__(timeout=20)
-        self.base = base
-
-    def request(self, method, uri, *args, **kwargs):
-        return super().request(method, uri.replace("https://api.twilio.com", self.base), *args, **kwargs)
-
-
 def _drain(app, redis_url: str, workers: int) -> float:
     """Fork ``workers`` SimpleWorker processes that empty the queue; seconds until all are done."""
     context = get_context("fork")
@@ -122,7 +113,7 @@ def main() -> None:
     recreate_database(url)
     app = migrated_app(url, with_channels=True, REDIS_URL=redis_url, TWILIO_ACCOUNT_SID=ACCOUNT, TWILIO_AUTH_TOKEN="bench",
                        TWILIO_FROM_NUMBER="+358501112223", PUBLIC_BASE_URL="http://127.0.0.1:8000",
-                       TWILIO_HTTP_CLIENT=LoopbackTwilioClient(f"http://127.0.0.1:{port}"))
+                       TWILIO_HTTP_CLIENT=LoopbackTwilioHttp(f"http://127.0.0.1:{port}", timeout=20))
     redis = Redis.from_url(redis_url)
     redis.flushdb()
     try:

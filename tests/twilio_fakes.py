@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from twilio.http import HttpClient
+from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.request_validator import RequestValidator
 
@@ -67,3 +68,15 @@ class FakeTwilioHttp(HttpClient):
     @property
     def calls_placed(self):
         return [r for r in self.requests if r["uri"].endswith("/Calls.json")]
+
+
+class LoopbackTwilioHttp(TwilioHttpClient):
+    """The twilio library's own HTTP client, sending to a server on loopback that stands in
+    for api.twilio.com (a real HTTP exchange, unlike FakeTwilioHttp)."""
+
+    def __init__(self, base: str, *, timeout: int = 30):
+        super().__init__(timeout=timeout)
+        self.loopback = base
+
+    def request(self, method, uri, *args, **kwargs):
+        return super().request(method, uri.replace("https://api.twilio.com", self.loopback), *args, **kwargs)

@@ -312,6 +312,17 @@ def _sort_key(group: tuple) -> tuple:
     return tuple((value is not None, str(value)) for value in group)
 
 
+def _frame(period: Period) -> dict:
+    return {"period": period.label, "start": period.start.isoformat(), "end": period.end.isoformat()}
+
+
+def _labelled_groups(group_by: tuple[str, ...], groups: set[tuple]) -> dict[tuple, tuple[tuple, dict]]:
+    """Each breakdown's sort key and labels, made once: a quarter by day is thousands of cells
+    over a few dozen breakdowns."""
+    lines = _line_names() if "service_line" in group_by else {}
+    return {group: (_sort_key(group), _label_group(group_by, group, lines)) for group in groups}
+
+
 def _contacts_table(query: StatsQuery, settings: StatsSettings, period_list: list[Period]) -> Table:
     """The contacts report by the short road: one count per cell, no samples. It is the one
     read over years of busy lines (thousands of cells), so it skips the general tallying."""
@@ -319,9 +330,7 @@ def _contacts_table(query: StatsQuery, settings: StatsSettings, period_list: lis
     cells_by_period: dict[date, list] = defaultdict(list)
     for key, group, count in _contact_counts(query):
         cells_by_period[key].append((group, count))
-    lines = _line_names() if "service_line" in query.group_by else {}
-    groups = {group: (_sort_key(group), _label_group(query.group_by, group, lines))
-              for group in {group for cells in cells_by_period.values() for group, _ in cells}}
+    groups = _labelled_groups(query.group_by, {group for cells in cells_by_period.values() for group, _ in cells})
 
     def shown(count: int, hidden: bool) -> dict:
         return {"contacts": None, "suppressed": ["contacts"]} if hidden else {"contacts": count, "suppressed": []}
@@ -332,7 +341,7 @@ def _contacts_table(query: StatsQuery, settings: StatsSettings, period_list: lis
         if not cells:
             continue
         hidden = hidden_cells([count for _, count in cells], threshold, sum_published=True)
-        frame = {"period": period.label, "start": period.start.isoformat(), "end": period.end.isoformat()}
+        frame = _frame(period)
         for i, (group, count) in enumerate(cells):
             rows.append({**frame, **groups[group][1], **shown(count, i in hidden)})
         period_totals.append((frame, sum(count for _, count in cells)))
@@ -357,11 +366,8 @@ def report(name: str, query: StatsQuery, settings: StatsSettings) -> Table:
         cells, totals, grand = _tally(_feedback_events(query, settings))
 
     threshold = settings.threshold
-    lines = _line_names() if "service_line" in query.group_by else {}
-    frames = {period.key: {"period": period.label, "start": period.start.isoformat(), "end": period.end.isoformat()}
-              for period in period_list}
-    # A quarter by day is thousands of cells over a few dozen breakdowns: label each once.
-    groups = {group: (_sort_key(group), _label_group(query.group_by, group, lines)) for group in {g for _, g in cells}}
+    frames = {period.key: _frame(period) for period in period_list}
+    groups = _labelled_groups(query.group_by, {group for _, group in cells})
 
     slots_by_period = defaultdict(list)
     for slot in cells:

@@ -109,6 +109,9 @@ def _record(session: Session, _flush_context, _instances) -> None:
         for obj in dirty:
             if isinstance(obj, Contact) and obj.channel == "phone" and _changed(obj, _CALL_FIELDS):
                 sync_contact(obj)
-        for obj in new + dirty:
-            if isinstance(obj, FeedbackRequest) and (obj in new or _changed(obj, _FEEDBACK_FIELDS)):
+        for obj in new:
+            if isinstance(obj, FeedbackRequest):
+                sync_feedback(obj)
+        for obj in dirty:
+            if isinstance(obj, FeedbackRequest) and _changed(obj, _FEEDBACK_FIELDS):
                 sync_feedback(obj)

@@ -19,13 +19,12 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from rq import Queue, SimpleWorker
-from twilio.http.http_client import TwilioHttpClient
 
 from service.extensions import db
 from service.jobs import sweep_outbox
 from service.outbox.models import OutboxMessage
 from tests.integration.test_queue import redis_conn  # noqa: F401  (the fixture)
-from tests.twilio_fakes import ACCOUNT_SID, inbound_sms, twilio_post
+from tests.twilio_fakes import ACCOUNT_SID, LoopbackTwilioHttp, inbound_sms, twilio_post
 
 _sids = itertools.count(1)
 
@@ -75,17 +74,6 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-class LoopbackHttpClient(TwilioHttpClient):
-    """The twilio library's own HTTP client, pointed at the loopback server."""
-
-    def __init__(self, base: str):
-        super().__init__(timeout=30)
-        self.loopback = base
-
-    def request(self, method, uri, *args, **kwargs):
-        return super().request(method, uri.replace("https://api.twilio.com", self.loopback), *args, **kwargs)
-
-
 @pytest.fixture
 def twilio_server():
     server = LoopbackTwilio()
@@ -99,7 +87,7 @@ def twilio_server():
 
 @pytest.fixture
 def worker_app(make_app, redis_conn, twilio_server):  # noqa: F811
-    http = LoopbackHttpClient(twilio_server.base)
+    http = LoopbackTwilioHttp(twilio_server.base)
     app = make_app(REDIS_URL=os.environ.get("REDIS_URL") or "redis://fake", TWILIO_ACCOUNT_SID=ACCOUNT_SID,
                    TWILIO_FROM_NUMBER="+358501112223", TWILIO_HTTP_CLIENT=http, OUTBOX_LEASE_SECONDS=1)
     app.extensions["redis"] = redis_conn

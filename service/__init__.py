@@ -116,6 +116,9 @@ def _register_blueprints(app: Flask) -> None:
                       audit_routes.blp, stats_routes.blp):
         api.register_blueprint(blueprint)
 
+    from .console import blp as console_blp
+    app.register_blueprint(console_blp)
+
 
 def _register_request_hooks(app: Flask) -> None:
     @app.before_request

@@ -16,7 +16,7 @@ from ..db_types import utcnow
 from ..errors import NotFound, TooManyRequests, Unauthorized, ValidationFailed
 from ..extensions import db
 from .models import ApiKey, AuthToken, LoginThrottle, Official
-from .permissions import SCOPES, Principal
+from .permissions import PERMISSIONS, SCOPES, Principal
 
 _hasher = PasswordHasher()
 # Verified against when the username is unknown, so a wrong username costs as much time as a
@@ -162,6 +162,10 @@ def authenticate(bearer: str, *, now: datetime | None = None) -> Principal | Non
     if not official.active:
         return None
     return official_principal(official, token.id)
+
+
+def permissions_of(principal: Principal) -> list[str]:
+    return sorted(permission for permission in PERMISSIONS if principal.may(permission))
 
 
 def create_api_key(*, actor: Principal, name: str, scopes: list[str]) -> tuple[str, ApiKey]:

@@ -47,10 +47,11 @@ def revoke_token():
 @auth_blp.requires("session")
 @auth_blp.response(200, MeOut)
 def who_am_i():
-    """The signed-in official"""
+    """The signed-in official (or API key), with the permissions the caller holds"""
     principal = current_principal()
     return {"kind": principal.kind, "id": principal.id, "name": principal.name,
-            "role": principal.role, "scopes": sorted(principal.scopes)}
+            "role": principal.role, "scopes": sorted(principal.scopes),
+            "permissions": logic.permissions_of(principal)}
 
 
 @officials_blp.route("", methods=["GET"])

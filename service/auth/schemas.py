@@ -68,6 +68,8 @@ class MeOut(StrictSchema):
     name = fields.String()
     role = fields.String(allow_none=True)
     scopes = fields.List(fields.String())
+    permissions = fields.List(fields.String(), metadata={
+        "description": "Every permission the caller holds, so a client can offer only what will be allowed"})
 
 
 class ApiKeyIn(StrictSchema):

@@ -284,8 +284,12 @@ def test_me__describes_the_signed_in_official(api, client):
     response = client.get(ME, headers=_bearer(token))
 
     assert response.status_code == 200
-    assert response.get_json() == {"kind": "official", "id": official["id"], "name": official["name"],
-                                   "role": "supervisor", "scopes": []}
+    body = response.get_json()
+    permissions = body.pop("permissions")
+    assert body == {"kind": "official", "id": official["id"], "name": official["name"],
+                    "role": "supervisor", "scopes": []}
+    assert {"cases.read", "cases.reassign", "stats.read"} <= set(permissions)
+    assert "audit.read" not in permissions and permissions == sorted(permissions)
 
 
 def test_me__an_api_key_is_not_a_session(client, intake):

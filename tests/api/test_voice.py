@@ -1,40 +1,15 @@
 """Phone calls over Twilio and from a generic switchboard: the call's times on the case
 timeline, the recording policy and notice, recordings and who may hear them."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from email.utils import format_datetime
-from types import SimpleNamespace
-from xml.etree import ElementTree
 
 import pytest
 
 from tests.api.problems import assert_problem
 from tests.twilio_fakes import ACCOUNT_SID, twilio_post
-
-CALLER = "+358401234567"
-LINE_NUMBER = "+358951234567"
-
-
-def _call_params(sid, **extra):
-    params = {"CallSid": sid, "AccountSid": ACCOUNT_SID, "From": CALLER, "To": LINE_NUMBER,
-              "CallStatus": "ringing", "Direction": "inbound", "ApiVersion": "2010-04-01"}
-    params.update(extra)
-    return params
-
-
-def _twiml(response):
-    assert response.status_code == 200, response.get_data(as_text=True)
-    assert response.mimetype == "text/xml"
-    return ElementTree.fromstring(response.data)
-
-
-def _line(client, admin, **fields):
-    body = {"name": "Muuttoilmoitukset", "phone_numbers": [LINE_NUMBER], "recording_policy": "all",
-            "recording_retention_days": 182}
-    body.update(fields)
-    response = client.post("/api/v1/service-lines", json=body, headers=admin)
-    assert response.status_code == 201, response.get_json()
-    return response.get_json()
+from tests.voice_fakes import (CALLER, LINE_NUMBER, MP3, FakeMediaServer, call_params as _call_params,
+                               recorded_call as _recorded_call, twiml as _twiml, voice_line as _line)
 
 
 def _only_case(client, headers):
@@ -191,18 +166,6 @@ def test_the_agent_leg_rejects_an_unknown_client(client):
 
 # --- recordings ------------------------------------------------------------------------------
 
-MP3 = b"ID3\x03\x00\x00\x00" + bytes(range(256)) * 40
-
-
-class FakeMediaServer:
-    def __init__(self):
-        self.requests = []
-
-    def get(self, url, auth=None, timeout=None):
-        self.requests.append((url, auth))
-        return SimpleNamespace(status_code=200, content=MP3)
-
-
 @pytest.fixture
 def media():
     return FakeMediaServer()
@@ -211,19 +174,6 @@ def media():
 @pytest.fixture
 def voice_app(make_app, media):
     return make_app(TWILIO_ACCOUNT_SID=ACCOUNT_SID, VOICE_FETCH_RECORDINGS=1, TWILIO_MEDIA_GET=media.get)
-
-
-def _recorded_call(client, admin, sid, official_username=None, recording_sid=None):
-    twilio_post(client, "/webhooks/twilio/voice", _call_params(sid))
-    if official_username:
-        agent = _twiml(twilio_post(client, "/webhooks/twilio/voice/agent",
-                                   {"CallSid": "CAagent", "From": f"client:{official_username}"}))
-        twilio_post(client, agent.find("Dial/Queue").get("url"), {"CallSid": sid, "QueueTime": "5"})
-    twilio_post(client, "/webhooks/twilio/voice/recording", {
-        "CallSid": sid, "RecordingSid": recording_sid or "RE" + sid[2:], "RecordingStatus": "completed",
-        "RecordingUrl": f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/RE{sid[2:]}",
-        "RecordingDuration": "61", "RecordingChannels": "2",
-        "RecordingStartTime": "Thu, 26 Nov 2026 09:00:00 +0000"})
 
 
 def test_call_recording_and_case_timeline_end_to_end(voice_app, media, admin_for):

@@ -1,0 +1,98 @@
+// The console's only way to the data: the public API, with the bearer token from sign-in.
+// The token is kept in this module's memory and nowhere else.
+
+let token = null;
+let onSignedOut = () => {};
+
+export class ApiError extends Error {
+  constructor(status, problem) {
+    super(problem.detail || problem.title || `HTTP ${status}`);
+    this.status = status;
+    this.problem = problem;
+  }
+}
+
+export function signedIn() {
+  return token !== null;
+}
+
+export function whenSignedOut(callback) {
+  onSignedOut = callback;
+}
+
+function url(path, query) {
+  const target = new URL(`/api/v1${path}`, window.location.origin);
+  for (const [name, value] of Object.entries(query || {})) {
+    if (value === undefined || value === null || value === "") continue;
+    for (const item of Array.isArray(value) ? value : [value]) target.searchParams.append(name, item);
+  }
+  return target;
+}
+
+async function send(method, path, { json, query, accept = "application/json" } = {}) {
+  const headers = { Accept: accept };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  if (json !== undefined) headers["Content-Type"] = "application/json";
+  const response = await fetch(url(path, query), {
+    method, headers, body: json === undefined ? undefined : JSON.stringify(json),
+    credentials: "omit", cache: "no-store",
+  });
+  if (response.status === 401 && token) {
+    token = null;
+    onSignedOut();
+  }
+  if (!response.ok) {
+    let problem = {};
+    try { problem = await response.json(); } catch { /* not JSON: the status says enough */ }
+    throw new ApiError(response.status, problem);
+  }
+  return response;
+}
+
+export async function request(method, path, options = {}) {
+  const response = await send(method, path, options);
+  if (response.status === 204) return null;
+  return response.json();
+}
+
+export const get = (path, query) => request("GET", path, { query });
+export const post = (path, json) => request("POST", path, { json });
+export const patch = (path, json) => request("PATCH", path, { json });
+
+export async function blob(path, query, accept = "*/*") {
+  const response = await send("GET", path, { query, accept });
+  return response.blob();
+}
+
+export async function signIn(username, password) {
+  const issued = await request("POST", "/auth/token", { json: { username, password } });
+  token = issued.access_token;
+  return get("/auth/me");
+}
+
+export async function signOut() {
+  if (!token) return;
+  try {
+    await request("DELETE", "/auth/token");
+  } finally {
+    token = null;
+  }
+}
+
+export function problemText(error) {
+  if (!(error instanceof ApiError)) return String(error.message || error);
+  const problem = error.problem || {};
+  const parts = [problem.detail || problem.title || error.message];
+  for (const [name, reasons] of Object.entries(problem.errors || {})) {
+    parts.push(`${name}: ${flatten(reasons)}`);
+  }
+  return parts.join(" — ");
+}
+
+function flatten(reasons) {
+  if (Array.isArray(reasons)) return reasons.map(flatten).join(" ");
+  if (reasons && typeof reasons === "object") {
+    return Object.entries(reasons).map(([name, inner]) => `${name}: ${flatten(inner)}`).join("; ");
+  }
+  return String(reasons);
+}

@@ -1,0 +1,128 @@
+// The adviser's queue: their own cases first, then the rest; filters and search; polled so a
+// new contact shows up without a reload.
+
+import * as api from "./api.js";
+import { h, replace, field } from "./dom.js";
+import { t, dateTime } from "./i18n.js";
+import { me, notify } from "./session.js";
+
+const POLL_MILLISECONDS = 5000;
+const PAGE_SIZE = 25;
+const CHANNELS = ["email", "sms", "chat", "phone", "webform", "internal"];
+const STATUS_CHOICES = {
+  active: ["new", "open", "waiting"], new: ["new"], open: ["open"], waiting: ["waiting"],
+  forwarded: ["forwarded"], closed: ["closed"],
+};
+// Kept across visits so that coming back from a case finds the queue as it was left.
+const filters = { status: "active", channel: "", language: "", q: "", page: 1 };
+
+function select(name, choices, value, label) {
+  const control = h("select", { name, id: `filter-${name}` },
+    choices.map(([optionValue, text]) => h("option", { value: optionValue, selected: optionValue === value }, text)));
+  return field(label, control);
+}
+
+function caseRow(item, fresh) {
+  return h("tr", { class: fresh ? "fresh" : null, dataset: { caseId: item.id } },
+    h("td", {}, h("a", { href: `#/cases/${item.id}` }, item.reference)),
+    h("td", {}, h("span", { class: `badge status-${item.status}` }, t(`status.${item.status}`))),
+    h("td", {}, t(`channel.${item.channel}`)),
+    h("td", {}, item.customer?.name || t("case.unknownCustomer")),
+    h("td", {}, item.subject || ""),
+    h("td", {}, item.language ? t(`language.${item.language}`) : ""),
+    h("td", {}, item.assignee?.name || t("queue.unassigned")),
+    h("td", {}, h("time", { datetime: item.last_activity_at }, dateTime(item.last_activity_at))));
+}
+
+function table(caption, items, known, id) {
+  if (!items.length) {
+    return h("section", { class: "card", id }, h("h2", {}, caption), h("p", { class: "empty" }, t("queue.empty")));
+  }
+  return h("section", { class: "card", id },
+    h("table", { class: "cases" },
+      h("caption", {}, caption),
+      h("thead", {}, h("tr", {},
+        ["queue.reference", "queue.status", "queue.channel", "queue.customer", "queue.subject",
+          "queue.language", "queue.assignee", "queue.lastActivity"].map((key) => h("th", { scope: "col" }, t(key))))),
+      h("tbody", {}, items.map((item) => caseRow(item, known && !known.has(signature(item)))))));
+}
+
+function signature(item) {
+  return `${item.id}@${item.last_activity_at}`;
+}
+
+function query(extra) {
+  return {
+    status: STATUS_CHOICES[filters.status], channel: filters.channel || undefined,
+    language: filters.language || undefined, q: filters.q || undefined, sort: "-last_activity_at",
+    page_size: PAGE_SIZE, ...extra,
+  };
+}
+
+export function showQueue(main) {
+  let stopped = false;
+  let timer = null;
+  let known = null;
+  const lists = h("div", { class: "lists" });
+  const form = h("form", { class: "filters card", role: "search", id: "queue-filters" },
+    select("status", Object.keys(STATUS_CHOICES).map((key) => [key, t(`queue.show.${key}`)]), filters.status, t("queue.statusFilter")),
+    select("channel", [["", t("queue.allChannels")], ...CHANNELS.map((c) => [c, t(`channel.${c}`)])], filters.channel, t("queue.channel")),
+    select("language", [["", t("queue.allLanguages")], ...["fi", "sv", "en"].map((l) => [l, t(`language.${l}`)])], filters.language, t("queue.language")),
+    field(t("queue.search"), h("input", { type: "search", name: "q", id: "filter-q", value: filters.q, maxlength: 100 })),
+    h("button", { type: "submit", class: "primary" }, t("queue.apply")));
+  form.addEventListener("change", (event) => {
+    if (event.target.name !== "q") apply();
+  });
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    apply();
+  });
+
+  function apply() {
+    const data = new FormData(form);
+    Object.assign(filters, { status: data.get("status"), channel: data.get("channel"),
+      language: data.get("language"), q: String(data.get("q") || "").trim(), page: 1 });
+    known = null;
+    refresh();
+  }
+
+  async function refresh() {
+    clearTimeout(timer);
+    try {
+      const [mine, page] = await Promise.all([
+        api.get("/cases", query({ assignee: "me", page: 1, page_size: 100 })),
+        api.get("/cases", query({ page: filters.page })),
+      ]);
+      if (stopped) return;
+      const myId = me().id;
+      const others = page.items.filter((item) => item.assignee?.id !== myId);
+      const everything = [...mine.items, ...others];
+      const arrived = known ? everything.filter((item) => !known.has(signature(item))).length : 0;
+      replace(lists,
+        table(t("queue.mine"), mine.items, known, "queue-mine"),
+        table(t("queue.others"), others, known, "queue-others"),
+        pager(page));
+      if (arrived) notify(t("queue.arrived", { count: arrived }));
+      known = new Set(everything.map(signature));
+    } catch (failure) {
+      if (!stopped) notify(api.problemText(failure), "error");
+    }
+    if (!stopped) timer = setTimeout(refresh, POLL_MILLISECONDS);
+  }
+
+  function pager(page) {
+    const pages = Math.max(1, Math.ceil(page.total / page.page_size));
+    const go = (delta) => () => { filters.page += delta; known = null; refresh(); };
+    return h("nav", { class: "pager", "aria-label": t("queue.pages") },
+      h("button", { type: "button", disabled: filters.page <= 1, onclick: go(-1) }, t("queue.previous")),
+      h("span", {}, t("queue.pageOf", { page: filters.page, pages, total: page.total })),
+      h("button", { type: "button", disabled: filters.page >= pages, onclick: go(1) }, t("queue.next")));
+  }
+
+  replace(main, h("h1", {}, t("queue.title")), form, lists);
+  refresh();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
+}

@@ -1,0 +1,128 @@
+"""A real browser against the console: Debian's headless Chromium driven by Selenium through
+chromedriver, talking to the application served on a loopback port.
+
+Without Chromium the browser tests are skipped, so that the suite still runs on a machine that
+has nothing but Python; `.ci/run` installs Chromium and sets CONSOLE_BROWSER_REQUIRED=1, which
+turns a missing browser into a failure instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = Path(os.environ.get("CONSOLE_SCREENSHOTS", ROOT / "test-artifacts" / "screenshots"))
+WAIT_SECONDS = 15
+
+
+def _find(name: str, env: str) -> str | None:
+    return os.environ.get(env) or shutil.which(name)
+
+
+@pytest.fixture(scope="session")
+def _driver_paths():
+    browser = _find("chromium", "CHROMIUM_BINARY")
+    driver = _find("chromedriver", "CHROMEDRIVER")
+    if not (browser and driver):
+        message = "Chromium and chromedriver are needed (Debian: apt-get install chromium chromium-driver)"
+        if os.environ.get("CONSOLE_BROWSER_REQUIRED") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return browser, driver
+
+
+@pytest.fixture
+def downloads(tmp_path):
+    """Where the browser saves what the console offers for download."""
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def browser(_driver_paths, downloads):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    binary, driver_path = _driver_paths
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                     "--window-size=1440,1000", "--lang=en-GB", "--autoplay-policy=no-user-gesture-required"):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    driver.implicitly_wait(0)
+    driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+    try:
+        yield driver
+        # A JavaScript error in the page fails the test that caused it.
+        errors = [entry for entry in driver.get_log("browser")
+                  if entry["level"] == "SEVERE" and not _expected_failure(entry["message"])]
+        assert errors == [], errors
+    finally:
+        driver.quit()
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, *args, **kwargs):
+        pass  # the access log of a test server only buries the failure in noise
+
+
+class LiveServer:
+    """The application on a loopback port, served by Werkzeug in a thread."""
+
+    def __init__(self, app):
+        self.app = app
+        self._server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, name="live-server", daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=10)
+
+
+@pytest.fixture
+def serve():
+    """serve(app) -> LiveServer: the app at a loopback URL until the test ends."""
+    servers = []
+
+    def start(app):
+        server = LiveServer(app).__enter__()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.__exit__(None, None, None)
+
+
+@pytest.fixture
+def screenshot(browser):
+    """screenshot(name): the whole window as test-artifacts/screenshots/<name>.png (not committed)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    def take(name: str) -> Path:
+        path = SCREENSHOTS / f"{name}.png"
+        browser.save_screenshot(str(path))
+        return path
+
+    return take
+
+
+def _expected_failure(message: str) -> bool:
+    # The console reports refused API calls (a 4xx the test provoked) in the page; Chromium
+    # also logs them as failed resource loads, which is not a script error.
+    return "Failed to load resource" in message

@@ -1,0 +1,206 @@
+"""The agent console driven in headless Chromium, the way advisers and supervisors use it."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+
+from service.jobs import roll_up_statistics
+from tests.twilio_fakes import ACCOUNT_SID, inbound_sms, twilio_post
+from tests.voice_fakes import FakeMediaServer, recorded_call, voice_line
+
+from .pages import Console
+
+SMS_BODY = "Hei! Milloin oleskelulupahakemukseni käsitellään?"
+
+
+def _case_of(client, headers, **filters):
+    page = client.get("/api/v1/cases", query_string=filters, headers=headers).get_json()
+    assert page["total"] == 1, page
+    return page["items"][0]
+
+
+def _long_date(value: str) -> str:
+    # As the page shows it in en-GB: the browser's zone is this machine's, as is Python's.
+    local = datetime.fromisoformat(value).astimezone()
+    return f"{local.day} {local:%B %Y}"
+
+
+def test_an_inbound_sms_is_answered_noted_and_closed_in_the_console(make_app, admin_for, browser, serve, screenshot):
+    app = make_app()
+    server = serve(app)
+    client = app.test_client()
+    adviser = admin_for(app, "adviser")
+    console = Console(browser, server.url).open()
+    console.sign_in(adviser.username)
+    console.wait_for_text("#queue-others", "No cases here")
+    assert not console.element("#nav a[href='#/queue']").get_attribute("hidden")
+    assert console.all("#nav-stats")[0].is_displayed() is False  # advisers have no statistics
+
+    signed = twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "a1" * 16, body=SMS_BODY))
+    assert signed.status_code == 200
+    reference = _case_of(client, adviser)["reference"]
+
+    # The queue polls: the new case shows up without a reload, and is announced.
+    console.wait_for_text("#queue-others", reference)
+    console.notice("New activity in 1 case(s).")
+    screenshot("queue")
+    console.click(f"#queue-others a[href^='#/cases/']")
+
+    console.wait_for_text("#timeline", SMS_BODY)
+    console.wait_for_text("#customer", "+358401234567")
+    console.fill("#reply-body", "Hakemuksesi on käsittelyssä; saat päätöksen kahden viikon kuluessa.")
+    console.click("#reply-form button[type=submit]")
+    console.notice("The reply is queued for delivery.")
+    console.wait_for_text("#timeline", "saat päätöksen kahden viikon kuluessa")
+    assert len(console.all("#timeline li.contact.outbound")) == 1
+
+    console.fill("#note-body", "Asiakas kysyi käsittelyajasta; vastattu tekstiviestillä.")
+    console.click("#note-form button[type=submit]")
+    console.wait_for_text("#notes", "Asiakas kysyi käsittelyajasta")
+    screenshot("case")
+
+    console.click("#close-case")
+    assert "retention" in console.accept_confirmation()
+    console.wait_for_text("#case-status", "Closed")
+    closed = client.get(f"/api/v1/cases/{_case_of(client, adviser)['id']}", headers=adviser).get_json()
+    assert closed["status"] == "closed" and closed["retention_until"]
+    console.wait_for_text("#retention-until", _long_date(closed["retention_until"]))
+    assert _long_date(closed["retention_until"]) in console.element("#retention-note").text
+    # Closing an SMS case schedules the feedback request, shown on the case.
+    console.wait_for_text("#feedback", "Feedback request scheduled")
+    assert closed["notes"][0]["body"] == "Asiakas kysyi käsittelyajasta; vastattu tekstiviestillä."
+    assert [c["direction"] for c in closed["contacts"]] == ["inbound", "outbound"]
+    screenshot("case-closed")
+
+    # Reopening stops the clock again.
+    console.click("#reopen-case")
+    console.wait_for_text("#case-status", "Open")
+    assert console.all("#retention-until") == []
+
+
+def test_an_adviser_hears_only_the_recordings_of_calls_they_handled(make_app, admin_for, browser, serve):
+    media = FakeMediaServer()
+    app = make_app(TWILIO_ACCOUNT_SID=ACCOUNT_SID, VOICE_FETCH_RECORDINGS=1, TWILIO_MEDIA_GET=media.get)
+    server = serve(app)
+    client = app.test_client()
+    admin = admin_for(app, "admin")
+    handler, colleague = admin_for(app, "adviser"), admin_for(app, "adviser")
+    voice_line(client, admin)
+    recorded_call(client, admin, "CA" + "d" * 32, official_username=handler.username)
+    case_id = _case_of(client, admin)["id"]
+
+    console = Console(browser, server.url).open()
+    console.sign_in(colleague.username)
+    console.go(f"#/cases/{case_id}")
+    console.wait_for_text("#timeline", "Time in queue")
+    recordings = console.present("#recordings[data-state=loaded]")
+    assert not recordings.is_displayed()
+    assert console.all("#recordings .play-recording") == [] and console.all("audio") == []
+
+    console.click("#logout")
+    console.sign_in(handler.username)
+    console.go(f"#/cases/{case_id}")
+    console.wait_for_text("#recordings", "Call recordings")
+    console.click("#recordings .play-recording")
+    audio = console.element("#recordings audio")
+    assert audio.get_attribute("src").startswith("blob:")
+    plays = client.get("/api/v1/audit", query_string={"action": "recording.played"}, headers=admin).get_json()["items"]
+    assert [entry["actor_id"] for entry in plays] == [handler.id]
+
+
+def test_a_supervisor_sees_contact_volumes_charted_and_can_download_them(make_app, admin_for, browser, serve, screenshot,
+                                                                          downloads):
+    app = make_app()
+    server = serve(app)
+    client = app.test_client()
+    supervisor = admin_for(app, "supervisor")
+    for n in range(6):
+        twilio_post(client, "/webhooks/twilio/sms", inbound_sms(f"SM{n:032d}", from_=f"+35840123450{n}"))
+    with app.app_context():
+        roll_up_statistics()
+
+    console = Console(browser, server.url).open()
+    console.sign_in(supervisor.username)
+    console.click("#nav-stats")
+    chart = console.element("#chart-contacts svg")
+    assert len(chart.find_elements("css selector", "rect.bar")) == 1
+    console.wait_for_text("#stats-contacts", "6 contacts in the range.")
+    assert "SMS" in console.element("#chart-contacts .legend").text
+    # The figures behind the chart, as a table for screen readers.
+    console.click("#chart-contacts summary")
+    cells = [cell.text for cell in console.all("#chart-contacts table tbody td")]
+    assert sorted(cells)[-1] == "6" and cells.count("6") == 1
+    screenshot("statistics")
+
+    # The chart's periods are labelled as the API labels them, ISO weeks across a year's end too.
+    periods = browser.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "import('./static/js/stats.js').then((m) => done(["
+        "m.periodsOf('2026-12-28', '2027-01-11', 'week'), m.periodsOf('2027-01-30', '2027-03-02', 'month'),"
+        "m.periodsOf('2027-02-27', '2027-03-01', 'day')]));")
+    assert periods == [["2026-W53", "2027-W01", "2027-W02"], ["2027-01", "2027-02", "2027-03"],
+                       ["2027-02-27", "2027-02-28", "2027-03-01"]]
+
+    console.click("#stats-contacts button.csv")
+    (saved,) = console.wait.until(lambda _d: list(downloads.glob("contacts-*.csv")), "no CSV was saved")
+    rows = list(csv.DictReader(io.StringIO(saved.read_text(encoding="utf-8-sig"))))
+    assert [row["contacts"] for row in rows if row["channel"] == "sms"] == ["6"]
+
+
+def test_the_console_speaks_finnish_and_swedish(make_app, admin_for, browser, serve, screenshot):
+    app = make_app()
+    server = serve(app)
+    adviser = admin_for(app, "adviser")
+    console = Console(browser, server.url).open()
+
+    console.choose_language("fi")
+    console.wait_for_text("#login-form h1", "Kirjaudu sisään")
+    console.sign_in(adviser.username)
+    console.wait_for_text("main h1", "Asiajono")
+    assert console.element("html").get_attribute("lang") == "fi"
+    screenshot("queue-fi")
+
+    console.choose_language("sv")
+    console.wait_for_text("main h1", "Ärendekö")
+    assert console.element("#logout").text == "Logga ut"
+    assert console.element("html").get_attribute("lang") == "sv"
+
+
+def test_forwarding_discloses_exactly_the_chosen_fields_and_shows_the_log(make_app, admin_for, browser, serve, screenshot):
+    app = make_app()
+    server = serve(app)
+    client = app.test_client()
+    admin = admin_for(app, "admin")
+    adviser = admin_for(app, "adviser")
+    authority = client.post("/api/v1/authorities", json={"name": "Verohallinto", "email": "asiakaspalvelu@vero.example"},
+                            headers=admin).get_json()
+    twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "f0" * 16, body="Verokortti-asia"))
+    case_id = _case_of(client, adviser)["id"]
+
+    console = Console(browser, server.url).open()
+    console.sign_in(adviser.username)
+    console.go(f"#/cases/{case_id}")
+    console.wait_for_text("#disclosures", "Nothing about this case has been disclosed.")
+    # Nothing to summarise yet: the summary cannot be chosen until the question is written down.
+    assert console.element("#disclose-summary").is_enabled() is False
+    assert console.element("#disclose-address").is_enabled() is False
+    console.fill("#case-question", "Miten saan uuden verokortin?")
+    console.fill("#case-answer", "Ohjattu Verohallintoon.")
+    console.click("#qa-form button[type=submit]")
+    console.notice("Question and answer saved.")
+    console.wait_for_text("#forward-authority", "Verohallinto")
+    console.element("#forward-authority").send_keys("Verohallinto")
+    console.click("#disclose-phone")
+    console.click("#disclose-summary")
+    console.fill("#forward-basis", "Hallintolaki 21 §")
+    console.click("#forward-form button[type=submit]")
+    console.notice("Forwarded; the disclosure is logged.")
+    console.wait_for_text("#disclosures", "Hallintolaki 21 §")
+    assert "Phone, Summary of the matter" in console.element("#disclosures table").text
+    screenshot("case-forwarded")
+
+    (disclosure,) = client.get(f"/api/v1/cases/{case_id}/disclosures", headers=admin).get_json()["items"]
+    assert disclosure["authority"]["id"] == authority["id"]
+    assert sorted(disclosure["fields"]) == ["phone", "summary"]

@@ -63,7 +63,8 @@ def serve(argv: list[str]) -> int:
     _flask("demo", env=env)
     host = env.get("HOST", "127.0.0.1")
     port = env.get("PORT", "5000")
-    _say(f"serving on http://{host}:{port}  (API docs: http://{host}:{port}/api/v1/docs)")
+    _say(f"serving on http://{host}:{port}  (console: http://{host}:{port}/console/, "
+         f"API docs: http://{host}:{port}/api/v1/docs)")
     try:
         _flask("run", "--host", host, "--port", port, *argv, env=env)
     except KeyboardInterrupt:

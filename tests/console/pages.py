@@ -42,8 +42,11 @@ class Console:
                                  f"the status line says {self.all('#status')[0].text!r}") from None
         return self.driver.find_element(By.CSS_SELECTOR, css)
 
+    def select(self, css: str, value: str) -> None:
+        Select(self.element(css)).select_by_value(value)
+
     def choose_language(self, code: str) -> None:
-        Select(self.element("#language")).select_by_value(code)
+        self.select("#language", code)
 
     def sign_in(self, username: str, password: str = PASSWORD) -> None:
         """Signs in with the keyboard alone: type, Tab to the password, Enter to submit."""

@@ -46,7 +46,18 @@ def test_an_inbound_sms_is_answered_noted_and_closed_in_the_console(make_app, ad
     console.wait_for_text("#queue-others", reference)
     console.notice("New activity in 1 case(s).")
     screenshot("queue")
-    console.click(f"#queue-others a[href^='#/cases/']")
+    console.select("#filter-channel", "email")
+    console.wait_for_text("#queue-others", "No cases here")
+    console.select("#filter-channel", "sms")
+    console.wait_for_text("#queue-others", reference)
+    console.click("#queue-others a[href^='#/cases/']")
+
+    # Taking the case moves it to the top of the adviser's queue: their own cases come first.
+    console.click("#assign-me")
+    console.notice("Assignment saved.")
+    console.click("main > p > a[href='#/queue']")
+    console.wait_for_text("#queue-mine", reference)
+    console.click("#queue-mine a[href^='#/cases/']")
 
     console.wait_for_text("#timeline", SMS_BODY)
     console.wait_for_text("#customer", "+358401234567")

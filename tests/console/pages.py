@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from selenium.common.exceptions import TimeoutException
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as seen
@@ -70,6 +71,10 @@ class Console:
 
     def click(self, css: str) -> None:
         self.wait.until(seen.element_to_be_clickable((By.CSS_SELECTOR, css))).click()
+
+    def double_click(self, css: str) -> None:
+        button = self.wait.until(seen.element_to_be_clickable((By.CSS_SELECTOR, css)))
+        ActionChains(self.driver).double_click(button).perform()
 
     def accept_confirmation(self) -> str:
         alert = self.wait.until(seen.alert_is_present())

@@ -6,7 +6,12 @@ import csv
 import io
 from datetime import datetime
 
+from sqlalchemy import func, select
+
+from service.auth.models import AuthToken
+from service.extensions import db
 from service.jobs import roll_up_statistics
+from tests.conftest import PASSWORD
 from tests.twilio_fakes import ACCOUNT_SID, inbound_sms, twilio_post
 from tests.voice_fakes import FakeMediaServer, recorded_call, voice_line
 
@@ -44,7 +49,7 @@ def test_an_inbound_sms_is_answered_noted_and_closed_in_the_console(make_app, ad
 
     # The queue polls: the new case shows up without a reload, and is announced.
     console.wait_for_text("#queue-others", reference)
-    console.notice("New activity in 1 case(s).")
+    console.notice("Cases with new activity: 1.")
     screenshot("queue")
     console.select("#filter-channel", "email")
     console.wait_for_text("#queue-others", "No cases here")
@@ -62,7 +67,7 @@ def test_an_inbound_sms_is_answered_noted_and_closed_in_the_console(make_app, ad
     console.wait_for_text("#timeline", SMS_BODY)
     console.wait_for_text("#customer", "+358401234567")
     console.fill("#reply-body", "Hakemuksesi on käsittelyssä; saat päätöksen kahden viikon kuluessa.")
-    console.click("#reply-form button[type=submit]")
+    console.double_click("#reply-form button[type=submit]")  # an impatient double click sends once
     console.notice("The reply is queued for delivery.")
     console.wait_for_text("#timeline", "saat päätöksen kahden viikon kuluessa")
     assert len(console.all("#timeline li.contact.outbound")) == 1
@@ -197,10 +202,13 @@ def test_forwarding_discloses_exactly_the_chosen_fields_and_shows_the_log(make_a
     # Nothing to summarise yet: the summary cannot be chosen until the question is written down.
     assert console.element("#disclose-summary").is_enabled() is False
     assert console.element("#disclose-address").is_enabled() is False
+    console.fill("#note-body", "Luonnos: soitetaan huomenna")
     console.fill("#case-question", "Miten saan uuden verokortin?")
     console.fill("#case-answer", "Ohjattu Verohallintoon.")
     console.click("#qa-form button[type=submit]")
     console.notice("Question and answer saved.")
+    # Saving one form redraws the case; what was typed in another is still there.
+    assert console.element("#note-body").get_property("value") == "Luonnos: soitetaan huomenna"
     console.wait_for_text("#forward-authority", "Verohallinto")
     console.element("#forward-authority").send_keys("Verohallinto")
     console.click("#disclose-phone")
@@ -215,3 +223,19 @@ def test_forwarding_discloses_exactly_the_chosen_fields_and_shows_the_log(make_a
     (disclosure,) = client.get(f"/api/v1/cases/{case_id}/disclosures", headers=admin).get_json()["items"]
     assert disclosure["authority"]["id"] == authority["id"]
     assert sorted(disclosure["fields"]) == ["phone", "summary"]
+
+
+def test_a_role_without_case_work_is_told_so_at_sign_in(make_app, admin_for, browser, serve):
+    app = make_app()
+    server = serve(app)
+    officer = admin_for(app, "privacy_officer")
+    console = Console(browser, server.url).open()
+    console.element("#username").send_keys(officer.username)
+    console.element("#password").send_keys(PASSWORD)
+    console.click("#login-form button[type=submit]")
+    console.wait_for_text("#login-form .error", "Your role has no case work in the console.")
+    assert console.all("#queue-filters") == []
+    # The token the form obtained was revoked, not left behind.
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(AuthToken)
+                                 .where(AuthToken.official_id == officer.id, AuthToken.revoked_at.is_(None))) == 1

@@ -1,12 +1,14 @@
 // The console's only way to the data: the public API, with the bearer token from sign-in.
 // The token is kept in this module's memory and nowhere else.
 
+import { t } from "./i18n.js";
+
 let token = null;
 let onSignedOut = () => {};
 
 export class ApiError extends Error {
   constructor(status, problem) {
-    super(problem.detail || problem.title || `HTTP ${status}`);
+    super(problem.detail || problem.title || t("app.httpError", { status }));
     this.status = status;
     this.problem = problem;
   }
@@ -29,14 +31,19 @@ function url(path, query) {
   return target;
 }
 
-async function send(method, path, { json, query, accept = "application/json" } = {}) {
-  const headers = { Accept: accept };
+async function send(method, path, { json, query, accept = "application/json", headers: extra = {} } = {}) {
+  const headers = { Accept: accept, ...extra };
   if (token) headers.Authorization = `Bearer ${token}`;
   if (json !== undefined) headers["Content-Type"] = "application/json";
-  const response = await fetch(url(path, query), {
-    method, headers, body: json === undefined ? undefined : JSON.stringify(json),
-    credentials: "omit", cache: "no-store",
-  });
+  let response;
+  try {
+    response = await fetch(url(path, query), {
+      method, headers, body: json === undefined ? undefined : JSON.stringify(json),
+      credentials: "omit", cache: "no-store",
+    });
+  } catch {
+    throw new ApiError(0, { detail: t("app.networkError") });
+  }
   if (response.status === 401 && token) {
     token = null;
     onSignedOut();
@@ -56,7 +63,7 @@ export async function request(method, path, options = {}) {
 }
 
 export const get = (path, query) => request("GET", path, { query });
-export const post = (path, json) => request("POST", path, { json });
+export const post = (path, json, headers) => request("POST", path, { json, headers });
 export const patch = (path, json) => request("PATCH", path, { json });
 
 export async function blob(path, query, accept = "*/*") {
@@ -67,9 +74,15 @@ export async function blob(path, query, accept = "*/*") {
 export async function signIn(username, password) {
   const issued = await request("POST", "/auth/token", { json: { username, password } });
   token = issued.access_token;
-  return get("/auth/me");
+  try {
+    return await get("/auth/me");
+  } catch (failure) {
+    await signOut().catch(() => { token = null; });
+    throw failure;
+  }
 }
 
+// Forgets the token whatever happens; rejects if the server did not revoke it.
 export async function signOut() {
   if (!token) return;
   try {

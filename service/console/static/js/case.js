@@ -10,33 +10,49 @@ const REPLY_CHANNELS = ["sms", "email"];
 
 export function showCase(main, caseId) {
   let stopped = false;
+  let latest = 0;
   const audioUrls = [];
+  const say = (message, kind) => { if (!stopped) notify(message, kind); };
 
   async function load() {
+    const ticket = ++latest;
     try {
       const theCase = await api.get(`/cases/${caseId}`);
-      if (stopped) return;
+      if (stopped || ticket !== latest) return false;
       render(theCase);
+      return true;
     } catch (failure) {
-      if (stopped) return;
+      if (stopped || ticket !== latest) return false;
       replace(main, h("h1", {}, t("case.title")),
         h("p", { class: "error", role: "alert" },
           failure.status === 404 ? t("case.notFound") : api.problemText(failure)),
         h("p", {}, h("a", { href: "#/queue" }, t("case.back"))));
+      return false;
     }
   }
 
-  // Runs an action, reports its outcome, and shows the case as it now is.
-  async function act(action, doneText) {
+  // Runs an action once (its buttons are disabled meanwhile), reports the outcome and shows
+  // the case as it now is. What was typed in the other forms survives the redraw; focus goes
+  // to `focusId`, or back to where it was.
+  async function act(action, doneText, { form = null, focusId = null } = {}) {
+    const buttons = [...(form || main).querySelectorAll("button")];
+    if (form && buttons.some((button) => button.disabled)) return false;
+    const focusAfter = focusId || document.activeElement?.id;
+    for (const button of buttons) button.disabled = true;
     try {
       await action();
-      await load();
-      notify(doneText, "success");
-      return true;
     } catch (failure) {
-      notify(api.problemText(failure), "error");
+      for (const button of buttons) button.disabled = false;
+      say(api.problemText(failure), "error");
       return false;
     }
+    const drafts = keepDrafts(main, form);
+    if (await load()) {
+      drafts.restore(main);
+      if (focusAfter) document.getElementById(focusAfter)?.focus();
+      say(doneText, "success");
+    }
+    return true;
   }
 
   function render(theCase) {
@@ -61,18 +77,22 @@ export function showCase(main, caseId) {
     const closed = theCase.status === "closed";
     const mine = theCase.assignee?.id === me().id;
     const actions = h("div", { class: "actions" });
-    if (!mine && !closed) {
+    // Advisers may take an unassigned case; moving someone else's is for supervisors.
+    if (!mine && !closed && (!theCase.assignee || can("cases.reassign"))) {
       actions.append(h("button", { type: "button", id: "assign-me",
-        onclick: () => act(() => api.patch(`/cases/${caseId}`, { assignee_id: me().id }), t("case.assigned")) },
+        onclick: () => act(() => api.patch(`/cases/${caseId}`, { assignee_id: me().id }), t("case.assigned"),
+          { focusId: "close-case" }) },
       t("case.assignToMe")));
     }
     if (can("cases.reassign") && !closed) actions.append(assignControl(theCase));
     actions.append(closed
       ? h("button", { type: "button", id: "reopen-case",
-        onclick: () => act(() => api.post(`/cases/${caseId}/reopen`), t("case.reopened")) }, t("case.reopen"))
+        onclick: () => act(() => api.post(`/cases/${caseId}/reopen`), t("case.reopened"), { focusId: "close-case" }) },
+      t("case.reopen"))
       : h("button", { type: "button", id: "close-case", class: "danger",
         onclick: () => confirm(t("case.closeConfirm")) &&
-          act(() => api.post(`/cases/${caseId}/close`), t("case.closed")) }, t("case.close")));
+          act(() => api.post(`/cases/${caseId}/close`), t("case.closed"), { focusId: "reopen-case" }) },
+      t("case.close")));
     return h("section", { class: "card case-header" },
       h("h1", {}, t("case.heading", { reference: theCase.reference })),
       h("dl", { class: "facts" },
@@ -100,9 +120,9 @@ export function showCase(main, caseId) {
       for (const official of page.items.filter((o) => o.role !== "privacy_officer")) {
         chooser.append(h("option", { value: official.id, selected: official.id === theCase.assignee?.id }, official.name));
       }
-    }).catch((failure) => notify(api.problemText(failure), "error"));
+    }).catch((failure) => say(api.problemText(failure), "error"));
     return h("span", { class: "inline" }, chooser,
-      h("button", { type: "button", onclick: () => act(() => api.patch(`/cases/${caseId}`,
+      h("button", { type: "button", id: "assign", onclick: () => act(() => api.patch(`/cases/${caseId}`,
         { assignee_id: chooser.value ? Number(chooser.value) : null }), t("case.assigned")) }, t("case.assign")));
   }
 
@@ -161,7 +181,7 @@ export function showCase(main, caseId) {
       try {
         saveBlob(await api.blob(`/cases/${caseId}/attachments/${attachment.id}`), attachment.filename);
       } catch (failure) {
-        notify(api.problemText(failure), "error");
+        say(api.problemText(failure), "error");
       }
     } }, attachment.filename));
   }
@@ -171,6 +191,9 @@ export function showCase(main, caseId) {
     const usable = REPLY_CHANNELS.filter((channel) =>
       person && (channel === "sms" ? person.phone : person.email));
     if (theCase.status === "closed" || !usable.length) return null;
+    if (person.restricted) return h("section", { class: "card", id: "reply-form" }, h("h2", {}, t("reply.title")), h("p", {}, t("case.restricted")));
+    // One key per draft: sending the same draft again (a retry after an error) sends it once.
+    const idempotencyKey = randomKey();
     const preferred = usable.includes(theCase.channel) ? theCase.channel : usable[0];
     const channel = h("select", { name: "channel", id: "reply-channel" },
       usable.map((c) => h("option", { value: c, selected: c === preferred }, t(`channel.${c}`))));
@@ -190,7 +213,8 @@ export function showCase(main, caseId) {
       event.preventDefault();
       const payload = { channel: channel.value, body: body.value };
       if (channel.value === "email" && subject.value.trim()) payload.subject = subject.value.trim();
-      await act(() => api.post(`/cases/${caseId}/replies`, payload), t("reply.queued"));
+      await act(() => api.post(`/cases/${caseId}/replies`, payload, { "Idempotency-Key": idempotencyKey }),
+        t("reply.queued"), { form, focusId: "reply-body" });
     });
     return form;
   }
@@ -202,7 +226,8 @@ export function showCase(main, caseId) {
       h("button", { type: "submit" }, t("notes.add")));
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
-      await act(() => api.post(`/cases/${caseId}/notes`, { body: body.value }), t("notes.added"));
+      await act(() => api.post(`/cases/${caseId}/notes`, { body: body.value }), t("notes.added"),
+        { form, focusId: "note-body" });
     });
     return h("section", { class: "card", id: "notes" },
       h("h2", {}, t("notes.title")),
@@ -225,7 +250,8 @@ export function showCase(main, caseId) {
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       await act(() => api.patch(`/cases/${caseId}`, {
-        question: question.value.trim() || null, answer: answer.value.trim() || null }), t("qa.saved"));
+        question: question.value.trim() || null, answer: answer.value.trim() || null }), t("qa.saved"),
+      { form, focusId: "case-question" });
     });
     return form;
   }
@@ -243,7 +269,7 @@ export function showCase(main, caseId) {
         section.hidden = false;
       }
       section.dataset.state = "loaded";
-    }).catch((failure) => notify(api.problemText(failure), "error"));
+    }).catch((failure) => say(api.problemText(failure), "error"));
     return section;
   }
 
@@ -256,10 +282,12 @@ export function showCase(main, caseId) {
       try {
         const url = URL.createObjectURL(await api.blob(`/recordings/${recording.id}/audio`));
         audioUrls.push(url);
-        replace(slot, h("audio", { controls: true, src: url, autoplay: true }));
+        const player = h("audio", { controls: true, src: url, autoplay: true });
+        replace(slot, player);
         play.remove();
+        player.focus();
       } catch (failure) {
-        notify(api.problemText(failure), "error");
+        say(api.problemText(failure), "error");
       }
     } }, t("recordings.play"));
     return h("li", {}, label, " ", play, slot,
@@ -280,11 +308,12 @@ export function showCase(main, caseId) {
 
   function forwardForm(theCase) {
     if (theCase.status === "closed" || !theCase.customer) return null;
+    if (theCase.customer.restricted) return h("section", { class: "card", id: "forward-form" }, h("h2", {}, t("forward.title")), h("p", {}, t("case.restricted")));
     const authority = h("select", { name: "authority", id: "forward-authority", required: true },
       h("option", { value: "" }, t("forward.choose")));
     api.get("/authorities", { active: true, page_size: 100 }).then((page) => {
       for (const item of page.items) authority.append(h("option", { value: item.id }, item.name));
-    }).catch((failure) => notify(api.problemText(failure), "error"));
+    }).catch((failure) => say(api.problemText(failure), "error"));
     // A detail the case does not hold cannot be disclosed; the API would refuse it.
     const held = (name) => Boolean(name === "summary" ? theCase.subject || theCase.question : theCase.customer[name]);
     const boxes = DISCLOSABLE.map((name) => h("input", { type: "checkbox", name: "disclose", value: name,
@@ -303,12 +332,12 @@ export function showCase(main, caseId) {
       event.preventDefault();
       const chosen = boxes.filter((box) => box.checked).map((box) => box.value);
       if (!chosen.length) {
-        notify(t("forward.noneChosen"), "error");
+        say(t("forward.noneChosen"), "error");
         return;
       }
       await act(() => api.post(`/cases/${caseId}/forward`, {
         authority_id: Number(authority.value), disclose: chosen, legal_basis: basis.value.trim(),
-        message: message.value.trim() || null }), t("forward.done"));
+        message: message.value.trim() || null }), t("forward.done"), { form });
     });
     return form;
   }
@@ -328,7 +357,7 @@ export function showCase(main, caseId) {
             h("td", {}, item.legal_basis),
             h("td", {}, item.disclosed_by?.name || "–")))))
         : h("p", { class: "empty" }, t("disclosures.none")));
-    }).catch((failure) => notify(api.problemText(failure), "error"));
+    }).catch((failure) => say(api.problemText(failure), "error"));
     return section;
   }
 
@@ -342,4 +371,26 @@ export function showCase(main, caseId) {
 
 function fact(label, value) {
   return [h("dt", {}, label), h("dd", {}, value ?? "–")];
+}
+
+// Text typed into the case's forms, kept across a redraw; the form just sent starts empty.
+function keepDrafts(root, sent) {
+  const kept = [...root.querySelectorAll("textarea[id], input[id], select[id]")]
+    .filter((control) => !(sent && sent.contains(control)))
+    .map((control) => [control.id, control.type === "checkbox" ? control.checked : control.value]);
+  return {
+    restore(into) {
+      for (const [id, value] of kept) {
+        const control = into.querySelector(`#${CSS.escape(id)}`);
+        if (!control || control.disabled) continue;
+        if (control.type === "checkbox") control.checked = value;
+        else if (control.tagName !== "SELECT" || [...control.options].some((o) => o.value === value)) control.value = value;
+      }
+    },
+  };
+}
+
+function randomKey() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }

@@ -83,9 +83,13 @@ export function number(value, digits = 0) {
   return new Intl.NumberFormat(LOCALES[language], { maximumFractionDigits: digits }).format(value);
 }
 
+function unit(value, name) {
+  return new Intl.NumberFormat(LOCALES[language], { style: "unit", unit: name, unitDisplay: "short" }).format(value);
+}
+
 export function seconds(value) {
   if (value === null || value === undefined) return "–";
   const minutes = Math.floor(value / 60);
   const rest = Math.round(value % 60);
-  return minutes ? `${minutes} min ${rest} s` : `${rest} s`;
+  return minutes ? `${unit(minutes, "minute")} ${unit(rest, "second")}` : unit(rest, "second");
 }

@@ -4,7 +4,7 @@ import * as api from "./api.js";
 import { h, replace, field } from "./dom.js";
 import * as i18n from "./i18n.js";
 import { t } from "./i18n.js";
-import { showQueue } from "./queue.js";
+import { resetQueue, showQueue } from "./queue.js";
 import { showCase } from "./case.js";
 import { showStats } from "./stats.js";
 import { can, notify, setOfficial } from "./session.js";
@@ -27,22 +27,28 @@ function showLogin(message) {
     field(t("login.password"), password),
     error,
     h("button", { type: "submit", class: "primary" }, t("login.submit")));
+  const submit = form.querySelector("button[type=submit]");
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
+    if (submit.disabled) return;
+    submit.disabled = true;
     replace(error);
     try {
-      session.me = await api.signIn(username.value.trim(), password.value);
+      const official = await api.signIn(username.value.trim(), password.value);
       password.value = "";
-      if (session.me.kind !== "official") {
-        await api.signOut();
-        session.me = null;
-        replace(error, t("login.officialsOnly"));
+      // The console is for case work; a role without it (the privacy officer) uses the API.
+      if (official.kind !== "official" || !official.permissions.includes("cases.read")) {
+        await api.signOut().catch(() => {});
+        replace(error, t("login.noConsoleRole"));
         return;
       }
-      setOfficial(session.me);
+      session.me = official;
+      setOfficial(official);
       signedIn();
     } catch (failure) {
       replace(error, failure.status === 401 ? t("login.failed") : api.problemText(failure));
+    } finally {
+      submit.disabled = false;
     }
   });
   replace(main, form);
@@ -79,9 +85,20 @@ function route() {
     leaveView = showQueue(main) || leaveView;
   }
   for (const link of document.querySelectorAll("#nav a")) {
-    link.toggleAttribute("aria-current", path.startsWith(link.getAttribute("href").slice(1)));
+    if (path.startsWith(link.getAttribute("href").slice(1))) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
   }
   main.focus({ preventScroll: true });
+}
+
+// Whoever signs in next starts at an empty queue, not at the case or search the last one left.
+function forgetOfficial() {
+  session.me = null;
+  setOfficial(null);
+  leaveView();
+  leaveView = () => {};
+  resetQueue();
+  history.replaceState(null, "", "#/queue");
 }
 
 async function start() {
@@ -89,31 +106,36 @@ async function start() {
   const chooser = document.getElementById("language");
   chooser.value = i18n.current();
   chooser.addEventListener("change", async () => {
-    await i18n.setLanguage(chooser.value);
+    try {
+      await i18n.setLanguage(chooser.value);
+    } catch (failure) {
+      notify(String(failure.message || failure), "error");
+      chooser.value = i18n.current();
+      return;
+    }
     if (session.me) {
       replace(document.getElementById("who"), t("app.signedInAs", { name: session.me.name }));
+      route();
+    } else {
+      showLogin();
     }
-    route();
   });
   document.getElementById("logout").addEventListener("click", async () => {
-    await api.signOut().catch(() => {});
-    session.me = null;
-    setOfficial(null);
-    leaveView();
-    leaveView = () => {};
-    // The next official starts at the queue, not at the case the last one had open.
-    history.replaceState(null, "", "#/queue");
-    showLogin(t("login.signedOut"));
+    let revoked = true;
+    await api.signOut().catch(() => { revoked = false; });
+    forgetOfficial();
+    showLogin(revoked ? t("login.signedOut") : t("login.signOutFailed"));
   });
   api.whenSignedOut(() => {
-    session.me = null;
-    setOfficial(null);
-    leaveView();
-    leaveView = () => {};
+    forgetOfficial();
     showLogin(t("login.expired"));
   });
   window.addEventListener("hashchange", route);
   showLogin();
 }
 
-start();
+start().catch((failure) => {
+  // Before the texts load there is no language to speak; say it in all three.
+  document.getElementById("main").textContent =
+    `Konsoli ei käynnistynyt / Konsolen startade inte / The console did not start: ${failure.message || failure}`;
+});

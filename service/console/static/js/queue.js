@@ -8,13 +8,19 @@ import { me, notify } from "./session.js";
 
 const POLL_MILLISECONDS = 5000;
 const PAGE_SIZE = 25;
+const MINE_LIMIT = 100;
 const CHANNELS = ["email", "sms", "chat", "phone", "webform", "internal"];
 const STATUS_CHOICES = {
   active: ["new", "open", "waiting"], new: ["new"], open: ["open"], waiting: ["waiting"],
   forwarded: ["forwarded"], closed: ["closed"],
 };
+const DEFAULT_FILTERS = { status: "active", channel: "", language: "", q: "", page: 1 };
 // Kept across visits so that coming back from a case finds the queue as it was left.
-const filters = { status: "active", channel: "", language: "", q: "", page: 1 };
+const filters = { ...DEFAULT_FILTERS };
+
+export function resetQueue() {
+  Object.assign(filters, DEFAULT_FILTERS);
+}
 
 function select(name, choices, value, label) {
   const control = h("select", { name, id: `filter-${name}` },
@@ -24,7 +30,8 @@ function select(name, choices, value, label) {
 
 function caseRow(item, fresh) {
   return h("tr", { class: fresh ? "fresh" : null, dataset: { caseId: item.id } },
-    h("td", {}, h("a", { href: `#/cases/${item.id}` }, item.reference)),
+    h("td", {}, h("a", { href: `#/cases/${item.id}` }, item.reference),
+      fresh ? h("span", { class: "visually-hidden" }, ` (${t("queue.newActivity")})`) : null),
     h("td", {}, h("span", { class: `badge status-${item.status}` }, t(`status.${item.status}`))),
     h("td", {}, t(`channel.${item.channel}`)),
     h("td", {}, item.customer?.name || t("case.unknownCustomer")),
@@ -36,7 +43,7 @@ function caseRow(item, fresh) {
 
 function table(caption, items, known, id) {
   if (!items.length) {
-    return h("section", { class: "card", id }, h("h2", {}, caption), h("p", { class: "empty" }, t("queue.empty")));
+    return h("section", { class: "card", id }, h("h2", { class: "caption" }, caption), h("p", { class: "empty" }, t("queue.empty")));
   }
   return h("section", { class: "card", id },
     h("table", { class: "cases" },
@@ -63,6 +70,8 @@ export function showQueue(main) {
   let stopped = false;
   let timer = null;
   let known = null;
+  let shown = null;
+  let latest = 0;
   const lists = h("div", { class: "lists" });
   const form = h("form", { class: "filters card", role: "search", id: "queue-filters" },
     select("status", Object.keys(STATUS_CHOICES).map((key) => [key, t(`queue.show.${key}`)]), filters.status, t("queue.statusFilter")),
@@ -83,36 +92,47 @@ export function showQueue(main) {
     Object.assign(filters, { status: data.get("status"), channel: data.get("channel"),
       language: data.get("language"), q: String(data.get("q") || "").trim(), page: 1 });
     known = null;
+    shown = null;
     refresh();
   }
 
   async function refresh() {
     clearTimeout(timer);
+    // A filter change can overtake a poll in flight; only the newest request may draw.
+    const ticket = ++latest;
     try {
       const [mine, page] = await Promise.all([
-        api.get("/cases", query({ assignee: "me", page: 1, page_size: 100 })),
+        api.get("/cases", query({ assignee: "me", page: 1, page_size: MINE_LIMIT })),
         api.get("/cases", query({ page: filters.page })),
       ]);
-      if (stopped) return;
+      if (stopped || ticket !== latest) return;
       const myId = me().id;
       const others = page.items.filter((item) => item.assignee?.id !== myId);
       const everything = [...mine.items, ...others];
-      const arrived = known ? everything.filter((item) => !known.has(signature(item))).length : 0;
-      replace(lists,
-        table(t("queue.mine"), mine.items, known, "queue-mine"),
-        table(t("queue.others"), others, known, "queue-others"),
-        pager(page));
-      if (arrived) notify(t("queue.arrived", { count: arrived }));
-      known = new Set(everything.map(signature));
+      const drawn = `${mine.total}/${page.total}/${everything.map(signature).join(",")}`;
+      // Redrawing an unchanged list would take the keyboard focus away every few seconds.
+      if (drawn !== shown) {
+        const arrived = known ? everything.filter((item) => !known.has(signature(item))).length : 0;
+        const focused = document.activeElement?.closest?.("tr[data-case-id]")?.dataset.caseId;
+        replace(lists,
+          table(t("queue.mine"), mine.items, known, "queue-mine"),
+          mine.total > mine.items.length ? h("p", { class: "hint" }, t("queue.mineCapped", { shown: mine.items.length, total: mine.total })) : null,
+          table(t("queue.others"), others, known, "queue-others"),
+          pager(page));
+        if (focused) lists.querySelector(`tr[data-case-id="${focused}"] a`)?.focus();
+        if (arrived) notify(t("queue.arrived", { count: arrived }));
+        known = new Set(everything.map(signature));
+        shown = drawn;
+      }
     } catch (failure) {
-      if (!stopped) notify(api.problemText(failure), "error");
+      if (!stopped && ticket === latest) notify(api.problemText(failure), "error");
     }
-    if (!stopped) timer = setTimeout(refresh, POLL_MILLISECONDS);
+    if (!stopped && ticket === latest) timer = setTimeout(refresh, POLL_MILLISECONDS);
   }
 
   function pager(page) {
     const pages = Math.max(1, Math.ceil(page.total / page.page_size));
-    const go = (delta) => () => { filters.page += delta; known = null; refresh(); };
+    const go = (delta) => () => { filters.page += delta; known = null; shown = null; refresh(); };
     return h("nav", { class: "pager", "aria-label": t("queue.pages") },
       h("button", { type: "button", disabled: filters.page <= 1, onclick: go(-1) }, t("queue.previous")),
       h("span", {}, t("queue.pageOf", { page: filters.page, pages, total: page.total })),

@@ -23,6 +23,7 @@ const range = (() => {
 
 export function showStats(main) {
   let stopped = false;
+  let latest = 0;
   const results = h("div", { class: "stats-results", id: "stats-results" });
   const from = h("input", { type: "date", name: "from", id: "stats-from", value: range.from, required: true });
   const to = h("input", { type: "date", name: "to", id: "stats-to", value: range.to, required: true });
@@ -38,6 +39,8 @@ export function showStats(main) {
   });
 
   async function load() {
+    const ticket = ++latest;
+    results.setAttribute("aria-busy", "true");
     replace(results, h("p", { class: "loading" }, t("app.loading")));
     const query = { from: range.from, to: range.to, interval: range.interval };
     try {
@@ -46,10 +49,13 @@ export function showStats(main) {
         api.get("/stats/calls", query),
         api.get("/stats/feedback", query),
       ]);
-      if (stopped) return;
+      if (stopped || ticket !== latest) return;
+      results.removeAttribute("aria-busy");
       replace(results, contactsSection(contacts, query), callsSection(calls, query), feedbackSection(feedback, query));
     } catch (failure) {
-      if (!stopped) replace(results, h("p", { class: "error", role: "alert" }, api.problemText(failure)));
+      if (stopped || ticket !== latest) return;
+      results.removeAttribute("aria-busy");
+      replace(results, h("p", { class: "error", role: "alert" }, api.problemText(failure)));
     }
   }
 
@@ -122,12 +128,13 @@ function callsSection(report, query) {
     h("h2", {}, t("stats.callsTitle")),
     h("p", {}, t("stats.callsSummary", { offered: number(total.offered), answered: number(total.answered),
       median: seconds(total.queue_seconds_median), p90: seconds(total.queue_seconds_p90) })),
-    total.offered
+    total.offered !== 0
       ? barChart({ title: t("stats.queueChart"), categories: periods, stacked: false, format: (v) => seconds(v),
         id: "chart-queue",
         series: [
-          { name: t("stats.queueMedian"), values: periods.map((p) => byPeriod.get(p)?.queue_seconds_median ?? 0) },
-          { name: t("stats.queueP90"), values: periods.map((p) => byPeriod.get(p)?.queue_seconds_p90 ?? 0) },
+          // A period without calls is 0; a hidden figure stays null and shows as hidden.
+          { name: t("stats.queueMedian"), values: periods.map((p) => (byPeriod.has(p) ? byPeriod.get(p).queue_seconds_median : 0)) },
+          { name: t("stats.queueP90"), values: periods.map((p) => (byPeriod.has(p) ? byPeriod.get(p).queue_seconds_p90 : 0)) },
         ] })
       : h("p", { class: "empty" }, t("stats.noData")),
     suppressionNote(report),
@@ -141,7 +148,7 @@ function feedbackSection(report, query) {
     h("h2", {}, t("stats.feedbackTitle")),
     h("p", {}, t("stats.feedbackSummary", { sent: number(total.sent), answered: number(total.answered),
       mean: number(total.score_mean, 2) })),
-    total.answered
+    total.answered !== 0
       ? barChart({ title: t("stats.scoresChart"), categories: scores.map(String), stacked: false,
         format: (v) => number(v), id: "chart-scores",
         series: [{ name: t("stats.answers"), values: scores.map((score) => total[`score_${score}`]) }] })

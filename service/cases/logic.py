@@ -129,6 +129,8 @@ def list_cases(*, actor: Principal, page: int, page_size: int, region: str, sort
         query = query.where(Case.customer_id == customer_id)
     if assignee == "me":
         query = query.where(Case.assignee_id == actor.id)
+    elif assignee == "not_me":
+        query = query.where(or_(Case.assignee_id.is_(None), Case.assignee_id != actor.id))
     elif assignee == "none":
         query = query.where(Case.assignee_id.is_(None))
     elif assignee is not None:

@@ -136,8 +136,8 @@ class CaseQuery(PageArgs):
                          metadata={"description": "Repeat for several"})
     channel = fields.List(fields.String(validate=validate.OneOf(CHANNELS)))
     service_line_id = fields.List(query_id())
-    assignee = fields.String(validate=validate.Regexp(r"^(me|none|\d{1,18})$"),
-                             metadata={"description": "An official's id, `me` or `none`"})
+    assignee = fields.String(validate=validate.Regexp(r"^(me|not_me|none|\d{1,18})$"), metadata={
+        "description": "An official's id, `me`, `none`, or `not_me` (unassigned or someone else's)"})
     language = fields.List(fields.String(validate=validate.OneOf(("fi", "sv", "en"))))
     customer_id = query_id()
     created_from = UTCDateTimeField()

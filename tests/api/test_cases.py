@@ -122,7 +122,7 @@ def test_list_cases__filters_by_service_line(client, adviser, admin):
     assert ids(listing(client, adviser, service_line_id=default_line)) == [default]
 
 
-def test_list_cases__filters_by_assignee_me_none_and_id(client, api, adviser, supervisor):
+def test_list_cases__filters_by_assignee_me_not_me_none_and_id(client, api, adviser, supervisor):
     colleague = api.headers_for("adviser")
     mine = open_case(client, adviser, assignee_id=adviser.id)["id"]
     theirs = open_case(client, supervisor, assignee_id=colleague.id)["id"]
@@ -131,6 +131,7 @@ def test_list_cases__filters_by_assignee_me_none_and_id(client, api, adviser, su
     assert ids(listing(client, adviser, assignee="me")) == [mine]
     assert ids(listing(client, colleague, assignee="me")) == [theirs]
     assert ids(listing(client, adviser, assignee="none")) == [nobodys]
+    assert sorted(ids(listing(client, adviser, assignee="not_me"))) == sorted([theirs, nobodys])
     assert ids(listing(client, adviser, assignee=str(colleague.id))) == [theirs]
 
 

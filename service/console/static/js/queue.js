@@ -4,7 +4,7 @@
 import * as api from "./api.js";
 import { h, replace, field } from "./dom.js";
 import { t, dateTime } from "./i18n.js";
-import { me, notify } from "./session.js";
+import { notify } from "./session.js";
 
 const POLL_MILLISECONDS = 5000;
 const PAGE_SIZE = 25;
@@ -103,11 +103,10 @@ export function showQueue(main) {
     try {
       const [mine, page] = await Promise.all([
         api.get("/cases", query({ assignee: "me", page: 1, page_size: MINE_LIMIT })),
-        api.get("/cases", query({ page: filters.page })),
+        api.get("/cases", query({ assignee: "not_me", page: filters.page })),
       ]);
       if (stopped || ticket !== latest) return;
-      const myId = me().id;
-      const others = page.items.filter((item) => item.assignee?.id !== myId);
+      const others = page.items;
       const everything = [...mine.items, ...others];
       const drawn = `${mine.total}/${page.total}/${everything.map(signature).join(",")}`;
       // Redrawing an unchanged list would take the keyboard focus away every few seconds.

@@ -72,6 +72,12 @@ class Console:
     def click(self, css: str) -> None:
         self.wait.until(seen.element_to_be_clickable((By.CSS_SELECTOR, css))).click()
 
+    def press(self, *keys) -> None:
+        self.driver.switch_to.active_element.send_keys(*keys)
+
+    def focused(self):
+        return self.driver.switch_to.active_element
+
     def double_click(self, css: str) -> None:
         button = self.wait.until(seen.element_to_be_clickable((By.CSS_SELECTOR, css)))
         ActionChains(self.driver).double_click(button).perform()

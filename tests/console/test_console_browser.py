@@ -6,6 +6,7 @@ import csv
 import io
 from datetime import datetime
 
+from selenium.webdriver.common.keys import Keys
 from sqlalchemy import func, select
 
 from service.auth.models import AuthToken
@@ -72,8 +73,11 @@ def test_an_inbound_sms_is_answered_noted_and_closed_in_the_console(make_app, ad
     console.wait_for_text("#timeline", "saat päätöksen kahden viikon kuluessa")
     assert len(console.all("#timeline li.contact.outbound")) == 1
 
+    # With the keyboard alone: type the note, Tab to its button, Enter.
     console.fill("#note-body", "Asiakas kysyi käsittelyajasta; vastattu tekstiviestillä.")
-    console.click("#note-form button[type=submit]")
+    console.press(Keys.TAB)
+    assert console.focused().text == "Add note"
+    console.press(Keys.ENTER)
     console.wait_for_text("#notes", "Asiakas kysyi käsittelyajasta")
     screenshot("case")
 

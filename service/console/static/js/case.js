@@ -240,8 +240,8 @@ export function showCase(main, caseId) {
   }
 
   function questionAndAnswer(theCase) {
-    const question = h("textarea", { id: "case-question", rows: 3, maxlength: 10000 }, theCase.question || "");
-    const answer = h("textarea", { id: "case-answer", rows: 3, maxlength: 10000 }, theCase.answer || "");
+    const question = h("textarea", { id: "case-question", rows: 3 }, theCase.question || "");
+    const answer = h("textarea", { id: "case-answer", rows: 3 }, theCase.answer || "");
     const form = h("form", { class: "card", id: "qa-form" },
       h("h2", {}, t("qa.title")),
       field(t("qa.question"), question),

@@ -243,3 +243,51 @@ def test_a_role_without_case_work_is_told_so_at_sign_in(make_app, admin_for, bro
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(AuthToken)
                                  .where(AuthToken.official_id == officer.id, AuthToken.revoked_at.is_(None))) == 1
+
+
+def test_the_timeline_shows_each_channel_with_its_own_times(make_app, admin_for, browser, serve, api):
+    app = make_app()
+    server = serve(app)
+    client = app.test_client()
+    adviser = admin_for(app, "adviser")
+    intake = api.api_key_headers()
+
+    started = client.post("/api/v1/chats", json={"anonymous": False, "name": "Anna Asiakas", "language": "fi",
+                                                   "email": "anna@example.fi"}).get_json()
+    customer = {"Authorization": "Bearer " + started["token"]}
+    chat = started["chat_id"]
+    client.post(f"/api/v1/chats/{chat}/messages", json={"body": "Miten haen passia?"}, headers=customer)
+    client.post(f"/api/v1/chats/{chat}/join", headers=adviser)
+    client.post(f"/api/v1/chats/{chat}/messages", json={"body": "Varaa aika poliisilta."}, headers=adviser)
+    assert client.post(f"/api/v1/chats/{chat}/end", headers=customer).status_code == 200
+    email = client.post("/api/v1/inbound/messages", headers=intake, json={
+        "channel": "email", "external_id": "<m1@example.fi>", "from": {"email": "anna@example.fi"},
+        "subject": "Passihakemus", "body": "Liitteenä valokuva.", "received_at": "2026-11-20T07:45:00Z"}).get_json()
+    call = client.post("/api/v1/inbound/calls", headers=intake, json={
+        "external_id": "call-1", "from": {"phone": "+358401234567"}, "started_at": "2026-11-20T08:00:00Z",
+        "answered_at": "2026-11-20T08:01:15Z", "ended_at": "2026-11-20T08:06:00Z", "queue_seconds": 75,
+        "handled_by_id": adviser.id}).get_json()
+
+    console = Console(browser, server.url).open()
+    console.sign_in(adviser.username)
+    console.go(f"#/cases/{started['case_id']}")
+    transcript = console.wait_for_text("#timeline li.contact", "Varaa aika poliisilta.")
+    assert "Miten haen passia?" in transcript.text
+    assert all(label in transcript.text for label in ("Started", "Answered", "Ended"))
+
+    console.go(f"#/cases/{email['case_id']}")
+    mail = console.wait_for_text(f"#timeline li[data-contact-id='{email['contact_id']}']", "Passihakemus")
+    assert "Received" in mail.text and _short_time("2026-11-20T07:45:00Z") in mail.text
+
+    console.go(f"#/cases/{call['case_id']}")
+    phone = console.wait_for_text(f"#timeline li[data-contact-id='{call['contact_id']}']", "Time in queue")
+    for moment in ("2026-11-20T08:00:00Z", "2026-11-20T08:01:15Z", "2026-11-20T08:06:00Z"):
+        assert _short_time(moment) in phone.text
+    assert "1 min" in phone.text and "15" in phone.text
+    assert adviser.username.replace("adviser", "Adviser ") in phone.text  # who answered
+
+
+def _short_time(value: str) -> str:
+    # en-GB short date and medium time, in the browser's (this machine's) zone.
+    local = datetime.fromisoformat(value).astimezone()
+    return f"{local:%d/%m/%Y}, {local:%H:%M:%S}"

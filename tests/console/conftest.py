@@ -19,6 +19,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = Path(os.environ.get("CONSOLE_SCREENSHOTS", ROOT / "test-artifacts" / "screenshots"))
 WAIT_SECONDS = 15
+BROWSER_TIME_ZONE = "Europe/Helsinki"
 
 
 def _find(name: str, env: str) -> str | None:
@@ -57,7 +58,9 @@ def browser(_driver_paths, downloads):
                      "--window-size=1440,1000", "--lang=en-GB", "--autoplay-policy=no-user-gesture-required"):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    # The officials' browsers are in Finland; the statistics' days are Helsinki days too.
+    service = Service(driver_path, env={**os.environ, "TZ": BROWSER_TIME_ZONE})
+    driver = webdriver.Chrome(service=service, options=options)
     driver.implicitly_wait(0)
     driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
     try:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime
+import time
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 from selenium.webdriver.common.keys import Keys
 from sqlalchemy import func, select
@@ -16,6 +18,7 @@ from tests.conftest import PASSWORD
 from tests.twilio_fakes import ACCOUNT_SID, inbound_sms, twilio_post
 from tests.voice_fakes import FakeMediaServer, recorded_call, voice_line
 
+from .conftest import BROWSER_TIME_ZONE
 from .pages import Console
 
 SMS_BODY = "Hei! Milloin oleskelulupahakemukseni käsitellään?"
@@ -27,9 +30,23 @@ def _case_of(client, headers, **filters):
     return page["items"][0]
 
 
+def _local(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(ZoneInfo(BROWSER_TIME_ZONE))
+
+
+def _clear_of_midnight(minutes: int) -> datetime:
+    """Now, after waiting out the first minutes of a Helsinki day, so that contacts made in the
+    last few minutes all fall on the same day as the ones made now."""
+    local = datetime.now(ZoneInfo(BROWSER_TIME_ZONE))
+    since_midnight = local - local.replace(hour=0, minute=0, second=0, microsecond=0)
+    if since_midnight < timedelta(minutes=minutes):
+        time.sleep((timedelta(minutes=minutes) - since_midnight).total_seconds() + 1)
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
 def _long_date(value: str) -> str:
-    # As the page shows it in en-GB: the browser's zone is this machine's, as is Python's.
-    local = datetime.fromisoformat(value).astimezone()
+    # As the page shows it in en-GB.
+    local = _local(value)
     return f"{local.day} {local:%B %Y}"
 
 
@@ -131,13 +148,21 @@ def test_an_adviser_hears_only_the_recordings_of_calls_they_handled(make_app, ad
 
 
 def test_a_supervisor_sees_contact_volumes_charted_and_can_download_them(make_app, admin_for, browser, serve, screenshot,
-                                                                          downloads):
+                                                                          downloads, api):
     app = make_app()
     server = serve(app)
     client = app.test_client()
     supervisor = admin_for(app, "supervisor")
+    intake = api.api_key_headers()
+    now = _clear_of_midnight(minutes=8)
     for n in range(6):
         twilio_post(client, "/webhooks/twilio/sms", inbound_sms(f"SM{n:032d}", from_=f"+35840123450{n}"))
+        started = now - timedelta(seconds=400 - 10 * n)
+        answered = started + timedelta(seconds=30 * (n + 1))
+        assert client.post("/api/v1/inbound/calls", headers=intake, json={
+            "external_id": f"call-{n}", "from": {"phone": f"+35850123450{n}"},
+            "started_at": started.isoformat(), "answered_at": answered.isoformat(),
+            "ended_at": (answered + timedelta(minutes=1)).isoformat(), "queue_seconds": 30 * (n + 1)}).status_code == 201
     with app.app_context():
         roll_up_statistics()
 
@@ -145,13 +170,18 @@ def test_a_supervisor_sees_contact_volumes_charted_and_can_download_them(make_ap
     console.sign_in(supervisor.username)
     console.click("#nav-stats")
     chart = console.element("#chart-contacts svg")
-    assert len(chart.find_elements("css selector", "rect.bar")) == 1
-    console.wait_for_text("#stats-contacts", "6 contacts in the range.")
-    assert "SMS" in console.element("#chart-contacts .legend").text
+    # One day, two channels: a stacked bar of two parts.
+    assert len(chart.find_elements("css selector", "rect.bar")) == 2
+    console.wait_for_text("#stats-contacts", "12 contacts in the range.")
+    assert console.element("#chart-contacts .legend").text.split("\n") == ["SMS", "Phone"]
+    # Queue times 30 s to 3 min: the median of six is 1 min 45 s.
+    console.wait_for_text("#stats-calls", "6 calls offered, 6 answered")
+    assert "1 min 45" in console.element("#stats-calls").text
+    assert len(console.all("#chart-queue svg rect.bar")) == 2  # median and 90th percentile, one day
     # The figures behind the chart, as a table for screen readers.
     console.click("#chart-contacts summary")
     cells = [cell.text for cell in console.all("#chart-contacts table tbody td")]
-    assert sorted(cells)[-1] == "6" and cells.count("6") == 1
+    assert cells.count("6") == 2 and set(cells) == {"0", "6"}
     screenshot("statistics")
 
     # The chart's periods are labelled as the API labels them, ISO weeks across a year's end too.
@@ -288,6 +318,6 @@ def test_the_timeline_shows_each_channel_with_its_own_times(make_app, admin_for,
 
 
 def _short_time(value: str) -> str:
-    # en-GB short date and medium time, in the browser's (this machine's) zone.
-    local = datetime.fromisoformat(value).astimezone()
+    # en-GB short date and medium time.
+    local = _local(value)
     return f"{local:%d/%m/%Y}, {local:%H:%M:%S}"

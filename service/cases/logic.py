@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Callable
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import joinedload, selectinload
@@ -92,6 +93,12 @@ def load_case(*, actor: Principal, case_id: int, for_update: bool = False) -> Ca
     return case
 
 
+# Functions giving loader options for what other domains show on a case's detail (e.g. feedback
+# requests), so that it is read with the case, before the read's audit entry commits, not
+# lazily afterwards in a transaction of its own.
+DETAIL_LOADERS: list[Callable[[], object]] = []
+
+
 def get_case(*, actor: Principal, case_id: int) -> Case:
     case = db.session.scalar(
         _visible_cases(actor).where(Case.id == case_id).options(
@@ -99,6 +106,7 @@ def get_case(*, actor: Principal, case_id: int) -> Case:
             selectinload(Case.notes).selectinload(Note.author),
             selectinload(Case.attachments),
             joinedload(Case.customer), joinedload(Case.service_line),
+            *(loader() for loader in DETAIL_LOADERS),
         )
     )
     if case is None:
@@ -115,8 +123,9 @@ def list_cases(*, actor: Principal, page: int, page_size: int, region: str, sort
                created_from: datetime | None = None, created_to: datetime | None = None,
                updated_from: datetime | None = None, updated_to: datetime | None = None,
                q: str | None = None):
-    query = _visible_cases(actor).options(selectinload(Case.customer), selectinload(Case.assignee),
-                                          selectinload(Case.service_line))
+    # Each a single row per case: joined into the page's one query rather than three more.
+    query = _visible_cases(actor).options(joinedload(Case.customer), joinedload(Case.assignee),
+                                          joinedload(Case.service_line))
     if status:
         query = query.where(Case.status.in_(status))
     if channel:

@@ -14,9 +14,11 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from .. import events
 from ..audit.logic import record
+from ..cases.logic import DETAIL_LOADERS
 from ..cases.models import Case
 from ..customers.logic import is_opted_out_of_sms
 from ..customers.normalise import is_mobile, phone_or_none
@@ -142,6 +144,9 @@ def _intercept(message, settings, now) -> IntakeResult | None:
 
 
 INTERCEPTORS.append(_intercept)
+# A case's detail shows its feedback requests.
+# (A function: the backref exists only once the mappers are configured.)
+DETAIL_LOADERS.append(lambda: selectinload(Case.feedback_requests))
 
 
 @events.case_closed.connect

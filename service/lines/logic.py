@@ -12,7 +12,7 @@ from ..customers.normalise import InvalidContactDetail, normalise_email, normali
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..extensions import db
 from ..pagination import paginate
-from .models import ServiceLine, ServiceLineAddress
+from .models import ServiceLine, ServiceLineAddress, service_line_member
 
 DEFAULT_LINE_NAME = "General customer service"
 
@@ -168,13 +168,13 @@ def visible_line_ids(principal: Principal) -> set[int] | None:
     Only advisers are limited, and only when they are members of some lines: supervisors and
     admins oversee the whole service.
     """
-    from ..auth.models import Official
     from ..auth.permissions import ADVISER
 
     if principal.role != ADVISER:
         return None
-    official = db.session.get(Official, principal.id)
-    ids = {line.id for line in official.service_lines} if official else set()
+    # The membership rows alone: loading the official again would cost a query on every read.
+    ids = set(db.session.scalars(select(service_line_member.c.service_line_id)
+                                 .where(service_line_member.c.official_id == principal.id)))
     return ids or None
 
 

@@ -45,7 +45,7 @@ def _wait_for(port: int, timeout: float = 30) -> None:
     raise SystemExit(f"nothing listens on port {port}")
 
 
-def _serve(target: str, port: int, workers: int, env: dict) -> subprocess.Popen:
+def serve_with_gunicorn(target: str, port: int, workers: int, env: dict) -> subprocess.Popen:
     env = {**os.environ, "BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": str(workers), **env}
     server = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "-c", "gunicorn.conf.py", target],
                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -54,12 +54,12 @@ def _serve(target: str, port: int, workers: int, env: dict) -> subprocess.Popen:
     return server
 
 
-def _stop(server: subprocess.Popen) -> None:
+def stop_server(server: subprocess.Popen) -> None:
     server.send_signal(signal.SIGTERM)
     server.wait(timeout=30)
 
 
-def _requests(base: str, senders: list[str], count: int, start: int) -> list:
+def signed_sms_requests(base: str, senders: list[str], count: int, start: int) -> list:
     validator = RequestValidator(TOKEN)
     prepared = []
     for n in range(start, start + count):
@@ -97,27 +97,27 @@ def main() -> None:
     senders = [rng.choice(existing) if rng.random() < 0.8 else f"+3585{n:08d}" for n in range(budget)]
 
     ceiling_port, intake_port = 8701, 8702
-    ceiling = _serve("bench.ceiling:app", ceiling_port, args.workers, {"BENCH_DATABASE_URL": url})
+    ceiling = serve_with_gunicorn("bench.ceiling:app", ceiling_port, args.workers, {"BENCH_DATABASE_URL": url})
     try:
-        ceiling_result = load.run("127.0.0.1", ceiling_port, _requests(f"http://127.0.0.1:{ceiling_port}", senders,
-                                                                        budget, 0),
+        ceiling_requests = signed_sms_requests(f"http://127.0.0.1:{ceiling_port}", senders, budget, 0)
+        ceiling_result = load.run("127.0.0.1", ceiling_port, ceiling_requests,
                                   clients=args.clients, seconds=args.seconds)
     finally:
-        _stop(ceiling)
+        stop_server(ceiling)
     print(f"  ceiling (one INSERT per request): {ceiling_result}", flush=True)
 
     base = f"http://127.0.0.1:{intake_port}"
-    service = _serve("wsgi:app", intake_port, args.workers, {
+    service = serve_with_gunicorn("wsgi:app", intake_port, args.workers, {
         "DATABASE_URL": url, "TWILIO_AUTH_TOKEN": TOKEN, "PUBLIC_BASE_URL": base,
         "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"), "LOG_LEVEL": "INFO"})
     try:
-        warm = load.run("127.0.0.1", intake_port, _requests(base, existing, len(existing), 10_000_000),
+        warm = load.run("127.0.0.1", intake_port, signed_sms_requests(base, existing, len(existing), 10_000_000),
                         clients=args.clients, seconds=600)
         print(f"  warm-up: {warm['requests']} customers given an open case ({warm['errors']} errors)", flush=True)
-        intake_result = load.run("127.0.0.1", intake_port, _requests(base, senders, budget, 20_000_000),
+        intake_result = load.run("127.0.0.1", intake_port, signed_sms_requests(base, senders, budget, 20_000_000),
                                  clients=args.clients, seconds=args.seconds)
     finally:
-        _stop(service)
+        stop_server(service)
     print(f"  intake (signed Twilio SMS webhooks): {intake_result}", flush=True)
     share = intake_result["per_second"] / ceiling_result["per_second"] if ceiling_result["per_second"] else 0
     print(json.dumps({"ceiling": ceiling_result, "intake": intake_result, "intake_share_of_ceiling": round(share, 2)},

@@ -24,7 +24,7 @@ from sqlalchemy import text
 
 from bench import load
 from bench.common import database_url, migrated_app, recreate_database, stopwatch
-from bench.intake import TOKEN, _requests, _serve, _stop
+from bench.intake import TOKEN, serve_with_gunicorn, signed_sms_requests, stop_server
 from bench.queue import seed
 
 EXPIRE = text("""
@@ -60,17 +60,17 @@ def main() -> None:
     port = 8703
     base = f"http://127.0.0.1:{port}"
     senders = [f"+3585{n:08d}" for n in range(200_000)]
-    service = _serve("wsgi:app", port, 4, {
+    service = serve_with_gunicorn("wsgi:app", port, 4, {
         "DATABASE_URL": url, "TWILIO_AUTH_TOKEN": TOKEN, "PUBLIC_BASE_URL": base,
         "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")})
     try:
-        alone = load.run("127.0.0.1", port, _requests(base, senders[:100_000], 100_000, 50_000_000),
+        alone = load.run("127.0.0.1", port, signed_sms_requests(base, senders[:100_000], 100_000, 50_000_000),
                          clients=args.clients, seconds=15)
         print(f"  intake alone, 15 s: {alone}", flush=True)
 
         stop = multiprocessing.get_context("fork").Event()
         during: dict = {}
-        prepared = _requests(base, senders[100_000:], 100_000, 60_000_000)
+        prepared = signed_sms_requests(base, senders[100_000:], 100_000, 60_000_000)
         intake = threading.Thread(target=lambda: during.update(load.run(
             "127.0.0.1", port, prepared, clients=args.clients, seconds=3600, stop=stop)))
         intake.start()
@@ -86,7 +86,7 @@ def main() -> None:
         stop.set()
         intake.join()
     finally:
-        _stop(service)
+        stop_server(service)
     rate = report.cases / elapsed if elapsed else 0
     print(f"  purge: {report.cases:,} cases in {elapsed:.1f} s = {rate:,.0f} cases/s", flush=True)
     print(f"  intake during the purge: {during}", flush=True)

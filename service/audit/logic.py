@@ -73,5 +73,5 @@ def list_entries(*, actor: Principal, page: int, page_size: int, action: str | N
     result = paginate(query, page=page, page_size=page_size)
     # Reading the audit log is itself recorded: who looked at whose traces matters too.
     record("audit.read", actor=actor, details={"page": page, "count": len(result.items)})
-    db.session.commit()
+    commit_read()
     return result

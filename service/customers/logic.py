@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import delete, exists, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from ..audit.logic import record
+from ..audit.logic import commit_read, record
 from ..auth.permissions import PRIVACY_OFFICER, Principal
 from ..db_types import utcnow
 from ..errors import Conflict, NotFound, ValidationFailed
@@ -67,7 +67,7 @@ def get_customer(*, actor: Principal, customer_id: int, audit: bool = True) -> C
         raise NotFound(f"Customer {customer_id} does not exist.")
     if audit:
         record("customer.read", actor=actor, object_type="customer", object_id=customer.id)
-        db.session.commit()
+        commit_read()
     return customer
 
 

@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from ..audit.logic import record
+from ..audit.logic import commit_read, record
 from ..auth.models import Official
 from ..auth.permissions import Principal
 from ..cases.logic import handled_by_official, load_case, move, touch
@@ -169,5 +169,5 @@ def list_disclosures(*, actor: Principal, case_id: int) -> list[Disclosure]:
     rows = list(db.session.scalars(select(Disclosure).where(Disclosure.case_id == case.id)
                                    .order_by(Disclosure.disclosed_at, Disclosure.id)))
     record("case.read", actor=actor, object_type="case", object_id=case.id, details={"disclosures": len(rows)})
-    db.session.commit()
+    commit_read()
     return rows

@@ -12,6 +12,7 @@ from service.auth.permissions import PERMISSIONS
 from service.cases.models import CHANNELS, DIRECTIONS, STATUSES
 from service.feedback.models import ANSWERED, CANCELLED, SCHEDULED, SENT, SKIPPED
 from service.forwarding.logic import DISCLOSABLE
+from service.outbox.schemas import REPLY_CHANNELS
 
 STATIC = Path(__file__).resolve().parents[2] / "service" / "console" / "static"
 LANGUAGES = ("en", "fi", "sv")
@@ -64,6 +65,15 @@ def test_the_three_languages_have_the_same_texts_with_the_same_placeholders():
         for key, text in english.items():
             assert set(_PLACEHOLDER.findall(texts[key])) == set(_PLACEHOLDER.findall(text)), (language, key)
             assert texts[key].strip(), (language, key)
+
+
+def test_the_consoles_vocabulary_is_the_services():
+    source = (STATIC / "js" / "vocabulary.js").read_text(encoding="utf-8")
+    lists = {name: json.loads(values) for name, values in
+             re.findall(r"export const (\w+) = (\[[^\]]*\]);", source)}
+    assert lists == {"CHANNELS": list(CHANNELS), "CASE_LANGUAGES": ["fi", "sv", "en"],
+                     "REPLY_CHANNELS": list(REPLY_CHANNELS),
+                     "DISCLOSABLE": list(DISCLOSABLE)}
 
 
 def test_the_page_runs_only_its_own_files():

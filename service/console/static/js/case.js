@@ -4,15 +4,14 @@ import * as api from "./api.js";
 import { h, replace, field, saveBlob } from "./dom.js";
 import { t, dateTime, date, seconds } from "./i18n.js";
 import { can, me, notify } from "./session.js";
-
-const DISCLOSABLE = ["name", "email", "phone", "address", "summary"];
-const REPLY_CHANNELS = ["sms", "email"];
+import { DISCLOSABLE, REPLY_CHANNELS } from "./vocabulary.js";
 
 export function showCase(main, caseId) {
   let stopped = false;
   let latest = 0;
   const audioUrls = [];
   const say = (message, kind) => { if (!stopped) notify(message, kind); };
+  const fail = (failure) => say(api.problemText(failure), "error");
 
   async function load() {
     const ticket = ++latest;
@@ -43,7 +42,7 @@ export function showCase(main, caseId) {
       await action();
     } catch (failure) {
       for (const button of buttons) button.disabled = false;
-      say(api.problemText(failure), "error");
+      fail(failure);
       return false;
     }
     const drafts = keepDrafts(main, form);
@@ -120,7 +119,7 @@ export function showCase(main, caseId) {
       for (const official of page.items.filter((o) => o.role !== "privacy_officer")) {
         chooser.append(h("option", { value: official.id, selected: official.id === theCase.assignee?.id }, official.name));
       }
-    }).catch((failure) => say(api.problemText(failure), "error"));
+    }).catch(fail);
     return h("span", { class: "inline" }, chooser,
       h("button", { type: "button", id: "assign", onclick: () => act(() => api.patch(`/cases/${caseId}`,
         { assignee_id: chooser.value ? Number(chooser.value) : null }), t("case.assigned")) }, t("case.assign")));
@@ -181,7 +180,7 @@ export function showCase(main, caseId) {
       try {
         saveBlob(await api.blob(`/cases/${caseId}/attachments/${attachment.id}`), attachment.filename);
       } catch (failure) {
-        say(api.problemText(failure), "error");
+        fail(failure);
       }
     } }, attachment.filename));
   }
@@ -191,7 +190,7 @@ export function showCase(main, caseId) {
     const usable = REPLY_CHANNELS.filter((channel) =>
       person && (channel === "sms" ? person.phone : person.email));
     if (theCase.status === "closed" || !usable.length) return null;
-    if (person.restricted) return h("section", { class: "card", id: "reply-form" }, h("h2", {}, t("reply.title")), h("p", {}, t("case.restricted")));
+    if (person.restricted) return restrictedNotice("reply-form", t("reply.title"));
     // One key per draft: sending the same draft again (a retry after an error) sends it once.
     const idempotencyKey = randomKey();
     const preferred = usable.includes(theCase.channel) ? theCase.channel : usable[0];
@@ -269,7 +268,7 @@ export function showCase(main, caseId) {
         section.hidden = false;
       }
       section.dataset.state = "loaded";
-    }).catch((failure) => say(api.problemText(failure), "error"));
+    }).catch(fail);
     return section;
   }
 
@@ -287,7 +286,7 @@ export function showCase(main, caseId) {
         play.remove();
         player.focus();
       } catch (failure) {
-        say(api.problemText(failure), "error");
+        fail(failure);
       }
     } }, t("recordings.play"));
     return h("li", {}, label, " ", play, slot,
@@ -308,12 +307,12 @@ export function showCase(main, caseId) {
 
   function forwardForm(theCase) {
     if (theCase.status === "closed" || !theCase.customer) return null;
-    if (theCase.customer.restricted) return h("section", { class: "card", id: "forward-form" }, h("h2", {}, t("forward.title")), h("p", {}, t("case.restricted")));
+    if (theCase.customer.restricted) return restrictedNotice("forward-form", t("forward.title"));
     const authority = h("select", { name: "authority", id: "forward-authority", required: true },
       h("option", { value: "" }, t("forward.choose")));
     api.get("/authorities", { active: true, page_size: 100 }).then((page) => {
       for (const item of page.items) authority.append(h("option", { value: item.id }, item.name));
-    }).catch((failure) => say(api.problemText(failure), "error"));
+    }).catch(fail);
     // A detail the case does not hold cannot be disclosed; the API would refuse it.
     const held = (name) => Boolean(name === "summary" ? theCase.subject || theCase.question : theCase.customer[name]);
     const boxes = DISCLOSABLE.map((name) => h("input", { type: "checkbox", name: "disclose", value: name,
@@ -357,7 +356,7 @@ export function showCase(main, caseId) {
             h("td", {}, item.legal_basis),
             h("td", {}, item.disclosed_by?.name || "–")))))
         : h("p", { class: "empty" }, t("disclosures.none")));
-    }).catch((failure) => say(api.problemText(failure), "error"));
+    }).catch(fail);
     return section;
   }
 
@@ -367,6 +366,11 @@ export function showCase(main, caseId) {
     stopped = true;
     for (const url of audioUrls) URL.revokeObjectURL(url);
   };
+}
+
+// Where a form would send something to or about a customer whose processing is restricted.
+function restrictedNotice(id, title) {
+  return h("section", { class: "card", id }, h("h2", {}, title), h("p", {}, t("case.restricted")));
 }
 
 function fact(label, value) {

@@ -7,10 +7,6 @@ let language = "en";
 let messages = {};
 let fallback = {};
 
-export function languages() {
-  return LANGUAGES.slice();
-}
-
 export function current() {
   return language;
 }

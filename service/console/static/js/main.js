@@ -7,11 +7,19 @@ import { t } from "./i18n.js";
 import { resetQueue, showQueue } from "./queue.js";
 import { showCase } from "./case.js";
 import { showStats } from "./stats.js";
-import { can, notify, setOfficial } from "./session.js";
+import { can, me, notify, setOfficial } from "./session.js";
 
 const main = document.getElementById("main");
-const session = { me: null };
 let leaveView = () => {};
+
+function leave() {
+  leaveView();
+  leaveView = () => {};
+}
+
+function showWho() {
+  replace(document.getElementById("who"), t("app.signedInAs", { name: me().name }));
+}
 
 function showLogin(message) {
   document.getElementById("nav").hidden = true;
@@ -42,7 +50,6 @@ function showLogin(message) {
         replace(error, t("login.noConsoleRole"));
         return;
       }
-      session.me = official;
       setOfficial(official);
       signedIn();
     } catch (failure) {
@@ -59,7 +66,7 @@ function signedIn() {
   document.getElementById("nav").hidden = false;
   document.getElementById("nav-stats").hidden = !can("stats.read");
   document.getElementById("logout").hidden = false;
-  replace(document.getElementById("who"), t("app.signedInAs", { name: session.me.name }));
+  showWho();
   if (!location.hash || location.hash === "#/" || location.hash === "#/login") {
     location.hash = "#/queue";
   } else {
@@ -68,8 +75,7 @@ function signedIn() {
 }
 
 function route() {
-  leaveView();
-  leaveView = () => {};
+  leave();
   notify("");
   if (!api.signedIn()) {
     showLogin();
@@ -93,10 +99,8 @@ function route() {
 
 // Whoever signs in next starts at an empty queue, not at the case or search the last one left.
 function forgetOfficial() {
-  session.me = null;
   setOfficial(null);
-  leaveView();
-  leaveView = () => {};
+  leave();
   resetQueue();
   history.replaceState(null, "", "#/queue");
 }
@@ -113,8 +117,8 @@ async function start() {
       chooser.value = i18n.current();
       return;
     }
-    if (session.me) {
-      replace(document.getElementById("who"), t("app.signedInAs", { name: session.me.name }));
+    if (me()) {
+      showWho();
       route();
     } else {
       showLogin();

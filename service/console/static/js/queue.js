@@ -5,11 +5,11 @@ import * as api from "./api.js";
 import { h, replace, field } from "./dom.js";
 import { t, dateTime } from "./i18n.js";
 import { notify } from "./session.js";
+import { CASE_LANGUAGES, CHANNELS } from "./vocabulary.js";
 
 const POLL_MILLISECONDS = 5000;
 const PAGE_SIZE = 25;
 const MINE_LIMIT = 100;
-const CHANNELS = ["email", "sms", "chat", "phone", "webform", "internal"];
 const STATUS_CHOICES = {
   active: ["new", "open", "waiting"], new: ["new"], open: ["open"], waiting: ["waiting"],
   forwarded: ["forwarded"], closed: ["closed"],
@@ -76,7 +76,7 @@ export function showQueue(main) {
   const form = h("form", { class: "filters card", role: "search", id: "queue-filters" },
     select("status", Object.keys(STATUS_CHOICES).map((key) => [key, t(`queue.show.${key}`)]), filters.status, t("queue.statusFilter")),
     select("channel", [["", t("queue.allChannels")], ...CHANNELS.map((c) => [c, t(`channel.${c}`)])], filters.channel, t("queue.channel")),
-    select("language", [["", t("queue.allLanguages")], ...["fi", "sv", "en"].map((l) => [l, t(`language.${l}`)])], filters.language, t("queue.language")),
+    select("language", [["", t("queue.allLanguages")], ...CASE_LANGUAGES.map((l) => [l, t(`language.${l}`)])], filters.language, t("queue.language")),
     field(t("queue.search"), h("input", { type: "search", name: "q", id: "filter-q", value: filters.q, maxlength: 100 })),
     h("button", { type: "submit", class: "primary" }, t("queue.apply")));
   form.addEventListener("change", (event) => {
@@ -91,6 +91,11 @@ export function showQueue(main) {
     const data = new FormData(form);
     Object.assign(filters, { status: data.get("status"), channel: data.get("channel"),
       language: data.get("language"), q: String(data.get("q") || "").trim(), page: 1 });
+    restart();
+  }
+
+  // Another filter or page: nothing on it is "new" yet, and it is drawn whatever it holds.
+  function restart() {
     known = null;
     shown = null;
     refresh();
@@ -131,7 +136,7 @@ export function showQueue(main) {
 
   function pager(page) {
     const pages = Math.max(1, Math.ceil(page.total / page.page_size));
-    const go = (delta) => () => { filters.page += delta; known = null; shown = null; refresh(); };
+    const go = (delta) => () => { filters.page += delta; restart(); };
     return h("nav", { class: "pager", "aria-label": t("queue.pages") },
       h("button", { type: "button", disabled: filters.page <= 1, onclick: go(-1) }, t("queue.previous")),
       h("span", {}, t("queue.pageOf", { page: filters.page, pages, total: page.total })),

@@ -6,8 +6,7 @@ import { h, replace, field, saveBlob } from "./dom.js";
 import { t, number, seconds } from "./i18n.js";
 import { barChart } from "./chart.js";
 import { notify } from "./session.js";
-
-const CHANNELS = ["email", "sms", "chat", "phone", "webform", "internal"];
+import { CHANNELS } from "./vocabulary.js";
 
 function isoDay(day) {
   const shifted = new Date(day.getTime() - day.getTimezoneOffset() * 60000);

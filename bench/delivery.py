@@ -6,8 +6,9 @@ beside the rate at which the same workers drain no-op jobs, in the same run.
     .venv/bin/python -m bench.delivery --workers 2
 
 Workers are RQ ``SimpleWorker`` processes (what ``rq worker -w rq.worker.SimpleWorker`` runs),
-each draining the queue in burst mode; the production job (``service.jobs.deliver_outbox``)
-delivers each row through the real Twilio client, whose HTTP requests go to a small HTTP
+each draining the queue in burst mode. The messages are queued as the reply endpoint queues
+them (``enqueue_delivery``), and the production drain jobs (``service.jobs.drain_outbox``)
+deliver them in batches through the real Twilio client, whose HTTP requests go to a small HTTP
 server in another process that answers like Twilio's Messages endpoint.
 """
 

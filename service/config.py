@@ -121,8 +121,17 @@ class Settings:
     OUTBOX_MAX_ATTEMPTS: int = 6
     # A worker that claimed a message and has not reported back by then is presumed gone.
     OUTBOX_LEASE_SECONDS: int = 300
+    # How many drain jobs may deliver a backlog at once (about the number of worker processes),
+    # and how many messages one claims at a time.
+    OUTBOX_DRAIN_JOBS: int = 4
+    OUTBOX_BATCH_SIZE: int = 50
     # Embedded default only (no REDIS_URL): how often the in-process sweeper looks for due work.
     INPROCESS_SWEEP_SECONDS: int = 30
+
+    def __post_init__(self):
+        for name in ("OUTBOX_DRAIN_JOBS", "OUTBOX_BATCH_SIZE"):
+            if getattr(self, name) < 1:
+                raise RuntimeError(f"{name} must be at least 1, got {getattr(self, name)}")
 
     @classmethod
     def from_environ(cls) -> "Settings":

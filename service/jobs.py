@@ -39,6 +39,14 @@ def deliver_outbox(outbox_id: int) -> str:
         return delivery.deliver_and_reschedule(outbox_id)
 
 
+def drain_outbox(key: str) -> int:
+    """Deliver due outbox messages in batches until none is left."""
+    from .outbox import delivery
+
+    with _application():
+        return delivery.drain(key)
+
+
 def sweep_outbox() -> int:
     """Send due feedback requests, then enqueue every outbox message that is due."""
     from .feedback.logic import FeedbackSettings, send_due

@@ -42,11 +42,7 @@ def enqueue(func: Callable[..., Any], *args: Any, at: datetime | None = None) ->
     if not current_app.config.get("REDIS_URL"):
         if at is not None:
             return False  # the in-process sweeper runs it when it is due
-        try:
-            func(*args)
-        except Exception:
-            log.exception("in-process job %s failed", getattr(func, "__name__", func))
-        return True
+        return _run_now(func, *args)
     try:
         queue = rq_queue()
         if at is not None:
@@ -58,3 +54,44 @@ def enqueue(func: Callable[..., Any], *args: Any, at: datetime | None = None) ->
         log.warning("could not enqueue %s (%s); the sweeper will retry", getattr(func, "__name__", func),
                     type(exc).__name__)
         return False
+
+
+# Redis key prefix of the markers of jobs enqueued under a key and not started yet.
+PENDING = "service:pending:"
+
+
+def enqueue_unless_pending(func: Callable[[str], Any], key: str, *, ttl: int = 60) -> bool:
+    """Enqueue ``func(key)`` unless a job enqueued under ``key`` has not started yet, so that a
+    burst of triggers becomes one job. The job calls ``started(key)`` before it looks for work:
+    whatever is committed after that is either seen by it or enqueues the next job. The marker
+    expires after ``ttl`` seconds, in case its job is lost before it starts. Returns False when
+    nothing could be queued (the sweeper will catch up)."""
+    if not current_app.config.get("REDIS_URL"):
+        return _run_now(func, key)
+    try:
+        if not redis_connection().set(PENDING + key, 1, nx=True, ex=ttl):
+            return True
+        rq_queue().enqueue(func, key, job_timeout=120)
+        return True
+    except Exception as exc:  # as in enqueue: the database still holds the work
+        log.warning("could not enqueue %s (%s); the sweeper will retry", getattr(func, "__name__", func),
+                    type(exc).__name__)
+        return False
+
+
+def started(key: str) -> None:
+    """Called by a job enqueued with ``enqueue_unless_pending`` before it looks for work."""
+    if not current_app.config.get("REDIS_URL"):
+        return
+    try:
+        redis_connection().delete(PENDING + key)
+    except Exception as exc:  # the marker expires by itself
+        log.warning("could not clear the pending marker of %s (%s)", key, type(exc).__name__)
+
+
+def _run_now(func: Callable[..., Any], *args: Any) -> bool:
+    try:
+        func(*args)
+    except Exception:
+        log.exception("in-process job %s failed", getattr(func, "__name__", func))
+    return True

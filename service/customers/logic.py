@@ -189,3 +189,10 @@ def set_sms_opt_out(*, phone: str, opted_out: bool, region: str) -> bool:
 
 def is_opted_out_of_sms(phone: str) -> bool:
     return db.session.get(SmsOptOut, phone) is not None
+
+
+def opted_out_of_sms(phones: list[str]) -> set[str]:
+    """The numbers among ``phones`` that have opted out, in one query."""
+    if not phones:
+        return set()
+    return set(db.session.scalars(select(SmsOptOut.phone).where(SmsOptOut.phone.in_(set(phones)))))

@@ -1,14 +1,26 @@
-"""Wiring of outbox delivery to the configured senders and the queue."""
+"""Wiring of outbox delivery to the configured senders and the queue.
+
+A committed message does not get a job of its own: it makes sure a drain job is on its way.
+Drain jobs deliver whatever is due in batches until nothing is left, so a backlog of
+thousands of replies costs a few jobs, not thousands. Queued rows are spread over
+``OUTBOX_DRAIN_JOBS`` keys, so that many workers can drain at once.
+"""
 
 from __future__ import annotations
+
+import time
 
 from flask import current_app
 
 from ..extensions import db
-from ..queue import enqueue
+from ..queue import enqueue, enqueue_unless_pending, started
 from ..storage import get_storage
 from . import logic
 from .models import QUEUED, OutboxMessage
+
+# One drain job stops after this long and hands the rest to a new job, well inside RQ's job
+# timeout (120 s), so a long backlog never gets a job killed half-way through a batch.
+DRAIN_SECONDS = 60
 
 
 def policy() -> logic.DeliveryPolicy:
@@ -24,22 +36,54 @@ def senders() -> dict:
 def deliver_and_reschedule(outbox_id: int) -> str:
     status = logic.deliver(outbox_id, senders=senders(), policy=policy(), storage=get_storage())
     if status == QUEUED:
-        from ..jobs import deliver_outbox
-
         row = db.session.get(OutboxMessage, outbox_id)
-        enqueue(deliver_outbox, outbox_id, at=row.next_attempt_at)
+        _retry(outbox_id, row.next_attempt_at)
     return status
 
 
 def enqueue_delivery(outbox_id: int) -> None:
-    from ..jobs import deliver_outbox
+    """After the commit that queued ``outbox_id``: a drain job will deliver it."""
+    _kick_drain(outbox_id % current_app.config["OUTBOX_DRAIN_JOBS"])
 
-    enqueue(deliver_outbox, outbox_id)
+
+def drain(key: str) -> int:
+    """Deliver due messages, a batch at a time, until none is left. Returns how many rows it
+    claimed."""
+    started(key)
+    deadline = time.monotonic() + DRAIN_SECONDS
+    claimed = 0
+    while batch := logic.deliver_due(senders=senders(), policy=policy(), storage=get_storage(),
+                                     limit=current_app.config["OUTBOX_BATCH_SIZE"]):
+        claimed += len(batch)
+        for delivered in batch:
+            if delivered.retry_at is not None:
+                _retry(delivered.outbox_id, delivered.retry_at)
+        if time.monotonic() > deadline:
+            enqueue_unless_pending(_drain_job(), key)
+            break
+    return claimed
 
 
 def sweep() -> int:
-    """Enqueue everything due: retries whose time has come and rows a lost job left behind."""
+    """Make sure drain jobs are on their way for everything due: retries whose time has come
+    and rows a lost job left behind."""
     ids = logic.due_for_delivery()
-    for outbox_id in ids:
-        enqueue_delivery(outbox_id)
+    for slot in sorted({outbox_id % current_app.config["OUTBOX_DRAIN_JOBS"] for outbox_id in ids}):
+        _kick_drain(slot)
     return len(ids)
+
+
+def _kick_drain(slot: int) -> None:
+    enqueue_unless_pending(_drain_job(), f"outbox-drain-{slot}")
+
+
+def _drain_job():
+    from ..jobs import drain_outbox
+
+    return drain_outbox
+
+
+def _retry(outbox_id: int, at) -> None:
+    from ..jobs import deliver_outbox
+
+    enqueue(deliver_outbox, outbox_id, at=at)

@@ -19,7 +19,8 @@ from ..audit.logic import record
 from ..auth.permissions import Principal
 from ..cases.logic import handled_by_official, load_case, touch
 from ..cases.models import CLOSED, Attachment, Case, Contact
-from ..customers.logic import ensure_not_restricted, is_opted_out_of_sms
+from ..customers.logic import ensure_not_restricted, is_opted_out_of_sms, opted_out_of_sms
+from ..customers.models import Customer
 from ..db_types import utcnow
 from ..errors import Conflict, InvalidTransition, ValidationFailed
 from ..extensions import db
@@ -27,7 +28,7 @@ from ..metrics import DELIVERIES
 from .models import (CANCELLED, DELIVERED, FAILED, FINAL, QUEUED, SENDING, SENT, UNDELIVERED,
                      IdempotentRequest, OutboxMessage)
 from ..storage import FileStorage
-from .ports import Outgoing, OutgoingFile, PermanentFailure, Sender, TemporaryFailure
+from .ports import Outgoing, OutgoingFile, PermanentFailure, SendResult, Sender, TemporaryFailure
 
 log = logging.getLogger(__name__)
 
@@ -191,71 +192,146 @@ def _load_files(row: OutboxMessage, storage: FileStorage | None) -> tuple[Outgoi
     return tuple(files)
 
 
+@dataclass(frozen=True)
+class Delivered:
+    """What became of one claimed row; ``retry_at`` is set when it waits for another attempt."""
+    outbox_id: int
+    status: str
+    retry_at: datetime | None = None
+
+
 def deliver(outbox_id: int, *, senders: dict[str, Sender], policy: DeliveryPolicy,
             now: datetime | None = None, storage: FileStorage | None = None) -> str:
     """Deliver one outbox row. Safe to call twice: only the caller that claims the row sends.
     Returns the row's status afterwards."""
     now = now or utcnow()
-    claimed = db.session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id == outbox_id, OutboxMessage.status == QUEUED,
-               OutboxMessage.next_attempt_at <= now)
-        .values(status=SENDING, attempts=OutboxMessage.attempts + 1,
-                next_attempt_at=now + timedelta(seconds=policy.lease_seconds), updated_at=now)
-    ).rowcount
-    row = db.session.get(OutboxMessage, outbox_id)
-    if row is None or not claimed:
+    rows = _claim(OutboxMessage.id == outbox_id, policy=policy, now=now)
+    if not rows:
+        row = db.session.get(OutboxMessage, outbox_id)
         db.session.commit()
         return row.status if row else "missing"
+    delivered = _deliver_claimed(rows, senders=senders, policy=policy, now=now, storage=storage)
+    return delivered[0].status if delivered else "missing"  # purged with its case while it was sent
 
-    if row.channel == "sms" and is_opted_out_of_sms(row.recipient):
-        return _finish(row, CANCELLED, error="recipient opted out of SMS", now=now)
-    if _to_restricted_customer(row):
-        return _finish(row, CANCELLED, error="the customer's processing is restricted", now=now)
-    sender = senders.get(row.channel)
-    if sender is None:
-        return _finish(row, FAILED, error=f"no sender for channel {row.channel}", now=now)
-    try:
-        files = _load_files(row, storage)
-    except FileNotFoundError:
-        return _finish(row, FAILED, error="an attached file is no longer stored", now=now)
-    message = Outgoing(outbox_id=row.id, channel=row.channel, to=row.recipient, body=row.body,
-                       subject=row.subject, headers=dict(row.headers or {}), files=files)
+
+def deliver_due(*, senders: dict[str, Sender], policy: DeliveryPolicy, limit: int = 50,
+                now: datetime | None = None, storage: FileStorage | None = None) -> list[Delivered]:
+    """Claim up to ``limit`` due rows that no other worker holds, and deliver them. A backlog
+    then costs one claim and one write-back per batch rather than per message. An empty list
+    means nothing was due."""
+    now = now or utcnow()
+    # Locked in a statement of its own: as a subquery of the UPDATE, PostgreSQL may run a
+    # LIMIT ... SKIP LOCKED select more than once and claim more than the limit. Workers
+    # draining at the same time each take other rows instead of queueing on locks.
+    due = db.session.scalars(
+        select(OutboxMessage.id)
+        .where(OutboxMessage.status == QUEUED, OutboxMessage.next_attempt_at <= now)
+        .order_by(OutboxMessage.next_attempt_at).limit(limit)
+        .with_for_update(skip_locked=True)).all()
+    rows = _claim(OutboxMessage.id.in_(due), policy=policy, now=now) if due else []
+    if not rows:
+        db.session.commit()
+        return []
+    return _deliver_claimed(rows, senders=senders, policy=policy, now=now, storage=storage)
+
+
+def _claim(which, *, policy: DeliveryPolicy, now: datetime) -> list[OutboxMessage]:
+    """Move the chosen rows that are still queued and due to ``sending`` under a lease, and
+    return them. The claim is what makes a second worker (or a second job) skip a row."""
+    claim = (update(OutboxMessage)
+             .where(which, OutboxMessage.status == QUEUED, OutboxMessage.next_attempt_at <= now)
+             .values(status=SENDING, attempts=OutboxMessage.attempts + 1,
+                     next_attempt_at=now + timedelta(seconds=policy.lease_seconds), updated_at=now)
+             .returning(OutboxMessage))
+    rows = db.session.scalars(claim, execution_options={"synchronize_session": False,
+                                                        "populate_existing": True}).all()
+    return sorted(rows, key=lambda row: row.id)
+
+
+def _deliver_claimed(rows: list[OutboxMessage], *, senders: dict[str, Sender], policy: DeliveryPolicy,
+                     now: datetime, storage: FileStorage | None) -> list[Delivered]:
+    outcomes: dict[int, Delivered] = {}
+    opted_out = opted_out_of_sms([row.recipient for row in rows if row.channel == "sms"])
+    restricted = _restricted_recipients(rows)
+    to_send: list[Outgoing] = []
+    for row in rows:
+        if row.channel == "sms" and row.recipient in opted_out:
+            outcomes[row.id] = _end(row, CANCELLED, error="recipient opted out of SMS", now=now)
+        elif (row.case_id, row.recipient) in restricted:
+            outcomes[row.id] = _end(row, CANCELLED, error="the customer's processing is restricted", now=now)
+        elif row.channel not in senders:
+            outcomes[row.id] = _end(row, FAILED, error=f"no sender for channel {row.channel}", now=now)
+        else:
+            try:
+                files = _load_files(row, storage)
+            except FileNotFoundError:
+                outcomes[row.id] = _end(row, FAILED, error="an attached file is no longer stored", now=now)
+                continue
+            except OSError as failure:  # storage unavailable: this message waits, the batch goes on
+                log.warning("could not read the files of outbox message %s (%s)", row.id, type(failure).__name__)
+                outcomes[row.id] = _again_later(row, policy, error=f"file storage: {type(failure).__name__}",
+                                                now=now)
+                continue
+            to_send.append(Outgoing(outbox_id=row.id, channel=row.channel, to=row.recipient, body=row.body,
+                                    subject=row.subject, headers=dict(row.headers or {}), files=files))
+    channels = {row.id: row.channel for row in rows}
     # The claim commits here, with the checks; no transaction (nor SQLite's write lock) is
-    # kept over the send.
+    # kept over the sends.
     db.session.commit()
-    try:
-        result = sender.send(message)
-    except PermanentFailure as failure:
-        return _finish(row, FAILED, error=_error_text(failure), now=now)
-    except TemporaryFailure as failure:
-        return _retry_later(row, policy, error=_error_text(failure), now=now)
-    except Exception as failure:  # an adapter bug or an unexpected network error: retry, log
-        log.exception("sender for %s raised unexpectedly", row.channel)
-        return _retry_later(row, policy, error=type(failure).__name__, now=now)
+    _count(channels, {row_id: "retry" if delivered.status == QUEUED else delivered.status
+                      for row_id, delivered in outcomes.items()})
+
+    answers: dict[int, tuple[str, SendResult | str]] = {}
+    for message in to_send:  # the rows are expired by the commit; the messages hold what is sent
+        try:
+            answers[message.outbox_id] = ("sent", senders[message.channel].send(message))
+        except PermanentFailure as failure:
+            answers[message.outbox_id] = ("failed", _error_text(failure))
+        except TemporaryFailure as failure:
+            answers[message.outbox_id] = ("retry", _error_text(failure))
+        except Exception as failure:  # an adapter bug or an unexpected network error: retry, log
+            log.exception("sender for %s raised unexpectedly", message.channel)
+            answers[message.outbox_id] = ("retry", type(failure).__name__)
+    if not answers:
+        return [outcomes[row_id] for row_id in sorted(outcomes)]
+
     # A status callback may have got here first (it names the row, see record_provider_status):
-    # read the row again and only move it forward.
-    db.session.refresh(row, with_for_update=True)
-    row.provider_id = row.provider_id or result.provider_id
-    row.status = max(row.status, SENT, PROVIDER_STATUS.get(result.provider_status or "", SENT), key=RANK.get)
-    row.sent_at = now
-    row.last_error = None
-    channel, status = row.channel, row.status  # read before the commit expires them
+    # read the rows again, locked, and only move them forward.
+    sent_rows = db.session.scalars(
+        select(OutboxMessage).where(OutboxMessage.id.in_(list(answers))).order_by(OutboxMessage.id)
+        .with_for_update().execution_options(populate_existing=True)).all()
+    written, labels = [], {}
+    for row in sent_rows:
+        kind, answer = answers[row.id]
+        if kind == "failed":
+            written.append(_end(row, FAILED, error=answer, now=now))
+        elif kind == "retry":
+            written.append(_again_later(row, policy, error=answer, now=now))
+        else:
+            row.provider_id = row.provider_id or answer.provider_id
+            row.status = max(row.status, SENT, PROVIDER_STATUS.get(answer.provider_status or "", SENT),
+                             key=RANK.get)
+            row.sent_at = now
+            row.last_error = None
+            written.append(Delivered(row.id, row.status))
+        labels[row.id] = "sent" if kind == "sent" else "retry" if written[-1].status == QUEUED else FAILED
     db.session.commit()
-    DELIVERIES.labels(channel, "sent").inc()
-    return status
+    _count(channels, labels)
+    outcomes.update((delivered.outbox_id, delivered) for delivered in written)
+    return [outcomes[row_id] for row_id in sorted(outcomes)]
 
 
-def _to_restricted_customer(row: OutboxMessage) -> bool:
-    """Whether the message goes to a customer whose processing is restricted. Forwarding mail
-    to an authority was checked when it was made and is not the customer's message."""
-    if row.case_id is None:
-        return False
-    case = db.session.get(Case, row.case_id)
-    customer = case.customer if case else None
-    if customer is None or not customer.restricted:
-        return False
-    return row.recipient in (customer.phone, customer.email)
+def _restricted_recipients(rows: list[OutboxMessage]) -> set[tuple[int, str]]:
+    """(case, address) pairs among the rows that are messages to a customer whose processing is
+    restricted. Forwarding mail to an authority was checked when it was made and is not the
+    customer's message."""
+    case_ids = {row.case_id for row in rows if row.case_id is not None}
+    if not case_ids:
+        return set()
+    found = db.session.execute(
+        select(Case.id, Customer.phone, Customer.email).join(Customer, Case.customer_id == Customer.id)
+        .where(Case.id.in_(case_ids), Customer.restricted_at.is_not(None))).all()
+    return {(case_id, address) for case_id, phone, email in found for address in (phone, email) if address}
 
 
 def _error_text(failure) -> str:
@@ -263,25 +339,25 @@ def _error_text(failure) -> str:
     return (f"{failure.code}: " if failure.code else "") + failure.reason[:150]
 
 
-def _finish(row: OutboxMessage, status: str, *, error: str | None, now: datetime) -> str:
+def _end(row: OutboxMessage, status: str, *, error: str | None, now: datetime) -> Delivered:
     row.status = status
     row.last_error = error
     row.updated_at = now
-    channel = row.channel
-    db.session.commit()
-    DELIVERIES.labels(channel, status).inc()
-    return status
+    return Delivered(row.id, status)
 
 
-def _retry_later(row: OutboxMessage, policy: DeliveryPolicy, *, error: str, now: datetime) -> str:
+def _again_later(row: OutboxMessage, policy: DeliveryPolicy, *, error: str, now: datetime) -> Delivered:
     if row.attempts >= policy.max_attempts:
-        return _finish(row, FAILED, error=f"gave up after {row.attempts} attempts; last: {error}", now=now)
+        return _end(row, FAILED, error=f"gave up after {row.attempts} attempts; last: {error}", now=now)
     row.status = QUEUED
     row.last_error = error
     row.next_attempt_at = now + timedelta(seconds=policy.delay_after(row.attempts))
-    db.session.commit()
-    DELIVERIES.labels(row.channel, "retry").inc()
-    return QUEUED
+    return Delivered(row.id, QUEUED, retry_at=row.next_attempt_at)
+
+
+def _count(channels: dict[int, str], labels: dict[int, str]) -> None:
+    for row_id, label in labels.items():
+        DELIVERIES.labels(channels[row_id], label).inc()
 
 
 def record_provider_status(*, provider_id: str, provider_status: str, error_code: str | None = None,

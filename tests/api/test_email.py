@@ -9,6 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from service.auth.permissions import Principal
+from service.extensions import db
+from service.outbox.logic import send_reply
+from service.outbox.models import OutboxMessage
 from tests.api.problems import assert_problem
 from tests.smtp_server import free_port
 
@@ -325,6 +329,32 @@ def test_a_reply_carries_files_already_on_the_case(smtp_app, smtpd, admin_for):
     sent = BytesParser(policy=policy.default).parsebytes(inbox.envelopes[0].content)
     (attached,) = list(sent.iter_attachments())
     assert attached.get_filename() == "päätös.pdf" and attached.get_content() == decision
+
+
+def test_a_file_that_cannot_be_read_holds_back_its_reply_only(smtp_app, smtpd, admin_for, tmp_path):
+    _, inbox = smtpd
+    client = smtp_app.test_client()
+    adviser = admin_for(smtp_app, "adviser")
+    case_id = _post(client, _eml("plain_utf8_qp.eml")).get_json()["case_id"]
+    uploaded = client.post(f"/api/v1/cases/{case_id}/attachments", headers=adviser,
+                           data={"file": (__import__("io").BytesIO(b"%PDF-1.4 x"), "x.pdf", "application/pdf")},
+                           content_type="multipart/form-data").get_json()
+    (stored,) = [path for path in (tmp_path / "files").rglob("*") if path.is_file()]
+    stored.unlink()
+    stored.mkdir()  # the storage answers, but not with the file: an error other than "not found"
+
+    with smtp_app.app_context():  # a reply waiting in the outbox with the file ...
+        held = send_reply(actor=Principal(kind="official", id=1, name="A", role="admin"), case_id=case_id,
+                          channel="email", body="Liitteenä.", attachment_ids=[uploaded["id"]]).outbox.id
+    # ... and another one, whose delivery takes both in one batch.
+    other = client.post(f"/api/v1/cases/{case_id}/replies", headers=adviser, json={"channel": "email", "body": "Kiitos."})
+
+    assert other.get_json()["delivery"]["status"] == "sent"
+    assert len(inbox.envelopes) == 1
+    with smtp_app.app_context():
+        waiting = db.session.get(OutboxMessage, held)
+        # Tried again later, not failed for good.
+        assert (waiting.status, waiting.last_error) == ("queued", "file storage: IsADirectoryError")
 
 
 def test_a_reply_cannot_send_a_file_of_another_case(mail_client, staff, api):

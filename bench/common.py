@@ -84,3 +84,35 @@ def time_get(client, path: str, params: dict, headers: dict, runs: int):
         samples.append((time.perf_counter() - started) * 1000)
         assert response.status_code == 200
     return first.get_json(), summarise(samples)
+
+
+def start_workers(app, redis_url: str, count: int, *, burst: bool) -> list:
+    """Fork ``count`` RQ ``SimpleWorker`` processes (what ``rq worker -w rq.worker.SimpleWorker``
+    runs) on the default queue, each with ``app`` as its application. Burst workers stop when
+    the queue is empty; the others run until terminated (SIGTERM: a warm shutdown)."""
+    from multiprocessing import get_context
+
+    from redis import Redis
+    from rq import Queue, SimpleWorker
+
+    def work():
+        from service.extensions import db
+
+        with app.app_context():
+            db.engine.dispose(close=False)  # the parent's connections stay the parent's
+            connection = Redis.from_url(redis_url)
+            SimpleWorker([Queue("default", connection=connection)], connection=connection).work(
+                burst=burst, logging_level="WARNING", with_scheduler=not burst)
+
+    processes = [get_context("fork").Process(target=work) for _ in range(count)]
+    for process in processes:
+        process.start()
+    return processes
+
+
+def drain_queue(app, redis_url: str, count: int) -> float:
+    """Seconds until ``count`` burst workers have emptied the queue."""
+    started = time.perf_counter()
+    for process in start_workers(app, redis_url, count, burst=True):
+        process.join()
+    return time.perf_counter() - started

@@ -24,10 +24,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from multiprocessing import get_context
 
 from redis import Redis
-from rq import Queue, SimpleWorker
+from rq import Queue
 from sqlalchemy import text
 
-from bench.common import database_url, migrated_app, recreate_database
+from bench.common import database_url, drain_queue, migrated_app, recreate_database
 from tests.twilio_fakes import LoopbackTwilioHttp
 
 ACCOUNT = "AC" + "d" * 32
@@ -75,28 +75,6 @@ def _serve_twilio(port: int) -> None:
     ThreadingHTTPServer(("127.0.0.1", port), _Twilio).serve_forever()
 
 
-def _drain(app, redis_url: str, workers: int) -> float:
-    """Fork ``workers`` SimpleWorker processes that empty the queue; seconds until all are done."""
-    context = get_context("fork")
-
-    def work():
-        from service.extensions import db
-
-        with app.app_context():
-            db.engine.dispose(close=False)  # the parent's connections stay the parent's
-            connection = Redis.from_url(redis_url)
-            SimpleWorker([Queue("default", connection=connection)], connection=connection).work(
-                burst=True, logging_level="WARNING")
-
-    started = time.perf_counter()
-    processes = [context.Process(target=work) for _ in range(workers)]
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.join()
-    return time.perf_counter() - started
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=20_000)
@@ -121,7 +99,7 @@ def main() -> None:
         queue = Queue("default", connection=redis)
         for _ in range(args.messages):
             queue.enqueue("bench.delivery.noop")
-        noop_seconds = _drain(app, redis_url, args.workers)
+        noop_seconds = drain_queue(app, redis_url, args.workers)
         noop_rate = args.messages / noop_seconds
         print(f"  no-op jobs: {args.messages:,} in {noop_seconds:.1f} s = {noop_rate:,.0f} jobs/s", flush=True)
 
@@ -135,7 +113,7 @@ def main() -> None:
             ids = db.session.scalars(db.select(OutboxMessage.id)).all()
             for outbox_id in ids:
                 enqueue_delivery(outbox_id)
-        seconds = _drain(app, redis_url, args.workers)
+        seconds = drain_queue(app, redis_url, args.workers)
         rate = args.messages / seconds
         with app.app_context():
             sent = db.session.scalar(text("SELECT count(*) FROM outbox_message WHERE status = 'sent'"))

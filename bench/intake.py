@@ -1,12 +1,21 @@
 """Intake throughput: signed Twilio SMS webhooks against the production setup (gunicorn,
-PostgreSQL), beside the ceiling measured in the same run: a bare Flask endpoint doing one
-INSERT per request under the same gunicorn configuration (bench/ceiling.py).
+PostgreSQL, Redis, RQ workers), beside the ceiling measured in the same run: a bare Flask
+endpoint doing one INSERT per request under the same gunicorn configuration (bench/ceiling.py).
 
     .venv/bin/python -m bench.intake                 # 16 clients, 30 s each
     .venv/bin/python -m bench.intake --seconds 5     # a quick run
 
 80% of the messages come from customers who already have an open case (they join it), 20%
-from new numbers (a new customer and case). The load generator runs on the same machine.
+from new numbers (a new customer and case). The webhook stores each message and answers; RQ
+workers turn stored messages into contacts. The run measures:
+
+1. the webhook alone, no worker running (what Twilio sees during a burst);
+2. the workers processing that backlog into contacts (messages per second), checking that
+   every accepted message became exactly one contact;
+3. the webhook while the workers process at the same time, on the same two cores, and then
+   how long the workers need for what is left.
+
+The load generator runs on the same machine.
 """
 
 from __future__ import annotations
@@ -24,10 +33,11 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import psycopg
+from redis import Redis
 from twilio.request_validator import RequestValidator
 
 from bench import load
-from bench.common import database_url, migrated_app, recreate_database
+from bench.common import database_url, drain_queue, migrated_app, recreate_database, start_workers
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "bench-twilio-auth-token"
@@ -73,20 +83,38 @@ def signed_sms_requests(base: str, senders: list[str], count: int, start: int) -
     return prepared
 
 
+def _contacts(url: str) -> tuple[int, int]:
+    """(inbound SMS contacts, messages still waiting to be processed)."""
+    with psycopg.connect(url) as conn:
+        contacts = conn.execute("SELECT count(*) FROM contact WHERE channel = 'sms'").fetchone()[0]
+        waiting = conn.execute("SELECT count(*) FROM inbound_envelope").fetchone()[0]
+    return contacts, waiting
+
+
+def _wait_until_processed(url: str, timeout: float = 3600) -> float:
+    started = time.perf_counter()
+    while _contacts(url)[1] and time.perf_counter() - started < timeout:
+        time.sleep(0.2)
+    return time.perf_counter() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 4)),
                         help="gunicorn workers for both servers")
+    parser.add_argument("--rq-workers", type=int, default=4, help="RQ worker processes that process messages")
     parser.add_argument("--customers", type=int, default=2000, help="customers with an open case before the run")
     args = parser.parse_args()
 
     url = database_url()
+    redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
     print(f"intake benchmark: {args.clients} clients, {args.seconds:g} s, {args.workers} sync gunicorn workers, "
-          f"PostgreSQL {url.rsplit('@', 1)[-1]}; load generator on the same machine", flush=True)
+          f"{args.rq_workers} RQ SimpleWorker processes, PostgreSQL {url.rsplit('@', 1)[-1]}, Redis; load generator "
+          "on the same machine", flush=True)
     recreate_database(url)
-    migrated_app(url)
+    Redis.from_url(redis_url).flushdb()
     with psycopg.connect(url, autocommit=True) as conn:
         from bench.ceiling import CREATE
         conn.execute(CREATE)
@@ -94,7 +122,7 @@ def main() -> None:
     rng = random.Random(7)
     existing = [f"+3584{n:08d}" for n in range(args.customers)]
     budget = int(args.seconds * 4000)  # more than either server can take in the time
-    senders = [rng.choice(existing) if rng.random() < 0.8 else f"+3585{n:08d}" for n in range(budget)]
+    senders = [rng.choice(existing) if rng.random() < 0.8 else f"+3585{n:08d}" for n in range(budget * 2)]
 
     ceiling_port, intake_port = 8701, 8702
     ceiling = serve_with_gunicorn("bench.ceiling:app", ceiling_port, args.workers, {"BENCH_DATABASE_URL": url})
@@ -107,21 +135,53 @@ def main() -> None:
     print(f"  ceiling (one INSERT per request): {ceiling_result}", flush=True)
 
     base = f"http://127.0.0.1:{intake_port}"
+    # The workers' application: the same settings as the served one.
+    app = migrated_app(url, with_channels=True, REDIS_URL=redis_url, TWILIO_AUTH_TOKEN=TOKEN, PUBLIC_BASE_URL=base)
     service = serve_with_gunicorn("wsgi:app", intake_port, args.workers, {
-        "DATABASE_URL": url, "TWILIO_AUTH_TOKEN": TOKEN, "PUBLIC_BASE_URL": base,
-        "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"), "LOG_LEVEL": "INFO"})
+        "DATABASE_URL": url, "TWILIO_AUTH_TOKEN": TOKEN, "PUBLIC_BASE_URL": base, "REDIS_URL": redis_url,
+        "LOG_LEVEL": "INFO"})
     try:
         warm = load.run("127.0.0.1", intake_port, signed_sms_requests(base, existing, len(existing), 10_000_000),
                         clients=args.clients, seconds=600)
+        drain_queue(app, redis_url, args.rq_workers)
         print(f"  warm-up: {warm['requests']} customers given an open case ({warm['errors']} errors)", flush=True)
-        intake_result = load.run("127.0.0.1", intake_port, signed_sms_requests(base, senders, budget, 20_000_000),
-                                 clients=args.clients, seconds=args.seconds)
+        contacts_before, _ = _contacts(url)
+
+        accepted = load.run("127.0.0.1", intake_port, signed_sms_requests(base, senders, budget, 20_000_000),
+                            clients=args.clients, seconds=args.seconds)
+        print(f"  1. webhook, no worker running: {accepted}", flush=True)
+        seconds = drain_queue(app, redis_url, args.rq_workers)
+        contacts, waiting = _contacts(url)
+        made = contacts - contacts_before
+        processing = {"messages": made, "seconds": round(seconds, 1), "per_second": round(made / seconds)}
+        print(f"  2. workers processing them: {processing}, still waiting: {waiting}", flush=True)
+        if made != accepted["requests"] - accepted["errors"] or waiting:
+            raise SystemExit("not every accepted message became exactly one contact")
+
+        workers = start_workers(app, redis_url, args.rq_workers, burst=False)
+        try:
+            together = load.run("127.0.0.1", intake_port,
+                                signed_sms_requests(base, senders[budget:], budget, 30_000_000),
+                                clients=args.clients, seconds=args.seconds)
+            left = _contacts(url)[1]
+            catch_up = _wait_until_processed(url)
+        finally:
+            for worker in workers:
+                worker.terminate()
+                worker.join()
+        total, waiting = _contacts(url)
+        print(f"  3. webhook with the workers processing at the same time: {together}; {left} messages were "
+              f"waiting when the load stopped, processed {catch_up:.1f} s later", flush=True)
+        if total - contacts != together["requests"] - together["errors"] or waiting:
+            raise SystemExit("not every accepted message became exactly one contact")
     finally:
         stop_server(service)
-    print(f"  intake (signed Twilio SMS webhooks): {intake_result}", flush=True)
-    share = intake_result["per_second"] / ceiling_result["per_second"] if ceiling_result["per_second"] else 0
-    print(json.dumps({"ceiling": ceiling_result, "intake": intake_result, "intake_share_of_ceiling": round(share, 2)},
-                     indent=2))
+        Redis.from_url(redis_url).flushdb()
+    share = accepted["per_second"] / ceiling_result["per_second"] if ceiling_result["per_second"] else 0
+    print(json.dumps({"ceiling": ceiling_result, "webhook_alone": accepted, "processing": processing,
+                      "webhook_while_processing": together,
+                      "waiting_when_load_stopped": left, "catch_up_seconds": round(catch_up, 1),
+                      "webhook_share_of_ceiling": round(share, 2)}, indent=2))
 
 
 if __name__ == "__main__":

@@ -5,9 +5,10 @@ retention purge, while intake keeps taking signed Twilio SMS webhooks.
     .venv/bin/python -m bench.purge --cases 100000     # a quick run
 
 Seeds inside PostgreSQL as bench/queue.py does, then closes every case with a retention date
-in the past and gives each a note. Intake runs in gunicorn (as in bench/intake.py) at a light
-load (4 clients); its latency is measured alone first, then while the purge runs in this
-process with the code of `flask retention purge`.
+in the past and gives each a note. Intake runs as in production (bench/intake.py): gunicorn
+takes the webhooks at a light load (4 clients) and 4 RQ workers turn them into contacts. Its
+latency is measured alone first, then while the purge runs in this process with the code of
+`flask retention purge`.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ import threading
 import time
 
 import psycopg
+from redis import Redis
 from sqlalchemy import text
 
 from bench import load
-from bench.common import database_url, migrated_app, recreate_database, stopwatch
+from bench.common import database_url, migrated_app, recreate_database, start_workers, stopwatch
 from bench.intake import TOKEN, serve_with_gunicorn, signed_sms_requests, stop_server
 from bench.queue import seed
 
@@ -32,6 +34,11 @@ UPDATE "case" SET status = 'closed', closed_at = created_at + interval '1 day',
                   retention_until = now() - interval '1 day'
 """)
 NOTES = text("""INSERT INTO note (case_id, body, created_at) SELECT id, 'Muistiinpano', created_at FROM "case" """)
+
+
+def _waiting(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        return conn.execute("SELECT count(*) FROM inbound_envelope").fetchone()[0]
 
 
 def main() -> None:
@@ -46,7 +53,11 @@ def main() -> None:
           f"{args.batch_size:,}, intake from {args.clients} clients meanwhile; PostgreSQL "
           f"{url.rsplit('@', 1)[-1]}; everything on the same machine", flush=True)
     recreate_database(url)
-    app = migrated_app(url)
+    port = 8703
+    base = f"http://127.0.0.1:{port}"
+    redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+    # The workers' application, with the served one's settings.
+    app = migrated_app(url, with_channels=True, REDIS_URL=redis_url, TWILIO_AUTH_TOKEN=TOKEN, PUBLIC_BASE_URL=base)
     with stopwatch("seed"):
         seed(app, args.cases, 5)
         with app.app_context():
@@ -57,12 +68,11 @@ def main() -> None:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("VACUUM ANALYZE")
 
-    port = 8703
-    base = f"http://127.0.0.1:{port}"
     senders = [f"+3585{n:08d}" for n in range(200_000)]
     service = serve_with_gunicorn("wsgi:app", port, 4, {
-        "DATABASE_URL": url, "TWILIO_AUTH_TOKEN": TOKEN, "PUBLIC_BASE_URL": base,
-        "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")})
+        "DATABASE_URL": url, "TWILIO_AUTH_TOKEN": TOKEN, "PUBLIC_BASE_URL": base, "REDIS_URL": redis_url})
+    Redis.from_url(redis_url).flushdb()
+    workers = start_workers(app, redis_url, 4, burst=False)
     try:
         alone = load.run("127.0.0.1", port, signed_sms_requests(base, senders[:100_000], 100_000, 50_000_000),
                          clients=args.clients, seconds=15)
@@ -85,7 +95,12 @@ def main() -> None:
             elapsed = time.perf_counter() - started
         stop.set()
         intake.join()
+        while _waiting(url):  # the workers finish what intake accepted
+            time.sleep(0.2)
     finally:
+        for worker in workers:
+            worker.terminate()
+            worker.join()
         stop_server(service)
     rate = report.cases / elapsed if elapsed else 0
     print(f"  purge: {report.cases:,} cases in {elapsed:.1f} s = {rate:,.0f} cases/s", flush=True)

@@ -23,7 +23,10 @@ from service.errors import BadRequest, Forbidden, ProblemSchema, PROBLEM_MIMETYP
 from service.extensions import api
 from service.cases.remote_files import waiting_attachments
 from service.intake import InboundMessage, IntakeSettings, RemoteMedia, Sender as MessageSender, receive
-from service.outbox.logic import record_provider_status
+from service.intake.envelopes import land
+from service.intake.processing import enqueue_processing
+from service.outbox.delivery import enqueue_delivery
+from service.outbox.logic import queue_automatic_message, record_provider_status
 from service.outbox.ports import Outgoing, PermanentFailure, SendResult, TemporaryFailure
 from service.jobs import fetch_attachment
 from service.queue import enqueue
@@ -93,6 +96,11 @@ def _media(form) -> tuple[RemoteMedia, ...]:
     return tuple(media)
 
 
+# What processing needs of Twilio's form; nothing else is kept while a message waits.
+_KEPT = ("From", "To", "Body", "NumMedia")
+_KEPT_PREFIXES = ("MediaUrl", "MediaContentType")
+
+
 @blp.route("/sms", methods=["POST"])
 @blp.public
 @blp.doc(requestBody=_FORM_DOC, responses={
@@ -101,7 +109,9 @@ def _media(form) -> tuple[RemoteMedia, ...]:
 @blp.alt_response(403, schema=ProblemSchema, content_type=PROBLEM_MIMETYPE, description="Signature missing or invalid")
 @blp.alt_response(400, schema=ProblemSchema, content_type=PROBLEM_MIMETYPE, description="Not a Twilio message")
 def inbound_sms():
-    """Twilio's inbound message webhook"""
+    """Twilio's inbound message webhook. The message is stored as it arrived and answered at
+    once; a job turns it into a contact on a case (the embedded default does so before it
+    answers)."""
     _check_signature()
     form = request.form
     sid = form.get("MessageSid") or form.get("SmsSid")
@@ -115,17 +125,37 @@ def inbound_sms():
         return twiml()
     if word == "HELP":
         return twiml(config.get("SMS_HELP_REPLY"))
+    payload = {key: value for key, value in form.items() if key in _KEPT or key.startswith(_KEPT_PREFIXES)}
+    envelope_id = land("sms", sid[:255], payload, received_at=datetime.now(timezone.utc))
+    if envelope_id is not None:  # else it is Twilio's retry of a message already waiting
+        enqueue_processing(envelope_id)
+    return twiml()
+
+
+def process_landed_sms(sid: str, form: dict, received_at: datetime) -> None:
+    """Turn a landed SMS into a contact; an SMS that opens a case gets ``SMS_AUTO_REPLY``."""
+    config = current_app.config
+    sender = form["From"].strip()
     message = InboundMessage(
-        channel="sms", external_id=sid[:255], sender=MessageSender(phone=sender[:40]),
+        channel="sms", external_id=sid, sender=MessageSender(phone=sender[:40]),
         to=(form.get("To") or "")[:254] or None, body=form.get("Body") or "",
-        received_at=datetime.now(timezone.utc), media=_media(form),
+        received_at=received_at, media=_media(form),
     )
-    result = receive(message, actor=None, settings=IntakeSettings.from_config(config), storage=get_storage())
+    auto_reply = config.get("SMS_AUTO_REPLY")
+    replies: list[int] = []
+
+    def answer_a_new_case(result):
+        if auto_reply and result.created_case:
+            replies.append(queue_automatic_message(case_id=result.case_id, channel="sms", to=sender,
+                                                   body=auto_reply).id)
+
+    result = receive(message, actor=None, settings=IntakeSettings.from_config(config), storage=get_storage(),
+                     on_stored=answer_a_new_case)
+    for outbox_id in replies:
+        enqueue_delivery(outbox_id)
     if message.media and not result.duplicate and config.get("SMS_FETCH_MEDIA"):
         for attachment_id in waiting_attachments(result.contact_id):
             enqueue(fetch_attachment, attachment_id)
-    reply = config.get("SMS_AUTO_REPLY") if result.created_case and not result.duplicate else None
-    return twiml(reply)
 
 
 def _outbox_id(raw: str | None) -> int | None:
@@ -190,6 +220,7 @@ class TwilioSmsSender:
 
 def install(app: Flask) -> None:
     api.register_blueprint(blp)
+    app.extensions["inbound_handlers"]["sms"] = process_landed_sms
     config = app.config
     if config.get("TWILIO_ACCOUNT_SID") and config.get("TWILIO_AUTH_TOKEN"):
         base = config.get("PUBLIC_BASE_URL")

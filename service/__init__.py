@@ -49,6 +49,8 @@ def create_app(config: dict | None = None, plugins: Iterable[Callable[[Flask], N
     app.extensions["file_storage"] = FileStorage(storage_root)
     # Console backends until a channel plugin installs a real sender.
     app.extensions["senders"] = {"sms": ConsoleSender("sms"), "email": ConsoleSender("email")}
+    # Channels that answer their webhook before processing register how to process (intake.envelopes).
+    app.extensions["inbound_handlers"] = {}
 
     from . import models  # noqa: F401  (complete metadata before anything uses it)
     from .feedback import logic as _feedback  # noqa: F401  (subscribes to case events)

@@ -125,11 +125,13 @@ class Settings:
     # and how many messages one claims at a time.
     OUTBOX_DRAIN_JOBS: int = 4
     OUTBOX_BATCH_SIZE: int = 50
+    # How many jobs may turn landed inbound messages (Twilio SMS) into contacts at once.
+    INTAKE_JOBS: int = 4
     # Embedded default only (no REDIS_URL): how often the in-process sweeper looks for due work.
     INPROCESS_SWEEP_SECONDS: int = 30
 
     def __post_init__(self):
-        for name in ("OUTBOX_DRAIN_JOBS", "OUTBOX_BATCH_SIZE"):
+        for name in ("OUTBOX_DRAIN_JOBS", "OUTBOX_BATCH_SIZE", "INTAKE_JOBS"):
             if getattr(self, name) < 1:
                 raise RuntimeError(f"{name} must be at least 1, got {getattr(self, name)}")
 

@@ -1,14 +1,16 @@
 """Periodic jobs for RQ's built-in cron: ``rq cron service.cron --url $REDIS_URL``.
 
-The sweeper is what makes the outbox reliable: retries whose time has come, rows whose job
-was lost with Redis, and rows whose worker died are all found here again.
+The sweepers are what make the outbox and landed inbound messages reliable: retries whose
+time has come, rows whose job was lost with Redis, and rows whose worker died are all found
+here again.
 """
 
 from rq import cron
 
-from service.jobs import purge_expired, roll_up_statistics, seal_audit_log, sweep_outbox
+from service.jobs import purge_expired, roll_up_statistics, seal_audit_log, sweep_inbound, sweep_outbox
 
 cron.register(sweep_outbox, queue_name="default", interval=60)
+cron.register(sweep_inbound, queue_name="default", interval=60)
 # RQ 3 reads cron strings in the worker machine's local time zone.
 cron.register(purge_expired, queue_name="default", cron="30 2 * * *", job_timeout=3600)
 cron.register(seal_audit_log, queue_name="default", interval=60)

@@ -19,12 +19,12 @@ def start_inprocess_sweeper(app: Flask) -> threading.Thread | None:
     stop = threading.Event()
 
     def run():
-        from .jobs import roll_up_statistics, sweep_outbox
+        from .jobs import roll_up_statistics, sweep_inbound, sweep_outbox
         from .extensions import db
 
         while not stop.wait(interval):
             with app.app_context():
-                for job in (sweep_outbox, roll_up_statistics):
+                for job in (sweep_inbound, sweep_outbox, roll_up_statistics):
                     try:
                         job()
                     except Exception:

@@ -47,6 +47,22 @@ def drain_outbox(key: str) -> int:
         return delivery.drain(key)
 
 
+def process_inbound(key: str) -> int:
+    """Turn landed inbound messages into contacts until none is left."""
+    from .intake import processing
+
+    with _application():
+        return processing.process(key)
+
+
+def sweep_inbound() -> int:
+    """Make sure landed inbound messages that are due get processed."""
+    from .intake import processing
+
+    with _application():
+        return processing.sweep()
+
+
 def sweep_outbox() -> int:
     """Send due feedback requests, then enqueue every outbox message that is due."""
     from .feedback.logic import FeedbackSettings, send_due

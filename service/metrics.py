@@ -2,7 +2,7 @@
 
 Counters and histograms live in the process (shared between gunicorn workers through
 PROMETHEUS_MULTIPROC_DIR when it is set); the outbox backlog is read from the database at
-scrape time, so every process reports the same truth. No label ever carries personal data.
+scrape time, and so is the inbound backlog, so every process reports the same truth. No label ever carries personal data.
 """
 
 from __future__ import annotations
@@ -54,6 +54,29 @@ class OutboxCollector:
         yield oldest
 
 
+class InboundCollector:
+    """Inbound messages accepted and not yet processed (landed Twilio SMS), and how long the
+    oldest has waited: a growing number means the workers do not keep up, or a message fails."""
+
+    def __init__(self, app: Flask):
+        self.app = app
+
+    def collect(self):
+        from .intake.envelopes import backlog
+
+        with self.app.app_context():
+            count, oldest = backlog()
+            db.session.rollback()
+        waiting = GaugeMetricFamily("inbound_backlog", "Inbound messages accepted and not yet processed")
+        waiting.add_metric([], count)
+        age = GaugeMetricFamily("inbound_oldest_waiting_seconds", "Age of the oldest unprocessed inbound message")
+        if oldest is not None and oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=utcnow().tzinfo)
+        age.add_metric([], (utcnow() - oldest).total_seconds() if oldest else 0)
+        yield waiting
+        yield age
+
+
 def _registry(app: Flask) -> CollectorRegistry:
     registry = CollectorRegistry()
     if app.config.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -66,7 +89,7 @@ def _registry(app: Flask) -> CollectorRegistry:
 
 
 def init_metrics(app: Flask) -> None:
-    outbox = OutboxCollector(app)
+    outbox, inbound = OutboxCollector(app), InboundCollector(app)
 
     @app.before_request
     def _start_timer():
@@ -90,4 +113,5 @@ def init_metrics(app: Flask) -> None:
         output = generate_latest(_registry(current_app))
         extra = CollectorRegistry()
         extra.register(outbox)
+        extra.register(inbound)
         return Response(output + generate_latest(extra), mimetype=CONTENT_TYPE_LATEST)

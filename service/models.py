@@ -13,3 +13,4 @@ from .forwarding.models import Authority, Disclosure  # noqa: F401
 from .feedback.models import FeedbackRequest  # noqa: F401
 from .privacy.models import PrivacyRequest  # noqa: F401
 from .stats.models import CaseFact, ContactDaily, ContactFact  # noqa: F401
+from .intake.models import InboundEnvelope  # noqa: F401

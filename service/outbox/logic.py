@@ -180,6 +180,16 @@ def send_reply(*, actor: Principal, case_id: int, channel: str, body: str, subje
     return ReplyResult(contact=contact, outbox=outbox, replayed=False)
 
 
+def queue_automatic_message(*, case_id: int, channel: str, to: str, body: str) -> OutboxMessage:
+    """A message the service sends by itself (an auto-reply), in the caller's transaction.
+    Opt-out and restriction are checked at delivery, as for every message."""
+    row = OutboxMessage(case_id=case_id, channel=channel, recipient=to, body=body, status=QUEUED,
+                        next_attempt_at=utcnow())
+    db.session.add(row)
+    db.session.flush()
+    return row
+
+
 def _load_files(row: OutboxMessage, storage: FileStorage | None) -> tuple[OutgoingFile, ...]:
     if not row.attachment_ids:
         return ()

@@ -344,7 +344,8 @@ def test_a_file_that_cannot_be_read_holds_back_its_reply_only(smtp_app, smtpd, a
     stored.mkdir()  # the storage answers, but not with the file: an error other than "not found"
 
     with smtp_app.app_context():  # a reply waiting in the outbox with the file ...
-        held = send_reply(actor=Principal(kind="official", id=1, name="A", role="admin"), case_id=case_id,
+        me = client.get("/api/v1/auth/me", headers=adviser).get_json()
+        held = send_reply(actor=Principal(kind="official", id=me["id"], name="A", role="adviser"), case_id=case_id,
                           channel="email", body="Liitteenä.", attachment_ids=[uploaded["id"]]).outbox.id
     # ... and another one, whose delivery takes both in one batch.
     other = client.post(f"/api/v1/cases/{case_id}/replies", headers=adviser, json={"channel": "email", "body": "Kiitos."})

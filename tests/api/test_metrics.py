@@ -42,6 +42,22 @@ def test_the_backlog_shows_waiting_messages(app, client, adviser, intake):
     assert 'outbox_backlog{channel="sms"} 1.0' in text
 
 
+def test_the_inbound_backlog_shows_messages_accepted_and_not_yet_processed(app, client):
+    from datetime import timedelta
+
+    from service.db_types import utcnow
+    from service.intake.envelopes import land
+
+    assert "inbound_backlog 0.0" in client.get("/metrics").get_data(as_text=True)
+    with app.app_context():  # landed by the webhook 90 s ago; no worker has come by since
+        land("sms", "SM-waiting", {"From": "+358401234567", "Body": "Hei"}, received_at=utcnow() - timedelta(seconds=90))
+
+    text = client.get("/metrics").get_data(as_text=True)
+    assert "inbound_backlog 1.0" in text
+    assert 90 <= float(re.search(r"^inbound_oldest_waiting_seconds (\S+)$", text, re.M).group(1)) < 120
+    assert "+358" not in text
+
+
 def test_metrics_can_require_a_token(make_app):
     client = make_app(METRICS_TOKEN="scrape-secret").test_client()
 

@@ -135,15 +135,36 @@ def test_an_empty_body_is_stored_as_an_empty_message(client, admin):
     assert _cases(client, admin)["total"] == 1
 
 
-def test_auto_reply_is_sent_in_twiml_only_when_a_message_opens_a_case(make_app, admin_for):
+def test_auto_reply_goes_out_only_when_a_message_opens_a_case(make_app, admin_for):
     app = make_app(SMS_AUTO_REPLY="Kiitos viestistä! Vastaamme pian.")
     client = app.test_client()
 
     first = twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "6" * 32))
     second = twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "7" * 32))
 
-    assert _twiml_messages(first) == ["Kiitos viestistä! Vastaamme pian."]
-    assert _twiml_messages(second) == []
+    # Twilio's answer is empty: the message is processed after it, and the auto-reply is a
+    # message of the outbox, checked (opt-out, restriction) and tracked like every other.
+    assert _twiml_messages(first) == _twiml_messages(second) == []
+    sent = app.extensions["senders"]["sms"].sent
+    assert [(m.to, m.body) for m in sent] == [("+358401234567", "Kiitos viestistä! Vastaamme pian.")]
+
+
+def test_no_auto_reply_to_a_customer_whose_processing_is_restricted(make_app, admin_for):
+    app = make_app(SMS_AUTO_REPLY="Kiitos viestistä! Vastaamme pian.")
+    client = app.test_client()
+    twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "6a" * 16))
+    admin, privacy = admin_for(app), admin_for(app, "privacy_officer")
+    (case,) = _cases(client, admin)["items"]
+    customer_id = client.get(f"/api/v1/cases/{case['id']}", headers=admin).get_json()["customer"]["id"]
+    assert client.post(f"/api/v1/cases/{case['id']}/close", headers=admin, json={}).status_code == 200
+    restricted = client.post(f"/api/v1/customers/{customer_id}/restriction", headers=privacy,
+                             json={"reason": "Accuracy contested"})
+    assert restricted.status_code == 200, restricted.get_json()
+
+    twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "6b" * 16))  # opens a new case
+
+    assert _cases(client, admin)["total"] == 2
+    assert len(app.extensions["senders"]["sms"].sent) == 1  # the first case's auto-reply only
 
 
 # --- opt-out words ---------------------------------------------------------------------------

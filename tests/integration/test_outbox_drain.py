@@ -13,7 +13,7 @@ from rq import Queue, SimpleWorker
 from service.extensions import db
 from service.outbox import delivery
 from service.outbox.models import OutboxMessage
-from tests.integration.test_queue import redis_conn, twilio_http  # noqa: F401  (the fixtures)
+from tests.integration.test_queue import redis_conn, sms_case, twilio_http  # noqa: F401  (the fixtures)
 from tests.integration.test_worker_killed import _worker_process, twilio_server  # noqa: F401  (the fixture)
 from tests.twilio_fakes import ACCOUNT_SID, LoopbackTwilioHttp, inbound_sms, twilio_post
 
@@ -23,11 +23,6 @@ def _app(make_app, redis_conn, http, **config):  # noqa: F811
                    TWILIO_FROM_NUMBER="+358501112223", TWILIO_HTTP_CLIENT=http, **config)
     app.extensions["redis"] = redis_conn
     return app
-
-
-def _open_case(client, headers, phone="+358401234567", sid="SM" + "b" * 32) -> int:
-    twilio_post(client, "/webhooks/twilio/sms", inbound_sms(sid, from_=phone))
-    return client.get("/api/v1/cases", headers=headers).get_json()["items"][0]["id"]  # the newest
 
 
 def _replies(app, headers, case_id, count) -> list[int]:
@@ -58,7 +53,7 @@ def test_a_burst_of_replies_becomes_one_job_per_drain_slot_and_each_reply_goes_o
                                                                                     admin_for):
     app = _app(make_app, redis_conn, twilio_http, OUTBOX_DRAIN_JOBS=3, OUTBOX_BATCH_SIZE=4)
     adviser = admin_for(app, "adviser")
-    ids = _replies(app, adviser, _open_case(app.test_client(), adviser), 25)
+    ids = _replies(app, adviser, sms_case(app, adviser), 25)
 
     jobs = Queue("default", connection=redis_conn).jobs
     assert [job.func_name for job in jobs] == ["service.jobs.drain_outbox"] * 3
@@ -72,7 +67,7 @@ def test_a_burst_of_replies_becomes_one_job_per_drain_slot_and_each_reply_goes_o
 def test_a_drain_claims_at_most_one_batch_at_a_time(make_app, redis_conn, twilio_http, admin_for):  # noqa: F811
     app = _app(make_app, redis_conn, twilio_http)
     adviser = admin_for(app, "adviser")
-    ids = _replies(app, adviser, _open_case(app.test_client(), adviser), 7)
+    ids = _replies(app, adviser, sms_case(app, adviser), 7)
     from service.outbox import logic
 
     with app.app_context():
@@ -87,7 +82,7 @@ def test_a_long_backlog_is_handed_on_to_a_new_job(make_app, redis_conn, twilio_h
                                                   monkeypatch):
     app = _app(make_app, redis_conn, twilio_http, OUTBOX_DRAIN_JOBS=1, OUTBOX_BATCH_SIZE=2)
     adviser = admin_for(app, "adviser")
-    ids = _replies(app, adviser, _open_case(app.test_client(), adviser), 5)
+    ids = _replies(app, adviser, sms_case(app, adviser), 5)
     queue = Queue("default", connection=redis_conn)
     queue.empty()
     monkeypatch.setattr(delivery, "DRAIN_SECONDS", 0)
@@ -107,7 +102,7 @@ def test_each_message_of_a_batch_gets_its_own_outcome(make_app, redis_conn, twil
     adviser = admin_for(app, "adviser")
     privacy = admin_for(app, "privacy_officer")
     numbers = ["+358401000001", "+358401000002", "+358401000003", "+358401000004", "+358401000005"]
-    cases = [_open_case(client, adviser, phone, sid=f"SM{n:032d}") for n, phone in enumerate(numbers)]
+    cases = [sms_case(app, adviser, sid=f"SM{n:032d}", phone=phone) for n, phone in enumerate(numbers)]
     queue = Queue("default", connection=redis_conn)
     ids = [_replies(app, adviser, case_id, 1)[0] for case_id in cases]
     # Before the drain runs: the first customer says STOP and the second is restricted.
@@ -139,7 +134,7 @@ def test_workers_draining_at_the_same_time_send_every_message_once(make_app, red
     http = LoopbackTwilioHttp(twilio_server.base)
     app = _app(make_app, redis_conn, http, OUTBOX_DRAIN_JOBS=3, OUTBOX_BATCH_SIZE=3)
     adviser = admin_for(app, "adviser")
-    ids = _replies(app, adviser, _open_case(app.test_client(), adviser), 40)
+    ids = _replies(app, adviser, sms_case(app, adviser), 40)
     assert Queue("default", connection=redis_conn).count == 3
 
     workers = [_worker_process(app, redis_conn) for _ in range(3)]

@@ -42,10 +42,18 @@ def _work(app, redis_conn):
         SimpleWorker([Queue("default", connection=redis_conn)], connection=redis_conn).work(burst=True)
 
 
+def sms_case(app, headers, *, sid="SM" + "q" * 32, phone="+358401234567") -> int:
+    """A customer's SMS as in production: the webhook lands it and a worker makes it a case.
+    Returns the newest case."""
+    client = app.test_client()
+    assert twilio_post(client, "/webhooks/twilio/sms", inbound_sms(sid, from_=phone)).status_code == 200
+    _work(app, app.extensions["redis"])
+    return client.get("/api/v1/cases", headers=headers).get_json()["items"][0]["id"]
+
+
 def _reply(app, headers, body="Hei!"):
     client = app.test_client()
-    twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "q" * 32))
-    case_id = client.get("/api/v1/cases", headers=headers).get_json()["items"][0]["id"]
+    case_id = sms_case(app, headers)
     response = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": body}, headers=headers)
     assert response.status_code == 201
     return response.get_json()
@@ -64,25 +72,32 @@ def test_a_reply_is_queued_in_redis_and_a_worker_delivers_it(queued_app, redis_c
     assert len(twilio_http.messages_sent) == 1
 
 
-def test_with_redis_down_replies_are_stored_and_delivered_once_when_it_is_back(queued_app, redis_conn, twilio_http,
-                                                                              admin_for):
+def test_with_redis_down_messages_are_accepted_and_replies_stored_and_each_goes_on_once_it_is_back(
+        queued_app, redis_conn, twilio_http, admin_for):
     adviser = admin_for(queued_app, "adviser")
+    client = queued_app.test_client()
+    case_id = sms_case(queued_app, adviser)
     queued_app.extensions["redis"] = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
 
-    reply = _reply(queued_app, adviser)
-    assert reply["delivery"]["status"] == "queued"
-    # Inbound messages are accepted meanwhile too.
-    accepted = twilio_post(queued_app.test_client(), "/webhooks/twilio/sms", inbound_sms("SM" + "r" * 32))
-    assert accepted.status_code == 200
+    reply = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei!"}, headers=adviser)
+    assert reply.status_code == 201 and reply.get_json()["delivery"]["status"] == "queued"
+    # Inbound messages are accepted meanwhile too, Twilio's retry of one included.
+    for _ in range(2):
+        accepted = twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "r" * 32, from_="+358409998887"))
+        assert accepted.status_code == 200
 
     queued_app.extensions["redis"] = redis_conn  # Redis is back
     with queued_app.app_context():
-        from service.jobs import sweep_outbox
-        assert sweep_outbox() == 1
-        assert sweep_outbox() == 1  # enqueued twice before any worker ran ...
+        from service.jobs import sweep_inbound, sweep_outbox
+        assert (sweep_outbox(), sweep_inbound()) == (1, 1)
+        assert (sweep_outbox(), sweep_inbound()) == (1, 1)  # swept twice before any worker ran ...
     _work(queued_app, redis_conn)
 
     assert len(twilio_http.messages_sent) == 1  # ... and still sent once
+    cases = client.get("/api/v1/cases", headers=adviser).get_json()
+    assert cases["total"] == 2  # ... and the message is on one new case, once
+    newest = client.get(f"/api/v1/cases/{cases['items'][0]['id']}", headers=adviser).get_json()
+    assert [c["external_id"] for c in newest["contacts"]] == ["SM" + "r" * 32]
 
 
 def test_the_cron_configuration_enqueues_the_periodic_jobs(redis_conn):
@@ -94,4 +109,4 @@ def test_the_cron_configuration_enqueues_the_periodic_jobs(redis_conn):
     jobs = Queue("default", connection=redis_conn).jobs
     # The interval jobs are due at once; the daily purge waits for its hour.
     assert sorted(job.func_name for job in jobs) == ["service.jobs.roll_up_statistics", "service.jobs.seal_audit_log",
-                                                     "service.jobs.sweep_outbox"]
+                                                     "service.jobs.sweep_inbound", "service.jobs.sweep_outbox"]

@@ -23,8 +23,8 @@ from rq import Queue, SimpleWorker
 from service.extensions import db
 from service.jobs import sweep_outbox
 from service.outbox.models import OutboxMessage
-from tests.integration.test_queue import redis_conn  # noqa: F401  (the fixture)
-from tests.twilio_fakes import ACCOUNT_SID, LoopbackTwilioHttp, inbound_sms, twilio_post
+from tests.integration.test_queue import redis_conn, sms_case  # noqa: F401  (the fixture)
+from tests.twilio_fakes import ACCOUNT_SID, LoopbackTwilioHttp, twilio_post
 
 _sids = itertools.count(1)
 
@@ -121,8 +121,7 @@ def _kill_while_sending(app, redis_conn, twilio_server) -> None:  # noqa: F811
 
 def _reply(app, adviser):
     client = app.test_client()
-    twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "k" * 32))
-    case_id = client.get("/api/v1/cases", headers=adviser).get_json()["items"][0]["id"]
+    case_id = sms_case(app, adviser, sid="SM" + "k" * 32)
     response = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei!"},
                            headers=adviser)
     assert response.status_code == 201, response.get_json()

@@ -1,0 +1,55 @@
+"""Wiring of landed inbound messages to the queue: as for the outbox, a landed message makes
+sure a processing job is coming, spread over ``INTAKE_JOBS`` keys so that many workers can
+work through a burst at once."""
+
+from __future__ import annotations
+
+import time
+
+from flask import current_app
+
+from ..queue import enqueue_unless_pending, started
+from . import envelopes
+
+# A job hands the rest to a new job after this long, well inside RQ's job timeout (120 s).
+PROCESS_SECONDS = 60
+# Messages taken between two looks at the clock.
+STEP = 100
+
+
+def enqueue_processing(envelope_id: int) -> None:
+    """After the commit that landed ``envelope_id``: a job will process it."""
+    _kick(envelope_id % current_app.config["INTAKE_JOBS"])
+
+
+def process(key: str) -> int:
+    """Process landed messages until none is due. Returns how many were taken."""
+    started(key)
+    deadline = time.monotonic() + PROCESS_SECONDS
+    handlers = current_app.extensions["inbound_handlers"]
+    taken = 0
+    while step := envelopes.process_due(handlers, limit=STEP):
+        taken += step
+        if time.monotonic() > deadline:
+            enqueue_unless_pending(_job(), key)
+            break
+    return taken
+
+
+def sweep() -> int:
+    """Make sure jobs are coming for every due message: retries whose time has come and
+    messages landed while Redis was unreachable."""
+    due = envelopes.due_count()
+    for slot in range(min(due, current_app.config["INTAKE_JOBS"])):
+        _kick(slot)
+    return due
+
+
+def _kick(slot: int) -> None:
+    enqueue_unless_pending(_job(), f"inbound-{slot}")
+
+
+def _job():
+    from ..jobs import process_inbound
+
+    return process_inbound

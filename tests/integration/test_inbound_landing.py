@@ -1,0 +1,135 @@
+"""Twilio SMS accepted first and processed after: the webhook stores the message as it arrived
+and answers; jobs turn stored messages into contacts. On the real Redis of REDIS_URL when it is
+set (CI's second pass), else on fakeredis; on the test database (PostgreSQL in CI's second
+pass)."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta, timezone
+
+from rq import Queue
+
+from service.db_types import utcnow
+from service.extensions import db
+from service.intake import envelopes
+from service.intake.models import InboundEnvelope
+from tests.integration.test_queue import _work, queued_app, redis_conn, twilio_http  # noqa: F401  (fixtures)
+from tests.integration.test_worker_killed import _worker_process
+from tests.twilio_fakes import inbound_sms, twilio_post
+
+
+def _waiting(app) -> list[InboundEnvelope]:
+    with app.app_context():
+        rows = db.session.scalars(db.select(InboundEnvelope).order_by(InboundEnvelope.id)).all()
+        db.session.expunge_all()
+        return rows
+
+
+def _cases(app, headers) -> dict:
+    return app.test_client().get("/api/v1/cases", headers=headers).get_json()
+
+
+def test_the_webhook_answers_before_the_message_is_processed_and_a_worker_makes_it_a_case(queued_app, redis_conn,
+                                                                                         admin_for):
+    adviser = admin_for(queued_app, "adviser")
+    before = datetime.now(timezone.utc)
+
+    response = twilio_post(queued_app.test_client(), "/webhooks/twilio/sms",
+                           inbound_sms("SM" + "l1" * 16, body="Oleskelulupa?"))
+    after = datetime.now(timezone.utc)
+
+    assert response.status_code == 200 and response.mimetype == "text/xml"
+    assert "<Message>" not in response.get_data(as_text=True)
+    assert _cases(queued_app, adviser)["total"] == 0  # not yet a case ...
+    (waiting,) = _waiting(queued_app)  # ... but stored, with the time it arrived
+    assert waiting.external_id == "SM" + "l1" * 16 and before <= waiting.received_at <= after
+    assert [job.func_name for job in Queue("default", connection=redis_conn).jobs] == ["service.jobs.process_inbound"]
+
+    _work(queued_app, redis_conn)
+
+    (case,) = _cases(queued_app, adviser)["items"]
+    detail = queued_app.test_client().get(f"/api/v1/cases/{case['id']}", headers=adviser).get_json()
+    (contact,) = detail["contacts"]
+    assert contact["body"] == "Oleskelulupa?"
+    # The contact keeps the time the message arrived, not the time it was processed.
+    assert datetime.fromisoformat(contact["received_at"]) == waiting.received_at
+    assert _waiting(queued_app) == []
+
+
+def test_twilio_retries_land_once_and_make_one_contact(queued_app, redis_conn, admin_for):  # noqa: F811
+    adviser = admin_for(queued_app, "adviser")
+    client = queued_app.test_client()
+    message = inbound_sms("SM" + "l2" * 16)
+
+    for _ in range(3):
+        assert twilio_post(client, "/webhooks/twilio/sms", message).status_code == 200
+    assert len(_waiting(queued_app)) == 1
+    assert Queue("default", connection=redis_conn).count == 1
+    _work(queued_app, redis_conn)
+    # A retry that comes after the message was processed is recognised by the contact.
+    assert twilio_post(client, "/webhooks/twilio/sms", message).status_code == 200
+    _work(queued_app, redis_conn)
+
+    (case,) = _cases(queued_app, adviser)["items"]
+    detail = client.get(f"/api/v1/cases/{case['id']}", headers=adviser).get_json()
+    assert len(detail["contacts"]) == 1
+    assert _waiting(queued_app) == []
+
+
+def test_a_message_that_fails_to_process_waits_for_a_retry_and_the_others_go_on(queued_app, redis_conn,  # noqa: F811
+                                                                               admin_for):
+    adviser = admin_for(queued_app, "adviser")
+    client = queued_app.test_client()
+    handlers = queued_app.extensions["inbound_handlers"]
+    process_sms = handlers["sms"]
+
+    def failing_on_one(sid, payload, received_at):
+        if payload["Body"] == "bad":
+            raise RuntimeError("a bug met by one message")
+        process_sms(sid, payload, received_at)
+
+    handlers["sms"] = failing_on_one
+    twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "l3" * 16, from_="+358401111111", body="bad"))
+    twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "l4" * 16, from_="+358402222222", body="good"))
+    _work(queued_app, redis_conn)
+
+    assert _cases(queued_app, adviser)["total"] == 1
+    (waiting,) = _waiting(queued_app)
+    assert (waiting.external_id, waiting.attempts, waiting.last_error) == ("SM" + "l3" * 16, 1, "RuntimeError")
+    assert waiting.next_attempt_at > utcnow()  # not again at once
+
+    handlers["sms"] = process_sms  # the bug is fixed; the retry's time comes
+    with queued_app.app_context():
+        taken = envelopes.process_due(handlers, limit=10, now=utcnow() + timedelta(seconds=10))
+    assert taken == 1
+    assert _cases(queued_app, adviser)["total"] == 2
+    assert _waiting(queued_app) == []
+
+
+def test_workers_processing_a_burst_at_once_make_each_message_one_contact(make_app, redis_conn, twilio_http,  # noqa: F811
+                                                                         admin_for):
+    from tests.twilio_fakes import ACCOUNT_SID
+
+    app = make_app(REDIS_URL=os.environ.get("REDIS_URL") or "redis://fake", TWILIO_ACCOUNT_SID=ACCOUNT_SID,
+                   TWILIO_FROM_NUMBER="+358501112223", TWILIO_HTTP_CLIENT=twilio_http, INTAKE_JOBS=3)
+    app.extensions["redis"] = redis_conn
+    adviser = admin_for(app, "adviser")
+    client = app.test_client()
+    numbers = [f"+35840{n:07d}" for n in range(8)]
+    # Three messages from each number, the first two of each new customer side by side.
+    for round_ in range(3):
+        for n, number in enumerate(numbers):
+            twilio_post(client, "/webhooks/twilio/sms", inbound_sms(f"SM{round_:02d}{n:030d}", from_=number))
+    assert Queue("default", connection=redis_conn).count == 3
+
+    workers = [_worker_process(app, redis_conn) for _ in range(3)]
+    for pid in workers:
+        assert os.waitpid(pid, 0)[1] == 0
+
+    cases = client.get("/api/v1/cases", headers=adviser, query_string={"page_size": 100}).get_json()
+    assert cases["total"] == len(numbers)  # one customer and one case per number
+    for case in cases["items"]:
+        detail = client.get(f"/api/v1/cases/{case['id']}", headers=adviser).get_json()
+        assert len(detail["contacts"]) == 3
+    assert _waiting(app) == []

@@ -36,6 +36,17 @@ class StrictSchema(Schema):
         return data
 
 
+class JsonBoolean(fields.Boolean):
+    """``true`` or ``false`` and nothing else, as the documented schema says. marshmallow's
+    Boolean also takes 0, 1, "yes" and "on" (for query strings and forms); in a JSON body
+    that would be a client's mistake passing unnoticed."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool):
+            return value
+        raise self.make_error("invalid", input=value)
+
+
 class UTCDateTimeField(fields.AwareDateTime):
     """ISO 8601 with an explicit offset; stored and returned in UTC."""
 

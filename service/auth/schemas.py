@@ -1,7 +1,7 @@
 from marshmallow import fields, validate
 
 from ..pagination import PageArgs
-from ..schemas import EmailField, IdField, PhoneField, StrictSchema, required_text, text_field
+from ..schemas import EmailField, IdField, JsonBoolean, PhoneField, StrictSchema, required_text, text_field
 from .permissions import ROLES, SCOPES
 
 
@@ -29,7 +29,7 @@ class OfficialIn(StrictSchema):
     organisation_email = EmailField(allow_none=True)
     organisation_phone = PhoneField(allow_none=True)
     organisation_address = text_field(1000, allow_none=True)
-    active = fields.Boolean(load_default=True)
+    active = JsonBoolean(load_default=True)
     service_line_ids = fields.List(IdField(), load_default=list,
                                    metadata={"description": "Lines an adviser works on; empty: all lines"})
 
@@ -49,7 +49,7 @@ class OfficialOut(StrictSchema):
     organisation_email = fields.String(allow_none=True)
     organisation_phone = fields.String(allow_none=True)
     organisation_address = fields.String(allow_none=True)
-    active = fields.Boolean()
+    active = JsonBoolean()
     service_line_ids = fields.Function(lambda o: [line.id for line in o.service_lines])
     created_at = fields.DateTime()
     updated_at = fields.DateTime()

@@ -1,11 +1,11 @@
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from ..pagination import PageArgs
-from ..schemas import EmailField, StrictSchema, language_field, text_field
+from ..schemas import EmailField, JsonBoolean, StrictSchema, language_field, text_field
 
 
 class ChatStartIn(StrictSchema):
-    anonymous = fields.Boolean(required=True)
+    anonymous = JsonBoolean(required=True)
     name = text_field(200, allow_none=True)
     email = EmailField(allow_none=True)
     language = language_field(load_default="fi")

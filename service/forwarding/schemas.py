@@ -1,7 +1,7 @@
 from marshmallow import Schema, fields, validate
 
 from ..pagination import PageArgs
-from ..schemas import EmailField, PhoneField, StrictSchema, UTCDateTimeField, required_text, text_field
+from ..schemas import EmailField, JsonBoolean, PhoneField, StrictSchema, UTCDateTimeField, required_text, text_field
 from .logic import DISCLOSABLE
 
 
@@ -9,7 +9,7 @@ class AuthorityIn(StrictSchema):
     name = required_text(200)
     email = EmailField(required=True, metadata={"description": "Where forwarded matters are sent"})
     phone = PhoneField(allow_none=True)
-    active = fields.Boolean(load_default=True)
+    active = JsonBoolean(load_default=True)
 
 
 class AuthorityUpdate(AuthorityIn):

@@ -1,7 +1,7 @@
 from marshmallow import fields, validate, validates_schema, ValidationError
 
 from ..pagination import PageArgs
-from ..schemas import StrictSchema, language_field, required_text, text_field
+from ..schemas import JsonBoolean, StrictSchema, language_field, required_text, text_field
 from .models import RECORDING_POLICIES
 
 _days = dict(allow_none=True, validate=validate.Range(min=1, max=36500),
@@ -19,9 +19,9 @@ class ServiceLineIn(StrictSchema):
     chat_widget_ids = fields.List(fields.String(validate=validate.Length(min=1, max=100)),
                                   load_default=list, validate=validate.Length(max=100))
     default_language = language_field(load_default="fi")
-    is_default = fields.Boolean(load_default=False,
+    is_default = JsonBoolean(load_default=False,
                                 metadata={"description": "Receives contacts whose address matches no line"})
-    active = fields.Boolean(load_default=True)
+    active = JsonBoolean(load_default=True)
     case_retention_days = fields.Integer(load_default=None, **_days)
     recording_retention_days = fields.Integer(load_default=None, **_days)
     recording_policy = fields.String(load_default="none", validate=validate.OneOf(RECORDING_POLICIES))
@@ -48,8 +48,8 @@ class ServiceLineOut(StrictSchema):
     email_addresses = fields.Function(lambda line: line.addresses_of("email"))
     chat_widget_ids = fields.Function(lambda line: line.addresses_of("chat_widget"))
     default_language = fields.String()
-    is_default = fields.Boolean()
-    active = fields.Boolean()
+    is_default = JsonBoolean()
+    active = JsonBoolean()
     case_retention_days = fields.Integer(allow_none=True)
     recording_retention_days = fields.Integer(allow_none=True)
     recording_policy = fields.String()

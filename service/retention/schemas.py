@@ -1,6 +1,6 @@
 from marshmallow import Schema, fields, validate
 
-from ..schemas import StrictSchema, UTCDateTimeField, required_text
+from ..schemas import JsonBoolean, StrictSchema, UTCDateTimeField, required_text
 
 _days = dict(allow_none=True, strict=True, validate=validate.Range(min=1, max=36500))
 
@@ -17,7 +17,7 @@ class HoldOut(Schema):
 
 
 class PurgeIn(StrictSchema):
-    dry_run = fields.Boolean(load_default=True, metadata={"description": "Count only (the default)"})
+    dry_run = JsonBoolean(load_default=True, metadata={"description": "Count only (the default)"})
     as_of = UTCDateTimeField(allow_none=True, metadata={"description": "Purge as if it were this time; default now"})
 
 

@@ -88,6 +88,13 @@ def test_create__short_password_is_422_and_nothing_is_created(api, client, admin
     assert listed["total"] == 0
 
 
+@pytest.mark.parametrize("active", [0, 1, "true", "yes", None])
+def test_create__active_must_be_true_or_false_itself(client, admin, active):
+    response = _create(client, admin, active=active)
+
+    assert_problem(response, 422, "validation-failed", fields=["active"])
+
+
 def test_create__unknown_role_is_422(client, admin):
     response = _create(client, admin, role="superuser")
 

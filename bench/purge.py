@@ -95,8 +95,11 @@ def main() -> None:
             elapsed = time.perf_counter() - started
         stop.set()
         intake.join()
+        left, stopped = _waiting(url), time.perf_counter()
         while _waiting(url):  # the workers finish what intake accepted
             time.sleep(0.2)
+        print(f"  {left:,} accepted messages were still waiting for a worker when the load stopped; "
+              f"processed {time.perf_counter() - stopped:.1f} s later", flush=True)
     finally:
         for worker in workers:
             worker.terminate()

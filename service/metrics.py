@@ -47,9 +47,9 @@ class OutboxCollector:
         for channel, count, created in rows:
             backlog.add_metric([channel], count)
             if created is not None:
-                created = created if created.tzinfo else created.replace(tzinfo=utcnow().tzinfo)
+                created = _aware(created)
                 first = created if first is None or created < first else first
-        oldest.add_metric([], (utcnow() - first).total_seconds() if first else 0)
+        oldest.add_metric([], _seconds_since(first))
         yield backlog
         yield oldest
 
@@ -70,11 +70,19 @@ class InboundCollector:
         waiting = GaugeMetricFamily("inbound_backlog", "Inbound messages accepted and not yet processed")
         waiting.add_metric([], count)
         age = GaugeMetricFamily("inbound_oldest_waiting_seconds", "Age of the oldest unprocessed inbound message")
-        if oldest is not None and oldest.tzinfo is None:
-            oldest = oldest.replace(tzinfo=utcnow().tzinfo)
-        age.add_metric([], (utcnow() - oldest).total_seconds() if oldest else 0)
+        age.add_metric([], _seconds_since(oldest))
         yield waiting
         yield age
+
+
+def _aware(when):
+    # An aggregate can come back from SQLite without its zone; stored times are UTC.
+    return when if when.tzinfo else when.replace(tzinfo=utcnow().tzinfo)
+
+
+def _seconds_since(when) -> float:
+    """Age of the oldest waiting item; 0 when nothing waits."""
+    return (utcnow() - _aware(when)).total_seconds() if when is not None else 0
 
 
 def _registry(app: Flask) -> CollectorRegistry:

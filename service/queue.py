@@ -9,6 +9,7 @@ the job is not lost: the row it was about stays due, and the sweeper enqueues it
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime
 from typing import Any, Callable
 
@@ -87,6 +88,22 @@ def started(key: str) -> None:
         redis_connection().delete(PENDING + key)
     except Exception as exc:  # the marker expires by itself
         log.warning("could not clear the pending marker of %s (%s)", key, type(exc).__name__)
+
+
+def work_until_done(key: str, step: Callable[[], int], func: Callable[[str], Any], *, seconds: float) -> int:
+    """The body of a job enqueued with ``enqueue_unless_pending(func, key)``: mark it started,
+    then call ``step`` (which returns how much it did) until it does nothing. After ``seconds``
+    the rest goes to a new job under the same key, well inside RQ's job timeout. Returns the
+    sum of what the steps did."""
+    started(key)
+    deadline = time.monotonic() + seconds
+    done = 0
+    while count := step():
+        done += count
+        if time.monotonic() > deadline:
+            enqueue_unless_pending(func, key)
+            break
+    return done
 
 
 def _run_now(func: Callable[..., Any], *args: Any) -> bool:

@@ -49,7 +49,7 @@ class OfficialOut(StrictSchema):
     organisation_email = fields.String(allow_none=True)
     organisation_phone = fields.String(allow_none=True)
     organisation_address = fields.String(allow_none=True)
-    active = JsonBoolean()
+    active = fields.Boolean()
     service_line_ids = fields.Function(lambda o: [line.id for line in o.service_lines])
     created_at = fields.DateTime()
     updated_at = fields.DateTime()

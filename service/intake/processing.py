@@ -4,14 +4,12 @@ work through a burst at once."""
 
 from __future__ import annotations
 
-import time
-
 from flask import current_app
 
-from ..queue import enqueue_unless_pending, started
+from ..queue import enqueue_unless_pending, work_until_done
 from . import envelopes
 
-# A job hands the rest to a new job after this long, well inside RQ's job timeout (120 s).
+# A job hands the rest to a new job after this long.
 PROCESS_SECONDS = 60
 # Messages taken between two looks at the clock.
 STEP = 100
@@ -24,16 +22,9 @@ def enqueue_processing(envelope_id: int) -> None:
 
 def process(key: str) -> int:
     """Process landed messages until none is due. Returns how many were taken."""
-    started(key)
-    deadline = time.monotonic() + PROCESS_SECONDS
     handlers = current_app.extensions["inbound_handlers"]
-    taken = 0
-    while step := envelopes.process_due(handlers, limit=STEP):
-        taken += step
-        if time.monotonic() > deadline:
-            enqueue_unless_pending(_job(), key)
-            break
-    return taken
+    return work_until_done(key, lambda: envelopes.process_due(handlers, limit=STEP), _job(),
+                           seconds=PROCESS_SECONDS)
 
 
 def sweep() -> int:

@@ -8,12 +8,10 @@ thousands of replies costs a few jobs, not thousands. Queued rows are spread ove
 
 from __future__ import annotations
 
-import time
-
 from flask import current_app
 
 from ..extensions import db
-from ..queue import enqueue, enqueue_unless_pending, started
+from ..queue import enqueue, enqueue_unless_pending, work_until_done
 from ..storage import get_storage
 from . import logic
 from .models import QUEUED, OutboxMessage
@@ -49,19 +47,15 @@ def enqueue_delivery(outbox_id: int) -> None:
 def drain(key: str) -> int:
     """Deliver due messages, a batch at a time, until none is left. Returns how many rows it
     claimed."""
-    started(key)
-    deadline = time.monotonic() + DRAIN_SECONDS
-    claimed = 0
-    while batch := logic.deliver_due(senders=senders(), policy=policy(), storage=get_storage(),
-                                     limit=current_app.config["OUTBOX_BATCH_SIZE"]):
-        claimed += len(batch)
+    def one_batch() -> int:
+        batch = logic.deliver_due(senders=senders(), policy=policy(), storage=get_storage(),
+                                  limit=current_app.config["OUTBOX_BATCH_SIZE"])
         for delivered in batch:
             if delivered.retry_at is not None:
                 _retry(delivered.outbox_id, delivered.retry_at)
-        if time.monotonic() > deadline:
-            enqueue_unless_pending(_drain_job(), key)
-            break
-    return claimed
+        return len(batch)
+
+    return work_until_done(key, one_batch, _drain_job(), seconds=DRAIN_SECONDS)
 
 
 def sweep() -> int:

@@ -5,16 +5,26 @@ from __future__ import annotations
 
 import http.client
 import multiprocessing
+import random
 import threading
 import time
 
 
-def _client(host: str, port: int, requests: list, deadline: float, out: list, stop=None) -> None:
+def _client(host: str, port: int, requests: list, deadline: float, out: list, stop=None,
+            interval: float | None = None) -> None:
     conn = http.client.HTTPConnection(host, port, timeout=30)
+    due = time.perf_counter() + random.random() * (interval or 0)  # clients out of step
     for path, body, headers in requests:
         if time.perf_counter() >= deadline or (stop is not None and stop.is_set()):
             break
         started = time.perf_counter()
+        if interval:
+            # Paced: each request has its time, and its latency counts from then, so a request
+            # held up behind a slow one is not measured as if it had been sent late on purpose.
+            if due > started:
+                time.sleep(due - started)
+            started = due
+            due += interval
         try:
             conn.request("POST", path, body=body, headers=headers)
             response = conn.getresponse()
@@ -30,10 +40,11 @@ def _client(host: str, port: int, requests: list, deadline: float, out: list, st
     conn.close()
 
 
-def _process(host, port, shares, seconds, queue, stop=None) -> None:
+def _process(host, port, shares, seconds, queue, stop=None, interval=None) -> None:
     deadline = time.perf_counter() + seconds
     results: list = []
-    threads = [threading.Thread(target=_client, args=(host, port, share, deadline, results, stop)) for share in shares]
+    threads = [threading.Thread(target=_client, args=(host, port, share, deadline, results, stop, interval))
+               for share in shares]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -42,16 +53,18 @@ def _process(host, port, shares, seconds, queue, stop=None) -> None:
 
 
 def run(host: str, port: int, requests: list, *, clients: int, seconds: float, processes: int = 2,
-        stop=None) -> dict:
+        stop=None, rate: float | None = None) -> dict:
     """Send ``requests`` (path, body, headers) from ``clients`` concurrent clients for at most
     ``seconds`` (or until ``stop``, a multiprocessing Event, is set); returns throughput,
-    latency percentiles and non-2xx counts."""
+    latency percentiles and non-2xx counts. Without ``rate`` each client sends its next request
+    as soon as the last is answered; with it the clients together send ``rate`` requests/s."""
+    interval = clients / rate if rate else None
     shares = [requests[i::clients] for i in range(clients)]
     queue = multiprocessing.get_context("fork").Queue()
     per_process = [shares[i::processes] for i in range(processes)]
     started = time.perf_counter()
     workers = [multiprocessing.get_context("fork").Process(target=_process,
-                                                           args=(host, port, p, seconds, queue, stop))
+                                                           args=(host, port, p, seconds, queue, stop, interval))
                for p in per_process]
     for worker in workers:
         worker.start()

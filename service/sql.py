@@ -13,13 +13,16 @@ def contains(text: str) -> str:
 def among(column, ids):
     """``column IN (ids)`` for a batch of ids. On PostgreSQL it is ``= ANY(array)``, one
     parameter: thousands of separate bound parameters cost more to send and plan than the
-    work they select (measured in bench/purge.py)."""
-    from sqlalchemy import Integer, any_, literal
+    work they select (measured in bench/purge.py). The array goes as one string in PostgreSQL's
+    array syntax, cast on the server: psycopg adapts a Python list element by element, which
+    took 1.4 ms for 5,000 ids, several times the statement itself."""
+    from sqlalchemy import Integer, String, any_, cast, literal
     from sqlalchemy.dialects.postgresql import ARRAY
 
     from .extensions import db
 
     ids = list(ids)
     if db.session.get_bind().dialect.name == "postgresql":
-        return column == any_(literal(ids, ARRAY(Integer)))
+        array = "{" + ",".join(map(str, map(int, ids))) + "}"
+        return column == any_(cast(literal(array, String), ARRAY(Integer)))
     return column.in_(ids)

@@ -7,7 +7,7 @@ What the purge must never delete:
 - a customer who still has a case;
 - the audit log (it has its own period, not handled here) and anonymous statistics.
 Everything else past its date goes: the case with its contacts, notes, attachments, chats,
-disclosures, feedback and outbound messages (database cascades), the files of its attachments
+disclosures, feedback and outbound messages (``deletion.delete_cases``), the files of its attachments
 and recordings, and customers left with no case. Work is done in batches, one transaction
 each, so an interrupted run loses nothing and a rerun carries on; each run writes one audit
 entry with counts only.
@@ -37,6 +37,8 @@ from ..metrics import PURGED
 from ..recordings.models import Recording
 from ..storage import FileStorage
 from ..sql import among
+from .deletion import (delete_cases, delete_customers_left_without_a_case, may_switch_off_row_triggers,
+                       switch_off_row_triggers)
 
 log = logging.getLogger(__name__)
 
@@ -219,12 +221,17 @@ def _customers_under_request(region: str) -> set[int]:
 
 
 def _purge_cases(report, as_of, storage, batch_size, progress, keep_customers: set[int], deleter=None) -> None:
+    row_triggers_off = may_switch_off_row_triggers()
+    after = 0
     while True:
         # Locked, so a hold or a reopening committed meanwhile is seen before anything goes.
-        ids = list(db.session.scalars(_expired_cases(as_of).order_by(Case.id).limit(batch_size)
-                                      .with_for_update(skip_locked=True)))
+        # Onwards from the last batch: the index entries of the cases deleted before stay until
+        # vacuum, and scanning from the start would walk all of them again for every batch.
+        ids = list(db.session.scalars(_expired_cases(as_of).where(Case.id > after).order_by(Case.id)
+                                      .limit(batch_size).with_for_update(skip_locked=True)))
         if not ids:
             return
+        after = ids[-1]
         attachment_keys = list(db.session.scalars(select(Attachment.storage_key).where(
             among(Attachment.case_id, ids), Attachment.storage_key.is_not(None))))
         report.attachments += db.session.scalar(select(func.count()).select_from(Attachment)
@@ -236,15 +243,10 @@ def _purge_cases(report, as_of, storage, batch_size, progress, keep_customers: s
                                                .where(among(Recording.case_id, ids))) or 0
         customer_ids = set(db.session.scalars(select(Case.customer_id).where(
             among(Case.id, ids), Case.customer_id.is_not(None)))) - keep_customers
-        # The database cascades the case's dependent rows; see the migrations' ON DELETE.
-        db.session.execute(delete(Case).where(among(Case.id, ids)))
-        if customer_ids:
-            orphaned = select(Customer.id).where(among(Customer.id, customer_ids),
-                                                 ~exists().where(Case.customer_id == Customer.id))
-            orphaned_ids = list(db.session.scalars(orphaned))
-            if orphaned_ids:
-                db.session.execute(delete(Customer).where(among(Customer.id, orphaned_ids)))
-            report.customers += len(orphaned_ids)
+        if row_triggers_off:
+            switch_off_row_triggers()  # until this batch commits
+        delete_cases(ids)
+        report.customers += delete_customers_left_without_a_case(customer_ids)
         db.session.commit()
         _delete_files(report, storage, attachment_keys + recording_keys)
         _delete_provider_copies(report, deleter, recording_sids)

@@ -109,6 +109,9 @@ def _purge_during_intake(app, url: str, args):
     Redis.from_url(redis_url).flushdb()
     workers = start_workers(app, redis_url, 4, burst=False)
     try:
+        # Every gunicorn worker has served requests (its connections open) before anything counts.
+        load.run("127.0.0.1", port, signed_sms_requests(base, senders[100_000:], 2_000, 40_000_000),
+                 clients=args.clients, seconds=3)
         alone = load.run("127.0.0.1", port, signed_sms_requests(base, senders[:100_000], 100_000, 50_000_000),
                          clients=args.clients, seconds=15, rate=args.intake_rate)
         print(f"  intake alone, 15 s: {alone}", flush=True)

@@ -70,10 +70,14 @@ def keyword(body: str | None) -> str | None:
     return None
 
 
+_NO_REPLY = str(MessagingResponse())  # built once: most answers are this one
+
+
 def twiml(reply: str | None = None) -> Response:
+    if not reply:
+        return Response(_NO_REPLY, status=200, mimetype="text/xml")
     response = MessagingResponse()
-    if reply:
-        response.message(reply)
+    response.message(reply)
     return Response(str(response), status=200, mimetype="text/xml")
 
 

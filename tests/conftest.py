@@ -92,6 +92,8 @@ def make_app(_migrated, tmp_path):
     for app in made:
         with app.app_context():
             db.engine.dispose()
+        if "landing_engine" in app.extensions:
+            app.extensions["landing_engine"].dispose()
 
 
 @pytest.fixture

@@ -15,7 +15,9 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Callable
 
-from sqlalchemy import bindparam, delete, func, select, update
+from flask import current_app
+from sqlalchemy import Engine, bindparam, create_engine, delete, func, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..db_types import utcnow
@@ -41,15 +43,30 @@ class RetryPolicy:
 def land(channel: str, external_id: str, payload: dict, *, received_at: datetime) -> int | None:
     """Store an arrived message, committed. Returns its row id, or None when a message with
     this id is already waiting (a provider's retry)."""
-    engine = db.engine
     values = {"channel": channel, "external_id": external_id, "payload": payload, "received_at": received_at}
-    if engine.dialect.name == "postgresql":
-        # One statement in autocommit, outside the session: one round trip to the database
-        # instead of three (begin, insert, commit), on the path every provider request waits for.
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            return connection.scalar(_landing_statement("postgresql"), values)
-    with engine.begin() as connection:  # SQLite: our own BEGIN IMMEDIATE (service.sqlite)
+    if db.engine.dialect.name == "postgresql":
+        for attempt in (1, 2):
+            try:
+                with landing_engine().connect() as connection:
+                    return connection.scalar(_landing_statement("postgresql"), values)
+            except DBAPIError as error:
+                # A connection the database dropped (a restart): the INSERT is idempotent, so
+                # it goes again once on a fresh connection.
+                if attempt == 2 or not error.connection_invalidated:
+                    raise
+    with db.engine.begin() as connection:  # SQLite: our own BEGIN IMMEDIATE (service.sqlite)
         return connection.scalar(_landing_statement("sqlite"), values)
+
+
+def landing_engine() -> Engine:
+    """The landing INSERT's own connections: in autocommit, one round trip instead of three
+    (begin, insert, commit), and not pinged before each use as the application's are (another
+    round trip, on the path every provider request waits for); ``land`` retries instead."""
+    extensions = current_app.extensions
+    if "landing_engine" not in extensions:
+        extensions["landing_engine"] = create_engine(db.engine.url, isolation_level="AUTOCOMMIT",
+                                                     hide_parameters=True, pool_size=2, max_overflow=2)
+    return extensions["landing_engine"]
 
 
 @cache

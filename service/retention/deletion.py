@@ -1,8 +1,8 @@
 """Deleting a batch of expired cases with every row that belongs to them, one statement per table.
 
 The schema's ``ON DELETE CASCADE`` alone would do it, but PostgreSQL enforces a foreign key
-with a trigger that runs once per deleted row: 8 for each case and 4 for each contact. On a
-million cases those triggers were three quarters of the purge's time (bench/purge.py). So,
+with a trigger that runs once per deleted row: 8 for each case and 4 for each contact. They
+were most of the purge's time (README, Benchmarks, Purge). So,
 where the database role may set ``session_replication_role`` (a superuser, or from
 PostgreSQL 15 a role granted ``SET ON PARAMETER session_replication_role``), the batch's
 transaction switches those triggers off and this module deletes, table by table, what they
@@ -11,9 +11,9 @@ cases' DELETE cascades as before and the statements after it find nothing left.
 
 Why nothing is left pointing at a deleted row with the triggers off:
 
-- The purge holds a ``FOR UPDATE`` lock on every case of the batch before this runs. Every
-  table here refers to the case itself, and writing a row that refers to a case takes a
-  ``KEY SHARE`` lock on it, so no new row for these cases can commit until the batch has;
+- The purge holds a ``FOR UPDATE`` lock on every case of the batch before this runs. Each
+  table deleted from by case id refers to the case itself, and writing a row that refers to a
+  case takes a ``KEY SHARE`` lock on it, so no new row for these cases can commit until the batch has;
   then its own foreign-key check (its triggers are on) finds the case gone and fails.
 - A row that refers to a contact, a chat or an outbox message of a case also refers to that
   case (attachments, recordings, chats and outbox messages are written with both ids, and a
@@ -23,8 +23,8 @@ Why nothing is left pointing at a deleted row with the triggers off:
   statement, which then sees it, or waits on the deleted chat's lock and then fails.
 - A customer is deleted when no case refers to them any more. The customers are locked first,
   and only then is that checked again, in a statement of its own that sees every case committed
-  before the lock; a case opened for them after it waits on the lock and then fails its check
-  (intake retries the message, which then finds no customer and makes a new one).
+  before the lock; a case opened for them after it waits on the lock and then fails its check,
+  as it would with the triggers on.
 
 ``REFERENCES`` is every foreign key into a table deleted from here, and what happens to it;
 a test compares it with the schema, so a new table that refers to a case must be added.
@@ -73,7 +73,7 @@ REFERENCES = {
     ("disclosure", "customer_id"): SET_TO_NULL,
 }
 
-# Tables that refer to the case and to nothing else deleted here.
+# Deleted by case id; whatever refers to their rows is deleted by case id too.
 _BY_CASE = (Contact, Note, Attachment, Recording, FeedbackRequest, Disclosure)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from rq import Queue
 
 from service.db_types import utcnow
@@ -133,3 +134,21 @@ def test_workers_processing_a_burst_at_once_make_each_message_one_contact(make_a
         detail = client.get(f"/api/v1/cases/{case['id']}", headers=adviser).get_json()
         assert len(detail["contacts"]) == 3
     assert _waiting(app) == []
+
+
+def test_a_landing_connection_the_database_dropped_is_replaced_without_an_error(queued_app, redis_conn):
+    if not queued_app.config["DATABASE_URL"].startswith("postgresql"):
+        pytest.skip("the landing connections are PostgreSQL's")
+    client = queued_app.test_client()
+    assert twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "d1" * 16)).status_code == 200
+    with queued_app.app_context():
+        with envelopes.landing_engine().connect() as connection:  # the one the webhook used
+            landing_pid = connection.scalar(db.text("SELECT pg_backend_pid()"))
+        assert db.session.scalar(db.text("SELECT pg_terminate_backend(:pid)"), {"pid": landing_pid})
+        db.session.commit()
+
+    # Not pinged before use, the dead connection fails the INSERT, which goes again on a new one.
+    response = twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "d2" * 16))
+
+    assert response.status_code == 200
+    assert [envelope.external_id for envelope in _waiting(queued_app)] == ["SM" + "d1" * 16, "SM" + "d2" * 16]

@@ -226,7 +226,8 @@ def _purge_cases(report, as_of, storage, batch_size, progress, keep_customers: s
     while True:
         # Locked, so a hold or a reopening committed meanwhile is seen before anything goes.
         # Onwards from the last batch: the index entries of the cases deleted before stay until
-        # vacuum, and scanning from the start would walk all of them again for every batch.
+        # vacuum, and scanning from the start would walk all of them again for every batch. A
+        # case skipped because another transaction held it waits for the next run.
         ids = list(db.session.scalars(_expired_cases(as_of).where(Case.id > after).order_by(Case.id)
                                       .limit(batch_size).with_for_update(skip_locked=True)))
         if not ids:

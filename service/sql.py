@@ -11,7 +11,8 @@ def contains(text: str) -> str:
 
 
 def among(column, ids):
-    """``column IN (ids)`` for a batch of ids. On PostgreSQL it is ``= ANY(array)``, one
+    """``column IN (ids)`` for a batch of integer ids (no None; ``integer`` columns, as every
+    primary key here is). On PostgreSQL it is ``= ANY(array)``, one
     parameter: thousands of separate bound parameters cost more to send and plan than the
     work they select (measured in bench/purge.py). The array goes as one string in PostgreSQL's
     array syntax, cast on the server: psycopg adapts a Python list element by element, which

@@ -10,6 +10,7 @@ payload into a contact (``app.extensions["inbound_handlers"]``).
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -45,28 +46,44 @@ def land(channel: str, external_id: str, payload: dict, *, received_at: datetime
     this id is already waiting (a provider's retry)."""
     values = {"channel": channel, "external_id": external_id, "payload": payload, "received_at": received_at}
     if db.engine.dialect.name == "postgresql":
-        for attempt in (1, 2):
-            try:
-                with landing_engine().connect() as connection:
-                    return connection.scalar(_landing_statement("postgresql"), values)
-            except DBAPIError as error:
-                # A connection the database dropped (a restart): the INSERT is idempotent, so
-                # it goes again once on a fresh connection.
-                if attempt == 2 or not error.connection_invalidated:
-                    raise
+        try:
+            with landing_engine().connect() as connection:
+                return connection.scalar(_landing_statement("postgresql"), values)
+        except DBAPIError as error:
+            if not error.connection_invalidated:
+                raise
+        # The database dropped the connection (a restart). The INSERT is idempotent, so it goes
+        # again once on a fresh one; if the first had committed and only its answer was lost,
+        # the row is there and its id is what it would have returned.
+        with landing_engine().connect() as connection:
+            return (connection.scalar(_landing_statement("postgresql"), values)
+                    or connection.scalar(_landed_id(), {"channel": channel, "external_id": external_id}))
     with db.engine.begin() as connection:  # SQLite: our own BEGIN IMMEDIATE (service.sqlite)
         return connection.scalar(_landing_statement("sqlite"), values)
+
+
+_engine_made = threading.Lock()
 
 
 def landing_engine() -> Engine:
     """The landing INSERT's own connections: in autocommit, one round trip instead of three
     (begin, insert, commit), and not pinged before each use as the application's are (another
-    round trip, on the path every provider request waits for); ``land`` retries instead."""
+    round trip, on the path every provider request waits for); ``land`` retries instead.
+    Opened when first needed, in the process that uses them."""
     extensions = current_app.extensions
     if "landing_engine" not in extensions:
-        extensions["landing_engine"] = create_engine(db.engine.url, isolation_level="AUTOCOMMIT",
-                                                     hide_parameters=True, pool_size=2, max_overflow=2)
+        with _engine_made:
+            if "landing_engine" not in extensions:
+                extensions["landing_engine"] = create_engine(db.engine.url, isolation_level="AUTOCOMMIT",
+                                                             hide_parameters=True)
     return extensions["landing_engine"]
+
+
+@cache
+def _landed_id():
+    return (select(InboundEnvelope.id)
+            .where(InboundEnvelope.channel == bindparam("channel"),
+                   InboundEnvelope.external_id == bindparam("external_id")))
 
 
 @cache

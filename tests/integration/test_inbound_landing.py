@@ -136,19 +136,36 @@ def test_workers_processing_a_burst_at_once_make_each_message_one_contact(make_a
     assert _waiting(app) == []
 
 
+def _drop_the_landing_connection(app) -> int:
+    with app.app_context():
+        with envelopes.landing_engine().connect() as connection:  # the one the last landing used
+            pid = connection.scalar(db.text("SELECT pg_backend_pid()"))
+        # Waits (up to 5 s) until that backend has gone.
+        assert db.session.scalar(db.text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": pid})
+        db.session.commit()
+    return pid
+
+
 def test_a_landing_connection_the_database_dropped_is_replaced_without_an_error(queued_app, redis_conn):
     if not queued_app.config["DATABASE_URL"].startswith("postgresql"):
         pytest.skip("the landing connections are PostgreSQL's")
     client = queued_app.test_client()
     assert twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "d1" * 16)).status_code == 200
-    with queued_app.app_context():
-        with envelopes.landing_engine().connect() as connection:  # the one the webhook used
-            landing_pid = connection.scalar(db.text("SELECT pg_backend_pid()"))
-        assert db.session.scalar(db.text("SELECT pg_terminate_backend(:pid)"), {"pid": landing_pid})
-        db.session.commit()
+    dropped = _drop_the_landing_connection(queued_app)
 
     # Not pinged before use, the dead connection fails the INSERT, which goes again on a new one.
     response = twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "d2" * 16))
 
     assert response.status_code == 200
-    assert [envelope.external_id for envelope in _waiting(queued_app)] == ["SM" + "d1" * 16, "SM" + "d2" * 16]
+    (first, second) = _waiting(queued_app)
+    assert [first.external_id, second.external_id] == ["SM" + "d1" * 16, "SM" + "d2" * 16]
+    with queued_app.app_context():
+        with envelopes.landing_engine().connect() as connection:
+            assert connection.scalar(db.text("SELECT pg_backend_pid()")) != dropped
+
+    # Had the first INSERT committed and only its answer been lost, the second finds the row:
+    # landing reports it as stored, so that its processing is asked for.
+    _drop_the_landing_connection(queued_app)
+    with queued_app.app_context():
+        assert envelopes.land("sms", first.external_id, {}, received_at=utcnow()) == first.id
+        assert envelopes.land("sms", first.external_id, {}, received_at=utcnow()) is None  # a plain retry

@@ -1,8 +1,9 @@
 """Prometheus metrics at /metrics: what operations needs to see the service working.
 
 Counters and histograms live in the process (shared between gunicorn workers through
-PROMETHEUS_MULTIPROC_DIR when it is set); the outbox backlog is read from the database at
-scrape time, and so is the inbound backlog, so every process reports the same truth. No label ever carries personal data.
+PROMETHEUS_MULTIPROC_DIR when it is set); the outbox and inbound backlogs are read from the
+database at scrape time, so every process reports the same truth. No label ever carries
+personal data.
 """
 
 from __future__ import annotations

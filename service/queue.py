@@ -52,9 +52,7 @@ def enqueue(func: Callable[..., Any], *args: Any, at: datetime | None = None) ->
             queue.enqueue(func, *args, job_timeout=120)
         return True
     except Exception as exc:  # Redis down or unreachable: the database still holds the work
-        log.warning("could not enqueue %s (%s); the sweeper will retry", getattr(func, "__name__", func),
-                    type(exc).__name__)
-        return False
+        return _not_queued(func, exc)
 
 
 # Redis key prefix of the markers of jobs enqueued under a key and not started yet.
@@ -75,9 +73,7 @@ def enqueue_unless_pending(func: Callable[[str], Any], key: str, *, ttl: int = 6
         rq_queue().enqueue(func, key, job_timeout=120)
         return True
     except Exception as exc:  # as in enqueue: the database still holds the work
-        log.warning("could not enqueue %s (%s); the sweeper will retry", getattr(func, "__name__", func),
-                    type(exc).__name__)
-        return False
+        return _not_queued(func, exc)
 
 
 def started(key: str) -> None:
@@ -112,3 +108,9 @@ def _run_now(func: Callable[..., Any], *args: Any) -> bool:
     except Exception:
         log.exception("in-process job %s failed", getattr(func, "__name__", func))
     return True
+
+
+def _not_queued(func: Callable[..., Any], exc: Exception) -> bool:
+    log.warning("could not enqueue %s (%s); the sweeper will retry", getattr(func, "__name__", func),
+                type(exc).__name__)
+    return False

@@ -233,15 +233,13 @@ def _purge_cases(report, as_of, storage, batch_size, progress, keep_customers: s
         if not ids:
             return
         after = ids[-1]
-        attachment_keys = list(db.session.scalars(select(Attachment.storage_key).where(
-            among(Attachment.case_id, ids), Attachment.storage_key.is_not(None))))
-        report.attachments += db.session.scalar(select(func.count()).select_from(Attachment)
-                                                .where(among(Attachment.case_id, ids))) or 0
-        recording_keys = list(db.session.scalars(select(Recording.storage_key).where(
-            among(Recording.case_id, ids), Recording.storage_key.is_not(None))))
-        recording_sids = list(db.session.scalars(select(Recording.provider_sid).where(among(Recording.case_id, ids))))
-        report.recordings += db.session.scalar(select(func.count()).select_from(Recording)
-                                               .where(among(Recording.case_id, ids))) or 0
+        # What goes with the batch outside the database: counted, and deleted after the commit.
+        attachment_keys = list(db.session.scalars(select(Attachment.storage_key)
+                                                  .where(among(Attachment.case_id, ids))))
+        recordings = db.session.execute(select(Recording.storage_key, Recording.provider_sid)
+                                        .where(among(Recording.case_id, ids))).all()
+        report.attachments += len(attachment_keys)
+        report.recordings += len(recordings)
         customer_ids = set(db.session.scalars(select(Case.customer_id).where(
             among(Case.id, ids), Case.customer_id.is_not(None)))) - keep_customers
         if row_triggers_off:
@@ -249,8 +247,8 @@ def _purge_cases(report, as_of, storage, batch_size, progress, keep_customers: s
         delete_cases(ids)
         report.customers += delete_customers_left_without_a_case(customer_ids)
         db.session.commit()
-        _delete_files(report, storage, attachment_keys + recording_keys)
-        _delete_provider_copies(report, deleter, recording_sids)
+        _delete_files(report, storage, [key for key in attachment_keys + [key for key, _ in recordings] if key])
+        _delete_provider_copies(report, deleter, [sid for _, sid in recordings])
         report.cases += len(ids)
         report.batches += 1
         if progress:

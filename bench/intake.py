@@ -1,6 +1,8 @@
 """Intake throughput: signed Twilio SMS webhooks against the production setup (gunicorn,
 PostgreSQL, Redis, RQ workers), beside the ceiling measured in the same run: a bare Flask
 endpoint doing one INSERT per request under the same gunicorn configuration (bench/ceiling.py).
+The ceiling and the webhook take turns (``--rounds``, 3 by default, each of a third of
+``--seconds``), and each is reported over all its turns.
 
     .venv/bin/python -m bench.intake                 # 16 clients, 30 s each
     .venv/bin/python -m bench.intake --seconds 5     # a quick run
@@ -106,6 +108,8 @@ def main() -> None:
                         help="gunicorn workers for both servers")
     parser.add_argument("--rq-workers", type=int, default=4, help="RQ worker processes that process messages")
     parser.add_argument("--customers", type=int, default=2000, help="customers with an open case before the run")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="turns the ceiling and the webhook take, each of --seconds / --rounds")
     args = parser.parse_args()
 
     url = database_url()
@@ -125,18 +129,10 @@ def main() -> None:
     senders = [rng.choice(existing) if rng.random() < 0.8 else f"+3585{n:08d}" for n in range(budget * 2)]
 
     ceiling_port, intake_port = 8701, 8702
-    ceiling = serve_with_gunicorn("bench.ceiling:app", ceiling_port, args.workers, {"BENCH_DATABASE_URL": url})
-    try:
-        ceiling_requests = signed_sms_requests(f"http://127.0.0.1:{ceiling_port}", senders, budget, 0)
-        ceiling_result = load.run("127.0.0.1", ceiling_port, ceiling_requests,
-                                  clients=args.clients, seconds=args.seconds)
-    finally:
-        stop_server(ceiling)
-    print(f"  ceiling (one INSERT per request): {ceiling_result}", flush=True)
-
     base = f"http://127.0.0.1:{intake_port}"
     # The workers' application: the same settings as the served one.
     app = migrated_app(url, with_channels=True, REDIS_URL=redis_url, TWILIO_AUTH_TOKEN=TOKEN, PUBLIC_BASE_URL=base)
+    ceiling = serve_with_gunicorn("bench.ceiling:app", ceiling_port, args.workers, {"BENCH_DATABASE_URL": url})
     service = serve_with_gunicorn("wsgi:app", intake_port, args.workers, {
         "DATABASE_URL": url, "TWILIO_AUTH_TOKEN": TOKEN, "PUBLIC_BASE_URL": base, "REDIS_URL": redis_url,
         "LOG_LEVEL": "INFO"})
@@ -147,8 +143,23 @@ def main() -> None:
         print(f"  warm-up: {warm['requests']} customers given an open case ({warm['errors']} errors)", flush=True)
         contacts_before, _ = _contacts(url)
 
-        accepted = load.run("127.0.0.1", intake_port, signed_sms_requests(base, senders, budget, 20_000_000),
-                            clients=args.clients, seconds=args.seconds)
+        # The ceiling and the webhook take turns, so that both see the machine as it is at
+        # the time: its speed drifts over minutes by more than the difference measured here.
+        ceiling_samples, webhook_samples = [], []
+        per_turn = budget // args.rounds
+        for turn in range(args.rounds):
+            ceiling_samples.append(load.measure(
+                "127.0.0.1", ceiling_port,
+                signed_sms_requests(f"http://127.0.0.1:{ceiling_port}", senders, per_turn, turn * per_turn),
+                clients=args.clients, seconds=args.seconds / args.rounds))
+            webhook_samples.append(load.measure(
+                "127.0.0.1", intake_port,
+                signed_sms_requests(base, senders[turn * per_turn:], per_turn, 20_000_000 + turn * per_turn),
+                clients=args.clients, seconds=args.seconds / args.rounds))
+            print(f"  turn {turn + 1}: ceiling {load.summarise(ceiling_samples[-1:])}, "
+                  f"webhook {load.summarise(webhook_samples[-1:])}", flush=True)
+        ceiling_result, accepted = load.summarise(ceiling_samples), load.summarise(webhook_samples)
+        print(f"  ceiling (one INSERT per request): {ceiling_result}", flush=True)
         print(f"  1. webhook, no worker running: {accepted}", flush=True)
         seconds = drain_queue(app, redis_url, args.rq_workers)
         contacts, waiting = _contacts(url)
@@ -176,6 +187,7 @@ def main() -> None:
             raise SystemExit("not every accepted message became exactly one contact")
     finally:
         stop_server(service)
+        stop_server(ceiling)
         Redis.from_url(redis_url).flushdb()
     share = accepted["per_second"] / ceiling_result["per_second"] if ceiling_result["per_second"] else 0
     print(json.dumps({"ceiling": ceiling_result, "webhook_alone": accepted, "processing": processing,

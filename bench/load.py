@@ -8,6 +8,7 @@ import multiprocessing
 import random
 import threading
 import time
+from dataclasses import dataclass
 
 
 def _client(host: str, port: int, requests: list, deadline: float, out: list, stop=None,
@@ -52,12 +53,19 @@ def _process(host, port, shares, seconds, queue, stop=None, interval=None) -> No
     queue.put(results)
 
 
-def run(host: str, port: int, requests: list, *, clients: int, seconds: float, processes: int = 2,
-        stop=None, rate: float | None = None) -> dict:
+@dataclass
+class Sample:
+    """What one load run saw: (status, seconds) per request, and how long it ran."""
+    results: list
+    seconds: float
+
+
+def measure(host: str, port: int, requests: list, *, clients: int, seconds: float, processes: int = 2,
+            stop=None, rate: float | None = None) -> Sample:
     """Send ``requests`` (path, body, headers) from ``clients`` concurrent clients for at most
-    ``seconds`` (or until ``stop``, a multiprocessing Event, is set); returns throughput,
-    latency percentiles and non-2xx counts. Without ``rate`` each client sends its next request
-    as soon as the last is answered; with it the clients together send ``rate`` requests/s."""
+    ``seconds`` (or until ``stop``, a multiprocessing Event, is set). Without ``rate`` each
+    client sends its next request as soon as the last is answered; with it the clients
+    together send ``rate`` requests/s."""
     interval = clients / rate if rate else None
     shares = [requests[i::clients] for i in range(clients)]
     queue = multiprocessing.get_context("fork").Queue()
@@ -73,7 +81,13 @@ def run(host: str, port: int, requests: list, *, clients: int, seconds: float, p
         results.extend(queue.get())
     for worker in workers:
         worker.join()
-    elapsed = time.perf_counter() - started
+    return Sample(results, time.perf_counter() - started)
+
+
+def summarise(samples: list[Sample]) -> dict:
+    """Throughput, latency percentiles and non-2xx counts over one or more samples."""
+    results = [result for sample in samples for result in sample.results]
+    elapsed = sum(sample.seconds for sample in samples)
     latencies = sorted(latency for _, latency in results)
     errors = sum(1 for status, _ in results if not 200 <= status < 300)
 
@@ -82,3 +96,9 @@ def run(host: str, port: int, requests: list, *, clients: int, seconds: float, p
 
     return {"requests": len(results), "per_second": round(len(results) / elapsed), "p50_ms": pct(0.5),
             "p99_ms": pct(0.99), "errors": errors}
+
+
+def run(host: str, port: int, requests: list, **options) -> dict:
+    """``measure`` and ``summarise`` in one: returns throughput, latency percentiles and
+    non-2xx counts."""
+    return summarise([measure(host, port, requests, **options)])

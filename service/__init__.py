@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from flask import Flask, current_app, g, request
+from flask.sessions import SessionInterface
 from werkzeug.routing import IntegerConverter
 
 from .config import API_CONFIG, Settings
@@ -30,6 +31,7 @@ def create_app(config: dict | None = None, plugins: Iterable[Callable[[Flask], N
     """Build the application. ``plugins`` install the channel adapters (webhooks, senders):
     the service itself never imports a concrete channel; ``wsgi.py`` passes them in."""
     app = Flask(__name__, instance_relative_config=True)
+    app.session_interface = NoCookieSessions()
     settings = Settings.from_environ()
     app.config.update(settings.as_flask_config())
     app.config.update(API_CONFIG)
@@ -78,6 +80,18 @@ def create_app(config: dict | None = None, plugins: Iterable[Callable[[Flask], N
     register_cli(app)
     start_inprocess_sweeper(app)
     return app
+
+
+class NoCookieSessions(SessionInterface):
+    """Every request authenticates with a token or a signature; nothing is kept in a cookie.
+    Not opening Flask's signed-cookie session spares each request its serializer, and a
+    cookie can never carry state into a request."""
+
+    def open_session(self, app, request):
+        return None  # Flask then uses its null session, which refuses writes
+
+    def save_session(self, app, session, response):
+        return None
 
 
 class IdConverter(IntegerConverter):

@@ -8,12 +8,15 @@ the job is not lost: the row it was about stays due, and the sweeper enqueues it
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
+import threading
 import time
 from datetime import datetime
 from typing import Any, Callable
 
-from flask import current_app
+from flask import Flask, current_app
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +77,79 @@ def enqueue_unless_pending(func: Callable[[str], Any], key: str, *, ttl: int = 6
         return True
     except Exception as exc:  # as in enqueue: the database still holds the work
         return _not_queued(func, exc)
+
+
+def enqueue_soon(func: Callable[[str], Any], key: str) -> None:
+    """``enqueue_unless_pending(func, key)``, done by a thread of this process within
+    ``GATHER_SECONDS``, so that a web request does not wait for Redis and a burst of requests
+    asking for the same keys costs one Redis call per key, not one per request. Call it after
+    the commit, as ``enqueue_unless_pending``. If the process dies before the thread has
+    enqueued, the work is still due in the database and the sweeper finds it."""
+    if not current_app.config.get("REDIS_URL"):
+        _run_now(func, key)
+        return
+    _gatherer(current_app._get_current_object()).ask(func, key)
+
+
+def flush_soon_enqueues(app: Flask) -> None:
+    """Enqueue at once whatever ``enqueue_soon`` has gathered in this process (at exit, and
+    for tests that look at the queue)."""
+    gatherer = app.extensions.get("enqueue_gatherer")
+    if gatherer is not None and gatherer.pid == os.getpid():
+        gatherer.flush()
+
+
+# An idle process enqueues at once; under load, what is asked for within this long after an
+# enqueue waits for the next one, together with everything else asked for meanwhile.
+GATHER_SECONDS = 0.1
+
+_gatherer_made = threading.Lock()
+
+
+def _gatherer(app: Flask) -> "_Gatherer":
+    gatherer = app.extensions.get("enqueue_gatherer")
+    if gatherer is None or gatherer.pid != os.getpid():  # none yet, or inherited over a fork
+        with _gatherer_made:
+            gatherer = app.extensions.get("enqueue_gatherer")
+            if gatherer is None or gatherer.pid != os.getpid():
+                gatherer = app.extensions["enqueue_gatherer"] = _Gatherer(app)
+    return gatherer
+
+
+class _Gatherer:
+    def __init__(self, app: Flask):
+        self.pid = os.getpid()
+        self._app = app
+        self._wanted: dict[str, Callable[[str], Any]] = {}
+        self._changed = threading.Condition()
+        self._flushing = threading.Lock()  # the thread and an exit-time flush, one at a time
+        threading.Thread(target=self._run, name="enqueue-soon", daemon=True).start()
+        atexit.register(self.flush)
+
+    def ask(self, func: Callable[[str], Any], key: str) -> None:
+        with self._changed:
+            self._wanted[key] = func
+            self._changed.notify()
+
+    def flush(self) -> None:
+        with self._flushing:
+            with self._changed:
+                wanted, self._wanted = self._wanted, {}
+            if wanted:
+                with self._app.app_context():
+                    for key, func in wanted.items():
+                        enqueue_unless_pending(func, key)
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                self._changed.wait_for(lambda: self._wanted)
+            flushed = time.monotonic()
+            try:
+                self.flush()
+            except Exception:  # never let the thread die: the sweeper covers what was lost
+                log.exception("enqueueing gathered jobs failed")
+            time.sleep(max(0.0, GATHER_SECONDS - (time.monotonic() - flushed)))
 
 
 def started(key: str) -> None:

@@ -16,6 +16,7 @@ from sqlalchemy import text
 import channels
 from service import create_app
 from service.extensions import db
+from service.queue import flush_soon_enqueues
 
 _counter = itertools.count(1)
 PASSWORD = "correct horse battery staple"
@@ -83,6 +84,8 @@ def make_app(_migrated, tmp_path):
 
     yield make
     for app in made:
+        # Jobs a request asked for are enqueued now, not into the next test's Redis.
+        flush_soon_enqueues(app)
         with app.app_context():
             db.session.remove()
     on_test_database = [a for a in made if a.config["DATABASE_URL"] == _migrated]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from flask import current_app
 
-from ..queue import enqueue_unless_pending, work_until_done
+from ..queue import enqueue_soon, enqueue_unless_pending, work_until_done
 from . import envelopes
 
 # A job hands the rest to a new job after this long.
@@ -16,8 +16,9 @@ STEP = 100
 
 
 def enqueue_processing(envelope_id: int) -> None:
-    """After the commit that landed ``envelope_id``: a job will process it."""
-    _kick(envelope_id % current_app.config["INTAKE_JOBS"])
+    """After the commit that landed ``envelope_id``: a job will process it. The provider's
+    request does not wait for Redis (``enqueue_soon``); it was answered once the row was in."""
+    enqueue_soon(_job(), _key(envelope_id % current_app.config["INTAKE_JOBS"]))
 
 
 def process(key: str) -> int:
@@ -37,7 +38,11 @@ def sweep() -> int:
 
 
 def _kick(slot: int) -> None:
-    enqueue_unless_pending(_job(), f"inbound-{slot}")
+    enqueue_unless_pending(_job(), _key(slot))
+
+
+def _key(slot: int) -> str:
+    return f"inbound-{slot}"
 
 
 def _job():

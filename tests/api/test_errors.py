@@ -173,6 +173,7 @@ def test_security_headers__on_success_and_on_errors(client, adviser):
         assert response.headers["Referrer-Policy"] == "no-referrer"
         assert response.headers["Cache-Control"] == "no-store"
         assert "default-src 'none'" in response.headers["Content-Security-Policy"]
+        assert "Set-Cookie" not in response.headers  # tokens authenticate; no cookie session is kept
 
 
 def test_request_id__is_echoed_in_the_header_and_the_problem(client):

@@ -87,6 +87,26 @@ def test_signature_with_hmac_sha256_shared_key_settings_is_accepted(client, admi
     assert response.status_code == 200
 
 
+@pytest.mark.parametrize("signed_over", ["https://cases.example.fi:443", "https://cases.example.fi"])
+def test_a_signature_over_the_url_with_or_without_its_default_port_is_accepted(make_app, signed_over):
+    # Twilio's signing has varied on whether the URL carries its default port; either form
+    # of the configured URL is genuine, whichever form is configured.
+    configured = "https://cases.example.fi" if ":443" in signed_over else "https://cases.example.fi:443"
+    client = make_app(PUBLIC_BASE_URL=configured).test_client()
+
+    response = twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "7" * 32), base=signed_over)
+
+    assert response.status_code == 200
+
+
+def test_a_signature_with_an_unknown_algorithm_is_refused(client, admin):
+    response = twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "8" * 32), algorithm="HMAC_MD5",
+                           signature="anything")
+
+    assert_problem(response, 403, "invalid-signature")
+    assert _cases(client, admin)["total"] == 0
+
+
 def test_a_replayed_message_sid_creates_nothing_new(client, admin):
     params = inbound_sms("SM" + "1" * 32)
     for _ in range(3):

@@ -6,7 +6,14 @@ pass)."""
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from rq import Queue
@@ -15,6 +22,7 @@ from service.db_types import utcnow
 from service.extensions import db
 from service.intake import envelopes
 from service.intake.models import InboundEnvelope
+from service.queue import PENDING, flush_soon_enqueues
 from tests.integration.test_queue import _work, queued_app, redis_conn, twilio_http  # noqa: F401  (fixtures)
 from tests.integration.test_worker_killed import _worker_process
 from tests.twilio_fakes import inbound_sms, twilio_post
@@ -45,6 +53,7 @@ def test_the_webhook_answers_before_the_message_is_processed_and_a_worker_makes_
     assert _cases(queued_app, adviser)["total"] == 0  # not yet a case ...
     (waiting,) = _waiting(queued_app)  # ... but stored, with the time it arrived
     assert waiting.external_id == "SM" + "l1" * 16 and before <= waiting.received_at <= after
+    flush_soon_enqueues(queued_app)
     assert [job.func_name for job in Queue("default", connection=redis_conn).jobs] == ["service.jobs.process_inbound"]
 
     _work(queued_app, redis_conn)
@@ -66,6 +75,7 @@ def test_twilio_retries_land_once_and_make_one_contact(queued_app, redis_conn, a
     for _ in range(3):
         assert twilio_post(client, "/webhooks/twilio/sms", message).status_code == 200
     assert len(_waiting(queued_app)) == 1
+    flush_soon_enqueues(queued_app)
     assert Queue("default", connection=redis_conn).count == 1
     _work(queued_app, redis_conn)
     # A retry that comes after the message was processed is recognised by the contact.
@@ -76,6 +86,72 @@ def test_twilio_retries_land_once_and_make_one_contact(queued_app, redis_conn, a
     detail = client.get(f"/api/v1/cases/{case['id']}", headers=adviser).get_json()
     assert len(detail["contacts"]) == 1
     assert _waiting(queued_app) == []
+
+
+def test_the_webhook_answers_without_waiting_for_redis(make_app, twilio_http):  # noqa: F811
+    # A Redis that takes connections and never answers: a request that asked it whether a
+    # job is coming would wait out the client's 5 s socket timeout.
+    with socket.create_server(("127.0.0.1", 0)) as silent_redis:
+        app = make_app(REDIS_URL=f"redis://127.0.0.1:{silent_redis.getsockname()[1]}/0")
+        started = time.monotonic()
+        response = twilio_post(app.test_client(), "/webhooks/twilio/sms", inbound_sms("SM" + "h1" * 16))
+        answered_after = time.monotonic() - started
+
+        assert response.status_code == 200
+        assert answered_after < 3
+        assert [row.external_id for row in _waiting(app)] == ["SM" + "h1" * 16]
+
+
+def test_a_burst_of_webhooks_asks_redis_once_per_processing_key(queued_app, redis_conn, admin_for,  # noqa: F811
+                                                               monkeypatch):
+    adviser = admin_for(queued_app, "adviser")
+    asked, first_answer = [], threading.Event()
+    set_in_redis = redis_conn.set
+
+    def slow_first_set(name, *args, **kwargs):
+        if str(name).startswith(PENDING):
+            asked.append(name)
+            first_answer.wait(10)  # everything the requests ask for meanwhile gathers
+        return set_in_redis(name, *args, **kwargs)
+
+    monkeypatch.setattr(redis_conn, "set", slow_first_set)
+    client = queued_app.test_client()
+    for n in range(20):
+        assert twilio_post(client, "/webhooks/twilio/sms",
+                           inbound_sms(f"SM{n:032d}", from_=f"+35840{n:07d}")).status_code == 200
+    first_answer.set()
+    _work(queued_app, redis_conn)
+
+    # The first request's key, then each of the INTAKE_JOBS keys once at most: not 20 calls.
+    assert 1 < len(asked) <= 1 + queued_app.config["INTAKE_JOBS"]
+    assert _cases(queued_app, adviser)["total"] == 20
+    assert _waiting(queued_app) == []
+
+
+def test_what_a_process_gathered_is_enqueued_when_it_exits(redis_conn):  # noqa: F811
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        pytest.skip("another process needs a real Redis to reach")
+    script = textwrap.dedent(f"""
+        import time
+        from flask import Flask
+        from rq import Queue
+        from service import queue
+        from service.jobs import process_inbound
+
+        app = Flask("exiting-web-worker")
+        app.config["REDIS_URL"] = {url!r}
+        with app.app_context():
+            queue.enqueue_soon(process_inbound, "inbound-exit-1")  # enqueued at once by the thread
+            while not Queue("default", connection=queue.redis_connection()).count:
+                time.sleep(0.005)
+            queue.enqueue_soon(process_inbound, "inbound-exit-2")  # gathered: the thread is waiting
+        """)
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60,
+                   cwd=Path(__file__).resolve().parents[2])
+
+    jobs = Queue("default", connection=redis_conn).jobs
+    assert sorted(job.args for job in jobs) == [("inbound-exit-1",), ("inbound-exit-2",)]
 
 
 def test_a_message_that_fails_to_process_waits_for_a_retry_and_the_others_go_on(queued_app, redis_conn,  # noqa: F811
@@ -122,6 +198,7 @@ def test_workers_processing_a_burst_at_once_make_each_message_one_contact(make_a
     for round_ in range(3):
         for n, number in enumerate(numbers):
             twilio_post(client, "/webhooks/twilio/sms", inbound_sms(f"SM{round_:02d}{n:030d}", from_=number))
+    flush_soon_enqueues(app)
     assert Queue("default", connection=redis_conn).count == 3
 
     workers = [_worker_process(app, redis_conn) for _ in range(3)]

@@ -8,12 +8,12 @@ from __future__ import annotations
 import os
 
 import pytest
-from rq import Queue, SimpleWorker
+from rq import Queue
 
 from service.extensions import db
 from service.outbox import delivery
 from service.outbox.models import OutboxMessage
-from tests.integration.test_queue import redis_conn, sms_case, twilio_http  # noqa: F401  (the fixtures)
+from tests.integration.test_queue import _work, redis_conn, sms_case, twilio_http  # noqa: F401  (the fixtures)
 from tests.integration.test_worker_killed import _worker_process, twilio_server  # noqa: F401  (the fixture)
 from tests.twilio_fakes import ACCOUNT_SID, LoopbackTwilioHttp, inbound_sms, twilio_post
 
@@ -42,11 +42,6 @@ def _statuses(app, ids) -> list[str]:
         found = dict(db.session.execute(db.select(OutboxMessage.id, OutboxMessage.status)
                                         .where(OutboxMessage.id.in_(ids))).all())
     return [found[i] for i in ids]
-
-
-def _work(app, redis_conn):  # noqa: F811
-    with app.app_context():
-        SimpleWorker([Queue("default", connection=redis_conn)], connection=redis_conn).work(burst=True)
 
 
 def test_a_burst_of_replies_becomes_one_job_per_drain_slot_and_each_reply_goes_once(make_app, redis_conn, twilio_http,

@@ -11,6 +11,7 @@ from rq.cron import CronScheduler
 
 from service.extensions import db
 from service.outbox.models import OutboxMessage
+from service.queue import flush_soon_enqueues
 from tests.twilio_fakes import ACCOUNT_SID, FakeTwilioHttp, inbound_sms, twilio_post
 
 
@@ -38,6 +39,7 @@ def queued_app(make_app, redis_conn, twilio_http):
 
 
 def _work(app, redis_conn):
+    flush_soon_enqueues(app)  # what the web requests asked for, not left to the gathering thread
     with app.app_context():
         SimpleWorker([Queue("default", connection=redis_conn)], connection=redis_conn).work(burst=True)
 

@@ -95,7 +95,7 @@ def flush_soon_enqueues(app: Flask) -> None:
     """Enqueue at once whatever ``enqueue_soon`` has gathered in this process (at exit, and
     for tests that look at the queue)."""
     gatherer = app.extensions.get("enqueue_gatherer")
-    if gatherer is not None and gatherer.pid == os.getpid():
+    if gatherer is not None:
         gatherer.flush()
 
 
@@ -132,6 +132,8 @@ class _Gatherer:
             self._changed.notify()
 
     def flush(self) -> None:
+        if os.getpid() != self.pid:  # a forked child's copy: its thread and asks are the parent's
+            return
         with self._flushing:
             with self._changed:
                 wanted, self._wanted = self._wanted, {}

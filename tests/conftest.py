@@ -84,7 +84,8 @@ def make_app(_migrated, tmp_path):
 
     yield make
     for app in made:
-        # Jobs a request asked for are enqueued now, not into the next test's Redis.
+        # Jobs a request asked for are enqueued now, not while the next test runs (its
+        # Redis is emptied when it starts).
         flush_soon_enqueues(app)
         with app.app_context():
             db.session.remove()

@@ -86,8 +86,16 @@ def _insert_once(engine: Engine, parameters: dict, *, or_find_landed: bool = Fal
         gone = connection is not None and engine.dialect.is_disconnect(error, connection, None)
         if gone:
             pooled.invalidate(error)
+            # The other idle connections went with the database too: the retry must not be
+            # handed one of them (SQLAlchemy's own execution invalidates the pool likewise).
+            engine.dispose()
         raise DBAPIError.instance(None, None, error, engine.dialect.loaded_dbapi.Error, hide_parameters=True,
                                   connection_invalidated=gone, dialect=engine.dialect) from error
+    except BaseException:
+        # Interrupted mid-statement (a timeout, an exit): the connection may be mid-protocol.
+        if connection is not None:
+            pooled.invalidate()
+        raise
     finally:
         if pooled is not None:
             pooled.close()

@@ -216,13 +216,19 @@ def test_workers_processing_a_burst_at_once_make_each_message_one_contact(make_a
     assert _waiting(app) == []
 
 
+def _terminate_backends(app, pids: list[int]) -> None:
+    """As a database restart would, for these connections only."""
+    with app.app_context():
+        for pid in pids:  # each waits (up to 5 s) until that backend has gone
+            assert db.session.scalar(db.text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": pid})
+        db.session.commit()
+
+
 def _drop_the_landing_connection(app) -> int:
     with app.app_context():
         with envelopes.landing_engine().connect() as connection:  # the one the last landing used
             pid = connection.scalar(db.text("SELECT pg_backend_pid()"))
-        # Waits (up to 5 s) until that backend has gone.
-        assert db.session.scalar(db.text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": pid})
-        db.session.commit()
+    _terminate_backends(app, [pid])
     return pid
 
 
@@ -258,9 +264,7 @@ def test_every_idle_landing_connection_the_database_dropped_is_replaced(queued_a
         engine = envelopes.landing_engine()
         with engine.connect() as first, engine.connect() as second:  # both wait in the pool after
             pids = [connection.scalar(db.text("SELECT pg_backend_pid()")) for connection in (first, second)]
-        for pid in pids:  # as a restart would
-            assert db.session.scalar(db.text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": pid})
-        db.session.commit()
+    _terminate_backends(queued_app, pids)
 
     # The first dead connection fails the INSERT; its retry must not be handed the second.
     response = twilio_post(queued_app.test_client(), "/webhooks/twilio/sms", inbound_sms("SM" + "d3" * 16))

@@ -222,6 +222,24 @@ class TwilioSmsSender:
         return SendResult(provider_id=created.sid, provider_status=created.status)
 
 
+class TwilioMessageDeleter:
+    """Deletes Twilio's copy of an SMS or MMS, inbound or outbound, with its media."""
+
+    def __init__(self, *, account_sid: str, auth_token: str, http_client=None):
+        self.client = Client(account_sid, auth_token, http_client=http_client)
+
+    def delete(self, provider_sid: str) -> None:
+        if not provider_sid.startswith(("SM", "MM")):
+            return  # not Twilio's: a hand-logged or another provider's id
+        try:
+            self.client.messages(provider_sid).delete()
+        except TwilioRestException as error:
+            # 404: already gone. Twilio refuses (20009) to delete a message still being sent;
+            # that is raised, and the purge tries again later.
+            if error.status != 404:
+                raise
+
+
 def install(app: Flask) -> None:
     api.register_blueprint(blp)
     app.extensions["inbound_handlers"]["sms"] = process_landed_sms
@@ -235,3 +253,7 @@ def install(app: Flask) -> None:
             status_callback=f"{base.rstrip('/')}/webhooks/twilio/sms/status" if base else None,
             http_client=config.get("TWILIO_HTTP_CLIENT"),
         )
+        if config.get("TWILIO_DELETE_MESSAGES"):
+            app.extensions["provider_copy_deleters"]["message"] = TwilioMessageDeleter(
+                account_sid=config["TWILIO_ACCOUNT_SID"], auth_token=config["TWILIO_AUTH_TOKEN"],
+                http_client=config.get("TWILIO_HTTP_CLIENT"))

@@ -369,6 +369,6 @@ def install(app: Flask) -> None:
         app.extensions["recording_fetcher"] = fetcher
         app.extensions["media_fetcher"] = fetcher
         if config.get("TWILIO_DELETE_RECORDINGS"):
-            app.extensions["recording_deleter"] = TwilioRecordingDeleter(
+            app.extensions["provider_copy_deleters"]["recording"] = TwilioRecordingDeleter(
                 account_sid=config["TWILIO_ACCOUNT_SID"], auth_token=config["TWILIO_AUTH_TOKEN"],
                 http_client=config.get("TWILIO_HTTP_CLIENT"))

@@ -53,6 +53,8 @@ def create_app(config: dict | None = None, plugins: Iterable[Callable[[Flask], N
     app.extensions["senders"] = {"sms": ConsoleSender("sms"), "email": ConsoleSender("email")}
     # Channels that answer their webhook before processing register how to process (intake.envelopes).
     app.extensions["inbound_handlers"] = {}
+    # Channels whose provider keeps copies register how to delete them (retention.ProviderCopy).
+    app.extensions["provider_copy_deleters"] = {}
 
     from . import models  # noqa: F401  (complete metadata before anything uses it)
     from .feedback import logic as _feedback  # noqa: F401  (subscribes to case events)

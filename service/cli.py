@@ -64,7 +64,7 @@ def register_cli(app: Flask) -> None:
         """Delete everything past its retention date (in batches; safe to interrupt and rerun)."""
         from datetime import datetime
 
-        from .retention.logic import purge
+        from .retention.logic import PurgeSettings, purge
         from .storage import get_storage
 
         moment = None
@@ -81,9 +81,7 @@ def register_cli(app: Flask) -> None:
                        f"{report.customers} customers, {report.files} files so far")
 
         report = purge(as_of=moment, dry_run=dry_run, storage=get_storage(), batch_size=batch_size,
-                       audit_retention_days=app.config["AUDIT_RETENTION_DAYS"],
-                       region=app.config["DEFAULT_PHONE_REGION"], progress=progress,
-                       provider_deleter=app.extensions.get("recording_deleter"))
+                       settings=PurgeSettings.from_app(app), progress=progress)
         verb = "would delete" if dry_run else "deleted"
         click.echo(f"As of {report.as_of.isoformat()}: {verb} {report.cases} cases, {report.attachments} attachments, "
                    f"{report.recordings} recordings, {report.customers} customers; "

@@ -76,8 +76,10 @@ class Settings:
     VOICE_FORWARD_TO: str | None = None
     # 1: download recording audio from the phone system into FILE_STORAGE_PATH.
     VOICE_FETCH_RECORDINGS: int = 0
-    # 1: the purge also deletes Twilio's copy of each recording it deletes.
-    TWILIO_DELETE_RECORDINGS: int = 0
+    # Where Twilio credentials are set, the purge also deletes Twilio's copy of each recording
+    # and SMS it deletes (our period is the one the privacy notice promises). 0: keep them there.
+    TWILIO_DELETE_RECORDINGS: int = 1
+    TWILIO_DELETE_MESSAGES: int = 1
     # Played before a call that will be recorded, in the caller's language.
     RECORDING_NOTICE_FI: str = "Puhelu nauhoitetaan asiakaspalvelun laadun varmistamiseksi."
     RECORDING_NOTICE_SV: str = "Samtalet spelas in för att säkerställa kundtjänstens kvalitet."

@@ -1,30 +1,41 @@
-"""The embedded default's stand-in for the RQ scheduler: a daemon thread that periodically
-enqueues due work (retries, anything a lost job left behind). Only without REDIS_URL, and
-never under tests, which drive the sweep themselves."""
+"""The embedded default's stand-in for RQ's cron: a daemon thread that runs the periodic work
+(retries, anything a lost job left behind, statistics) every few seconds, and the retention
+purge once a day, so a small office on the default keeps nothing past its period either.
+Only without REDIS_URL, and never under tests unless a test starts it itself."""
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from flask import Flask
 
 log = logging.getLogger(__name__)
 
+PURGE_EVERY_SECONDS = 24 * 3600
 
-def start_inprocess_sweeper(app: Flask) -> threading.Thread | None:
+
+def start_inprocess_sweeper(app: Flask, *, under_test: bool = False) -> threading.Thread | None:
     interval = app.config.get("INPROCESS_SWEEP_SECONDS", 0)
-    if app.config.get("REDIS_URL") or app.config.get("TESTING") or interval <= 0:
+    if app.config.get("REDIS_URL") or (app.config.get("TESTING") and not under_test) or interval <= 0:
         return None
     stop = threading.Event()
 
     def run():
-        from .jobs import roll_up_statistics, sweep_inbound, sweep_outbox
         from .extensions import db
+        from .jobs import delete_provider_copies, purge_expired, roll_up_statistics, sweep_inbound, sweep_outbox
 
+        # The first purge comes at the first tick: a service restarted every night would
+        # otherwise never reach a purge 24 hours after its start.
+        next_purge = time.monotonic()
         while not stop.wait(interval):
+            jobs = [sweep_inbound, sweep_outbox, roll_up_statistics, delete_provider_copies]
+            if time.monotonic() >= next_purge:
+                jobs.append(purge_expired)
+                next_purge = time.monotonic() + PURGE_EVERY_SECONDS
             with app.app_context():
-                for job in (sweep_inbound, sweep_outbox, roll_up_statistics):
+                for job in jobs:
                     try:
                         job()
                     except Exception:

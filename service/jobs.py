@@ -91,13 +91,19 @@ def fetch_attachment(attachment_id: int) -> bool:
 
 def purge_expired() -> dict:
     """The daily retention purge."""
-    from .retention.logic import purge
+    from .retention.logic import PurgeSettings, purge
     from .storage import get_storage
 
     with _application() as app:
-        return purge(storage=get_storage(), audit_retention_days=app.config["AUDIT_RETENTION_DAYS"],
-                     region=app.config["DEFAULT_PHONE_REGION"],
-                     provider_deleter=app.extensions.get("recording_deleter")).counts()
+        return purge(storage=get_storage(), settings=PurgeSettings.from_app(app)).counts()
+
+
+def delete_provider_copies() -> int:
+    """Delete the provider's copies of what the purge deleted here, where still due."""
+    from .retention.logic import delete_provider_copies as delete_due
+
+    with _application() as app:
+        return delete_due(app.extensions.get("provider_copy_deleters", {}))
 
 
 def seal_audit_log() -> int:

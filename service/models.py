@@ -14,3 +14,4 @@ from .feedback.models import FeedbackRequest  # noqa: F401
 from .privacy.models import PrivacyRequest  # noqa: F401
 from .stats.models import CaseFact, ContactDaily, ContactFact  # noqa: F401
 from .intake.models import InboundEnvelope  # noqa: F401
+from .retention.models import ProviderCopy  # noqa: F401

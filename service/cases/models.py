@@ -36,9 +36,12 @@ class Case(db.Model):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("official.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The clock of a case nobody has closed: it is purged when its line's case period has
+    # passed since this moment (service.retention), so an untouched case still ends.
     last_activity_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set when the case is closed (closed_at plus its line's period); NULL while it is open.
     retention_until: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     # A legal hold keeps the case and its recordings from the purge while it lasts.
     legal_hold_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -73,6 +76,8 @@ class Case(db.Model):
         Index("ix_case_line_status", "service_line_id", "status"),
         Index("ix_case_assignee_status", "assignee_id", "status"),
         Index("ix_case_language", "language"),
+        # The purge's look for cases left open past their line's period.
+        Index("ix_case_line_activity", "service_line_id", "last_activity_at"),
         # Threading looks up a customer's open case on one line and channel.
         Index("ix_case_customer_thread", "customer_id", "service_line_id", "channel", "status"),
     )

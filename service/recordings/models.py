@@ -12,9 +12,12 @@ from ..extensions import db
 class Recording(db.Model):
     """A call recording. Never altered once stored: corrections go in notes on the case.
 
-    It has its own retention clock, counted from the recording time. A recording reported
-    before its call (callbacks arrive out of order) waits with ``call_sid`` until the call's
-    contact exists.
+    It has its own retention clock, counted from the recording time, independent of its
+    case: when the case's period ends first, the purge deletes the case and keeps the recording,
+    detached (``case_id`` and ``contact_id`` NULL), until its own date. ``service_line_id`` and
+    ``caller`` stay with it for that time, so access is still scoped to the register and an
+    access request still finds it. A recording reported before its call (callbacks arrive out
+    of order) waits with ``call_sid`` until the call's contact exists.
     """
 
     __tablename__ = "recording"
@@ -22,8 +25,11 @@ class Recording(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     provider_sid: Mapped[str] = mapped_column(String(64), unique=True)
     call_sid: Mapped[str | None] = mapped_column(String(64), index=True)
-    case_id: Mapped[int | None] = mapped_column(ForeignKey("case.id", ondelete="CASCADE"), index=True)
-    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contact.id", ondelete="CASCADE"), index=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("case.id", ondelete="SET NULL"), index=True)
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contact.id", ondelete="SET NULL"), index=True)
+    service_line_id: Mapped[int | None] = mapped_column(ForeignKey("service_line.id"), index=True)
+    # The calling number, as on the call's contact: personal data, gone with the recording.
+    caller: Mapped[str | None] = mapped_column(String(254))
     status: Mapped[str] = mapped_column(String(16), default="completed")
     duration_seconds: Mapped[int | None]
     channels: Mapped[int | None]

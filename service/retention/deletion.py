@@ -18,6 +18,9 @@ Why nothing is left pointing at a deleted row with the triggers off:
 - A row that refers to a contact, a chat or an outbox message of a case also refers to that
   case (attachments, recordings, chats and outbox messages are written with both ids, and a
   contact never moves to another case), so deleting by case finds them all.
+- Recordings are not deleted with their case but on their own clock: before the case goes,
+  those past their date are deleted and the others detached (both ids set to NULL), by case
+  id, so none is left pointing at the case or its contact.
 - Chat messages refer to their chat only. A chat goes before its messages, which are found by
   the ids its DELETE returned: a message written meanwhile either committed before that next
   statement, which then sees it, or waits on the deleted chat's lock and then fails.
@@ -34,7 +37,7 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import delete, exists, select, text, update
+from sqlalchemy import delete, exists, or_, select, text, update
 
 from ..cases.models import Attachment, Case, Contact, Note
 from ..chats.models import Chat, ChatMessage
@@ -51,14 +54,15 @@ log = logging.getLogger(__name__)
 DELETED_WITH_THE_CASE = "deleted with the case"
 SET_TO_NULL = "set to null"
 CUSTOMERS_CHECKED = "only a customer no case refers to is deleted"
+DETACHED = "detached and kept on its own clock, or deleted when that has run out"
 
 REFERENCES = {
     ("contact", "case_id"): DELETED_WITH_THE_CASE,
     ("note", "case_id"): DELETED_WITH_THE_CASE,
     ("attachment", "case_id"): DELETED_WITH_THE_CASE,
     ("attachment", "contact_id"): DELETED_WITH_THE_CASE,
-    ("recording", "case_id"): DELETED_WITH_THE_CASE,
-    ("recording", "contact_id"): DELETED_WITH_THE_CASE,
+    ("recording", "case_id"): DETACHED,
+    ("recording", "contact_id"): DETACHED,
     ("chat", "case_id"): DELETED_WITH_THE_CASE,
     ("chat", "contact_id"): DELETED_WITH_THE_CASE,
     ("chat_message", "chat_id"): "deleted with its chat",
@@ -74,7 +78,7 @@ REFERENCES = {
 }
 
 # Deleted by case id; whatever refers to their rows is deleted by case id too.
-_BY_CASE = (Contact, Note, Attachment, Recording, FeedbackRequest, Disclosure)
+_BY_CASE = (Contact, Note, Attachment, FeedbackRequest, Disclosure)
 
 
 def may_switch_off_row_triggers() -> bool:
@@ -112,6 +116,20 @@ def delete_cases(ids: list[int]) -> None:
         # Feedback and disclosures of other cases that pointed at one of these messages.
         for model in (FeedbackRequest, Disclosure):
             _execute(update(model).where(among(model.outbox_id, outbox_ids)).values(outbox_id=None))
+
+
+def detach_or_delete_recordings(case_ids: list[int], as_of) -> tuple[list[tuple[str | None, str]], int]:
+    """Before the locked cases ``case_ids`` go: delete their recordings whose own date has
+    passed, and detach the others. Returns the deleted ones' (storage key, provider sid), and
+    how many were detached."""
+    past = or_(Recording.retention_until.is_(None), Recording.retention_until <= as_of)
+    deleted = db.session.execute(delete(Recording).where(among(Recording.case_id, case_ids), past)
+                                 .returning(Recording.storage_key, Recording.provider_sid),
+                                 execution_options={"synchronize_session": False}).all()
+    detached = db.session.execute(update(Recording).where(among(Recording.case_id, case_ids))
+                                  .values(case_id=None, contact_id=None),
+                                  execution_options={"synchronize_session": False}).rowcount or 0
+    return [(key, sid) for key, sid in deleted], detached
 
 
 def delete_customers_left_without_a_case(candidates: set[int]) -> int:

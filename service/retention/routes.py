@@ -45,15 +45,12 @@ def update_policy(data, line_id):
 @blp.response(200, PurgeOut)
 def run_purge(data):
     """Purge everything past its retention date now (or count it with dry_run)"""
-    config = current_app.config
     if not data["dry_run"] and data.get("as_of") and data["as_of"] > utcnow():
         # Deleting ahead of time is for an operator at the console, never for an API call.
         raise ValidationFailed("A purge that deletes cannot run as of a future time.",
                                errors={"as_of": ["Only a dry run may look ahead."]})
     return logic.purge(as_of=data.get("as_of"), dry_run=data["dry_run"], storage=get_storage(),
-                       actor=current_principal(), audit_retention_days=config["AUDIT_RETENTION_DAYS"],
-                       region=config["DEFAULT_PHONE_REGION"],
-                       provider_deleter=current_app.extensions.get("recording_deleter"))
+                       actor=current_principal(), settings=logic.PurgeSettings.from_app(current_app))
 
 
 @holds_blp.route("/<int:case_id>/hold", methods=["POST"])

@@ -28,16 +28,19 @@ class PurgeOut(Schema):
     audit_entries = fields.Integer(metadata={"description": "Audit entries past the audit log's own period"})
     attachments = fields.Integer()
     recordings = fields.Integer()
+    recordings_detached = fields.Integer(metadata={
+        "description": "Recordings whose case was deleted first: kept until their own date"})
+    envelopes = fields.Integer(metadata={"description": "Inbound messages that could never be processed"})
     customers = fields.Integer()
     files = fields.Integer()
-    provider_copies = fields.Integer(metadata={"description": "Recordings also deleted at the phone system"})
+    provider_copies = fields.Integer(metadata={"description": "Provider copies (Twilio's recordings and messages) deleted there"})
     held_cases_skipped = fields.Integer()
 
 
 class PolicyOut(Schema):
     service_line_id = fields.Integer(attribute="id")
     service_line = fields.String(attribute="name")
-    case_retention_days = fields.Integer(allow_none=True, metadata={"description": "Days after closing; null: default"})
+    case_retention_days = fields.Integer(allow_none=True, metadata={"description": "Days after closing, or after the last activity of a case left open; null: default"})
     recording_retention_days = fields.Integer(allow_none=True, metadata={"description": "Days from recording; null: default"})
 
 

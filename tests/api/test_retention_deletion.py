@@ -40,7 +40,7 @@ def test_every_foreign_key_into_what_the_purge_deletes_is_known_to_it(app):  # a
     assert {table for (table, column), effect in deletion.REFERENCES.items()
             if effect == deletion.DELETED_WITH_THE_CASE} <= by_case
     for reference, effect in deletion.REFERENCES.items():
-        expected = {deletion.SET_TO_NULL: "SET NULL", deletion.CUSTOMERS_CHECKED: None}.get(effect, "CASCADE")
+        expected = {deletion.SET_TO_NULL: "SET NULL", deletion.DETACHED: "SET NULL", deletion.CUSTOMERS_CHECKED: None}.get(effect, "CASCADE")
         assert found[reference] == expected, reference
 
 
@@ -113,10 +113,16 @@ def _purge_everything_expired(app) -> None:
 
         report = purge(storage=app.extensions["file_storage"], batch_size=2)
 
-        assert (report.cases, report.customers, report.attachments, report.recordings) == (3, 3, 3, 3)
-        for model in (Contact, Note, Attachment, Recording, Chat, OutboxMessage, FeedbackRequest, Disclosure):
+        # The recordings' own dates are 300 days away: they outlive their cases, detached.
+        assert (report.cases, report.customers, report.attachments) == (3, 3, 3)
+        assert (report.recordings, report.recordings_detached) == (0, 3)
+        for model in (Contact, Note, Attachment, Chat, OutboxMessage, FeedbackRequest, Disclosure):
             assert _rows(model) == 1, model.__tablename__
             assert _rows(model, case_id=kept_id) == 1, model.__tablename__
+        assert _rows(Recording, case_id=kept_id) == 1
+        assert db.session.execute(select(Recording.case_id, Recording.contact_id)
+                                  .where(Recording.case_id.is_not(kept_id) | Recording.case_id.is_(None))
+                                  ).all() == [(None, None)] * 3
         assert _rows(ChatMessage) == 1 and _rows(Case) == 1
         assert db.session.scalars(select(Customer.id)).all() == [kept_customer]
         for model in (FeedbackRequest, Disclosure):

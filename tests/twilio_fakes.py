@@ -43,11 +43,16 @@ class FakeTwilioHttp(HttpClient):
         super().__init__(logger=None, is_async=False)
         self.requests = []
         self.fail_with: list[tuple[int, int]] = []
+        # The same for DELETE requests (a provider's copy the purge deletes).
+        self.fail_deletes_with: list[tuple[int, int]] = []
 
     def request(self, method, uri, params=None, data=None, headers=None, auth=None, timeout=None,
                 allow_redirects=False):
         self.requests.append({"method": method, "uri": uri, "data": dict(data or {})})
         if method == "DELETE":
+            if self.fail_deletes_with:
+                status, code = self.fail_deletes_with.pop(0)
+                return Response(status, json.dumps({"code": code, "message": "fake failure", "status": status}))
             return Response(204, "")
         if self.fail_with:
             status, code = self.fail_with.pop(0)

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from .. import events
 from ..audit.logic import record
 from ..auth.permissions import ADVISER, Principal
-from ..cases.models import Case, Contact
+from ..cases.models import Contact
 from ..errors import Conflict, NotFound
 from ..extensions import db
 from ..file_rows import store_once
@@ -50,6 +50,9 @@ def _link(recording: Recording, contact: Contact, default_days: int) -> None:
     recording.contact_id = contact.id
     recording.case_id = contact.case_id
     line = contact.case.service_line
+    # Kept on the recording itself: it may outlive its case and call (retention).
+    recording.service_line_id = line.id
+    recording.caller = contact.sender
     days = line.recording_retention_days or default_days
     recording.retention_until = recording.recorded_at + timedelta(days=days)
 
@@ -87,12 +90,15 @@ def link_waiting_recordings(contact: Contact, *, default_retention_days: int) ->
 
 
 def _visible(actor: Principal):
-    query = select(Recording).join(Contact, Recording.contact_id == Contact.id).join(Case, Recording.case_id == Case.id)
+    # A recording whose case was purged first has no contact: only those who may hear any
+    # call of its line still can. One still waiting for its call has no line yet: nobody.
+    query = select(Recording).outerjoin(Contact, Recording.contact_id == Contact.id) \
+        .where(Recording.service_line_id.is_not(None))
     if actor.role == ADVISER:
         query = query.where(Contact.handled_by_id == actor.id)
     line_ids = visible_line_ids(actor)
     if line_ids is not None:
-        query = query.where(Case.service_line_id.in_(line_ids))
+        query = query.where(Recording.service_line_id.in_(line_ids))
     return query
 
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -64,6 +64,16 @@ class Case(db.Model):
     attachments: Mapped[list["Attachment"]] = relationship(
         back_populates="case", cascade="all, delete-orphan", order_by="Attachment.id"
     )
+
+    def deletion_due(self, default_days: int) -> datetime | None:
+        """When the purge deletes this case if nothing more happens on it (service.retention):
+        its retention date once closed, else its line's period after its last activity; never
+        while under a legal hold."""
+        if self.legal_hold_at is not None:
+            return None
+        if self.status == CLOSED:
+            return self.retention_until
+        return self.last_activity_at + timedelta(days=self.service_line.case_retention_days or default_days)
 
     __table_args__ = (
         Index("ix_case_status_created", "status", "created_at"),

@@ -1,3 +1,4 @@
+from flask import current_app
 from flask_smorest.fields import Upload
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
@@ -75,7 +76,16 @@ class CaseSummaryOut(Schema):
     updated_at = fields.DateTime()
     last_activity_at = fields.DateTime()
     closed_at = fields.DateTime(allow_none=True)
-    retention_until = fields.DateTime(allow_none=True)
+    retention_until = fields.DateTime(allow_none=True, metadata={"description": "Set on closing"})
+    deleted_after = fields.Method("_deleted_after", allow_none=True, metadata={
+        "type": "string", "format": "date-time", "nullable": True,
+        "description": "When the purge deletes the case if nothing more happens on it: its retention date once "
+                       "closed; while it is not closed, its line's case period after its last activity. Null "
+                       "under a legal hold."})
+
+    def _deleted_after(self, case):
+        due = case.deletion_due(current_app.config["CASE_RETENTION_DAYS"])
+        return due.isoformat() if due else None
 
 
 class FeedbackOut(Schema):

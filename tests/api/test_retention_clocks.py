@@ -234,3 +234,15 @@ def test_the_migration_gives_existing_recordings_and_open_cases_their_clocks(app
     assert_problem(client.get(f"/api/v1/cases/{case_id}", headers=admin), 404)
     with app.app_context():
         assert db.session.execute(text("SELECT case_id FROM recording")).all() == [(None,)]
+
+
+def test_a_case_shows_when_it_will_be_deleted_open_or_closed(client, intake, adviser, admin):
+    _line(client, admin, "Neuvonta", "+358 9 6666 6666", case_retention_days=730)
+    case_id = _sms(client, intake, 9, to="+358966666666")
+    case = client.get(f"/api/v1/cases/{case_id}", headers=adviser).get_json()
+    last = datetime.fromisoformat(case["last_activity_at"])
+    assert datetime.fromisoformat(case["deleted_after"]) == last + timedelta(days=730)
+
+    closed = client.post(f"/api/v1/cases/{case_id}/close", headers=adviser).get_json()
+    listed = client.get("/api/v1/cases", headers=adviser).get_json()["items"][0]
+    assert closed["deleted_after"] == closed["retention_until"] == listed["deleted_after"]

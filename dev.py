@@ -3,6 +3,7 @@
 
     python3 dev.py serve     # SQLite under instance/, in-process jobs, console backends
     python3 dev.py test      # the whole test suite (extra arguments go to pytest)
+    python3 dev.py test --quick   # day-to-day: no browser or fault tests, fuzzing sampled
 
 Needs nothing but Python 3.11+: it makes a virtual environment in .venv and installs the
 pinned requirements into it, again only when a requirements file changed.

@@ -6,8 +6,10 @@ PostgreSQL of DATABASE_URL when set) and emptied after each test.
 
 from __future__ import annotations
 
+import datetime
 import itertools
 import os
+import zlib
 
 import pytest
 from flask_migrate import upgrade
@@ -20,6 +22,48 @@ from service.queue import flush_soon_enqueues
 
 _counter = itertools.count(1)
 PASSWORD = "correct horse battery staple"
+
+# --- the quick tier ----------------------------------------------------------------------------
+# `python3 dev.py test --quick`: for day-to-day work. CI always runs everything.
+
+QUICK_LEAVES_OUT = (
+    "tests/console/",  # a real browser: minutes, and Chromium may not be installed
+    "tests/integration/test_database_restart.py",  # restarts the PostgreSQL cluster
+    "tests/integration/test_worker_killed.py",  # forks and SIGKILLs workers
+)
+# Tests parametrised over every operation and every kind of caller: the quick tier runs one
+# caller in this many, a different one each day, so over a week every pair has run.
+QUICK_SAMPLED = {"test_api_keeps_to_its_schema_under_fuzzing": 5, "test_role_matrix": 4}
+
+
+def pytest_addoption(parser):
+    parser.addoption("--quick", action="store_true",
+                     help="the quick tier: no browser or fault tests, fuzzing and the role matrix sampled")
+
+
+def _quick_day() -> int:
+    return datetime.date.today().toordinal()
+
+
+def pytest_report_header(config):
+    if config.getoption("--quick"):
+        return f"quick tier: sample of day {_quick_day()}; `python3 dev.py test` runs everything"
+    return None
+
+
+def pytest_collection_modifyitems(config, items):
+    if not config.getoption("--quick"):
+        return
+    kept, left_out = [], []
+    for item in items:
+        every = QUICK_SAMPLED.get(item.originalname if hasattr(item, "originalname") else item.name)
+        if item.nodeid.startswith(QUICK_LEAVES_OUT) or (
+                every and (zlib.crc32(item.nodeid.encode()) + _quick_day()) % every):
+            left_out.append(item)
+        else:
+            kept.append(item)
+    config.hook.pytest_deselected(items=left_out)
+    items[:] = kept
 
 
 def _database_url(tmp_path_factory) -> str:

@@ -121,8 +121,8 @@ def recompute_for_line(line: ServiceLine, *, default_case_days: int, default_rec
     for case in cases:
         case.retention_until = case.closed_at + timedelta(days=case_days)
         changed_cases += 1
-    recordings = db.session.scalars(select(Recording).join(Case, Recording.case_id == Case.id)
-                                    .where(Case.service_line_id == line.id))
+    # By the recording's own line: one whose case is already gone follows the policy too.
+    recordings = db.session.scalars(select(Recording).where(Recording.service_line_id == line.id))
     changed_recordings = 0
     for recording in recordings:
         recording.retention_until = recording.recorded_at + timedelta(days=recording_days)

@@ -246,3 +246,21 @@ def test_a_case_shows_when_it_will_be_deleted_open_or_closed(client, intake, adv
     closed = client.post(f"/api/v1/cases/{case_id}/close", headers=adviser).get_json()
     listed = client.get("/api/v1/cases", headers=adviser).get_json()["items"][0]
     assert closed["deleted_after"] == closed["retention_until"] == listed["deleted_after"]
+
+
+def test_a_detached_recording_follows_its_lines_policy_change(api, client, runner, admin):
+    line = _line(client, admin, "Maahanmuutto", "+358 9 7777 7777", case_retention_days=30,
+                 recording_policy="all", recording_retention_days=365)
+    _recorded_call(client, "9", to="+358977777777")
+    supervisor = api.headers_for("supervisor")
+    _purge(runner, "--as-of", _later(31))
+    (detached,) = client.get("/api/v1/recordings", headers=supervisor).get_json()["items"]
+    assert detached["case_id"] is None
+
+    changed = client.patch(f"/api/v1/retention/policies/{line['id']}", headers=admin,
+                           json={"recording_retention_days": 60})
+
+    assert changed.status_code == 200, changed.get_json()
+    (kept,) = client.get("/api/v1/recordings", headers=supervisor).get_json()["items"]
+    assert datetime.fromisoformat(kept["retention_until"]) == datetime.fromisoformat(kept["recorded_at"]) + timedelta(days=60)
+    assert "1 recordings" in _purge(runner, "--as-of", _later(61))

@@ -9,6 +9,8 @@ import os
 import secrets
 from dataclasses import dataclass, field, fields
 
+from .version import __version__
+
 
 def _env_str(name: str, default: str | None) -> str | None:
     value = os.environ.get(name)
@@ -167,7 +169,8 @@ def normalise_database_url(url: str) -> str:
 
 API_CONFIG = {
     "API_TITLE": "Case backend",
-    "API_VERSION": "v1",
+    # The OpenAPI info.version is the service's version; the path prefix /api/v1 is the API's.
+    "API_VERSION": __version__,
     "OPENAPI_VERSION": "3.1.0",
     "OPENAPI_URL_PREFIX": "/api/v1",
     "OPENAPI_JSON_PATH": "openapi.json",

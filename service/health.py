@@ -6,16 +6,17 @@ from sqlalchemy import text
 from .blueprint import Blueprint
 from .extensions import db
 from .queue import redis_connection
+from .version import __version__
 
 blp = Blueprint("health", __name__, description="Liveness and readiness")
 
 
 @blp.route("/healthz", methods=["GET"])
 @blp.public
-@blp.response(200, description="The process is up")
+@blp.response(200, description="The process is up, and which version it runs")
 def healthz():
-    """Liveness: the process answers"""
-    return {"status": "ok"}
+    """Liveness: the process answers, with the service's version"""
+    return {"status": "ok", "version": __version__}
 
 
 @blp.route("/readyz", methods=["GET"])

@@ -4,10 +4,18 @@ import os
 
 import pytest
 
+from service.version import __version__
 
-def test_healthz_answers_without_authentication(client):
+
+def test_healthz_answers_without_authentication_with_the_version(client):
     response = client.get("/healthz")
-    assert response.status_code == 200 and response.get_json() == {"status": "ok"}
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok", "version": __version__}
+
+
+def test_the_openapi_document_carries_the_service_version(client):
+    info = client.get("/api/v1/openapi.json").get_json()["info"]
+    assert info["version"] == __version__
 
 
 def test_readyz_checks_the_database(client):

@@ -38,7 +38,7 @@ from sqlalchemy import delete, exists, select, text, update
 
 from ..cases.models import Attachment, Case, Contact, Note
 from ..chats.models import Chat, ChatMessage
-from ..customers.models import Customer
+from ..customers.models import Customer, RectificationHistory
 from ..extensions import db
 from ..feedback.models import FeedbackRequest
 from ..forwarding.models import Disclosure
@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 DELETED_WITH_THE_CASE = "deleted with the case"
 SET_TO_NULL = "set to null"
 CUSTOMERS_CHECKED = "only a customer no case refers to is deleted"
+DELETED_WITH_THE_CUSTOMER = "deleted with the customer"
 
 REFERENCES = {
     ("contact", "case_id"): DELETED_WITH_THE_CASE,
@@ -71,6 +72,7 @@ REFERENCES = {
     ("case", "customer_id"): CUSTOMERS_CHECKED,
     ("feedback_request", "customer_id"): SET_TO_NULL,
     ("disclosure", "customer_id"): SET_TO_NULL,
+    ("rectification_history", "customer_id"): DELETED_WITH_THE_CUSTOMER,
 }
 
 # Deleted by case id; whatever refers to their rows is deleted by case id too.
@@ -125,6 +127,7 @@ def delete_customers_left_without_a_case(candidates: set[int]) -> int:
         orphaned = _without_a_case(locked)
     if orphaned:
         _execute(delete(Customer).where(among(Customer.id, orphaned)))
+        _execute(delete(RectificationHistory).where(among(RectificationHistory.customer_id, orphaned)))
         for model in (FeedbackRequest, Disclosure):
             _execute(update(model).where(among(model.customer_id, orphaned)).values(customer_id=None))
     return len(orphaned)

@@ -34,6 +34,7 @@ from ..errors import Conflict
 from ..extensions import db
 from ..lines.models import ServiceLine
 from ..metrics import PURGED
+from ..privacy.retention import purge_expired_privacy_records
 from ..recordings.models import Recording
 from ..storage import FileStorage
 from ..sql import among
@@ -59,10 +60,13 @@ class PurgeReport:
     held_cases_skipped: int = 0
     batches: int = 0
     missing_files: list[str] = field(default_factory=list)
+    # Side tables on their own periods (service/privacy/retention.py), by table.
+    privacy: dict[str, int] = field(default_factory=dict)
 
     def counts(self) -> dict:
         return {"cases": self.cases, "audit_entries": self.audit_entries, "attachments": self.attachments, "recordings": self.recordings,
-                "customers": self.customers, "files": self.files, "provider_copies": self.provider_copies, "held_cases_skipped": self.held_cases_skipped}
+                "customers": self.customers, "files": self.files, "provider_copies": self.provider_copies, "held_cases_skipped": self.held_cases_skipped,
+                **self.privacy}
 
 
 # --- legal hold ------------------------------------------------------------------------------
@@ -146,6 +150,7 @@ def purge(*, as_of: datetime | None = None, dry_run: bool = False, storage: File
             # take the record of officials' own actions with it.
             seal()
             report.audit_entries = purge_before(utcnow() - timedelta(days=audit_retention_days))
+    report.privacy = purge_expired_privacy_records(as_of=as_of, dry_run=dry_run, batch_size=batch_size)
     if not dry_run:
         for kind in ("cases", "recordings", "customers", "files", "audit_entries"):
             PURGED.labels(kind).inc(getattr(report, kind))

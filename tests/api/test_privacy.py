@@ -4,6 +4,7 @@ import base64
 import io
 import json
 import zipfile
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -77,18 +78,65 @@ def test_an_access_request_end_to_end(client, intake, adviser, admin, privacy):
     assert len(exports) == 2 and exports[0]["object_id"] == request["id"]
 
 
+def _month_start(months_ahead: int = 0) -> datetime:
+    """Midnight UTC on the first of this month, or of a month ``months_ahead`` later."""
+    today = datetime.now(timezone.utc)
+    index = today.month - 1 + months_ahead
+    return datetime(today.year + index // 12, index % 12 + 1, 1, tzinfo=timezone.utc)
+
+
+def _extension(**body):
+    payload = {"months": 2, "reason": "Pyyntöjä on paljon", "notified_at": datetime.now(timezone.utc).isoformat(),
+               "notified_via": "letter"}
+    payload.update(body)
+    return payload
+
+
 def test_the_deadline_extends_once_by_at_most_two_months(client, privacy):
-    request = _register(client, privacy, received_at="2026-03-15T09:00:00Z")
-    assert request["due_at"] == "2026-04-15T09:00:00+00:00"
+    request = _register(client, privacy, received_at=_month_start().isoformat())
+    assert request["due_at"] == _month_start(1).isoformat()
 
     assert_problem(client.post(f"/api/v1/privacy/requests/{request['id']}/extend", headers=privacy,
-                               json={"months": 3, "reason": "laaja"}), 422, fields=["months"])
+                               json=_extension(months=3)), 422, fields=["months"])
     extended = client.post(f"/api/v1/privacy/requests/{request['id']}/extend", headers=privacy,
-                           json={"months": 2, "reason": "Pyyntöjä on paljon"}).get_json()
-    assert extended["due_at"] == "2026-06-15T09:00:00+00:00"
+                           json=_extension()).get_json()
+    assert extended["due_at"] == _month_start(3).isoformat()
     again = client.post(f"/api/v1/privacy/requests/{request['id']}/extend", headers=privacy,
-                        json={"months": 1, "reason": "x"})
+                        json=_extension(months=1))
     assert_problem(again, 409, "already-extended")
+
+
+def test_an_overdue_request_cannot_be_extended(client, privacy):
+    request = _register(client, privacy, received_at="2026-01-31T10:00:00+02:00")  # due 2026-02-28
+
+    refused = client.post(f"/api/v1/privacy/requests/{request['id']}/extend", headers=privacy,
+                          json=_extension(notified_at="2026-02-20T10:00:00Z"))
+
+    assert_problem(refused, 409, "request-overdue")
+    shown = client.get(f"/api/v1/privacy/requests/{request['id']}", headers=privacy).get_json()
+    assert (shown["due_at"], shown["extended_at"]) == ("2026-02-28T08:00:00+00:00", None)
+
+
+def test_an_extension_records_the_reasons_and_when_and_how_the_person_was_told(client, privacy):
+    request = _register(client, privacy, received_at=_month_start().isoformat())
+    told = _month_start().replace(hour=12).isoformat()
+    for missing in ("reason", "notified_at", "notified_via"):
+        body = _extension(notified_at=told)
+        del body[missing]
+        assert_problem(client.post(f"/api/v1/privacy/requests/{request['id']}/extend", headers=privacy, json=body),
+                       422, fields=[missing])
+    assert_problem(client.post(f"/api/v1/privacy/requests/{request['id']}/extend", headers=privacy,
+                               json=_extension(notified_via="pigeon")), 422, fields=["notified_via"])
+    future = (datetime.now(timezone.utc) + timedelta(days=1)).isoformat()
+    assert_problem(client.post(f"/api/v1/privacy/requests/{request['id']}/extend", headers=privacy,
+                               json=_extension(notified_at=future)), 422, fields=["notified_at"])
+
+    client.post(f"/api/v1/privacy/requests/{request['id']}/extend", headers=privacy,
+                json=_extension(notified_at=told, notified_via="email", reason="Laaja aineisto, 3 rekisteriä"))
+
+    shown = client.get(f"/api/v1/privacy/requests/{request['id']}", headers=privacy).get_json()
+    assert (shown["extension_reason"], shown["extension_notified_at"], shown["extension_notified_via"]) == (
+        "Laaja aineisto, 3 rekisteriä", told, "email")
 
 
 def test_overdue_requests_are_listed(client, privacy):
@@ -101,12 +149,31 @@ def test_overdue_requests_are_listed(client, privacy):
     assert [r["id"] for r in overdue["items"]] == [late["id"]]
 
 
-def test_erasure_is_not_offered_and_the_api_says_why(client, privacy):
-    response = client.post("/api/v1/privacy/requests", headers=privacy, json={
-        "type": "erasure", "subject": {"email": "anna@example.fi"}, "received_at": "2026-11-01T00:00:00Z"})
+@pytest.mark.parametrize("kind", ["erasure", "objection", "portability"])
+def test_erasure_objection_and_portability_are_logged_and_answered_with_the_legal_reason(client, privacy, kind):
+    request = _register(client, privacy, type=kind, subject={"email": "anna@example.fi"},
+                        received_at="2026-11-02T00:00:00Z")
+    assert (request["type"], request["status"], request["due_at"]) == (kind, "open", "2026-12-02T00:00:00+00:00")
+    listed = client.get("/api/v1/privacy/requests?status=open", headers=privacy).get_json()["items"]
+    assert [r["id"] for r in listed] == [request["id"]]
 
-    body = assert_problem(response, 422, fields=["type"])
-    assert "Erasure is not offered" in body["errors"]["type"][0]
+    for body in (None, {}, {"answer_reason": "  "}):
+        unreasoned = client.post(f"/api/v1/privacy/requests/{request['id']}/complete", headers=privacy, json=body)
+        assert_problem(unreasoned, 422, fields=["answer_reason"])
+    reason = "Käsittely perustuu lakisääteiseen velvoitteeseen (tietosuoja-asetus 6 art. 1 c); tiedot poistetaan " \
+             "säilytysajan päätyttyä."
+    answered = client.post(f"/api/v1/privacy/requests/{request['id']}/complete", headers=privacy,
+                           json={"answer_reason": reason})
+
+    assert answered.status_code == 200
+    shown = client.get(f"/api/v1/privacy/requests/{request['id']}", headers=privacy).get_json()
+    assert (shown["status"], shown["answer_reason"]) == ("completed", reason)
+    assert shown["completed_at"]
+
+
+def test_an_access_request_is_completed_without_a_reason_as_before(client, privacy):
+    request = _register(client, privacy)
+    assert client.post(f"/api/v1/privacy/requests/{request['id']}/complete", headers=privacy).status_code == 200
 
 
 @pytest.mark.parametrize("body, field", [

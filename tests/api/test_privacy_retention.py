@@ -7,7 +7,6 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from service.customers.models import RectificationHistory
 from service.extensions import db
 
 
@@ -97,6 +96,8 @@ def test_a_corrections_old_value_is_not_in_the_audit_log_and_goes_with_the_case_
 
 
 def test_a_corrections_old_value_goes_with_its_customer(app, client, runner, intake, adviser, admin):
+    from service.customers.models import RectificationHistory
+
     case_id = client.post("/api/v1/inbound/messages", headers=intake, json={
         "channel": "sms", "external_id": "SM-rect-2", "from": {"phone": "+358401239999"},
         "body": "hei"}).get_json()["case_id"]

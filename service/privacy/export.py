@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import mimetypes
 import re
 import zipfile
@@ -31,6 +32,8 @@ from ..outbox.models import OutboxMessage
 from ..recordings.models import Recording
 from ..storage import FileStorage
 from .logic import find_customers, get_request
+
+log = logging.getLogger(__name__)
 
 _NESTED = "shown nested under its parent"
 _OFFICIAL = "identifies an official, not the person"
@@ -88,7 +91,7 @@ NOT_SHOWN: dict[type, dict[str, str]] = {
     Attachment: {"case_id": _NESTED, "uploaded_by_id": _OFFICIAL,
                  "source_url": "the provider's address of a file not fetched yet (flagged held_by_provider)"},
     Recording: {"case_id": _NESTED, "provider_sid": _INTERNAL, "call_sid": "the call's external_id, shown on it",
-                "source_url": "the phone system's address of audio not fetched yet (flagged held_by_phone_system)"},
+                "source_url": "the phone system's address; the archive fetches the audio from it"},
     Chat: {"case_id": _NESTED, "token_hash": "a secret", "token_expires_at": _INTERNAL},
     ChatMessage: {"chat_id": _NESTED, "official_id": _OFFICIAL},
     FeedbackRequest: {"case_id": _NESTED, "customer_id": _NESTED, "outbox_id": "the SMS, shown in messages"},
@@ -98,6 +101,10 @@ NOT_SHOWN: dict[type, dict[str, str]] = {
                     "attempts": "delivery mechanics", "next_attempt_at": "delivery mechanics",
                     "last_error": "delivery mechanics", "created_by_id": _OFFICIAL, "updated_at": "delivery mechanics"},
 }
+
+
+class Remote(str):
+    """The phone system's address of a file not in our storage."""
 
 
 def _value(value):
@@ -139,10 +146,11 @@ class _Export:
         entry = _row(r)
         entry["audio_in_archive"] = None
         entry["held_by_phone_system"] = r.storage_key is None and r.source_url is not None
-        if r.storage_key:
+        if r.storage_key or r.source_url:
             extension = mimetypes.guess_extension(r.content_type or "audio/mpeg") or ".bin"
             entry["audio_in_archive"] = f"files/recording-{r.id}{extension}"
-            self.files.append((entry["audio_in_archive"], r.storage_key))
+            # Audio the phone system still holds is fetched into the archive (only there).
+            self.files.append((entry["audio_in_archive"], r.storage_key or Remote(r.source_url)))
         return entry
 
     def chat(self, chat: Chat) -> dict:
@@ -222,17 +230,33 @@ def build_export(*, actor: Principal, request_id: int, region: str) -> tuple[dic
     return document, export.files
 
 
-def write_zip(document: dict, files: list[tuple[str, str]], storage: FileStorage) -> io.BytesIO:
-    """export.json and the bytes of every file it names. A file missing from storage is listed
-    in export.json's ``missing_files`` rather than silently absent."""
-    buffer = io.BytesIO()
-    missing = [name for name, key in files if not storage.exists(key)]
+def write_zip(document: dict, files: list[tuple[str, str]], storage: FileStorage, fetcher=None) -> io.BytesIO:
+    """export.json and the bytes of every file it names: from storage, or for a ``Remote`` one
+    through ``fetcher`` (the phone system's ``fetch(url) -> (bytes, content type)``). A file that
+    cannot be had is listed in export.json's ``missing_files`` rather than silently absent."""
+    contents, missing = {}, []
+    for name, key in files:
+        if isinstance(key, Remote):
+            try:
+                contents[name] = fetcher.fetch(key)[0] if fetcher is not None else None
+            except Exception as failure:  # the archive is still made, naming what it lacks
+                log.warning("could not fetch a recording for an access export: %s", type(failure).__name__)
+                contents[name] = None
+            if contents[name] is None:
+                missing.append(name)
+        elif not storage.exists(key):
+            missing.append(name)
     if missing:
         document = {**document, "missing_files": missing}
+    buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("export.json", json.dumps(document, ensure_ascii=False, indent=2))
         for name, key in files:
-            if name not in missing:
+            if name in missing:
+                continue
+            if isinstance(key, Remote):
+                archive.writestr(name, contents[name])
+            else:
                 archive.write(storage.path(key), name)
     buffer.seek(0)
     return buffer

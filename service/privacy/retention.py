@@ -49,11 +49,9 @@ def purge_expired_privacy_records(*, as_of: datetime, dry_run: bool = False,
     request_cutoff = as_of - timedelta(days=config["PRIVACY_REQUEST_RETENTION_DAYS"])
     history_cutoff = as_of - timedelta(days=config["CASE_RETENTION_DAYS"])
     if dry_run:
-        counts = {name: db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-                  for name, query in (("privacy_requests", _expired_requests(request_cutoff)),
-                                      ("rectification_history", _expired_history(history_cutoff)))}
-        db.session.rollback()
-        return counts
+        return {name: db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+                for name, query in (("privacy_requests", _expired_requests(request_cutoff)),
+                                    ("rectification_history", _expired_history(history_cutoff)))}
     return {"privacy_requests": _in_batches(_expired_requests(request_cutoff), _clear_requests, batch_size),
             "rectification_history": _in_batches(_expired_history(history_cutoff), _delete_history, batch_size)}
 
@@ -65,7 +63,7 @@ def _in_batches(expired, act, batch_size: int) -> int:
                                       .with_for_update(skip_locked=True)))
         if ids:
             act(ids)
-        db.session.commit()
+            db.session.commit()
         done += len(ids)
         if len(ids) < batch_size:
             return done

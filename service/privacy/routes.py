@@ -83,5 +83,6 @@ def export(args, request_id):
                                    region=current_app.config["DEFAULT_PHONE_REGION"])
     if args["format"] == "json":
         return Response(json.dumps(document, ensure_ascii=False, indent=2), mimetype="application/json")
-    return send_file(write_zip(document, files, get_storage()), mimetype="application/zip",
+    archive = write_zip(document, files, get_storage(), current_app.extensions.get("recording_fetcher"))
+    return send_file(archive, mimetype="application/zip",
                      as_attachment=True, download_name=f"access-request-{request_id}.zip")

@@ -296,3 +296,27 @@ def test_a_time_window_matches_when_the_contact_happened_not_when_its_case_was_o
     (person,) = document["people"]
     assert [case["id"] for case in person["cases"]] == [march]
     assert may != march
+
+
+def test_audio_the_phone_system_still_holds_is_fetched_into_the_archive(make_app, admin_for):
+    from tests.twilio_fakes import ACCOUNT_SID
+    from tests.voice_fakes import MP3, FakeMediaServer, recorded_call, voice_line
+
+    media = FakeMediaServer()
+    app = make_app(TWILIO_ACCOUNT_SID=ACCOUNT_SID, VOICE_FETCH_RECORDINGS=0, TWILIO_MEDIA_GET=media.get)
+    client = app.test_client()
+    admin, privacy = admin_for(app, "admin"), admin_for(app, "privacy_officer")
+    voice_line(client, admin)
+    recorded_call(client, admin, "CA" + "e" * 32)
+    assert media.requests == []  # not fetched when the call was recorded
+    request = _register(client, privacy)
+
+    archive = client.get(f"/api/v1/privacy/requests/{request['id']}/export?format=zip", headers=privacy)
+
+    with zipfile.ZipFile(io.BytesIO(archive.data)) as zipped:
+        document = json.loads(zipped.read("export.json"))
+        (recording,) = document["people"][0]["cases"][0]["recordings"]
+        assert recording["held_by_phone_system"] is True
+        assert zipped.read(recording["audio_in_archive"]) == MP3
+        assert "missing_files" not in document
+    assert len(media.requests) == 1

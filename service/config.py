@@ -41,6 +41,10 @@ class Settings:
     RECORDING_RETENTION_DAYS: int = 365
     # The audit log's own period; entries older than this are purged behind a chain checkpoint.
     AUDIT_RETENTION_DAYS: int = 5 * 365
+    # Days an answered data-subject request keeps the person's name, phone, email and the
+    # request's text: three years, the general limitation period for claims (velan
+    # vanhentumisesta annettu laki 4 §), within which the person may dispute the answer.
+    PRIVACY_REQUEST_RETENTION_DAYS: int = 3 * 365
     # Upper bound of any request body; the web server refuses more with 413.
     MAX_CONTENT_LENGTH: int = 25 * 1024 * 1024
     # Upper bound of one attachment after base64 decoding.
@@ -135,7 +139,7 @@ class Settings:
     INPROCESS_SWEEP_SECONDS: int = 30
 
     def __post_init__(self):
-        for name in ("OUTBOX_DRAIN_JOBS", "OUTBOX_BATCH_SIZE", "INTAKE_JOBS"):
+        for name in ("OUTBOX_DRAIN_JOBS", "OUTBOX_BATCH_SIZE", "INTAKE_JOBS", "PRIVACY_REQUEST_RETENTION_DAYS"):
             if getattr(self, name) < 1:
                 raise RuntimeError(f"{name} must be at least 1, got {getattr(self, name)}")
 

@@ -13,7 +13,7 @@ from ..extensions import db
 from ..lines.logic import visible_line_ids
 from ..pagination import paginate
 from ..sql import contains
-from .models import Customer, SmsOptOut
+from .models import Customer, RectificationHistory, SmsOptOut
 from .normalise import InvalidContactDetail, email_or_none, normalise_email, normalise_phone, phone_or_none
 
 EDITABLE = ("name", "address", "email", "phone", "preferred_contact_method", "language")
@@ -157,9 +157,16 @@ def update_customer(*, actor: Principal, customer_id: int, data: dict) -> Custom
         db.session.rollback()
         raise Conflict("Another customer already has this phone number or email address.") from None
     if previous:
-        # The old values stay in the audit trail: a correction never erases what was recorded.
+        # A correction never erases what was recorded: the old values are kept, but in a table
+        # with its own period, not in the audit log (kept for years, and chained, so never
+        # edited). The entry refers to them by id.
+        history = [RectificationHistory(customer_id=customer.id, field=name, old_value=value,
+                                        corrected_by_id=actor.id if actor.is_official else None)
+                   for name, value in sorted(previous.items())]
+        db.session.add_all(history)
+        db.session.flush()
         record("customer.updated", actor=actor, object_type="customer", object_id=customer.id,
-               details={"fields": sorted(previous), "previous": previous})
+               details={"fields": sorted(previous), "rectification_ids": [h.id for h in history]})
     db.session.commit()
     return customer
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import String, Text
+from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..db_types import UTCDateTime, utcnow
@@ -44,3 +44,22 @@ class SmsOptOut(db.Model):
 
     phone: Mapped[str] = mapped_column(String(20), primary_key=True)
     opted_out_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RectificationHistory(db.Model):
+    """A customer detail as it was before a correction, kept out of the audit log.
+
+    The audit log is hash-chained and kept AUDIT_RETENTION_DAYS; an old name, phone or email
+    written into it would outlive its period by years. The audit entry names this row's id
+    only. The row goes with its customer, and at the latest CASE_RETENTION_DAYS after the
+    correction (service/privacy/retention.py): as long as the case data it was part of.
+    """
+
+    __tablename__ = "rectification_history"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id", ondelete="CASCADE"), index=True)
+    field: Mapped[str] = mapped_column(String(32))
+    old_value: Mapped[str | None] = mapped_column(Text)
+    corrected_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    corrected_by_id: Mapped[int | None] = mapped_column(ForeignKey("official.id", ondelete="SET NULL"))

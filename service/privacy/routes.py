@@ -1,6 +1,4 @@
-import io
 import json
-import zipfile
 
 from flask import Response, current_app, send_file
 
@@ -9,10 +7,11 @@ from ..blueprint import Blueprint
 from ..pagination import page_schema
 from ..storage import get_storage
 from . import logic
-from .schemas import ExportQuery, ExtendIn, PrivacyRequestIn, PrivacyRequestOut, PrivacyRequestQuery, WithholdIn
+from .export import build_export, write_zip
+from .schemas import CompleteIn, ExportQuery, ExtendIn, PrivacyRequestIn, PrivacyRequestOut, PrivacyRequestQuery, WithholdIn
 
 blp = Blueprint("privacy", __name__, url_prefix="/api/v1/privacy",
-                description="Data-subject requests: access, rectification, restriction")
+                description="Data-subject requests: every right, answered within its deadline")
 
 RequestPage = page_schema(PrivacyRequestOut, "PrivacyRequestPage")
 
@@ -48,16 +47,18 @@ def get_request(request_id):
 @blp.arguments(ExtendIn)
 @blp.response(200, PrivacyRequestOut)
 def extend_request(data, request_id):
-    """Extend the deadline once, by one or two months, with a reason"""
+    """Extend the deadline once, by one or two months, before it passes: with the reasons and when and how
+    the person was told"""
     return logic.extend(actor=current_principal(), request_id=request_id, **data)
 
 
 @blp.route("/requests/<int:request_id>/complete", methods=["POST"])
 @blp.requires("privacy.manage")
+@blp.arguments(CompleteIn)
 @blp.response(200, PrivacyRequestOut)
-def complete_request(request_id):
-    """Mark the request answered"""
-    return logic.complete(actor=current_principal(), request_id=request_id)
+def complete_request(data, request_id):
+    """Mark the request answered; erasure, objection and portability with the legal reason given"""
+    return logic.complete(actor=current_principal(), request_id=request_id, **data)
 
 
 @blp.route("/requests/<int:request_id>/withhold", methods=["POST"])
@@ -72,23 +73,16 @@ def withhold_item(data, request_id):
 @blp.route("/requests/<int:request_id>/export", methods=["GET"])
 @blp.requires("privacy.manage")
 @blp.arguments(ExportQuery, location="query")
-@blp.response(200, description="The export as JSON, or a ZIP of export.json and the files (`format=zip`)",
+@blp.response(200, description="The export as JSON, or a ZIP of export.json with the attachments' and "
+                                "recordings' files (`format=zip`)",
               content_type="application/json")
 @blp.alt_response(200, description="ZIP archive", content_type="application/zip", success=True)
 def export(args, request_id):
     """Everything held about the subject (audited)"""
-    document, files = logic.build_export(actor=current_principal(), request_id=request_id,
-                                         region=current_app.config["DEFAULT_PHONE_REGION"])
-    text = json.dumps(document, ensure_ascii=False, indent=2)
+    document, files = build_export(actor=current_principal(), request_id=request_id,
+                                   region=current_app.config["DEFAULT_PHONE_REGION"])
     if args["format"] == "json":
-        return Response(text, mimetype="application/json")
-    buffer = io.BytesIO()
-    storage = get_storage()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("export.json", text)
-        for name, key in files:
-            if storage.exists(key):
-                archive.write(storage.path(key), name)
-    buffer.seek(0)
-    return send_file(buffer, mimetype="application/zip", as_attachment=True,
-                     download_name=f"access-request-{request_id}.zip")
+        return Response(json.dumps(document, ensure_ascii=False, indent=2), mimetype="application/json")
+    archive = write_zip(document, files, get_storage(), current_app.extensions.get("recording_fetcher"))
+    return send_file(archive, mimetype="application/zip",
+                     as_attachment=True, download_name=f"access-request-{request_id}.zip")

@@ -1,9 +1,9 @@
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, fields, validate
 
 from ..pagination import PageArgs
 from ..schemas import StrictSchema, UTCDateTimeField, required_text, text_field
 from .logic import WITHHOLDABLE
-from .models import REQUEST_TYPES
+from .models import NOTIFIED_VIA, REQUEST_TYPES
 
 
 class ContactedBetween(StrictSchema):
@@ -19,18 +19,12 @@ class SubjectIn(StrictSchema):
 
 
 class PrivacyRequestIn(StrictSchema):
-    type = fields.String(required=True, validate=validate.OneOf(REQUEST_TYPES + ("erasure",)))
+    type = fields.String(required=True, validate=validate.OneOf(REQUEST_TYPES), metadata={
+        "description": "Every right can be asked for and is answered within the deadline; erasure, objection "
+                       "and portability are answered with the legal reason they do not apply (see complete)"})
     subject = fields.Nested(SubjectIn, required=True)
     received_at = UTCDateTimeField(required=True)
     details = text_field(10_000, allow_none=True)
-
-    @validates_schema
-    def _no_erasure(self, data, **kwargs):
-        if data.get("type") == "erasure":
-            raise ValidationError(
-                "Erasure is not offered: the authority processes this data under a legal obligation, and the "
-                "data is deleted when its retention period ends. Ask for rectification or restriction instead.",
-                "type")
 
 
 class PrivacyRequestOut(Schema):
@@ -43,7 +37,12 @@ class PrivacyRequestOut(Schema):
     due_at = fields.DateTime()
     extended_at = fields.DateTime(allow_none=True)
     extension_reason = fields.String(allow_none=True)
+    extension_notified_at = fields.DateTime(allow_none=True, metadata={"description": "When the person was told"})
+    extension_notified_via = fields.String(allow_none=True, metadata={"description": "How the person was told"})
     completed_at = fields.DateTime(allow_none=True)
+    answer_reason = fields.String(allow_none=True)
+    personal_data_deleted_at = fields.DateTime(
+        allow_none=True, metadata={"description": "When the purge deleted the request's personal fields"})
     withheld = fields.List(fields.Dict(), allow_none=True)
 
 
@@ -54,7 +53,15 @@ class PrivacyRequestQuery(PageArgs):
 
 class ExtendIn(StrictSchema):
     months = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=2))
-    reason = required_text(2000)
+    reason = required_text(2000, metadata={"description": "The reasons for the delay, as the person was told them"})
+    notified_at = UTCDateTimeField(required=True, metadata={"description": "When the person was told"})
+    notified_via = fields.String(required=True, validate=validate.OneOf(NOTIFIED_VIA),
+                                 metadata={"description": "How the person was told"})
+
+
+class CompleteIn(StrictSchema):
+    answer_reason = text_field(10_000, allow_none=True, metadata={
+        "description": "The legal reasoning the person was given; required for erasure, objection and portability"})
 
 
 class WithholdIn(StrictSchema):

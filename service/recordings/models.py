@@ -43,5 +43,6 @@ class Recording(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     contact: Mapped["Contact | None"] = relationship()  # noqa: F821
+    service_line: Mapped["ServiceLine | None"] = relationship()  # noqa: F821
 
     __table_args__ = (Index("ix_recording_retention_until", "retention_until"),)

@@ -41,7 +41,7 @@ from sqlalchemy import delete, exists, or_, select, text, update
 
 from ..cases.models import Attachment, Case, Contact, Note
 from ..chats.models import Chat, ChatMessage
-from ..customers.models import Customer
+from ..customers.models import Customer, RectificationHistory
 from ..extensions import db
 from ..feedback.models import FeedbackRequest
 from ..forwarding.models import Disclosure
@@ -55,6 +55,7 @@ DELETED_WITH_THE_CASE = "deleted with the case"
 SET_TO_NULL = "set to null"
 CUSTOMERS_CHECKED = "only a customer no case refers to is deleted"
 DETACHED = "detached and kept on its own clock, or deleted when that has run out"
+DELETED_WITH_THE_CUSTOMER = "deleted with the customer"
 
 REFERENCES = {
     ("contact", "case_id"): DELETED_WITH_THE_CASE,
@@ -75,6 +76,7 @@ REFERENCES = {
     ("case", "customer_id"): CUSTOMERS_CHECKED,
     ("feedback_request", "customer_id"): SET_TO_NULL,
     ("disclosure", "customer_id"): SET_TO_NULL,
+    ("rectification_history", "customer_id"): DELETED_WITH_THE_CUSTOMER,
 }
 
 # Deleted by case id; whatever refers to their rows is deleted by case id too.
@@ -143,6 +145,7 @@ def delete_customers_left_without_a_case(candidates: set[int]) -> int:
         orphaned = _without_a_case(locked)
     if orphaned:
         _execute(delete(Customer).where(among(Customer.id, orphaned)))
+        _execute(delete(RectificationHistory).where(among(RectificationHistory.customer_id, orphaned)))
         for model in (FeedbackRequest, Disclosure):
             _execute(update(model).where(among(model.customer_id, orphaned)).values(customer_id=None))
     return len(orphaned)

@@ -49,6 +49,7 @@ from ..lines.models import ServiceLine
 from ..intake.models import InboundEnvelope
 from ..metrics import PURGED
 from ..outbox.models import OutboxMessage
+from ..privacy.retention import purge_expired_privacy_records
 from ..recordings.models import Recording
 from ..storage import FileStorage
 from ..sql import among
@@ -78,11 +79,14 @@ class PurgeReport:
     held_cases_skipped: int = 0
     batches: int = 0
     missing_files: list[str] = field(default_factory=list)
+    # Side tables on their own periods (service/privacy/retention.py), by table.
+    privacy: dict[str, int] = field(default_factory=dict)
 
     def counts(self) -> dict:
         return {"cases": self.cases, "audit_entries": self.audit_entries, "attachments": self.attachments, "recordings": self.recordings,
                 "recordings_detached": self.recordings_detached, "envelopes": self.envelopes,
-                "customers": self.customers, "files": self.files, "provider_copies": self.provider_copies, "held_cases_skipped": self.held_cases_skipped}
+                "customers": self.customers, "files": self.files, "provider_copies": self.provider_copies, "held_cases_skipped": self.held_cases_skipped,
+                **self.privacy}
 
 
 # --- legal hold ------------------------------------------------------------------------------
@@ -137,6 +141,7 @@ class PurgeSettings:
     """What the purge needs from the configuration and the composition root."""
 
     default_case_days: int = 365
+    privacy_request_days: int = 3 * 365
     audit_retention_days: int | None = None
     region: str = "FI"
     # Per kind of provider copy ("recording", "message"): an object whose ``delete(sid)``
@@ -146,6 +151,7 @@ class PurgeSettings:
     @classmethod
     def from_app(cls, app) -> "PurgeSettings":
         return cls(default_case_days=app.config["CASE_RETENTION_DAYS"],
+                   privacy_request_days=app.config["PRIVACY_REQUEST_RETENTION_DAYS"],
                    audit_retention_days=app.config["AUDIT_RETENTION_DAYS"],
                    region=app.config["DEFAULT_PHONE_REGION"],
                    provider_deleters=app.extensions.get("provider_copy_deleters", {}))
@@ -197,6 +203,9 @@ def purge(*, as_of: datetime | None = None, dry_run: bool = False, storage: File
             # take the record of officials' own actions with it.
             seal()
             report.audit_entries = purge_before(utcnow() - timedelta(days=settings.audit_retention_days))
+    report.privacy = purge_expired_privacy_records(as_of=as_of, request_days=settings.privacy_request_days,
+                                                   case_days=settings.default_case_days, dry_run=dry_run,
+                                                   batch_size=batch_size)
     if not dry_run:
         for kind in ("cases", "recordings", "customers", "files", "audit_entries"):
             PURGED.labels(kind).inc(getattr(report, kind))

@@ -32,6 +32,10 @@ class PurgeOut(Schema):
         "description": "Recordings whose case was deleted first: kept until their own date"})
     envelopes = fields.Integer(metadata={"description": "Inbound messages that could never be processed"})
     customers = fields.Integer()
+    privacy_requests = fields.Function(lambda report: report.privacy.get("privacy_requests", 0), metadata={
+        "type": "integer", "description": "Answered data-subject requests whose personal fields were cleared"})
+    rectification_history = fields.Function(lambda report: report.privacy.get("rectification_history", 0), metadata={
+        "type": "integer", "description": "Old values of corrections past their period"})
     files = fields.Integer()
     provider_copies = fields.Integer(metadata={"description": "Provider copies (Twilio's recordings and messages) deleted there"})
     held_cases_skipped = fields.Integer()

@@ -55,7 +55,21 @@ def _plant_everywhere(app, client, api):
     assert client.post(f"/api/v1/cases/{case_id}/disclosures", headers=adviser, json={
         "recipient": f"Poliisi {MARKER}", "fields": ["phone"], "legal_basis": "Poliisilaki",
         "disclosed_at": "2026-11-20T10:00:00+02:00"}).status_code == 201
+    # A correction: the old value is the marker, the new one is not.
+    privacy = api.headers_for("privacy_officer")
+    customer_id = client.get(f"/api/v1/cases/{case_id}", headers=adviser).get_json()["customer"]["id"]
+    assert client.patch(f"/api/v1/customers/{customer_id}", headers=privacy, json={
+        "address": f"{MARKER}katu 1"}).status_code == 200
+    assert client.patch(f"/api/v1/customers/{customer_id}", headers=privacy, json={
+        "address": "Uusi katu 2"}).status_code == 200
     assert client.post(f"/api/v1/cases/{case_id}/close", headers=adviser).status_code == 200
+    # A data-subject request about the person, answered.
+    request = client.post("/api/v1/privacy/requests", headers=privacy, json={
+        "type": "erasure", "subject": {"name": NAME, "phone": PHONE, "email": EMAIL},
+        "details": f"Poistakaa tietoni, {MARKER}",
+        "received_at": datetime.now(timezone.utc).isoformat()}).get_json()
+    assert client.post(f"/api/v1/privacy/requests/{request['id']}/complete", headers=privacy, json={
+        "answer_reason": f"Lakisääteinen velvoite ({MARKER})"}).status_code == 200
 
     # Email with an attachment, through an integration.
     assert client.post("/api/v1/inbound/messages", headers=intake, json={
@@ -151,13 +165,14 @@ def test_no_personal_data_is_kept_past_its_period_anywhere(make_app):
     for place in ("customer.name", "customer.phone", "customer.email", "contact.body", "contact.sender",
                   "note.body", "case.question", "attachment.filename", "chat_message.body",
                   "outbox_message.body", "disclosure.recipient", "feedback_request.phone", "recording.caller",
-                  "inbound_envelope.payload"):
+                  "inbound_envelope.payload", "rectification_history.old_value", "privacy_request.subject",
+                  "privacy_request.details", "privacy_request.answer_reason"):
         assert place in planted, place
     assert any(p.startswith("file ") for p in planted)
     statistics = _statistics(app, client, supervisor)
     assert statistics["contacts"]["total"]["contacts"] >= 6, statistics["contacts"]
 
-    later = (datetime.now(timezone.utc) + timedelta(days=3 * 365)).isoformat()
+    later = (datetime.now(timezone.utc) + timedelta(days=4 * 365)).isoformat()
     result = app.test_cli_runner().invoke(args=["retention", "purge", "--as-of", later])
     assert result.exit_code == 0, result.output
 

@@ -4,6 +4,7 @@ import base64
 import io
 import json
 import zipfile
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -77,18 +78,65 @@ def test_an_access_request_end_to_end(client, intake, adviser, admin, privacy):
     assert len(exports) == 2 and exports[0]["object_id"] == request["id"]
 
 
+def _month_start(months_ahead: int = 0) -> datetime:
+    """Midnight UTC on the first of this month, or of a month ``months_ahead`` later."""
+    today = datetime.now(timezone.utc)
+    index = today.month - 1 + months_ahead
+    return datetime(today.year + index // 12, index % 12 + 1, 1, tzinfo=timezone.utc)
+
+
+def _extension(**body):
+    payload = {"months": 2, "reason": "Pyyntöjä on paljon", "notified_at": datetime.now(timezone.utc).isoformat(),
+               "notified_via": "letter"}
+    payload.update(body)
+    return payload
+
+
 def test_the_deadline_extends_once_by_at_most_two_months(client, privacy):
-    request = _register(client, privacy, received_at="2026-03-15T09:00:00Z")
-    assert request["due_at"] == "2026-04-15T09:00:00+00:00"
+    request = _register(client, privacy, received_at=_month_start().isoformat())
+    assert request["due_at"] == _month_start(1).isoformat()
 
     assert_problem(client.post(f"/api/v1/privacy/requests/{request['id']}/extend", headers=privacy,
-                               json={"months": 3, "reason": "laaja"}), 422, fields=["months"])
+                               json=_extension(months=3)), 422, fields=["months"])
     extended = client.post(f"/api/v1/privacy/requests/{request['id']}/extend", headers=privacy,
-                           json={"months": 2, "reason": "Pyyntöjä on paljon"}).get_json()
-    assert extended["due_at"] == "2026-06-15T09:00:00+00:00"
+                           json=_extension()).get_json()
+    assert extended["due_at"] == _month_start(3).isoformat()
     again = client.post(f"/api/v1/privacy/requests/{request['id']}/extend", headers=privacy,
-                        json={"months": 1, "reason": "x"})
+                        json=_extension(months=1))
     assert_problem(again, 409, "already-extended")
+
+
+def test_an_overdue_request_cannot_be_extended(client, privacy):
+    request = _register(client, privacy, received_at="2026-01-31T10:00:00+02:00")  # due 2026-02-28
+
+    refused = client.post(f"/api/v1/privacy/requests/{request['id']}/extend", headers=privacy,
+                          json=_extension(notified_at="2026-02-20T10:00:00Z"))
+
+    assert_problem(refused, 409, "request-overdue")
+    shown = client.get(f"/api/v1/privacy/requests/{request['id']}", headers=privacy).get_json()
+    assert (shown["due_at"], shown["extended_at"]) == ("2026-02-28T08:00:00+00:00", None)
+
+
+def test_an_extension_records_the_reasons_and_when_and_how_the_person_was_told(client, privacy):
+    request = _register(client, privacy, received_at=_month_start().isoformat())
+    told = _month_start().replace(hour=12).isoformat()
+    for missing in ("reason", "notified_at", "notified_via"):
+        body = _extension(notified_at=told)
+        del body[missing]
+        assert_problem(client.post(f"/api/v1/privacy/requests/{request['id']}/extend", headers=privacy, json=body),
+                       422, fields=[missing])
+    assert_problem(client.post(f"/api/v1/privacy/requests/{request['id']}/extend", headers=privacy,
+                               json=_extension(notified_via="pigeon")), 422, fields=["notified_via"])
+    future = (datetime.now(timezone.utc) + timedelta(days=1)).isoformat()
+    assert_problem(client.post(f"/api/v1/privacy/requests/{request['id']}/extend", headers=privacy,
+                               json=_extension(notified_at=future)), 422, fields=["notified_at"])
+
+    client.post(f"/api/v1/privacy/requests/{request['id']}/extend", headers=privacy,
+                json=_extension(notified_at=told, notified_via="email", reason="Laaja aineisto, 3 rekisteriä"))
+
+    shown = client.get(f"/api/v1/privacy/requests/{request['id']}", headers=privacy).get_json()
+    assert (shown["extension_reason"], shown["extension_notified_at"], shown["extension_notified_via"]) == (
+        "Laaja aineisto, 3 rekisteriä", told, "email")
 
 
 def test_overdue_requests_are_listed(client, privacy):
@@ -101,12 +149,31 @@ def test_overdue_requests_are_listed(client, privacy):
     assert [r["id"] for r in overdue["items"]] == [late["id"]]
 
 
-def test_erasure_is_not_offered_and_the_api_says_why(client, privacy):
-    response = client.post("/api/v1/privacy/requests", headers=privacy, json={
-        "type": "erasure", "subject": {"email": "anna@example.fi"}, "received_at": "2026-11-01T00:00:00Z"})
+@pytest.mark.parametrize("kind", ["erasure", "objection", "portability"])
+def test_erasure_objection_and_portability_are_logged_and_answered_with_the_legal_reason(client, privacy, kind):
+    request = _register(client, privacy, type=kind, subject={"email": "anna@example.fi"},
+                        received_at="2026-11-02T00:00:00Z")
+    assert (request["type"], request["status"], request["due_at"]) == (kind, "open", "2026-12-02T00:00:00+00:00")
+    listed = client.get("/api/v1/privacy/requests?status=open", headers=privacy).get_json()["items"]
+    assert [r["id"] for r in listed] == [request["id"]]
 
-    body = assert_problem(response, 422, fields=["type"])
-    assert "Erasure is not offered" in body["errors"]["type"][0]
+    for body in (None, {}, {"answer_reason": "  "}):
+        unreasoned = client.post(f"/api/v1/privacy/requests/{request['id']}/complete", headers=privacy, json=body)
+        assert_problem(unreasoned, 422, fields=["answer_reason"])
+    reason = "Käsittely perustuu lakisääteiseen velvoitteeseen (tietosuoja-asetus 6 art. 1 c); tiedot poistetaan " \
+             "säilytysajan päätyttyä."
+    answered = client.post(f"/api/v1/privacy/requests/{request['id']}/complete", headers=privacy,
+                           json={"answer_reason": reason})
+
+    assert answered.status_code == 200
+    shown = client.get(f"/api/v1/privacy/requests/{request['id']}", headers=privacy).get_json()
+    assert (shown["status"], shown["answer_reason"]) == ("completed", reason)
+    assert shown["completed_at"]
+
+
+def test_an_access_request_is_completed_without_a_reason_as_before(client, privacy):
+    request = _register(client, privacy)
+    assert client.post(f"/api/v1/privacy/requests/{request['id']}/complete", headers=privacy).status_code == 200
 
 
 @pytest.mark.parametrize("body, field", [
@@ -123,3 +190,133 @@ def test_bad_requests_are_refused(client, privacy, body, field):
 def test_only_the_privacy_officer_and_admins_handle_requests(client, adviser, privacy):
     assert client.get("/api/v1/privacy/requests", headers=adviser).status_code == 403
     assert client.get("/api/v1/privacy/requests", headers=privacy).status_code == 200
+
+
+# --- the access export: every personal field, the files themselves, the contact's time ---------
+
+def test_every_column_of_a_persons_data_is_shown_or_left_out_for_a_reason(app):  # app: every model loaded
+    from service.extensions import db
+    from service.privacy.export import NOT_SHOWN, SHOWN
+
+    for model, shown in SHOWN.items():
+        columns = {column.name for column in model.__table__.columns}
+        assert not set(shown) & set(NOT_SHOWN[model]), model.__tablename__
+        assert columns == set(shown) | set(NOT_SHOWN[model]), model.__tablename__
+    # And every table that refers to a person, a case or a contact is one the export reads.
+    about_a_person = {"customer", "case", "contact", "chat"}
+    referring = {table.name for table in db.metadata.tables.values()
+                 if any(key.column.table.name in about_a_person for key in table.foreign_keys)}
+    assert referring <= {model.__tablename__ for model in SHOWN} | {"stats_case_fact", "stats_contact_fact"}
+
+
+@pytest.fixture
+def voice_app(make_app):
+    from tests.twilio_fakes import ACCOUNT_SID
+    from tests.voice_fakes import FakeMediaServer
+
+    return make_app(TWILIO_ACCOUNT_SID=ACCOUNT_SID, VOICE_FETCH_RECORDINGS=1, TWILIO_MEDIA_GET=FakeMediaServer().get)
+
+
+def test_the_export_holds_every_personal_field_and_the_archive_the_files_themselves(voice_app, admin_for):
+    from tests.conftest import Api
+    from tests.voice_fakes import LINE_NUMBER, MP3, recorded_call, voice_line
+
+    client = voice_app.test_client()
+    admin, adviser = admin_for(voice_app, "admin"), admin_for(voice_app, "adviser")
+    privacy, intake = admin_for(voice_app, "privacy_officer"), Api(voice_app, client).api_key_headers()
+    voice_line(client, admin)
+    # A call from the switchboard: queued 90 s, answered, 300 s long, in Swedish ...
+    client.post("/api/v1/inbound/calls", headers=intake, json={
+        "external_id": "pbx-dsr-1", "from": {"phone": "040 123 4567"}, "to": LINE_NUMBER, "language": "sv",
+        "started_at": "2026-11-26T08:00:00+02:00", "answered_at": "2026-11-26T08:01:30+02:00",
+        "ended_at": "2026-11-26T08:06:30+02:00", "queue_seconds": 90})
+    # ... a recorded call through Twilio, whose audio was fetched ...
+    recorded_call(client, admin, "CA" + "d" * 32)
+    # ... an SMS with an attachment and the adviser's reply, a chat, and a corrected name.
+    case_id = client.post("/api/v1/inbound/messages", headers=intake, json={
+        "channel": "sms", "external_id": "SM-dsr-all", "from": {"phone": "+358401234567"}, "body": "Liite mukana",
+        "attachments": [{"filename": "../../hakemus.pdf", "content_type": "application/pdf",
+                         "content_base64": base64.b64encode(PDF).decode()}]}).get_json()["case_id"]
+    client.post(f"/api/v1/cases/{case_id}/replies", headers=adviser, json={"channel": "sms", "body": "Kiitos, saatu."})
+    chat = client.post("/api/v1/chats", json={"anonymous": False, "name": "Anna", "email": "anna@example.fi"})
+    client.post(f"/api/v1/chats/{chat.get_json()['chat_id']}/messages", json={"body": "Chatissa kysyn"},
+                headers={"Authorization": "Bearer " + chat.get_json()["token"]})
+    customer_id = client.get("/api/v1/customers?phone=0401234567", headers=privacy).get_json()["items"][0]["id"]
+    client.patch(f"/api/v1/customers/{customer_id}", headers=privacy, json={"name": "Anna Asiakas"})
+    request = _register(client, privacy, subject={"phone": "040 123 4567", "email": "anna@example.fi"})
+
+    document = client.get(f"/api/v1/privacy/requests/{request['id']}/export", headers=privacy).get_json()
+
+    by_email = {p["customer"]["email"]: p for p in document["people"]}
+    caller = by_email[None]
+    assert caller["customer"]["name"] == "Anna Asiakas" and caller["customer"]["updated_at"]
+    assert [(c["field"], c["old_value"]) for c in caller["corrections"]] == [("name", None)]
+    contacts = {c["external_id"]: c for case in caller["cases"] for c in case["contacts"]}
+    call = contacts["pbx-dsr-1"]
+    assert (call["queue_seconds"], call["language"], call["duration_seconds"]) == (90, "sv", 300)
+    assert (call["started_at"], call["answered_at"], call["ended_at"], call["occurred_at"]) == (
+        "2026-11-26T06:00:00+00:00", "2026-11-26T06:01:30+00:00", "2026-11-26T06:06:30+00:00",
+        "2026-11-26T06:00:00+00:00")
+    assert call["call_status"] == "completed" and call["from"] == "+358401234567"
+    (recording,) = [r for case in caller["cases"] for r in case["recordings"]]
+    assert recording["duration_seconds"] == 61 and recording["audio_in_archive"].startswith("files/recording-")
+    (sms_case,) = [case for case in caller["cases"] if case["id"] == case_id]
+    assert [m["body"] for m in sms_case["messages"]] == ["Kiitos, saatu."]
+    assert sms_case["messages"][0]["to"] == "+358401234567"
+    assert sms_case["register"] and sms_case["language"]
+    (attachment,) = sms_case["attachments"]
+    assert "/" not in attachment["file_in_archive"].removeprefix("files/")
+    chatter = by_email["anna@example.fi"]
+    (chat_case,) = chatter["cases"]
+    assert [m["body"] for m in chat_case["chats"][0]["messages"]] == ["Chatissa kysyn"]
+
+    archive = client.get(f"/api/v1/privacy/requests/{request['id']}/export?format=zip", headers=privacy)
+    with zipfile.ZipFile(io.BytesIO(archive.data)) as zipped:
+        assert zipped.read(recording["audio_in_archive"]) == MP3
+        assert zipped.read(attachment["file_in_archive"]) == PDF
+        assert json.loads(zipped.read("export.json"))["people"][0]["customer"]["id"] == caller["customer"]["id"]
+
+
+def test_a_time_window_matches_when_the_contact_happened_not_when_its_case_was_opened(client, intake, adviser,
+                                                                                     privacy):
+    def sms(n, received_at):
+        return client.post("/api/v1/inbound/messages", headers=intake, json={
+            "channel": "sms", "external_id": f"SM-window-{n}", "from": {"phone": "+358401234567"},
+            "body": f"viesti {n}", "received_at": received_at}).get_json()["case_id"]
+
+    march = sms(1, "2026-03-10T12:00:00+02:00")
+    client.post(f"/api/v1/cases/{march}/close", headers=adviser)
+    may = sms(2, "2026-05-04T12:00:00+03:00")
+    request = _register(client, privacy, subject={
+        "phone": "0401234567", "contacted_between": {"from": "2026-03-10T00:00:00+02:00",
+                                                      "to": "2026-03-11T00:00:00+02:00"}})
+
+    document = client.get(f"/api/v1/privacy/requests/{request['id']}/export", headers=privacy).get_json()
+
+    (person,) = document["people"]
+    assert [case["id"] for case in person["cases"]] == [march]
+    assert may != march
+
+
+def test_audio_the_phone_system_still_holds_is_fetched_into_the_archive(make_app, admin_for):
+    from tests.twilio_fakes import ACCOUNT_SID
+    from tests.voice_fakes import MP3, FakeMediaServer, recorded_call, voice_line
+
+    media = FakeMediaServer()
+    app = make_app(TWILIO_ACCOUNT_SID=ACCOUNT_SID, VOICE_FETCH_RECORDINGS=0, TWILIO_MEDIA_GET=media.get)
+    client = app.test_client()
+    admin, privacy = admin_for(app, "admin"), admin_for(app, "privacy_officer")
+    voice_line(client, admin)
+    recorded_call(client, admin, "CA" + "e" * 32)
+    assert media.requests == []  # not fetched when the call was recorded
+    request = _register(client, privacy)
+
+    archive = client.get(f"/api/v1/privacy/requests/{request['id']}/export?format=zip", headers=privacy)
+
+    with zipfile.ZipFile(io.BytesIO(archive.data)) as zipped:
+        document = json.loads(zipped.read("export.json"))
+        (recording,) = document["people"][0]["cases"][0]["recordings"]
+        assert recording["held_by_phone_system"] is True
+        assert zipped.read(recording["audio_in_archive"]) == MP3
+        assert "missing_files" not in document
+    assert len(media.requests) == 1

@@ -264,3 +264,21 @@ def test_a_detached_recording_follows_its_lines_policy_change(api, client, runne
     (kept,) = client.get("/api/v1/recordings", headers=supervisor).get_json()["items"]
     assert datetime.fromisoformat(kept["retention_until"]) == datetime.fromisoformat(kept["recorded_at"]) + timedelta(days=60)
     assert "1 recordings" in _purge(runner, "--as-of", _later(61))
+
+
+def test_an_access_request_finds_a_recording_whose_case_has_ended(api, client, runner, admin):
+    _line(client, admin, "Väestötiedot", "+358 9 8888 8888", case_retention_days=30,
+          recording_policy="all", recording_retention_days=365)
+    _recorded_call(client, "8", to="+358988888888")
+    _purge(runner, "--as-of", _later(31))  # the case and the customer are gone; the recording is not
+    privacy = api.headers_for("privacy_officer")
+    request = client.post("/api/v1/privacy/requests", headers=privacy, json={
+        "type": "access", "subject": {"phone": "040 123 4567"},
+        "received_at": datetime.now(timezone.utc).isoformat()}).get_json()
+
+    export = client.get(f"/api/v1/privacy/requests/{request['id']}/export", headers=privacy)
+
+    assert export.status_code == 200, export.get_json()
+    (recording,) = export.get_json()["recordings_whose_case_has_ended"]
+    assert (recording["caller"], recording["register"]) == ("+358401234567", "Väestötiedot")
+    assert export.get_json()["people"] == []

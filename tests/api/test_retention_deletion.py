@@ -13,7 +13,7 @@ from sqlalchemy import func, select, text
 
 from service.cases.models import Attachment, Case, Contact, Note
 from service.chats.models import Chat, ChatMessage
-from service.customers.models import Customer
+from service.customers.models import Customer, RectificationHistory
 from service.db_types import utcnow
 from service.extensions import db
 from service.feedback.models import FeedbackRequest
@@ -25,7 +25,7 @@ from service.retention import deletion, logic
 from service.retention.logic import purge
 
 PURGED_TABLES = {"case", "contact", "note", "attachment", "recording", "chat", "chat_message", "outbox_message",
-                 "feedback_request", "disclosure", "customer"}
+                 "feedback_request", "disclosure", "customer", "rectification_history"}
 
 
 def test_every_foreign_key_into_what_the_purge_deletes_is_known_to_it(app):  # app: every model loaded
@@ -65,6 +65,7 @@ def _case_with_everything(line: ServiceLine, authority: Authority, n: int, *, ex
                                   retention_until=now + timedelta(days=300))])
     db.session.flush()
     db.session.add_all([ChatMessage(chat_id=chat.id, author="customer", body="viesti"),
+                        RectificationHistory(customer_id=customer.id, field="name", old_value=f"Vanha {n}"),
                         FeedbackRequest(case_id=case.id, customer_id=customer.id, outbox_id=outbox.id,
                                         phone=customer.phone, language="fi", send_after=now),
                         Disclosure(case_id=case.id, customer_id=customer.id, authority_id=authority.id,
@@ -123,6 +124,7 @@ def _purge_everything_expired(app) -> None:
         assert db.session.execute(select(Recording.contact_id).where(Recording.case_id.is_(None))
                                   ).all() == [(None,)] * 3
         assert _rows(ChatMessage) == 1 and _rows(Case) == 1
+        assert db.session.scalars(select(RectificationHistory.customer_id)).all() == [kept_customer]
         assert db.session.scalars(select(Customer.id)).all() == [kept_customer]
         for model in (FeedbackRequest, Disclosure):
             assert db.session.execute(select(model.outbox_id, model.customer_id)).one() == (None, None)

@@ -167,10 +167,13 @@ def agent_leg():
     identity = (request.form.get("From") or "").removeprefix("client:")
     official = db.session.query(Official).filter_by(username=identity, active=True).first()
     response = VoiceResponse()
-    if official is None:
+    principal = official_principal(official) if official is not None else None
+    # Only those who may work on the case the call lands on take calls.
+    if principal is None or not principal.may("cases.write"):
+        db.session.rollback()
         response.reject()
         return _xml(response)
-    line_ids = visible_line_ids(official_principal(official))
+    line_ids = visible_line_ids(principal)
     chosen = (request.form.get("ServiceLine") or "").strip()
     if chosen:
         if not chosen.isdigit() or (line_ids is not None and int(chosen) not in line_ids):

@@ -248,6 +248,17 @@ def test_the_agent_leg_rejects_an_unknown_client(client):
     assert root.find("Reject") is not None
 
 
+def test_an_official_who_does_not_work_on_cases_takes_no_calls(client, admin, api):
+    _line(client, admin)
+    twilio_post(client, "/webhooks/twilio/voice", _call_params("CA" + "1d" * 16))
+    officer = api.official("privacy_officer")
+
+    root = _twiml(twilio_post(client, "/webhooks/twilio/voice/agent",
+                              {"CallSid": "CAy", "From": f"client:{officer['username']}"}))
+
+    assert root.find("Reject") is not None and root.find(".//Queue") is None
+
+
 # --- recordings ------------------------------------------------------------------------------
 
 @pytest.fixture

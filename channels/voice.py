@@ -173,10 +173,11 @@ def agent_leg():
         db.session.rollback()
         response.reject()
         return _xml(response)
-    line_ids = visible_line_ids(principal)
+    line_ids, official_id = visible_line_ids(principal), official.id
     chosen = (request.form.get("ServiceLine") or "").strip()
     if chosen:
-        if not chosen.isdigit() or (line_ids is not None and int(chosen) not in line_ids):
+        if not (chosen.isascii() and chosen.isdigit() and len(chosen) <= 9) \
+                or (line_ids is not None and int(chosen) not in line_ids):
             db.session.rollback()
             response.reject()
             return _xml(response)
@@ -195,7 +196,7 @@ def agent_leg():
                 recording_status_callback=RECORDING_CALLBACK if recorded else None,
                 recording_status_callback_event=RECORDING_EVENTS if recorded else None)
     dial.queue(queue_name(current_app.config["VOICE_QUEUE_NAME"], line_id, recorded),
-               url=f"/webhooks/twilio/voice/answered?official={official.id}")
+               url=f"/webhooks/twilio/voice/answered?official={official_id}")
     response.append(dial)
     return _xml(response)
 

@@ -121,11 +121,14 @@ def test_each_line_has_its_own_queue_and_only_its_advisers_take_its_calls(client
 def test_an_adviser_cannot_ask_for_another_lines_queue(client, admin, api):
     line_a, line_b, of_a, of_b = _other_line_call(client, admin, api)
 
-    root = _twiml(twilio_post(client, "/webhooks/twilio/voice/agent",
-                              {"CallSid": "CAagentB", "From": f"client:{of_b['username']}",
-                               "ServiceLine": str(line_a["id"])}))
-
-    assert root.find("Reject") is not None and root.find(".//Queue") is None
+    for line in (str(line_a["id"]), "²", "9" * 30):
+        root = _twiml(twilio_post(client, "/webhooks/twilio/voice/agent",
+                                  {"CallSid": "CAagentB", "From": f"client:{of_b['username']}", "ServiceLine": line}))
+        assert root.find("Reject") is not None and root.find(".//Queue") is None
+    own = _twiml(twilio_post(client, "/webhooks/twilio/voice/agent",
+                             {"CallSid": "CAagentA", "From": f"client:{of_a['username']}",
+                              "ServiceLine": str(line_a["id"])}))
+    assert own.find("Dial/Queue").text == f"asiakaspalvelu-{line_a['id']}-recorded"
 
 
 def test_a_random_share_records_about_that_share_of_calls(client, admin):

@@ -4,6 +4,12 @@ An incoming call becomes a phone contact at once (started_at); the callbacks tha
 in when it was answered and by whom, the queue time, the end and the duration, in whatever
 order Twilio sends them. Whether a call is recorded follows its service line's policy, and the
 recording notice is played, in the caller's language, only when the call will be recorded.
+
+Recording starts when an official answers, never while the caller waits: forwarded calls are
+recorded by the <Dial> from its answer, and queued calls by the official's <Dial><Queue>. Each
+service line has its own queues (one for the calls it records, one for the others, so that the
+official's side records exactly the calls whose caller heard the notice), and an official's phone
+client takes callers only off the queues of the lines the official works on.
 """
 
 from __future__ import annotations
@@ -18,15 +24,16 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
+from service.auth.logic import official_principal
 from service.auth.models import Official
 from service.blueprint import Blueprint
-from service.cases.calls import CallReport, update_call
+from service.cases.calls import CallReport, call_answered_on_leg, oldest_waiting_call, update_call
 from service.cases.models import Contact
 from service.cases.outbound_calls import CallPlacingFailed, CallRequest
 from service.errors import PROBLEM_MIMETYPE, BadRequest, Forbidden, ProblemSchema
 from service.extensions import api, db
 from service.intake import InboundMessage, IntakeSettings, Sender, receive
-from service.lines.logic import line_for_address, records_call
+from service.lines.logic import line_for_address, records_call, visible_line_ids
 from service.queue import enqueue
 from service.outbox.ports import TemporaryFailure
 from service.recordings.logic import ReportedRecording, store_recording
@@ -38,6 +45,9 @@ log = logging.getLogger(__name__)
 
 SAY_LANGUAGE = {"fi": "fi-FI", "sv": "sv-SE", "en": "en-GB"}
 RECORDING_CALLBACK = "/webhooks/twilio/voice/recording"
+RECORDING_EVENTS = "completed absent"
+# How long an official's phone client waits before looking again when nobody is waiting.
+AGENT_POLL_SECONDS = 5
 
 blp = Blueprint("twilio_voice", __name__, url_prefix="/webhooks/twilio/voice",
                 description="Twilio Voice webhooks (signed with X-Twilio-Signature)")
@@ -123,16 +133,19 @@ def incoming_call():
         dial = Dial(action="/webhooks/twilio/voice/dial-result",
                     record="record-from-answer-dual" if record else "do-not-record",
                     recording_status_callback=RECORDING_CALLBACK,
-                    recording_status_callback_event="completed absent")
+                    recording_status_callback_event=RECORDING_EVENTS)
         dial.number(config["VOICE_FORWARD_TO"])
         response.append(dial)
     else:
-        if record:
-            response.start().recording(recording_status_callback=RECORDING_CALLBACK,
-                                       recording_status_callback_event="completed absent",
-                                       channels="dual", track="both")
-        response.enqueue(config["VOICE_QUEUE_NAME"], action="/webhooks/twilio/voice/queue-result")
+        # Nothing is recorded here: the caller's wait is not part of the recording.
+        response.enqueue(queue_name(config["VOICE_QUEUE_NAME"], line.id, record),
+                         action="/webhooks/twilio/voice/queue-result")
     return _xml(response)
+
+
+def queue_name(base: str, line_id: int, recorded: bool) -> str:
+    """The Twilio queue of a line's recorded or unrecorded calls (Twilio allows 64 characters)."""
+    return f"{base[:40]}-{line_id}" + ("-recorded" if recorded else "")
 
 
 def _caller_language(sid: str) -> str | None:
@@ -147,17 +160,43 @@ def _caller_language(sid: str) -> str | None:
 @blp.route("/agent", methods=["POST"])
 @_documented
 def agent_leg():
-    """TwiML for an official's phone client: take the next caller off the queue"""
+    """TwiML for an official's phone client: take the caller who has waited longest on the
+    official's own lines off that line's queue, recording from the answer when the caller was told
+    so; with nobody waiting, look again shortly. The client may name one line (``ServiceLine``)."""
     _check_signature()
     identity = (request.form.get("From") or "").removeprefix("client:")
     official = db.session.query(Official).filter_by(username=identity, active=True).first()
-    if official is None:
-        response = VoiceResponse()
+    response = VoiceResponse()
+    principal = official_principal(official) if official is not None else None
+    # Only those who may work on the case the call lands on take calls.
+    if principal is None or not principal.may("cases.write"):
+        db.session.rollback()
         response.reject()
         return _xml(response)
-    dial = Dial()
-    dial.queue(current_app.config["VOICE_QUEUE_NAME"], url=f"/webhooks/twilio/voice/answered?official={official.id}")
-    response = VoiceResponse()
+    line_ids, official_id = visible_line_ids(principal), official.id
+    chosen = (request.form.get("ServiceLine") or "").strip()
+    if chosen:
+        if not (chosen.isascii() and chosen.isdigit() and len(chosen) <= 9) \
+                or (line_ids is not None and int(chosen) not in line_ids):
+            db.session.rollback()
+            response.reject()
+            return _xml(response)
+        line_ids = {int(chosen)}
+    waiting = oldest_waiting_call(line_ids=line_ids, now=_now())
+    if waiting is None:
+        db.session.rollback()
+        response.pause(length=AGENT_POLL_SECONDS)
+        response.redirect("/webhooks/twilio/voice/agent")
+        return _xml(response)
+    line_id, recorded = waiting.case.service_line_id, bool(waiting.recording_planned)
+    db.session.rollback()
+    # The queue holds only calls recorded alike, so whoever Twilio hands over is recorded
+    # exactly when their notice said so; Twilio reports the recording under this leg's CallSid.
+    dial = Dial(record="record-from-answer-dual" if recorded else "do-not-record",
+                recording_status_callback=RECORDING_CALLBACK if recorded else None,
+                recording_status_callback_event=RECORDING_EVENTS if recorded else None)
+    dial.queue(queue_name(current_app.config["VOICE_QUEUE_NAME"], line_id, recorded),
+               url=f"/webhooks/twilio/voice/answered?official={official_id}")
     response.append(dial)
     return _xml(response)
 
@@ -170,8 +209,10 @@ def answered_from_queue():
     official_id = request.args.get("official", type=int)
     if official_id is not None and db.session.get(Official, official_id) is None:
         official_id = None
+    agent_leg_sid = (request.form.get("DequeingCallSid") or "").strip()[:64] or None
     update_call(_call_sid(), CallReport(answered_at=_now(), queue_seconds=_seconds("QueueTime"),
-                                        handled_by_id=official_id, status="in-progress"))
+                                        handled_by_id=official_id, status="in-progress",
+                                        agent_call_sid=agent_leg_sid))
     return _xml()
 
 
@@ -240,8 +281,12 @@ def recording_status():
     status = (request.form.get("RecordingStatus") or "completed").lower()[:16]
     url = (request.form.get("RecordingUrl") or "").strip()[:1000] or None
     started = _recording_start() or _now() - timedelta(seconds=_seconds("RecordingDuration") or 0)
+    call_sid = (request.form.get("CallSid") or "").strip()[:64] or None
+    if call_sid:
+        # A queued call is recorded on the official's leg, and reported under that leg's id.
+        call_sid = call_answered_on_leg(call_sid) or call_sid
     recording = store_recording(
-        ReportedRecording(provider_sid=sid[:64], call_sid=(request.form.get("CallSid") or "")[:64] or None,
+        ReportedRecording(provider_sid=sid[:64], call_sid=call_sid,
                           status=status, recorded_at=started, duration_seconds=_seconds("RecordingDuration"),
                           channels=_seconds("RecordingChannels"), source_url=url),
         default_retention_days=current_app.config["RECORDING_RETENTION_DAYS"],

@@ -80,6 +80,9 @@ class Settings:
     # Calls: the Twilio queue callers wait in, or a number to forward them to instead.
     VOICE_QUEUE_NAME: str = "asiakaspalvelu"
     VOICE_FORWARD_TO: str | None = None
+    # Largest recording audio a switchboard may upload (PUT /api/v1/recordings/{id}/audio); it
+    # raises MAX_CONTENT_LENGTH for that request alone.
+    RECORDING_UPLOAD_MAX_BYTES: int = 64 * 1024 * 1024
     # 1: download recording audio from the phone system into FILE_STORAGE_PATH.
     VOICE_FETCH_RECORDINGS: int = 0
     # Where Twilio credentials are set, the purge also deletes Twilio's copy of each recording

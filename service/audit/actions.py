@@ -35,6 +35,7 @@ ACTIONS = frozenset({
     "audit.read",
     "recording.listed",
     "recording.played",
+    "recording.uploaded",
     "contact.updated",
     "authority.saved",
     "case.hold_placed",

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..db_types import UTCDateTime, utcnow
@@ -120,6 +120,9 @@ class Contact(db.Model):
     call_status: Mapped[str | None] = mapped_column(String(20))
     # Calls: whether the line's recording policy chose to record this call.
     recording_planned: Mapped[bool | None]
+    # Calls through the queue: the official's own call leg that took this call off the queue.
+    # The phone system reports the recording made on that leg under the leg's id.
+    agent_call_sid: Mapped[str | None] = mapped_column(String(64), index=True)
     # When the contact happened (received_at or started_at); orders the timeline.
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
     handled_by_id: Mapped[int | None] = mapped_column(ForeignKey("official.id", ondelete="SET NULL"))
@@ -135,6 +138,11 @@ class Contact(db.Model):
     __table_args__ = (
         UniqueConstraint("channel", "external_id"),
         Index("ix_contact_occurred_at", "occurred_at"),
+        # Calls still ringing or waiting: what an official's phone client takes next. Only
+        # unfinished calls are in it, so it stays small however long the contact table grows.
+        Index("ix_contact_unfinished_call", "started_at",
+              sqlite_where=text("channel = 'phone' AND answered_at IS NULL AND ended_at IS NULL"),
+              postgresql_where=text("channel = 'phone' AND answered_at IS NULL AND ended_at IS NULL")),
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+
 from ..auth.models import Official
 from ..auth.permissions import Principal
 from ..cases.calls import CallReport, update_call
@@ -13,8 +15,14 @@ from .logic import IntakeResult, IntakeSettings, receive
 from .message import InboundMessage, Sender
 
 
+@dataclass(frozen=True)
+class CallIntakeResult(IntakeResult):
+    # The stored recording, whose audio the switchboard may then upload.
+    recording_id: int | None = None
+
+
 def report_call(data: dict, *, actor: Principal, settings: IntakeSettings, storage: FileStorage,
-                recording_retention_days: int) -> IntakeResult:
+                recording_retention_days: int) -> CallIntakeResult:
     handled_by_id = data.get("handled_by_id")
     if handled_by_id is not None and db.session.get(Official, handled_by_id) is None:
         raise ValidationFailed("Unknown official.", errors={"handled_by_id": ["No such official."]})
@@ -34,10 +42,12 @@ def report_call(data: dict, *, actor: Principal, settings: IntakeSettings, stora
         handled_by_id=handled_by_id, status="completed" if answered else ("no-answer" if ended else None),
         duration_seconds=int((ended - answered).total_seconds()) if ended and answered else None))
     recording = data.get("recording")
+    stored = None
     if recording:
-        store_recording(ReportedRecording(
+        stored = store_recording(ReportedRecording(
             provider_sid=recording["reference"], call_sid=data["external_id"], status="completed",
             recorded_at=recording.get("recorded_at") or answered or data["started_at"],
-            duration_seconds=recording.get("duration_seconds"), source_url=recording.get("url")),
+            duration_seconds=recording.get("duration_seconds"), source_url=recording.get("url"),
+            reported_by_key_id=actor.id if actor.kind == "api_key" else None),
             default_retention_days=recording_retention_days)
-    return result
+    return CallIntakeResult(**asdict(result), recording_id=stored.id if stored is not None else None)

@@ -8,7 +8,7 @@ from ..ratelimit import limit_per_client
 from ..storage import get_storage
 from . import calls, logic
 from .message import InboundAttachment, InboundMessage, Sender
-from .schemas import InboundCallIn, IntakeOut, InboundMessageIn, ReceivedOut, WebFormIn
+from .schemas import InboundCallIn, InboundCallOut, IntakeOut, InboundMessageIn, ReceivedOut, WebFormIn
 
 blp = Blueprint("inbound", __name__, url_prefix="/api/v1/inbound",
                 description="Inbound contacts posted by integrations (API key with scope `intake`)")
@@ -41,8 +41,8 @@ def post_message(data):
 @blp.route("/calls", methods=["POST"])
 @blp.requires("calls.report")
 @blp.arguments(InboundCallIn)
-@blp.response(201, IntakeOut, description="A new call was stored")
-@blp.alt_response(200, schema=IntakeOut, success=True,
+@blp.response(201, InboundCallOut, description="A new call was stored")
+@blp.alt_response(200, schema=InboundCallOut, success=True,
                   description="This external_id was reported before; nothing new was stored")
 def post_call(data):
     """Report a call from a switchboard (inbound, or made by an official), with its times"""

@@ -68,6 +68,11 @@ class IntakeOut(Schema):
     created_case = fields.Boolean()
 
 
+class InboundCallOut(IntakeOut):
+    recording_id = fields.Integer(allow_none=True, metadata={
+        "description": "The stored recording; upload its audio with PUT /api/v1/recordings/{id}/audio"})
+
+
 class RecordingRefIn(StrictSchema):
     reference = fields.String(required=True, validate=validate.Length(min=1, max=64),
                               metadata={"description": "The switchboard's id of the recording"})

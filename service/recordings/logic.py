@@ -38,6 +38,8 @@ class ReportedRecording:
     duration_seconds: int | None = None
     channels: int | None = None
     source_url: str | None = None
+    # The integration key that reported it (a switchboard), which alone may upload its audio.
+    reported_by_key_id: int | None = None
 
 
 def _call_contact(call_sid: str | None) -> Contact | None:
@@ -65,6 +67,7 @@ def store_recording(report: ReportedRecording, *, default_retention_days: int) -
     recording = Recording(provider_sid=report.provider_sid, call_sid=report.call_sid, status=report.status,
                           duration_seconds=report.duration_seconds, channels=report.channels,
                           source_url=report.source_url, recorded_at=report.recorded_at,
+                          reported_by_key_id=report.reported_by_key_id,
                           # A recording whose call never arrives still has an end date.
                           retention_until=report.recorded_at + timedelta(days=default_retention_days))
     contact = _call_contact(report.call_sid)

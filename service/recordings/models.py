@@ -41,6 +41,11 @@ class Recording(db.Model):
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
     retention_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The integration (API key) that reported this recording: the only one that may upload
+    # its audio. None for recordings the phone system's own callbacks reported.
+    reported_by_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_key.id", ondelete="SET NULL"))
+    # Set when the audio came by upload rather than from the phone system.
+    audio_uploaded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     contact: Mapped["Contact | None"] = relationship()  # noqa: F821
     service_line: Mapped["ServiceLine | None"] = relationship()  # noqa: F821

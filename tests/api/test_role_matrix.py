@@ -110,6 +110,9 @@ EXPECTED_ROLES: dict[tuple[str, str], frozenset[str] | str] = {
     ("GET", "/api/v1/recordings"): _CASE_WORK,
     ("GET", "/api/v1/recordings/<int:recording_id>"): _CASE_WORK,
     ("GET", "/api/v1/recordings/<int:recording_id>/audio"): _CASE_WORK,
+    # Uploading audio goes with reporting calls; only the reporting key's own recordings
+    # (tested in test_recording_upload.py).
+    ("PUT", "/api/v1/recordings/<int:recording_id>/audio"): _ADMIN,
     # The privacy officer finds data subjects and applies corrections (rectification).
     ("GET", "/api/v1/customers"): _CASE_WORK | {"privacy_officer"},
     ("GET", "/api/v1/customers/<int:customer_id>"): _CASE_WORK | {"privacy_officer"},
@@ -134,7 +137,8 @@ EXPECTED_ROLES: dict[tuple[str, str], frozenset[str] | str] = {
     ("GET", "/api/v1/stats/feedback"): frozenset({"supervisor", "admin"}),
 }
 # An integration's key may post inbound contacts and nothing else.
-EXPECTED_FOR_INTAKE_KEY = {("POST", "/api/v1/inbound/messages"), ("POST", "/api/v1/inbound/calls")}
+EXPECTED_FOR_INTAKE_KEY = {("POST", "/api/v1/inbound/messages"), ("POST", "/api/v1/inbound/calls"),
+                           ("PUT", "/api/v1/recordings/<int:recording_id>/audio")}
 
 
 def _principal(caller: str) -> Principal:

@@ -20,16 +20,17 @@ def _only_case(client, headers):
 
 # --- incoming calls --------------------------------------------------------------------------
 
-def test_a_recorded_line_plays_the_notice_then_records_and_queues(client, admin):
-    _line(client, admin)
+def test_a_recorded_line_plays_the_notice_then_queues_without_recording_the_wait(client, admin):
+    line = _line(client, admin)
 
     root = _twiml(twilio_post(client, "/webhooks/twilio/voice", _call_params("CA" + "1" * 32)))
 
-    assert [child.tag for child in root] == ["Say", "Start", "Enqueue"]
+    # The notice says recording starts when an official answers: nothing records the queue.
+    assert [child.tag for child in root] == ["Say", "Enqueue"]
+    assert root.find(".//Recording") is None and root.find(".//Start") is None
     assert root.find("Say").get("language") == "fi-FI"
     assert "nauhoitetaan" in root.find("Say").text
-    assert root.find("Start/Recording").get("recordingStatusCallback") == "/webhooks/twilio/voice/recording"
-    assert root.find("Enqueue").text == "asiakaspalvelu"
+    assert root.find("Enqueue").text == f"asiakaspalvelu-{line['id']}-recorded"
     case = _only_case(client, admin)
     (contact,) = case["contacts"]
     assert contact["channel"] == "phone" and contact["sender"] == CALLER
@@ -37,11 +38,97 @@ def test_a_recorded_line_plays_the_notice_then_records_and_queues(client, admin)
 
 
 def test_a_line_that_never_records_plays_no_notice(client, admin):
-    _line(client, admin, recording_policy="none")
+    line = _line(client, admin, recording_policy="none")
 
     root = _twiml(twilio_post(client, "/webhooks/twilio/voice", _call_params("CA" + "2" * 32)))
 
     assert [child.tag for child in root] == ["Enqueue"]
+    assert root.find("Enqueue").text == f"asiakaspalvelu-{line['id']}"
+
+
+def test_the_official_who_answers_a_queued_call_records_it_from_the_answer(client, admin, api):
+    adviser = api.official("adviser")
+    _line(client, admin)
+    sid = "CA" + "1a" * 16
+    twilio_post(client, "/webhooks/twilio/voice", _call_params(sid))
+
+    agent = _twiml(twilio_post(client, "/webhooks/twilio/voice/agent",
+                               {"CallSid": "CAagent1", "From": f"client:{adviser['username']}"}))
+
+    dial = agent.find("Dial")
+    assert dial.get("record") == "record-from-answer-dual"
+    assert dial.get("recordingStatusCallback") == "/webhooks/twilio/voice/recording"
+    assert dial.get("recordingStatusCallbackEvent") == "completed absent"
+    # Twilio bridges the caller, then reports the recording under the official's leg.
+    twilio_post(client, dial.find("Queue").get("url"), {"CallSid": sid, "QueueTime": "30",
+                                                        "DequeingCallSid": "CAagent1"})
+    twilio_post(client, "/webhooks/twilio/voice/recording", {
+        "CallSid": "CAagent1", "RecordingSid": "RE" + "1a" * 16, "RecordingStatus": "completed",
+        "RecordingUrl": "https://api.twilio.com/x/RE1a", "RecordingDuration": "200", "RecordingChannels": "2"})
+
+    case = _only_case(client, admin)
+    recordings = client.get(f"/api/v1/recordings?case_id={case['id']}", headers=admin).get_json()["items"]
+    assert [(r["contact_id"], r["duration_seconds"]) for r in recordings] == [(case["contacts"][0]["id"], 200)]
+
+
+def test_a_call_the_random_policy_left_unrecorded_is_answered_without_recording(client, admin, api):
+    adviser = api.official("adviser")
+    line = _line(client, admin, recording_policy="random", recording_share=0.0)
+    twilio_post(client, "/webhooks/twilio/voice", _call_params("CA" + "1b" * 16))
+
+    agent = _twiml(twilio_post(client, "/webhooks/twilio/voice/agent",
+                               {"CallSid": "CAagent2", "From": f"client:{adviser['username']}"}))
+
+    assert agent.find("Dial").get("record") in (None, "do-not-record")
+    assert agent.find("Dial").get("recordingStatusCallback") is None
+    assert agent.find("Dial/Queue").text == f"asiakaspalvelu-{line['id']}"
+
+
+def test_with_nobody_waiting_the_officials_client_looks_again_shortly(client, admin, api):
+    adviser = api.official("adviser")
+    _line(client, admin)
+
+    agent = _twiml(twilio_post(client, "/webhooks/twilio/voice/agent",
+                               {"CallSid": "CAagent3", "From": f"client:{adviser['username']}"}))
+
+    assert [child.tag for child in agent] == ["Pause", "Redirect"]
+    assert agent.find("Redirect").text == "/webhooks/twilio/voice/agent"
+
+
+def _other_line_call(client, admin, api):
+    """Line A and line B, a call waiting on A, and an adviser of each line."""
+    line_a = _line(client, admin)
+    line_b = _line(client, admin, name="Verokortit", phone_numbers=["+358951111111"])
+    of_a = api.official("adviser", service_line_ids=[line_a["id"]])
+    of_b = api.official("adviser", service_line_ids=[line_b["id"]])
+    twilio_post(client, "/webhooks/twilio/voice", _call_params("CA" + "1c" * 16))
+    return line_a, line_b, of_a, of_b
+
+
+def test_each_line_has_its_own_queue_and_only_its_advisers_take_its_calls(client, admin, api):
+    line_a, line_b, of_a, of_b = _other_line_call(client, admin, api)
+
+    for_b = _twiml(twilio_post(client, "/webhooks/twilio/voice/agent",
+                               {"CallSid": "CAagentB", "From": f"client:{of_b['username']}"}))
+    for_a = _twiml(twilio_post(client, "/webhooks/twilio/voice/agent",
+                               {"CallSid": "CAagentA", "From": f"client:{of_a['username']}"}))
+
+    # B's adviser dials no queue at all while only A has callers; A's adviser dials A's queue.
+    assert for_b.find(".//Queue") is None and for_b.find("Redirect") is not None
+    assert for_a.find("Dial/Queue").text == f"asiakaspalvelu-{line_a['id']}-recorded"
+
+
+def test_an_adviser_cannot_ask_for_another_lines_queue(client, admin, api):
+    line_a, line_b, of_a, of_b = _other_line_call(client, admin, api)
+
+    for line in (str(line_a["id"]), "²", "9" * 30):
+        root = _twiml(twilio_post(client, "/webhooks/twilio/voice/agent",
+                                  {"CallSid": "CAagentB", "From": f"client:{of_b['username']}", "ServiceLine": line}))
+        assert root.find("Reject") is not None and root.find(".//Queue") is None
+    own = _twiml(twilio_post(client, "/webhooks/twilio/voice/agent",
+                             {"CallSid": "CAagentA", "From": f"client:{of_a['username']}",
+                              "ServiceLine": str(line_a["id"])}))
+    assert own.find("Dial/Queue").text == f"asiakaspalvelu-{line_a['id']}-recorded"
 
 
 def test_a_random_share_records_about_that_share_of_calls(client, admin):
@@ -162,6 +249,17 @@ def test_callback_without_a_call_sid_is_a_clear_400(client):
 def test_the_agent_leg_rejects_an_unknown_client(client):
     root = _twiml(twilio_post(client, "/webhooks/twilio/voice/agent", {"CallSid": "CAx", "From": "client:nobody"}))
     assert root.find("Reject") is not None
+
+
+def test_an_official_who_does_not_work_on_cases_takes_no_calls(client, admin, api):
+    _line(client, admin)
+    twilio_post(client, "/webhooks/twilio/voice", _call_params("CA" + "1d" * 16))
+    officer = api.official("privacy_officer")
+
+    root = _twiml(twilio_post(client, "/webhooks/twilio/voice/agent",
+                              {"CallSid": "CAy", "From": f"client:{officer['username']}"}))
+
+    assert root.find("Reject") is not None and root.find(".//Queue") is None
 
 
 # --- recordings ------------------------------------------------------------------------------

@@ -104,14 +104,28 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
-        context.configure(
-            connection=connection,
-            target_metadata=get_metadata(),
-            **{**CONFIGURE_ARGS, **conf_args}
-        )
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # A batch migration recreates a table (copy, drop, rename). With foreign keys
+            # enforced, dropping the old table would fire the ON DELETE actions of every table
+            # referring to it: contacts' attachments deleted, recordings detached. SQLite
+            # ignores this pragma inside a transaction, and every transaction here starts with
+            # BEGIN IMMEDIATE (service/sqlite.py), so it goes to the driver before any.
+            connection.connection.dbapi_connection.execute("PRAGMA foreign_keys=OFF")
+        try:
+            context.configure(
+                connection=connection,
+                target_metadata=get_metadata(),
+                **{**CONFIGURE_ARGS, **conf_args}
+            )
 
-        with context.begin_transaction():
-            context.run_migrations()
+            with context.begin_transaction():
+                context.run_migrations()
+        finally:
+            if sqlite:
+                connection.commit()
+                # The connection goes back to the pool: the application's rules apply again.
+                connection.connection.dbapi_connection.execute("PRAGMA foreign_keys=ON")
 
 
 if context.is_offline_mode():

@@ -2,7 +2,7 @@
 the integration that reported one and when its audio was uploaded
 
 Revision ID: v17_voice_recordings
-Revises: ec0a896f4144
+Revises: p17_privacy_requests
 Create Date: 2026-11-29 20:15:00.000000
 
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'v17_voice_recordings'
-down_revision = 'ec0a896f4144'
+down_revision = 'p17_privacy_requests'
 branch_labels = None
 depends_on = None
 

@@ -151,6 +151,11 @@ def test_limiting_a_supervisor_applies_at_once_and_needs_a_line(registers):
     assert_problem(client.get(f"/api/v1/cases/{r.case_a}", headers=supervisor), 404)
     assert client.get(f"/api/v1/cases/{r.case_b}", headers=supervisor).status_code == 200
 
+    # Another role has its own rule; the flag does not follow the official there.
+    assert client.patch(url, json={"role": "adviser", "service_line_ids": []}, headers=r.admin) \
+        .get_json()["limited_to_lines"] is False
+    assert client.get(f"/api/v1/cases/{r.case_a}", headers=supervisor).status_code == 200
+
 
 # --- the inspector -----------------------------------------------------------------------------
 

@@ -105,14 +105,11 @@ def recording_line_id(recording: Recording) -> int | None:
 
 
 def _visible(actor: Principal):
+    line, line_ids = recording_line(), visible_line_ids(actor)
     # A recording not on a line yet (its call has not arrived) is nobody's to hear.
-    line = recording_line()
-    query = select(Recording).where(line.is_not(None))
+    query = select(Recording).where(line.is_not(None) if line_ids is None else line.in_(line_ids))
     if actor.role == ADVISER:
         query = query.join(Contact, Recording.contact_id == Contact.id).where(Contact.handled_by_id == actor.id)
-    line_ids = visible_line_ids(actor)
-    if line_ids is not None:
-        query = query.where(line.in_(line_ids))
     return query
 
 

@@ -34,6 +34,7 @@ from ..errors import Conflict
 from ..extensions import db
 from ..lines.models import ServiceLine
 from ..metrics import PURGED
+from ..recordings.logic import recording_line
 from ..recordings.models import Recording
 from ..storage import FileStorage
 from ..sql import among
@@ -101,8 +102,7 @@ def recompute_for_line(line: ServiceLine, *, default_case_days: int, default_rec
     for case in cases:
         case.retention_until = case.closed_at + timedelta(days=case_days)
         changed_cases += 1
-    recordings = db.session.scalars(select(Recording).join(Case, Recording.case_id == Case.id)
-                                    .where(Case.service_line_id == line.id))
+    recordings = db.session.scalars(select(Recording).where(recording_line() == line.id))
     changed_recordings = 0
     for recording in recordings:
         recording.retention_until = recording.recorded_at + timedelta(days=recording_days)

@@ -247,3 +247,17 @@ def test_the_privacy_officer_lists_a_customers_recordings_and_plays_them_audited
     assert [s["details"]["customer_id"] for s in searches if s["actor_id"] == officer.id] == [r.customer_b]
     # Hearing is all: no case work.
     assert_problem(client.get(f"/api/v1/cases/{r.case_b}", headers=officer), 403, "forbidden")
+
+
+# --- the line a recording is on ---------------------------------------------------------------
+
+def test_a_lines_new_recording_period_reaches_that_lines_recordings_only(registers):
+    r, client = registers, registers.client
+
+    changed = client.patch(f"/api/v1/retention/policies/{r.line_a}", json={"recording_retention_days": 30},
+                           headers=r.admin)
+
+    assert changed.status_code == 200, changed.get_json()
+    until = {x["id"]: x["retention_until"] for x in client.get("/api/v1/recordings", headers=r.admin).get_json()["items"]}
+    # Recorded 2026-11-26 09:00 UTC: line A now keeps it 30 days, line B still 182.
+    assert until == {r.recording_a: "2026-12-26T09:00:00+00:00", r.recording_b: "2027-05-27T09:00:00+00:00"}

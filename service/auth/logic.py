@@ -57,7 +57,7 @@ def _sha256(secret: str) -> str:
 
 def official_principal(official: Official, token_id: int | None = None) -> Principal:
     return Principal(kind="official", id=official.id, name=official.name, role=official.role,
-                     token_id=token_id)
+                     limited_to_lines=official.limited_to_lines, token_id=token_id)
 
 
 def login(*, username: str, password: str, token_ttl_seconds: int, max_failures: int,
@@ -169,6 +169,17 @@ def authenticate(bearer: str, *, now: datetime | None = None) -> Principal | Non
 
 def permissions_of(principal: Principal) -> list[str]:
     return sorted(permission for permission in PERMISSIONS if principal.may(permission))
+
+
+def describe(principal: Principal) -> dict:
+    """What the caller may do, and on which lines, for ``/auth/me``."""
+    from ..lines.logic import visible_line_ids
+
+    lines = visible_line_ids(principal) if principal.is_official else None
+    return {"kind": principal.kind, "id": principal.id, "name": principal.name,
+            "role": principal.role, "scopes": sorted(principal.scopes),
+            "permissions": permissions_of(principal),
+            "service_line_ids": None if lines is None else sorted(lines)}
 
 
 def create_api_key(*, actor: Principal, name: str, scopes: list[str]) -> tuple[str, ApiKey]:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, JSON
+from sqlalchemy import ForeignKey, Index, String, Text, JSON, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..db_types import UTCDateTime, utcnow
@@ -23,6 +23,9 @@ class Official(db.Model):
     organisation_phone: Mapped[str | None] = mapped_column(String(32))
     organisation_address: Mapped[str | None] = mapped_column(Text)
     active: Mapped[bool] = mapped_column(default=True)
+    # A supervisor with this set sees and works only on their service lines; without it, all
+    # lines (what every supervisor did before the flag existed). See lines.logic.line_scope.
+    limited_to_lines: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -14,10 +14,10 @@ from ..pagination import paginate
 from ..sql import contains
 from .logic import clear_login_throttle, hash_password
 from .models import AuthToken, Official
-from .permissions import ADMIN, ROLES, Principal
+from .permissions import ADMIN, INSPECTOR, ROLES, SUPERVISOR, Principal
 
 _PROFILE_FIELDS = ("role", "name", "title", "organisation", "organisation_email",
-                   "organisation_phone", "organisation_address", "active")
+                   "organisation_phone", "organisation_address", "active", "limited_to_lines")
 
 
 def get_official(official_id: int) -> Official:
@@ -43,6 +43,22 @@ def _lines(ids: list[int]) -> list[ServiceLine]:
     return lines
 
 
+def _check_line_scope(official: Official, data: dict) -> None:
+    """An inspector, and a supervisor limited to lines, must have lines: without any they would
+    see nothing, which is never what an administrator means."""
+    if official.role != SUPERVISOR:
+        if data.get("limited_to_lines"):
+            raise ValidationFailed("Only a supervisor is limited to lines by this flag.", errors={
+                "limited_to_lines": ["Advisers are limited by their lines, inspectors always; "
+                                     "admins and privacy officers never."]})
+        # A supervisor moved to another role leaves the flag behind; that role has its own rule.
+        official.limited_to_lines = False
+    if (official.role == INSPECTOR or official.limited_to_lines) and not official.service_lines:
+        who = "An inspector" if official.role == INSPECTOR else "A supervisor limited to lines"
+        raise ValidationFailed(f"{who} needs at least one service line.",
+                               errors={"service_line_ids": ["Give at least one service line."]})
+
+
 def create_official(*, actor: Principal | None, data: dict) -> Official:
     if data["role"] not in ROLES:
         raise ValidationFailed("Unknown role.", errors={"role": [f"Choose from: {', '.join(ROLES)}."]})
@@ -51,6 +67,7 @@ def create_official(*, actor: Principal | None, data: dict) -> Official:
         if name in data:
             setattr(official, name, data[name])
     official.service_lines = _lines(data.get("service_line_ids") or [])
+    _check_line_scope(official, data)
     db.session.add(official)
     try:
         db.session.flush()
@@ -78,6 +95,7 @@ def update_official(*, actor: Principal, official_id: int, data: dict) -> Offici
         clear_login_throttle(official.username)
     if "service_line_ids" in data:
         official.service_lines = _lines(data["service_line_ids"])
+    _check_line_scope(official, data)
     if "password" in data or data.get("active") is False:
         _revoke_tokens(official.id)
     record("official.updated", actor=actor, object_type="official", object_id=official.id,

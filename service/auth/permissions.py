@@ -1,7 +1,10 @@
 """Who may do what: the one permission table every endpoint is checked against.
 
-Roles are those of the design's role table. API keys carry scopes instead of a role; the
-``intake`` scope maps to the permission to post inbound contacts and nothing else.
+Roles are those of the design's role table, plus the inspector: an official outside the
+service (a subcontractor, a partner, a local register office) who may hear one register's
+recordings and nothing else. Which lines each role sees is decided in ``lines.logic.line_scope``.
+API keys carry scopes instead of a role; the ``intake`` scope maps to the permission to post
+inbound contacts and nothing else.
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ ADVISER = "adviser"
 SUPERVISOR = "supervisor"
 ADMIN = "admin"
 PRIVACY_OFFICER = "privacy_officer"
-ROLES = (ADVISER, SUPERVISOR, ADMIN, PRIVACY_OFFICER)
+INSPECTOR = "inspector"
+ROLES = (ADVISER, SUPERVISOR, ADMIN, PRIVACY_OFFICER, INSPECTOR)
 
 SCOPE_INTAKE = "intake"
 SCOPES = (SCOPE_INTAKE,)
@@ -27,8 +31,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "cases.reassign": frozenset({SUPERVISOR, ADMIN}),
     # The privacy officer finds data subjects and applies corrections (rectification).
     "customers.read": CASE_WORKERS | {PRIVACY_OFFICER},
-    # Advisers: only recordings of calls they handled (enforced in the recordings logic).
-    "recordings.read": CASE_WORKERS,
+    # Advisers: only recordings of calls they handled; inspectors: only their lines' (both
+    # enforced in the recordings logic). The privacy officer hears any, to answer access requests.
+    "recordings.read": CASE_WORKERS | {PRIVACY_OFFICER, INSPECTOR},
     "customers.write": CASE_WORKERS | {PRIVACY_OFFICER},
     "privacy.manage": frozenset({PRIVACY_OFFICER, ADMIN}),
     # Legal holds, and running the purge by hand.
@@ -36,6 +41,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "service_lines.read": CASE_WORKERS,
     "service_lines.manage": frozenset({ADMIN}),
     "authorities.manage": frozenset({ADMIN}),
+    # Not the inspector: the names and contact details of the service's staff are not theirs to see.
     "officials.read": CASE_WORKERS | {PRIVACY_OFFICER},
     "officials.manage": frozenset({ADMIN}),
     "api_keys.manage": frozenset({ADMIN}),
@@ -60,6 +66,8 @@ class Principal:
     id: int
     name: str
     role: str | None = None
+    # A supervisor an administrator limited to their service lines (``Official.limited_to_lines``).
+    limited_to_lines: bool = False
     scopes: frozenset[str] = field(default_factory=frozenset)
     token_id: int | None = None
 

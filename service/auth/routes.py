@@ -49,9 +49,7 @@ def revoke_token():
 def who_am_i():
     """The signed-in official (or API key), with the permissions the caller holds"""
     principal = current_principal()
-    return {"kind": principal.kind, "id": principal.id, "name": principal.name,
-            "role": principal.role, "scopes": sorted(principal.scopes),
-            "permissions": logic.permissions_of(principal)}
+    return logic.describe(principal)
 
 
 @officials_blp.route("", methods=["GET"])

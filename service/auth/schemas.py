@@ -30,8 +30,12 @@ class OfficialIn(StrictSchema):
     organisation_phone = PhoneField(allow_none=True)
     organisation_address = text_field(1000, allow_none=True)
     active = JsonBoolean(load_default=True)
-    service_line_ids = fields.List(IdField(), load_default=list,
-                                   metadata={"description": "Lines an adviser works on; empty: all lines"})
+    service_line_ids = fields.List(IdField(), load_default=list, metadata={
+        "description": "The lines the official works on. An adviser with none works on all lines; "
+                       "an inspector needs at least one; a supervisor is held to them only when "
+                       "`limited_to_lines` is set"})
+    limited_to_lines = JsonBoolean(load_default=False, metadata={
+        "description": "Supervisors only: see and work on `service_line_ids` alone instead of every line"})
 
 
 class OfficialUpdate(OfficialIn):
@@ -51,6 +55,7 @@ class OfficialOut(StrictSchema):
     organisation_address = fields.String(allow_none=True)
     active = fields.Boolean()
     service_line_ids = fields.Function(lambda o: [line.id for line in o.service_lines])
+    limited_to_lines = fields.Boolean()
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
 
@@ -70,6 +75,9 @@ class MeOut(StrictSchema):
     scopes = fields.List(fields.String())
     permissions = fields.List(fields.String(), metadata={
         "description": "Every permission the caller holds, so a client can offer only what will be allowed"})
+    service_line_ids = fields.List(fields.Integer(), allow_none=True, metadata={
+        "description": "The only service lines the caller sees cases and recordings of; "
+                       "null: every line (and for API keys)"})
 
 
 class ApiKeyIn(StrictSchema):

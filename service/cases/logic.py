@@ -18,7 +18,7 @@ from ..customers.normalise import email_or_none, phone_or_none
 from ..db_types import utcnow
 from ..errors import Forbidden, InvalidTransition, NotFound, ValidationFailed
 from ..extensions import db
-from ..lines.logic import default_line, get_line, visible_line_ids
+from ..lines.logic import default_line, get_line, official_line_scope, visible_line_ids
 from ..pagination import paginate
 from ..sql import contains
 from .models import CLOSED, FORWARDED, NEW, OPEN, WAITING, Case, Contact, Note
@@ -187,9 +187,9 @@ def _assignable(official_id: int | None, case: Case) -> Official | None:
     if official is None or not official.active or official.role not in CASE_WORKERS:
         raise ValidationFailed("Cannot assign to that official.",
                                errors={"assignee_id": ["Not an active adviser, supervisor or admin."]})
-    member_of = {line.id for line in official.service_lines}
-    if official.role == "adviser" and member_of and case.service_line_id not in member_of:
-        raise ValidationFailed("That adviser does not work on this case's service line.",
+    scope = official_line_scope(official)
+    if scope is not None and case.service_line_id not in scope:
+        raise ValidationFailed("That official does not work on this case's service line.",
                                errors={"assignee_id": ["Not a member of the case's service line."]})
     return official
 

@@ -162,20 +162,45 @@ def line_for_address(channel: str, to: str | None, region: str) -> ServiceLine:
     return default_line()
 
 
-def visible_line_ids(principal: Principal) -> set[int] | None:
-    """The lines whose cases this caller may see; None means every line.
+def line_scope(*, role: str | None, limited_to_lines: bool, member_of: set[int]) -> set[int] | None:
+    """The one rule for which lines an official works on; None means every line.
 
-    Only advisers are limited, and only when they are members of some lines: supervisors and
-    admins oversee the whole service.
+    - adviser: their lines when they are members of some, otherwise every line;
+    - supervisor: every line, unless an administrator limited them to their lines;
+    - inspector: their lines only, always (no lines: nothing);
+    - admin, privacy officer: every line (the privacy officer answers for all registers).
     """
-    from ..auth.permissions import ADVISER
+    from ..auth.permissions import ADVISER, INSPECTOR, SUPERVISOR
 
-    if principal.role != ADVISER:
-        return None
+    if role == INSPECTOR or (role == SUPERVISOR and limited_to_lines):
+        return set(member_of)
+    if role == ADVISER:
+        return set(member_of) or None
+    return None
+
+
+def _limited_by_membership(principal: Principal) -> bool:
+    from ..auth.permissions import ADVISER, INSPECTOR, SUPERVISOR
+
+    return (principal.role in (ADVISER, INSPECTOR)
+            or (principal.role == SUPERVISOR and principal.limited_to_lines))
+
+
+def visible_line_ids(principal: Principal) -> set[int] | None:
+    """The lines whose cases (and recordings, chats, customers) this caller may see; None means
+    every line. An empty set means none."""
+    if not _limited_by_membership(principal):
+        return None  # no query for those who oversee the whole service
     # The membership rows alone: loading the official again would cost a query on every read.
     ids = set(db.session.scalars(select(service_line_member.c.service_line_id)
                                  .where(service_line_member.c.official_id == principal.id)))
-    return ids or None
+    return line_scope(role=principal.role, limited_to_lines=principal.limited_to_lines, member_of=ids)
+
+
+def official_line_scope(official) -> set[int] | None:
+    """``line_scope`` of an official row (e.g. a case's would-be assignee)."""
+    return line_scope(role=official.role, limited_to_lines=official.limited_to_lines,
+                      member_of={line.id for line in official.service_lines})
 
 
 def records_call(line: ServiceLine, draw: float) -> bool:

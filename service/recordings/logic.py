@@ -1,7 +1,8 @@
 """Call recordings: storing what the phone system reports, and who may listen.
 
-Advisers hear only the calls they handled; supervisors (service quality) and admins hear all.
-Every playback is audited. Nothing here changes a stored recording.
+Advisers hear only the calls they handled; supervisors (service quality), admins and the
+privacy officer (access requests) hear all; inspectors and line-limited officials only their
+lines' (``visible_line_ids``). Every playback is audited. Nothing here changes a stored recording.
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from .. import events
 from ..audit.logic import record
 from ..auth.permissions import ADVISER, Principal
-from ..cases.models import Contact
+from ..cases.models import Case, Contact
+from ..customers.models import Customer
 from ..errors import Conflict, NotFound
 from ..extensions import db
 from ..file_rows import store_once
@@ -92,27 +94,47 @@ def link_waiting_recordings(contact: Contact, *, default_retention_days: int) ->
         _link(recording, contact, default_retention_days)
 
 
+# --- which line (register) a recording is on --------------------------------------------------
+# Every access decision about a recording asks these two and nothing else. A recording carries
+# its own line, set when it is linked to its call, because it may outlive its case (retention).
+
+def recording_line():
+    """SQL expression: the service line of ``Recording`` in the enclosing query; NULL while the
+    recording waits for its call."""
+    return Recording.service_line_id
+
+
+def recording_line_id(recording: Recording) -> int | None:
+    """The service line ``recording`` is on; None while it waits for its call."""
+    return recording.service_line_id
+
+
 def _visible(actor: Principal):
-    # A recording whose case was purged first has no contact: only those who may hear any
-    # call of its line still can. One still waiting for its call has no line yet: nobody.
-    query = select(Recording).outerjoin(Contact, Recording.contact_id == Contact.id) \
-        .where(Recording.service_line_id.is_not(None))
+    line, line_ids = recording_line(), visible_line_ids(actor)
+    # A recording not on a line yet (its call has not arrived) is nobody's to hear.
+    query = select(Recording).where(line.is_not(None) if line_ids is None else line.in_(line_ids))
     if actor.role == ADVISER:
-        query = query.where(Contact.handled_by_id == actor.id)
-    line_ids = visible_line_ids(actor)
-    if line_ids is not None:
-        query = query.where(Recording.service_line_id.in_(line_ids))
+        query = query.join(Contact, Recording.contact_id == Contact.id).where(Contact.handled_by_id == actor.id)
     return query
 
 
-def list_recordings(*, actor: Principal, page: int, page_size: int, case_id: int | None = None):
+def list_recordings(*, actor: Principal, page: int, page_size: int, case_id: int | None = None,
+                    customer_id: int | None = None):
     query = _visible(actor)
     if case_id is not None:
         query = query.where(Recording.case_id == case_id)
+    if customer_id is not None:
+        # Through their cases, and by the calling number for those whose case has ended.
+        phone = select(Customer.phone).where(Customer.id == customer_id).scalar_subquery()
+        query = query.where(or_(Recording.case_id.in_(select(Case.id).where(Case.customer_id == customer_id)),
+                                and_(Recording.case_id.is_(None), Recording.caller == phone)))
     result = paginate(query.order_by(Recording.recorded_at.desc(), Recording.id.desc()), page=page,
                       page_size=page_size)
-    record("recording.listed", actor=actor, object_type="recording",
-           details={"case_id": case_id, "count": len(result.items)})
+    # Whose recordings were looked for is what legality control asks about.
+    details = {"case_id": case_id, "count": len(result.items)}
+    if customer_id is not None:
+        details["customer_id"] = customer_id
+    record("recording.listed", actor=actor, object_type="recording", details=details)
     db.session.commit()
     return result
 
@@ -129,8 +151,9 @@ def play(*, actor: Principal, recording_id: int) -> Recording:
     recording = get_recording(actor=actor, recording_id=recording_id)
     if recording.storage_key is None:
         raise Conflict("The audio has not been fetched from the phone system yet.", code="recording-not-fetched")
+    # The line too: a register's controller (or a register office) checks the plays of its own.
     record("recording.played", actor=actor, object_type="recording", object_id=recording.id,
-           details={"case_id": recording.case_id})
+           details={"case_id": recording.case_id, "service_line_id": recording_line_id(recording)})
     db.session.commit()
     return recording
 

@@ -9,7 +9,9 @@ from . import logic, upload
 from .schemas import RecordingOut, RecordingQuery
 
 blp = Blueprint("recordings", __name__, url_prefix="/api/v1/recordings",
-                description="Call recordings: advisers hear their own calls; supervisors and admins all")
+                description="Call recordings: advisers hear their own calls; inspectors their lines'; "
+                            "supervisors, admins and the privacy officer all (within a supervisor's lines "
+                            "if limited). Every play is audited")
 
 RecordingPage = page_schema(RecordingOut, "RecordingPage")
 

@@ -21,3 +21,4 @@ class RecordingOut(Schema):
 
 class RecordingQuery(PageArgs):
     case_id = query_id()
+    customer_id = query_id(metadata={"description": "A data subject's recordings (e.g. to answer an access request)"})

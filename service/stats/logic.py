@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, true
 
 from ..extensions import db
 from ..lines.models import ServiceLine
@@ -74,6 +74,13 @@ class StatsQuery:
     interval: str = "day"
     group_by: tuple[str, ...] = ()
     service_level_seconds: int | None = None
+    # Only these lines' contacts and cases (a supervisor limited to lines); None: every line.
+    service_line_ids: frozenset[int] | None = None
+
+
+def _on_lines(column, query: StatsQuery):
+    """The condition keeping ``query`` to its lines; every fact carries its line, so it is cheap."""
+    return true() if query.service_line_ids is None else column.in_(sorted(query.service_line_ids))
 
 
 @dataclass
@@ -130,7 +137,8 @@ def _contact_counts(query: StatsQuery) -> Iterator[tuple[date, tuple, int]]:
     period_column = {"day": ContactDaily.day, "week": ContactDaily.week, "month": ContactDaily.month}[query.interval]
     dimensions = [_DAILY_COLUMNS[name] for name in query.group_by]
     rows = db.session.execute(select(period_column, *dimensions, func.sum(ContactDaily.contacts))
-                              .where(ContactDaily.day >= query.first, ContactDaily.day <= query.last)
+                              .where(ContactDaily.day >= query.first, ContactDaily.day <= query.last,
+                                     _on_lines(ContactDaily.service_line_id, query))
                               .group_by(period_column, *dimensions))
     for row in rows:
         yield row[0], tuple(row[1:-1]), int(row[-1])
@@ -140,7 +148,8 @@ def _call_events(query: StatsQuery, settings: StatsSettings, level: int) -> Iter
     start, end = utc_bounds(query.first, query.last, settings.zone)
     facts = db.session.execute(select(ContactFact).where(
         ContactFact.channel == "phone", ContactFact.direction == "inbound",
-        ContactFact.occurred_at >= start, ContactFact.occurred_at < end)).scalars()
+        ContactFact.occurred_at >= start, ContactFact.occurred_at < end,
+        _on_lines(ContactFact.service_line_id, query))).scalars()
     for fact in facts:
         key = period_key(local_day(fact.occurred_at, settings.zone), query.interval)
         group = _group(fact, query.group_by)
@@ -167,7 +176,8 @@ def _case_events(query: StatsQuery, settings: StatsSettings) -> Iterator[tuple[d
         return at is not None and start <= at < end
 
     facts = db.session.execute(select(CaseFact).where(
-        CaseFact.opened_at < end, or_(CaseFact.closed_at.is_(None), CaseFact.closed_at >= start))).scalars()
+        CaseFact.opened_at < end, or_(CaseFact.closed_at.is_(None), CaseFact.closed_at >= start),
+        _on_lines(CaseFact.service_line_id, query))).scalars()
     for fact in facts:
         group = _group(fact, query.group_by)
         if fact.opened_at < start:
@@ -186,7 +196,8 @@ def _feedback_events(query: StatsQuery, settings: StatsSettings) -> Iterator[tup
     start, end = utc_bounds(query.first, query.last, settings.zone)
     facts = db.session.execute(select(CaseFact).where(or_(
         (CaseFact.feedback_sent_at >= start) & (CaseFact.feedback_sent_at < end),
-        (CaseFact.feedback_answered_at >= start) & (CaseFact.feedback_answered_at < end)))).scalars()
+        (CaseFact.feedback_answered_at >= start) & (CaseFact.feedback_answered_at < end)),
+        _on_lines(CaseFact.service_line_id, query))).scalars()
     for fact in facts:
         group = _group(fact, query.group_by)
         if fact.feedback_sent_at is not None and start <= fact.feedback_sent_at < end:

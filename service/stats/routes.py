@@ -2,13 +2,16 @@ import json
 
 from flask import Response, current_app
 
+from ..auth.guard import current_principal
 from ..blueprint import Blueprint
+from ..lines.logic import visible_line_ids
 from . import csv_table, logic
 from .schemas import ARGS, REPORTS
 
 blp = Blueprint("stats", __name__, url_prefix="/api/v1/stats",
                 description="Anonymous contact-volume statistics. Counts below the suppression threshold "
-                            "are hidden (null, and named in `suppressed`); nothing identifies a person.")
+                            "are hidden (null, and named in `suppressed`); nothing identifies a person. A supervisor "
+                            "limited to lines gets the figures of those lines only.")
 
 
 
@@ -22,8 +25,10 @@ def _json_or_csv(report: str) -> dict:
 
 def _answer(report: str, args: dict):
     settings = logic.StatsSettings.from_config(current_app.config)
+    lines = visible_line_ids(current_principal())
     query = logic.StatsQuery(first=args["first"], last=args["last"], interval=args["interval"],
-                             group_by=args["group_by"], service_level_seconds=args.get("service_level"))
+                             group_by=args["group_by"], service_level_seconds=args.get("service_level"),
+                             service_line_ids=None if lines is None else frozenset(lines))
     table = logic.report(report, query, settings)
     if args["format"] == "csv":
         filename = f"{report}-{query.first.isoformat()}-{query.last.isoformat()}.csv"

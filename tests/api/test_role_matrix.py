@@ -59,13 +59,15 @@ ENDPOINTS = _api_endpoints()
 _ALL = frozenset(ROLES)
 _CASE_WORK = frozenset({"adviser", "supervisor", "admin"})
 _ADMIN = frozenset({"admin"})
+# The inspector (a register office, a subcontractor) hears their lines' recordings and nothing else.
+_STAFF = _ALL - {"inspector"}
 EXPECTED_ROLES: dict[tuple[str, str], frozenset[str] | str] = {
     ("POST", "/api/v1/auth/token"): PUBLIC,
     ("DELETE", "/api/v1/auth/token"): _ALL,
     ("GET", "/api/v1/auth/me"): _ALL,
-    ("GET", "/api/v1/officials"): _ALL,
+    ("GET", "/api/v1/officials"): _STAFF,
     ("POST", "/api/v1/officials"): _ADMIN,
-    ("GET", "/api/v1/officials/<int:official_id>"): _ALL,
+    ("GET", "/api/v1/officials/<int:official_id>"): _STAFF,
     ("PATCH", "/api/v1/officials/<int:official_id>"): _ADMIN,
     ("DELETE", "/api/v1/officials/<int:official_id>"): _ADMIN,
     ("GET", "/api/v1/api-keys"): _ADMIN,
@@ -106,10 +108,11 @@ EXPECTED_ROLES: dict[tuple[str, str], frozenset[str] | str] = {
     ("POST", "/api/v1/authorities"): _ADMIN,
     ("GET", "/api/v1/authorities/<int:authority_id>"): _CASE_WORK,
     ("PATCH", "/api/v1/authorities/<int:authority_id>"): _ADMIN,
-    # Advisers only hear calls they handled; that finer rule is tested in test_voice.py.
-    ("GET", "/api/v1/recordings"): _CASE_WORK,
-    ("GET", "/api/v1/recordings/<int:recording_id>"): _CASE_WORK,
-    ("GET", "/api/v1/recordings/<int:recording_id>/audio"): _CASE_WORK,
+    # Advisers only hear calls they handled, inspectors only their lines' (test_voice.py,
+    # test_register_access.py); the privacy officer hears any, to answer access requests.
+    ("GET", "/api/v1/recordings"): _CASE_WORK | {"privacy_officer", "inspector"},
+    ("GET", "/api/v1/recordings/<int:recording_id>"): _CASE_WORK | {"privacy_officer", "inspector"},
+    ("GET", "/api/v1/recordings/<int:recording_id>/audio"): _CASE_WORK | {"privacy_officer", "inspector"},
     # Uploading audio goes with reporting calls; only the reporting key's own recordings
     # (tested in test_recording_upload.py).
     ("PUT", "/api/v1/recordings/<int:recording_id>/audio"): _ADMIN,
@@ -185,6 +188,11 @@ def caller_headers(request, api):
         return {}
     if caller == KEY:
         return api.api_key_headers(scopes=(SCOPE_INTAKE,))
+    if caller == "inspector":
+        # An inspector cannot exist without a line to inspect.
+        line = api.client.post("/api/v1/service-lines", json={"name": "Inspected"},
+                               headers=api.headers_for("admin")).get_json()
+        return api.headers_for(caller, service_line_ids=[line["id"]])
     return api.headers_for(caller)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from service.auth.permissions import PERMISSIONS
+from service.auth.permissions import CASE_WORKERS, PERMISSIONS
 from service.cases.models import CHANNELS, DIRECTIONS, STATUSES
 from service.feedback.models import ANSWERED, CANCELLED, SCHEDULED, SENT, SKIPPED
 from service.forwarding.logic import DISCLOSABLE
@@ -73,7 +73,7 @@ def test_the_consoles_vocabulary_is_the_services():
              re.findall(r"export const (\w+) = (\[[^\]]*\]);", source)}
     assert lists == {"CHANNELS": list(CHANNELS), "CASE_LANGUAGES": ["fi", "sv", "en"],
                      "REPLY_CHANNELS": list(REPLY_CHANNELS),
-                     "DISCLOSABLE": list(DISCLOSABLE)}
+                     "DISCLOSABLE": list(DISCLOSABLE), "CASE_WORKERS": sorted(CASE_WORKERS)}
 
 
 def test_the_page_runs_only_its_own_files():
@@ -113,8 +113,15 @@ def test_nothing_outside_the_console_files_is_served(client, path):
 @pytest.mark.parametrize("role, allowed, refused", [
     ("adviser", {"cases.write", "recordings.read"}, {"stats.read", "cases.reassign"}),
     ("supervisor", {"stats.read", "cases.reassign"}, {"audit.read"}),
-    ("privacy_officer", {"customers.write", "audit.read"}, {"cases.read", "stats.read"}),
+    ("privacy_officer", {"customers.write", "audit.read", "recordings.read"}, {"cases.read", "stats.read"}),
+    # No cases.read: the console tells an inspector to use the API.
+    ("inspector", {"session", "recordings.read"},
+     {"cases.read", "customers.read", "officials.read", "stats.read", "audit.read", "service_lines.read"}),
 ])
 def test_me_lists_the_permissions_a_client_may_offer(api, client, role, allowed, refused):
-    held = set(client.get("/api/v1/auth/me", headers=api.headers_for(role)).get_json()["permissions"])
+    extra = {}
+    if role == "inspector":
+        line = client.post("/api/v1/service-lines", json={"name": "Inspected"}, headers=api.headers_for("admin"))
+        extra["service_line_ids"] = [line.get_json()["id"]]
+    held = set(client.get("/api/v1/auth/me", headers=api.headers_for(role, **extra)).get_json()["permissions"])
     assert allowed <= held and not refused & held

@@ -4,7 +4,7 @@ import * as api from "./api.js";
 import { h, replace, field, saveBlob } from "./dom.js";
 import { t, dateTime, date, seconds } from "./i18n.js";
 import { can, me, notify } from "./session.js";
-import { DISCLOSABLE, REPLY_CHANNELS } from "./vocabulary.js";
+import { CASE_WORKERS, DISCLOSABLE, REPLY_CHANNELS } from "./vocabulary.js";
 
 export function showCase(main, caseId) {
   let stopped = false;
@@ -116,7 +116,9 @@ export function showCase(main, caseId) {
     const chooser = h("select", { id: "assignee", "aria-label": t("case.assignTo") },
       h("option", { value: "" }, t("queue.unassigned")));
     api.get("/officials", { active: true, page_size: 100 }).then((page) => {
-      for (const official of page.items.filter((o) => o.role !== "privacy_officer")) {
+      // Only the roles that work cases can be given one: not the privacy officer, an inspector,
+      // or a role this console does not know yet.
+      for (const official of page.items.filter((o) => CASE_WORKERS.includes(o.role))) {
         chooser.append(h("option", { value: official.id, selected: official.id === theCase.assignee?.id }, official.name));
       }
     }).catch(fail);

@@ -44,7 +44,8 @@ function showLogin(message) {
     try {
       const official = await api.signIn(username.value.trim(), password.value);
       password.value = "";
-      // The console is for case work; a role without it (the privacy officer) uses the API.
+      // The console is for case work; a role without it (the privacy officer, an inspector, a
+      // role this console does not know) uses the API.
       if (official.kind !== "official" || !official.permissions.includes("cases.read")) {
         await api.signOut().catch(() => {});
         replace(error, t("login.noConsoleRole"));

@@ -28,6 +28,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "a long enough passphrase"
@@ -105,8 +106,15 @@ def scratch_database(tmp: Path):
     try:
         yield make_url(url).set(database=name).render_as_string(hide_password=False)
     finally:
-        with server.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        for attempt in (1, 2):  # once more on a fresh connection, if the server dropped ours
+            try:
+                with server.connect() as conn:
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                break
+            except OperationalError:
+                server.dispose()
+                if attempt == 2:
+                    raise
         server.dispose()
 
 

@@ -417,6 +417,18 @@ def test_every_command_has_a_case():
     assert commands and commands == set(CASES) - {()}
 
 
+def test_the_docs_show_every_command_once_and_nothing_else():
+    """docs/commands.md: one example line per command, each naming a command that has a case."""
+    examples = re.findall(r"^(?:echo .*\| )?flask --app wsgi (.+)$", (ROOT / "docs" / "commands.md").read_text(), re.M)
+    documented = []
+    for example in examples:
+        words = example.split()
+        path = max((p for p in CASES if p and tuple(words[:len(p)]) == p), key=len, default=None)
+        assert path, f"docs/commands.md shows a command that is not tested: {example}"
+        documented.append(path)
+    assert sorted(documented) == sorted(set(CASES) - {()})
+
+
 @pytest.mark.parametrize("path", list(CASES), ids=lambda path: " ".join(path) or "--help")
 def test_command(cli, path):
     CASES[path](cli)

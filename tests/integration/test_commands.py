@@ -413,7 +413,9 @@ def test_every_command_has_a_case():
                           plugins=[channels.install])
 
     group = FlaskGroup(create_app=factory)
-    commands = set(_walk(group, click.Context(group, obj=ScriptInfo(create_app=factory))))
+    # Closing the context pops the application context FlaskGroup pushed on it.
+    with click.Context(group, obj=ScriptInfo(create_app=factory)) as ctx:
+        commands = set(_walk(group, ctx))
     assert commands and commands == set(CASES) - {()}
 
 

@@ -21,6 +21,7 @@ import time
 import urllib.request
 import uuid
 from pathlib import Path
+from typing import Callable
 
 import click
 import pytest
@@ -158,17 +159,20 @@ def cli(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("commands")
     database = scratch_database(tmp)
     run = Cli(next(database), tmp)
-    run.upgraded = run("db", "upgrade")
-    assert run.upgraded.returncode == 0, run.upgraded.stderr
-    run.created = run("officials", "create", "ada", "--role", "admin", "--name", "Ada Admin", input=PASSWORD + "\n")
-    assert run.created.returncode == 0, run.created.stderr
-    run.seeded = run("shell", input=SEED)
-    assert run.seeded.returncode == 0, run.seeded.stderr
-    yield run
-    next(database, None)
+    try:
+        run.upgraded = run("db", "upgrade")
+        assert run.upgraded.returncode == 0, run.upgraded.stderr
+        run.created = run("officials", "create", "ada", "--role", "admin", "--name", "Ada Admin",
+                          input=PASSWORD + "\n")
+        assert run.created.returncode == 0, run.created.stderr
+        run.seeded = run("shell", input=SEED)
+        assert run.seeded.returncode == 0, run.seeded.stderr
+        yield run
+    finally:
+        next(database, None)  # drops it
 
 
-CASES: dict[tuple[str, ...], callable] = {}
+CASES: dict[tuple[str, ...], Callable[[Cli], None]] = {}
 
 
 def case(*path: str):
@@ -322,7 +326,8 @@ def _demo(cli):
 def _audit_verify(cli):
     result = cli("audit", "verify")
     assert result.returncode == 0, result.stderr
-    checked = re.fullmatch(r"The audit chain is intact: (\d+) entries checked \(\d+ newly sealed\)\.", result.stdout.strip())
+    checked = re.fullmatch(r"The audit chain is intact: (\d+) entries checked \(\d+ newly sealed\)\.",
+                           result.stdout.strip())
     assert checked and int(checked.group(1)) > 0
 
 

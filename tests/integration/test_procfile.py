@@ -94,15 +94,17 @@ def site(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("procfile")
     database = scratch_database(tmp)
     site = Site(next(database), tmp)
-    release = subprocess.run(["sh", "-c", procfile()["release"]], cwd=ROOT, env=site.env, capture_output=True,
-                             text=True, timeout=120)
-    assert release.returncode == 0 and "Running upgrade" in release.stderr, release.stderr
-    created = subprocess.run(["flask", "--app", "wsgi", "officials", "create", "ada", "--role", "admin",
-                              "--name", "Ada Admin"], cwd=ROOT, env=site.env, input=PASSWORD + "\n",
-                             capture_output=True, text=True, timeout=120)
-    assert created.returncode == 0, created.stderr
-    yield site
-    next(database, None)
+    try:
+        release = subprocess.run(["sh", "-c", procfile()["release"]], cwd=ROOT, env=site.env, capture_output=True,
+                                 text=True, timeout=120)
+        assert release.returncode == 0 and "Running upgrade" in release.stderr, release.stderr
+        created = subprocess.run(["flask", "--app", "wsgi", "officials", "create", "ada", "--role", "admin",
+                                  "--name", "Ada Admin"], cwd=ROOT, env=site.env, input=PASSWORD + "\n",
+                                 capture_output=True, text=True, timeout=120)
+        assert created.returncode == 0, created.stderr
+        yield site
+    finally:
+        next(database, None)  # drops it
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from typing import Callable, Iterable
 
 from flask import Flask, current_app, g, request
 from flask.sessions import SessionInterface
+from sqlalchemy.orm import configure_mappers
 from werkzeug.routing import IntegerConverter
 
 from .config import API_CONFIG, Settings
@@ -77,6 +78,12 @@ def create_app(config: dict | None = None, plugins: Iterable[Callable[[Flask], N
     init_metrics(app)
     for plugin in plugins:
         plugin(app)
+
+    # Backrefs (Case.feedback_requests) exist only once the mappers are configured. SQLAlchemy
+    # does that at the first query, so code that names a relationship before any query (the
+    # statistics rebuild in a fresh CLI process) would find it missing. Every entry point
+    # builds the application here: web, workers, cron and the command line.
+    configure_mappers()
 
     from .cli import register_cli
     register_cli(app)

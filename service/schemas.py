@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timezone
+from datetime import datetime, timedelta, timezone
 
 from flask import current_app, has_app_context
 from collections.abc import Mapping
@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate
 
 from .cases.models import LANGUAGES
+from .db_types import EVENT_TIME_FLOOR
 from .customers.normalise import InvalidContactDetail, normalise_email, normalise_phone
 
 
@@ -60,6 +61,28 @@ class UTCDateTimeField(fields.AwareDateTime):
         except OverflowError:
             # 9999-12-31T23:59-05:00 parses, but its UTC instant is past year 9999.
             raise self.make_error("out_of_range") from None
+
+
+class EventTimeField(UTCDateTimeField):
+    """When something happened: not before 2000 and not in the future beyond the clock skew
+    allowed (CLOCK_SKEW_SECONDS). A contact in year 9999 or year 1 is stored fine but breaks
+    every calendar computation made with it later (statistics days, retention clocks)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("metadata", {})
+        kwargs["metadata"] = {**kwargs["metadata"], "description": " ".join(filter(None, (
+            kwargs["metadata"].get("description"),
+            "Not before 2000-01-01 and not in the future (a few minutes of clock skew allowed).")))}
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        at = super()._deserialize(value, attr, data, **kwargs)
+        if at < EVENT_TIME_FLOOR:
+            raise ValidationError("Cannot be before 2000-01-01.")
+        skew = current_app.config.get("CLOCK_SKEW_SECONDS", 300) if has_app_context() else 300
+        if at > datetime.now(timezone.utc) + timedelta(seconds=skew):
+            raise ValidationError("Cannot be in the future.")
+        return at
 
 
 def _region() -> str:

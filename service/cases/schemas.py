@@ -3,8 +3,8 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from ..customers.schemas import CustomerOut
 from ..pagination import PageArgs
-from ..schemas import (EmailField, IdField, PhoneField, StrictSchema, UTCDateTimeField, language_field,
-                       query_id, required_text, text_field)
+from ..schemas import (EmailField, EventTimeField, IdField, PhoneField, StrictSchema, UTCDateTimeField,
+                       language_field, query_id, required_text, text_field)
 from .models import CHANNELS, DIRECTIONS, INBOUND_CHANNELS, STATUSES
 
 MAX_BODY = 100_000
@@ -164,10 +164,10 @@ class ContactIn(StrictSchema):
     subject = text_field(500, allow_none=True)
     body = text_field(MAX_BODY, allow_none=True)
     language = language_field(allow_none=True)
-    received_at = UTCDateTimeField(allow_none=True)
-    started_at = UTCDateTimeField(allow_none=True)
-    answered_at = UTCDateTimeField(allow_none=True)
-    ended_at = UTCDateTimeField(allow_none=True)
+    received_at = EventTimeField(allow_none=True)
+    started_at = EventTimeField(allow_none=True)
+    answered_at = EventTimeField(allow_none=True)
+    ended_at = EventTimeField(allow_none=True)
     queue_seconds = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=0, max=7 * 24 * 3600))
     handled_by_id = IdField(allow_none=True, metadata={"description": "Default: you"})
 

@@ -1,7 +1,7 @@
 from marshmallow import Schema, fields, validate
 
 from ..pagination import PageArgs
-from ..schemas import EmailField, JsonBoolean, PhoneField, StrictSchema, UTCDateTimeField, required_text, text_field
+from ..schemas import EmailField, EventTimeField, JsonBoolean, PhoneField, StrictSchema, required_text, text_field
 from .logic import DISCLOSABLE
 
 
@@ -48,7 +48,7 @@ class DisclosureIn(StrictSchema):
                          validate=validate.Length(min=1, max=30))
     legal_basis = required_text(500)
     note = text_field(10_000, allow_none=True)
-    disclosed_at = UTCDateTimeField(allow_none=True, metadata={"description": "Default: now"})
+    disclosed_at = EventTimeField(allow_none=True, metadata={"description": "Default: now"})
 
 
 class PersonRef(Schema):

@@ -5,7 +5,7 @@ from marshmallow import Schema, ValidationError, fields, post_load, validate, va
 
 from ..cases.models import INBOUND_CHANNELS
 from ..cases.schemas import MAX_BODY, check_call_times
-from ..schemas import EmailField, PhoneField, StrictSchema, UTCDateTimeField, language_field, text_field
+from ..schemas import EmailField, EventTimeField, PhoneField, StrictSchema, language_field, text_field
 
 MAX_ATTACHMENTS = 20
 
@@ -40,13 +40,13 @@ class InboundMessageIn(StrictSchema):
     to = text_field(254, allow_none=True, metadata={"description": "The address the customer contacted; picks the service line"})
     subject = text_field(500, allow_none=True)
     body = text_field(MAX_BODY, allow_none=True)
-    received_at = UTCDateTimeField(allow_none=True, metadata={"description": "With a time zone; default: now"})
+    received_at = EventTimeField(allow_none=True, metadata={"description": "With a time zone; default: now"})
     language = language_field(allow_none=True)
     attachments = fields.List(fields.Nested(AttachmentIn), load_default=list,
                               validate=validate.Length(max=MAX_ATTACHMENTS))
-    started_at = UTCDateTimeField(allow_none=True, metadata={"description": "Calls: when the call came in"})
-    answered_at = UTCDateTimeField(allow_none=True)
-    ended_at = UTCDateTimeField(allow_none=True)
+    started_at = EventTimeField(allow_none=True, metadata={"description": "Calls: when the call came in"})
+    answered_at = EventTimeField(allow_none=True)
+    ended_at = EventTimeField(allow_none=True)
     queue_seconds = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=0, max=7 * 24 * 3600))
 
     @validates_schema
@@ -74,7 +74,7 @@ class RecordingRefIn(StrictSchema):
     url = fields.String(validate=validate.Length(max=1000), allow_none=True,
                         metadata={"description": "Where the audio can be fetched, if anywhere"})
     duration_seconds = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=0, max=7 * 24 * 3600))
-    recorded_at = UTCDateTimeField(allow_none=True, metadata={"description": "Default: when the call was answered"})
+    recorded_at = EventTimeField(allow_none=True, metadata={"description": "Default: when the call was answered"})
 
 
 class InboundCallIn(StrictSchema):
@@ -86,9 +86,9 @@ class InboundCallIn(StrictSchema):
                            metadata={"description": "The customer: the caller, or whom the official called"})
     to = text_field(254, allow_none=True, metadata={"description": "The number called; picks the service line"})
     direction = fields.String(load_default="inbound", validate=validate.OneOf(("inbound", "outbound")))
-    started_at = UTCDateTimeField(required=True)
-    answered_at = UTCDateTimeField(allow_none=True)
-    ended_at = UTCDateTimeField(allow_none=True)
+    started_at = EventTimeField(required=True)
+    answered_at = EventTimeField(allow_none=True)
+    ended_at = EventTimeField(allow_none=True)
     queue_seconds = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=0, max=7 * 24 * 3600))
     handled_by_id = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=1, max=2**31 - 1),
                                    metadata={"description": "The official who answered or made the call"})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 
 from flask import current_app, has_app_context
@@ -115,6 +116,22 @@ def language_field(**kwargs) -> fields.String:
 
 def text_field(max_length: int, **kwargs) -> fields.String:
     return fields.String(validate=validate.Length(max=max_length), **kwargs)
+
+
+# Every character str.splitlines() breaks on: a mail library may fold or refuse any of them.
+LINE_BREAKS = re.compile("[\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+
+
+def one_line(value: str) -> None:
+    """For text that may end up in a mail header (a subject, a name, a Message-ID): a line
+    break there ends the header, so the message could never be sent (or would carry a header
+    the sender wrote). Refused when it comes in, not found out at delivery."""
+    if isinstance(value, str) and LINE_BREAKS.search(value):
+        raise ValidationError("Line breaks are not allowed here.")
+
+
+def header_text(max_length: int, **kwargs) -> fields.String:
+    return fields.String(validate=[validate.Length(max=max_length), one_line], **kwargs)
 
 
 def required_text(max_length: int, **kwargs) -> fields.String:

@@ -5,7 +5,8 @@ from marshmallow import Schema, ValidationError, fields, post_load, validate, va
 
 from ..cases.models import INBOUND_CHANNELS
 from ..cases.schemas import MAX_BODY, check_call_times
-from ..schemas import EmailField, EventTimeField, PhoneField, StrictSchema, language_field, text_field
+from ..schemas import (EmailField, EventTimeField, PhoneField, StrictSchema, header_text, language_field, one_line,
+                       text_field)
 
 MAX_ATTACHMENTS = 20
 
@@ -13,7 +14,7 @@ MAX_ATTACHMENTS = 20
 class SenderIn(StrictSchema):
     phone = PhoneField(metadata={"description": "Any common format; normalised to E.164"})
     email = EmailField()
-    name = text_field(200)
+    name = header_text(200)
 
 
 class AttachmentIn(StrictSchema):
@@ -34,11 +35,11 @@ class AttachmentIn(StrictSchema):
 
 class InboundMessageIn(StrictSchema):
     channel = fields.String(required=True, validate=validate.OneOf(INBOUND_CHANNELS))
-    external_id = fields.String(required=True, validate=validate.Length(min=1, max=255),
+    external_id = fields.String(required=True, validate=[validate.Length(min=1, max=255), one_line],
                                 metadata={"description": "The provider's id; posting it again creates nothing"})
     sender = fields.Nested(SenderIn, required=True, data_key="from")
     to = text_field(254, allow_none=True, metadata={"description": "The address the customer contacted; picks the service line"})
-    subject = text_field(500, allow_none=True)
+    subject = header_text(500, allow_none=True)
     body = text_field(MAX_BODY, allow_none=True)
     received_at = EventTimeField(allow_none=True, metadata={"description": "With a time zone; default: now"})
     language = language_field(allow_none=True)
@@ -103,10 +104,10 @@ class InboundCallIn(StrictSchema):
 class WebFormIn(StrictSchema):
     """The authority's own contact form. `website` is a honeypot: people never see it."""
 
-    name = text_field(200, allow_none=True)
+    name = header_text(200, allow_none=True)
     email = EmailField(allow_none=True)
     phone = PhoneField(allow_none=True)
-    subject = text_field(500, allow_none=True)
+    subject = header_text(500, allow_none=True)
     message = fields.String(required=True, validate=validate.Length(min=1, max=MAX_BODY))
     language = language_field(load_default="fi")
     form_id = text_field(100, allow_none=True, metadata={"description": "Picks the service line"})

@@ -12,11 +12,11 @@ from .. import events
 from ..audit.logic import commit_read, record
 from ..auth.models import Official
 from ..auth.permissions import CASE_WORKERS, Principal
-from ..customers.logic import find_or_create
+from ..customers.logic import ensure_not_restricted, find_customer, find_or_create, may_see
 from ..customers.models import Customer
 from ..customers.normalise import email_or_none, phone_or_none
 from ..db_types import utcnow
-from ..errors import Forbidden, InvalidTransition, NotFound, ValidationFailed
+from ..errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
 from ..extensions import db
 from ..lines.logic import default_line, get_line, visible_line_ids
 from ..pagination import paginate
@@ -229,10 +229,18 @@ def open_case(*, actor: Principal, data: dict, region: str) -> Case:
             except NotFound:
                 raise ValidationFailed("Unknown customer.", errors={"customer": {"id": ["No such customer."]}}) from None
         else:
+            # A phone or email names a customer as surely as an id does, and gets the same line
+            # check. The details are unique, so there is no record of this line's own to make:
+            # the adviser learns only that the details are taken, nothing of whose they are.
+            existing = find_customer(phone=ref.get("phone"), email=ref.get("email"))
+            if existing is not None and not may_see(actor, existing):
+                raise Conflict("These contact details belong to a customer of a service line you do not work on; "
+                               "ask a supervisor to open the case.", code="customer-not-visible")
             customer, created = find_or_create(phone=ref.get("phone"), email=ref.get("email"),
                                                name=ref.get("name"))
             if created:
                 record("customer.created", actor=actor, object_type="customer", object_id=customer.id)
+        ensure_not_restricted(customer, "opening a case")
     case = new_case(service_line_id=line.id, channel=data.get("channel", "internal"), customer=customer,
                     subject=data.get("subject"), language=data.get("language") or line.default_language,
                     created_by_id=actor.id)

@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from ..extensions import db
-from .models import Contact
+from .models import PROVIDER_IDS, Contact
 
 # Twilio's call statuses in order; several final ones share the last rank.
 _STATUS_RANK = {"queued": 0, "initiated": 0, "ringing": 1, "in-progress": 2, "answered": 2,
@@ -32,7 +32,8 @@ class CallReport:
 
 
 def find_call(call_sid: str) -> Contact | None:
-    return db.session.scalar(select(Contact).where(Contact.channel == "phone", Contact.external_id == call_sid)
+    return db.session.scalar(select(Contact).where(Contact.channel == "phone", Contact.external_id == call_sid,
+                                                    Contact.external_id_source == PROVIDER_IDS)
                              .with_for_update())
 
 

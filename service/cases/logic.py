@@ -21,7 +21,7 @@ from ..extensions import db
 from ..lines.logic import default_line, get_line, visible_line_ids
 from ..pagination import paginate
 from ..sql import contains
-from .models import CLOSED, FORWARDED, NEW, OPEN, WAITING, Case, Contact, Note
+from .models import CLOSED, FORWARDED, HAND_LOGGED_IDS, NEW, OPEN, WAITING, Case, Contact, Note
 
 # Which status a case may move to from each status. Closing and reopening have their own
 # endpoints; forwarding arrives with the forwarding domain.
@@ -299,7 +299,8 @@ def log_contact(*, actor: Principal, case_id: int, data: dict) -> Contact:
         raise ValidationFailed("Unknown official.", errors={"handled_by_id": ["No such official."]})
     occurred_at = data.get("started_at") or data.get("received_at") or utcnow()
     contact = Contact(case=case, channel=data["channel"], direction=data.get("direction", "inbound"),
-                      external_id=data.get("external_id"), subject=data.get("subject"),
+                      external_id=data.get("external_id"), external_id_source=HAND_LOGGED_IDS,
+                      subject=data.get("subject"),
                       body=data.get("body"), language=data.get("language"),
                       received_at=data.get("received_at"), started_at=data.get("started_at"),
                       answered_at=data.get("answered_at"), ended_at=data.get("ended_at"),

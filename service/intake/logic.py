@@ -20,7 +20,7 @@ from ..audit.logic import record
 from ..auth.permissions import Principal
 from ..cases.attachments import check_file, store
 from ..cases.logic import move, new_case, touch
-from ..cases.models import CLOSED, OPEN, WAITING, Attachment, Case, Contact
+from ..cases.models import CLOSED, OPEN, PROVIDER_IDS, WAITING, Attachment, Case, Contact
 from ..customers.logic import find_or_create
 from ..customers.models import Customer
 from ..customers.normalise import email_or_none, phone_or_none
@@ -66,7 +66,8 @@ def _existing(channel: str, external_id: str | None) -> IntakeResult | None:
         return None
     row = db.session.execute(
         select(Contact.id, Case.id, Case.reference).join(Case, Contact.case_id == Case.id)
-        .where(Contact.channel == channel, Contact.external_id == external_id)
+        .where(Contact.channel == channel, Contact.external_id == external_id,
+               Contact.external_id_source == PROVIDER_IDS)
     ).first()
     if row is None:
         return None
@@ -84,6 +85,7 @@ def _case_named_by_email(message: InboundMessage) -> Case | None:
         case = db.session.scalar(
             select(Case).join(Contact, Contact.case_id == Case.id)
             .where(Contact.channel == "email", Contact.external_id.in_(message.in_reply_to),
+                   Contact.external_id_source == PROVIDER_IDS,
                    Case.status != CLOSED)
             .order_by(Contact.id.desc()).limit(1)
         )

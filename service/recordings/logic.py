@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from .. import events
 from ..audit.logic import record
 from ..auth.permissions import ADVISER, Principal
-from ..cases.models import Case, Contact
+from ..cases.models import PROVIDER_IDS, Case, Contact
 from ..errors import Conflict, NotFound
 from ..extensions import db
 from ..file_rows import store_once
@@ -43,7 +43,8 @@ class ReportedRecording:
 def _call_contact(call_sid: str | None) -> Contact | None:
     if not call_sid:
         return None
-    return db.session.scalar(select(Contact).where(Contact.channel == "phone", Contact.external_id == call_sid))
+    return db.session.scalar(select(Contact).where(Contact.channel == "phone", Contact.external_id == call_sid,
+                                                    Contact.external_id_source == PROVIDER_IDS))
 
 
 def _link(recording: Recording, contact: Contact, default_days: int) -> None:

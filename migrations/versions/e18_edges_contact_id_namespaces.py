@@ -1,0 +1,38 @@
+"""contact external ids in namespaces: provider ids and ids logged by hand
+
+Revision ID: e18_edges
+Revises: ec0a896f4144
+Create Date: 2026-11-29 20:20:00.000000
+
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+# revision identifiers, used by Alembic.
+revision = 'e18_edges'
+down_revision = 'ec0a896f4144'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    # Every existing id is kept as a provider's: which of them were typed in by hand cannot be
+    # told afterwards, and treating them as the provider's is what the old constraint did.
+    with op.batch_alter_table('contact', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('external_id_source', sa.String(length=8), nullable=False,
+                                      server_default='provider'))
+        batch_op.drop_constraint('uq_contact_channel_external_id', type_='unique')
+        batch_op.create_unique_constraint(batch_op.f('uq_contact_channel_external_id_source_external_id'),
+                                          ['channel', 'external_id_source', 'external_id'])
+
+
+def downgrade():
+    # Ids logged by hand that repeat a provider's cannot share the old constraint: they go.
+    op.execute("UPDATE contact SET external_id = NULL WHERE external_id_source = 'hand' AND EXISTS "
+               "(SELECT 1 FROM contact AS p WHERE p.channel = contact.channel AND p.external_id = contact.external_id "
+               "AND p.external_id_source = 'provider')")
+    with op.batch_alter_table('contact', schema=None) as batch_op:
+        batch_op.drop_constraint('uq_contact_channel_external_id_source_external_id', type_='unique')
+        batch_op.create_unique_constraint(batch_op.f('uq_contact_channel_external_id'), ['channel', 'external_id'])
+        batch_op.drop_column('external_id_source')

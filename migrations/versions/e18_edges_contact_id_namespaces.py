@@ -1,4 +1,4 @@
-"""contact external ids in namespaces: provider ids and ids logged by hand
+"""contact external ids in namespaces (provider ids, ids logged by hand); used request keys
 
 Revision ID: e18_edges
 Revises: ec0a896f4144
@@ -26,8 +26,21 @@ def upgrade():
         batch_op.create_unique_constraint(batch_op.f('uq_contact_channel_external_id_source_external_id'),
                                           ['channel', 'external_id_source', 'external_id'])
 
+    op.create_table('used_request_key',
+    sa.Column('key', sa.String(length=200), nullable=False),
+    sa.Column('digest', sa.String(length=64), nullable=True),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('key', name=op.f('pk_used_request_key'))
+    )
+    with op.batch_alter_table('used_request_key', schema=None) as batch_op:
+        batch_op.create_index('ix_used_request_key_expires', ['expires_at'], unique=False)
+
 
 def downgrade():
+    with op.batch_alter_table('used_request_key', schema=None) as batch_op:
+        batch_op.drop_index('ix_used_request_key_expires')
+    op.drop_table('used_request_key')
+
     # Ids logged by hand that repeat a provider's cannot share the old constraint: they go.
     op.execute("UPDATE contact SET external_id = NULL WHERE external_id_source = 'hand' AND EXISTS "
                "(SELECT 1 FROM contact AS p WHERE p.channel = contact.channel AND p.external_id = contact.external_id "

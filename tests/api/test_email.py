@@ -226,6 +226,34 @@ def test_mailgun_posts_with_a_bad_or_stale_signature_are_refused(mail_client, fo
     assert mail_client.post("/webhooks/email/mailgun", data=form).status_code == 403
 
 
+def test_a_mailgun_signature_reused_with_another_body_is_refused(mail_client, staff):
+    first = _mailgun_form(_eml("8bit_headers.eml"))
+    assert mail_client.post("/webhooks/email/mailgun", data=first).status_code == 201
+    forged = {**first, "body-mime": "From: someone@example.fi\r\nSubject: Forged\r\nMessage-ID: <f@x>\r\n\r\nx"}
+
+    response = mail_client.post("/webhooks/email/mailgun", data=forged)
+
+    assert_problem(response, 403, "replayed-signature")
+    assert _total(mail_client, staff) == 1
+
+
+def test_mailgun_retrying_the_same_post_is_not_a_replay(mail_client, staff):
+    form = _mailgun_form(_eml("8bit_headers.eml"))
+    assert mail_client.post("/webhooks/email/mailgun", data=form).status_code == 201
+
+    again = mail_client.post("/webhooks/email/mailgun", data=form)
+
+    assert again.status_code == 200, again.get_data(as_text=True)
+    assert _total(mail_client, staff) == 1
+
+
+def test_a_mailgun_timestamp_ahead_of_our_clock_is_refused(mail_client, staff):
+    form = _mailgun_form(b"From: a@example.fi\r\n\r\nx", timestamp=int(time.time()) + 240)
+
+    assert_problem(mail_client.post("/webhooks/email/mailgun", data=form), 403, "invalid-signature")
+    assert _total(mail_client, staff) == 0
+
+
 def test_sendgrid_inbound_parse_raw_mode(mail_client, staff):
     raw = _eml("plain_utf8_qp.eml").decode("utf-8")
     response = mail_client.post("/webhooks/email/sendgrid?key=sg-secret",

@@ -74,6 +74,8 @@ def create_app(config: dict | None = None, plugins: Iterable[Callable[[Flask], N
     _bound_path_ids(app)
     _register_blueprints(app)
     _register_request_hooks(app)
+    from .audit import refusals
+    refusals.install(app)
     init_metrics(app)
     for plugin in plugins:
         plugin(app)

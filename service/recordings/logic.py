@@ -7,15 +7,16 @@ Every playback is audited. Nothing here changes a stored recording.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from flask import current_app
+from flask import Response, current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from .. import events
-from ..audit.logic import record
+from ..audit.logic import commit_read, record
 from ..auth.permissions import ADVISER, Principal
 from ..cases.models import PROVIDER_IDS, Case, Contact
 from ..errors import Conflict, NotFound
@@ -109,7 +110,7 @@ def list_recordings(*, actor: Principal, page: int, page_size: int, case_id: int
     return result
 
 
-def get_recording(*, actor: Principal, recording_id: int) -> Recording:
+def _visible_recording(actor: Principal, recording_id: int) -> Recording:
     recording = db.session.scalar(_visible(actor).where(Recording.id == recording_id))
     if recording is None:
         # The same answer whether it does not exist or is someone else's call.
@@ -117,14 +118,26 @@ def get_recording(*, actor: Principal, recording_id: int) -> Recording:
     return recording
 
 
-def play(*, actor: Principal, recording_id: int) -> Recording:
-    recording = get_recording(actor=actor, recording_id=recording_id)
+def get_recording(*, actor: Principal, recording_id: int) -> Recording:
+    recording = _visible_recording(actor, recording_id)
+    record("recording.read", actor=actor, object_type="recording", object_id=recording.id,
+           details={"case_id": recording.case_id})
+    commit_read()
+    return recording
+
+
+def play(*, actor: Principal, recording_id: int, respond: Callable[[Recording], Response]) -> Response:
+    """``respond`` turns the recording into the HTTP answer (whole, a range, or 416 for a range
+    outside the audio); only an answer that carries audio counts as played."""
+    recording = _visible_recording(actor, recording_id)
     if recording.storage_key is None:
         raise Conflict("The audio has not been fetched from the phone system yet.", code="recording-not-fetched")
-    record("recording.played", actor=actor, object_type="recording", object_id=recording.id,
-           details={"case_id": recording.case_id})
-    db.session.commit()
-    return recording
+    response = respond(recording)
+    if response.status_code in (200, 206):
+        record("recording.played", actor=actor, object_type="recording", object_id=recording.id,
+               details={"case_id": recording.case_id})
+        db.session.commit()
+    return response
 
 
 def store_audio(*, recording_id: int, content: bytes, content_type: str, storage: FileStorage) -> bool:

@@ -123,3 +123,15 @@ def test_bad_requests_are_refused(client, privacy, body, field):
 def test_only_the_privacy_officer_and_admins_handle_requests(client, adviser, privacy):
     assert client.get("/api/v1/privacy/requests", headers=adviser).status_code == 403
     assert client.get("/api/v1/privacy/requests", headers=privacy).status_code == 200
+
+
+def test_reading_and_listing_requests_is_audited(client, admin, privacy):
+    registered = _register(client, privacy)
+
+    assert client.get("/api/v1/privacy/requests", headers=privacy).status_code == 200
+    assert client.get(f"/api/v1/privacy/requests/{registered['id']}", headers=privacy).status_code == 200
+
+    audit = client.get("/api/v1/audit", headers=admin, query_string={"page_size": 100}).get_json()["items"]
+    actions = [(e["action"], e["object_id"]) for e in audit if e["actor_id"] == privacy.id]
+    assert ("privacy.request_read", registered["id"]) in actions
+    assert ("privacy.request_listed", None) in actions

@@ -211,6 +211,34 @@ def test_audio_supports_range_requests(voice_app, admin_for):
         assert part.headers["Content-Range"] == f"bytes 100-199/{len(MP3)}"
 
 
+def test_a_range_outside_the_audio_is_416_and_not_audited_as_played(voice_app, admin_for):
+    client = voice_app.test_client()
+    admin = admin_for(voice_app, "admin")
+    _line(client, admin)
+    _recorded_call(client, admin, "CA" + "e" * 32)
+    recording_id = client.get("/api/v1/recordings", headers=admin).get_json()["items"][0]["id"]
+
+    with client.get(f"/api/v1/recordings/{recording_id}/audio",
+                    headers={**admin, "Range": f"bytes={len(MP3) + 10}-{len(MP3) + 20}"}) as outside:
+        assert outside.status_code == 416
+
+    plays = client.get("/api/v1/audit?action=recording.played", headers=admin).get_json()["items"]
+    assert plays == []
+
+
+def test_reading_a_recordings_details_is_audited(voice_app, admin_for):
+    client = voice_app.test_client()
+    admin, supervisor = admin_for(voice_app, "admin"), admin_for(voice_app, "supervisor")
+    _line(client, admin)
+    _recorded_call(client, admin, "CA" + "f" * 32)
+    recording_id = client.get("/api/v1/recordings", headers=supervisor).get_json()["items"][0]["id"]
+
+    assert client.get(f"/api/v1/recordings/{recording_id}", headers=supervisor).status_code == 200
+
+    (entry,) = client.get("/api/v1/audit?action=recording.read", headers=admin).get_json()["items"]
+    assert (entry["actor_id"], entry["object_id"]) == (supervisor.id, recording_id)
+
+
 def test_advisers_hear_only_their_own_calls_and_every_play_is_audited(voice_app, admin_for, api):
     client = voice_app.test_client()
     admin = admin_for(voice_app, "admin")

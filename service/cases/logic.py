@@ -194,6 +194,22 @@ def _assignable(official_id: int | None, case: Case) -> Official | None:
     return official
 
 
+def _check_handler(official_id: int, case: Case) -> None:
+    """Who handled a contact is someone who could have: a case worker of the case's line. A
+    contact credited to the privacy officer or to another line's adviser would put the case in
+    their work history (and in their reach) without their line's say."""
+    official = db.session.get(Official, official_id)
+    if official is None:
+        raise ValidationFailed("Unknown official.", errors={"handled_by_id": ["No such official."]})
+    if official.role not in CASE_WORKERS:
+        raise ValidationFailed("That official does not handle contacts.",
+                               errors={"handled_by_id": ["Not an adviser, supervisor or admin."]})
+    member_of = {line.id for line in official.service_lines}
+    if official.role == "adviser" and member_of and case.service_line_id not in member_of:
+        raise ValidationFailed("That adviser does not work on this case's service line.",
+                               errors={"handled_by_id": ["Not a member of the case's service line."]})
+
+
 def _check_assignment_right(actor: Principal, case: Case, new_assignee_id: int | None) -> None:
     """Advisers take cases for themselves or let them go; giving work to others is a
     supervisor's call."""
@@ -295,8 +311,8 @@ def log_contact(*, actor: Principal, case_id: int, data: dict) -> Contact:
     if case.status == CLOSED:
         raise InvalidTransition("The case is closed; reopen it before logging contacts on it.")
     handled_by_id = data.get("handled_by_id", actor.id)
-    if handled_by_id is not None and db.session.get(Official, handled_by_id) is None:
-        raise ValidationFailed("Unknown official.", errors={"handled_by_id": ["No such official."]})
+    if handled_by_id is not None:
+        _check_handler(handled_by_id, case)
     occurred_at = data.get("started_at") or data.get("received_at") or utcnow()
     contact = Contact(case=case, channel=data["channel"], direction=data.get("direction", "inbound"),
                       external_id=data.get("external_id"), external_id_source=HAND_LOGGED_IDS,

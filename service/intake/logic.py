@@ -29,7 +29,7 @@ from ..extensions import db
 from ..lines.logic import line_for_address
 from ..metrics import INTAKE
 from ..storage import FileStorage
-from .message import InboundMessage
+from .message import InboundMessage, without_nul
 
 # Domains built on intake may take a message before it becomes a contact (a feedback score
 # answering our request is no new matter). Each returns a result when it took the message.
@@ -108,6 +108,7 @@ def receive(message: InboundMessage, *, actor: Principal | None, settings: Intak
             on_stored: Callable[[IntakeResult], None] | None = None) -> IntakeResult:
     """Store an inbound contact. ``on_stored`` adds the caller's own rows (e.g. a chat) in the
     same transaction, so they commit or roll back with the contact."""
+    message = without_nul(message)
     replay = _existing(message.channel, message.external_id)
     if replay is not None:
         return replay

@@ -756,3 +756,33 @@ def test_opening_a_case_for_a_customer_the_adviser_cannot_see_is_refused(client,
 
     assert response.status_code == 422
     assert "+358401112299" not in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("filename, content_type, saved_as", [
+    ("x.html", "text/plain", "x.html.txt"),
+    ("lasku.PDF", "application/pdf", "lasku.PDF"),
+    ("kuva", "image/png", "kuva.png"),
+    ("muistio.txt", "text/plain", "muistio.txt"),
+])
+def test_download__is_saved_under_the_extension_of_its_checked_type(client, adviser, sms_case, filename,
+                                                                    content_type, saved_as):
+    content = {"application/pdf": PDF, "image/png": b"\x89PNG\r\n\x1a\n" + b"0" * 16}.get(content_type, b"<b>hei</b>")
+    attachment = ok(upload(client, adviser, sms_case["case_id"], content, filename, content_type), 201)
+
+    response = download(client, adviser, sms_case["case_id"], attachment["id"])
+
+    assert response.status_code == 200
+    assert f'filename={saved_as}' in response.headers["Content-Disposition"]
+
+
+def test_log_contact__handled_by_the_privacy_officer_or_another_lines_adviser_is_422(api, client, admin, adviser,
+                                                                                    sms_case):
+    other_line = client.post("/api/v1/service-lines", json={"name": "Muu linja"}, headers=admin).get_json()["id"]
+    elsewhere = api.official("adviser", service_line_ids=[other_line])
+    privacy_officer = api.official("privacy_officer")
+    url = f"{CASES}/{sms_case['case_id']}/contacts"
+
+    for official in (elsewhere, privacy_officer):
+        response = client.post(url, headers=adviser, json={"channel": "phone", "handled_by_id": official["id"]})
+        assert_problem(response, 422, fields=["handled_by_id"])
+    assert len(detail(client, adviser, sms_case["case_id"])["contacts"]) == 1

@@ -138,6 +138,17 @@ def test_messages_without_a_body_or_with_broken_structure_are_kept(mail_client, 
     assert _total(mail_client, staff) == 1
 
 
+def test_nul_characters_in_a_raw_message_are_replaced_and_the_message_is_kept(mail_client, staff):
+    raw = (b"From: Nu\x00lla <nulla@example.fi>\r\nTo: asiakaspalvelu@virasto.fi\r\nSubject: Ha\x00ku\r\n"
+           b"Message-ID: <nul.1@example.fi>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nRivi\x00toinen\r\n")
+
+    case = _case_of(mail_client, staff, _post(mail_client, raw))
+
+    assert case["subject"] == "Ha\ufffdku"
+    assert case["contacts"][0]["body"].startswith("Rivi\ufffdtoinen")
+    assert "\x00" not in str(case)
+
+
 def test_a_message_without_from_is_a_clear_422(mail_client, staff):
     assert_problem(_post(mail_client, _eml("no_from.eml")), 422, "validation-failed")
     assert _total(mail_client, staff) == 0

@@ -1,4 +1,5 @@
-"""contact external ids in namespaces (provider ids, ids logged by hand); used request keys
+"""contact external ids in namespaces (provider ids, ids logged by hand); used request keys;
+login throttle per username and client address
 
 Revision ID: e18_edges
 Revises: ec0a896f4144
@@ -35,8 +36,28 @@ def upgrade():
     with op.batch_alter_table('used_request_key', schema=None) as batch_op:
         batch_op.create_index('ix_used_request_key_expires', ['expires_at'], unique=False)
 
+    # Login failures are counted per username and client address. The table holds only
+    # passing lockouts, so it is made anew rather than converted.
+    op.drop_table('login_throttle')
+    _login_throttle(sa.Column('client_address', sa.String(length=45), nullable=False),
+                    primary_key=('username', 'client_address'))
+
+
+def _login_throttle(*extra, primary_key):
+    op.create_table('login_throttle',
+    sa.Column('username', sa.String(length=64), nullable=False),
+    *extra,
+    sa.Column('failures', sa.Integer(), nullable=False),
+    sa.Column('last_failure_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('locked_until', sa.DateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint(*primary_key, name=op.f('pk_login_throttle'))
+    )
+
 
 def downgrade():
+    op.drop_table('login_throttle')
+    _login_throttle(primary_key=('username',))
+
     with op.batch_alter_table('used_request_key', schema=None) as batch_op:
         batch_op.drop_index('ix_used_request_key_expires')
     op.drop_table('used_request_key')

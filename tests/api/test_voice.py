@@ -372,6 +372,15 @@ def test_switchboard_reports_with_bad_values_are_rejected(client, intake, change
     assert_problem(response, 422, "validation-failed", fields=[field])
 
 
+def test_switchboard_cannot_credit_a_call_to_the_privacy_officer(client, admin, intake, api):
+    privacy_officer = api.official("privacy_officer")
+    body = {"external_id": "pbx-4004", "from": {"phone": CALLER}, "started_at": "2026-11-26T09:00:00Z",
+            "handled_by_id": privacy_officer["id"]}
+
+    assert_problem(client.post("/api/v1/inbound/calls", json=body, headers=intake), 422, fields=["handled_by_id"])
+    assert client.get("/api/v1/cases", headers=admin).get_json()["total"] == 0
+
+
 # --- calls an official places from a case ----------------------------------------------------
 
 @pytest.fixture

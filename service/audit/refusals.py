@@ -4,7 +4,8 @@ endpoints is what a legality check looks for.
 A 403, and a 404 an authenticated caller gets from an endpoint that names an object (the answer
 for an object outside the caller's lines is the same as for one that does not exist), is
 recorded as ``access.denied`` with the route's template and the object's id: never the query
-string or the body, which may hold personal data.
+string or the body, which may hold personal data. Officials and API keys only: a chat
+customer's token is public, and its refusals would let anyone fill the log.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def install(app: Flask) -> None:
 def _record_refusal(response):
     principal = g.get("principal")
     rule = request.url_rule
-    if response.status_code not in _REFUSALS or principal is None or rule is None:
+    if response.status_code not in _REFUSALS or principal is None or rule is None or principal.kind == "chat":
         return response
     if response.status_code == 404 and not request.view_args:
         return response

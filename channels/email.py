@@ -14,6 +14,7 @@ import logging
 import smtplib
 import ssl
 import time
+from datetime import datetime, timezone
 from email.message import EmailMessage
 
 from flask import Flask, current_app, request
@@ -24,6 +25,7 @@ from service.cases.attachments import ALLOWED_CONTENT_TYPES
 from service.errors import PROBLEM_MIMETYPE, Forbidden, ProblemSchema, UnsupportedMediaType, ValidationFailed
 from service.extensions import api
 from service.intake import IntakeSettings, RefusedFile, receive
+from service.intake.replays import first_use
 from service.intake.schemas import IntakeOut
 from service.outbox.ports import Outgoing, PermanentFailure, SendResult, TemporaryFailure
 from service.storage import get_storage
@@ -111,14 +113,31 @@ def raw_message():
     return _receive_raw(body)
 
 
-def mailgun_signature_ok(form, key: str | None, *, max_age: int = 300) -> bool:
+# Mailgun's signature is good for this long after its timestamp; a timestamp ahead of our clock
+# by more than a clock's drift was not made by Mailgun now, and would stretch that window.
+MAILGUN_MAX_AGE = 300
+MAILGUN_MAX_AHEAD = 30
+
+
+def mailgun_signature_ok(form, key: str | None, *, max_age: int = MAILGUN_MAX_AGE,
+                         max_ahead: int = MAILGUN_MAX_AHEAD) -> bool:
     timestamp, token, signature = form.get("timestamp", ""), form.get("token", ""), form.get("signature", "")
-    if not (key and timestamp.isdigit() and token and signature):
+    if not (key and timestamp.isdigit() and len(timestamp) <= 12 and token and signature):
         return False
-    if abs(time.time() - int(timestamp)) > max_age:
+    age = time.time() - int(timestamp)
+    if age > max_age or age < -max_ahead:
         return False
     expected = hmac.new(key.encode(), (timestamp + token).encode(), hashlib.sha256).hexdigest()
     return hmac.compare_digest(expected, signature)
+
+
+def _mailgun_token_unused(form, raw: str) -> bool:
+    """The signature covers the timestamp and token, not the body: the same signature with
+    another body is a replay. Mailgun retrying the same post is not."""
+    expires = datetime.fromtimestamp(int(form["timestamp"]) + MAILGUN_MAX_AGE + MAILGUN_MAX_AHEAD, timezone.utc)
+    digest = hashlib.sha256(raw.encode("utf-8", "surrogateescape")).hexdigest()
+    return first_use("mailgun:" + hashlib.sha256(form["token"].encode()).hexdigest(), digest=digest,
+                     expires_at=expires)
 
 
 @blp.route("/mailgun", methods=["POST"])
@@ -131,6 +150,8 @@ def mailgun_message():
     if not raw:
         raise ValidationFailed("No body-mime field: configure the route URL to end in `mime`.",
                                errors={"body-mime": ["Missing."]})
+    if not _mailgun_token_unused(request.form, raw):
+        raise Forbidden("This Mailgun signature was used before for another message.", code="replayed-signature")
     return _receive_raw(raw.encode("utf-8", "surrogateescape"))
 
 

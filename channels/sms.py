@@ -25,6 +25,7 @@ from service.cases.remote_files import waiting_attachments
 from service.intake import InboundMessage, IntakeSettings, RemoteMedia, Sender as MessageSender, receive
 from service.intake.envelopes import land
 from service.intake.processing import enqueue_processing
+from service.intake.replays import first_use
 from service.outbox.delivery import enqueue_delivery
 from service.outbox.logic import queue_automatic_message, record_provider_status
 from service.outbox.ports import Outgoing, PermanentFailure, SendResult, TemporaryFailure
@@ -125,7 +126,10 @@ def inbound_sms():
     config = current_app.config
     word = keyword(form.get("Body"))
     if word in ("STOP", "START"):
-        set_sms_opt_out(phone=sender, opted_out=word == "STOP", region=config["DEFAULT_PHONE_REGION"])
+        # Idempotent on MessageSid like every other message: a START replayed after a later
+        # STOP must not opt the number back in.
+        if first_use("sms-keyword:" + sid[:180]):
+            set_sms_opt_out(phone=sender, opted_out=word == "STOP", region=config["DEFAULT_PHONE_REGION"])
         return twiml()
     if word == "HELP":
         return twiml(config.get("SMS_HELP_REPLY"))

@@ -16,6 +16,7 @@ from werkzeug.routing import IntegerConverter
 from .config import API_CONFIG, Settings
 from .errors import UnsupportedMediaType, register_error_handlers
 from .extensions import api, db, migrate
+from .json_body import StrictJSONProvider
 from .logs import configure_logging
 from .metrics import init_metrics
 from .schemas import MAX_ID
@@ -32,6 +33,7 @@ def create_app(config: dict | None = None, plugins: Iterable[Callable[[Flask], N
     """Build the application. ``plugins`` install the channel adapters (webhooks, senders):
     the service itself never imports a concrete channel; ``wsgi.py`` passes them in."""
     app = Flask(__name__, instance_relative_config=True)
+    app.json = StrictJSONProvider(app)
     app.session_interface = NoCookieSessions()
     settings = Settings.from_environ()
     app.config.update(settings.as_flask_config())
@@ -75,6 +77,8 @@ def create_app(config: dict | None = None, plugins: Iterable[Callable[[Flask], N
     _bound_path_ids(app)
     _register_blueprints(app)
     _register_request_hooks(app)
+    from .audit import refusals
+    refusals.install(app)
     init_metrics(app)
     for plugin in plugins:
         plugin(app)

@@ -6,9 +6,12 @@ import flask_smorest
 
 from .auth.guard import require
 from .errors import PROBLEM_MIMETYPE, ProblemSchema
+from .json_body import StrictParser
 
 
 class Blueprint(flask_smorest.Blueprint):
+    ARGUMENTS_PARSER = StrictParser()
+
     def arguments(self, schema, *, location="json", **kwargs):
         # webargs drops unknown query parameters by default (EXCLUDE), overriding the query
         # schemas' own `unknown = RAISE`: a misspelt filter (`?stauts=closed`) would silently

@@ -55,6 +55,9 @@ class Settings:
     TOKEN_TTL_SECONDS: int = 8 * 3600
     LOGIN_MAX_FAILURES: int = 5
     LOGIN_LOCKOUT_SECONDS: int = 15 * 60
+    # How far into the future a given time (a contact's, a provider's signature timestamp) may
+    # lie, for clocks that disagree a little; anything later is refused.
+    CLOCK_SKEW_SECONDS: int = 300
     # An SMS or chat from a customer joins their open case on that line if it was active this recently.
     THREAD_WINDOW_DAYS: int = 30
     DEFAULT_PHONE_REGION: str = "FI"

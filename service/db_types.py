@@ -38,3 +38,8 @@ class UTCDateTime(TypeDecorator):
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+# No event this service records predates it. Input is refused before it; rows from before
+# the bound was enforced are skipped by the calendar computations that cannot hold them.
+EVENT_TIME_FLOOR = datetime(2000, 1, 1, tzinfo=timezone.utc)

@@ -9,6 +9,8 @@ personal data.
 from __future__ import annotations
 
 import hmac
+import ipaddress
+import logging
 import time
 
 from flask import Flask, Response, current_app, g, request
@@ -18,8 +20,10 @@ from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import func, select
 
 from .db_types import utcnow
-from .errors import Unauthorized
+from .errors import Forbidden, Unauthorized
 from .extensions import db
+
+log = logging.getLogger(__name__)
 
 REQUEST_LATENCY = Histogram("http_request_duration_seconds", "Request latency", ["endpoint", "method", "status"],
                             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
@@ -97,8 +101,18 @@ def _registry(app: Flask) -> CollectorRegistry:
     return registry
 
 
+def _from_loopback(address: str | None) -> bool:
+    try:
+        return address is not None and ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
 def init_metrics(app: Flask) -> None:
     outbox, inbound = OutboxCollector(app), InboundCollector(app)
+    if not app.config.get("METRICS_TOKEN") and not app.testing:
+        log.warning("METRICS_TOKEN is not set: /metrics answers loopback clients only; a proxy on this "
+                    "machine makes every client look local, so set the token before exposing it")
 
     @app.before_request
     def _start_timer():
@@ -119,6 +133,9 @@ def init_metrics(app: Flask) -> None:
             given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
             if not hmac.compare_digest(given, token):
                 raise Unauthorized("Send the metrics token as a bearer token.")
+        elif not _from_loopback(request.remote_addr):
+            # Queue depths and traffic are for the operator's scraper, not for anyone who asks.
+            raise Forbidden("Without METRICS_TOKEN, metrics are served to this machine only.")
         output = generate_latest(_registry(current_app))
         extra = CollectorRegistry()
         extra.register(outbox)

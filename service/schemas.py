@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timezone
+import re
+from datetime import datetime, timedelta, timezone
 
 from flask import current_app, has_app_context
 from collections.abc import Mapping
@@ -10,6 +11,7 @@ from collections.abc import Mapping
 from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate
 
 from .cases.models import LANGUAGES
+from .db_types import EVENT_TIME_FLOOR
 from .customers.normalise import InvalidContactDetail, normalise_email, normalise_phone
 
 
@@ -62,6 +64,28 @@ class UTCDateTimeField(fields.AwareDateTime):
             raise self.make_error("out_of_range") from None
 
 
+class EventTimeField(UTCDateTimeField):
+    """When something happened: not before 2000 and not in the future beyond the clock skew
+    allowed (CLOCK_SKEW_SECONDS). A contact in year 9999 or year 1 is stored fine but breaks
+    every calendar computation made with it later (statistics days, retention clocks)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("metadata", {})
+        kwargs["metadata"] = {**kwargs["metadata"], "description": " ".join(filter(None, (
+            kwargs["metadata"].get("description"),
+            "Not before 2000-01-01 and not in the future (a few minutes of clock skew allowed).")))}
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        at = super()._deserialize(value, attr, data, **kwargs)
+        if at < EVENT_TIME_FLOOR:
+            raise ValidationError("Cannot be before 2000-01-01.")
+        skew = current_app.config.get("CLOCK_SKEW_SECONDS", 300) if has_app_context() else 300
+        if at > datetime.now(timezone.utc) + timedelta(seconds=skew):
+            raise ValidationError("Cannot be in the future.")
+        return at
+
+
 def _region() -> str:
     return current_app.config.get("DEFAULT_PHONE_REGION", "FI") if has_app_context() else "FI"
 
@@ -92,6 +116,22 @@ def language_field(**kwargs) -> fields.String:
 
 def text_field(max_length: int, **kwargs) -> fields.String:
     return fields.String(validate=validate.Length(max=max_length), **kwargs)
+
+
+# Every character str.splitlines() breaks on: a mail library may fold or refuse any of them.
+LINE_BREAKS = re.compile("[\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+
+
+def one_line(value: str) -> None:
+    """For text that may end up in a mail header (a subject, a name, a Message-ID): a line
+    break there ends the header, so the message could never be sent (or would carry a header
+    the sender wrote). Refused when it comes in, not found out at delivery."""
+    if isinstance(value, str) and LINE_BREAKS.search(value):
+        raise ValidationError("Line breaks are not allowed here.")
+
+
+def header_text(max_length: int, **kwargs) -> fields.String:
+    return fields.String(validate=[validate.Length(max=max_length), one_line], **kwargs)
 
 
 def required_text(max_length: int, **kwargs) -> fields.String:

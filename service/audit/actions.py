@@ -50,4 +50,8 @@ ACTIONS = frozenset({
     "case.forwarded",
     "disclosure.recorded",
     "feedback.answered",
+    "access.denied",
+    "recording.read",
+    "privacy.request_listed",
+    "privacy.request_read",
 })

@@ -61,16 +61,19 @@ def official_principal(official: Official, token_id: int | None = None) -> Princ
 
 
 def login(*, username: str, password: str, token_ttl_seconds: int, max_failures: int,
-          lockout_seconds: int, now: datetime | None = None) -> tuple[str, AuthToken]:
+          lockout_seconds: int, client_address: str | None = None,
+          now: datetime | None = None) -> tuple[str, AuthToken]:
     """Exchange a username and password for a new bearer token.
 
-    After ``max_failures`` wrong attempts in a row on a username the username is locked for
-    ``lockout_seconds``; while locked even the right password is refused, so guessing gains
-    nothing. Unknown usernames are throttled the same way, so the answers do not reveal
-    which accounts exist.
+    After ``max_failures`` wrong attempts in a row on a username from one client address, the
+    username is locked for that address for ``lockout_seconds``; while locked even the right
+    password is refused, so guessing gains nothing. Other addresses are not locked out: the
+    official can still sign in while someone else hammers their username. Unknown usernames
+    are throttled the same way, so the answers do not reveal which accounts exist.
     """
     now = now or utcnow()
-    throttle = db.session.get(LoginThrottle, username)
+    key = (username, (client_address or "")[:45])
+    throttle = db.session.get(LoginThrottle, key)
     if throttle and throttle.locked_until and throttle.locked_until > now:
         retry_after = int((throttle.locked_until - now).total_seconds()) + 1
         db.session.rollback()
@@ -82,14 +85,14 @@ def login(*, username: str, password: str, token_ttl_seconds: int, max_failures:
     # argon2 takes tens of milliseconds: hold no transaction (nor SQLite's write lock) meanwhile.
     db.session.rollback()
     matches = _password_matches(stored_hash, password)
-    throttle = db.session.get(LoginThrottle, username)
+    throttle = db.session.get(LoginThrottle, key)
     official = db.session.scalar(select(Official).where(Official.username == username))
     if matches and throttle and throttle.locked_until and throttle.locked_until > now:
         db.session.rollback()  # a parallel failure locked the username meanwhile
         raise TooManyRequests("Too many failed logins; this username is locked for a while.",
                               headers={"Retry-After": str(int((throttle.locked_until - now).total_seconds()) + 1)})
     if not (matches and usable) or official is None:
-        _count_failure(throttle, username, now=now, max_failures=max_failures, lockout_seconds=lockout_seconds)
+        _count_failure(throttle, key, now=now, max_failures=max_failures, lockout_seconds=lockout_seconds)
         if official is not None:
             record("auth.login_failed", actor=None, object_type="official", object_id=official.id)
         db.session.commit()
@@ -110,16 +113,16 @@ def login(*, username: str, password: str, token_ttl_seconds: int, max_failures:
     return raw, token
 
 
-def _count_failure(throttle: LoginThrottle | None, username: str, *, now: datetime, max_failures: int,
+def _count_failure(throttle: LoginThrottle | None, key: tuple[str, str], *, now: datetime, max_failures: int,
                    lockout_seconds: int) -> None:
     if throttle is None:
-        throttle = LoginThrottle(username=username, failures=0, last_failure_at=now)
+        throttle = LoginThrottle(username=key[0], client_address=key[1], failures=0, last_failure_at=now)
         try:
             with db.session.begin_nested():
                 db.session.add(throttle)
         except IntegrityError:
             # A parallel failed attempt created the row first.
-            throttle = db.session.get(LoginThrottle, username)
+            throttle = db.session.get(LoginThrottle, key)
     elif throttle.last_failure_at < now - timedelta(seconds=lockout_seconds):
         # Failures long ago do not add up with today's.
         throttle.failures = 0

@@ -35,12 +35,15 @@ class Official(db.Model):
 
 
 class LoginThrottle(db.Model):
-    """Failed sign-ins per attempted username, existing or not: keyed by what was typed, so a
-    lockout looks the same for a real account and a made-up one."""
+    """Failed sign-ins per attempted username, existing or not, and client address: keyed by
+    what was typed, so a lockout looks the same for a real account and a made-up one; and by
+    where it came from, so failures from one address lock that address out, not the account
+    for everyone (five wrong passwords from anywhere would otherwise lock out the admin)."""
 
     __tablename__ = "login_throttle"
 
     username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_address: Mapped[str] = mapped_column(String(45), primary_key=True)
     failures: Mapped[int] = mapped_column(default=0)
     last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)

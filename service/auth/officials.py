@@ -13,6 +13,7 @@ from ..lines.models import ServiceLine
 from ..pagination import paginate
 from ..sql import contains
 from .logic import clear_login_throttle, hash_password
+from .passwords import check_password
 from .models import AuthToken, Official
 from .permissions import ADMIN, INSPECTOR, ROLES, SUPERVISOR, Principal
 
@@ -62,6 +63,7 @@ def _check_line_scope(official: Official, data: dict) -> None:
 def create_official(*, actor: Principal | None, data: dict) -> Official:
     if data["role"] not in ROLES:
         raise ValidationFailed("Unknown role.", errors={"role": [f"Choose from: {', '.join(ROLES)}."]})
+    check_password(data["password"], username=data["username"])
     official = Official(username=data["username"], password_hash=hash_password(data["password"]))
     for name in _PROFILE_FIELDS:
         if name in data:
@@ -82,6 +84,8 @@ def create_official(*, actor: Principal | None, data: dict) -> Official:
 
 def update_official(*, actor: Principal, official_id: int, data: dict) -> Official:
     official = get_official(official_id)
+    if "password" in data:
+        check_password(data["password"], username=official.username)
     if data.get("active") is False and official.id == actor.id and actor.is_official:
         # The same rule as deactivate_official: PATCH must not be a way round it.
         raise Conflict("You cannot deactivate your own account.")

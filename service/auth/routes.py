@@ -1,4 +1,4 @@
-from flask import current_app
+from flask import current_app, request
 
 from ..blueprint import Blueprint
 from ..auth.guard import current_principal
@@ -30,7 +30,7 @@ def create_token(data):
     raw, token = logic.login(
         username=data["username"], password=data["password"],
         token_ttl_seconds=config["TOKEN_TTL_SECONDS"], max_failures=config["LOGIN_MAX_FAILURES"],
-        lockout_seconds=config["LOGIN_LOCKOUT_SECONDS"],
+        lockout_seconds=config["LOGIN_LOCKOUT_SECONDS"], client_address=request.remote_addr,
     )
     return {"access_token": raw, "token_type": "Bearer", "expires_at": token.expires_at}
 

@@ -33,6 +33,29 @@ _MAGIC = {
 }
 
 
+# The extensions a browser or desktop opens each accepted type by; the first is given to a
+# download whose name says otherwise.
+EXTENSIONS = {
+    "application/pdf": (".pdf",), "image/jpeg": (".jpg", ".jpeg"), "image/png": (".png",), "image/gif": (".gif",),
+    "image/heic": (".heic",), "image/webp": (".webp",), "text/plain": (".txt", ".text", ".log"),
+    "text/csv": (".csv",), "application/rtf": (".rtf",), "application/msword": (".doc",),
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": (".docx",),
+    "application/vnd.ms-excel": (".xls",),
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": (".xlsx",),
+    "application/vnd.oasis.opendocument.text": (".odt",), "application/vnd.oasis.opendocument.spreadsheet": (".ods",),
+    "audio/mpeg": (".mp3",), "audio/wav": (".wav",), "audio/x-wav": (".wav",), "message/rfc822": (".eml",),
+}
+
+
+def download_name(filename: str, content_type: str) -> str:
+    """The name a download is saved under ends in its type's extension: the type was checked,
+    the name was not, and ``x.html`` sent as text/plain would open in a browser as a page."""
+    known = EXTENSIONS.get(content_type)
+    if not known or filename.lower().endswith(known):
+        return filename
+    return filename + known[0]
+
+
 def safe_filename(name: str | None) -> str:
     """A display name without path parts or control characters; never used as a path."""
     name = unicodedata.normalize("NFC", name or "")

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from ..extensions import db
-from .models import Case, Contact
+from .models import PROVIDER_IDS, Case, Contact
 
 # A call still "waiting" after this long lost its end callback; it is not in any queue.
 WAITING_AT_MOST = timedelta(hours=3)
@@ -37,7 +37,8 @@ class CallReport:
 
 
 def find_call(call_sid: str) -> Contact | None:
-    return db.session.scalar(select(Contact).where(Contact.channel == "phone", Contact.external_id == call_sid)
+    return db.session.scalar(select(Contact).where(Contact.channel == "phone", Contact.external_id == call_sid,
+                                                    Contact.external_id_source == PROVIDER_IDS)
                              .with_for_update())
 
 

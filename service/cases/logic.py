@@ -12,16 +12,16 @@ from .. import events
 from ..audit.logic import commit_read, record
 from ..auth.models import Official
 from ..auth.permissions import CASE_WORKERS, Principal
-from ..customers.logic import find_or_create
+from ..customers.logic import ensure_not_restricted, find_customer, find_or_create, may_see
 from ..customers.models import Customer
 from ..customers.normalise import email_or_none, phone_or_none
 from ..db_types import utcnow
-from ..errors import Forbidden, InvalidTransition, NotFound, ValidationFailed
+from ..errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
 from ..extensions import db
 from ..lines.logic import default_line, get_line, official_line_scope, visible_line_ids
 from ..pagination import paginate
 from ..sql import contains
-from .models import CLOSED, FORWARDED, NEW, OPEN, WAITING, Case, Contact, Note
+from .models import CLOSED, FORWARDED, HAND_LOGGED_IDS, NEW, OPEN, WAITING, Case, Contact, Note
 
 # Which status a case may move to from each status. Closing and reopening have their own
 # endpoints; forwarding arrives with the forwarding domain.
@@ -194,6 +194,22 @@ def _assignable(official_id: int | None, case: Case) -> Official | None:
     return official
 
 
+def _check_handler(official_id: int, case: Case) -> None:
+    """Who handled a contact is someone who could have: a case worker of the case's line. A
+    contact credited to the privacy officer or to another line's adviser would put the case in
+    their work history (and in their reach) without their line's say."""
+    official = db.session.get(Official, official_id)
+    if official is None:
+        raise ValidationFailed("Unknown official.", errors={"handled_by_id": ["No such official."]})
+    if official.role not in CASE_WORKERS:
+        raise ValidationFailed("That official does not handle contacts.",
+                               errors={"handled_by_id": ["Not an adviser, supervisor or admin."]})
+    member_of = {line.id for line in official.service_lines}
+    if official.role == "adviser" and member_of and case.service_line_id not in member_of:
+        raise ValidationFailed("That adviser does not work on this case's service line.",
+                               errors={"handled_by_id": ["Not a member of the case's service line."]})
+
+
 def _check_assignment_right(actor: Principal, case: Case, new_assignee_id: int | None) -> None:
     """Advisers take cases for themselves or let them go; giving work to others is a
     supervisor's call."""
@@ -229,10 +245,18 @@ def open_case(*, actor: Principal, data: dict, region: str) -> Case:
             except NotFound:
                 raise ValidationFailed("Unknown customer.", errors={"customer": {"id": ["No such customer."]}}) from None
         else:
+            # A phone or email names a customer as surely as an id does, and gets the same line
+            # check. The details are unique, so there is no record of this line's own to make:
+            # the adviser learns only that the details are taken, nothing of whose they are.
+            existing = find_customer(phone=ref.get("phone"), email=ref.get("email"))
+            if existing is not None and not may_see(actor, existing):
+                raise Conflict("These contact details belong to a customer of a service line you do not work on; "
+                               "ask a supervisor to open the case.", code="customer-not-visible")
             customer, created = find_or_create(phone=ref.get("phone"), email=ref.get("email"),
                                                name=ref.get("name"))
             if created:
                 record("customer.created", actor=actor, object_type="customer", object_id=customer.id)
+        ensure_not_restricted(customer, "opening a case")
     case = new_case(service_line_id=line.id, channel=data.get("channel", "internal"), customer=customer,
                     subject=data.get("subject"), language=data.get("language") or line.default_language,
                     created_by_id=actor.id)
@@ -287,11 +311,12 @@ def log_contact(*, actor: Principal, case_id: int, data: dict) -> Contact:
     if case.status == CLOSED:
         raise InvalidTransition("The case is closed; reopen it before logging contacts on it.")
     handled_by_id = data.get("handled_by_id", actor.id)
-    if handled_by_id is not None and db.session.get(Official, handled_by_id) is None:
-        raise ValidationFailed("Unknown official.", errors={"handled_by_id": ["No such official."]})
+    if handled_by_id is not None:
+        _check_handler(handled_by_id, case)
     occurred_at = data.get("started_at") or data.get("received_at") or utcnow()
     contact = Contact(case=case, channel=data["channel"], direction=data.get("direction", "inbound"),
-                      external_id=data.get("external_id"), subject=data.get("subject"),
+                      external_id=data.get("external_id"), external_id_source=HAND_LOGGED_IDS,
+                      subject=data.get("subject"),
                       body=data.get("body"), language=data.get("language"),
                       received_at=data.get("received_at"), started_at=data.get("started_at"),
                       answered_at=data.get("answered_at"), ended_at=data.get("ended_at"),

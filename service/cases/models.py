@@ -17,6 +17,11 @@ NEW, OPEN, WAITING, FORWARDED, CLOSED = "new", "open", "waiting", "forwarded", "
 STATUSES = (NEW, OPEN, WAITING, FORWARDED, CLOSED)
 
 
+# Namespaces of Contact.external_id: providers and integrations (their ids are how replays
+# are recognised), and ids an official typed in.
+PROVIDER_IDS = "provider"
+HAND_LOGGED_IDS = "hand"
+
 class Case(db.Model):
     __tablename__ = "case"
 
@@ -104,6 +109,10 @@ class Contact(db.Model):
     direction: Mapped[str] = mapped_column(String(8))
     # The provider's id (MessageSid, Message-ID, CallSid): a replayed webhook finds its contact.
     external_id: Mapped[str | None] = mapped_column(String(255))
+    # Whose namespace external_id is in: an id an official logs by hand is never the key a
+    # provider's message is matched by, so no one can claim a provider's id in advance.
+    external_id_source: Mapped[str] = mapped_column(String(8), default=PROVIDER_IDS,
+                                                    server_default=PROVIDER_IDS)
     sender: Mapped[str | None] = mapped_column(String(254))
     sender_name: Mapped[str | None] = mapped_column(String(200))
     recipient: Mapped[str | None] = mapped_column(String(254))
@@ -136,7 +145,7 @@ class Contact(db.Model):
     handled_by: Mapped["Official | None"] = relationship(foreign_keys=[handled_by_id])  # noqa: F821
 
     __table_args__ = (
-        UniqueConstraint("channel", "external_id"),
+        UniqueConstraint("channel", "external_id_source", "external_id"),
         Index("ix_contact_occurred_at", "occurred_at"),
         # Calls still ringing or waiting: what an official's phone client takes next. Only
         # unfinished calls are in it, so it stays small however long the contact table grows.

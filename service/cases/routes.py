@@ -95,7 +95,8 @@ def download_attachment(case_id, attachment_id):
     attachment = attachments.get_attachment(actor=current_principal(), case_id=case_id,
                                             attachment_id=attachment_id)
     return send_file(get_storage().open(attachment.storage_key), mimetype=attachment.content_type,
-                     as_attachment=True, download_name=attachment.filename, etag=attachment.sha256)
+                     as_attachment=True, etag=attachment.sha256,
+                     download_name=attachments.download_name(attachment.filename, attachment.content_type))
 
 
 @blp.route("/<int:case_id>/calls", methods=["POST"])

@@ -4,8 +4,8 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from ..customers.schemas import CustomerOut
 from ..pagination import PageArgs
-from ..schemas import (EmailField, IdField, PhoneField, StrictSchema, UTCDateTimeField, language_field,
-                       query_id, required_text, text_field)
+from ..schemas import (EmailField, EventTimeField, IdField, PhoneField, StrictSchema, UTCDateTimeField,
+                       header_text, language_field, query_id, required_text, text_field)
 from .models import CHANNELS, DIRECTIONS, INBOUND_CHANNELS, STATUSES
 
 MAX_BODY = 100_000
@@ -114,7 +114,7 @@ class CustomerRef(StrictSchema):
     """Who a case is about: an existing customer, or details to find or create one."""
 
     id = IdField()
-    name = text_field(200)
+    name = header_text(200)
     phone = PhoneField()
     email = EmailField()
 
@@ -123,7 +123,7 @@ class CaseIn(StrictSchema):
     service_line_id = IdField(metadata={"description": "Default: the default service line"})
     channel = fields.String(load_default="internal", validate=validate.OneOf(CHANNELS))
     customer = fields.Nested(CustomerRef, allow_none=True)
-    subject = text_field(500, allow_none=True)
+    subject = header_text(500, allow_none=True)
     language = language_field(allow_none=True)
     topic = text_field(200, allow_none=True)
     question = text_field(MAX_BODY, allow_none=True)
@@ -134,7 +134,7 @@ class CaseUpdate(StrictSchema):
     assignee_id = IdField(allow_none=True)
     language = language_field(allow_none=True)
     topic = text_field(200, allow_none=True)
-    subject = text_field(500, allow_none=True)
+    subject = header_text(500, allow_none=True)
     question = text_field(MAX_BODY, allow_none=True)
     answer = text_field(MAX_BODY, allow_none=True)
     status = fields.String(validate=validate.OneOf(("open", "waiting")),
@@ -170,14 +170,14 @@ class ContactIn(StrictSchema):
 
     channel = fields.String(required=True, validate=validate.OneOf(INBOUND_CHANNELS))
     direction = fields.String(load_default="inbound", validate=validate.OneOf(DIRECTIONS))
-    external_id = text_field(255, allow_none=True)
-    subject = text_field(500, allow_none=True)
+    external_id = header_text(255, allow_none=True)
+    subject = header_text(500, allow_none=True)
     body = text_field(MAX_BODY, allow_none=True)
     language = language_field(allow_none=True)
-    received_at = UTCDateTimeField(allow_none=True)
-    started_at = UTCDateTimeField(allow_none=True)
-    answered_at = UTCDateTimeField(allow_none=True)
-    ended_at = UTCDateTimeField(allow_none=True)
+    received_at = EventTimeField(allow_none=True)
+    started_at = EventTimeField(allow_none=True)
+    answered_at = EventTimeField(allow_none=True)
+    ended_at = EventTimeField(allow_none=True)
     queue_seconds = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=0, max=7 * 24 * 3600))
     handled_by_id = IdField(allow_none=True, metadata={"description": "Default: you"})
 

@@ -27,13 +27,11 @@ def find_or_create(*, phone: str | None, email: str | None, name: str | None,
     automatically: linking two identities is an official's decision. Returns (None, False)
     when there is nothing to identify anyone by (an anonymous contact).
     """
-    for column, value in ((Customer.phone, phone), (Customer.email, email)):
-        if value:
-            customer = db.session.scalar(select(Customer).where(column == value))
-            if customer is not None:
-                if name and not customer.name:
-                    customer.name = name
-                return customer, False
+    customer = find_customer(phone=phone, email=email)
+    if customer is not None:
+        if name and not customer.name:
+            customer.name = name
+        return customer, False
     if not (phone or email or name):
         return None, False
     customer = Customer(phone=phone, email=email, name=name, language=language)
@@ -49,6 +47,20 @@ def find_or_create(*, phone: str | None, email: str | None, name: str | None,
                     return found, False
         raise
     return customer, True
+
+
+def find_customer(*, phone: str | None, email: str | None) -> Customer | None:
+    """The customer these (already normalised) details name; phone wins over email."""
+    for column, value in ((Customer.phone, phone), (Customer.email, email)):
+        if value:
+            customer = db.session.scalar(select(Customer).where(column == value))
+            if customer is not None:
+                return customer
+    return None
+
+
+def may_see(principal: Principal, customer: Customer) -> bool:
+    return db.session.scalar(_visible(select(Customer.id).where(Customer.id == customer.id), principal)) is not None
 
 
 def _visible(query, principal: Principal):

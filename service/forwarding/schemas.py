@@ -1,12 +1,13 @@
 from marshmallow import Schema, fields, validate
 
 from ..pagination import PageArgs
-from ..schemas import EmailField, JsonBoolean, PhoneField, StrictSchema, UTCDateTimeField, required_text, text_field
+from ..schemas import (EmailField, EventTimeField, JsonBoolean, PhoneField, StrictSchema, one_line, required_text,
+                       text_field)
 from .logic import DISCLOSABLE
 
 
 class AuthorityIn(StrictSchema):
-    name = required_text(200)
+    name = fields.String(required=True, validate=[validate.Length(min=1, max=200), one_line])
     email = EmailField(required=True, metadata={"description": "Where forwarded matters are sent"})
     phone = PhoneField(allow_none=True)
     active = JsonBoolean(load_default=True)
@@ -48,7 +49,7 @@ class DisclosureIn(StrictSchema):
                          validate=validate.Length(min=1, max=30))
     legal_basis = required_text(500)
     note = text_field(10_000, allow_none=True)
-    disclosed_at = UTCDateTimeField(allow_none=True, metadata={"description": "Default: now"})
+    disclosed_at = EventTimeField(allow_none=True, metadata={"description": "Default: now"})
 
 
 class PersonRef(Schema):

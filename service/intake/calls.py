@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from ..auth.models import Official
-from ..auth.permissions import Principal
+from ..auth.permissions import CASE_WORKERS, Principal
 from ..cases.calls import CallReport, update_call
 from ..errors import ValidationFailed
 from ..extensions import db
@@ -24,8 +24,14 @@ class CallIntakeResult(IntakeResult):
 def report_call(data: dict, *, actor: Principal, settings: IntakeSettings, storage: FileStorage,
                 recording_retention_days: int) -> CallIntakeResult:
     handled_by_id = data.get("handled_by_id")
-    if handled_by_id is not None and db.session.get(Official, handled_by_id) is None:
-        raise ValidationFailed("Unknown official.", errors={"handled_by_id": ["No such official."]})
+    if handled_by_id is not None:
+        official = db.session.get(Official, handled_by_id)
+        if official is None:
+            raise ValidationFailed("Unknown official.", errors={"handled_by_id": ["No such official."]})
+        # A call credited to the privacy officer would put it in their work history.
+        if official.role not in CASE_WORKERS:
+            raise ValidationFailed("That official does not handle calls.",
+                                   errors={"handled_by_id": ["Not an adviser, supervisor or admin."]})
     sender = data.get("sender") or {}
     message = InboundMessage(
         channel="phone", external_id=data["external_id"], direction=data["direction"],

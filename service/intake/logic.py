@@ -20,7 +20,7 @@ from ..audit.logic import record
 from ..auth.permissions import Principal
 from ..cases.attachments import check_file, store
 from ..cases.logic import move, new_case, touch
-from ..cases.models import CLOSED, OPEN, WAITING, Attachment, Case, Contact
+from ..cases.models import CLOSED, OPEN, PROVIDER_IDS, WAITING, Attachment, Case, Contact
 from ..customers.logic import find_or_create
 from ..customers.models import Customer
 from ..customers.normalise import email_or_none, phone_or_none
@@ -29,7 +29,7 @@ from ..extensions import db
 from ..lines.logic import line_for_address
 from ..metrics import INTAKE
 from ..storage import FileStorage
-from .message import InboundMessage
+from .message import InboundMessage, without_nul
 
 # Domains built on intake may take a message before it becomes a contact (a feedback score
 # answering our request is no new matter). Each returns a result when it took the message.
@@ -66,7 +66,8 @@ def _existing(channel: str, external_id: str | None) -> IntakeResult | None:
         return None
     row = db.session.execute(
         select(Contact.id, Case.id, Case.reference).join(Case, Contact.case_id == Case.id)
-        .where(Contact.channel == channel, Contact.external_id == external_id)
+        .where(Contact.channel == channel, Contact.external_id == external_id,
+               Contact.external_id_source == PROVIDER_IDS)
     ).first()
     if row is None:
         return None
@@ -84,6 +85,7 @@ def _case_named_by_email(message: InboundMessage) -> Case | None:
         case = db.session.scalar(
             select(Case).join(Contact, Contact.case_id == Case.id)
             .where(Contact.channel == "email", Contact.external_id.in_(message.in_reply_to),
+                   Contact.external_id_source == PROVIDER_IDS,
                    Case.status != CLOSED)
             .order_by(Contact.id.desc()).limit(1)
         )
@@ -106,6 +108,7 @@ def receive(message: InboundMessage, *, actor: Principal | None, settings: Intak
             on_stored: Callable[[IntakeResult], None] | None = None) -> IntakeResult:
     """Store an inbound contact. ``on_stored`` adds the caller's own rows (e.g. a chat) in the
     same transaction, so they commit or roll back with the contact."""
+    message = without_nul(message)
     replay = _existing(message.channel, message.external_id)
     if replay is not None:
         return replay

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 
 
@@ -65,3 +65,23 @@ class InboundMessage:
     queue_seconds: int | None = None
     # Email threading: Message-IDs this message answers.
     in_reply_to: tuple[str, ...] = field(default=())
+
+
+def without_nul(message: InboundMessage) -> InboundMessage:
+    """NUL characters replaced by U+FFFD in every text of the message.
+
+    Mail and SMS may carry them (a broken client, an encoded-word, a probe); PostgreSQL cannot
+    store one in text, and losing a whole message over one character is worse than marking
+    where it was."""
+
+    def clean(value):
+        if isinstance(value, str):
+            return value.replace("\x00", "\ufffd") if "\x00" in value else value
+        if isinstance(value, tuple):
+            return tuple(clean(item) for item in value)
+        if isinstance(value, (Sender, RemoteMedia, RefusedFile, InboundAttachment)):
+            changes = {f.name: clean(getattr(value, f.name)) for f in fields(value)}
+            return replace(value, **changes)
+        return value
+
+    return replace(message, **{f.name: clean(getattr(message, f.name)) for f in fields(message)})

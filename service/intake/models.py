@@ -32,3 +32,20 @@ class InboundEnvelope(db.Model):
 
     __table_args__ = (UniqueConstraint("channel", "external_id"),
                       Index("ix_inbound_envelope_due", "next_attempt_at"))
+
+
+class UsedRequestKey(db.Model):
+    """A key a provider's signed request may be presented with only once: a Mailgun signature
+    token, the MessageSid of an SMS keyword. Kept in the database, so every web process of a
+    deployment sees the others' keys; rows with an expiry are pruned once it passes."""
+
+    __tablename__ = "used_request_key"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    # What the key was used for (a hash of the body): the provider's retry of the same request
+    # is not a replay, the same key with another body is.
+    digest: Mapped[str | None] = mapped_column(String(64))
+    # None: remembered for good (a provider's signature that never goes stale).
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_used_request_key_expires", "expires_at"),)

@@ -5,7 +5,8 @@ from marshmallow import Schema, ValidationError, fields, post_load, validate, va
 
 from ..cases.models import INBOUND_CHANNELS
 from ..cases.schemas import MAX_BODY, check_call_times
-from ..schemas import EmailField, PhoneField, StrictSchema, UTCDateTimeField, language_field, text_field
+from ..schemas import (EmailField, EventTimeField, PhoneField, StrictSchema, header_text, language_field, one_line,
+                       text_field)
 
 MAX_ATTACHMENTS = 20
 
@@ -13,7 +14,7 @@ MAX_ATTACHMENTS = 20
 class SenderIn(StrictSchema):
     phone = PhoneField(metadata={"description": "Any common format; normalised to E.164"})
     email = EmailField()
-    name = text_field(200)
+    name = header_text(200)
 
 
 class AttachmentIn(StrictSchema):
@@ -34,19 +35,19 @@ class AttachmentIn(StrictSchema):
 
 class InboundMessageIn(StrictSchema):
     channel = fields.String(required=True, validate=validate.OneOf(INBOUND_CHANNELS))
-    external_id = fields.String(required=True, validate=validate.Length(min=1, max=255),
+    external_id = fields.String(required=True, validate=[validate.Length(min=1, max=255), one_line],
                                 metadata={"description": "The provider's id; posting it again creates nothing"})
     sender = fields.Nested(SenderIn, required=True, data_key="from")
     to = text_field(254, allow_none=True, metadata={"description": "The address the customer contacted; picks the service line"})
-    subject = text_field(500, allow_none=True)
+    subject = header_text(500, allow_none=True)
     body = text_field(MAX_BODY, allow_none=True)
-    received_at = UTCDateTimeField(allow_none=True, metadata={"description": "With a time zone; default: now"})
+    received_at = EventTimeField(allow_none=True, metadata={"description": "With a time zone; default: now"})
     language = language_field(allow_none=True)
     attachments = fields.List(fields.Nested(AttachmentIn), load_default=list,
                               validate=validate.Length(max=MAX_ATTACHMENTS))
-    started_at = UTCDateTimeField(allow_none=True, metadata={"description": "Calls: when the call came in"})
-    answered_at = UTCDateTimeField(allow_none=True)
-    ended_at = UTCDateTimeField(allow_none=True)
+    started_at = EventTimeField(allow_none=True, metadata={"description": "Calls: when the call came in"})
+    answered_at = EventTimeField(allow_none=True)
+    ended_at = EventTimeField(allow_none=True)
     queue_seconds = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=0, max=7 * 24 * 3600))
 
     @validates_schema
@@ -79,7 +80,7 @@ class RecordingRefIn(StrictSchema):
     url = fields.String(validate=validate.Length(max=1000), allow_none=True,
                         metadata={"description": "Where the audio can be fetched, if anywhere"})
     duration_seconds = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=0, max=7 * 24 * 3600))
-    recorded_at = UTCDateTimeField(allow_none=True, metadata={"description": "Default: when the call was answered"})
+    recorded_at = EventTimeField(allow_none=True, metadata={"description": "Default: when the call was answered"})
 
 
 class InboundCallIn(StrictSchema):
@@ -91,9 +92,9 @@ class InboundCallIn(StrictSchema):
                            metadata={"description": "The customer: the caller, or whom the official called"})
     to = text_field(254, allow_none=True, metadata={"description": "The number called; picks the service line"})
     direction = fields.String(load_default="inbound", validate=validate.OneOf(("inbound", "outbound")))
-    started_at = UTCDateTimeField(required=True)
-    answered_at = UTCDateTimeField(allow_none=True)
-    ended_at = UTCDateTimeField(allow_none=True)
+    started_at = EventTimeField(required=True)
+    answered_at = EventTimeField(allow_none=True)
+    ended_at = EventTimeField(allow_none=True)
     queue_seconds = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=0, max=7 * 24 * 3600))
     handled_by_id = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=1, max=2**31 - 1),
                                    metadata={"description": "The official who answered or made the call"})
@@ -108,10 +109,10 @@ class InboundCallIn(StrictSchema):
 class WebFormIn(StrictSchema):
     """The authority's own contact form. `website` is a honeypot: people never see it."""
 
-    name = text_field(200, allow_none=True)
+    name = header_text(200, allow_none=True)
     email = EmailField(allow_none=True)
     phone = PhoneField(allow_none=True)
-    subject = text_field(500, allow_none=True)
+    subject = header_text(500, allow_none=True)
     message = fields.String(required=True, validate=validate.Length(min=1, max=MAX_BODY))
     language = language_field(load_default="fi")
     form_id = text_field(100, allow_none=True, metadata={"description": "Picks the service line"})

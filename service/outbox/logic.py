@@ -25,6 +25,7 @@ from ..db_types import utcnow
 from ..errors import Conflict, InvalidTransition, ValidationFailed
 from ..extensions import db
 from ..metrics import DELIVERIES
+from ..schemas import LINE_BREAKS
 from .models import (CANCELLED, DELIVERED, FAILED, FINAL, QUEUED, SENDING, SENT, UNDELIVERED,
                      IdempotentRequest, OutboxMessage)
 from ..storage import FileStorage
@@ -106,6 +107,8 @@ def email_headers(case: Case, mail_domain: str, *, thread: bool = True) -> dict[
             select(Contact.external_id).where(Contact.case_id == case.id, Contact.channel == "email",
                                               Contact.external_id.is_not(None))
             .order_by(Contact.occurred_at, Contact.id)).all()
+        # An id stored before line breaks were refused would make every reply undeliverable.
+        earlier = [message_id for message_id in earlier if not LINE_BREAKS.search(message_id)]
         if earlier:
             headers["In-Reply-To"] = earlier[-1]
             headers["References"] = " ".join(earlier[-20:])
@@ -115,6 +118,9 @@ def email_headers(case: Case, mail_domain: str, *, thread: bool = True) -> dict[
 def _reply_subject(case: Case, subject: str | None) -> str:
     tag = f"[#{case.reference}]"
     subject = subject or (f"Re: {case.subject}" if case.subject else "Asiasi / Ditt ärende / Your case")
+    # A case subject can hold a line break (an encoded email subject, a row from before they
+    # were refused); in a header it would stop delivery, so it becomes a space.
+    subject = LINE_BREAKS.sub(" ", subject)
     return (subject if tag in subject else f"{subject} {tag}")[:500]
 
 

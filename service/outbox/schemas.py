@@ -1,7 +1,7 @@
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from ..cases.schemas import ContactOut
-from ..schemas import StrictSchema, text_field
+from ..schemas import StrictSchema, header_text
 
 REPLY_CHANNELS = ("sms", "email")
 
@@ -10,7 +10,7 @@ class ReplyIn(StrictSchema):
     channel = fields.String(required=True, validate=validate.OneOf(REPLY_CHANNELS))
     body = fields.String(required=True, validate=validate.Length(min=1, max=100_000),
                          metadata={"description": "SMS: at most 1600 characters (10 segments)"})
-    subject = text_field(500, allow_none=True,
+    subject = header_text(500, allow_none=True,
                          metadata={"description": "Email: default `Re: <case subject>`; the case tag is added"})
 
     attachment_ids = fields.List(fields.Integer(strict=True, validate=validate.Range(min=1, max=2**31 - 1)),

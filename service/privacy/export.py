@@ -88,6 +88,7 @@ NOT_SHOWN: dict[type, dict[str, str]] = {
            "legal_hold_reason": "the authority's reason for keeping the case; the hold itself is shown"},
     Contact: {"case_id": _NESTED, "handled_by_id": _OFFICIAL, "created_by_id": _OFFICIAL,
               "agent_call_sid": "the official's leg of the call: " + _INTERNAL,
+              "external_id_source": "whether the external id is the provider's or was logged by hand",
               "stats_fact_id": "anonymous statistics, about no one"},
     Note: {"case_id": _NESTED, "author_id": _OFFICIAL},
     Attachment: {"case_id": _NESTED, "uploaded_by_id": _OFFICIAL,

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import func, or_, select
 
-from ..audit.logic import record
+from ..audit.logic import commit_read, record
 from ..auth.permissions import Principal
 from ..customers.models import Customer
 from ..customers.normalise import email_or_none, phone_or_none
@@ -53,14 +53,27 @@ def get_request(request_id: int) -> PrivacyRequest:
     return request
 
 
-def list_requests(*, page: int, page_size: int, status: str | None = None, overdue: bool | None = None,
-                  now: datetime | None = None):
+def read_request(*, actor: Principal, request_id: int) -> PrivacyRequest:
+    request = get_request(request_id)
+    # A request names its data subject: reading one is reading personal data.
+    record("privacy.request_read", actor=actor, object_type="privacy_request", object_id=request.id)
+    commit_read()
+    return request
+
+
+def list_requests(*, actor: Principal, page: int, page_size: int, status: str | None = None,
+                  overdue: bool | None = None, now: datetime | None = None):
     query = select(PrivacyRequest).order_by(PrivacyRequest.due_at, PrivacyRequest.id)
     if status:
         query = query.where(PrivacyRequest.status == status)
     if overdue:
         query = query.where(PrivacyRequest.status == OPEN, PrivacyRequest.due_at < (now or utcnow()))
-    return paginate(query, page=page, page_size=page_size)
+    result = paginate(query, page=page, page_size=page_size)
+    record("privacy.request_listed", actor=actor, object_type="privacy_request",
+           details={"filters": sorted(k for k, v in (("status", status), ("overdue", overdue)) if v),
+                    "count": len(result.items)})
+    commit_read()
+    return result
 
 
 def extend(*, actor: Principal, request_id: int, months: int, reason: str, notified_at: datetime,

@@ -31,7 +31,7 @@ def register_request(data):
 @blp.response(200, RequestPage)
 def list_requests(args):
     """Requests by due date; `overdue=true` for those past it"""
-    return logic.list_requests(**args)
+    return logic.list_requests(actor=current_principal(), **args)
 
 
 @blp.route("/requests/<int:request_id>", methods=["GET"])
@@ -39,7 +39,7 @@ def list_requests(args):
 @blp.response(200, PrivacyRequestOut)
 def get_request(request_id):
     """A request"""
-    return logic.get_request(request_id)
+    return logic.read_request(actor=current_principal(), request_id=request_id)
 
 
 @blp.route("/requests/<int:request_id>/extend", methods=["POST"])

@@ -8,17 +8,18 @@ lines' (``visible_line_ids``). Every playback is audited. Nothing here changes a
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from flask import current_app
+from flask import Response, current_app
 from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from .. import events
-from ..audit.logic import record
+from ..audit.logic import commit_read, record
 from ..auth.permissions import ADVISER, Principal
-from ..cases.models import Case, Contact
+from ..cases.models import PROVIDER_IDS, Case, Contact
 from ..customers.models import Customer
 from ..errors import Conflict, NotFound
 from ..extensions import db
@@ -47,7 +48,8 @@ class ReportedRecording:
 def _call_contact(call_sid: str | None) -> Contact | None:
     if not call_sid:
         return None
-    return db.session.scalar(select(Contact).where(Contact.channel == "phone", Contact.external_id == call_sid))
+    return db.session.scalar(select(Contact).where(Contact.channel == "phone", Contact.external_id == call_sid,
+                                                    Contact.external_id_source == PROVIDER_IDS))
 
 
 def _link(recording: Recording, contact: Contact, default_days: int) -> None:
@@ -139,7 +141,7 @@ def list_recordings(*, actor: Principal, page: int, page_size: int, case_id: int
     return result
 
 
-def get_recording(*, actor: Principal, recording_id: int) -> Recording:
+def _visible_recording(actor: Principal, recording_id: int) -> Recording:
     recording = db.session.scalar(_visible(actor).where(Recording.id == recording_id))
     if recording is None:
         # The same answer whether it does not exist or is someone else's call.
@@ -147,15 +149,27 @@ def get_recording(*, actor: Principal, recording_id: int) -> Recording:
     return recording
 
 
-def play(*, actor: Principal, recording_id: int) -> Recording:
-    recording = get_recording(actor=actor, recording_id=recording_id)
+def get_recording(*, actor: Principal, recording_id: int) -> Recording:
+    recording = _visible_recording(actor, recording_id)
+    record("recording.read", actor=actor, object_type="recording", object_id=recording.id,
+           details={"case_id": recording.case_id})
+    commit_read()
+    return recording
+
+
+def play(*, actor: Principal, recording_id: int, respond: Callable[[Recording], Response]) -> Response:
+    """``respond`` turns the recording into the HTTP answer (whole, a range, or 416 for a range
+    outside the audio); only an answer that carries audio counts as played."""
+    recording = _visible_recording(actor, recording_id)
     if recording.storage_key is None:
         raise Conflict("The audio has not been fetched from the phone system yet.", code="recording-not-fetched")
-    # The line too: a register's controller (or a register office) checks the plays of its own.
-    record("recording.played", actor=actor, object_type="recording", object_id=recording.id,
-           details={"case_id": recording.case_id, "service_line_id": recording_line_id(recording)})
-    db.session.commit()
-    return recording
+    response = respond(recording)
+    if response.status_code in (200, 206):
+        # The line too: a register's controller (or a register office) checks the plays of its own.
+        record("recording.played", actor=actor, object_type="recording", object_id=recording.id,
+               details={"case_id": recording.case_id, "service_line_id": recording_line_id(recording)})
+        db.session.commit()
+    return response
 
 
 def store_audio(*, recording_id: int, content: bytes, content_type: str, storage: FileStorage) -> bool:

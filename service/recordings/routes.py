@@ -39,7 +39,10 @@ def get_recording(recording_id):
 @blp.alt_response(206, description="Part of the audio (Range request)", content_type="audio/mpeg", success=True)
 def play_recording(recording_id):
     """Play a recording (audited)"""
-    recording = logic.play(actor=current_principal(), recording_id=recording_id)
+    return logic.play(actor=current_principal(), recording_id=recording_id, respond=_audio)
+
+
+def _audio(recording):
     return send_file(get_storage().path(recording.storage_key), mimetype=recording.content_type or "audio/mpeg",
                      conditional=True, etag=recording.sha256, max_age=0)
 

@@ -9,15 +9,16 @@ PostgreSQL; SQLite's write lock already does it).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Date, delete, func, insert, literal, select, text, update
 from sqlalchemy.orm import joinedload
 
 from ..cases.models import Case, Contact
-from ..db_types import utcnow
+from ..db_types import EVENT_TIME_FLOOR, utcnow
 from ..extensions import db
 from .calendar import local_day, month_of, utc_bounds, week_of
 from .models import ContactDaily, ContactFact
@@ -28,6 +29,8 @@ _ROLLUP_LOCK = 7_342_001
 _DIMENSIONS = (ContactFact.channel, ContactFact.direction, ContactFact.language, ContactFact.service_line_id)
 
 Progress = Callable[[str], None]
+
+log = logging.getLogger(__name__)
 
 
 def _one_rollup_at_a_time() -> None:
@@ -57,12 +60,25 @@ def roll_up(zone: ZoneInfo, *, batch_size: int = 5000) -> int:
         if pending:
             db.session.execute(update(ContactFact).where(ContactFact.id.in_([row.id for row in pending]))
                                .values(rolled_up=True))
-            for day in sorted({local_day(row.occurred_at, zone) for row in pending}):
+            for day in sorted({day for day in (_countable_day(row.id, row.occurred_at, zone) for row in pending)
+                               if day is not None}):
                 recount_day(day, zone)
         db.session.commit()
         taken += len(pending)
         if len(pending) < batch_size:
             return taken
+
+
+def _countable_day(fact_id: int, occurred_at: datetime, zone: ZoneInfo) -> date | None:
+    """The local day a fact counts on, or None for a time no calendar day can be made of.
+
+    Such a fact (year 1 or 9999, stored before input times were bounded) is left out and marked
+    taken: counting it would fail the whole run, and with it every contact after it."""
+    if EVENT_TIME_FLOOR <= occurred_at <= utcnow() + timedelta(days=1):
+        return local_day(occurred_at, zone)
+    log.warning("statistics fact %s left out of the counts: its time is outside %s..now", fact_id,
+                EVENT_TIME_FLOOR.date().isoformat())
+    return None
 
 
 def backfill(*, progress: Progress, batch_size: int = 1000) -> tuple[int, int]:
@@ -94,7 +110,11 @@ def _sync_case_and_feedback(case: Case) -> None:
 
 
 def fact_day_range(zone: ZoneInfo) -> tuple[date, date] | None:
-    first, last = db.session.execute(select(func.min(ContactFact.occurred_at), func.max(ContactFact.occurred_at))).one()
+    # Facts outside the countable times are left out, as in the rollup.
+    first, last = db.session.execute(
+        select(func.min(ContactFact.occurred_at), func.max(ContactFact.occurred_at))
+        .where(ContactFact.occurred_at >= EVENT_TIME_FLOOR,
+               ContactFact.occurred_at <= utcnow() + timedelta(days=1))).one()
     if first is None:
         return None
     return local_day(first, zone), max(local_day(last, zone), local_day(utcnow(), zone))

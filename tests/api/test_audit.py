@@ -275,3 +275,36 @@ def test_managing_officials_and_keys__is_audited_without_secrets(api, client, ad
     everything = client.get(AUDIT, query_string={"page_size": 100}, headers=admin).get_data(as_text=True)
     for secret in ("initial password 1", "changed password 22", key["key"]):
         assert secret not in everything
+
+
+def test_a_refused_attempt_on_another_lines_case__is_recorded_without_personal_data(api, client, admin, intake):
+    line = client.post("/api/v1/service-lines", json={"name": "A"}, headers=admin).get_json()["id"]
+    outsider = api.headers_for("adviser", service_line_ids=[line])
+    case_id = _case(api, intake)
+
+    assert client.get(f"/api/v1/cases/{case_id}?q=040", headers=outsider).status_code == 404
+    assert client.post(f"/api/v1/cases/{case_id}/notes", json={"body": "Henkilötunnus 010190-123A"},
+                       headers=outsider).status_code == 404
+
+    entries = _entries(client, admin, action="access.denied", actor_id=outsider.id)
+    assert [(e["object_type"], e["object_id"], e["details"]) for e in reversed(entries)] == [
+        ("case", case_id, {"method": "GET", "path": "/api/v1/cases/<int:case_id>", "status": 404}),
+        ("case", case_id, {"method": "POST", "path": "/api/v1/cases/<int:case_id>/notes", "status": 404}),
+    ]
+    # The refused note left nothing behind.
+    assert client.get(f"/api/v1/cases/{case_id}", headers=admin).get_json()["notes"] == []
+
+
+def test_a_forbidden_endpoint__is_recorded_as_access_denied(api, client, admin, adviser):
+    assert client.get(AUDIT, headers=adviser).status_code == 403
+
+    (entry,) = _entries(client, admin, action="access.denied", actor_id=adviser.id)
+    assert entry["actor_role"] == "adviser" and entry["object_type"] is None
+    assert entry["details"] == {"method": "GET", "path": "/api/v1/audit", "status": 403}
+
+
+def test_an_unauthenticated_request_or_an_unknown_route__records_nothing(client, admin, adviser):
+    client.get(AUDIT)
+    client.get("/api/v1/no-such-thing", headers=adviser)
+
+    assert _entries(client, admin, action="access.denied") == []

@@ -19,6 +19,10 @@ TOKEN = "/api/v1/auth/token"
 ME = "/api/v1/auth/me"
 
 
+# Where Werkzeug's test client says its requests come from; lockouts are per address.
+TEST_CLIENT_ADDRESS = "127.0.0.1"
+
+
 def _bearer(token: str) -> dict:
     return {"Authorization": "Bearer " + token}
 
@@ -35,7 +39,8 @@ def _logic_login(app, username: str, password: str, now: datetime):
         raw, token = logic.login(username=username, password=password,
                                  token_ttl_seconds=config["TOKEN_TTL_SECONDS"],
                                  max_failures=config["LOGIN_MAX_FAILURES"],
-                                 lockout_seconds=config["LOGIN_LOCKOUT_SECONDS"], now=now)
+                                 lockout_seconds=config["LOGIN_LOCKOUT_SECONDS"], now=now,
+                                 client_address=TEST_CLIENT_ADDRESS)
         return raw, token.expires_at
 
 
@@ -164,6 +169,29 @@ def test_login__lockout_of_one_official_does_not_affect_another(api, app):
     _login_ok(api, other["username"])
 
 
+def _login_from(client, address: str, username: str, password: str = PASSWORD):
+    return client.post(TOKEN, json={"username": username, "password": password},
+                       environ_base={"REMOTE_ADDR": address})
+
+
+def test_login__failures_from_one_address_do_not_lock_the_official_out_elsewhere(api, app, client):
+    """Five wrong passwords from anywhere used to lock the admin out for fifteen minutes."""
+    admin = api.official("admin")
+    for _ in range(app.config["LOGIN_MAX_FAILURES"]):
+        assert _login_from(client, "203.0.113.66", admin["username"], "arvaus on väärin").status_code == 401
+
+    assert _login_from(client, "198.51.100.10", admin["username"]).status_code == 201
+
+
+def test_login__guessing_from_one_address_stays_locked_even_with_the_right_password(api, app, client):
+    official = api.official("adviser")
+    for _ in range(app.config["LOGIN_MAX_FAILURES"]):
+        assert _login_from(client, "203.0.113.66", official["username"], "arvaus on väärin").status_code == 401
+
+    assert_problem(_login_from(client, "203.0.113.66", official["username"]), 429, "too-many-requests")
+    assert _login_from(client, "203.0.113.67", official["username"]).status_code == 201
+
+
 def test_lockout__ends_after_the_lockout_period(api, app):
     official = api.official("adviser")
     _lock_out(api, app, official["username"])
@@ -175,12 +203,13 @@ def test_lockout__ends_after_the_lockout_period(api, app):
         logic.login(username=official["username"], password=PASSWORD,
                     token_ttl_seconds=app.config["TOKEN_TTL_SECONDS"],
                     max_failures=app.config["LOGIN_MAX_FAILURES"],
-                    lockout_seconds=app.config["LOGIN_LOCKOUT_SECONDS"], now=now + lockout - timedelta(minutes=1))
+                    lockout_seconds=app.config["LOGIN_LOCKOUT_SECONDS"], now=now + lockout - timedelta(minutes=1),
+                    client_address=TEST_CLIENT_ADDRESS)
     raw, _ = _logic_login(app, official["username"], PASSWORD, now + lockout + timedelta(seconds=2))
 
     assert raw
     with app.app_context():
-        assert db.session.get(LoginThrottle, official["username"]) is None
+        assert db.session.query(LoginThrottle).filter_by(username=official["username"]).count() == 0
 
 
 def test_lockout__ends_through_the_api_once_the_lock_has_passed(api, app):

@@ -534,14 +534,44 @@ def test_log_contact__invalid_call_is_422_and_nothing_is_logged(client, adviser,
     assert case["status"] == "new"
 
 
-def test_log_contact__with_an_external_id_already_stored_is_409(client, api, intake, adviser, sms_case):
-    stored = detail(client, adviser, sms_case["case_id"])["contacts"][0]
+def test_log_contact__with_an_external_id_already_logged_by_hand_is_409(client, adviser, sms_case):
+    url = f"{CASES}/{sms_case['case_id']}/contacts"
+    assert client.post(url, headers=adviser, json={"channel": "phone", "external_id": "puhelu-7"}).status_code == 201
 
-    response = client.post(f"{CASES}/{sms_case['case_id']}/contacts", headers=adviser,
-                           json={"channel": "sms", "external_id": stored["external_id"]})
+    response = client.post(url, headers=adviser, json={"channel": "phone", "external_id": "puhelu-7"})
 
     assert_problem(response, 409, "conflict")
-    assert len(detail(client, adviser, sms_case["case_id"])["contacts"]) == 1
+    assert len(detail(client, adviser, sms_case["case_id"])["contacts"]) == 2
+
+
+def test_log_contact__a_providers_id_logged_by_hand_is_not_the_providers(client, intake, adviser, sms_case):
+    # The id a provider will use later, typed in ahead of it: the real SMS must still open its own
+    # contact, not be taken for a replay and land on this case.
+    url = f"{CASES}/{sms_case['case_id']}/contacts"
+    sid = "SM" + "7" * 32
+    assert client.post(url, headers=adviser, json={"channel": "sms", "external_id": sid}).status_code == 201
+
+    real = client.post("/api/v1/inbound/messages", headers=intake, json={
+        "channel": "sms", "external_id": sid, "from": {"phone": "040 999 8888"}, "body": "Oikea viesti"})
+
+    assert real.status_code == 201, real.get_json()
+    assert real.get_json()["created_case"] is True and real.get_json()["case_id"] != sms_case["case_id"]
+    assert detail(client, adviser, real.get_json()["case_id"])["contacts"][0]["body"] == "Oikea viesti"
+
+
+def test_log_contact__a_switchboards_call_id_logged_by_hand_is_not_the_switchboards(client, intake, adviser,
+                                                                                     sms_case):
+    url = f"{CASES}/{sms_case['case_id']}/contacts"
+    assert client.post(url, headers=adviser, json={"channel": "phone", "external_id": "call-4242"}).status_code == 201
+
+    real = client.post("/api/v1/inbound/calls", headers=intake, json={
+        "external_id": "call-4242", "from": {"phone": "040 999 7777"}, "started_at": "2026-03-02T08:00:00Z"})
+
+    assert real.status_code == 201, real.get_json()
+    assert real.get_json()["case_id"] != sms_case["case_id"]
+    # The hand-logged contact kept its own facts: the call report did not update it.
+    logged = [c for c in detail(client, adviser, sms_case["case_id"])["contacts"] if c["channel"] == "phone"]
+    assert [c["started_at"] for c in logged] == [None]
 
 
 def test_log_contact__on_a_closed_case_is_409(client, adviser, sms_case):
@@ -726,3 +756,33 @@ def test_opening_a_case_for_a_customer_the_adviser_cannot_see_is_refused(client,
 
     assert response.status_code == 422
     assert "+358401112299" not in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("filename, content_type, saved_as", [
+    ("x.html", "text/plain", "x.html.txt"),
+    ("lasku.PDF", "application/pdf", "lasku.PDF"),
+    ("kuva", "image/png", "kuva.png"),
+    ("muistio.txt", "text/plain", "muistio.txt"),
+])
+def test_download__is_saved_under_the_extension_of_its_checked_type(client, adviser, sms_case, filename,
+                                                                    content_type, saved_as):
+    content = {"application/pdf": PDF, "image/png": b"\x89PNG\r\n\x1a\n" + b"0" * 16}.get(content_type, b"<b>hei</b>")
+    attachment = ok(upload(client, adviser, sms_case["case_id"], content, filename, content_type), 201)
+
+    response = download(client, adviser, sms_case["case_id"], attachment["id"])
+
+    assert response.status_code == 200
+    assert f'filename={saved_as}' in response.headers["Content-Disposition"]
+
+
+def test_log_contact__handled_by_the_privacy_officer_or_another_lines_adviser_is_422(api, client, admin, adviser,
+                                                                                    sms_case):
+    other_line = client.post("/api/v1/service-lines", json={"name": "Muu linja"}, headers=admin).get_json()["id"]
+    elsewhere = api.official("adviser", service_line_ids=[other_line])
+    privacy_officer = api.official("privacy_officer")
+    url = f"{CASES}/{sms_case['case_id']}/contacts"
+
+    for official in (elsewhere, privacy_officer):
+        response = client.post(url, headers=adviser, json={"channel": "phone", "handled_by_id": official["id"]})
+        assert_problem(response, 422, fields=["handled_by_id"])
+    assert len(detail(client, adviser, sms_case["case_id"])["contacts"]) == 1

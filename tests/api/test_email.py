@@ -138,6 +138,17 @@ def test_messages_without_a_body_or_with_broken_structure_are_kept(mail_client, 
     assert _total(mail_client, staff) == 1
 
 
+def test_nul_characters_in_a_raw_message_are_replaced_and_the_message_is_kept(mail_client, staff):
+    raw = (b"From: Nu\x00lla <nulla@example.fi>\r\nTo: asiakaspalvelu@virasto.fi\r\nSubject: Ha\x00ku\r\n"
+           b"Message-ID: <nul.1@example.fi>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nRivi\x00toinen\r\n")
+
+    case = _case_of(mail_client, staff, _post(mail_client, raw))
+
+    assert case["subject"] == "Ha\ufffdku"
+    assert case["contacts"][0]["body"].startswith("Rivi\ufffdtoinen")
+    assert "\x00" not in str(case)
+
+
 def test_a_message_without_from_is_a_clear_422(mail_client, staff):
     assert_problem(_post(mail_client, _eml("no_from.eml")), 422, "validation-failed")
     assert _total(mail_client, staff) == 0
@@ -224,6 +235,34 @@ def test_mailgun_raw_mime_route(mail_client, staff):
 ])
 def test_mailgun_posts_with_a_bad_or_stale_signature_are_refused(mail_client, form):
     assert mail_client.post("/webhooks/email/mailgun", data=form).status_code == 403
+
+
+def test_a_mailgun_signature_reused_with_another_body_is_refused(mail_client, staff):
+    first = _mailgun_form(_eml("8bit_headers.eml"))
+    assert mail_client.post("/webhooks/email/mailgun", data=first).status_code == 201
+    forged = {**first, "body-mime": "From: someone@example.fi\r\nSubject: Forged\r\nMessage-ID: <f@x>\r\n\r\nx"}
+
+    response = mail_client.post("/webhooks/email/mailgun", data=forged)
+
+    assert_problem(response, 403, "replayed-signature")
+    assert _total(mail_client, staff) == 1
+
+
+def test_mailgun_retrying_the_same_post_is_not_a_replay(mail_client, staff):
+    form = _mailgun_form(_eml("8bit_headers.eml"))
+    assert mail_client.post("/webhooks/email/mailgun", data=form).status_code == 201
+
+    again = mail_client.post("/webhooks/email/mailgun", data=form)
+
+    assert again.status_code == 200, again.get_data(as_text=True)
+    assert _total(mail_client, staff) == 1
+
+
+def test_a_mailgun_timestamp_ahead_of_our_clock_is_refused(mail_client, staff):
+    form = _mailgun_form(b"From: a@example.fi\r\n\r\nx", timestamp=int(time.time()) + 240)
+
+    assert_problem(mail_client.post("/webhooks/email/mailgun", data=form), 403, "invalid-signature")
+    assert _total(mail_client, staff) == 0
 
 
 def test_sendgrid_inbound_parse_raw_mode(mail_client, staff):

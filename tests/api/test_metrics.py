@@ -63,3 +63,22 @@ def test_metrics_can_require_a_token(make_app):
 
     assert client.get("/metrics").status_code == 401
     assert client.get("/metrics", headers={"Authorization": "Bearer scrape-secret"}).status_code == 200
+
+
+def test_without_a_token_metrics_are_served_to_this_machine_only(client):
+    assert client.get("/metrics").status_code == 200  # the test client calls from 127.0.0.1
+    assert client.get("/metrics", environ_base={"REMOTE_ADDR": "::1"}).status_code == 200
+
+    response = client.get("/metrics", environ_base={"REMOTE_ADDR": "203.0.113.7"})
+
+    assert response.status_code == 403
+    assert "inbound_backlog" not in response.get_data(as_text=True)
+
+
+def test_with_a_token_metrics_are_served_anywhere_to_its_holder(make_app):
+    client = make_app(METRICS_TOKEN="scrape-secret").test_client()
+
+    response = client.get("/metrics", environ_base={"REMOTE_ADDR": "203.0.113.7"},
+                          headers={"Authorization": "Bearer scrape-secret"})
+
+    assert response.status_code == 200

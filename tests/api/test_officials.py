@@ -88,6 +88,25 @@ def test_create__short_password_is_422_and_nothing_is_created(api, client, admin
     assert listed["total"] == 0
 
 
+@pytest.mark.parametrize("username, password", [
+    ("kaisa", "password1234"), ("kaisa", "qwerty123456"), ("kaisa", "1qaz2wsx3edc"), ("kaisa", "LeaveMeAlone"),
+    ("kaisa.virtanen", "Kaisa.Virtanen"),
+])
+def test_create__a_common_password_or_the_username_is_422_and_nothing_is_created(api, client, admin, username,
+                                                                                 password):
+    response = _create(client, admin, username=username, password=password)
+
+    assert_problem(response, 422, "validation-failed", fields=["password"])
+    assert client.get(OFFICIALS, query_string={"q": username}, headers=admin).get_json()["total"] == 0
+
+
+def test_patch__a_common_password_is_422_and_the_old_one_still_works(api, client, admin, adviser):
+    response = client.patch(f"{OFFICIALS}/{adviser.id}", json={"password": "leavemealone"}, headers=admin)
+
+    assert_problem(response, 422, "validation-failed", fields=["password"])
+    assert api.login(adviser.username, PASSWORD).status_code == 201
+
+
 @pytest.mark.parametrize("active", [0, 1, "true", "yes", None])
 def test_create__active_must_be_true_or_false_itself(client, admin, active):
     response = _create(client, admin, active=active)

@@ -320,3 +320,15 @@ def test_audio_the_phone_system_still_holds_is_fetched_into_the_archive(make_app
         assert zipped.read(recording["audio_in_archive"]) == MP3
         assert "missing_files" not in document
     assert len(media.requests) == 1
+
+
+def test_reading_and_listing_requests_is_audited(client, admin, privacy):
+    registered = _register(client, privacy)
+
+    assert client.get("/api/v1/privacy/requests", headers=privacy).status_code == 200
+    assert client.get(f"/api/v1/privacy/requests/{registered['id']}", headers=privacy).status_code == 200
+
+    audit = client.get("/api/v1/audit", headers=admin, query_string={"page_size": 100}).get_json()["items"]
+    actions = [(e["action"], e["object_id"]) for e in audit if e["actor_id"] == privacy.id]
+    assert ("privacy.request_read", registered["id"]) in actions
+    assert ("privacy.request_listed", None) in actions

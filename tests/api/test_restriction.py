@@ -115,3 +115,16 @@ def test_restriction_rules(client, intake, adviser, privacy):
     assert_problem(again, 409, "already-restricted")
     assert_problem(client.post(f"/api/v1/customers/{customer_id}/restriction", headers=privacy, json={}), 422,
                    fields=["reason"])
+
+
+@pytest.mark.parametrize("named_by", ["id", "phone"])
+def test_no_case_is_opened_for_a_restricted_customer(client, intake, adviser, privacy, named_by):
+    case_id, customer_id = _case(client, intake, adviser)
+    _restrict(client, privacy, customer_id)
+    ref = {"id": customer_id} if named_by == "id" else {"phone": PHONE}
+
+    response = client.post("/api/v1/cases", json={"customer": ref, "subject": "Uusi asia"}, headers=adviser)
+
+    assert_problem(response, 409, "processing-restricted")
+    assert "Accuracy contested" not in response.get_data(as_text=True)
+    assert client.get("/api/v1/cases", headers=adviser).get_json()["total"] == 1

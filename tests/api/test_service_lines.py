@@ -340,3 +340,35 @@ def test_contacts_to_an_inactive_lines_address_go_to_the_default_line(client, ad
     case = client.get(f"/api/v1/cases/{posted['case_id']}", headers=admin).get_json()
     assert case["service_line"]["id"] != line["id"]
     assert case["service_line"]["name"] == "General customer service"
+
+
+@pytest.mark.parametrize("named_by", ["phone", "email"])
+def test_adviser_naming_another_lines_customer_opens_no_case_and_learns_nothing(client, admin, two_lines, named_by):
+    # A customer known only on line B, with details an adviser of A could type in.
+    case_b = client.post("/api/v1/cases", headers=admin, json={
+        "service_line_id": two_lines["b"], "customer": {"phone": "040 333 3333", "email": "bea@example.fi",
+                                                       "name": "Bea Beeläinen"}}).get_json()
+    customer_b = case_b["customer"]["id"]
+    adviser = two_lines["adviser_a"]
+    ref = {"phone": "+358 40 333 3333"} if named_by == "phone" else {"email": "BEA@example.fi"}
+
+    response = client.post("/api/v1/cases", json={"service_line_id": two_lines["a"], "customer": ref, "subject": "x"},
+                           headers=adviser)
+
+    body = assert_problem(response, 409, "customer-not-visible")
+    assert "Bea" not in response.get_data(as_text=True) and "bea@" not in response.get_data(as_text=True)
+    assert client.get("/api/v1/cases", headers=adviser).get_json()["total"] == 1
+    assert_problem(client.get(f"/api/v1/customers/{customer_b}", headers=adviser), 404)
+    assert_problem(client.patch(f"/api/v1/customers/{customer_b}", json={"name": "X"}, headers=adviser), 404)
+    assert body["detail"]
+
+
+def test_adviser_naming_own_lines_customer_by_phone_finds_them(client, two_lines):
+    adviser = two_lines["adviser_a"]
+
+    case = client.post("/api/v1/cases", json={"service_line_id": two_lines["a"], "customer": {"phone": "040 111 1111"}},
+                       headers=adviser)
+
+    assert case.status_code == 201, case.get_json()
+    own = client.get(f"/api/v1/cases/{two_lines['case_a']}", headers=adviser).get_json()["customer"]["id"]
+    assert case.get_json()["customer"]["id"] == own

@@ -217,6 +217,21 @@ def test_start_words_lift_the_opt_out(client, adviser, admin, word):
     assert reply.status_code == 201
 
 
+def test_a_start_replayed_after_a_later_stop_does_not_opt_the_number_back_in(client, adviser, admin):
+    _open_sms_case(client)
+    case_id = _cases(client, admin)["items"][0]["id"]
+    start = inbound_sms("SM" + "a4" * 16, body="START")
+    twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "a3" * 16, body="STOP"))
+    twilio_post(client, "/webhooks/twilio/sms", start)
+    twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "a5" * 16, body="STOP"))
+
+    # The captured START, signature and all, sent again: Twilio's signature has no time in it.
+    assert _twiml_messages(twilio_post(client, "/webhooks/twilio/sms", start)) == []
+
+    reply = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei!"}, headers=adviser)
+    assert_problem(reply, 409, "sms-opted-out")
+
+
 def test_a_sentence_containing_stop_is_an_ordinary_message(client, admin):
     _open_sms_case(client)
     twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "b1" * 16, body="Stop please, I moved"))

@@ -309,6 +309,34 @@ def test_audio_supports_range_requests(voice_app, admin_for):
         assert part.headers["Content-Range"] == f"bytes 100-199/{len(MP3)}"
 
 
+def test_a_range_outside_the_audio_is_416_and_not_audited_as_played(voice_app, admin_for):
+    client = voice_app.test_client()
+    admin = admin_for(voice_app, "admin")
+    _line(client, admin)
+    _recorded_call(client, admin, "CA" + "e" * 32)
+    recording_id = client.get("/api/v1/recordings", headers=admin).get_json()["items"][0]["id"]
+
+    with client.get(f"/api/v1/recordings/{recording_id}/audio",
+                    headers={**admin, "Range": f"bytes={len(MP3) + 10}-{len(MP3) + 20}"}) as outside:
+        assert outside.status_code == 416
+
+    plays = client.get("/api/v1/audit?action=recording.played", headers=admin).get_json()["items"]
+    assert plays == []
+
+
+def test_reading_a_recordings_details_is_audited(voice_app, admin_for):
+    client = voice_app.test_client()
+    admin, supervisor = admin_for(voice_app, "admin"), admin_for(voice_app, "supervisor")
+    _line(client, admin)
+    _recorded_call(client, admin, "CA" + "f" * 32)
+    recording_id = client.get("/api/v1/recordings", headers=supervisor).get_json()["items"][0]["id"]
+
+    assert client.get(f"/api/v1/recordings/{recording_id}", headers=supervisor).status_code == 200
+
+    (entry,) = client.get("/api/v1/audit?action=recording.read", headers=admin).get_json()["items"]
+    assert (entry["actor_id"], entry["object_id"]) == (supervisor.id, recording_id)
+
+
 def test_advisers_hear_only_their_own_calls_and_every_play_is_audited(voice_app, admin_for, api):
     client = voice_app.test_client()
     admin = admin_for(voice_app, "admin")
@@ -440,6 +468,15 @@ def test_switchboard_reports_with_bad_values_are_rejected(client, intake, change
     response = client.post("/api/v1/inbound/calls", json=body, headers=intake)
 
     assert_problem(response, 422, "validation-failed", fields=[field])
+
+
+def test_switchboard_cannot_credit_a_call_to_the_privacy_officer(client, admin, intake, api):
+    privacy_officer = api.official("privacy_officer")
+    body = {"external_id": "pbx-4004", "from": {"phone": CALLER}, "started_at": "2026-11-26T09:00:00Z",
+            "handled_by_id": privacy_officer["id"]}
+
+    assert_problem(client.post("/api/v1/inbound/calls", json=body, headers=intake), 422, fields=["handled_by_id"])
+    assert client.get("/api/v1/cases", headers=admin).get_json()["total"] == 0
 
 
 # --- calls an official places from a case ----------------------------------------------------

@@ -110,9 +110,16 @@ def _from_loopback(address: str | None) -> bool:
 
 def init_metrics(app: Flask) -> None:
     outbox, inbound = OutboxCollector(app), InboundCollector(app)
-    if not app.config.get("METRICS_TOKEN") and not app.testing:
-        log.warning("METRICS_TOKEN is not set: /metrics answers loopback clients only; a proxy on this "
-                    "machine makes every client look local, so set the token before exposing it")
+    # Said by a process that serves requests, at its first one: a command-line tool serves no
+    # /metrics, and its users would read the warning on every command.
+    unwarned = [not app.config.get("METRICS_TOKEN") and not app.testing]
+
+    @app.before_request
+    def _warn_once_about_an_open_metrics_page():
+        if unwarned[0]:
+            unwarned[0] = False
+            log.warning("METRICS_TOKEN is not set: /metrics answers loopback clients only; a proxy on this "
+                        "machine makes every client look local, so set the token before exposing it")
 
     @app.before_request
     def _start_timer():

@@ -54,6 +54,10 @@ class Case(db.Model):
     # The anonymous statistics fact counting this case (service.stats). It outlives the case;
     # the link runs only this way, so nothing leads back from the fact once the case is gone.
     stats_fact_id: Mapped[int | None] = mapped_column(ForeignKey("stats_case_fact.id"))
+    # An email that named another case (its reference, or one of its Message-IDs) from someone
+    # who is not that case's customer gets a case of its own, linked to the named one for an
+    # official to look at.
+    linked_case_id: Mapped[int | None] = mapped_column(ForeignKey("case.id", ondelete="SET NULL"))
 
     service_line: Mapped["ServiceLine"] = relationship()  # noqa: F821
     customer: Mapped["Customer | None"] = relationship()  # noqa: F821

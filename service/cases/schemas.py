@@ -103,6 +103,9 @@ class CaseOut(CaseSummaryOut):
     answer = fields.String(allow_none=True)
     first_response_at = fields.DateTime(allow_none=True)
     created_by_id = fields.Integer(allow_none=True)
+    linked_case_id = fields.Integer(allow_none=True, metadata={
+        "description": "The case an email named (by its reference or a Message-ID) when its sender was not that "
+                       "case's customer: the message got a case of its own, linked here for an official to check"})
     contacts = fields.List(fields.Nested(ContactOut))
     notes = fields.List(fields.Nested(NoteOut))
     attachments = fields.List(fields.Nested(AttachmentOut))

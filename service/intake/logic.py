@@ -94,6 +94,15 @@ def _case_named_by_email(message: InboundMessage) -> Case | None:
     return None
 
 
+def _from_the_cases_customer(case: Case, *, phone: str | None, email: str | None) -> bool:
+    """References are sequential and Message-IDs travel in forwarded mail: naming a case is no
+    proof of being its customer. Only the customer's own address or number joins it."""
+    customer = case.customer
+    if customer is None:
+        return False
+    return bool((email and customer.email == email) or (phone and customer.phone == phone))
+
+
 def _open_case_of(customer: Customer, *, line_id: int, channel: str, since: datetime) -> Case | None:
     return db.session.scalar(
         select(Case).where(Case.customer_id == customer.id, Case.service_line_id == line_id,
@@ -152,6 +161,10 @@ def _store(message: InboundMessage, *, actor, settings, storage, now, files, sto
     email = email_or_none(message.sender.email) if message.sender.email else None
     line = line_for_address(message.channel, message.to, settings.region)
     case = _case_named_by_email(message) if message.channel == "email" else None
+    named_by_a_stranger = None
+    if case is not None and not _from_the_cases_customer(case, phone=phone, email=email):
+        # A case of its own, linked to the one it named, for an official to merge if it belongs.
+        case, named_by_a_stranger = None, case
     if case is None and message.automatic:
         return IntakeResult(contact_id=None, case_id=None, case_reference=None, created_case=False,
                             duplicate=False, ignored=True)
@@ -160,7 +173,7 @@ def _store(message: InboundMessage, *, actor, settings, storage, now, files, sto
     if created_customer:
         record("customer.created", actor=actor, object_type="customer", object_id=customer.id)
 
-    if case is None and customer is not None:
+    if case is None and customer is not None and named_by_a_stranger is None:
         # One request at a time per customer from here on, so two first messages arriving
         # together end up on one case (PostgreSQL row lock; SQLite serialises writers anyway).
         db.session.execute(select(Customer.id).where(Customer.id == customer.id).with_for_update())
@@ -173,6 +186,8 @@ def _store(message: InboundMessage, *, actor, settings, storage, now, files, sto
                         language=message.language or (customer.language if customer else None)
                         or line.default_language,
                         at=now)
+        if named_by_a_stranger is not None:
+            case.linked_case_id = named_by_a_stranger.id
 
     occurred_at = message.started_at or message.received_at or now
     contact = Contact(

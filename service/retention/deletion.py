@@ -74,6 +74,7 @@ REFERENCES = {
     ("disclosure", "case_id"): DELETED_WITH_THE_CASE,
     ("disclosure", "outbox_id"): SET_TO_NULL,
     ("case", "customer_id"): CUSTOMERS_CHECKED,
+    ("case", "linked_case_id"): SET_TO_NULL,
     ("feedback_request", "customer_id"): SET_TO_NULL,
     ("disclosure", "customer_id"): SET_TO_NULL,
     ("rectification_history", "customer_id"): DELETED_WITH_THE_CUSTOMER,
@@ -107,6 +108,8 @@ def delete_cases(ids: list[int]) -> None:
     """Delete the locked cases ``ids`` and every row that belongs to them, in the current
     transaction."""
     _execute(delete(Case).where(among(Case.id, ids)))
+    # Kept cases linked to one of these (an email that named it) lose only the link.
+    _execute(update(Case).where(among(Case.linked_case_id, ids)).values(linked_case_id=None))
     for model in _BY_CASE:
         _execute(delete(model).where(among(model.case_id, ids)))
     chat_ids = _returned_ids(delete(Chat).where(among(Chat.case_id, ids)).returning(Chat.id))

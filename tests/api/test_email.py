@@ -192,6 +192,47 @@ def test_an_auto_reply_naming_a_case_joins_it(mail_client, staff):
     assert _total(mail_client, staff) == 1
 
 
+def _stranger_mail(subject: str, *, in_reply_to: str | None = None, auto: bool = False) -> bytes:
+    headers = (f"From: Vieras <vieras@example.com>\r\nTo: asiakaspalvelu@virasto.fi\r\nSubject: {subject}\r\n"
+               f"Message-ID: <stranger.{abs(hash((subject, in_reply_to, auto)))}@example.com>\r\n")
+    if in_reply_to:
+        headers += f"In-Reply-To: {in_reply_to}\r\n"
+    if auto:
+        headers += "Auto-Submitted: auto-replied\r\n"
+    return (headers + "Content-Type: text/plain; charset=utf-8\r\n\r\nLiittäkää tämä asiaan.\r\n").encode()
+
+
+def test_a_stranger_naming_a_case_reference_gets_a_case_of_their_own_linked_to_it(mail_client, staff):
+    case = _case_of(mail_client, staff, _post(mail_client, _eml("plain_utf8_qp.eml")))
+
+    posted = _post(mail_client, _stranger_mail(f"Re: [#{case['reference']}] asia"))
+
+    assert posted.status_code == 201 and posted.get_json()["created_case"] is True
+    stranger = _case_of(mail_client, staff, posted)
+    assert stranger["id"] != case["id"] and stranger["linked_case_id"] == case["id"]
+    assert stranger["customer"]["email"] == "vieras@example.com"
+    named = mail_client.get(f"/api/v1/cases/{case['id']}", headers=staff).get_json()
+    assert len(named["contacts"]) == 1 and named["linked_case_id"] is None
+
+
+def test_a_stranger_answering_one_of_our_message_ids_does_not_join_its_case(mail_client, staff):
+    case = _case_of(mail_client, staff, _post(mail_client, _eml("plain_utf8_qp.eml")))
+    message_id = case["contacts"][0]["external_id"]
+
+    stranger = _case_of(mail_client, staff, _post(mail_client, _stranger_mail("Kiitos", in_reply_to=message_id)))
+
+    assert stranger["id"] != case["id"] and stranger["linked_case_id"] == case["id"]
+
+
+def test_an_auto_reply_from_a_stranger_naming_a_case_is_not_stored(mail_client, staff):
+    case = _case_of(mail_client, staff, _post(mail_client, _eml("plain_utf8_qp.eml")))
+
+    response = _post(mail_client, _stranger_mail(f"Poissa: [#{case['reference']}]", auto=True))
+
+    assert response.status_code == 200
+    assert _total(mail_client, staff) == 1
+
+
 # --- authentication --------------------------------------------------------------------------
 
 def test_an_unsigned_or_wrongly_signed_message_is_refused(mail_client, staff):

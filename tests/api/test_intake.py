@@ -229,18 +229,30 @@ def test_post_message__sms_after_the_case_was_closed_opens_a_new_case(api, clien
     assert customer_total(client, admin) == 1
 
 
-def test_post_message__email_naming_a_case_in_the_subject_joins_it_from_another_address(api, client, intake, admin):
+def test_post_message__email_naming_a_case_from_another_address_gets_a_case_linked_to_it(api, client, intake, admin):
     first = api.inbound(intake, channel="email", **{"from": {"email": "matti@example.fi"}},
                         subject="Muuttoilmoitus").get_json()
 
     reply = api.inbound(intake, channel="email", **{"from": {"email": "puoliso@example.com"}},
                         subject=f"Re: [#{first['case_reference']}] Muuttoilmoitus")
 
+    # A reference is no proof of being the case's customer: an official decides whether it belongs.
     assert reply.status_code == 201
-    assert reply.get_json()["case_id"] == first["case_id"]
-    assert reply.get_json()["created_case"] is False
+    assert reply.get_json()["case_id"] != first["case_id"]
+    assert reply.get_json()["created_case"] is True
+    assert case_detail(client, admin, reply.get_json()["case_id"])["linked_case_id"] == first["case_id"]
     contacts = case_detail(client, admin, first["case_id"])["contacts"]
-    assert [c["sender"] for c in contacts] == ["matti@example.fi", "puoliso@example.com"]
+    assert [c["sender"] for c in contacts] == ["matti@example.fi"]
+
+
+def test_post_message__email_naming_a_case_from_its_customers_address_joins_it(api, client, intake, admin):
+    first = api.inbound(intake, channel="email", **{"from": {"email": "matti@example.fi"}},
+                        subject="Muuttoilmoitus").get_json()
+
+    reply = api.inbound(intake, channel="email", **{"from": {"email": "Matti@Example.FI"}},
+                        subject=f"Re: [#{first['case_reference']}] Muuttoilmoitus")
+
+    assert reply.get_json()["case_id"] == first["case_id"] and reply.get_json()["created_case"] is False
 
 
 def test_post_message__email_naming_an_unknown_reference_opens_a_new_case(api, client, intake, admin):

@@ -116,23 +116,41 @@ def _write(report: str, span: str, period: date, summaries: dict[tuple, Summary]
     rows = [_row(report, span, period, names, group, summary, level)
             for (names, group), summary in summaries.items()]
     if rows:
-        db.session.execute(insert(StatsCell), rows)
+        # Core executemany, batched into few statements; the ORM's bulk insert sent one per row.
+        db.session.connection().execute(insert(StatsCell.__table__), rows)
+
+
+def _every_grouping(report: str, finest: dict[tuple, Summary]) -> dict[tuple, Summary]:
+    """From the summaries of the finest breakdown, those of every combination of breakdowns:
+    merging a few dozen summaries costs less than adding each event several times."""
+    names_all = GROUPS[report]
+    result: dict[tuple, Summary] = {}
+    for names in groupings(report):
+        if names == names_all:
+            result.update({(names, group): summary for group, summary in finest.items()})
+            continue
+        positions = [names_all.index(name) for name in names]
+        for group, summary in finest.items():
+            key = (names, tuple(group[i] for i in positions))
+            target = result.get(key)
+            if target is None:
+                target = result[key] = Summary()
+            target.merge(summary)
+    return result
 
 
 def recount_day(report: str, day: date, zone: ZoneInfo, level: int) -> None:
     start, end = utc_bounds(day, day, zone)
-    combos = groupings(report)
-    summaries: dict[tuple, Summary] = defaultdict(Summary)
+    columns = [COLUMNS[name] for name in GROUPS[report]]
+    finest: dict[tuple, Summary] = defaultdict(Summary)
     for fact in _facts_on(report, start, end):
-        events = [(measure, sample) for at, measure, sample in _EVENTS[report](fact) if start <= at < end]
-        if not events:
-            continue
-        values = {name: getattr(fact, COLUMNS[name]) for name in GROUPS[report]}
-        for names in combos:
-            summary = summaries[(names, tuple(values[name] for name in names))]
-            for measure, sample in events:
+        summary = None
+        for at, measure, sample in _EVENTS[report](fact):
+            if start <= at < end:
+                if summary is None:
+                    summary = finest[tuple(getattr(fact, column) for column in columns)]
                 summary.add(measure, sample)
-    _write(report, "day", day, summaries, level)
+    _write(report, "day", day, _every_grouping(report, finest), level)
 
 
 def cell_group(cell, names: tuple[str, ...]) -> tuple:
@@ -140,17 +158,16 @@ def cell_group(cell, names: tuple[str, ...]) -> tuple:
 
 
 def recount_span(report: str, span: str, key: date, level: int) -> None:
-    """A week or month as the merge of its day cells."""
-    by_name = {grouping_name(names): names for names in groupings(report)}
-    summaries: dict[tuple, Summary] = defaultdict(Summary)
-    cells = db.session.execute(select(StatsCell.grouping, StatsCell.channel, StatsCell.language,
-                                      StatsCell.service_line_id, StatsCell.summary).where(
-        StatsCell.report == report, StatsCell.span == "day", StatsCell.period >= key,
-        StatsCell.period <= span_end(span, key)))
+    """A week or month as the merge of its days' cells of the finest breakdown."""
+    names = GROUPS[report]
+    finest: dict[tuple, Summary] = defaultdict(Summary)
+    cells = db.session.execute(select(StatsCell.channel, StatsCell.language, StatsCell.service_line_id,
+                                      StatsCell.summary).where(
+        StatsCell.report == report, StatsCell.grouping == grouping_name(names), StatsCell.span == "day",
+        StatsCell.period >= key, StatsCell.period <= span_end(span, key)))
     for cell in cells:
-        names = by_name[cell.grouping]
-        summaries[(names, cell_group(cell, names))].merge(Summary.from_json(json.loads(cell.summary)))
-    _write(report, span, key, summaries, level)
+        finest[cell_group(cell, names)].merge(Summary.from_json(json.loads(cell.summary)))
+    _write(report, span, key, _every_grouping(report, finest), level)
 
 
 def recount(days: Iterable[date], zone: ZoneInfo, level: int, reports: Iterable[str] = SUMMARISED) -> None:

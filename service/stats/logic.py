@@ -342,14 +342,17 @@ def _table(name: str, query: StatsQuery, settings: StatsSettings, period_list: l
         slots_by_period[slot[0]].append(slot)
     rows = []
     for period in period_list:
-        in_period = {slot: cells[slot] for slot in slots_by_period.get(period.key, ())}
+        # In the rows' order, so a tie for the secondary suppression falls the same way
+        # however the cells were read.
+        in_period = {slot: cells[slot] for slot in sorted(slots_by_period.get(period.key, ()),
+                                                          key=lambda s: groups[s[1]][0])}
         hidden = _column_hidden(name, in_period, threshold)
         frame = frames[period.key]
-        for slot in sorted(in_period, key=lambda s: groups[s[1]][0]):
+        for slot in in_period:
             rows.append({**frame, **groups[slot[1]][1],
                          **_suppress_row(name, in_period[slot], hidden.get(slot, ()), threshold)})
 
-    period_totals = {(key, ()): values for key, values in totals.items()}
+    period_totals = {(period.key, ()): totals[period.key] for period in period_list if period.key in totals}
     hidden = _column_hidden(name, period_totals, threshold)
     total_rows = [{**frames[period.key], **_suppress_row(name, period_totals[(period.key, ())],
                                                         hidden.get((period.key, ()), set()), threshold)}

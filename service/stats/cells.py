@@ -19,7 +19,7 @@ from sqlalchemy import delete, insert, or_, select
 from ..extensions import db
 from .calendar import local_day, month_of, utc_bounds, week_of
 from .models import CaseFact, ContactFact, StatsCell
-from .reports import COLUMNS, GROUPS, groupings, measures
+from .reports import COLUMNS, GROUPS, groupings, measures, pack
 from .sketch import Summary
 
 SUMMARISED = ("calls", "cases", "feedback")
@@ -103,7 +103,7 @@ def _row(report: str, span: str, period: date, names: tuple[str, ...], group: tu
     row = {"report": report, "span": span, "period": period, "grouping": grouping_name(names),
            "channel": None, "language": None, "service_line_id": None,
            "open_change": summary.counts.get("opened", 0) - summary.counts.get("closed", 0),
-           "measures": json.dumps({**measures(report, summary, level), "_level": level}, separators=(",", ":")),
+           "measures": json.dumps(pack(report, measures(report, summary, level), level), separators=(",", ":")),
            "summary": json.dumps(summary.to_json(), separators=(",", ":"))}
     for name, value in zip(names, group):
         row[COLUMNS[name]] = value

@@ -24,9 +24,9 @@ from sqlalchemy import and_, func, or_, select
 from ..extensions import db
 from ..lines.models import ServiceLine
 from .calendar import Period, month_of, periods
-from .cells import cell_group, grouping_name, span_end
+from .cells import grouping_name, span_end
 from .models import ContactDaily, StatsCell
-from .reports import COUNTS, FIGURES, GROUPS, REPORTS, measures
+from .reports import COLUMNS, COUNTS, FIGURES, GROUPS, REPORTS, measures, unpack
 from .sketch import Summary
 from .suppression import hidden_cells, is_small
 
@@ -103,7 +103,6 @@ def _contact_counts(query: StatsQuery) -> Iterator[tuple[date, tuple, int]]:
 
 
 Cells = dict[tuple, dict]  # (period key, breakdown) -> measures
-_CELL_GROUP = (StatsCell.grouping, StatsCell.channel, StatsCell.language, StatsCell.service_line_id)
 
 
 class _Reader:
@@ -111,56 +110,54 @@ class _Reader:
 
     def __init__(self, report: str, query: StatsQuery, level: int):
         self.report, self.query, self.level = report, query, level
-        self.canonical = tuple(name for name in GROUPS[report] if name in query.group_by)
-        self.grouping = grouping_name(self.canonical)
+        self.grouping = grouping_name(name for name in GROUPS[report] if name in query.group_by)
         self.wanted = {self.grouping, ""}
+        # The breakdown's columns in the query's order: a row's group is a slice of it.
+        self.columns = [getattr(StatsCell, COLUMNS[name]) for name in query.group_by]
+        self.width = len(self.columns)
 
-    def _group(self, cell) -> tuple:
-        values = dict(zip(self.canonical, cell_group(cell, self.canonical)))
-        return tuple(values[name] for name in self.query.group_by)
+    def _select(self, *extra):
+        return select(StatsCell.grouping, StatsCell.period, *self.columns, *extra)
 
     def _where(self, span: str, first: date, last: date, groupings=None):
         return (StatsCell.report == self.report, StatsCell.span == span,
                 StatsCell.grouping.in_(groupings or self.wanted), StatsCell.period >= first, StatsCell.period <= last)
 
-    def _place(self, cells: Cells, totals: Cells, key: date, cell, values: dict) -> None:
-        if cell.grouping == self.grouping:
-            cells[(key, self._group(cell))] = values
-        if cell.grouping == "":
+    def _place(self, cells: Cells, totals: Cells, key: date, grouping: str, group: tuple, values: dict) -> None:
+        if grouping == self.grouping:
+            cells[(key, group)] = values
+        if grouping == "":
             totals[key] = values
 
     def whole(self, keys: list[date], cells: Cells, totals: Cells) -> None:
         """Periods that are whole days, weeks or months: their cells as summarised."""
-        wanted_keys, stale = set(keys), []
-        rows = db.session.execute(select(StatsCell.id, StatsCell.period, *_CELL_GROUP, StatsCell.measures)
+        wanted_keys, stale, width = set(keys), [], self.width
+        rows = db.session.execute(self._select(StatsCell.id, StatsCell.measures)
                                   .where(*self._where(self.query.interval, keys[0], keys[-1])))
         for row in rows:
-            if row.period not in wanted_keys:
+            if row[1] not in wanted_keys:
                 continue
-            values = json.loads(row.measures)
-            if self.report == "calls" and values["_level"] != self.level:
+            values, level = unpack(self.report, json.loads(row[-1]))
+            if self.report == "calls" and level != self.level:
                 stale.append(row)  # summarised for another service level: recount from its summary
                 continue
-            self._place(cells, totals, row.period, row, values)
+            self._place(cells, totals, row[1], row[0], tuple(row[2:2 + width]), values)
         if stale:
             summaries = dict(db.session.execute(select(StatsCell.id, StatsCell.summary)
                                                 .where(StatsCell.id.in_([row.id for row in stale]))).all())
             for row in stale:
                 summary = Summary.from_json(json.loads(summaries[row.id]))
-                self._place(cells, totals, row.period, row, measures(self.report, summary, self.level))
+                self._place(cells, totals, row[1], row[0], tuple(row[2:2 + width]),
+                            measures(self.report, summary, self.level))
 
     def partial(self, period: Period, cells: Cells, totals: Cells) -> None:
         """A period cut by the range: the merge of its days."""
         merged: dict[tuple, Summary] = defaultdict(Summary)
-        rows = db.session.execute(select(*_CELL_GROUP, StatsCell.summary)
-                                  .where(*self._where("day", period.start, period.end)))
-        samples = {}
+        rows = db.session.execute(self._select(StatsCell.summary).where(*self._where("day", period.start, period.end)))
         for row in rows:
-            slot = (row.grouping, row.channel, row.language, row.service_line_id)
-            samples[slot] = row
-            merged[slot].merge(Summary.from_json(json.loads(row.summary)))
-        for slot, summary in merged.items():
-            self._place(cells, totals, period.key, samples[slot], measures(self.report, summary, self.level))
+            merged[(row[0], tuple(row[2:2 + self.width]))].merge(Summary.from_json(json.loads(row[-1])))
+        for (grouping, group), summary in merged.items():
+            self._place(cells, totals, period.key, grouping, group, measures(self.report, summary, self.level))
 
     def range_total(self) -> dict:
         """The whole range: its whole months as summarised, the days before and after them."""
@@ -187,14 +184,14 @@ class _Reader:
         month = month_of(first)
         before = or_(and_(StatsCell.span == "month", StatsCell.period < month),
                      and_(StatsCell.span == "day", StatsCell.period >= month, StatsCell.period < first))
-        rows = db.session.execute(select(*_CELL_GROUP, func.sum(StatsCell.open_change))
+        rows = db.session.execute(select(StatsCell.grouping, *self.columns, func.sum(StatsCell.open_change))
                                   .where(StatsCell.report == self.report, StatsCell.grouping.in_(self.wanted), before)
-                                  .group_by(*_CELL_GROUP))
+                                  .group_by(StatsCell.grouping, *self.columns))
         groups, total = {}, 0
         for row in rows:
-            if row.grouping == self.grouping and row[-1]:
-                groups[self._group(row)] = int(row[-1])
-            if row.grouping == "":
+            if row[0] == self.grouping and row[-1]:
+                groups[tuple(row[1:1 + self.width])] = int(row[-1])
+            if row[0] == "":
                 total = int(row[-1] or 0)
         return groups, total
 

@@ -69,3 +69,22 @@ def measures(report: str, summary: Summary, level: int) -> dict:
         mean = summary.mean("answered")
         values["score_mean"] = (round(mean, 2) if mean is not None else None, summary.samples["answered"])
     return values
+
+
+def pack(report: str, values: dict, level: int) -> list:
+    """A row of measures as stored in a cell: a flat list, quicker to read back than an object
+    (a quarter by day is thousands of cells): the level, the counts, each figure's value and n."""
+    packed = [level, *(values[name] for name in COUNTS[report])]
+    for name in FIGURES[report]:
+        packed.extend(values[name])
+    return packed
+
+
+def unpack(report: str, packed: list) -> tuple[dict, int]:
+    """(measures, the service level they were counted with) from ``pack``."""
+    counts = COUNTS[report]
+    values = dict(zip(counts, packed[1:len(counts) + 1]))
+    figures = packed[len(counts) + 1:]
+    for i, name in enumerate(FIGURES[report]):
+        values[name] = (figures[2 * i], figures[2 * i + 1])
+    return values, packed[0]

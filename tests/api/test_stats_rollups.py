@@ -199,3 +199,20 @@ def exact_app_with_supervisor(make_app, admin_for):
     client = app.test_client()
     api = Api(app, client)
     return app, client, api.headers_for("supervisor"), api.headers_for("adviser"), api.api_key_headers()
+
+
+def test_upgrading_a_database_that_has_facts_counts_them_on_the_next_rollup(make_app, admin_for):
+    from flask_migrate import downgrade, upgrade
+    from sqlalchemy import update
+
+    app = make_app(STATS_SUPPRESSION_THRESHOLD=1)
+    client, supervisor = app.test_client(), admin_for(app, "supervisor")
+    _seed(app, random.Random(2028), n_calls=200, n_cases=150)
+    with app.app_context():  # as the database looked before the rollups: facts, all counted as contacts
+        db.session.execute(update(ContactFact).values(rolled_up=True))
+        db.session.commit()
+        db.session.remove()
+        downgrade(revision="r17_retention_clocks")
+        upgrade()
+    _roll_up(app)
+    assert _assert_as_exact(app, client, supervisor) > 100

@@ -150,33 +150,30 @@ class _Reader:
                 self._place(cells, totals, row[1], row[0], tuple(row[2:2 + width]),
                             measures(self.report, summary, self.level))
 
-    def partial(self, period: Period, cells: Cells, totals: Cells) -> None:
-        """A period cut by the range: the merge of its days."""
+    def _merged(self, first: date, last: date, groupings) -> dict[tuple, Summary]:
+        """The days first..last merged per breakdown, from as few cells as cover them."""
+        pieces = _cover(first, last)
         merged: dict[tuple, Summary] = defaultdict(Summary)
-        rows = db.session.execute(self._select(StatsCell.summary).where(*self._where("day", period.start, period.end)))
-        for row in rows:
-            merged[(row[0], tuple(row[2:2 + self.width]))].merge(Summary.from_json(json.loads(row[-1])))
-        for (grouping, group), summary in merged.items():
+        for span in ("month", "week", "day"):
+            keys = [key for piece, key in pieces if piece == span]
+            if not keys:
+                continue
+            rows = db.session.execute(self._select(StatsCell.summary).where(
+                *self._where(span, keys[0], keys[-1], groupings), StatsCell.period.in_(keys)))
+            for row in rows:
+                merged[(row[0], tuple(row[2:2 + self.width]))].merge(Summary.from_json(json.loads(row[-1])))
+        return merged
+
+    def partial(self, period: Period, cells: Cells, totals: Cells) -> None:
+        """A period cut by the range: the merge of the weeks and days inside it."""
+        for (grouping, group), summary in self._merged(period.start, period.end, self.wanted).items():
             self._place(cells, totals, period.key, grouping, group, measures(self.report, summary, self.level))
 
     def range_total(self) -> dict:
-        """The whole range: its whole months as summarised, the days before and after them."""
-        first, last = self.query.first, self.query.last
-        month = month_of(first) if month_of(first) == first else span_end("month", first) + timedelta(days=1)
-        months = []
-        while span_end("month", month) <= last:
-            months.append(month)
-            month = span_end("month", month) + timedelta(days=1)
-        parts = ([("month", months[0], months[-1]), ("day", first, months[0] - timedelta(days=1)),
-                  ("day", span_end("month", months[-1]) + timedelta(days=1), last)] if months
-                 else [("day", first, last)])
-        summary = Summary()
-        for span, start, end in parts:
-            if start > end:
-                continue
-            for (text,) in db.session.execute(select(StatsCell.summary).where(*self._where(span, start, end, [""]))):
-                summary.merge(Summary.from_json(json.loads(text)))
-        return measures(self.report, summary, self.level)
+        """The whole range: its whole months, weeks and the days left over, merged."""
+        merged = self._merged(self.query.first, self.query.last, [""])
+        whole = next((summary for (grouping, _), summary in merged.items() if grouping == ""), Summary())
+        return measures(self.report, whole, self.level)
 
     def open_before(self) -> tuple[dict[tuple, int], int]:
         """Cases open when the range began, per breakdown and in all: opened less closed before it."""
@@ -194,6 +191,23 @@ class _Reader:
             if row[0] == "":
                 total = int(row[-1] or 0)
         return groups, total
+
+
+def _cover(first: date, last: date) -> list[tuple[str, date]]:
+    """Whole months, then whole ISO weeks, then days that together are first..last: a range of
+    years is a few dozen cells per breakdown, not hundreds of days."""
+    pieces, day = [], first
+    while day <= last:
+        if day.day == 1 and span_end("month", day) <= last:
+            pieces.append(("month", day))
+            day = span_end("month", day) + timedelta(days=1)
+        elif day.weekday() == 0 and day + timedelta(days=6) <= last:
+            pieces.append(("week", day))
+            day += timedelta(days=7)
+        else:
+            pieces.append(("day", day))
+            day += timedelta(days=1)
+    return pieces
 
 
 def _whole_period(period: Period, interval: str) -> bool:

@@ -17,7 +17,7 @@ from datetime import date
 from sqlalchemy import or_, select
 
 from ..extensions import db
-from .calendar import local_day, period_key, periods, utc_bounds
+from .calendar import Period, local_day, period_key, periods, utc_bounds
 from .logic import StatsQuery, StatsSettings, Table, _contacts_table, _table
 from .models import CaseFact, ContactFact
 from .reports import COLUMNS, COUNTS

@@ -132,12 +132,13 @@ class _Reader:
     def whole(self, keys: list[date], cells: Cells, totals: Cells) -> None:
         """Periods that are whole days, weeks or months: their cells as summarised."""
         wanted_keys, stale, width = set(keys), [], self.width
-        rows = db.session.execute(self._select(StatsCell.id, StatsCell.measures)
-                                  .where(*self._where(self.query.interval, keys[0], keys[-1])))
-        for row in rows:
-            if row[1] not in wanted_keys:
-                continue
-            values, level = unpack(self.report, json.loads(row[-1]))
+        rows = [row for row in db.session.execute(self._select(StatsCell.id, StatsCell.measures)
+                                                  .where(*self._where(self.query.interval, keys[0], keys[-1])))
+                if row[1] in wanted_keys]
+        # One parse for all: thousands of small json.loads calls cost more than the text.
+        packed = json.loads("[" + ",".join(row[-1] for row in rows) + "]")
+        for row, stored in zip(rows, packed):
+            values, level = unpack(self.report, stored)
             if self.report == "calls" and level != self.level:
                 stale.append(row)  # summarised for another service level: recount from its summary
                 continue

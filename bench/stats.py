@@ -180,7 +180,11 @@ def measure(app, url: str, runs: int) -> dict:
             headers={"Content-Type": "application/json"})
         token = json.loads(connection.getresponse().read())["access_token"]
         headers = {"Authorization": f"Bearer {token}"}
-        memory = {"worker_rss_mb_at_start": _memory(worker)["VmRSS"]}
+        # Signing in hashes a password (argon2 takes tens of MB for a moment): note that peak,
+        # then start the peak afresh so it is the statistics requests' own.
+        memory = {"worker_peak_rss_mb_after_sign_in": _memory(worker)["VmHWM"]}
+        Path(f"/proc/{worker}/clear_refs").write_text("5")
+        memory["worker_rss_mb_at_start"] = _memory(worker)["VmRSS"]
         results = {}
         for report, queries in QUERIES.items():
             for label, params in queries.items():
@@ -190,7 +194,7 @@ def measure(app, url: str, runs: int) -> dict:
                 results[name] = {**summary, "rows": len(body["rows"]), "worker_rss_mb": _memory(worker)["VmRSS"]}
                 print(f"  {name}: {results[name]}", flush=True)
         after = _memory(worker)
-        memory.update({"worker_rss_mb_at_end": after["VmRSS"], "worker_peak_rss_mb": after["VmHWM"]})
+        memory.update({"worker_rss_mb_at_end": after["VmRSS"], "worker_peak_rss_mb_during_reports": after["VmHWM"]})
         print(f"  memory: {memory}", flush=True)
         return {"results": results, "memory": memory}
     finally:

@@ -22,7 +22,9 @@ _CALL_FIELDS = ("answered_at", "ended_at", "started_at", "queue_seconds", "call_
 _FEEDBACK_FIELDS = ("status", "sent_at", "answered_at", "score")
 _FACT_TIMES = ("opened_at", "first_response_at", "forwarded_at", "closed_at", "feedback_sent_at",
                "feedback_answered_at")
-_FACT_GROUPS = ("channel", "language", "service_line_id")
+# A change in these changes what every day of the fact counted, not only one day's.
+_FACT_VALUES = ("channel", "language", "service_line_id", "first_response_seconds", "close_seconds",
+                "feedback_score")
 _FINAL_CALL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled", "abandoned"})
 
 
@@ -44,16 +46,16 @@ def _changed(obj, names) -> bool:
 def _snapshot(fact: CaseFact | None) -> tuple | None:
     if fact is None:
         return None
-    return tuple(getattr(fact, name) for name in (*_FACT_GROUPS, *_FACT_TIMES))
+    return tuple(getattr(fact, name) for name in (*_FACT_VALUES, *_FACT_TIMES))
 
 
 def _queue_recounts(case: Case, fact: CaseFact, before: tuple | None) -> None:
     """Have the rollup recount the days of the times that changed, old and new; all of the
-    fact's days when its breakdown changed (each counted it under the old one)."""
+    fact's days when its breakdown or a duration or score changed (each counted the old)."""
     after = _snapshot(fact)
     if before == after:
         return
-    groups = len(_FACT_GROUPS)
+    groups = len(_FACT_VALUES)
     regrouped = before is None or before[:groups] != after[:groups]
     moments = set()
     for old, new in zip(before[groups:] if before else (None,) * len(_FACT_TIMES), after[groups:]):
@@ -119,8 +121,6 @@ def sync_feedback(request: FeedbackRequest) -> None:
     before = _snapshot(fact)
     fact.feedback_sent_at = _minute(request.sent_at)
     if request.score is not None:
-        if fact.feedback_score != request.score and fact.feedback_answered_at is not None:
-            before = None  # the old score was counted on the answer's day, even if that day stays
         fact.feedback_answered_at = _minute(request.answered_at)
         fact.feedback_score = request.score
     _queue_recounts(request.case, fact, before)

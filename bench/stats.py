@@ -64,9 +64,9 @@ INSERT INTO stats_case_fact (channel, language, service_line_id, opened_at, firs
 SELECT channel, language, line, date_trunc('minute', opened), date_trunc('minute', opened + first * interval '1 s'),
        first, CASE WHEN random() < 0.05 THEN date_trunc('minute', opened + first * interval '1 s') END,
        CASE WHEN closes THEN date_trunc('minute', opened + close * interval '1 s') END, CASE WHEN closes THEN close END,
-       CASE WHEN feedback THEN date_trunc('minute', opened + (close + 3600) * interval '1 s') END,
-       CASE WHEN feedback AND answers THEN date_trunc('minute', opened + (close + 7200) * interval '1 s') END,
-       CASE WHEN feedback AND answers THEN 1 + floor(random() * 5)::int END
+       CASE WHEN feedback AND closes THEN date_trunc('minute', opened + (close + 3600) * interval '1 s') END,
+       CASE WHEN feedback AND closes AND answers THEN date_trunc('minute', opened + (close + 7200) * interval '1 s') END,
+       CASE WHEN feedback AND closes AND answers THEN 1 + floor(random() * 5)::int END
 FROM (SELECT {CHANNEL} AS channel, {LANGUAGE} AS language, {LINE} AS line, {START} AS opened,
              first, first + floor(-ln(1 - random()) * 172800)::int AS close, random() < 0.9 AS closes,
              random() < :feedback_share AS feedback, random() < 0.4 AS answers

@@ -1,50 +1,37 @@
 """The four reports: contacts, calls, cases and feedback, per period and breakdown.
 
-Contacts are read from the daily rollup, which is what makes a year of ten million contacts a
-query of milliseconds. Calls, cases and feedback are read from their facts and tallied here;
-there are far fewer of them, and medians and percentiles need the values themselves.
-Every report goes through the same suppression before anyone sees it.
+Every report is read from rollups, never from the facts: contacts from the daily table, calls,
+cases and feedback from their cells (``cells.py``), one per day, ISO week and month and per
+combination of breakdowns. A period that is a whole day, week or month is read as it was
+summarised; a period cut by the range, and the range's own total, are merged from day and month
+summaries. So a request reads a number of rows bounded by its periods and breakdowns, however
+many facts lie behind them. Counts and means are exact; medians and 90th percentiles of the
+durations come from DDSketch buckets, within 1% of the exact value (``sketch.py``). Every report
+goes through the same suppression before anyone sees it.
 """
 
 from __future__ import annotations
 
-import math
-import statistics
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+import json
+from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select, true
+from sqlalchemy import and_, func, or_, select
 
 from ..extensions import db
 from ..lines.models import ServiceLine
-from .calendar import Period, local_day, period_key, periods, utc_bounds
-from .models import CaseFact, ContactDaily, ContactFact
+from .calendar import Period, month_of, periods
+from .cells import grouping_name, span_end
+from .models import ContactDaily, StatsCell
+from .reports import COLUMNS, COUNTS, FIGURES, GROUPS, REPORTS, measures, unpack
+from .sketch import Summary
 from .suppression import hidden_cells, is_small
 
-REPORTS = ("contacts", "calls", "cases", "feedback")
-GROUPS = {
-    "contacts": ("channel", "direction", "language", "service_line"),
-    "calls": ("language", "service_line"),
-    "cases": ("channel", "language", "service_line"),
-    "feedback": ("channel", "language", "service_line"),
-}
-COUNTS = {
-    "contacts": ("contacts",),
-    "calls": ("offered", "answered", "abandoned", "answered_within_service_level"),
-    "cases": ("opened", "closed", "forwarded", "open_at_end"),
-    "feedback": ("sent", "answered", "score_1", "score_2", "score_3", "score_4", "score_5"),
-}
-FIGURES = {
-    "contacts": (),
-    "calls": ("service_level_share", "queue_seconds_mean", "queue_seconds_median", "queue_seconds_p90",
-              "handling_seconds_mean", "handling_seconds_median", "handling_seconds_p90"),
-    "cases": ("first_response_seconds_median", "first_response_seconds_p90", "close_seconds_median",
-              "close_seconds_p90"),
-    "feedback": ("score_mean",),
-}
+__all__ = ["COUNTS", "FIGURES", "GROUPS", "REPORTS", "StatsQuery", "StatsSettings", "Table", "report"]
+
 # Counts that add up to another count shown in the same row: hiding one of them alone would
 # not hide it.
 _ROW_PARTS = {
@@ -74,13 +61,8 @@ class StatsQuery:
     interval: str = "day"
     group_by: tuple[str, ...] = ()
     service_level_seconds: int | None = None
-    # Only these lines' contacts and cases (a supervisor limited to lines); None: every line.
+    # A supervisor limited to some lines sees only theirs; None: every line.
     service_line_ids: frozenset[int] | None = None
-
-
-def _on_lines(column, query: StatsQuery):
-    """The condition keeping ``query`` to its lines; every fact carries its line, so it is cheap."""
-    return true() if query.service_line_ids is None else column.in_(sorted(query.service_line_ids))
 
 
 @dataclass
@@ -106,174 +88,175 @@ class Table:
         return self.query.service_level_seconds or self.settings.service_level_seconds
 
 
-class _Tally:
-    __slots__ = ("counts", "samples")
+# --- reading the rollups ------------------------------------------------------------------------
 
-    def __init__(self, counts: dict | None = None):
-        self.counts = counts if counts is not None else Counter()
-        self.samples: defaultdict | None = None
-
-    def add(self, measure: str, sample: float | None = None) -> None:
-        self.counts[measure] += 1
-        if sample is not None:
-            if self.samples is None:
-                self.samples = defaultdict(list)
-            self.samples[measure].append(sample)
-
-
-# --- reading the facts ------------------------------------------------------------------------
-
-_FACT_GROUP_COLUMNS = {"channel": "channel", "direction": "direction", "language": "language",
-                       "service_line": "service_line_id"}
 _DAILY_COLUMNS = {"channel": ContactDaily.channel, "direction": ContactDaily.direction,
                   "language": ContactDaily.language, "service_line": ContactDaily.service_line_id}
-
-
-def _group(fact, group_by: tuple[str, ...]) -> tuple:
-    return tuple(getattr(fact, _FACT_GROUP_COLUMNS[name]) for name in group_by)
 
 
 def _contact_counts(query: StatsQuery) -> Iterator[tuple[date, tuple, int]]:
     period_column = {"day": ContactDaily.day, "week": ContactDaily.week, "month": ContactDaily.month}[query.interval]
     dimensions = [_DAILY_COLUMNS[name] for name in query.group_by]
-    rows = db.session.execute(select(period_column, *dimensions, func.sum(ContactDaily.contacts))
-                              .where(ContactDaily.day >= query.first, ContactDaily.day <= query.last,
-                                     _on_lines(ContactDaily.service_line_id, query))
-                              .group_by(period_column, *dimensions))
+    statement = (select(period_column, *dimensions, func.sum(ContactDaily.contacts))
+                 .where(ContactDaily.day >= query.first, ContactDaily.day <= query.last))
+    if query.service_line_ids is not None:
+        statement = statement.where(ContactDaily.service_line_id.in_(sorted(query.service_line_ids)))
+    rows = db.session.execute(statement.group_by(period_column, *dimensions))
     for row in rows:
         yield row[0], tuple(row[1:-1]), int(row[-1])
 
 
-def _call_events(query: StatsQuery, settings: StatsSettings, level: int) -> Iterator[tuple[date, tuple, str, float | None]]:
-    start, end = utc_bounds(query.first, query.last, settings.zone)
-    facts = db.session.execute(select(ContactFact).where(
-        ContactFact.channel == "phone", ContactFact.direction == "inbound",
-        ContactFact.occurred_at >= start, ContactFact.occurred_at < end,
-        _on_lines(ContactFact.service_line_id, query))).scalars()
-    for fact in facts:
-        key = period_key(local_day(fact.occurred_at, settings.zone), query.interval)
-        group = _group(fact, query.group_by)
-        yield key, group, "offered", None
-        if fact.call_outcome == "answered":
-            yield key, group, "answered", None
-            if fact.queue_seconds is not None:
-                yield key, group, "queue_seconds", fact.queue_seconds
-                if fact.queue_seconds <= level:
-                    yield key, group, "answered_within_service_level", None
-            if fact.handling_seconds is not None:
-                yield key, group, "handling_seconds", fact.handling_seconds
-        elif fact.call_outcome == "abandoned":
-            yield key, group, "abandoned", None
+Cells = dict[tuple, dict]  # (period key, breakdown) -> measures
 
 
-def _case_events(query: StatsQuery, settings: StatsSettings) -> Iterator[tuple[date | None, tuple, str, float | None]]:
-    start, end = utc_bounds(query.first, query.last, settings.zone)
+class _Reader:
+    """Reads one report's cells for one query: its own breakdown and the whole ("")."""
 
-    def key(at):
-        return period_key(local_day(at, settings.zone), query.interval)
+    def __init__(self, report: str, query: StatsQuery, level: int):
+        self.report, self.query, self.level = report, query, level
+        self.grouping = grouping_name(name for name in GROUPS[report] if name in query.group_by)
+        self.wanted = {self.grouping, ""}
+        # The breakdown's columns in the query's order: a row's group is a slice of it.
+        self.columns = [getattr(StatsCell, COLUMNS[name]) for name in query.group_by]
+        self.width = len(self.columns)
 
-    def inside(at):
-        return at is not None and start <= at < end
+    def _select(self, *extra):
+        return select(StatsCell.grouping, StatsCell.period, *self.columns, *extra)
 
-    facts = db.session.execute(select(CaseFact).where(
-        CaseFact.opened_at < end, or_(CaseFact.closed_at.is_(None), CaseFact.closed_at >= start),
-        _on_lines(CaseFact.service_line_id, query))).scalars()
-    for fact in facts:
-        group = _group(fact, query.group_by)
-        if fact.opened_at < start:
-            yield None, group, "open_before", None
+    def _where(self, span: str, first: date, last: date, groupings=None):
+        return (StatsCell.report == self.report, StatsCell.span == span,
+                StatsCell.grouping.in_(groupings or self.wanted), StatsCell.period >= first, StatsCell.period <= last)
+
+    def _place(self, cells: Cells, totals: Cells, key: date, grouping: str, group: tuple, values: dict) -> None:
+        if grouping == self.grouping:
+            cells[(key, group)] = values
+        if grouping == "":
+            totals[key] = values
+
+    def whole(self, keys: list[date], cells: Cells, totals: Cells) -> None:
+        """Periods that are whole days, weeks or months: their cells as summarised."""
+        wanted_keys, stale, width = set(keys), [], self.width
+        rows = [row for row in db.session.execute(self._select(StatsCell.id, StatsCell.measures)
+                                                  .where(*self._where(self.query.interval, keys[0], keys[-1])))
+                if row[1] in wanted_keys]
+        # One parse for all: thousands of small json.loads calls cost more than the text.
+        packed = json.loads("[" + ",".join(row[-1] for row in rows) + "]")
+        for row, stored in zip(rows, packed):
+            values, level = unpack(self.report, stored)
+            if self.report == "calls" and level != self.level:
+                stale.append(row)  # summarised for another service level: recount from its summary
+                continue
+            self._place(cells, totals, row[1], row[0], tuple(row[2:2 + width]), values)
+        if stale:
+            summaries = dict(db.session.execute(select(StatsCell.id, StatsCell.summary)
+                                                .where(StatsCell.id.in_([row.id for row in stale]))).all())
+            for row in stale:
+                summary = Summary.from_json(json.loads(summaries[row.id]))
+                self._place(cells, totals, row[1], row[0], tuple(row[2:2 + width]),
+                            measures(self.report, summary, self.level))
+
+    def _merged(self, first: date, last: date, groupings) -> dict[tuple, Summary]:
+        """The days first..last merged per breakdown, from as few cells as cover them."""
+        pieces = _cover(first, last)
+        merged: dict[tuple, Summary] = defaultdict(Summary)
+        for span in ("month", "week", "day"):
+            keys = [key for piece, key in pieces if piece == span]
+            if not keys:
+                continue
+            rows = db.session.execute(self._select(StatsCell.summary).where(
+                *self._where(span, keys[0], keys[-1], groupings), StatsCell.period.in_(keys)))
+            for row in rows:
+                merged[(row[0], tuple(row[2:2 + self.width]))].merge(Summary.from_json(json.loads(row[-1])))
+        return merged
+
+    def partial(self, period: Period, cells: Cells, totals: Cells) -> None:
+        """A period cut by the range: the merge of the weeks and days inside it."""
+        for (grouping, group), summary in self._merged(period.start, period.end, self.wanted).items():
+            self._place(cells, totals, period.key, grouping, group, measures(self.report, summary, self.level))
+
+    def range_total(self) -> dict:
+        """The whole range: its whole months, weeks and the days left over, merged."""
+        merged = self._merged(self.query.first, self.query.last, [""])
+        whole = next((summary for (grouping, _), summary in merged.items() if grouping == ""), Summary())
+        return measures(self.report, whole, self.level)
+
+    def open_before(self) -> tuple[dict[tuple, int], int]:
+        """Cases open when the range began, per breakdown and in all: opened less closed before it."""
+        first = self.query.first
+        month = month_of(first)
+        before = or_(and_(StatsCell.span == "month", StatsCell.period < month),
+                     and_(StatsCell.span == "day", StatsCell.period >= month, StatsCell.period < first))
+        rows = db.session.execute(select(StatsCell.grouping, *self.columns, func.sum(StatsCell.open_change))
+                                  .where(StatsCell.report == self.report, StatsCell.grouping.in_(self.wanted), before)
+                                  .group_by(StatsCell.grouping, *self.columns))
+        groups, total = {}, 0
+        for row in rows:
+            if row[0] == self.grouping and row[-1]:
+                groups[tuple(row[1:1 + self.width])] = int(row[-1])
+            if row[0] == "":
+                total = int(row[-1] or 0)
+        return groups, total
+
+
+def _cover(first: date, last: date) -> list[tuple[str, date]]:
+    """Whole months, then whole ISO weeks, then days that together are first..last: a range of
+    years is a few dozen cells per breakdown, not hundreds of days."""
+    pieces, day = [], first
+    while day <= last:
+        if day.day == 1 and span_end("month", day) <= last:
+            pieces.append(("month", day))
+            day = span_end("month", day) + timedelta(days=1)
+        elif day.weekday() == 0 and day + timedelta(days=6) <= last:
+            pieces.append(("week", day))
+            day += timedelta(days=7)
         else:
-            yield key(fact.opened_at), group, "opened", None
-        if inside(fact.first_response_at):
-            yield key(fact.first_response_at), group, "first_response_seconds", fact.first_response_seconds
-        if inside(fact.forwarded_at):
-            yield key(fact.forwarded_at), group, "forwarded", None
-        if inside(fact.closed_at):
-            yield key(fact.closed_at), group, "closed", fact.close_seconds
+            pieces.append(("day", day))
+            day += timedelta(days=1)
+    return pieces
 
 
-def _feedback_events(query: StatsQuery, settings: StatsSettings) -> Iterator[tuple[date, tuple, str, float | None]]:
-    start, end = utc_bounds(query.first, query.last, settings.zone)
-    facts = db.session.execute(select(CaseFact).where(or_(
-        (CaseFact.feedback_sent_at >= start) & (CaseFact.feedback_sent_at < end),
-        (CaseFact.feedback_answered_at >= start) & (CaseFact.feedback_answered_at < end)),
-        _on_lines(CaseFact.service_line_id, query))).scalars()
-    for fact in facts:
-        group = _group(fact, query.group_by)
-        if fact.feedback_sent_at is not None and start <= fact.feedback_sent_at < end:
-            yield period_key(local_day(fact.feedback_sent_at, settings.zone), query.interval), group, "sent", None
-        if fact.feedback_score is not None and start <= fact.feedback_answered_at < end:
-            key = period_key(local_day(fact.feedback_answered_at, settings.zone), query.interval)
-            yield key, group, "answered", fact.feedback_score
-            yield key, group, f"score_{fact.feedback_score}", None
+def _whole_period(period: Period, interval: str) -> bool:
+    return period.start == period.key and period.end == span_end(interval, period.key)
 
 
-# --- tallying ----------------------------------------------------------------------------------
-
-def _tally(events: Iterable[tuple[date | None, tuple, str, float | None]]):
-    cells: dict[tuple, _Tally] = defaultdict(_Tally)
-    totals: dict[date | None, _Tally] = defaultdict(_Tally)
-    grand = _Tally()
-    for key, group, measure, sample in events:
-        for tally in (cells[(key, group)], totals[(key, ())], grand):
-            tally.add(measure, sample)
+def _from_cells(name: str, query: StatsQuery, period_list: list[Period], level: int):
+    reader = _Reader(name, query, level)
+    cells: Cells = {}
+    totals: Cells = {}
+    whole = [period.key for period in period_list if _whole_period(period, query.interval)]
+    if whole:
+        reader.whole(whole, cells, totals)
+    for period in period_list:
+        if not _whole_period(period, query.interval):
+            reader.partial(period, cells, totals)
+    grand = reader.range_total()
+    if name == "cases":
+        before, before_total = reader.open_before()
+        empty = measures(name, Summary(), level)
+        open_at_end(cells, before, period_list, empty)
+        totals_by_slot = {(key, ()): values for key, values in totals.items()}
+        open_at_end(totals_by_slot, {(): before_total}, period_list, empty)
+        totals = {key: values for (key, _), values in totals_by_slot.items()}
+        grand["open_at_end"] = before_total + grand["opened"] - grand["closed"]
     return cells, totals, grand
 
 
-def _percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
-
-
-def _spread(values: list[float], name: str, *, mean: bool = True) -> dict[str, tuple[float | None, int]]:
-    n = len(values)
-    result = {}
-    if mean:
-        result[f"{name}_mean"] = (round(statistics.fmean(values), 1) if n else None, n)
-    result[f"{name}_median"] = (statistics.median(values) if n else None, n)
-    result[f"{name}_p90"] = (_percentile(values, 0.9) if n else None, n)
-    return result
-
-
-def _figures(report: str, tally: _Tally) -> dict[str, tuple[float | None, int]]:
-    counts, samples = tally.counts, tally.samples or defaultdict(list)
-    if report == "calls":
-        offered = counts["offered"]
-        share = round(counts["answered_within_service_level"] / offered, 3) if offered else None
-        return {"service_level_share": (share, offered), **_spread(samples["queue_seconds"], "queue_seconds"),
-                **_spread(samples["handling_seconds"], "handling_seconds")}
-    if report == "cases":
-        return {**_spread(samples["first_response_seconds"], "first_response_seconds", mean=False),
-                **_spread(samples["closed"], "close_seconds", mean=False)}
-    if report == "feedback":
-        scores = samples["answered"]
-        return {"score_mean": (round(statistics.fmean(scores), 2) if scores else None, len(scores))}
-    return {}
-
-
-def _open_at_end(cells, totals, grand, period_list: list[Period]) -> None:
+def open_at_end(cells: Cells, before: dict[tuple, int], period_list: list[Period], empty: dict) -> None:
     """Cases still open at each period's end: those open when the range began, plus those
     opened since, less those closed since."""
-    for store in (cells, totals):
-        for group in {group for (_, group) in store}:
-            before = store.pop((None, group), None)
-            open_now = before.counts["open_before"] if before is not None else 0
-            for period in period_list:
-                tally = store.get((period.key, group))
-                if tally is not None:
-                    open_now += tally.counts["opened"] - tally.counts["closed"]
-                if open_now:
-                    store[(period.key, group)].counts["open_at_end"] = open_now
-    grand.counts["open_at_end"] = grand.counts["open_before"] + grand.counts["opened"] - grand.counts["closed"]
+    for group in {group for (_, group) in cells} | set(before):
+        open_now = before.get(group, 0)
+        for period in period_list:
+            values = cells.get((period.key, group))
+            if values is not None:
+                open_now += values["opened"] - values["closed"]
+            if open_now:
+                if values is None:
+                    values = cells[(period.key, group)] = dict(empty)
+                values["open_at_end"] = open_now
 
 
 # --- suppression and output --------------------------------------------------------------------
-
-def _measures(report: str, tally: _Tally) -> dict:
-    values = {name: tally.counts.get(name, 0) for name in COUNTS[report]}
-    values.update(_figures(report, tally))
-    return values
-
 
 def _suppress_row(report: str, values: dict, hidden: set[str], threshold: int) -> dict:
     hidden = set(hidden) | {name for name in COUNTS[report] if is_small(values[name], threshold)}
@@ -363,19 +346,9 @@ def _contacts_table(query: StatsQuery, settings: StatsSettings, period_list: lis
                  total=shown(grand, is_small(grand, threshold)))
 
 
-def report(name: str, query: StatsQuery, settings: StatsSettings) -> Table:
-    period_list = periods(query.first, query.last, query.interval)
-    if name == "contacts":
-        return _contacts_table(query, settings, period_list)
-    if name == "calls":
-        level = query.service_level_seconds or settings.service_level_seconds
-        cells, totals, grand = _tally(_call_events(query, settings, level))
-    elif name == "cases":
-        cells, totals, grand = _tally(_case_events(query, settings))
-        _open_at_end(cells, totals, grand, period_list)
-    else:
-        cells, totals, grand = _tally(_feedback_events(query, settings))
-
+def _table(name: str, query: StatsQuery, settings: StatsSettings, period_list: list[Period], cells: Cells,
+           totals: Cells, grand: dict) -> Table:
+    """The rows, period totals and range total, suppressed, from each slot's measures."""
     threshold = settings.threshold
     frames = {period.key: _frame(period) for period in period_list}
     groups = _labelled_groups(query.group_by, {group for _, group in cells})
@@ -385,18 +358,85 @@ def report(name: str, query: StatsQuery, settings: StatsSettings) -> Table:
         slots_by_period[slot[0]].append(slot)
     rows = []
     for period in period_list:
-        in_period = {slot: _measures(name, cells[slot]) for slot in slots_by_period.get(period.key, ())}
+        # In the rows' order, so a tie for the secondary suppression falls the same way
+        # however the cells were read.
+        in_period = {slot: cells[slot] for slot in sorted(slots_by_period.get(period.key, ()),
+                                                          key=lambda s: groups[s[1]][0])}
         hidden = _column_hidden(name, in_period, threshold)
         frame = frames[period.key]
-        for slot in sorted(in_period, key=lambda s: groups[s[1]][0]):
+        for slot in in_period:
             rows.append({**frame, **groups[slot[1]][1],
                          **_suppress_row(name, in_period[slot], hidden.get(slot, ()), threshold)})
 
-    period_totals = {slot: _measures(name, tally) for slot, tally in totals.items()}
+    period_totals = {(period.key, ()): totals[period.key] for period in period_list if period.key in totals}
     hidden = _column_hidden(name, period_totals, threshold)
     total_rows = [{**frames[period.key], **_suppress_row(name, period_totals[(period.key, ())],
                                                         hidden.get((period.key, ()), set()), threshold)}
                   for period in period_list if (period.key, ()) in period_totals]
-    total = _suppress_row(name, _measures(name, grand), set(), threshold)
+    total = _suppress_row(name, grand, set(), threshold)
     return Table(report=name, query=query, settings=settings, periods=period_list, rows=rows,
                  totals=total_rows, total=total)
+
+
+def _from_line_cells(name: str, query: StatsQuery, period_list: list[Period], level: int):
+    """For a supervisor limited to some lines: the cells whose breakdown adds the service line,
+    kept to those lines and merged over them. Every period is merged from its summaries (a
+    whole period's stored figures are for every line), so this reads one row per piece of a
+    period, breakdown and line: still bounded by the periods, never by the facts."""
+    lines = sorted(query.service_line_ids)
+    grouping = grouping_name(n for n in GROUPS[name] if n in query.group_by or n == "service_line")
+    columns = [getattr(StatsCell, COLUMNS[n]) for n in query.group_by]
+    owners: dict[tuple[str, date], list[date]] = defaultdict(list)
+    for period in period_list:
+        for piece in _cover(period.start, period.end):
+            owners[piece].append(period.key)
+    by_cell: dict[tuple, Summary] = defaultdict(Summary)
+    by_period: dict[date, Summary] = defaultdict(Summary)
+    whole = Summary()
+    for span in ("month", "week", "day"):
+        keys = sorted(key for piece, key in owners if piece == span)
+        if not keys:
+            continue
+        rows = db.session.execute(select(StatsCell.period, *columns, StatsCell.summary).where(
+            StatsCell.report == name, StatsCell.span == span, StatsCell.grouping == grouping,
+            StatsCell.period.in_(keys), StatsCell.service_line_id.in_(lines)))
+        for row in rows:
+            group, summary = tuple(row[1:1 + len(columns)]), Summary.from_json(json.loads(row[-1]))
+            for period_key in owners[(span, row[0])]:  # merge() leaves its argument as it was
+                by_cell[(period_key, group)].merge(summary)
+                by_period[period_key].merge(summary)
+            whole.merge(summary)
+    cells = {slot: measures(name, summary, level) for slot, summary in by_cell.items()}
+    totals = {key: measures(name, summary, level) for key, summary in by_period.items()}
+    grand = measures(name, whole, level)
+    if name == "cases":
+        before, before_total = _open_before_on_lines(query, grouping, columns, lines)
+        empty = measures(name, Summary(), level)
+        open_at_end(cells, before, period_list, empty)
+        totals_by_slot = {(key, ()): values for key, values in totals.items()}
+        open_at_end(totals_by_slot, {(): before_total}, period_list, empty)
+        totals = {key: values for (key, _), values in totals_by_slot.items()}
+        grand["open_at_end"] = before_total + grand["opened"] - grand["closed"]
+    return cells, totals, grand
+
+
+def _open_before_on_lines(query: StatsQuery, grouping: str, columns, lines: list[int]) -> tuple[dict[tuple, int], int]:
+    month = month_of(query.first)
+    before = or_(and_(StatsCell.span == "month", StatsCell.period < month),
+                 and_(StatsCell.span == "day", StatsCell.period >= month, StatsCell.period < query.first))
+    rows = db.session.execute(select(*columns, func.sum(StatsCell.open_change))
+                              .where(StatsCell.report == "cases", StatsCell.grouping == grouping,
+                                     StatsCell.service_line_id.in_(lines), before)
+                              .group_by(*columns))
+    groups = {tuple(row[:-1]): int(row[-1]) for row in rows if row[-1]}
+    return groups, sum(groups.values())
+
+
+def report(name: str, query: StatsQuery, settings: StatsSettings) -> Table:
+    period_list = periods(query.first, query.last, query.interval)
+    if name == "contacts":
+        return _contacts_table(query, settings, period_list)
+    level = query.service_level_seconds or settings.service_level_seconds
+    read = _from_cells if query.service_line_ids is None else _from_line_cells
+    cells, totals, grand = read(name, query, period_list, level)
+    return _table(name, query, settings, period_list, cells, totals, grand)

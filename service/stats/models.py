@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, Index, SmallInteger, String, text
+from sqlalchemy import Date, Index, SmallInteger, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..db_types import UTCDateTime
@@ -76,6 +76,10 @@ class CaseFact(db.Model):
         Index("ix_stats_case_fact_opened", "opened_at"),
         Index("ix_stats_case_fact_closed", "closed_at"),
         Index("ix_stats_case_fact_feedback", "feedback_sent_at"),
+        # A day's recount finds every fact with an event on that day through these.
+        Index("ix_stats_case_fact_first_response", "first_response_at"),
+        Index("ix_stats_case_fact_forwarded", "forwarded_at"),
+        Index("ix_stats_case_fact_feedback_answered", "feedback_answered_at"),
     )
 
 
@@ -96,3 +100,43 @@ class ContactDaily(db.Model):
     contacts: Mapped[int]
 
     __table_args__ = (Index("ix_stats_contact_daily_day", "day"),)
+
+
+class StatsCell(db.Model):
+    """The calls, cases or feedback of one day, ISO week or month and one breakdown, summarised.
+
+    Kept for every combination of the report's breakdowns (``grouping`` names them in the
+    report's order, "" for the whole), so a report reads the cells of its own breakdown and
+    merges nothing when its periods are whole. ``measures`` is the row as the report shows it
+    before suppression; ``summary`` the mergeable counts, sums and histograms
+    (``sketch.Summary``) that partial periods and range totals are merged from.
+    """
+
+    __tablename__ = "stats_cell"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report: Mapped[str] = mapped_column(String(8))
+    span: Mapped[str] = mapped_column(String(5))  # "day", "week" or "month"
+    period: Mapped[date] = mapped_column(Date)  # the day, the week's Monday or the month's first
+    grouping: Mapped[str] = mapped_column(String(40))
+    channel: Mapped[str | None] = mapped_column(String(16))
+    language: Mapped[str | None] = mapped_column(String(2))
+    service_line_id: Mapped[int | None]
+    # Cases only: opened less closed, summed over the days before a range for those still open.
+    open_change: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+    measures: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_stats_cell_lookup", "report", "grouping", "span", "period"),)
+
+
+class StatsRecount(db.Model):
+    """A moment whose day's calls, cases and feedback must be recounted: a case fact gained,
+    changed or lost a time there (or changed its breakdown), or the upgrade to rollups queued
+    it. Appended by the recorder, taken by the rollup job; a case fact changes after it was
+    counted, unlike a contact, so a flag on it would not say which days held its old times."""
+
+    __tablename__ = "stats_recount"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)

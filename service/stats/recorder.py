@@ -11,15 +11,20 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import event, inspect
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from ..cases.models import FORWARDED, Case, Contact
 from ..feedback.models import ANSWERED, SENT, FeedbackRequest
-from .models import CaseFact, ContactFact
+from .models import CaseFact, ContactFact, StatsRecount
 
 _CASE_FIELDS = ("status", "first_response_at", "closed_at", "language", "service_line_id", "channel")
 _CALL_FIELDS = ("answered_at", "ended_at", "started_at", "queue_seconds", "call_status")
 _FEEDBACK_FIELDS = ("status", "sent_at", "answered_at", "score")
+_FACT_TIMES = ("opened_at", "first_response_at", "forwarded_at", "closed_at", "feedback_sent_at",
+               "feedback_answered_at")
+# A change in these changes what every day of the fact counted, not only one day's.
+_FACT_VALUES = ("channel", "language", "service_line_id", "first_response_seconds", "close_seconds",
+                "feedback_score")
 _FINAL_CALL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled", "abandoned"})
 
 
@@ -38,8 +43,31 @@ def _changed(obj, names) -> bool:
     return any(state.attrs[name].history.has_changes() for name in names)
 
 
+def _snapshot(fact: CaseFact | None) -> tuple | None:
+    if fact is None:
+        return None
+    return tuple(getattr(fact, name) for name in (*_FACT_VALUES, *_FACT_TIMES))
+
+
+def _queue_recounts(case: Case, fact: CaseFact, before: tuple | None) -> None:
+    """Have the rollup recount the days of the times that changed, old and new; all of the
+    fact's days when its breakdown or a duration or score changed (each counted the old)."""
+    after = _snapshot(fact)
+    if before == after:
+        return
+    groups = len(_FACT_VALUES)
+    regrouped = before is None or before[:groups] != after[:groups]
+    moments = set()
+    for old, new in zip(before[groups:] if before else (None,) * len(_FACT_TIMES), after[groups:]):
+        if regrouped or old != new:
+            moments.update(at for at in (old, new) if at is not None)
+    session = object_session(fact) or object_session(case)
+    session.add_all(StatsRecount(at=at) for at in sorted(moments))
+
+
 def sync_case(case: Case) -> CaseFact:
     fact = case.stats_fact
+    before = _snapshot(fact)
     if fact is None:
         fact = CaseFact(opened_at=_minute(case.created_at))
         case.stats_fact = fact
@@ -52,6 +80,7 @@ def sync_case(case: Case) -> CaseFact:
     fact.close_seconds = _seconds(case.created_at, case.closed_at)
     if case.status == FORWARDED and fact.forwarded_at is None:
         fact.forwarded_at = _minute(case.updated_at)
+    _queue_recounts(case, fact, before)
     return fact
 
 
@@ -78,7 +107,10 @@ def sync_contact(contact: Contact) -> ContactFact:
                            service_line_id=case.service_line_id if case is not None else None, rolled_up=False)
         contact.stats_fact = fact
     if contact.channel == "phone":
-        fact.call_outcome, fact.queue_seconds, fact.handling_seconds = call_figures(contact)
+        figures = call_figures(contact)
+        if figures != (fact.call_outcome, fact.queue_seconds, fact.handling_seconds):
+            fact.call_outcome, fact.queue_seconds, fact.handling_seconds = figures
+            fact.rolled_up = False  # its day's calls are recounted with what the call became
     return fact
 
 
@@ -86,10 +118,12 @@ def sync_feedback(request: FeedbackRequest) -> None:
     if request.status not in (SENT, ANSWERED) or request.case is None:
         return
     fact = request.case.stats_fact or sync_case(request.case)
+    before = _snapshot(fact)
     fact.feedback_sent_at = _minute(request.sent_at)
     if request.score is not None:
         fact.feedback_answered_at = _minute(request.answered_at)
         fact.feedback_score = request.score
+    _queue_recounts(request.case, fact, before)
 
 
 @event.listens_for(Session, "before_flush")

@@ -1,10 +1,14 @@
-"""Counting contact facts into the daily table, and rebuilding it.
+"""Counting facts into the daily contacts table and the cells of calls, cases and feedback,
+and rebuilding them.
 
-A day is always recounted whole from its facts (delete, then INSERT ... SELECT ... GROUP BY),
-never incremented: running it twice, or after a crash half-way, gives the same numbers. The job
-takes the facts intake has added since its last run, marks them, and recounts the days they
-fall on; only the job writes the daily table, and one run at a time (an advisory lock on
-PostgreSQL; SQLite's write lock already does it).
+A day is always recounted whole from its facts (delete, then INSERT ... SELECT ... GROUP BY for
+contacts, ``cells.recount_day`` for the rest), never incremented: running it twice, or after a
+crash half-way, gives the same numbers. The job takes the contact facts intake has added or a
+call's end has changed since its last run, marks them, and recounts the days they fall on; and
+it takes the moments the recorder queued when a case fact changed (old and new times), so a
+first response or a close lands on its own day and leaves the day it no longer holds. Only the
+job writes the rollups, and one run at a time (an advisory lock on PostgreSQL; SQLite's write
+lock already does it).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from flask import current_app
 from sqlalchemy import Date, delete, func, insert, literal, select, text, update
 from sqlalchemy.orm import joinedload
 
@@ -21,7 +26,8 @@ from ..cases.models import Case, Contact
 from ..db_types import EVENT_TIME_FLOOR, utcnow
 from ..extensions import db
 from .calendar import local_day, month_of, utc_bounds, week_of
-from .models import ContactDaily, ContactFact
+from . import cells
+from .models import CaseFact, ContactDaily, ContactFact, StatsRecount
 from .recorder import sync_case, sync_contact, sync_feedback
 
 # Any fixed number; it names "the statistics rollup" among PostgreSQL's advisory locks.
@@ -49,23 +55,40 @@ def recount_day(day: date, zone: ZoneInfo) -> None:
         ["day", "week", "month", "channel", "direction", "language", "service_line_id", "contacts"], counts))
 
 
+def _service_level() -> int:
+    # The cells keep the count within the configured level; another level is counted from
+    # their summaries at query time, so changing the setting needs no rebuild to stay right.
+    return current_app.config["STATS_SERVICE_LEVEL_SECONDS"]
+
+
 def roll_up(zone: ZoneInfo, *, batch_size: int = 5000) -> int:
-    """Count the facts added since the last run; returns how many were taken."""
-    taken = 0
+    """Count the contact facts and case changes since the last run; returns how many contact
+    facts were taken."""
+    taken, level = 0, _service_level()
     while True:
         _one_rollup_at_a_time()
-        pending = db.session.execute(select(ContactFact.id, ContactFact.occurred_at)
+        pending = db.session.execute(select(ContactFact.id, ContactFact.occurred_at, ContactFact.channel,
+                                            ContactFact.direction)
                                      .where(ContactFact.rolled_up.is_(False))
                                      .order_by(ContactFact.id).limit(batch_size)).all()
         if pending:
             db.session.execute(update(ContactFact).where(ContactFact.id.in_([row.id for row in pending]))
                                .values(rolled_up=True))
-            for day in sorted({day for day in (_countable_day(row.id, row.occurred_at, zone) for row in pending)
-                               if day is not None}):
+            days = {row.id: _countable_day(row.id, row.occurred_at, zone) for row in pending}
+            for day in sorted({day for day in days.values() if day is not None}):
                 recount_day(day, zone)
+            calls = {days[row.id] for row in pending
+                     if row.channel == "phone" and row.direction == "inbound" and days[row.id] is not None}
+            cells.recount(calls, zone, level, ("calls",))
+        recounts = db.session.execute(select(StatsRecount.id, StatsRecount.at)
+                                      .order_by(StatsRecount.id).limit(batch_size)).all()
+        if recounts:
+            db.session.execute(delete(StatsRecount).where(StatsRecount.id.in_([row.id for row in recounts])))
+            cells.recount({day for day in (_countable_day(row.id, row.at, zone) for row in recounts) if day},
+                          zone, level)
         db.session.commit()
         taken += len(pending)
-        if len(pending) < batch_size:
+        if len(pending) < batch_size and len(recounts) < batch_size:
             return taken
 
 
@@ -111,13 +134,16 @@ def _sync_case_and_feedback(case: Case) -> None:
 
 def fact_day_range(zone: ZoneInfo) -> tuple[date, date] | None:
     # Facts outside the countable times are left out, as in the rollup.
-    first, last = db.session.execute(
-        select(func.min(ContactFact.occurred_at), func.max(ContactFact.occurred_at))
-        .where(ContactFact.occurred_at >= EVENT_TIME_FLOOR,
-               ContactFact.occurred_at <= utcnow() + timedelta(days=1))).one()
-    if first is None:
+    countable = (EVENT_TIME_FLOOR, utcnow() + timedelta(days=1))
+    contacts = db.session.execute(select(func.min(ContactFact.occurred_at), func.max(ContactFact.occurred_at))
+                                  .where(ContactFact.occurred_at.between(*countable))).one()
+    cases = db.session.execute(select(func.min(CaseFact.opened_at))
+                               .where(CaseFact.opened_at.between(*countable))).one()
+    firsts = [at for at in (contacts[0], cases[0]) if at is not None]
+    if not firsts:
         return None
-    return local_day(first, zone), max(local_day(last, zone), local_day(utcnow(), zone))
+    last = max(local_day(contacts[1], zone) if contacts[1] else local_day(min(firsts), zone), local_day(utcnow(), zone))
+    return local_day(min(firsts), zone), last
 
 
 def rebuild(zone: ZoneInfo, *, first: date | None = None, last: date | None = None,
@@ -130,6 +156,7 @@ def rebuild(zone: ZoneInfo, *, first: date | None = None, last: date | None = No
         return 0
     first = first or bounds[0]
     last = last or bounds[1]
+    level = _service_level()
     total = (last - first).days + 1
     day, done = first, 0
     while day <= last:
@@ -138,8 +165,18 @@ def rebuild(zone: ZoneInfo, *, first: date | None = None, last: date | None = No
             if day > last:
                 break
             recount_day(day, zone)
+            for report in cells.SUMMARISED:
+                cells.recount_day(report, day, zone, level)
             day += timedelta(days=1)
             done += 1
         db.session.commit()
         progress(f"recounted {done}/{total} days (to {day - timedelta(days=1)})")
+    days = [first + timedelta(days=n) for n in range(total)]
+    for report in cells.SUMMARISED:
+        _one_rollup_at_a_time()
+        cells.recount_spans(report, days, level)
+        db.session.commit()
+        progress(f"{report}: weeks and months merged")
+    # What the backfill and intake queued meanwhile, outside the range too.
+    roll_up(zone)
     return done

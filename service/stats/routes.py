@@ -11,7 +11,10 @@ from .schemas import ARGS, REPORTS
 blp = Blueprint("stats", __name__, url_prefix="/api/v1/stats",
                 description="Anonymous contact-volume statistics. Counts below the suppression threshold "
                             "are hidden (null, and named in `suppressed`); nothing identifies a person. A supervisor "
-                            "limited to lines gets the figures of those lines only.")
+                            "limited to lines gets the figures of those lines only. "
+                            "Read from rollups the statistics job keeps (within a minute or so of intake): "
+                            "counts, sums and means are exact; medians and 90th percentiles of durations "
+                            "are within 1% of the exact value.")
 
 
 
@@ -64,7 +67,9 @@ def contacts(args):
 def calls(args):
     """Inbound calls: offered, answered, abandoned, service level, queue and handling times.
 
-    Queue times are those of answered calls; the service-level share is of all calls offered."""
+    Queue times are those of answered calls; the service-level share is of all calls offered.
+    Counts, means and queue-time figures are exact (queue times are kept to the second);
+    handling-time medians and 90th percentiles are within 1% of the exact value."""
     return _answer("calls", args)
 
 
@@ -77,7 +82,8 @@ def cases(args):
     """Cases opened, closed, forwarded and still open at each period's end; response and close times.
 
     Each event counts in the period it happened in, by each case's latest state (a reopened
-    case counts as closed only once it is closed again)."""
+    case counts as closed only once it is closed again). Counts are exact; medians and 90th
+    percentiles of response and close times are within 1% of the exact value."""
     return _answer("cases", args)
 
 

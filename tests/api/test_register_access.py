@@ -136,6 +136,13 @@ def test_a_limited_supervisors_statistics_count_only_their_lines(registers):
     # The totals too: the other line's calls are not in them.
     assert client.get("/api/v1/stats/contacts", query_string=period, headers=limited).get_json()["total"] \
         == {"contacts": 1, "suppressed": []}
+    # Without the line in the breakdown, the figures are still only their lines', merged.
+    ungrouped = {key: value for key, value in period.items() if key != "group_by"}
+    for report, count in (("calls", "offered"), ("cases", "opened")):
+        mine = client.get(f"/api/v1/stats/{report}", query_string=ungrouped, headers=limited).get_json()
+        by_line = client.get(f"/api/v1/stats/{report}", query_string=period, headers=whole).get_json()
+        assert mine["total"][count] == sum(row[count] for row in by_line["rows"] if row["service_line"] == "A"), report
+        assert mine["total"][count] < by_line["total"][count], report
 
 
 def test_limiting_a_supervisor_applies_at_once_and_needs_a_line(registers):

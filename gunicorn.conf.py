@@ -8,8 +8,11 @@ import os
 
 bind = os.environ.get("BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "sync")
-threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+# Threads, so that a chat's long poll holds a thread and not a whole process. The application
+# lets long polls take three quarters of a worker's threads at most (post_worker_init below):
+# the rest serve officials, health checks and everything else however many chats are open.
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
+threads = int(os.environ.get("GUNICORN_THREADS", "128"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 # Twilio and mail gateways retry on errors; a slow client must not hold a worker forever.
 graceful_timeout = 20
@@ -24,3 +27,14 @@ def child_exit(server, worker):
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)
+
+
+def post_worker_init(worker):
+    # A thread-per-request worker (sync: one thread) tells the application how many threads it
+    # has, so that waiting chat long polls never take them all (service/chats/waits.py).
+    from gunicorn.workers.gthread import ThreadWorker
+    from gunicorn.workers.sync import SyncWorker
+
+    room = getattr(worker.wsgi, "extensions", {}).get("chat_waits")
+    if room is not None and isinstance(worker, (ThreadWorker, SyncWorker)):
+        room.fit_to_threads(worker.cfg.threads if isinstance(worker, ThreadWorker) else 1)

@@ -55,6 +55,10 @@ def create_app(config: dict | None = None, plugins: Iterable[Callable[[Flask], N
     app.extensions["inbound_handlers"] = {}
     # Channels whose provider keeps copies register how to delete them (retention.ProviderCopy).
     app.extensions["provider_copy_deleters"] = {}
+    from .chats.waits import WaitingRoom
+    app.extensions["chat_waits"] = WaitingRoom(capacity=app.config["CHAT_WAITS_PER_PROCESS"],
+                                               per_address=app.config["CHAT_WAITS_PER_ADDRESS"],
+                                               redis_url=app.config.get("REDIS_URL"))
 
     from . import models  # noqa: F401  (complete metadata before anything uses it)
     from .feedback import logic as _feedback  # noqa: F401  (subscribes to case events)

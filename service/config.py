@@ -105,6 +105,11 @@ class Settings:
     CHAT_TOKEN_TTL_SECONDS: int = 4 * 3600
     # Public endpoints (chat start, web form): requests per client address per minute.
     PUBLIC_RATE_LIMIT_PER_MINUTE: int = 20
+    # Chat long polls (`wait`) one web process lets wait at once, and of those from one chat
+    # customer's address; any more are answered at once with Retry-After. Each waits in a server
+    # thread: gunicorn.conf.py lowers the first to three quarters of a worker's threads.
+    CHAT_WAITS_PER_PROCESS: int = 96
+    CHAT_WAITS_PER_ADDRESS: int = 8
     # SMS feedback requests after a case closes.
     FEEDBACK_CHANNELS: str = "sms,phone"
     FEEDBACK_DELAY_SECONDS: int = 3600

@@ -165,7 +165,7 @@ def messages_after(*, actor: Principal, chat_id: int, after: int, wait_seconds: 
             # Seated first, then looked: a message committed after the look wakes ``changed``.
             found, ended = _look(chat_id, after, limit)
             remaining = deadline - time.monotonic()
-            if found or ended or remaining <= 0:
+            if found or ended or remaining <= 0 or room.closed:
                 return Messages(found, ended)
             # Waiting holds no connection or lock, and the next look sees rows committed meanwhile.
             db.session.rollback()

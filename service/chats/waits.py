@@ -42,7 +42,9 @@ class WaitingRoom:
         self._redis_url = redis_url
         # With Redis a wake-up is lost only when the subscription is (and on_gap wakes everyone).
         self.recheck_seconds = 5.0 if redis_url else 1.0
-        self._lock = threading.Lock()
+        # Reentrant: close() may run in a signal handler of the thread that holds it.
+        self._lock = threading.RLock()
+        self.closed = False
         self._events: dict[int, set[threading.Event]] = {}
         self._addresses: Counter[str] = Counter()
         self._customers: Counter[int] = Counter()
@@ -63,7 +65,7 @@ class WaitingRoom:
         ``address`` and ``customer`` are given for a chat customer's poll, not an official's."""
         event = threading.Event()
         with self._lock:
-            if (self._seated >= self.capacity
+            if (self.closed or self._seated >= self.capacity
                     or (address is not None and self._addresses[address] >= self.per_address)
                     or (customer and self._customers[chat_id] >= PER_CHAT)):
                 event = None
@@ -107,6 +109,12 @@ class WaitingRoom:
             events = [event for waiting in self._events.values() for event in waiting]
         for event in events:
             event.set()
+
+    def close(self) -> None:
+        """The process is stopping: the waiting polls are answered now and no new one waits,
+        instead of holding the stop for up to their whole wait."""
+        self.closed = True
+        self.wake_all()
 
     def announce(self, chat_id: int) -> None:
         """The chat changed (committed): wake its waiters here and in every other process."""

@@ -3,7 +3,7 @@ on a loopback port, on the tests' database, with three times as many chat long p
 it has threads, still answers its health check and an adviser at once, and a waiting customer
 gets the adviser's answer as soon as it is written.
 
-The server is small (2 workers of 8 threads) so that the test stays short; every other setting
+With REDIS_URL set the server uses that Redis too. The server is small (2 workers of 8 threads) so that the test stays short; every other setting
 is the production one.
 """
 
@@ -58,7 +58,7 @@ def server(app, tmp_path):
            "SECRET_KEY": app.config["SECRET_KEY"], "FILE_STORAGE_PATH": str(tmp_path / "files"),
            # Every poll comes from this machine's address; the bound under test is the threads'.
            "CHAT_WAITS_PER_ADDRESS": "1000"}
-    env.pop("REDIS_URL", None)
+    # With REDIS_URL (CI's second pass) the workers wake each other's polls through it.
     log = open(tmp_path / "gunicorn.log", "wb")
     process = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"],
                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -153,3 +153,35 @@ def test_hundreds_of_open_chat_polls_leave_the_server_answering_advisers(client,
         poller.join(timeout=5)
     assert sorted(answers) == sorted(chat_id for chat_id, _ in chats)
     assert all(status == 200 for status, *_ in answers.values())
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs a real Redis (REDIS_URL)")
+def test_a_poll_waiting_in_one_process_is_woken_by_a_message_written_in_another(make_app, api):
+    # Two applications stand for two web processes; only Redis connects their waiting rooms.
+    waiting_in = make_app(REDIS_URL=os.environ["REDIS_URL"], PUBLIC_RATE_LIMIT_PER_MINUTE=0)
+    written_in = make_app(REDIS_URL=os.environ["REDIS_URL"])
+    adviser = api.headers_for("adviser")
+    started = waiting_in.test_client().post("/api/v1/chats", json={"anonymous": True}).get_json()
+    chat_id, customer = started["chat_id"], {"Authorization": "Bearer " + started["token"]}
+    answer = {}
+
+    def poll():
+        with waiting_in.test_client() as own:
+            answer["response"] = own.get(f"/api/v1/chats/{chat_id}/messages?after=0&wait=20", headers=customer)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    deadline = time.monotonic() + 5
+    while waiting_in.extensions["chat_waits"].seated != 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    time.sleep(0.3)  # the subscriber thread has subscribed
+
+    written = time.monotonic()
+    assert written_in.test_client().post(f"/api/v1/chats/{chat_id}/messages", json={"body": "Hei"},
+                                         headers=adviser).status_code == 201
+    poller.join(timeout=20)
+
+    assert [m["body"] for m in answer["response"].get_json()["items"]] == ["Hei"]
+    # Sooner than the waiter's own second look (recheck_seconds) would have found it.
+    assert time.monotonic() - written < waiting_in.extensions["chat_waits"].recheck_seconds / 2

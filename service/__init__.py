@@ -40,6 +40,10 @@ def create_app(config: dict | None = None, plugins: Iterable[Callable[[Flask], N
         if "DATABASE_URL" in config and "SQLALCHEMY_DATABASE_URI" not in config:
             from .config import normalise_database_url
             app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(config["DATABASE_URL"])
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        # Threaded web workers (gunicorn.conf.py) would otherwise open up to SQLAlchemy's 15 each.
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**app.config["SQLALCHEMY_ENGINE_OPTIONS"],
+                                                   "pool_size": app.config["DATABASE_POOL_SIZE"], "max_overflow": 0}
     if app.config["LOG_FORMAT"] not in ("text", "json"):
         raise RuntimeError(f"LOG_FORMAT must be text or json, got {app.config['LOG_FORMAT']!r}")
     configure_logging(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])

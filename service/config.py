@@ -31,6 +31,9 @@ class Settings:
 
     # The embedded default: a SQLite file that Flask-SQLAlchemy places under instance/.
     DATABASE_URL: str = "sqlite:///case-backend.sqlite3"
+    # PostgreSQL connections one process keeps, and the most it opens: a thread beyond them
+    # waits for one. Python runs one core's worth of requests per process; more only queue there.
+    DATABASE_POOL_SIZE: int = 5
     # Unset: jobs run in-process; set: jobs go to RQ on this Redis.
     REDIS_URL: str | None = None
     SECRET_KEY: str = field(default_factory=lambda: secrets.token_hex(32))
@@ -138,7 +141,7 @@ class Settings:
     INPROCESS_SWEEP_SECONDS: int = 30
 
     def __post_init__(self):
-        for name in ("OUTBOX_DRAIN_JOBS", "OUTBOX_BATCH_SIZE", "INTAKE_JOBS"):
+        for name in ("OUTBOX_DRAIN_JOBS", "OUTBOX_BATCH_SIZE", "INTAKE_JOBS", "DATABASE_POOL_SIZE"):
             if getattr(self, name) < 1:
                 raise RuntimeError(f"{name} must be at least 1, got {getattr(self, name)}")
 

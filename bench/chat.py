@@ -57,12 +57,14 @@ def _request(conn, method, path, headers, body=None):
     return response.status, response, data
 
 
-def _paced(port, interval, deadline, next_request, out, stop=None):
+def _paced(port, interval, deadline, next_request, out):
     """Send ``next_request()`` (method, path, headers, body) every ``interval`` s until
     ``deadline``; append (status, seconds since it was due) to ``out``."""
-    conn = http.client.HTTPConnection(HOST, port, timeout=60)
+    conn = http.client.HTTPConnection(HOST, port, timeout=30)
     due = time.perf_counter() + random.random() * interval
-    while due < deadline and not (stop and stop.is_set()):
+    # Ends at the deadline even when behind: a server that no longer answers must not keep the
+    # clients sending what they would have sent, one timeout after another.
+    while due < deadline and time.perf_counter() < deadline:
         if due > time.perf_counter():
             time.sleep(due - time.perf_counter())
         method, path, headers, body = next_request()
@@ -70,7 +72,7 @@ def _paced(port, interval, deadline, next_request, out, stop=None):
             status = _request(conn, method, path, headers, body)[0]
         except (OSError, http.client.HTTPException):
             conn.close()
-            conn = http.client.HTTPConnection(HOST, port, timeout=60)
+            conn = http.client.HTTPConnection(HOST, port, timeout=30)
             status = 599
         out.append((status, time.perf_counter() - due))
         due += interval
@@ -188,8 +190,8 @@ def main() -> None:
     redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
     print(f"chat benchmark: {args.chats} open chats, {args.advisers} adviser clients at {args.rate:g} requests/s, "
           f"{args.messages:g} chat messages/s, {args.seconds:g} s per phase; {args.workers} gunicorn workers "
-          f"({os.environ.get('GUNICORN_WORKER_CLASS', 'gthread')}, {os.environ.get('GUNICORN_THREADS', '128')} "
-          f"threads each), PostgreSQL {url.rsplit('@', 1)[-1]}, Redis; {multiprocessing.cpu_count()} cores, "
+          f"(class {os.environ.get('GUNICORN_WORKER_CLASS', 'as gunicorn.conf.py says')}, threads "
+          f"{os.environ.get('GUNICORN_THREADS', 'as gunicorn.conf.py says')}), PostgreSQL {url.rsplit('@', 1)[-1]}, Redis; {multiprocessing.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.1f} at the start", flush=True)
     recreate_database(url)
     Redis.from_url(redis_url).flushdb()

@@ -191,7 +191,8 @@ def main() -> None:
     print(f"chat benchmark: {args.chats} open chats, {args.advisers} adviser clients at {args.rate:g} requests/s, "
           f"{args.messages:g} chat messages/s, {args.seconds:g} s per phase; {args.workers} gunicorn workers "
           f"(class {os.environ.get('GUNICORN_WORKER_CLASS', 'as gunicorn.conf.py says')}, threads "
-          f"{os.environ.get('GUNICORN_THREADS', 'as gunicorn.conf.py says')}), PostgreSQL {url.rsplit('@', 1)[-1]}, Redis; {multiprocessing.cpu_count()} cores, "
+          f"{os.environ.get('GUNICORN_THREADS', 'as gunicorn.conf.py says')}), PostgreSQL {url.rsplit('@', 1)[-1]}, "
+          f"Redis; {multiprocessing.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.1f} at the start", flush=True)
     recreate_database(url)
     Redis.from_url(redis_url).flushdb()

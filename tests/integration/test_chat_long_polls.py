@@ -3,8 +3,8 @@ on a loopback port, on the tests' database, with three times as many chat long p
 it has threads, still answers its health check and an adviser at once, and a waiting customer
 gets the adviser's answer as soon as it is written.
 
-With REDIS_URL set the server uses that Redis too. The server is small (2 workers of 8 threads) so that the test stays short; every other setting
-is the production one.
+The server is small (2 workers of 8 threads) so that the test stays short; every other setting
+is the production one. With REDIS_URL set it uses that Redis too.
 """
 
 from __future__ import annotations

@@ -244,7 +244,7 @@ def main() -> None:
             results[name] = values
         for process in loads:
             process.join()
-        time.sleep(2)  # the last messages reach their customers
+        time.sleep(4)  # the last messages reach their customers, also one in a Retry-After pause
         stop.set()
     finally:
         stop_server(server)  # answers the polls still waiting

@@ -114,7 +114,7 @@ def main() -> None:
 
     url = database_url()
     redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
-    print(f"intake benchmark: {args.clients} clients, {args.seconds:g} s, {args.workers} sync gunicorn workers, "
+    print(f"intake benchmark: {args.clients} clients, {args.seconds:g} s, {args.workers} gunicorn workers, "
           f"{args.rq_workers} RQ SimpleWorker processes, PostgreSQL {url.rsplit('@', 1)[-1]}, Redis; load generator "
           "on the same machine", flush=True)
     recreate_database(url)

@@ -43,6 +43,10 @@ def create_app(config: dict | None = None, plugins: Iterable[Callable[[Flask], N
         if "DATABASE_URL" in config and "SQLALCHEMY_DATABASE_URI" not in config:
             from .config import normalise_database_url
             app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(config["DATABASE_URL"])
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        # Threaded web workers (gunicorn.conf.py) would otherwise open up to SQLAlchemy's 15 each.
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**app.config["SQLALCHEMY_ENGINE_OPTIONS"],
+                                                   "pool_size": app.config["DATABASE_POOL_SIZE"], "max_overflow": 0}
     if app.config["LOG_FORMAT"] not in ("text", "json"):
         raise RuntimeError(f"LOG_FORMAT must be text or json, got {app.config['LOG_FORMAT']!r}")
     configure_logging(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
@@ -58,6 +62,10 @@ def create_app(config: dict | None = None, plugins: Iterable[Callable[[Flask], N
     app.extensions["inbound_handlers"] = {}
     # Channels whose provider keeps copies register how to delete them (retention.ProviderCopy).
     app.extensions["provider_copy_deleters"] = {}
+    from .chats.waits import WaitingRoom
+    app.extensions["chat_waits"] = WaitingRoom(capacity=app.config["CHAT_WAITS_PER_PROCESS"],
+                                               per_address=app.config["CHAT_WAITS_PER_ADDRESS"],
+                                               redis_url=app.config.get("REDIS_URL"))
 
     from . import models  # noqa: F401  (complete metadata before anything uses it)
     from .feedback import logic as _feedback  # noqa: F401  (subscribes to case events)

@@ -33,6 +33,9 @@ class Settings:
 
     # The embedded default: a SQLite file that Flask-SQLAlchemy places under instance/.
     DATABASE_URL: str = "sqlite:///case-backend.sqlite3"
+    # PostgreSQL connections one process keeps, and the most it opens: a thread beyond them
+    # waits for one. Python runs one core's worth of requests per process; more only queue there.
+    DATABASE_POOL_SIZE: int = 5
     # Unset: jobs run in-process; set: jobs go to RQ on this Redis.
     REDIS_URL: str | None = None
     SECRET_KEY: str = field(default_factory=lambda: secrets.token_hex(32))
@@ -117,6 +120,11 @@ class Settings:
     CHAT_TOKEN_TTL_SECONDS: int = 4 * 3600
     # Public endpoints (chat start, web form): requests per client address per minute.
     PUBLIC_RATE_LIMIT_PER_MINUTE: int = 20
+    # Chat long polls (`wait`) one web process lets wait at once, and of those from one chat
+    # customer's address; any more are answered at once with Retry-After. Each waits in a server
+    # thread: gunicorn.conf.py lowers the first to three quarters of a worker's threads.
+    CHAT_WAITS_PER_PROCESS: int = 96
+    CHAT_WAITS_PER_ADDRESS: int = 8
     # SMS feedback requests after a case closes.
     FEEDBACK_CHANNELS: str = "sms,phone"
     FEEDBACK_DELAY_SECONDS: int = 3600
@@ -145,7 +153,8 @@ class Settings:
     INPROCESS_SWEEP_SECONDS: int = 30
 
     def __post_init__(self):
-        for name in ("OUTBOX_DRAIN_JOBS", "OUTBOX_BATCH_SIZE", "INTAKE_JOBS", "PRIVACY_REQUEST_RETENTION_DAYS"):
+        for name in ("OUTBOX_DRAIN_JOBS", "OUTBOX_BATCH_SIZE", "INTAKE_JOBS", "PRIVACY_REQUEST_RETENTION_DAYS",
+                     "DATABASE_POOL_SIZE"):
             if getattr(self, name) < 1:
                 raise RuntimeError(f"{name} must be at least 1, got {getattr(self, name)}")
 

@@ -192,3 +192,39 @@ def _not_queued(func: Callable[..., Any], exc: Exception) -> bool:
     log.warning("could not enqueue %s (%s); the sweeper will retry", getattr(func, "__name__", func),
                 type(exc).__name__)
     return False
+
+
+def publish(channel: str, message: str) -> bool:
+    """Tell every process listening on ``channel`` (``listen``). False when Redis is not
+    configured or not reachable: listeners then notice the change by looking again later."""
+    if not current_app.config.get("REDIS_URL"):
+        return False
+    try:
+        redis_connection().publish(channel, message)
+        return True
+    except Exception as exc:
+        log.warning("could not publish on %s (%s)", channel, type(exc).__name__)
+        return False
+
+
+def listen(redis_url: str, channel: str, on_message: Callable[[bytes], None], on_gap: Callable[[], None]) -> None:
+    """Call ``on_message`` with each message published on ``channel``, forever, on a connection
+    of its own (run it in a thread). Whenever the subscription is lost, ``on_gap`` is called:
+    anything published meanwhile was missed."""
+    from redis import Redis
+
+    while True:
+        try:
+            conn = Redis.from_url(redis_url, socket_connect_timeout=2, socket_keepalive=True,
+                                  health_check_interval=30)
+            pubsub = conn.pubsub(ignore_subscribe_messages=True)
+            pubsub.subscribe(channel)
+            for message in pubsub.listen():
+                on_message(message["data"])
+        except Exception as exc:
+            log.warning("subscription to %s lost (%s); subscribing again", channel, type(exc).__name__)
+        try:
+            on_gap()
+        except Exception:
+            log.exception("handling a lost subscription failed")
+        time.sleep(1.0)

@@ -26,6 +26,7 @@ from ..lines.logic import visible_line_ids
 from ..pagination import paginate
 from ..storage import FileStorage
 from .models import Chat, ChatMessage
+from .waits import RETRY_AFTER_SECONDS, WaitingRoom, announce
 
 TOKEN_PREFIX = "cct_"
 CUSTOMER, OFFICIAL = "customer", "official"
@@ -109,6 +110,7 @@ def post_message(*, actor: Principal, chat_id: int, body: str, now: datetime | N
         move(case, OPEN)
     touch(case, now)
     db.session.commit()
+    announce(chat_id)
     return message
 
 
@@ -133,27 +135,50 @@ def join(*, actor: Principal, chat_id: int) -> Chat:
     return chat
 
 
+@dataclass(frozen=True)
+class Messages:
+    items: list[ChatMessage]
+    ended: bool
+    # Seconds to come back after, when the long poll found no seat to wait in.
+    retry_after: int | None = None
+
+
 def messages_after(*, actor: Principal, chat_id: int, after: int, wait_seconds: float = 0,
-                   limit: int = 100) -> list[ChatMessage]:
-    """Messages with an id above ``after``; with ``wait_seconds``, waits for one (long poll)."""
+                   room: WaitingRoom | None = None, address: str | None = None, limit: int = 100) -> Messages:
+    """Messages with an id above ``after``; with ``wait_seconds`` and a ``room``, waits for one
+    (long poll) if there is a seat for it (``waits``)."""
     chat = get_chat(chat_id)
     _check_line(actor, chat)
     if actor.kind != "chat":
         record("case.read", actor=actor, object_type="case", object_id=chat.case_id, details={"chat_id": chat_id})
         db.session.commit()
-    else:
-        db.session.rollback()
-    deadline = time.monotonic() + wait_seconds
-    while True:
-        found = list(db.session.scalars(
-            select(ChatMessage).where(ChatMessage.chat_id == chat_id, ChatMessage.id > after)
-            .order_by(ChatMessage.id).limit(limit)))
-        ended = db.session.scalar(select(Chat.ended_at).where(Chat.id == chat_id))
-        # End the read transaction so waiting holds no lock and the next look sees new rows.
-        db.session.rollback()
-        if found or ended is not None or time.monotonic() >= deadline:
-            return found
-        time.sleep(0.25)
+    found, ended = _look(chat_id, after, limit)
+    if found or ended or wait_seconds <= 0 or room is None:
+        return Messages(found, ended)
+    customer = actor.kind == "chat"
+    db.session.rollback()
+    with room.seat(chat_id, address=address if customer else None, customer=customer) as changed:
+        if changed is None:
+            return Messages(found, ended, retry_after=RETRY_AFTER_SECONDS)
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            # Seated first, then looked: a message committed after the look wakes ``changed``.
+            found, ended = _look(chat_id, after, limit)
+            remaining = deadline - time.monotonic()
+            if found or ended or remaining <= 0 or room.closed:
+                return Messages(found, ended)
+            # Waiting holds no connection or lock, and the next look sees rows committed meanwhile.
+            db.session.rollback()
+            changed.wait(min(remaining, room.recheck_seconds))
+            changed.clear()
+
+
+def _look(chat_id: int, after: int, limit: int) -> tuple[list[ChatMessage], bool]:
+    found = list(db.session.scalars(
+        select(ChatMessage).where(ChatMessage.chat_id == chat_id, ChatMessage.id > after)
+        .order_by(ChatMessage.id).limit(limit)))
+    ended = db.session.scalar(select(Chat.ended_at).where(Chat.id == chat_id)) is not None
+    return found, ended
 
 
 def end_chat(*, actor: Principal, chat_id: int, now: datetime | None = None) -> Chat:
@@ -173,6 +198,7 @@ def end_chat(*, actor: Principal, chat_id: int, now: datetime | None = None) -> 
         record("contact.updated", actor=actor, object_type="case", object_id=chat.case_id,
                details={"contact_id": chat.contact_id, "chat": "ended"})
     db.session.commit()
+    announce(chat_id)
     return chat
 
 

@@ -1,4 +1,4 @@
-from flask import current_app
+from flask import current_app, request
 
 from ..auth.guard import TOKEN_RESOLVERS, current_principal
 from ..blueprint import Blueprint
@@ -9,6 +9,7 @@ from ..storage import get_storage
 from . import logic
 from .schemas import (ChatMessageIn, ChatMessageOut, ChatMessagesOut, ChatMessagesQuery, ChatOut, ChatQuery,
                       ChatStartedOut, ChatStartIn)
+from .waits import waiting_room
 
 blp = Blueprint("chats", __name__, url_prefix="/api/v1/chats",
                 description="Chats: the widget starts one and gets a token for it; advisers join and answer")
@@ -45,12 +46,19 @@ def list_chats(args):
 @blp.route("/<int:chat_id>/messages", methods=["GET"])
 @blp.requires("cases.read", chat_customer=True)
 @blp.arguments(ChatMessagesQuery, location="query")
-@blp.response(200, ChatMessagesOut)
+@blp.response(200, ChatMessagesOut, headers={"Retry-After": {
+    "description": "Seconds to wait before polling again; only when the long poll was not let wait",
+    "schema": {"type": "integer"}}})
 def read_messages(args, chat_id):
-    """Messages after a cursor; `wait` long-polls for the next one (customer token or adviser)"""
-    items = logic.messages_after(actor=current_principal(), chat_id=chat_id, after=args["after"],
-                                 wait_seconds=args["wait"])
-    return {"items": items, "ended": logic.get_chat(chat_id).ended_at is not None}
+    """Messages after a cursor; `wait` long-polls for the next one (customer token or adviser).
+
+    A long poll that finds the server's waiting room full is answered at once, with
+    `Retry-After` (seconds) saying when to poll again."""
+    result = logic.messages_after(actor=current_principal(), chat_id=chat_id, after=args["after"],
+                                  wait_seconds=args["wait"], room=waiting_room(), address=request.remote_addr)
+    if result.retry_after is not None:
+        return result, 200, {"Retry-After": str(result.retry_after)}
+    return result
 
 
 @blp.route("/<int:chat_id>/messages", methods=["POST"])

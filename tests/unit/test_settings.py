@@ -18,6 +18,7 @@ def test_outbox_settings_come_from_the_environment(monkeypatch):
     ("OUTBOX_DRAIN_JOBS", "0", "OUTBOX_DRAIN_JOBS must be at least 1, got 0"),
     ("OUTBOX_BATCH_SIZE", "-5", "OUTBOX_BATCH_SIZE must be at least 1, got -5"),
     ("OUTBOX_BATCH_SIZE", "many", "environment variable OUTBOX_BATCH_SIZE must be an integer, got 'many'"),
+    ("DATABASE_POOL_SIZE", "0", "DATABASE_POOL_SIZE must be at least 1, got 0"),
 ])
 def test_an_unusable_outbox_setting_is_refused_by_name(monkeypatch, name, value, message):
     monkeypatch.setenv(name, value)
@@ -26,3 +27,16 @@ def test_an_unusable_outbox_setting_is_refused_by_name(monkeypatch, name, value,
         Settings.from_environ()
 
     assert str(refused.value) == message
+
+
+def test_a_process_opens_at_most_database_pool_size_connections_to_postgresql():
+    from service import create_app
+    from service.extensions import db
+
+    # Nothing is connected to: the engine is only built.
+    app = create_app({"DATABASE_URL": "postgresql://nobody@127.0.0.1:9/none", "TESTING": True,
+                      "DATABASE_POOL_SIZE": 3})
+
+    with app.app_context():
+        pool = db.engine.pool
+        assert (pool.size(), pool._max_overflow) == (3, 0)

@@ -30,10 +30,14 @@ QUICK_LEAVES_OUT = (
     "tests/console/",  # a real browser: minutes, and Chromium may not be installed
     "tests/integration/test_database_restart.py",  # restarts the PostgreSQL cluster
     "tests/integration/test_worker_killed.py",  # forks and SIGKILLs workers
+    # Each starts real processes (flask commands, gunicorn, RQ) against a scratch database.
+    "tests/integration/test_commands.py",
+    "tests/integration/test_procfile.py",
+    "tests/integration/test_chat_long_polls.py",
 )
 # Tests parametrised over every operation and every kind of caller: the quick tier runs one
-# caller in this many, a different one each day, so over a week every pair has run.
-QUICK_SAMPLED = {"test_api_keeps_to_its_schema_under_fuzzing": 5, "test_role_matrix": 4}
+# pair in this many, a different sample each day, so over a couple of weeks every pair has run.
+QUICK_SAMPLED = {"test_api_keeps_to_its_schema_under_fuzzing": 10, "test_role_matrix": 8}
 
 
 def pytest_addoption(parser):

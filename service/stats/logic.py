@@ -182,12 +182,9 @@ class _Reader:
 
     def open_before(self) -> tuple[dict[tuple, int], int]:
         """Cases open when the range began, per breakdown and in all: opened less closed before it."""
-        first = self.query.first
-        month = month_of(first)
-        before = or_(and_(StatsCell.span == "month", StatsCell.period < month),
-                     and_(StatsCell.span == "day", StatsCell.period >= month, StatsCell.period < first))
         rows = db.session.execute(select(StatsCell.grouping, *self.columns, func.sum(StatsCell.open_change))
-                                  .where(StatsCell.report == self.report, StatsCell.grouping.in_(self.wanted), before)
+                                  .where(StatsCell.report == self.report, StatsCell.grouping.in_(self.wanted),
+                                         _before_range(self.query.first))
                                   .group_by(StatsCell.grouping, *self.columns))
         groups, total = {}, 0
         for row in rows:
@@ -231,14 +228,27 @@ def _from_cells(name: str, query: StatsQuery, period_list: list[Period], level: 
             reader.partial(period, cells, totals)
     grand = reader.range_total()
     if name == "cases":
-        before, before_total = reader.open_before()
-        empty = measures(name, Summary(), level)
-        open_at_end(cells, before, period_list, empty)
-        totals_by_slot = {(key, ()): values for key, values in totals.items()}
-        open_at_end(totals_by_slot, {(): before_total}, period_list, empty)
-        totals = {key: values for (key, _), values in totals_by_slot.items()}
-        grand["open_at_end"] = before_total + grand["opened"] - grand["closed"]
+        totals = _with_open_cases(cells, totals, grand, *reader.open_before(), period_list, level)
     return cells, totals, grand
+
+
+def _with_open_cases(cells: Cells, totals: Cells, grand: dict, before: dict[tuple, int], before_total: int,
+                     period_list: list[Period], level: int) -> Cells:
+    """The cases report's cases still open at each period's end, in its cells, period totals
+    and grand total, from those open when the range began. Returns the new period totals."""
+    empty = measures("cases", Summary(), level)
+    open_at_end(cells, before, period_list, empty)
+    totals_by_slot = {(key, ()): values for key, values in totals.items()}
+    open_at_end(totals_by_slot, {(): before_total}, period_list, empty)
+    grand["open_at_end"] = before_total + grand["opened"] - grand["closed"]
+    return {key: values for (key, _), values in totals_by_slot.items()}
+
+
+def _before_range(first: date):
+    """The cells before ``first``: whole months before its month, then the days of its month."""
+    month = month_of(first)
+    return or_(and_(StatsCell.span == "month", StatsCell.period < month),
+               and_(StatsCell.span == "day", StatsCell.period >= month, StatsCell.period < first))
 
 
 def open_at_end(cells: Cells, before: dict[tuple, int], period_list: list[Period], empty: dict) -> None:
@@ -410,23 +420,15 @@ def _from_line_cells(name: str, query: StatsQuery, period_list: list[Period], le
     totals = {key: measures(name, summary, level) for key, summary in by_period.items()}
     grand = measures(name, whole, level)
     if name == "cases":
-        before, before_total = _open_before_on_lines(query, grouping, columns, lines)
-        empty = measures(name, Summary(), level)
-        open_at_end(cells, before, period_list, empty)
-        totals_by_slot = {(key, ()): values for key, values in totals.items()}
-        open_at_end(totals_by_slot, {(): before_total}, period_list, empty)
-        totals = {key: values for (key, _), values in totals_by_slot.items()}
-        grand["open_at_end"] = before_total + grand["opened"] - grand["closed"]
+        totals = _with_open_cases(cells, totals, grand, *_open_before_on_lines(query, grouping, columns, lines),
+                                  period_list, level)
     return cells, totals, grand
 
 
 def _open_before_on_lines(query: StatsQuery, grouping: str, columns, lines: list[int]) -> tuple[dict[tuple, int], int]:
-    month = month_of(query.first)
-    before = or_(and_(StatsCell.span == "month", StatsCell.period < month),
-                 and_(StatsCell.span == "day", StatsCell.period >= month, StatsCell.period < query.first))
     rows = db.session.execute(select(*columns, func.sum(StatsCell.open_change))
                               .where(StatsCell.report == "cases", StatsCell.grouping == grouping,
-                                     StatsCell.service_line_id.in_(lines), before)
+                                     StatsCell.service_line_id.in_(lines), _before_range(query.first))
                               .group_by(*columns))
     groups = {tuple(row[:-1]): int(row[-1]) for row in rows if row[-1]}
     return groups, sum(groups.values())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from datetime import datetime, timezone
+from typing import Callable
 
 from flask import Flask, Response, current_app, request
 from twilio.base.exceptions import TwilioException, TwilioRestException
@@ -22,8 +23,8 @@ from service.customers.logic import set_sms_opt_out
 from service.errors import BadRequest, Forbidden, ProblemSchema, PROBLEM_MIMETYPE
 from service.extensions import api
 from service.cases.remote_files import waiting_attachments
-from service.intake import InboundMessage, IntakeSettings, RemoteMedia, Sender as MessageSender, receive
-from service.intake.envelopes import land
+from service.intake import InboundMessage, RemoteMedia, Sender as MessageSender
+from service.intake.envelopes import LandedChannel, land
 from service.intake.processing import enqueue_processing
 from service.intake.replays import first_use
 from service.outbox.delivery import enqueue_delivery
@@ -31,7 +32,6 @@ from service.outbox.logic import queue_automatic_message, record_provider_status
 from service.outbox.ports import Outgoing, PermanentFailure, SendResult, TemporaryFailure
 from service.jobs import fetch_attachment
 from service.queue import enqueue
-from service.storage import get_storage
 
 from .twilio_signature import is_from_twilio
 
@@ -140,30 +140,35 @@ def inbound_sms():
     return twiml()
 
 
-def process_landed_sms(sid: str, form: dict, received_at: datetime) -> None:
-    """Turn a landed SMS into a contact; an SMS that opens a case gets ``SMS_AUTO_REPLY``."""
-    config = current_app.config
-    sender = form["From"].strip()
-    message = InboundMessage(
-        channel="sms", external_id=sid, sender=MessageSender(phone=sender[:40]),
+def decode_landed_sms(sid: str, form: dict, received_at: datetime) -> InboundMessage:
+    return InboundMessage(
+        channel="sms", external_id=sid, sender=MessageSender(phone=form["From"].strip()[:40]),
         to=(form.get("To") or "")[:254] or None, body=form.get("Body") or "",
         received_at=received_at, media=_media(form),
     )
+
+
+def after_landed_sms_stored(stored: list) -> Callable[[], None] | None:
+    """In the transaction that stored them: an SMS that opened a case gets ``SMS_AUTO_REPLY``.
+    After the commit: the replies are delivered, and MMS media fetched (``SMS_FETCH_MEDIA``)."""
+    config = current_app.config
     auto_reply = config.get("SMS_AUTO_REPLY")
-    replies: list[int] = []
+    replies = [queue_automatic_message(case_id=result.case_id, channel="sms", to=message.sender.phone,
+                                       body=auto_reply).id
+               for message, result in stored if auto_reply and result.created_case]
+    with_media = [result.contact_id for message, result in stored if message.media] \
+        if config.get("SMS_FETCH_MEDIA") else []
+    if not (replies or with_media):
+        return None
 
-    def answer_a_new_case(result):
-        if auto_reply and result.created_case:
-            replies.append(queue_automatic_message(case_id=result.case_id, channel="sms", to=sender,
-                                                   body=auto_reply).id)
+    def follow_up() -> None:
+        for outbox_id in replies:
+            enqueue_delivery(outbox_id)
+        for contact_id in with_media:
+            for attachment_id in waiting_attachments(contact_id):
+                enqueue(fetch_attachment, attachment_id)
 
-    result = receive(message, actor=None, settings=IntakeSettings.from_config(config), storage=get_storage(),
-                     on_stored=answer_a_new_case)
-    for outbox_id in replies:
-        enqueue_delivery(outbox_id)
-    if message.media and not result.duplicate and config.get("SMS_FETCH_MEDIA"):
-        for attachment_id in waiting_attachments(result.contact_id):
-            enqueue(fetch_attachment, attachment_id)
+    return follow_up
 
 
 def _outbox_id(raw: str | None) -> int | None:
@@ -246,7 +251,8 @@ class TwilioMessageDeleter:
 
 def install(app: Flask) -> None:
     api.register_blueprint(blp)
-    app.extensions["inbound_handlers"]["sms"] = process_landed_sms
+    app.extensions["inbound_handlers"]["sms"] = LandedChannel(decode=decode_landed_sms,
+                                                              stored=after_landed_sms_stored)
     config = app.config
     if config.get("TWILIO_ACCOUNT_SID") and config.get("TWILIO_AUTH_TOKEN"):
         base = config.get("PUBLIC_BASE_URL")

@@ -24,7 +24,7 @@ from ..customers.logic import is_opted_out_of_sms
 from ..customers.normalise import is_mobile, phone_or_none
 from ..db_types import utcnow
 from ..extensions import db
-from ..intake.logic import INTERCEPTORS, IntakeResult
+from ..intake.logic import INTERCEPTORS, IntakeResult, Interceptor
 from ..outbox.models import QUEUED, OutboxMessage
 from .models import ANSWERED, CANCELLED, SCHEDULED, SENT, SKIPPED, FeedbackRequest
 
@@ -143,7 +143,11 @@ def _intercept(message, settings, now) -> IntakeResult | None:
                         duplicate=False, ignored=True)
 
 
-INTERCEPTORS.append(_intercept)
+def _might_answer(message) -> bool:
+    return message.channel == "sms" and bool(message.sender.phone) and parse_score(message.body) is not None
+
+
+INTERCEPTORS.append(Interceptor(might_take=_might_answer, take=_intercept))
 # A case's detail shows its feedback requests.
 # (A function: the backref exists only once the mappers are configured.)
 DETAIL_LOADERS.append(lambda: selectinload(Case.feedback_requests))

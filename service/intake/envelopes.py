@@ -25,13 +25,13 @@ from sqlalchemy.dialects.postgresql import psycopg as postgresql_psycopg
 
 from ..db_types import utcnow
 from ..extensions import db
+from ..metrics import INTAKE
+from ..storage import get_storage
+from . import batch
+from .message import InboundMessage, without_nul
 from .models import InboundEnvelope
 
 log = logging.getLogger(__name__)
-
-# (external id, payload, received at) -> None; stores the contact and may commit.
-Handler = Callable[[str, dict, datetime], None]
-
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -147,40 +147,157 @@ def _landing_statement(dialect_name: str):
             .returning(table.c.id))
 
 
-def process_due(handlers: dict[str, Handler], *, limit: int, policy: RetryPolicy = RetryPolicy(),
-                now: datetime | None = None) -> int:
-    """Turn up to ``limit`` waiting messages into contacts, oldest first, each in a transaction
-    of its own with the deletion of its row. Returns how many rows were taken; 0 means none
-    was due."""
+@dataclass(frozen=True)
+class LandedChannel:
+    """How a channel's landed payloads become contacts (``app.extensions["inbound_handlers"]``).
+
+    ``decode`` turns a stored payload back into the message; ``stored`` runs in the transaction
+    that stored a batch of them, with each message and its ``IntakeResult`` (e.g. an automatic
+    answer to each new case), and may return what to do once that transaction committed
+    (enqueue the jobs it made)."""
+
+    decode: Callable[[str, dict, datetime], InboundMessage]
+    stored: Callable[[list[tuple[InboundMessage, object]]], Callable[[], None] | None] | None = None
+
+
+@dataclass
+class _Landed:
+    envelope_id: int
+    channel: str
+    message: InboundMessage | None
+
+
+def process_due(channels: dict[str, LandedChannel], *, limit: int, policy: RetryPolicy = RetryPolicy(),
+                now: datetime | None = None, batch_size: int = 200) -> int:
+    """Turn up to ``limit`` waiting messages into contacts, oldest first. Most go in batches,
+    many to a transaction with the deletion of their rows (``batch.store_plain``); a message
+    with rules of its own, or any message of a batch that failed, goes in a transaction of its
+    own, so one bad message is retried alone and never holds back the rest. Returns how many
+    rows were taken; 0 means none was due."""
+    from . import logic
+
     now = now or utcnow()
     taken = 0
     while taken < limit:
-        # Locked in a statement of its own, skipping rows another worker holds.
-        envelope_id = db.session.scalar(
-            select(InboundEnvelope.id).where(InboundEnvelope.next_attempt_at <= now)
-            .order_by(InboundEnvelope.id).limit(1).with_for_update(skip_locked=True))
-        if envelope_id is None:
+        landed = _claim(channels, now=now, limit=min(batch_size, limit - taken))
+        if not landed:
             db.session.commit()
             break
-        row = db.session.execute(
-            delete(InboundEnvelope).where(InboundEnvelope.id == envelope_id)
-            .returning(InboundEnvelope.channel, InboundEnvelope.external_id, InboundEnvelope.payload,
-                       InboundEnvelope.received_at)).first()
-        if row is None:  # SQLite has no row locks: another worker took it first
-            db.session.commit()
-            continue
-        taken += 1
-        channel, external_id, payload, received_at = row
-        try:
-            handler = handlers[channel]
-            # The deletion commits with the contact; if the handler fails, both roll back.
-            handler(external_id, payload, received_at)
-            db.session.commit()
-        except Exception as failure:
-            db.session.rollback()
-            log.exception("inbound %s message %s could not be processed; it waits for a retry", channel, envelope_id)
-            _postpone(envelope_id, error=type(failure).__name__, policy=policy, now=now)
+        plain = [item for item in landed if item.message is not None
+                 and batch.is_plain(item.message, logic.INTERCEPTORS)]
+        alone = [item for item in landed if item not in plain]
+        if plain:
+            done = _store_batch(channels, plain, now=now)
+            if done is None:  # the batch failed: each of its messages tries alone
+                alone = sorted(plain + alone, key=lambda item: item.envelope_id)
+            else:
+                taken += done
+        else:
+            db.session.commit()  # releases the claim; each is taken again below
+        for item in alone:
+            taken += _process_alone(channels, item, policy=policy, now=now)
     return taken
+
+
+def _claim(channels, *, now: datetime, limit: int) -> list[_Landed]:
+    """The oldest due messages, locked (in a statement of its own, skipping rows another
+    worker holds) but not yet deleted, decoded."""
+    rows = db.session.execute(
+        select(InboundEnvelope.id, InboundEnvelope.channel, InboundEnvelope.external_id, InboundEnvelope.payload,
+               InboundEnvelope.received_at)
+        .where(InboundEnvelope.next_attempt_at <= now)
+        .order_by(InboundEnvelope.id).limit(limit).with_for_update(skip_locked=True)).all()
+    landed = []
+    for envelope_id, channel, external_id, payload, received_at in rows:
+        try:
+            message = channels[channel].decode(external_id, payload, received_at)
+        except Exception:  # an unknown channel or an unreadable payload: it fails alone, below
+            message = None
+        landed.append(_Landed(envelope_id, channel, message))
+    return landed
+
+
+def _store_batch(channels, plain: list[_Landed], *, now: datetime) -> int | None:
+    """One transaction: delete the rows, store their contacts, run the channels' hooks.
+    Returns how many rows it took, or None when it failed and rolled back."""
+    from . import logic
+
+    ids = [item.envelope_id for item in plain]
+    try:
+        # SQLite has no row locks: another worker may have taken some since the claim.
+        still_there = set(db.session.scalars(delete(InboundEnvelope).where(InboundEnvelope.id.in_(ids))
+                                             .returning(InboundEnvelope.id)))
+        mine = [item for item in plain if item.envelope_id in still_there]
+        settings = logic.IntakeSettings.from_config(current_app.config)
+        messages = [without_nul(item.message) for item in mine]
+        results = batch.store_plain(messages, actor=None, settings=settings, now=now)
+        after = _run_stored_hooks(channels, mine, messages, results)
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        log.exception("a batch of %d inbound messages failed; each is tried alone", len(plain))
+        return None
+    _count_and_follow_up(messages, results, after)
+    return len(mine)
+
+
+def _process_alone(channels, item: _Landed, *, policy: RetryPolicy, now: datetime) -> int:
+    """One message in a transaction of its own with the deletion of its row; on failure the
+    row stays and waits for a retry."""
+    from . import logic
+
+    try:
+        row = db.session.execute(delete(InboundEnvelope).where(InboundEnvelope.id == item.envelope_id)
+                                 .returning(InboundEnvelope.id)).first()
+        if row is None:  # another worker took it
+            db.session.commit()
+            return 0
+        if item.message is None:
+            raise ValueError(f"no channel can read a landed {item.channel} message")
+        message = without_nul(item.message)
+        hooks: list[list[Callable[[], None]]] = []
+
+        def stored(result):
+            hooks.append(_run_stored_hooks(channels, [item], [message], [result]))
+
+        # The deletion commits with the contact; if storing fails, both roll back.
+        logic.receive(message, actor=None, settings=logic.IntakeSettings.from_config(current_app.config),
+                      storage=get_storage(), now=now, on_stored=stored)
+        db.session.commit()
+    except Exception as failure:
+        db.session.rollback()
+        log.exception("inbound %s message %s could not be processed; it waits for a retry",
+                      item.channel, item.envelope_id)
+        _postpone(item.envelope_id, error=type(failure).__name__, policy=policy, now=now)
+        return 1
+    _count_and_follow_up([], [], [follow_up for hook in hooks for follow_up in hook])
+    return 1
+
+
+def _run_stored_hooks(channels, items: list[_Landed], messages, results) -> list[Callable[[], None]]:
+    by_channel: dict[str, list] = {}
+    for item, message, result in zip(items, messages, results):
+        if not (result.duplicate or result.ignored):
+            by_channel.setdefault(item.channel, []).append((message, result))
+    follow_ups = []
+    for channel, pairs in by_channel.items():
+        hook = channels[channel].stored
+        if hook is not None:
+            follow_up = hook(pairs)
+            if follow_up is not None:
+                follow_ups.append(follow_up)
+    return follow_ups
+
+
+def _count_and_follow_up(messages, results, follow_ups) -> None:
+    for message, result in zip(messages, results):
+        if not (result.duplicate or result.ignored):
+            INTAKE.labels(message.channel).inc()
+    for follow_up in follow_ups:
+        try:
+            follow_up()
+        except Exception:  # a job not enqueued is found by its sweeper
+            log.exception("a follow-up of stored inbound messages failed")
 
 
 def _postpone(envelope_id: int, *, error: str, policy: RetryPolicy, now: datetime) -> None:

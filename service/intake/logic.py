@@ -29,11 +29,21 @@ from ..extensions import db
 from ..lines.logic import line_for_address
 from ..metrics import INTAKE
 from ..storage import FileStorage
+from . import batch
 from .message import InboundMessage, without_nul
 
-# Domains built on intake may take a message before it becomes a contact (a feedback score
-# answering our request is no new matter). Each returns a result when it took the message.
-INTERCEPTORS: list[Callable[[InboundMessage, "IntakeSettings", datetime], "IntakeResult | None"]] = []
+@dataclass(frozen=True)
+class Interceptor:
+    """A domain built on intake that may take a message before it becomes a contact (a
+    feedback score answering our request is no new matter). ``take`` returns a result when it
+    took the message; ``might_take`` answers without the database whether it could, so that
+    batches look up only the few messages that could be taken (``batch.is_plain``)."""
+
+    might_take: Callable[[InboundMessage], bool]
+    take: Callable[[InboundMessage, "IntakeSettings", datetime], "IntakeResult | None"]
+
+
+INTERCEPTORS: list[Interceptor] = []
 
 REFERENCE_TAG = re.compile(r"\[#(\d{4}-\d{6,})\]")
 
@@ -122,8 +132,8 @@ def receive(message: InboundMessage, *, actor: Principal | None, settings: Intak
     if replay is not None:
         return replay
     now = now or utcnow()
-    for intercept in INTERCEPTORS:
-        taken = intercept(message, settings, now)
+    for interceptor in INTERCEPTORS:
+        taken = interceptor.take(message, settings, now)
         if taken is not None:
             return taken
     # Refuse bad files before anything is written: no half-stored contact.
@@ -133,8 +143,11 @@ def receive(message: InboundMessage, *, actor: Principal | None, settings: Intak
 
     stored_keys: list[str] = []
     try:
-        result = _store(message, actor=actor, settings=settings, storage=storage, now=now,
-                        files=files, stored_keys=stored_keys)
+        if batch.is_plain(message, INTERCEPTORS):
+            result = batch.store_plain([message], actor=actor, settings=settings, now=now)[0]
+        else:
+            result = _store(message, actor=actor, settings=settings, storage=storage, now=now,
+                            files=files, stored_keys=stored_keys)
         if on_stored is not None and not result.ignored:
             on_stored(result)
         db.session.commit()

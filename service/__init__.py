@@ -60,6 +60,9 @@ def create_app(config: dict | None = None, plugins: Iterable[Callable[[Flask], N
     app.extensions["senders"] = {"sms": ConsoleSender("sms"), "email": ConsoleSender("email")}
     # Channels that answer their webhook before processing register how to process (intake.envelopes).
     app.extensions["inbound_handlers"] = {}
+    # Without Redis, landed messages are processed by a thread of the web process (not in the
+    # webhook's request); tests process them in the request unless they ask for the thread.
+    app.extensions["intake_in_thread"] = not app.config.get("REDIS_URL") and not app.config.get("TESTING")
     # Channels whose provider keeps copies register how to delete them (retention.ProviderCopy).
     app.extensions["provider_copy_deleters"] = {}
     from .chats.waits import WaitingRoom

@@ -8,17 +8,32 @@ from flask import current_app
 
 from ..queue import enqueue_soon, enqueue_unless_pending, work_until_done
 from . import envelopes
+from .background import intake_thread
 
 # A job hands the rest to a new job after this long.
 PROCESS_SECONDS = 60
-# Messages taken between two looks at the clock.
-STEP = 100
+# Messages taken between two looks at the clock (in batches of ``envelopes.process_due``).
+STEP = 400
 
 
 def enqueue_processing(envelope_id: int) -> None:
     """After the commit that landed ``envelope_id``: a job will process it. The provider's
-    request does not wait for Redis (``enqueue_soon``); it was answered once the row was in."""
-    enqueue_soon(_job(), _key(envelope_id % current_app.config["INTAKE_JOBS"]))
+    request does not wait for Redis (``enqueue_soon``); it was answered once the row was in.
+    Without Redis, the process's own intake thread does (``background``), unless processing
+    in the request was asked for (tests, to read the contact as soon as the webhook answered)."""
+    app = current_app._get_current_object()
+    if not app.config.get("REDIS_URL") and app.extensions.get("intake_in_thread"):
+        intake_thread(app).wake()
+        return
+    enqueue_soon(_job(), _key(envelope_id % app.config["INTAKE_JOBS"]))
+
+
+def process_all_due() -> int:
+    """Process landed messages until none is due (the intake thread's work)."""
+    taken = 0
+    while count := envelopes.process_due(current_app.extensions["inbound_handlers"], limit=STEP):
+        taken += count
+    return taken
 
 
 def process(key: str) -> int:

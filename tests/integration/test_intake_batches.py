@@ -1,0 +1,215 @@
+"""Landed messages become contacts in batches, keeping every rule of single-message intake:
+threading, arrival order, replays, feedback answers, waiting cases reopened, statistics and
+audit; and no message is lost or doubled when a worker dies in the middle of a batch."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from service.audit.models import AuditEntry
+from service.db_types import utcnow
+from service.extensions import db
+from service.intake import envelopes
+from service.intake.background import intake_thread
+from service.intake.models import InboundEnvelope
+from service.stats.models import ContactFact
+from tests.integration.test_queue import queued_app, redis_conn, twilio_http  # noqa: F401  (fixtures)
+from tests.integration.test_worker_killed import _worker_process
+from tests.twilio_fakes import inbound_sms, twilio_post
+
+
+def _land(app, messages: list[tuple[str, str, str]]) -> None:
+    """Land SMS as the webhook does, without a worker taking them yet."""
+    with app.app_context():
+        for sid, phone, body in messages:
+            assert envelopes.land("sms", sid, {"From": phone, "To": "+358501112223", "Body": body},
+                                  received_at=utcnow()) is not None
+
+
+def _process(app, *, batch_size: int = 200) -> int:
+    with app.app_context():
+        return envelopes.process_due(app.extensions["inbound_handlers"], limit=10_000, batch_size=batch_size)
+
+
+def _cases(client, headers) -> list[dict]:
+    return client.get("/api/v1/cases", headers=headers, query_string={"page_size": 100}).get_json()["items"]
+
+
+def _bodies(client, headers, case_id) -> list[str]:
+    contacts = client.get(f"/api/v1/cases/{case_id}", headers=headers).get_json()["contacts"]
+    return [contact["body"] for contact in contacts]
+
+
+def _count(app, query) -> int:
+    with app.app_context():
+        return db.session.scalar(query)
+
+
+def test_one_batch_threads_each_customers_messages_in_order_onto_one_case(queued_app, admin_for):  # noqa: F811
+    adviser = admin_for(queued_app, "adviser")
+    client = queued_app.test_client()
+    # A returning customer with an open case, and two new ones; their messages interleaved.
+    _land(queued_app, [("SM" + "a" * 32, "+358401000001", "ensimmäinen")])
+    assert _process(queued_app) == 1
+    (existing,) = _cases(client, adviser)
+    _land(queued_app, [("SM" + f"{n:032d}", phone, body) for n, (phone, body) in enumerate([
+        ("+358401000002", "uusi 1"), ("+358401000001", "toinen"), ("+358401000003", "kolmas asiakas 1"),
+        ("+358401000002", "uusi 2"), ("+358401000001", "kolmas"), ("0401000002", "uusi 3 kotimaisena")])])
+
+    assert _process(queued_app) == 6
+
+    cases = {case["id"]: case for case in _cases(client, adviser)}
+    assert len(cases) == 3  # one per customer, the returning one's old case reused
+    assert _bodies(client, adviser, existing["id"]) == ["ensimmäinen", "toinen", "kolmas"]
+    bodies = sorted(_bodies(client, adviser, case_id) for case_id in cases if case_id != existing["id"])
+    assert bodies == [["kolmas asiakas 1"], ["uusi 1", "uusi 2", "uusi 3 kotimaisena"]]
+    new_cases = [case for case in cases.values() if case["id"] != existing["id"]]
+    assert all(case["reference"].endswith(f"{case['id']:06d}") for case in new_cases)
+    # Anonymous statistics and the audit log count each contact and each new customer once.
+    assert _count(queued_app, select(func.count()).select_from(ContactFact)) == 7
+    assert _count(queued_app, select(func.count()).select_from(AuditEntry)
+                  .where(AuditEntry.action == "contact.received")) == 7
+    assert _count(queued_app, select(func.count()).select_from(AuditEntry)
+                  .where(AuditEntry.action == "customer.created")) == 3
+
+
+def test_an_answer_reopens_a_case_waiting_on_the_customer(queued_app, admin_for):  # noqa: F811
+    adviser = admin_for(queued_app, "adviser")
+    client = queued_app.test_client()
+    _land(queued_app, [("SM" + "w" * 32, "+358401000011", "kysymys")])
+    _process(queued_app)
+    (case,) = _cases(client, adviser)
+    assert client.patch(f"/api/v1/cases/{case['id']}", headers=adviser,
+                        json={"status": "waiting"}).status_code == 200
+    _land(queued_app, [("SM" + "x" * 32, "+358401000011", "tässä vastaus"),
+                       ("SM" + "y" * 32, "+358401000012", "toinen asiakas")])
+
+    _process(queued_app)
+
+    detail = client.get(f"/api/v1/cases/{case['id']}", headers=adviser).get_json()
+    assert detail["status"] == "open"
+    assert [c["body"] for c in detail["contacts"]] == ["kysymys", "tässä vastaus"]
+
+
+def test_a_message_stored_before_under_the_same_id_is_not_stored_again(queued_app, admin_for):  # noqa: F811
+    from tests.conftest import Api
+
+    adviser = admin_for(queued_app, "adviser")
+    client = queued_app.test_client()
+    sid = "SM" + "r" * 32
+    posted = client.post("/api/v1/inbound/messages", headers=Api(queued_app, client).api_key_headers(), json={
+        "channel": "sms", "external_id": sid, "from": {"phone": "+358401000021"}, "body": "api:n kautta"})
+    assert posted.status_code == 201
+    _land(queued_app, [(sid, "+358401000021", "api:n kautta"), ("SM" + "s" * 32, "+358401000021", "uusi")])
+
+    assert _process(queued_app) == 2
+
+    (case,) = _cases(client, adviser)
+    assert _bodies(client, adviser, case["id"]) == ["api:n kautta", "uusi"]
+
+
+def test_a_feedback_score_in_a_batch_answers_the_request_and_the_rest_become_contacts(queued_app, admin_for):  # noqa: F811
+    from service.feedback.models import FeedbackRequest
+
+    adviser = admin_for(queued_app, "adviser")
+    client = queued_app.test_client()
+    _land(queued_app, [("SM" + "f" * 32, "+358401000031", "alkuperäinen asia")])
+    _process(queued_app)
+    (case,) = _cases(client, adviser)
+    with queued_app.app_context():
+        db.session.add(FeedbackRequest(case_id=case["id"], phone="+358401000031", language="fi", status="sent",
+                                       send_after=utcnow(), sent_at=utcnow()))
+        db.session.commit()
+    _land(queued_app, [("SM" + "g" * 32, "+358401000032", "hei"), ("SM" + "h" * 32, "+358401000031", "5"),
+                       ("SM" + "i" * 32, "+358401000033", "moi")])
+
+    assert _process(queued_app) == 3
+
+    with queued_app.app_context():
+        assert db.session.scalar(select(FeedbackRequest.score)) == 5
+    assert _bodies(client, adviser, case["id"]) == ["alkuperäinen asia"]  # the score is no contact
+    assert len(_cases(client, adviser)) == 3
+
+
+def test_messages_are_taken_in_batches_of_the_given_size(queued_app, admin_for):  # noqa: F811
+    adviser = admin_for(queued_app, "adviser")
+    client = queued_app.test_client()
+    _land(queued_app, [(f"SM{n:032d}", f"+3584010001{n % 5:02d}", f"viesti {n}") for n in range(23)])
+
+    assert _process(queued_app, batch_size=10) == 23
+
+    cases = _cases(client, adviser)
+    assert len(cases) == 5
+    for case in cases:  # each customer's messages in the order they arrived, across batches
+        numbers = [int(body.split()[1]) for body in _bodies(client, adviser, case["id"])]
+        assert numbers == sorted(numbers) and len(numbers) in (4, 5)
+
+
+def test_without_redis_a_thread_of_the_web_process_makes_contacts_of_a_burst(make_app, admin_for):
+    from tests.twilio_fakes import ACCOUNT_SID
+
+    app = make_app(TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_FROM_NUMBER="+358501112223")
+    app.extensions["intake_in_thread"] = True  # as in production on the embedded default
+    adviser = admin_for(app, "adviser")
+    client = app.test_client()
+    for n in range(40):
+        assert twilio_post(client, "/webhooks/twilio/sms",
+                           inbound_sms(f"SM{n:032d}", from_=f"+3584010002{n % 8:02d}", body=f"viesti {n}")
+                           ).status_code == 200
+
+    thread = intake_thread(app)
+    assert thread.idle.wait(30), "the intake thread did not finish"
+    time.sleep(0.05)
+    assert thread.idle.wait(30)
+
+    cases = _cases(client, adviser)
+    assert len(cases) == 8
+    assert sum(len(_bodies(client, adviser, case["id"])) for case in cases) == 40
+    assert _count(app, select(func.count()).select_from(InboundEnvelope)) == 0
+
+
+def test_a_worker_killed_in_the_middle_of_a_batch_loses_and_doubles_nothing(queued_app, redis_conn, admin_for,  # noqa: F811
+                                                                              tmp_path):
+    adviser = admin_for(queued_app, "adviser")
+    client = queued_app.test_client()
+    messages = [(f"SM{n:032d}", f"+3584010003{n % 12:02d}", f"viesti {n}") for n in range(150)]
+    for sid, phone, body in messages:
+        twilio_post(client, "/webhooks/twilio/sms", inbound_sms(sid, from_=phone, body=body))
+    from service.queue import flush_soon_enqueues
+
+    flush_soon_enqueues(queued_app)
+    handlers = queued_app.extensions["inbound_handlers"]
+    landed_sms = handlers["sms"]
+    inside = tmp_path / "inside-a-batch"
+
+    def stall_inside_the_transaction(stored):
+        # The batch's rows are deleted and its contacts inserted, not yet committed.
+        Path(inside).write_text(str(len(stored)))
+        time.sleep(60)
+        return landed_sms.stored(stored)
+
+    handlers["sms"] = replace(landed_sms, stored=stall_inside_the_transaction)
+    pid = _worker_process(queued_app, redis_conn)  # the forked worker has the stalling hook
+    handlers["sms"] = landed_sms
+    deadline = time.monotonic() + 30
+    while not inside.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert inside.exists(), "the worker never got inside a batch"
+    assert int(inside.read_text()) > 1  # a real batch, not one message
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+
+    # Whatever the killed worker had not committed is still landed; another worker takes it.
+    with queued_app.app_context():
+        envelopes.process_due(handlers, limit=10_000, now=utcnow() + timedelta(seconds=1))
+
+    stored = [body for case in _cases(client, adviser) for body in _bodies(client, adviser, case["id"])]
+    assert sorted(stored) == sorted(body for _, _, body in messages)  # each exactly once
+    assert _count(queued_app, select(func.count()).select_from(InboundEnvelope)) == 0

@@ -59,7 +59,9 @@ def create_app(config: dict | None = None, plugins: Iterable[Callable[[Flask], N
     # Console backends until a channel plugin installs a real sender.
     app.extensions["senders"] = {"sms": ConsoleSender("sms"), "email": ConsoleSender("email")}
     # Channels that answer their webhook before processing register how to process (intake.envelopes).
-    app.extensions["inbound_handlers"] = {}
+    from .intake import webform
+
+    app.extensions["inbound_handlers"] = {"webform": webform.LANDED}
     # Without Redis, landed messages are processed by a thread of the web process (not in the
     # webhook's request); tests process them in the request unless they ask for the thread.
     app.extensions["intake_in_thread"] = not app.config.get("REDIS_URL") and not app.config.get("TESTING")

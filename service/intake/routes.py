@@ -6,7 +6,7 @@ from ..blueprint import Blueprint
 from ..auth.guard import current_principal
 from ..ratelimit import limit_per_client
 from ..storage import get_storage
-from . import calls, logic
+from . import calls, logic, webform
 from .message import InboundAttachment, InboundMessage, Sender
 from .schemas import InboundCallIn, InboundCallOut, IntakeOut, InboundMessageIn, ReceivedOut, WebFormIn
 
@@ -64,11 +64,5 @@ def post_webform(data):
     if data.get("website"):
         # A bot filled the hidden field: store nothing, and answer as if all went well.
         return {"received": True}
-    message = InboundMessage(
-        channel="webform", external_id="webform-" + (data.get("submission_id") or secrets.token_hex(16)),
-        sender=Sender(phone=data.get("phone"), email=data.get("email"), name=data.get("name")),
-        to=data.get("form_id"), subject=data.get("subject"), body=data["message"], language=data.get("language"),
-    )
-    logic.receive(message, actor=None, settings=logic.IntakeSettings.from_config(current_app.config),
-                  storage=get_storage())
+    webform.land_submission("webform-" + (data.get("submission_id") or secrets.token_hex(16)), data)
     return {"received": True}

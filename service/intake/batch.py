@@ -327,7 +327,7 @@ def _insert_cases(slots: list[_CaseSlot], *, now) -> None:
 def _set_references(new: list[_CaseSlot]) -> None:
     table = Case.__table__
     if db.session.get_bind().dialect.name == "postgresql":
-        db.session.connection().connection.driver_connection.execute(
+        db.session.connection().exec_driver_sql(
             'UPDATE "case" SET reference = u.reference FROM unnest(%(ids)s::integer[], %(references)s::varchar[]) '
             'AS u(id, reference) WHERE "case".id = u.id',
             {"ids": [s.id for s in new], "references": [s.reference for s in new]})

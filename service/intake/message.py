@@ -74,6 +74,11 @@ def without_nul(message: InboundMessage) -> InboundMessage:
     store one in text, and losing a whole message over one character is worse than marking
     where it was."""
 
+    if not any(getattr(message, name) for name in _TUPLE_FIELDS) and not any(
+            "\x00" in text for text in (*(getattr(message, name) for name in _TEXT_FIELDS),
+                                         *(getattr(message.sender, name) for name in _SENDER_FIELDS)) if text):
+        return message  # the usual case, answered without copying the message field by field
+
     def clean(value):
         if isinstance(value, str):
             return value.replace("\x00", "\ufffd") if "\x00" in value else value
@@ -85,3 +90,9 @@ def without_nul(message: InboundMessage) -> InboundMessage:
         return value
 
     return replace(message, **{f.name: clean(getattr(message, f.name)) for f in fields(message)})
+
+
+# The texts and tuples of texts of a message, for the quick look above.
+_TEXT_FIELDS = tuple(f.name for f in fields(InboundMessage) if f.type in ("str", "str | None"))
+_TUPLE_FIELDS = tuple(f.name for f in fields(InboundMessage) if f.type.startswith("tuple"))
+_SENDER_FIELDS = tuple(f.name for f in fields(Sender))

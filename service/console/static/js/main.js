@@ -7,6 +7,7 @@ import { t } from "./i18n.js";
 import { resetQueue, showQueue } from "./queue.js";
 import { showCase } from "./case.js";
 import { showStats } from "./stats.js";
+import { showChats } from "./chats.js";
 import { can, me, notify, setOfficial } from "./session.js";
 
 const main = document.getElementById("main");
@@ -86,6 +87,8 @@ function route() {
   let match;
   if ((match = path.match(/^\/cases\/(\d+)$/))) {
     leaveView = showCase(main, Number(match[1])) || leaveView;
+  } else if (path === "/chats") {
+    leaveView = showChats(main) || leaveView;
   } else if (path === "/stats" && can("stats.read")) {
     leaveView = showStats(main) || leaveView;
   } else {

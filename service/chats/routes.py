@@ -31,7 +31,7 @@ def allow_embedding_pages(response):
     return response
 
 
-@blp.route("/widgets/<string:widget_id>", methods=["GET"])
+@blp.route("/widgets/<widget_id>", methods=["GET"])
 @blp.public
 @blp.response(200, WidgetSettingsOut)
 def widget_settings(widget_id):

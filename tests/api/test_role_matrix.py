@@ -108,7 +108,7 @@ EXPECTED_ROLES: dict[tuple[str, str], frozenset[str] | str] = {
     ("POST", "/api/v1/authorities"): _ADMIN,
     ("GET", "/api/v1/authorities/<int:authority_id>"): _CASE_WORK,
     ("PATCH", "/api/v1/authorities/<int:authority_id>"): _ADMIN,
-    ("GET", "/api/v1/chats/widgets/<string:widget_id>"): PUBLIC,
+    ("GET", "/api/v1/chats/widgets/<widget_id>"): PUBLIC,
     ("GET", "/api/v1/reply-templates"): _ADMIN,
     ("POST", "/api/v1/reply-templates"): _ADMIN,
     ("GET", "/api/v1/reply-templates/<int:template_id>"): _ADMIN,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -112,6 +113,12 @@ class LiveServer:
         return self
 
     def __exit__(self, *exc):
+        # Chat long polls still waiting are answered now, as a stopping worker answers them, so
+        # that none is left holding a database connection when the test's database is emptied.
+        waits = self.app.extensions.get("chat_waits")
+        if waits is not None:
+            waits.close()
+            time.sleep(0.5)
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=10)

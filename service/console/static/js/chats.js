@@ -10,6 +10,9 @@ import { templatePicker } from "./templates.js";
 const LIST_POLL_MILLISECONDS = 5000;
 const TICK_MILLISECONDS = 1000;
 const WAIT_SECONDS = 20;
+// A long poll that comes back at once with nothing found no seat to wait in (the API's
+// Retry-After): poll again after a pause rather than at once.
+const EMPTY_POLL_PAUSE_MILLISECONDS = 3000;
 
 function activeChats() {
   return api.get("/chats", { active: true, page_size: 100 });
@@ -184,10 +187,14 @@ function chatPane(chat, onGone) {
   async function poll() {
     while (!stopped) {
       try {
+        const asked = Date.now();
         const result = await api.get(`/chats/${chat.id}/messages`, { after, wait: WAIT_SECONDS });
         if (stopped) return;
         for (const message of result.items) show(message);
         if (result.ended) { ended(); return; }
+        if (!result.items.length && Date.now() - asked < 1000) {
+          await new Promise((resolve) => setTimeout(resolve, EMPTY_POLL_PAUSE_MILLISECONDS));
+        }
       } catch (failure) {
         if (stopped) return;
         notify(api.problemText(failure), "error");

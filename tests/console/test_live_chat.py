@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as seen
@@ -214,3 +215,36 @@ def test_the_widget_embedded_on_another_sites_page_starts_an_anonymous_chat(make
     case = client.get(f"/api/v1/cases/{chat['case_id']}", headers=admin).get_json()
     assert case["customer"] is None and case["service_line"]["name"] == "Kansalaisneuvonta"
     assert chat["language"] == "sv"
+
+
+def test_the_widget_works_at_200_percent_zoom_with_the_keyboard_alone(make_app, citizen_browser, serve, accessible):
+    app = make_app()
+    server = serve(app)
+    # 200% zoom of a 1440 x 1000 window: half as many CSS pixels, each drawn twice as large.
+    citizen_browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                                    {"width": 720, "height": 500, "deviceScaleFactor": 2, "mobile": False})
+    citizen_browser.get(f"{server.url}/chat-widget/?widget=neuvonta&lang=en")
+    widget = Widget(citizen_browser)
+    widget.element("#scw-start")
+    # Nothing is cut off sideways: the page reflows instead of scrolling horizontally.
+    assert citizen_browser.execute_script(
+        "return document.documentElement.scrollWidth <= window.innerWidth") is True
+    accessible(citizen_browser, "the widget at 200% zoom")
+
+    # Tab from the top of the page: language, the two choices (one tab stop), then Start.
+    reached = []
+    for _ in range(6):
+        ActionChains(citizen_browser).send_keys(Keys.TAB).perform()
+        reached.append(citizen_browser.switch_to.active_element.get_attribute("id"))
+        if reached[-1] == "scw-start":
+            break
+    assert reached[-1] == "scw-start", reached
+    assert "scw-anonymous" in reached
+    citizen_browser.switch_to.active_element.send_keys(Keys.ENTER)
+    message = widget.element("#scw-message")
+    WebDriverWait(citizen_browser, WAIT_SECONDS).until(
+        lambda d: d.switch_to.active_element.get_attribute("id") == "scw-message", "the message box has no focus")
+    message.send_keys("Can I book a time?", Keys.ENTER)
+    widget.wait_for_text("#scw-log", "Can I book a time?")
+    assert citizen_browser.execute_script(
+        "return document.documentElement.scrollWidth <= window.innerWidth") is True

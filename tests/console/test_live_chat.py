@@ -248,3 +248,18 @@ def test_the_widget_works_at_200_percent_zoom_with_the_keyboard_alone(make_app, 
     widget.wait_for_text("#scw-log", "Can I book a time?")
     assert citizen_browser.execute_script(
         "return document.documentElement.scrollWidth <= window.innerWidth") is True
+
+
+def test_the_widget_says_kindly_when_the_rate_limit_is_reached(make_app, citizen_browser, serve):
+    app = make_app(PUBLIC_RATE_LIMIT_PER_MINUTE=1)
+    server = serve(app)
+    citizen_browser.get(f"{server.url}/chat-widget/?widget=neuvonta&lang=sv")
+    widget = Widget(citizen_browser)
+    widget.element("#scw-start").click()
+    widget.element("#scw-end").click()
+    widget.wait_for_text(".scw-status", "Chatten har avslutats")
+    widget.element("#scw-again").click()
+    widget.element("#scw-start").click()
+    widget.wait_for_text(".scw-status", "För många försök. Vänta en stund och försök igen.")
+    assert "scw-error" in widget.element(".scw-status").get_attribute("class")
+    assert widget.element("#scw-start").is_enabled()

@@ -147,6 +147,7 @@ def _register_blueprints(app: Flask) -> None:
     from .outbox import routes as outbox_routes
     from .privacy import routes as privacy_routes
     from .recordings import routes as recording_routes
+    from .reply_templates import routes as reply_template_routes
     from .retention import routes as retention_routes
     from .stats import routes as stats_routes
 
@@ -155,11 +156,13 @@ def _register_blueprints(app: Flask) -> None:
                       outbox_routes.blp, recording_routes.blp, chat_routes.blp, customer_routes.blp,
                       forwarding_routes.authorities_blp, forwarding_routes.forwarding_blp,
                       retention_routes.blp, retention_routes.holds_blp, privacy_routes.blp, intake_routes.blp,
-                      audit_routes.blp, stats_routes.blp):
+                      audit_routes.blp, stats_routes.blp, reply_template_routes.blp, reply_template_routes.case_blp):
         api.register_blueprint(blueprint)
 
     from .console import blp as console_blp
     app.register_blueprint(console_blp)
+    from .widget import blp as widget_blp
+    app.register_blueprint(widget_blp)
 
 
 def _register_request_hooks(app: Flask) -> None:

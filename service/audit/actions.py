@@ -54,4 +54,6 @@ ACTIONS = frozenset({
     "recording.read",
     "privacy.request_listed",
     "privacy.request_read",
+    "reply_template.saved",
+    "reply_template.deleted",
 })

@@ -41,6 +41,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "service_lines.read": CASE_WORKERS,
     "service_lines.manage": frozenset({ADMIN}),
     "authorities.manage": frozenset({ADMIN}),
+    # Writing the standard answers advisers pick; advisers read them filled in, through cases.read.
+    "reply_templates.manage": frozenset({ADMIN}),
     # Not the inspector: the names and contact details of the service's staff are not theirs to see.
     "officials.read": CASE_WORKERS | {PRIVACY_OFFICER},
     "officials.manage": frozenset({ADMIN}),

@@ -22,7 +22,7 @@ from ..db_types import utcnow
 from ..errors import Conflict, NotFound
 from ..extensions import db
 from ..intake import InboundMessage, IntakeSettings, Sender, receive
-from ..lines.logic import visible_line_ids
+from ..lines.logic import line_for_address, visible_line_ids
 from ..pagination import paginate
 from ..storage import FileStorage
 from .models import Chat, ChatMessage
@@ -124,10 +124,16 @@ def _joined(chat: Chat, official: Principal, now: datetime) -> None:
 
 
 def join(*, actor: Principal, chat_id: int) -> Chat:
-    chat = get_chat(chat_id)
+    # Locked, so that of two advisers pressing Join at once exactly one takes the chat.
+    chat = db.session.scalar(select(Chat).where(Chat.id == chat_id).with_for_update())
+    if chat is None:
+        raise NotFound(f"Chat {chat_id} does not exist.")
     _check_line(actor, chat)
     if chat.ended_at is not None:
         raise Conflict("The chat has ended.", code="chat-ended")
+    taken_by = chat.contact.handled_by_id
+    if taken_by is not None and taken_by != actor.id:
+        raise Conflict("Another adviser has already joined this chat.", code="chat-taken")
     _joined(chat, actor, utcnow())
     record("contact.updated", actor=actor, object_type="case", object_id=chat.case_id,
            details={"contact_id": chat.contact_id, "chat": "joined"})
@@ -209,6 +215,27 @@ def transcript(chat: Chat) -> str:
             message.official.name if message.official else "Official")
         lines.append(f"[{message.created_at:%Y-%m-%d %H:%M:%S} UTC] {who}: {message.body}")
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class WidgetSettings:
+    widget_id: str
+    service_line: str
+    default_language: str
+    privacy_notice_url: str | None
+
+
+def widget_settings(*, widget_id: str, region: str) -> WidgetSettings:
+    """What the widget shows before a chat starts: the line a chat from it goes to (unknown
+    widgets go to the default line, as their chats do) and that register's privacy notice."""
+    # An id no line could have (too long, control characters) is simply unknown.
+    known = widget_id if len(widget_id) <= 100 and widget_id.isprintable() else ""
+    line = line_for_address("chat", known or None, region)
+    settings = WidgetSettings(widget_id=known, service_line=line.name, default_language=line.default_language,
+                              privacy_notice_url=line.privacy_notice_url)
+    # The default line may have just been created for this look-up.
+    db.session.commit()
+    return settings
 
 
 def list_chats(*, actor: Principal, page: int, page_size: int, active: bool | None = None):

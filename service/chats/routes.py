@@ -8,13 +8,36 @@ from ..ratelimit import limit_per_client
 from ..storage import get_storage
 from . import logic
 from .schemas import (ChatMessageIn, ChatMessageOut, ChatMessagesOut, ChatMessagesQuery, ChatOut, ChatQuery,
-                      ChatStartedOut, ChatStartIn)
+                      ChatStartedOut, ChatStartIn, WidgetSettingsOut)
 from .waits import waiting_room
 
 blp = Blueprint("chats", __name__, url_prefix="/api/v1/chats",
                 description="Chats: the widget starts one and gets a token for it; advisers join and answer")
 
 TOKEN_RESOLVERS[logic.TOKEN_PREFIX] = logic.principal_for_token
+
+
+@blp.after_request
+def allow_embedding_pages(response):
+    """The chat widget runs on the authority's own pages, another origin than the service's.
+    Any page may call these endpoints: the customer's token is a bearer header held in the
+    page's memory, never a cookie, so another site's page can do nothing with a visitor's
+    chat that it could not do with a chat of its own."""
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+    response.headers["Access-Control-Allow-Methods"] = "GET, POST"
+    response.headers["Access-Control-Expose-Headers"] = "Retry-After"
+    response.headers["Access-Control-Max-Age"] = "600"
+    return response
+
+
+@blp.route("/widgets/<widget_id>", methods=["GET"])
+@blp.public
+@blp.response(200, WidgetSettingsOut)
+def widget_settings(widget_id):
+    """What the chat widget shows before a chat: its line and the line's privacy notice"""
+    limit_per_client("chat-widget", per_minute=current_app.config["PUBLIC_RATE_LIMIT_PER_MINUTE"])
+    return logic.widget_settings(widget_id=widget_id, region=current_app.config["DEFAULT_PHONE_REGION"])
 ChatPage = page_schema(ChatOut, "ChatPage")
 
 

@@ -24,6 +24,11 @@ class ChatStartedOut(Schema):
     expires_at = fields.DateTime()
 
 
+class ChatOfficialOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+
+
 class ChatOut(Schema):
     id = fields.Integer()
     case_id = fields.Integer()
@@ -32,6 +37,18 @@ class ChatOut(Schema):
     language = fields.String(allow_none=True)
     started_at = fields.DateTime()
     ended_at = fields.DateTime(allow_none=True)
+    joined_by = fields.Function(
+        lambda chat: {"id": chat.contact.handled_by.id, "name": chat.contact.handled_by.name}
+        if chat.contact.handled_by is not None else None,
+        metadata={"description": "The adviser who took the chat; null while it waits"})
+    case_reference = fields.Function(lambda chat: chat.contact.case.reference)
+
+
+class WidgetSettingsOut(Schema):
+    widget_id = fields.String()
+    service_line = fields.String(metadata={"description": "The register chats from this widget go to"})
+    default_language = fields.String()
+    privacy_notice_url = fields.String(allow_none=True)
 
 
 class ChatMessageIn(StrictSchema):

@@ -34,6 +34,8 @@ class ServiceLine(db.Model):
     recording_retention_days: Mapped[int | None]
     recording_policy: Mapped[str] = mapped_column(String(16), default="none")
     recording_share: Mapped[float | None]
+    # The register's privacy notice, linked from the chat widget before a chat starts.
+    privacy_notice_url: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -27,6 +27,9 @@ class ServiceLineIn(StrictSchema):
     recording_policy = fields.String(load_default="none", validate=validate.OneOf(RECORDING_POLICIES))
     recording_share = fields.Float(load_default=None, allow_none=True, validate=validate.Range(min=0, max=1),
                                    metadata={"description": "Share of calls recorded when the policy is random"})
+    privacy_notice_url = fields.Url(load_default=None, allow_none=True, schemes={"https", "http"},
+                                    validate=validate.Length(max=500),
+                                    metadata={"description": "The register's privacy notice; the chat widget links to it"})
 
     @validates_schema
     def _share_with_random(self, data, **kwargs):
@@ -54,6 +57,7 @@ class ServiceLineOut(StrictSchema):
     recording_retention_days = fields.Integer(allow_none=True)
     recording_policy = fields.String()
     recording_share = fields.Float(allow_none=True)
+    privacy_notice_url = fields.String(allow_none=True)
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
 

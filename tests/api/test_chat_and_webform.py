@@ -190,3 +190,61 @@ def test_a_chat_on_a_closed_case_takes_no_more_messages(client, adviser):
     response = client.post(f"/api/v1/chats/{started['chat_id']}/messages", json={"body": "Vielä"}, headers=customer)
 
     assert_problem(response, 409, "chat-ended")
+
+
+def test_of_two_advisers_only_the_first_joins_a_chat(client, api):
+    started, _customer = _start(client)
+    first, second = api.headers_for("adviser"), api.headers_for("adviser")
+    assert client.post(f"/api/v1/chats/{started['chat_id']}/join", headers=first).status_code == 200
+    assert_problem(client.post(f"/api/v1/chats/{started['chat_id']}/join", headers=second), 409, "chat-taken")
+    # Joining again is harmless for the one who has it.
+    again = client.post(f"/api/v1/chats/{started['chat_id']}/join", headers=first)
+    assert again.status_code == 200 and again.get_json()["joined_by"]["id"] == first.id
+    listed = client.get("/api/v1/chats", query_string={"active": "true"}, headers=second).get_json()
+    assert listed["items"][0]["joined_by"]["id"] == first.id
+    assert listed["items"][0]["case_reference"]
+
+
+def test_the_widget_learns_its_lines_privacy_notice_before_a_chat(client, admin):
+    line = client.post("/api/v1/service-lines", headers=admin, json={
+        "name": "Neuvonta", "chat_widget_ids": ["neuvonta"], "default_language": "sv",
+        "privacy_notice_url": "https://example.fi/dataskydd"}).get_json()
+    assert line["privacy_notice_url"] == "https://example.fi/dataskydd"
+    settings = client.get("/api/v1/chats/widgets/neuvonta")
+    assert settings.status_code == 200
+    assert settings.get_json() == {"widget_id": "neuvonta", "service_line": "Neuvonta", "default_language": "sv",
+                                   "privacy_notice_url": "https://example.fi/dataskydd"}
+    # An unknown widget's chats go to the default line, and so does its notice.
+    unknown = client.get("/api/v1/chats/widgets/nobody").get_json()
+    assert unknown["service_line"] != "Neuvonta" and unknown["privacy_notice_url"] is None
+    assert_problem(client.patch(f"/api/v1/service-lines/{line['id']}", json={"privacy_notice_url": "javascript:x"},
+                                headers=admin), 422, fields=["privacy_notice_url"])
+
+
+def test_the_chat_endpoints_answer_pages_of_other_origins(client):
+    preflight = client.options("/api/v1/chats", headers={
+        "Origin": "https://kunta.example.fi", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type"})
+    assert preflight.status_code == 200
+    assert preflight.headers["Access-Control-Allow-Origin"] == "*"
+    assert "Content-Type" in preflight.headers["Access-Control-Allow-Headers"]
+    started, customer = _start(client)
+    polled = client.get(f"/api/v1/chats/{started['chat_id']}/messages", headers={**customer, "Origin": "https://x.fi"})
+    assert polled.headers["Access-Control-Allow-Origin"] == "*"
+    assert "Retry-After" in polled.headers["Access-Control-Expose-Headers"]
+    # The officials' API elsewhere stays same-origin.
+    assert "Access-Control-Allow-Origin" not in client.get("/api/v1/cases").headers
+
+
+def test_the_widget_and_its_page_are_served(client):
+    with client.get("/chat-widget/widget.js") as script:
+        assert script.status_code == 200 and script.mimetype in ("text/javascript", "application/javascript")
+        assert script.headers["Cross-Origin-Resource-Policy"] == "cross-origin"
+        assert b"localStorage" not in script.data and b"sessionStorage" not in script.data
+        assert b"document.cookie" not in script.data and b"innerHTML" not in script.data
+    with client.get("/chat-widget/widget.css") as style:
+        assert style.status_code == 200 and style.mimetype == "text/css"
+    with client.get("/chat-widget/") as page:
+        assert page.status_code == 200 and b'src="widget.js"' in page.data
+        assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+    assert client.get("/chat-widget/other.js").status_code == 404

@@ -108,6 +108,13 @@ EXPECTED_ROLES: dict[tuple[str, str], frozenset[str] | str] = {
     ("POST", "/api/v1/authorities"): _ADMIN,
     ("GET", "/api/v1/authorities/<int:authority_id>"): _CASE_WORK,
     ("PATCH", "/api/v1/authorities/<int:authority_id>"): _ADMIN,
+    ("GET", "/api/v1/chats/widgets/<widget_id>"): PUBLIC,
+    ("GET", "/api/v1/reply-templates"): _ADMIN,
+    ("POST", "/api/v1/reply-templates"): _ADMIN,
+    ("GET", "/api/v1/reply-templates/<int:template_id>"): _ADMIN,
+    ("PATCH", "/api/v1/reply-templates/<int:template_id>"): _ADMIN,
+    ("DELETE", "/api/v1/reply-templates/<int:template_id>"): _ADMIN,
+    ("GET", "/api/v1/cases/<int:case_id>/reply-templates"): _CASE_WORK,
     # Advisers only hear calls they handled, inspectors only their lines' (test_voice.py,
     # test_register_access.py); the privacy officer hears any, to answer access requests.
     ("GET", "/api/v1/recordings"): _CASE_WORK | {"privacy_officer", "inspector"},

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -46,8 +47,7 @@ def downloads(tmp_path):
     return folder
 
 
-@pytest.fixture
-def browser(_driver_paths, downloads):
+def _chrome(_driver_paths, downloads):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -63,9 +63,30 @@ def browser(_driver_paths, downloads):
     driver = webdriver.Chrome(service=service, options=options)
     driver.implicitly_wait(0)
     driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+    return driver
+
+
+@pytest.fixture
+def browser(_driver_paths, downloads):
+    driver = _chrome(_driver_paths, downloads)
     try:
         yield driver
         # A JavaScript error in the page fails the test that caused it.
+        errors = [entry for entry in driver.get_log("browser")
+                  if entry["level"] == "SEVERE" and not _expected_failure(entry["message"])]
+        assert errors == [], errors
+    finally:
+        driver.quit()
+
+
+@pytest.fixture
+def citizen_browser(_driver_paths, tmp_path):
+    """A second browser, of a citizen, beside the official's (nothing shared with it)."""
+    folder = tmp_path / "citizen-downloads"
+    folder.mkdir()
+    driver = _chrome(_driver_paths, folder)
+    try:
+        yield driver
         errors = [entry for entry in driver.get_log("browser")
                   if entry["level"] == "SEVERE" and not _expected_failure(entry["message"])]
         assert errors == [], errors
@@ -92,6 +113,12 @@ class LiveServer:
         return self
 
     def __exit__(self, *exc):
+        # Chat long polls still waiting are answered now, as a stopping worker answers them, so
+        # that none is left holding a database connection when the test's database is emptied.
+        waits = self.app.extensions.get("chat_waits")
+        if waits is not None:
+            waits.close()
+            time.sleep(0.5)
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=10)
@@ -129,3 +156,42 @@ def _expected_failure(message: str) -> bool:
     # The console reports refused API calls (a 4xx the test provoked) in the page; Chromium
     # also logs them as failed resource loads, which is not a script error.
     return "Failed to load resource" in message
+
+
+AXE_SCRIPT = Path(__file__).resolve().parent / "node_modules" / "axe-core" / "axe.min.js"
+# What fails a page: WCAG 2.1 A and AA rules, violations of these impacts.
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+AXE_FAILING_IMPACTS = ("serious", "critical")
+
+
+@pytest.fixture(scope="session")
+def _axe_source():
+    if not AXE_SCRIPT.exists():
+        message = "axe-core is needed for the accessibility checks (npm ci --prefix tests/console)"
+        if os.environ.get("CONSOLE_BROWSER_REQUIRED") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return AXE_SCRIPT.read_text(encoding="utf-8")
+
+
+@pytest.fixture
+def accessible(_axe_source):
+    """accessible(driver, what): runs axe-core in the page as it is now and fails on any serious
+    or critical WCAG 2.1 A/AA violation, naming the rule and the elements."""
+
+    def check(driver, what: str) -> list[dict]:
+        # Injected through the driver, which the page's content security policy does not govern.
+        driver.execute_script(_axe_source)
+        driver.set_script_timeout(30)
+        result = driver.execute_async_script(
+            "const done = arguments[arguments.length - 1];"
+            "axe.run(document, {runOnly: {type: 'tag', values: arguments[0]}, resultTypes: ['violations']})"
+            ".then((r) => done(r.violations.map((v) => ({id: v.id, impact: v.impact, help: v.help,"
+            " nodes: v.nodes.map((n) => n.target.join(' '))}))), (e) => done({error: String(e)}));",
+            AXE_TAGS)
+        assert not isinstance(result, dict), result
+        failing = [v for v in result if v["impact"] in AXE_FAILING_IMPACTS]
+        assert failing == [], f"{what}: {failing}"
+        return result
+
+    return check

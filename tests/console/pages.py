@@ -58,6 +58,12 @@ class Console:
         self.driver.switch_to.active_element.send_keys(password, Keys.ENTER)
         self.element("#queue-filters")
 
+    def sign_in_to(self, landing: str, username: str, password: str = PASSWORD) -> None:
+        """Signs in an official whose first screen is not the queue (the privacy officer)."""
+        self.element("#username").send_keys(username)
+        self.element("#password").send_keys(password, Keys.ENTER)
+        self.element(landing)
+
     def go(self, fragment: str) -> None:
         self.driver.execute_script("location.hash = arguments[0]", fragment)
 

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from service.auth.models import AuthToken
 from service.extensions import db
 from service.jobs import roll_up_statistics
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, Api
 from tests.twilio_fakes import ACCOUNT_SID, inbound_sms, twilio_post
 from tests.voice_fakes import FakeMediaServer, recorded_call, voice_line
 
@@ -262,7 +262,10 @@ def test_forwarding_discloses_exactly_the_chosen_fields_and_shows_the_log(make_a
 def test_a_role_without_case_work_is_told_so_at_sign_in(make_app, admin_for, browser, serve):
     app = make_app()
     server = serve(app)
-    officer = admin_for(app, "privacy_officer")
+    # The inspector: neither case work nor the privacy officer's (who has a workspace of their own).
+    line = app.test_client().post("/api/v1/service-lines", json={"name": "Inspected"},
+                                  headers=admin_for(app, "admin")).get_json()
+    officer = Api(app, app.test_client()).headers_for("inspector", service_line_ids=[line["id"]])
     console = Console(browser, server.url).open()
     console.element("#username").send_keys(officer.username)
     console.element("#password").send_keys(PASSWORD)

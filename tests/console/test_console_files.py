@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from service.auth.permissions import CASE_WORKERS, PERMISSIONS
+from service.auth.permissions import CASE_WORKERS, PERMISSIONS, ROLES
+from service.lines.models import RECORDING_POLICIES
+from service.privacy.logic import WITHHOLDABLE
+from service.privacy.models import NOTIFIED_VIA, REQUEST_TYPES
 from service.cases.models import CHANNELS, DIRECTIONS, STATUSES
 from service.feedback.models import ANSWERED, CANCELLED, SCHEDULED, SENT, SKIPPED
 from service.forwarding.logic import DISCLOSABLE
@@ -27,6 +30,13 @@ _DYNAMIC = {
     "forward.field": DISCLOSABLE,
     "stats.interval": ("day", "week", "month"),
     "queue.show": ("active", "new", "open", "waiting", "forwarded", "closed"),
+    "role": ROLES,
+    "lines.policy": RECORDING_POLICIES,
+    "admin.section": ("lines", "officials", "templates", "authorities", "api-keys"),
+    "privacy.requestType": REQUEST_TYPES,
+    "privacy.status": ("open", "completed"),
+    "privacy.item": WITHHOLDABLE,
+    "privacy.via": NOTIFIED_VIA,
 }
 
 

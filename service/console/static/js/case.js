@@ -5,6 +5,7 @@ import { h, replace, field, saveBlob } from "./dom.js";
 import { t, dateTime, date, seconds } from "./i18n.js";
 import { can, me, notify } from "./session.js";
 import { CASE_WORKERS, DISCLOSABLE, REPLY_CHANNELS } from "./vocabulary.js";
+import { templatePicker } from "./templates.js";
 
 export function showCase(main, caseId) {
   let stopped = false;
@@ -208,6 +209,7 @@ export function showCase(main, caseId) {
       h("h2", {}, t("reply.title")),
       field(t("reply.channel"), channel),
       subjectField,
+      templatePicker(caseId, body, "reply", fail),
       field(t("reply.body"), body),
       h("button", { type: "submit", class: "primary" }, t("reply.send")));
     form.addEventListener("submit", async (event) => {

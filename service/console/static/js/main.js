@@ -7,6 +7,9 @@ import { t } from "./i18n.js";
 import { resetQueue, showQueue } from "./queue.js";
 import { showCase } from "./case.js";
 import { showStats } from "./stats.js";
+import { showChats } from "./chats.js";
+import { mayAdminister, showAdmin } from "./admin.js";
+import { showPrivacy, showPrivacyCustomer, showRequest } from "./privacy.js";
 import { can, me, notify, setOfficial } from "./session.js";
 
 const main = document.getElementById("main");
@@ -44,9 +47,10 @@ function showLogin(message) {
     try {
       const official = await api.signIn(username.value.trim(), password.value);
       password.value = "";
-      // The console is for case work; a role without it (the privacy officer, an inspector, a
-      // role this console does not know) uses the API.
-      if (official.kind !== "official" || !official.permissions.includes("cases.read")) {
+      // The console is for case work and for the privacy officer's work; a role with neither
+      // (an inspector, a role this console does not know) uses the API.
+      if (official.kind !== "official" || !(official.permissions.includes("cases.read")
+        || official.permissions.includes("privacy.manage"))) {
         await api.signOut().catch(() => {});
         replace(error, t("login.noConsoleRole"));
         return;
@@ -66,10 +70,14 @@ function showLogin(message) {
 function signedIn() {
   document.getElementById("nav").hidden = false;
   document.getElementById("nav-stats").hidden = !can("stats.read");
+  document.getElementById("nav-queue").hidden = !can("cases.read");
+  document.getElementById("nav-chats").hidden = !can("cases.read");
+  document.getElementById("nav-admin").hidden = !mayAdminister();
+  document.getElementById("nav-privacy").hidden = !can("privacy.manage");
   document.getElementById("logout").hidden = false;
   showWho();
   if (!location.hash || location.hash === "#/" || location.hash === "#/login") {
-    location.hash = "#/queue";
+    location.hash = can("cases.read") ? "#/queue" : "#/privacy";
   } else {
     route();
   }
@@ -86,6 +94,19 @@ function route() {
   let match;
   if ((match = path.match(/^\/cases\/(\d+)$/))) {
     leaveView = showCase(main, Number(match[1])) || leaveView;
+  } else if (path === "/chats" && can("cases.read")) {
+    leaveView = showChats(main) || leaveView;
+  } else if ((match = path.match(/^\/admin(?:\/([a-z-]+))?$/)) && mayAdminister()) {
+    showAdmin(main, match[1]);
+  } else if ((match = path.match(/^\/privacy\/requests\/(\d+)$/)) && can("privacy.manage")) {
+    showRequest(main, Number(match[1]));
+  } else if ((match = path.match(/^\/privacy\/customers\/(\d+)$/)) && can("privacy.manage")) {
+    showPrivacyCustomer(main, Number(match[1]));
+  } else if (path.startsWith("/privacy") && can("privacy.manage")) {
+    showPrivacy(main);
+  } else if (!can("cases.read")) {
+    location.hash = can("privacy.manage") ? "#/privacy" : "#/queue";
+    return;
   } else if (path === "/stats" && can("stats.read")) {
     leaveView = showStats(main) || leaveView;
   } else {

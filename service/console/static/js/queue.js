@@ -6,6 +6,7 @@ import { h, replace, field } from "./dom.js";
 import { t, dateTime } from "./i18n.js";
 import { notify } from "./session.js";
 import { CASE_LANGUAGES, CHANNELS } from "./vocabulary.js";
+import { waitingChats } from "./chats.js";
 
 const POLL_MILLISECONDS = 5000;
 const PAGE_SIZE = 25;
@@ -143,10 +144,12 @@ export function showQueue(main) {
       h("button", { type: "button", disabled: filters.page >= pages, onclick: go(1) }, t("queue.next")));
   }
 
-  replace(main, h("h1", {}, t("queue.title")), form, lists);
+  const chats = waitingChats();
+  replace(main, h("h1", {}, t("queue.title")), chats.element, form, lists);
   refresh();
   return () => {
     stopped = true;
     clearTimeout(timer);
+    chats.stop();
   };
 }

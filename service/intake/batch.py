@@ -25,6 +25,7 @@ from flask import g, has_request_context
 from sqlalchemy import bindparam, case as when, or_, select, tuple_, update
 
 from ..auth.permissions import Principal
+from ..cases.logic import move
 from ..cases.models import CLOSED, NEW, OPEN, PROVIDER_IDS, WAITING, Attachment, Case, Contact
 from ..customers.models import Customer
 from ..customers.normalise import email_or_none, phone_or_none
@@ -377,17 +378,27 @@ def _insert_contacts(planned: list[_Planned], *, now) -> None:
 
 def _touch_existing_cases(planned: list[_Planned], *, now) -> None:
     """The customer's contact moves their case's clock (``cases.logic.touch``) and takes a case
-    waiting on them back to the advisers (``move(case, OPEN)``)."""
-    ids = sorted({p.slot.id for p in planned if p.duplicate_of is None and not p.slot.created})
+    waiting on them back to the advisers (``cases.logic.move``, which keeps the case's other
+    bookkeeping of status changes; few cases wait, so they go one by one)."""
+    stored = [p for p in planned if p.duplicate_of is None and not p.slot.created]
+    ids = sorted({p.slot.id for p in stored})
     if not ids:
         return
+    waiting = sorted({p.slot.id for p in stored if p.slot.status == WAITING})
+    if waiting:
+        for case in db.session.scalars(select(Case).where(Case.id.in_(waiting))):
+            if case.status == WAITING:
+                move(case, OPEN)
+        db.session.flush()
+        for p in stored:
+            if p.slot.id in waiting:
+                p.slot.status = OPEN
     table = Case.__table__
     for chunk in _chunks(ids, 500):
         db.session.execute(update(table).where(table.c.id.in_(chunk)).values(
             updated_at=now,
-            last_activity_at=when((table.c.last_activity_at < now, now), else_=table.c.last_activity_at),
-            status=when((table.c.status == WAITING, OPEN), else_=table.c.status)))
-    # Cases loaded in this session before (the single-message path) must not keep old values.
+            last_activity_at=when((table.c.last_activity_at < now, now), else_=table.c.last_activity_at)))
+    # Cases loaded in this session (above, or by the caller) must not keep the old values.
     for obj in list(db.session.identity_map.values()):
         if isinstance(obj, Case) and obj.id in ids:
             db.session.expire(obj)

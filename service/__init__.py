@@ -53,6 +53,8 @@ def create_app(config: dict | None = None, plugins: Iterable[Callable[[Flask], N
     from .auth.logic import configure_password_hashing
     configure_password_hashing(time_cost=app.config["ARGON2_TIME_COST"],
                                memory_kib=app.config["ARGON2_MEMORY_KIB"])
+    from .auth.second_factor import required_roles
+    app.extensions["two_factor_roles"] = required_roles(app.config)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     storage_root = app.config.get("FILE_STORAGE_PATH") or os.path.join(app.instance_path, "files")
     app.extensions["file_storage"] = FileStorage(storage_root)

@@ -19,6 +19,7 @@ import channels
 from service import create_app
 from service.extensions import db
 from service.queue import flush_soon_enqueues
+from tests.oidc.provider import oidc_provider  # noqa: F401  (a fixture, for tests/oidc and tests/console)
 
 _counter = itertools.count(1)
 PASSWORD = "correct horse battery staple"

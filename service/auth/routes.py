@@ -1,12 +1,13 @@
-from flask import current_app, request
+from flask import current_app, redirect, request
 
 from ..blueprint import Blueprint
 from ..auth.guard import current_principal
 from ..pagination import page_schema
 from ..errors import Forbidden
 from ..pagination import PageArgs
-from . import logic, officials, second_factor, sessions
-from .schemas import (ApiKeyCreatedOut, ApiKeyIn, ApiKeyOut, ApiKeyQuery, CodeIn, LoginIn, MeOut,
+from . import logic, oidc, officials, second_factor, sessions
+from .schemas import (ApiKeyCreatedOut, ApiKeyIn, ApiKeyOut, ApiKeyQuery, CodeIn, FrontChannelLogoutQuery,
+                      LoginIn, LogoutTokenIn, MeOut,
                       OfficialIn, OfficialOut, OfficialQuery, OfficialUpdate, RecoveryCodesOut,
                       SecondFactorOut, SessionOut, SignInMethodsOut, TokenOut, TotpEnrolmentOut)
 
@@ -53,6 +54,50 @@ def sign_in_methods():
     """The ways to sign in here, for a sign-in page to offer"""
     config = current_app.config
     return {"password": bool(config["PASSWORD_SIGN_IN"]), "oidc": bool(config.get("OIDC_ISSUER"))}
+
+
+@auth_blp.route("/oidc/login", methods=["GET"])
+@auth_blp.public
+@auth_blp.response(302, description="To the OpenID provider's authorization endpoint")
+@auth_blp.alt_response(404, description="Single sign-on is not configured")
+def oidc_login():
+    """Single sign-on: send the browser to the OpenID provider (code flow with PKCE)"""
+    return oidc.start()
+
+
+@auth_blp.route("/oidc/callback", methods=["GET"])
+@auth_blp.public
+@auth_blp.response(302, description="To OIDC_AFTER_SIGN_IN_URL, with `#access_token=&expires_at=` "
+                                    "or `#sign_in_error=<reason>` in the fragment")
+@auth_blp.alt_response(404, description="Single sign-on is not configured")
+def oidc_callback():
+    """Single sign-on: where the provider sends the browser back; signs the official in"""
+    return redirect(oidc.finish(client=request.user_agent.string), code=302)
+
+
+@auth_blp.route("/oidc/backchannel-logout", methods=["POST"])
+@auth_blp.public
+@auth_blp.arguments(LogoutTokenIn, location="form")
+@auth_blp.response(200)
+@auth_blp.alt_response(400, description="The logout token is not valid")
+def oidc_backchannel_logout(data):
+    """The provider ends a single sign-on session: its sessions here end (Back-Channel Logout 1.0)"""
+    oidc.backchannel_logout(data["logout_token"])
+    return "", 200, {"Cache-Control": "no-store"}
+
+
+# The specification's format: the provider posts a form, not JSON.
+oidc_backchannel_logout.accepts_content_types = ("application/x-www-form-urlencoded",)
+
+
+@auth_blp.route("/oidc/frontchannel-logout", methods=["GET"])
+@auth_blp.public
+@auth_blp.arguments(FrontChannelLogoutQuery, location="query")
+@auth_blp.response(200)
+def oidc_frontchannel_logout(args):
+    """The provider's logout page loads this: the sessions of its `sid` end (Front-Channel Logout 1.0)"""
+    oidc.frontchannel_logout(issuer=args.get("iss"), sid=args.get("sid"))
+    return "", 200, {"Cache-Control": "no-store"}
 
 
 @auth_blp.route("/sessions", methods=["GET"])

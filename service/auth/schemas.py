@@ -163,3 +163,12 @@ class ApiKeyCreatedOut(ApiKeyOut):
 
 class ApiKeyQuery(PageArgs):
     include_revoked = fields.Boolean(load_default=False)
+
+
+class LogoutTokenIn(StrictSchema):
+    logout_token = fields.String(required=True, validate=validate.Length(min=1, max=16384))
+
+
+class FrontChannelLogoutQuery(StrictSchema):
+    iss = fields.String(validate=validate.Length(max=1000))
+    sid = fields.String(required=True, validate=validate.Length(min=1, max=255))

@@ -14,7 +14,6 @@ import time
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlencode
 
-import requests
 from authlib.common.errors import AuthlibBaseError
 from authlib.integrations.flask_client import OAuth
 from flask import Flask, current_app
@@ -128,7 +127,7 @@ def _complete(*, client: str | None) -> tuple[str, AuthToken]:
         raise SignInRefused("provider-refused")
     try:
         answer = _client().authorize_access_token(leeway=current_app.config["CLOCK_SKEW_SECONDS"])
-    except requests.RequestException:
+    except OSError:  # the HTTP client's connection errors and timeouts are OSErrors
         log.warning("the OpenID provider could not be reached to complete a sign-in")
         raise SignInRefused("provider-unreachable") from None
     except (AuthlibBaseError, JoseError, ValueError) as error:

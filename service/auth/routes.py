@@ -80,6 +80,7 @@ def oidc_callback():
 @auth_blp.arguments(LogoutTokenIn, location="form")
 @auth_blp.response(200)
 @auth_blp.alt_response(400, description="The logout token is not valid")
+@auth_blp.alt_response(404, description="Single sign-on is not configured")
 def oidc_backchannel_logout(data):
     """The provider ends a single sign-on session: its sessions here end (Back-Channel Logout 1.0)"""
     oidc.backchannel_logout(data["logout_token"])
@@ -94,6 +95,8 @@ oidc_backchannel_logout.accepts_content_types = ("application/x-www-form-urlenco
 @auth_blp.public
 @auth_blp.arguments(FrontChannelLogoutQuery, location="query")
 @auth_blp.response(200)
+@auth_blp.alt_response(400, description="No `sid`, or another issuer's")
+@auth_blp.alt_response(404, description="Single sign-on is not configured")
 def oidc_frontchannel_logout(args):
     """The provider's logout page loads this: the sessions of its `sid` end (Front-Channel Logout 1.0)"""
     oidc.frontchannel_logout(issuer=args.get("iss"), sid=args.get("sid"))
@@ -156,6 +159,7 @@ def confirm_totp_enrolment(data):
 @auth_blp.requires("session")
 @auth_blp.arguments(CodeIn)
 @auth_blp.response(201, RecoveryCodesOut)
+@auth_blp.alt_response(409, description="No authenticator app is enrolled")
 def renew_recovery_codes(data):
     """Replace the recovery codes (the old ones stop working); needs a current code"""
     return {"recovery_codes": second_factor.renew_recovery_codes(current_principal(), data["code"])}

@@ -160,6 +160,7 @@ def confirm_totp_enrolment(data):
 @auth_blp.arguments(CodeIn)
 @auth_blp.response(201, RecoveryCodesOut)
 @auth_blp.alt_response(409, description="No authenticator app is enrolled")
+@auth_blp.alt_response(429, description="Locked after repeated wrong codes; see Retry-After")
 def renew_recovery_codes(data):
     """Replace the recovery codes (the old ones stop working); needs a current code"""
     return {"recovery_codes": second_factor.renew_recovery_codes(current_principal(), data["code"])}
@@ -170,6 +171,7 @@ def renew_recovery_codes(data):
 @auth_blp.arguments(CodeIn)
 @auth_blp.response(204)
 @auth_blp.alt_response(409, description="Nothing enrolled, or the role requires a second factor")
+@auth_blp.alt_response(429, description="Locked after repeated wrong codes; see Retry-After")
 def remove_second_factor(data):
     """Remove the caller's authenticator app and recovery codes; needs a current code"""
     second_factor.remove_own(current_principal(), data["code"])

@@ -148,7 +148,24 @@ def confirm_enrolment(principal: Principal, code: str) -> list[str]:
 
 
 def _prove(official: Official, principal: Principal, code: str) -> None:
+    """A code for a change of the factor. Wrong ones count towards the sign-in lockout of the
+    official's username from this address: a stolen session must not be a way to guess codes."""
+    from flask import request
+
+    from ..errors import TooManyRequests
+    from .logic import _count_failure
+    from .models import LoginThrottle
+
+    config = current_app.config
+    now = utcnow()
+    key = (official.username, (request.remote_addr or "")[:45])
+    throttle = db.session.get(LoginThrottle, key)
+    if throttle and throttle.locked_until and throttle.locked_until > now:
+        raise TooManyRequests("Too many wrong codes; try again later.",
+                              headers={"Retry-After": str(int((throttle.locked_until - now).total_seconds()) + 1)})
     if not (accept_totp(official, code) or accept_recovery_code(official, code)):
+        _count_failure(throttle, key, now=now, max_failures=config["LOGIN_MAX_FAILURES"],
+                       lockout_seconds=config["LOGIN_LOCKOUT_SECONDS"])
         record("auth.second_factor_failed", actor=principal, object_type="official", object_id=official.id)
         db.session.commit()
         raise ValidationFailed("The code does not match.",

@@ -241,3 +241,19 @@ def test_an_unknown_role_in_the_setting_stops_the_start(make_app):
     with pytest.raises(RuntimeError, match="TWO_FACTOR_REQUIRED_ROLES"):
         make_app(TWO_FACTOR_REQUIRED_ROLES="admin,superuser")
 
+
+
+def test_wrong_codes_for_renewing_recovery_codes_lock_out_too(make_app):
+    app = make_app(TWO_FACTOR_REQUIRED_ROLES="admin", LOGIN_MAX_FAILURES=3)
+    api = Api(app, app.test_client())
+    admin = api.official("admin")
+    headers = _bearer(_sign_in(api, admin["username"]))
+    secret, _ = _enrol(api, headers)
+
+    for _ in range(3):
+        assert_problem(api.client.post(FACTOR + "/recovery-codes", json={"code": "999999"}, headers=headers),
+                       422, "validation-failed", fields=["code"])
+    locked = api.client.post(FACTOR + "/recovery-codes", json={"code": _code(secret, 1)}, headers=headers)
+
+    assert_problem(locked, 429)
+    assert_problem(_sign_in(api, admin["username"], code=_code(secret, 1)), 429)

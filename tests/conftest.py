@@ -35,6 +35,7 @@ QUICK_LEAVES_OUT = (
     "tests/integration/test_commands.py",
     "tests/integration/test_procfile.py",
     "tests/integration/test_chat_long_polls.py",
+    "tests/oidc/",  # a real OpenID provider under Node.js (npm ci on first use)
 )
 # Tests parametrised over every operation and every kind of caller: the quick tier runs one
 # pair in this many, a different sample each day, so over a couple of weeks every pair has run.

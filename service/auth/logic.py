@@ -19,7 +19,7 @@ from ..errors import NotFound, TooManyRequests, Unauthorized, ValidationFailed
 from ..extensions import db
 from .models import ApiKey, AuthToken, LoginThrottle, Official
 from .permissions import PERMISSIONS, SCOPES, Principal
-from .second_factor import is_required
+from .second_factor import accept_recovery_code, accept_totp, is_required
 
 _hasher = PasswordHasher()
 # Verified against when the username is unknown, so a wrong username costs as much time as a
@@ -125,8 +125,6 @@ def _check_second_factor(official: Official, code: str | None, throttle: LoginTh
                          key: tuple[str, str], *, now: datetime, max_failures: int, lockout_seconds: int) -> bool:
     """The code after a right password. A wrong one counts towards the same lockout as a wrong
     password, so six-digit codes cannot be guessed through at leisure."""
-    from .second_factor import accept_recovery_code, accept_totp
-
     if not code:
         db.session.rollback()
         raise Unauthorized("Give the code from your authenticator app, or a recovery code.",

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from flask import Flask, current_app, g, request
-from flask.sessions import SessionInterface
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from sqlalchemy.orm import configure_mappers
 from werkzeug.routing import IntegerConverter
 
@@ -53,6 +53,10 @@ def create_app(config: dict | None = None, plugins: Iterable[Callable[[Flask], N
     from .auth.logic import configure_password_hashing
     configure_password_hashing(time_cost=app.config["ARGON2_TIME_COST"],
                                memory_kib=app.config["ARGON2_MEMORY_KIB"])
+    from .auth.second_factor import required_roles
+    app.extensions["two_factor_roles"] = required_roles(app.config)
+    from .auth import oidc
+    oidc.install(app)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     storage_root = app.config.get("FILE_STORAGE_PATH") or os.path.join(app.instance_path, "files")
     app.extensions["file_storage"] = FileStorage(storage_root)
@@ -108,16 +112,28 @@ def create_app(config: dict | None = None, plugins: Iterable[Callable[[Flask], N
     return app
 
 
-class NoCookieSessions(SessionInterface):
+class NoCookieSessions(SecureCookieSessionInterface):
     """Every request authenticates with a token or a signature; nothing is kept in a cookie.
     Not opening Flask's signed-cookie session spares each request its serializer, and a
-    cookie can never carry state into a request."""
+    cookie can never carry state into a request. The one exception is single sign-on: the
+    state, nonce and PKCE verifier of a sign-in wait in a signed cookie, sent to its two
+    endpoints only, between the redirect to the provider and the browser's return."""
+
+    def _signing_in(self, request) -> bool:
+        return request.path.startswith(OIDC_COOKIE_PATH)
 
     def open_session(self, app, request):
-        return None  # Flask then uses its null session, which refuses writes
+        if not self._signing_in(request):
+            return None  # Flask then uses its null session, which refuses writes
+        return super().open_session(app, request)
 
     def save_session(self, app, session, response):
+        if isinstance(session, SecureCookieSession):
+            return super().save_session(app, session, response)
         return None
+
+
+OIDC_COOKIE_PATH = "/api/v1/auth/oidc/"
 
 
 class IdConverter(IntegerConverter):

@@ -58,6 +58,27 @@ class Settings:
     TOKEN_TTL_SECONDS: int = 8 * 3600
     LOGIN_MAX_FAILURES: int = 5
     LOGIN_LOCKOUT_SECONDS: int = 15 * 60
+    # 0: officials sign in through the OpenID provider only; POST /auth/token is refused.
+    PASSWORD_SIGN_IN: int = 1
+    # Roles whose password sign-ins need a second factor (comma-separated; "none": no role).
+    TWO_FACTOR_REQUIRED_ROLES: str = "admin,privacy_officer"
+    # The name authenticator apps show next to the code.
+    TOTP_ISSUER: str = "Case backend"
+    # OpenID Connect sign-in, on when OIDC_ISSUER is set (discovery is read from it).
+    OIDC_ISSUER: str | None = None
+    OIDC_CLIENT_ID: str | None = None
+    OIDC_CLIENT_SECRET: str | None = None
+    OIDC_SCOPES: str = "openid profile"
+    # The ID token claim that identifies an official: Entra ID's `oid`, or `sub`. Never email.
+    OIDC_SUBJECT_CLAIM: str = "sub"
+    # The claim listing the official's groups or app roles, and "value=role" pairs mapping them
+    # to roles (comma-separated; the first listed pair that matches wins). Applied at each sign-in.
+    OIDC_ROLES_CLAIM: str | None = None
+    OIDC_ROLE_MAP: str | None = None
+    # 1: a subject not known here, whose roles claim maps to a role, becomes a new official.
+    OIDC_CREATE_OFFICIALS: int = 0
+    # Where the browser lands after signing in at the provider (the console).
+    OIDC_AFTER_SIGN_IN_URL: str = "/console/"
     # How far into the future a given time (a contact's, a provider's signature timestamp) may
     # lie, for clocks that disagree a little; anything later is refused.
     CLOCK_SKEW_SECONDS: int = 300

@@ -19,6 +19,7 @@ import channels
 from service import create_app
 from service.extensions import db
 from service.queue import flush_soon_enqueues
+from tests.oidc.provider import oidc_provider  # noqa: F401  (a fixture, for tests/oidc and tests/console)
 
 _counter = itertools.count(1)
 PASSWORD = "correct horse battery staple"
@@ -34,6 +35,7 @@ QUICK_LEAVES_OUT = (
     "tests/integration/test_commands.py",
     "tests/integration/test_procfile.py",
     "tests/integration/test_chat_long_polls.py",
+    "tests/oidc/",  # a real OpenID provider under Node.js (npm ci on first use)
 )
 # Tests parametrised over every operation and every kind of caller: the quick tier runs one
 # pair in this many, a different sample each day, so over a couple of weeks every pair has run.
@@ -124,6 +126,9 @@ def make_app(_migrated, tmp_path):
             "REDIS_URL": None,
             "TWILIO_AUTH_TOKEN": TWILIO_AUTH_TOKEN,
             "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+            # The officials the tests make sign in with a password alone; the tests of the
+            # second factor turn the requirement back on (its default: admin, privacy officer).
+            "TWO_FACTOR_REQUIRED_ROLES": "none",
         }
         config.update(overrides)
         app = create_app(config, plugins=[channels.install])

@@ -59,6 +59,9 @@ def require(permission: str, *, chat_customer: bool = False):
                 if chat_customer and principal.id == kwargs.get("chat_id"):
                     return view(*args, **kwargs)
                 raise Forbidden("A chat token opens its own chat only.")
+            if principal.second_factor_missing and permission != "session":
+                raise Forbidden("Your role requires a second factor: enrol an authenticator app first.",
+                                code="second-factor-enrolment-required")
             if not principal.may(permission):
                 raise Forbidden(f"Your role may not do this (needs {permission}).")
             return view(*args, **kwargs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
@@ -18,6 +19,7 @@ from ..errors import NotFound, TooManyRequests, Unauthorized, ValidationFailed
 from ..extensions import db
 from .models import ApiKey, AuthToken, LoginThrottle, Official
 from .permissions import PERMISSIONS, SCOPES, Principal
+from .second_factor import accept_recovery_code, accept_totp, is_required
 
 _hasher = PasswordHasher()
 # Verified against when the username is unknown, so a wrong username costs as much time as a
@@ -34,7 +36,11 @@ def configure_password_hashing(*, time_cost: int, memory_kib: int) -> None:
 
 API_KEY_PREFIX = "csk_"
 KEY_USE_GRANULARITY = timedelta(hours=1)
+SESSION_USE_GRANULARITY = timedelta(minutes=1)
 MIN_PASSWORD_LENGTH = 12
+# Stored for an official who signs in at the OpenID provider only: not an argon2 hash, so it
+# never verifies.
+NO_PASSWORD = "!"
 
 
 def hash_password(password: str) -> str:
@@ -61,8 +67,8 @@ def official_principal(official: Official, token_id: int | None = None) -> Princ
 
 
 def login(*, username: str, password: str, token_ttl_seconds: int, max_failures: int,
-          lockout_seconds: int, client_address: str | None = None,
-          now: datetime | None = None) -> tuple[str, AuthToken]:
+          lockout_seconds: int, client_address: str | None = None, second_factor_code: str | None = None,
+          client: str | None = None, now: datetime | None = None) -> tuple[str, AuthToken]:
     """Exchange a username and password for a new bearer token.
 
     After ``max_failures`` wrong attempts in a row on a username from one client address, the
@@ -98,18 +104,51 @@ def login(*, username: str, password: str, token_ttl_seconds: int, max_failures:
         db.session.commit()
         raise Unauthorized("Wrong username or password.", code="invalid-credentials")
 
+    second_factor = False
+    if official.totp_secret is not None:
+        second_factor = _check_second_factor(official, second_factor_code, throttle, key, now=now,
+                                             max_failures=max_failures, lockout_seconds=lockout_seconds)
+
     if _hasher.check_needs_rehash(official.password_hash):
         official.password_hash = _hasher.hash(password)
     if throttle is not None:
         db.session.delete(throttle)
+    raw, token = issue_token(official, method="password", second_factor=second_factor, now=now,
+                             expires_at=now + timedelta(seconds=token_ttl_seconds), client=client)
+    record("auth.login", actor=official_principal(official, token.id), object_type="official",
+           object_id=official.id, details={"method": "password", "second_factor": second_factor})
+    db.session.commit()
+    return raw, token
+
+
+def _check_second_factor(official: Official, code: str | None, throttle: LoginThrottle | None,
+                         key: tuple[str, str], *, now: datetime, max_failures: int, lockout_seconds: int) -> bool:
+    """The code after a right password. A wrong one counts towards the same lockout as a wrong
+    password, so six-digit codes cannot be guessed through at leisure."""
+    if not code:
+        db.session.rollback()
+        raise Unauthorized("Give the code from your authenticator app, or a recovery code.",
+                           code="second-factor-required")
+    if accept_totp(official, code, now=now):
+        return True
+    if accept_recovery_code(official, code):
+        record("auth.recovery_code_used", actor=None, object_type="official", object_id=official.id)
+        return True
+    _count_failure(throttle, key, now=now, max_failures=max_failures, lockout_seconds=lockout_seconds)
+    record("auth.second_factor_failed", actor=None, object_type="official", object_id=official.id)
+    db.session.commit()
+    raise Unauthorized("Wrong code.", code="invalid-second-factor")
+
+
+def issue_token(official: Official, *, method: str, second_factor: bool, expires_at: datetime,
+                client: str | None, oidc_sid: str | None = None, now: datetime | None = None) -> tuple[str, AuthToken]:
+    """A new bearer token (session) of ``official``; the caller audits and commits."""
     raw = secrets.token_urlsafe(32)
-    token = AuthToken(official=official, token_hash=_sha256(raw), created_at=now,
-                      expires_at=now + timedelta(seconds=token_ttl_seconds))
+    token = AuthToken(official=official, token_hash=_sha256(raw), created_at=now or utcnow(),
+                      expires_at=expires_at, method=method, second_factor=second_factor,
+                      client=(client or "")[:200] or None, oidc_sid=oidc_sid)
     db.session.add(token)
     db.session.flush()
-    record("auth.login", actor=official_principal(official, token.id), object_type="official",
-           object_id=official.id)
-    db.session.commit()
     return raw, token
 
 
@@ -167,7 +206,14 @@ def authenticate(bearer: str, *, now: datetime | None = None) -> Principal | Non
     official = token.official
     if not official.active:
         return None
-    return official_principal(official, token.id)
+    if token.last_used_at is None or token.last_used_at < now - SESSION_USE_GRANULARITY:
+        token.last_used_at = now
+        db.session.commit()
+        official = token.official
+    principal = official_principal(official, token.id)
+    if token.method == "password" and not token.second_factor and is_required(official.role):
+        principal = replace(principal, second_factor_missing=True)
+    return principal
 
 
 def permissions_of(principal: Principal) -> list[str]:
@@ -182,7 +228,8 @@ def describe(principal: Principal) -> dict:
     return {"kind": principal.kind, "id": principal.id, "name": principal.name,
             "role": principal.role, "scopes": sorted(principal.scopes),
             "permissions": permissions_of(principal),
-            "service_line_ids": None if lines is None else sorted(lines)}
+            "service_line_ids": None if lines is None else sorted(lines),
+            "second_factor_missing": principal.second_factor_missing}
 
 
 def create_api_key(*, actor: Principal, name: str, scopes: list[str]) -> tuple[str, ApiKey]:

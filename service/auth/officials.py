@@ -12,13 +12,13 @@ from ..extensions import db
 from ..lines.models import ServiceLine
 from ..pagination import paginate
 from ..sql import contains
-from .logic import clear_login_throttle, hash_password
+from .logic import NO_PASSWORD, clear_login_throttle, hash_password
 from .passwords import check_password
 from .models import AuthToken, Official
 from .permissions import ADMIN, INSPECTOR, ROLES, SUPERVISOR, Principal
 
 _PROFILE_FIELDS = ("role", "name", "title", "organisation", "organisation_email",
-                   "organisation_phone", "organisation_address", "active", "limited_to_lines")
+                   "organisation_phone", "organisation_address", "active", "limited_to_lines", "oidc_subject")
 
 
 def get_official(official_id: int) -> Official:
@@ -63,8 +63,13 @@ def _check_line_scope(official: Official, data: dict) -> None:
 def create_official(*, actor: Principal | None, data: dict) -> Official:
     if data["role"] not in ROLES:
         raise ValidationFailed("Unknown role.", errors={"role": [f"Choose from: {', '.join(ROLES)}."]})
-    check_password(data["password"], username=data["username"])
-    official = Official(username=data["username"], password_hash=hash_password(data["password"]))
+    if data.get("oidc_subject") and not data.get("password"):
+        # Signs in at the OpenID provider only: no password matches this.
+        password_hash = NO_PASSWORD
+    else:
+        check_password(data.get("password") or "", username=data["username"])
+        password_hash = hash_password(data.get("password") or "")
+    official = Official(username=data["username"], password_hash=password_hash)
     for name in _PROFILE_FIELDS:
         if name in data:
             setattr(official, name, data[name])
@@ -75,7 +80,7 @@ def create_official(*, actor: Principal | None, data: dict) -> Official:
         db.session.flush()
     except IntegrityError:
         db.session.rollback()
-        raise Conflict(f"The username {data['username']!r} is taken.") from None
+        raise Conflict(f"The username {data['username']!r} or the OIDC subject is taken.") from None
     record("official.created", actor=actor, object_type="official", object_id=official.id,
            details={"role": official.role})
     db.session.commit()
@@ -102,6 +107,11 @@ def update_official(*, actor: Principal, official_id: int, data: dict) -> Offici
     _check_line_scope(official, data)
     if "password" in data or data.get("active") is False:
         _revoke_tokens(official.id)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        raise Conflict("Another official has this OIDC subject.") from None
     record("official.updated", actor=actor, object_type="official", object_id=official.id,
            details={"fields": sorted(k for k in data if k != "password")
                     + (["password"] if "password" in data else [])})

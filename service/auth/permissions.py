@@ -72,6 +72,9 @@ class Principal:
     limited_to_lines: bool = False
     scopes: frozenset[str] = field(default_factory=frozenset)
     token_id: int | None = None
+    # A password session of a role that requires a second factor, without one: it may only
+    # enrol (the `session` permission) until it has.
+    second_factor_missing: bool = False
 
     @property
     def is_official(self) -> bool:

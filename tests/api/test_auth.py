@@ -316,7 +316,8 @@ def test_me__describes_the_signed_in_official(api, client):
     body = response.get_json()
     permissions = body.pop("permissions")
     assert body == {"kind": "official", "id": official["id"], "name": official["name"],
-                    "role": "supervisor", "scopes": [], "service_line_ids": None}
+                    "role": "supervisor", "scopes": [], "service_line_ids": None,
+                    "second_factor_missing": False}
     assert {"cases.read", "cases.reassign", "stats.read"} <= set(permissions)
     assert "audit.read" not in permissions and permissions == sorted(permissions)
 

@@ -84,6 +84,8 @@ def subprocess_env(database_url: str, tmp: Path, **extra: str) -> dict:
     """The environment of a deployed process: settings from variables, no test overrides."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "PYTEST_"))}
     env.pop("REDIS_URL", None)
+    # The seeded admin signs in with a password alone, as in the rest of the suite.
+    env.update(TWO_FACTOR_REQUIRED_ROLES="none")
     env.update(DATABASE_URL=database_url, FILE_STORAGE_PATH=str(tmp / "files"), PYTHONUNBUFFERED="1",
                PATH=os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", ""))
     env.update(extra)

@@ -71,9 +71,14 @@ export async function blob(path, query, accept = "*/*") {
   return response.blob();
 }
 
-export async function signIn(username, password) {
-  const issued = await request("POST", "/auth/token", { json: { username, password } });
-  token = issued.access_token;
+export async function signIn(username, password, code) {
+  const issued = await request("POST", "/auth/token", { json: { username, password, code: code || undefined } });
+  return adopt(issued.access_token);
+}
+
+// Takes a token the service issued elsewhere (single sign-on hands it over in the URL fragment).
+export async function adopt(issuedToken) {
+  token = issuedToken;
   try {
     return await get("/auth/me");
   } catch (failure) {
@@ -108,4 +113,9 @@ function flatten(reasons) {
     return Object.entries(reasons).map(([name, inner]) => `${name}: ${flatten(inner)}`).join("; ");
   }
   return String(reasons);
+}
+
+// The stable code of a problem (its type's last segment), e.g. "second-factor-required".
+export function problemCode(error) {
+  return ((error && error.problem && error.problem.type) || "").split("/").pop();
 }

@@ -1,4 +1,4 @@
-// Start-up, sign-in and the hash router: #/queue, #/cases/<id>, #/stats.
+// Start-up, sign-in and the hash router: #/queue, #/cases/<id>, #/stats, #/account.
 
 import * as api from "./api.js";
 import { h, replace, field } from "./dom.js";
@@ -10,6 +10,7 @@ import { showStats } from "./stats.js";
 import { showChats } from "./chats.js";
 import { mayAdminister, showAdmin } from "./admin.js";
 import { showPrivacy, showPrivacyCustomer, showRequest } from "./privacy.js";
+import { enrol, showAccount } from "./account.js";
 import { can, me, notify, setOfficial } from "./session.js";
 
 const main = document.getElementById("main");
@@ -24,47 +25,104 @@ function showWho() {
   replace(document.getElementById("who"), t("app.signedInAs", { name: me().name }));
 }
 
-function showLogin(message) {
+let methods = null;
+
+async function signInMethods() {
+  if (!methods) {
+    methods = await api.get("/auth/methods").catch(() => ({ password: true, oidc: false }));
+  }
+  return methods;
+}
+
+// After any sign-in: the console is for case work, and a role that requires an authenticator
+// app enrols one before anything else.
+async function welcome(official, error) {
+  // The console is for case work and for the privacy officer's work; a role with neither
+  // (an inspector, a role this console does not know) uses the API.
+  if (official.kind !== "official" || !(official.permissions.includes("cases.read")
+    || official.permissions.includes("privacy.manage"))) {
+    await api.signOut().catch(() => {});
+    replace(error, t("login.noConsoleRole"));
+    return;
+  }
+  if (official.second_factor_missing) {
+    await enrol(main, { required: true, onDone: async () => {
+      setOfficial(await api.get("/auth/me"));
+      signedIn();
+    } });
+    return;
+  }
+  setOfficial(official);
+  signedIn();
+}
+
+async function showLogin(message) {
   document.getElementById("nav").hidden = true;
   document.getElementById("logout").hidden = true;
   replace(document.getElementById("who"));
+  const offered = await signInMethods();
   const username = h("input", { name: "username", autocomplete: "username", required: true, id: "username" });
   const password = h("input", { name: "password", type: "password", autocomplete: "current-password",
     required: true, id: "password" });
+  const code = h("input", { name: "code", id: "code", autocomplete: "one-time-code", maxlength: 64 });
+  const codeField = field(t("login.code"), code);
+  codeField.hidden = true;
   const error = h("p", { class: "error", role: "alert" }, message || "");
   const form = h("form", { class: "login card", id: "login-form" },
     h("h1", {}, t("login.title")),
-    field(t("login.username"), username),
-    field(t("login.password"), password),
+    offered.oidc ? h("p", {}, h("a", { href: "/api/v1/auth/oidc/login", class: "button primary", id: "sso" },
+      t("login.sso"))) : null,
+    offered.password ? [field(t("login.username"), username), field(t("login.password"), password), codeField] : null,
     error,
-    h("button", { type: "submit", class: "primary" }, t("login.submit")));
+    offered.password ? h("button", { type: "submit", class: "primary" }, t("login.submit")) : null);
   const submit = form.querySelector("button[type=submit]");
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    if (submit.disabled) return;
+    if (!submit || submit.disabled) return;
     submit.disabled = true;
     replace(error);
     try {
-      const official = await api.signIn(username.value.trim(), password.value);
+      const official = await api.signIn(username.value.trim(), password.value, code.value.trim());
       password.value = "";
-      // The console is for case work and for the privacy officer's work; a role with neither
-      // (an inspector, a role this console does not know) uses the API.
-      if (official.kind !== "official" || !(official.permissions.includes("cases.read")
-        || official.permissions.includes("privacy.manage"))) {
-        await api.signOut().catch(() => {});
-        replace(error, t("login.noConsoleRole"));
-        return;
-      }
-      setOfficial(official);
-      signedIn();
+      code.value = "";
+      await welcome(official, error);
     } catch (failure) {
-      replace(error, failure.status === 401 ? t("login.failed") : api.problemText(failure));
+      const reason = api.problemCode(failure);
+      if (reason === "second-factor-required" || reason === "invalid-second-factor") {
+        codeField.hidden = false;
+        code.value = "";
+        code.focus();
+        replace(error, t(reason === "second-factor-required" ? "login.codeNeeded" : "login.codeWrong"));
+      } else {
+        replace(error, failure.status === 401 ? t("login.failed") : api.problemText(failure));
+      }
     } finally {
       submit.disabled = false;
     }
   });
   replace(main, form);
-  username.focus();
+  (offered.password ? username : form.querySelector("#sso") || form).focus();
+}
+
+// Single sign-on comes back to the console with the token, or the reason it failed, in the
+// fragment; it is taken out of the address at once, so it stays in neither history nor view.
+async function fromSingleSignOn() {
+  const handed = new URLSearchParams(location.hash.replace(/^#/, ""));
+  if (!handed.has("access_token") && !handed.has("sign_in_error")) return false;
+  history.replaceState(null, "", location.pathname + "#/queue");
+  if (handed.has("sign_in_error")) {
+    await showLogin(t("login.ssoFailed", { reason: handed.get("sign_in_error") }));
+    return true;
+  }
+  const error = h("p", { class: "error", role: "alert" });
+  try {
+    await welcome(await api.adopt(handed.get("access_token")), error);
+  } catch (failure) {
+    await showLogin(api.problemText(failure));
+    return true;
+  }
+  if (!api.signedIn()) await showLogin(error.textContent);
+  return true;
 }
 
 function signedIn() {
@@ -104,6 +162,8 @@ function route() {
     showPrivacyCustomer(main, Number(match[1]));
   } else if (path.startsWith("/privacy") && can("privacy.manage")) {
     showPrivacy(main);
+  } else if (path === "/account") {
+    leaveView = showAccount(main) || leaveView;
   } else if (!can("cases.read")) {
     location.hash = can("privacy.manage") ? "#/privacy" : "#/queue";
     return;
@@ -157,7 +217,7 @@ async function start() {
     showLogin(t("login.expired"));
   });
   window.addEventListener("hashchange", route);
-  showLogin();
+  if (!(await fromSingleSignOn())) await showLogin();
 }
 
 start().catch((failure) => {

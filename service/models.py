@@ -15,3 +15,4 @@ from .privacy.models import PrivacyRequest  # noqa: F401
 from .stats.models import CaseFact, ContactDaily, ContactFact  # noqa: F401
 from .intake.models import InboundEnvelope  # noqa: F401
 from .retention.models import ProviderCopy  # noqa: F401
+from .clocks.models import BusinessCalendar, ClockEvent, ServiceTarget  # noqa: F401

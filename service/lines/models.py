@@ -34,6 +34,8 @@ class ServiceLine(db.Model):
     recording_retention_days: Mapped[int | None]
     recording_policy: Mapped[str] = mapped_column(String(16), default="none")
     recording_share: Mapped[float | None]
+    # The business calendar its service clocks count working time on (service.clocks).
+    calendar_id: Mapped[int | None] = mapped_column(ForeignKey("business_calendar.id", ondelete="RESTRICT"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -6,7 +6,13 @@ Create Date: 2026-11-29 23:40:00
 
 Existing cases get no clocks: their lines have no calendar or targets until an administrator
 sets them, and clocks start with the cases created after that.
+
+The cases report gains counts and figures, so its cells are stored in a longer layout: the old
+cells are deleted and every day with case facts is queued for recount (as s28 did), which the
+rollup job (or `flask stats rebuild`) fills in.
 """
+from datetime import datetime, timedelta, timezone
+
 from alembic import op
 import sqlalchemy as sa
 
@@ -40,6 +46,28 @@ _FACT_COLUMNS = (
     ('first_response_working_seconds', sa.Integer()),
     ('resolution_working_seconds', sa.Integer()),
 )
+
+
+def _moment(value):
+    if isinstance(value, str):  # SQLite hands back text
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def _recount_case_cells():
+    bind = op.get_bind()
+    op.execute("DELETE FROM stats_cell WHERE report = 'cases'")
+    first, last = bind.execute(sa.text(
+        'SELECT min(opened_at), max(coalesce(closed_at, first_response_at, opened_at)) FROM stats_case_fact')).one()
+    if first is None:
+        return
+    at, last = _moment(first) - timedelta(days=1), _moment(last) + timedelta(days=1)
+    rows = []
+    while at <= last:
+        rows.append({'at': at if bind.dialect.name != 'sqlite' else at.replace(tzinfo=None)})
+        at += timedelta(hours=12)
+    recount = sa.table('stats_recount', sa.column('at', sa.DateTime(timezone=True)))
+    op.bulk_insert(recount, rows)
 
 
 def upgrade():
@@ -95,8 +123,11 @@ def upgrade():
         for name, type_ in _FACT_COLUMNS:
             batch_op.add_column(sa.Column(name, type_, nullable=True))
 
+    _recount_case_cells()
+
 
 def downgrade():
+    op.execute("DELETE FROM stats_cell WHERE report = 'cases'")
     with op.batch_alter_table('stats_case_fact', schema=None) as batch_op:
         for name, _type in reversed(_FACT_COLUMNS):
             batch_op.drop_column(name)

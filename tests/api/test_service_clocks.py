@@ -364,3 +364,54 @@ def test_targets_need_a_calendar_and_only_admins_set_them(desk):
     calendar = ok(desk.client.get(f"/api/v1/calendars/{desk.calendar['id']}", headers=desk.adviser))
     assert calendar["hours"]["mon"] == ["08:00", "16:00"] and calendar["hours"]["sat"] is None
     assert calendar["holiday_country"] == "FI" and calendar["time_zone"] == "Europe/Helsinki"
+
+
+# --- statistics ----------------------------------------------------------------------------------
+
+def test_statistics_count_the_targets_met_and_working_times_anonymously_and_survive_the_purge(desk):
+    from service.jobs import roll_up_statistics
+
+    desk.targets({"channel": "sms", "first_response_minutes": 60, "resolution_days": 1})
+    desk.at(local("2026-11-23 09:00"))  # Monday
+    cases = [desk.sms() for _ in range(13)]
+    desk.at(local("2026-11-23 09:30"))
+    for case in cases[:7]:
+        desk.note(case["id"])  # within the hour: 30 working minutes
+    desk.at(local("2026-11-24 08:30"))
+    for case in cases[7:12]:
+        desk.note(case["id"])  # late: Monday 09-16 and Tuesday 08-08:30
+    for case in cases[:6]:
+        desk.close(case["id"])  # within the working day, due Tuesday 09:00
+    desk.at(local("2026-11-25 10:00"))
+    desk.note(cases[12]["id"])  # one more late answer, alone on its day
+    for case in cases[6:]:
+        desk.close(case["id"])  # late: 7 + 8 + 2 working hours
+    with desk.app.app_context():
+        roll_up_statistics()
+
+    window = {"from": "2026-11-22", "to": "2026-11-26", "group_by": "service_line"}
+    response = desk.client.get("/api/v1/stats/cases", query_string=window, headers=desk.supervisor)
+    body = ok(response)
+    total = body["total"]
+    assert (total["first_response_target_met"], total["first_response_target_missed"]) == (7, 6)
+    assert total["first_response_target_share"] == pytest.approx(0.538)
+    assert (total["resolution_target_met"], total["resolution_target_missed"]) == (6, 7)
+    assert total["resolution_target_share"] == pytest.approx(0.462)
+    assert total["first_response_working_seconds_median"] == pytest.approx(1800, rel=0.01)
+    assert total["first_response_working_seconds_p90"] == pytest.approx(7.5 * 3600, rel=0.01)
+    assert total["resolution_working_seconds_median"] == pytest.approx(17 * 3600, rel=0.01)
+    days = {row["period"]: row for row in body["rows"]}
+    assert days["2026-11-23"]["first_response_target_met"] == 7
+    assert days["2026-11-24"]["first_response_target_missed"] == 5
+    # Wednesday's one late answer is fewer than the threshold of five: hidden, and so is the
+    # share it would be read back from.
+    wednesday = days["2026-11-25"]
+    assert wednesday["first_response_target_missed"] is None
+    assert {"first_response_target_missed", "first_response_target_share"} <= set(wednesday["suppressed"])
+    text = response.get_data(as_text=True)
+    assert not any(case["reference"] in text or case["phone"].replace(" ", "")[1:] in text for case in cases)
+
+    purged = desk.app.test_cli_runner().invoke(args=["retention", "purge", "--as-of", "2028-01-01T00:00:00Z"])
+    assert "deleted 13 cases" in purged.output, purged.output
+    after = ok(desk.client.get("/api/v1/stats/cases", query_string=window, headers=desk.supervisor))
+    assert after == body

@@ -331,6 +331,18 @@ def test_the_queue_sorted_by_due_and_filtered_to_breached(desk):
     assert [item["id"] for item in desk.queue(sort="due")["items"]] == [first["id"], third["id"], second["case_id"]]
 
 
+def test_metrics_count_the_breached_cases_and_those_due_within_the_hour(desk):
+    desk.targets({"channel": "sms", "first_response_minutes": 60})
+    desk.at(local("2026-11-23 09:00"))
+    desk.sms(), desk.sms()  # due 10:00
+    desk.at(local("2026-11-23 10:30"))
+    desk.sms()  # due 11:30
+    desk.at(local("2026-11-23 10:45"))
+    text = desk.client.get("/metrics").get_data(as_text=True)
+    assert "service_clock_breached_cases 2.0" in text
+    assert "service_clock_due_soon_cases 1.0" in text
+
+
 # --- calendars and targets as the administrator sets them ---------------------------------------
 
 def test_a_calendar_is_refused_when_it_cannot_be_counted_on(desk):

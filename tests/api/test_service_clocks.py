@@ -196,6 +196,25 @@ def test_a_pause_over_a_weekend_keeps_the_working_time_already_used(desk):
     assert closed["resolution_due_at"] is None and closed["due_state"] is None
 
 
+def test_the_worked_example_of_the_documentation(desk):
+    """docs/service-clocks.md, "A worked example", step by step."""
+    desk.targets({"channel": "sms", "first_response_minutes": 120, "resolution_days": 2})
+    desk.at(local("2026-11-27 15:55"))
+    case = desk.sms()
+    assert (case["first_response_due_at"], case["resolution_due_at"]) == (
+        utc("2026-11-30T07:55:00+00:00"), utc("2026-12-01T13:55:00+00:00"))
+    desk.at(local("2026-11-30 09:00"))
+    waiting = desk.patch(case["id"], status="waiting")
+    assert waiting["first_response_met"] is True and waiting["first_response_working_seconds"] == 65 * 60
+    desk.at(local("2026-12-02 14:00"))
+    ok(desk.api.inbound(desk.intake, channel="sms", to=LINE_PHONE, **{"from": {"phone": case["phone"]}}), 201)
+    assert desk.case(case["id"])["resolution_due_at"] == utc("2026-12-04T10:55:00+00:00")
+    desk.at(local("2026-12-04 11:00"))
+    closed = desk.close(case["id"])
+    assert closed["resolution_met"] is True
+    assert closed["resolution_working_seconds"] == 14 * 3600 + 5 * 60
+
+
 def test_reassignment_and_forwarding_do_not_reset_the_clocks(desk):
     desk.targets({"channel": "sms", "first_response_minutes": 120, "resolution_days": 2})
     desk.at(local("2026-11-23 09:00"))

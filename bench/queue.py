@@ -45,7 +45,7 @@ SELECT '2026-B' || n, :line, 1 + (n % :customers),
        CASE WHEN n % 10 = 1 THEN 7200 END, CASE WHEN n % 10 < 2 THEN 57600 END,
        CASE WHEN n % 10 < 2 THEN t END
 FROM (SELECT n, timestamptz '2024-11-01' + (n * interval '1 minute') AS t,
-             now() + ((n * 7919) % 14400 - 2880) * interval '1 minute' AS due
+             now() + ((n::bigint * 7919) % 14400 - 2880) * interval '1 minute' AS due
       FROM generate_series(CAST(:first AS integer), CAST(:last AS integer)) n) s
 """)
 SEED_CONTACTS = text("""

@@ -313,6 +313,33 @@ def test_chat_and_phone_have_their_own_targets_or_none(desk):
     assert desk.sms()["first_response_due_at"] is None
 
 
+def test_a_batch_intake_starts_the_clocks_of_many_cases_at_once(desk):
+    """``start_clocks_for``: what a set-based intake calls for the cases it inserted."""
+    from service.clocks.logic import start_clocks_for
+    from service.extensions import db
+
+    desk.at(local("2026-11-27 15:55"))
+    cases = [desk.sms() for _ in range(3)]  # no targets yet: no clocks
+    email = ok(desk.api.inbound(desk.intake, channel="email", to=LINE_EMAIL, **{"from": {"email": "b@example.fi"}}),
+               201)
+    assert all(case["next_due_at"] is None for case in cases)
+    desk.targets({"channel": "sms", "first_response_minutes": 120, "resolution_days": 2})
+    with desk.app.app_context():
+        started = start_clocks_for([case["id"] for case in cases] + [email["case_id"]], datetime.now(HELSINKI))
+        db.session.commit()
+    assert started == 3
+    for case in cases:
+        after = desk.case(case["id"])
+        assert after["first_response_due_at"] == utc("2026-11-30T07:55:00+00:00")
+        assert after["resolution_due_at"] == utc("2026-12-01T13:55:00+00:00")
+        assert history(after) == ["started"]
+    assert desk.case(email["case_id"])["next_due_at"] is None  # email has no target on this line
+    # The clocks it started run as any other: the first response stops them as usual.
+    desk.at(local("2026-11-30 08:30"))
+    desk.note(cases[0]["id"])
+    assert desk.case(cases[0]["id"])["first_response_met"] is True
+
+
 def test_no_clock_without_targets(desk):
     desk.at(local("2026-11-23 09:00"))
     case = desk.sms()

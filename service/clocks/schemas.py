@@ -47,7 +47,7 @@ class CalendarIn(StrictSchema):
     def _known_zone(self, value, **kwargs):
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder of zones, e.g. "Europe"
             raise ValidationError("Unknown time zone.") from None
 
     @validates("holiday_country")

@@ -396,6 +396,7 @@ def test_a_calendar_is_refused_when_it_cannot_be_counted_on(desk):
                         ({"name": "x", "hours": {}}, "hours"),
                         ({"name": "x", "hours": {"mon": ["8:00", "16:00"]}}, "hours"),
                         ({"name": "x", "hours": WEEKDAYS_8_TO_16, "time_zone": "Mars/Olympus"}, "time_zone"),
+                        ({"name": "x", "hours": WEEKDAYS_8_TO_16, "time_zone": "Europe"}, "time_zone"),
                         ({"name": "x", "hours": WEEKDAYS_8_TO_16, "holiday_country": "QQ"}, "holiday_country")):
         response = desk.client.post("/api/v1/calendars", json=body, headers=desk.admin)
         assert_problem(response, 422)

@@ -15,9 +15,9 @@ from ..extensions import db
 from ..lines.logic import get_line
 from ..lines.models import ServiceLine
 from ..pagination import paginate
-from .logic import line_calendar, recompute_running
+from .logic import line_calendar, recompute_running, work_calendar
 from .models import BusinessCalendar, ServiceTarget
-from .working_time import WEEKDAYS
+from .working_time import WEEKDAYS, NeverOpen
 
 
 def get_calendar(calendar_id: int) -> BusinessCalendar:
@@ -84,6 +84,21 @@ def get_targets(line_id: int) -> dict:
     return {"service_line_id": line.id, "calendar_id": line.calendar_id, "targets": list(rows)}
 
 
+def _check_countable(calendar, targets: list[dict]) -> None:
+    """A target that the calendar cannot fit within its horizon would leave cases without a
+    due time: refuse it now rather than find out on a case."""
+    now = utcnow()
+    try:
+        for row in targets:
+            if row.get("first_response_minutes"):
+                calendar.add(now, row["first_response_minutes"] * 60)
+            if row.get("resolution_days"):
+                calendar.add_working_days(now, row["resolution_days"])
+    except NeverOpen:
+        raise ValidationFailed("The calendar has too little working time for these targets.",
+                               errors={"targets": ["Not reachable within three years on this calendar."]}) from None
+
+
 def set_targets(*, actor: Principal, line_id: int, data: dict) -> dict:
     """Replace a line's calendar and targets. New targets apply to clocks started from now on;
     a different calendar recomputes the running clocks, as a calendar change does."""
@@ -93,6 +108,8 @@ def set_targets(*, actor: Principal, line_id: int, data: dict) -> dict:
     if data["targets"] and data["calendar_id"] is None:
         raise ValidationFailed("Targets are counted in working time: give the calendar.",
                                errors={"calendar_id": ["Required when there are targets."]})
+    if data["calendar_id"] is not None:
+        _check_countable(work_calendar(db.session.get(BusinessCalendar, data["calendar_id"])), data["targets"])
     before = {line.id: line_calendar(line.id)}
     calendar_changed = line.calendar_id != data["calendar_id"]
     line.calendar_id = data["calendar_id"]

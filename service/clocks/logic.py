@@ -33,7 +33,7 @@ from ..extensions import db
 from ..lines.models import ServiceLine
 from .models import (ANY_CHANNEL, PAUSED, RECOMPUTED, RESOLVED, RESPONDED, RESTARTED, RESUMED, STARTED,
                      BusinessCalendar, ClockEvent, ServiceTarget)
-from .working_time import WorkCalendar, parse_hours
+from .working_time import NeverOpen, WorkCalendar, parse_hours
 
 
 def work_calendar(calendar: BusinessCalendar) -> WorkCalendar:
@@ -90,15 +90,29 @@ def _history(case: Case, event: str, at: datetime) -> None:
                               resolution_due_at=case.resolution_due_at))
 
 
+def _never_open(calendar: WorkCalendar, at: datetime) -> bool:
+    """A calendar with no working time ahead (e.g. closed days added over years): its clocks
+    cannot be counted, so they are not started, rather than failing the case's creation."""
+    try:
+        calendar.add(at, 0)
+        return False
+    except NeverOpen:
+        return True
+
+
 def start_clocks(case: Case, at: datetime) -> None:
     """Start a new case's clocks (cases.logic.new_case calls this after the insert)."""
     target = target_for(case.service_line_id, case.channel)
     if target is None or (target.first_response_minutes is None and target.resolution_days is None):
         return
     calendar = line_calendar(case.service_line_id)
-    if calendar is None:
+    if calendar is None or _never_open(calendar, at):
         return
-    for name, value in _new_clocks(calendar, target, at).items():
+    try:
+        values = _new_clocks(calendar, target, at)
+    except NeverOpen:
+        return
+    for name, value in values.items():
         setattr(case, name, value)
     _history(case, STARTED, at)
 
@@ -122,7 +136,10 @@ def start_clocks_for(case_ids: Iterable[int], at: datetime) -> int:
         calendar = line_calendar(line_id)
         if calendar is None:
             continue
-        values = _new_clocks(calendar, target, at)
+        try:
+            values = _new_clocks(calendar, target, at)
+        except NeverOpen:
+            continue
         db.session.execute(update(Case).where(Case.id.in_(group)).values(**values)
                            .execution_options(synchronize_session="fetch"))
         db.session.execute(insert(ClockEvent), [
@@ -200,10 +217,17 @@ def _rebase(case: Case, calendar: WorkCalendar, at: datetime) -> None:
 
 def _set_due_times(case: Case, calendar: WorkCalendar) -> None:
     since = case.clock_since
-    case.first_response_due_at = (calendar.add(since, case.first_response_left_seconds)
-                                  if _first_response_active(case) else None)
-    case.resolution_due_at = (calendar.add(since, case.resolution_left_seconds)
-                              if _resolution_active(case) else None)
+
+    def due(active: bool, left: int | None) -> datetime | None:
+        if not active or left is None:
+            return None
+        try:
+            return calendar.add(since, left)
+        except NeverOpen:  # no working time ahead: nothing can fall due until the calendar opens
+            return None
+
+    case.first_response_due_at = due(_first_response_active(case), case.first_response_left_seconds)
+    case.resolution_due_at = due(_resolution_active(case), case.resolution_left_seconds)
     case.next_due_at = _earliest(case.first_response_due_at, case.resolution_due_at)
 
 
@@ -249,7 +273,11 @@ def restart_resolution(case: Case, at: datetime) -> None:
     calendar = line_calendar(case.service_line_id)
     if target is None or target.resolution_days is None or calendar is None:
         return
-    for name, value in _new_resolution(calendar, target, at).items():
+    try:
+        values = _new_resolution(calendar, target, at)
+    except NeverOpen:
+        return
+    for name, value in values.items():
         setattr(case, name, value)
     case.resolution_started_at, case.clock_since, case.clock_paused_at = at, at, None
     _set_due_times(case, calendar)

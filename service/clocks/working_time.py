@@ -115,13 +115,12 @@ class WorkCalendar:
         begin = self.add(start, 0)
         day = self._local_day(begin)
         into_day = self.between(self.opening(day)[0], begin)
+        last = day + timedelta(days=HORIZON_DAYS)
         for _ in range(days):
             day += timedelta(days=1)
-            guard = 0
             while not self.is_working_day(day):
                 day += timedelta(days=1)
-                guard += 1
-                if guard > HORIZON_DAYS:
+                if day > last:
                     raise NeverOpen("The calendar has no working time within three years.")
         opens, closes = self.opening(day)
         # A shorter day (e.g. Friday) ends the clock at its closing time.

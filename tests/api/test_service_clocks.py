@@ -416,6 +416,11 @@ def test_targets_need_a_calendar_and_only_admins_set_them(desk):
     response = desk.client.put(f"/api/v1/service-lines/{desk.line['id']}/targets", json={
         "calendar_id": desk.calendar["id"], "targets": []}, headers=desk.supervisor)
     assert_problem(response, 403)
+    mondays = ok(desk.client.post("/api/v1/calendars", json={"name": "Maanantaisin", "holiday_country": None,
+                                                             "hours": {"mon": ["08:00", "08:01"]}}, headers=desk.admin), 201)
+    response = desk.client.put(f"/api/v1/service-lines/{desk.line['id']}/targets", json={
+        "calendar_id": mondays["id"], "targets": [{"channel": "sms", "resolution_days": 365}]}, headers=desk.admin)
+    assert_problem(response, 422)
     desk.targets({"channel": "chat", "first_response_minutes": 5})
     shown = ok(desk.client.get(f"/api/v1/service-lines/{desk.line['id']}/targets", headers=desk.adviser))
     assert shown == {"service_line_id": desk.line["id"], "calendar_id": desk.calendar["id"],

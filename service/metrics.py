@@ -82,7 +82,7 @@ class InboundCollector:
 
 class ServiceClockCollector:
     """Cases whose running service target is past due, and those due within the soon window
-    (SERVICE_CLOCK_SOON_MINUTES, an hour by default): two counts on the partial due index."""
+    (SERVICE_CLOCK_SOON_MINUTES, an hour by default): two counts on a range of the due index."""
 
     def __init__(self, app: Flask):
         self.app = app

@@ -22,8 +22,6 @@ down_revision = 's28_stats_rollups'
 branch_labels = None
 depends_on = None
 
-_RUNNING = 'next_due_at IS NOT NULL'
-
 _CASE_COLUMNS = (
     ('first_response_due_at', sa.DateTime(timezone=True)),
     ('resolution_due_at', sa.DateTime(timezone=True)),
@@ -116,8 +114,7 @@ def upgrade():
     with op.batch_alter_table('case', schema=None) as batch_op:
         for name, type_ in _CASE_COLUMNS:
             batch_op.add_column(sa.Column(name, type_, nullable=True))
-        batch_op.create_index('ix_case_next_due', ['next_due_at', 'id'], unique=False,
-                              sqlite_where=sa.text(_RUNNING), postgresql_where=sa.text(_RUNNING))
+        batch_op.create_index('ix_case_next_due', ['next_due_at', 'id'], unique=False)
 
     with op.batch_alter_table('stats_case_fact', schema=None) as batch_op:
         for name, type_ in _FACT_COLUMNS:
@@ -132,7 +129,7 @@ def downgrade():
         for name, _type in reversed(_FACT_COLUMNS):
             batch_op.drop_column(name)
     with op.batch_alter_table('case', schema=None) as batch_op:
-        batch_op.drop_index('ix_case_next_due', sqlite_where=sa.text(_RUNNING), postgresql_where=sa.text(_RUNNING))
+        batch_op.drop_index('ix_case_next_due')
         for name, _type in reversed(_CASE_COLUMNS):
             batch_op.drop_column(name)
     with op.batch_alter_table('service_line', schema=None) as batch_op:

@@ -162,7 +162,7 @@ def list_cases(*, actor: Principal, page: int, page_size: int, region: str, sort
                             else or_(Case.next_due_at.is_(None), Case.next_due_at > now))
     if sort == "due":
         # Only running clocks have a due time; ascending puts NULLs last on PostgreSQL by
-        # default, so the partial index ix_case_next_due serves the page in order.
+        # default, so ix_case_next_due serves the page in order.
         order = (Case.next_due_at.asc().nulls_last(), Case.id.asc())
     else:
         column = {"created_at": Case.created_at, "updated_at": Case.updated_at,

@@ -210,8 +210,10 @@ def resume(case: Case, at: datetime) -> None:
 
 def _rebase(case: Case, calendar: WorkCalendar, at: datetime) -> None:
     """Count the working time used so far into what is left, and count on from ``at``."""
-    case.first_response_left_seconds = _left_now(case, case.first_response_left_seconds, calendar, at)
-    case.resolution_left_seconds = _left_now(case, case.resolution_left_seconds, calendar, at)
+    if _first_response_active(case):
+        case.first_response_left_seconds = _left_now(case, case.first_response_left_seconds, calendar, at)
+    if _resolution_active(case):
+        case.resolution_left_seconds = _left_now(case, case.resolution_left_seconds, calendar, at)
     case.clock_since = at
 
 

@@ -93,7 +93,8 @@ class TargetsIn(StrictSchema):
 
     @validates("targets")
     def _one_row_per_channel(self, value, **kwargs):
-        channels = [row["channel"] for row in value]
+        # Rows that failed their own validation may lack a channel; they are reported as such.
+        channels = [row["channel"] for row in value if "channel" in row]
         if len(channels) != len(set(channels)):
             raise ValidationError("One row per channel.")
 

@@ -1,5 +1,5 @@
-"""Agent queue benchmark: the adviser's case list and a long case, with a million cases and
-five million contacts in PostgreSQL.
+"""Agent queue benchmark: the adviser's case list (newest first, and by what is due next), the
+breached cases, and a long case, with a million cases and five million contacts in PostgreSQL.
 
     .venv/bin/python -m bench.queue                    # 1,000,000 cases, 5,000,000 contacts
     .venv/bin/python -m bench.queue --cases 100000     # a quick run
@@ -24,15 +24,29 @@ SEED_CUSTOMERS = text("""
 INSERT INTO customer (name, phone, language, created_at, updated_at)
 SELECT 'Asiakas ' || n, '+3584' || lpad(n::text, 8, '0'), 'fi', now(), now() FROM generate_series(1, :n) n
 """)
-# 10% of cases still being worked on (new or open), the rest closed; five channels.
+# 10% of cases still being worked on (new or open), the rest closed; five channels. The cases
+# being worked on have running service clocks, due from two days ago (breached) to eight days
+# ahead; new ones still wait for their first response.
 SEED_CASES = text("""
 INSERT INTO "case" (reference, service_line_id, customer_id, channel, status, subject, language,
-                    created_at, updated_at, last_activity_at, closed_at)
+                    created_at, updated_at, last_activity_at, closed_at,
+                    first_response_due_at, resolution_due_at, next_due_at, clock_since,
+                    first_response_left_seconds, resolution_left_seconds,
+                    first_response_target_seconds, resolution_target_seconds, resolution_started_at)
 SELECT '2026-B' || n, :line, 1 + (n % :customers),
        (ARRAY['email','sms','chat','phone','webform'])[1 + (n / 10) % 5],
        CASE WHEN n % 10 = 0 THEN 'open' WHEN n % 10 = 1 THEN 'new' ELSE 'closed' END,
-       'Asia ' || n, 'fi', t, t, t, CASE WHEN n % 10 > 1 THEN t + interval '2 days' END
-FROM (SELECT n, timestamptz '2024-11-01' + (n * interval '1 minute') AS t FROM generate_series(CAST(:first AS integer), CAST(:last AS integer)) n) s
+       'Asia ' || n, 'fi', t, t, t, CASE WHEN n % 10 > 1 THEN t + interval '2 days' END,
+       CASE WHEN n % 10 = 1 THEN due END,
+       CASE WHEN n % 10 = 1 THEN due + interval '2 days' WHEN n % 10 = 0 THEN due END,
+       CASE WHEN n % 10 < 2 THEN due END,
+       CASE WHEN n % 10 < 2 THEN t END,
+       CASE WHEN n % 10 = 1 THEN 7200 END, CASE WHEN n % 10 < 2 THEN 57600 END,
+       CASE WHEN n % 10 = 1 THEN 7200 END, CASE WHEN n % 10 < 2 THEN 57600 END,
+       CASE WHEN n % 10 < 2 THEN t END
+FROM (SELECT n, timestamptz '2024-11-01' + (n * interval '1 minute') AS t,
+             now() + ((n::bigint * 7919) % 14400 - 2880) * interval '1 minute' AS due
+      FROM generate_series(CAST(:first AS integer), CAST(:last AS integer)) n) s
 """)
 SEED_CONTACTS = text("""
 INSERT INTO contact (case_id, channel, direction, external_id, sender, body, occurred_at, created_at)
@@ -82,15 +96,20 @@ def seed(app, cases: int, contacts_per_case: int, chunk: int = 200_000) -> int:
 
 def measure(app, long_case: int, runs: int) -> dict:
     client = app.test_client()
-    adviser = bearer(app, "adviser")
+    adviser, supervisor = bearer(app, "adviser"), bearer(app, "supervisor")
     requests = {
-        "case list: open, sms, newest first, page 2": ("/api/v1/cases", {"status": "open", "channel": "sms",
-                                                                          "sort": "-created_at", "page": 2}),
-        "a case with 50 contacts": (f"/api/v1/cases/{long_case}", {}),
+        "case list: open, sms, newest first, page 2": (adviser, {"status": "open", "channel": "sms",
+                                                                 "sort": "-created_at", "page": 2}),
+        "case list: open, sms, due first, page 2": (adviser, {"status": "open", "channel": "sms", "sort": "due",
+                                                              "page": 2}),
+        "case list: new and open, every channel, due first": (adviser, {"status": ["new", "open"], "sort": "due"}),
+        "case list: breached, due first (supervisor)": (supervisor, {"breached": "true", "sort": "due"}),
+        "a case with 50 contacts": (adviser, None),
     }
     results = {}
-    for label, (path, params) in requests.items():
-        _, results[label] = time_get(client, path, params, adviser, runs)
+    for label, (headers, params) in requests.items():
+        path = "/api/v1/cases" if params is not None else f"/api/v1/cases/{long_case}"
+        _, results[label] = time_get(client, path, params or {}, headers, runs)
         print(f"  {label}: {results[label]}", flush=True)
     return results
 

@@ -156,6 +156,7 @@ def _register_blueprints(app: Flask) -> None:
     from .auth import routes as auth_routes
     from .cases import routes as case_routes
     from .chats import routes as chat_routes
+    from .clocks import routes as clock_routes
     from .customers import routes as customer_routes
     from .forwarding import routes as forwarding_routes
     from .intake import routes as intake_routes
@@ -172,7 +173,8 @@ def _register_blueprints(app: Flask) -> None:
                       outbox_routes.blp, recording_routes.blp, chat_routes.blp, customer_routes.blp,
                       forwarding_routes.authorities_blp, forwarding_routes.forwarding_blp,
                       retention_routes.blp, retention_routes.holds_blp, privacy_routes.blp, intake_routes.blp,
-                      audit_routes.blp, stats_routes.blp, reply_template_routes.blp, reply_template_routes.case_blp):
+                      audit_routes.blp, stats_routes.blp, reply_template_routes.blp, reply_template_routes.case_blp,
+                      clock_routes.blp):
         api.register_blueprint(blueprint)
 
     from .console import blp as console_blp

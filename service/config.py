@@ -161,6 +161,8 @@ class Settings:
     STATS_SERVICE_LEVEL_SECONDS: int = 60
     # The longest range one statistics request may cover.
     STATS_MAX_RANGE_DAYS: int = 3 * 366
+    # Service clocks: a case whose next target is due within this many minutes is "due soon".
+    SERVICE_CLOCK_SOON_MINUTES: int = 60
     OUTBOX_MAX_ATTEMPTS: int = 6
     # A worker that claimed a message and has not reported back by then is presumed gone.
     OUTBOX_LEASE_SECONDS: int = 300

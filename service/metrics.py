@@ -80,6 +80,35 @@ class InboundCollector:
         yield age
 
 
+class ServiceClockCollector:
+    """Cases whose running service target is past due, and those due within the soon window
+    (SERVICE_CLOCK_SOON_MINUTES, an hour by default): two counts on a range of the due index."""
+
+    def __init__(self, app: Flask):
+        self.app = app
+
+    def collect(self):
+        from datetime import timedelta
+
+        from .cases.models import Case
+
+        now = utcnow()
+        soon = now + timedelta(minutes=self.app.config["SERVICE_CLOCK_SOON_MINUTES"])
+        with self.app.app_context():
+            breached, due_soon = db.session.execute(select(
+                func.count().filter(Case.next_due_at <= now),
+                func.count().filter(Case.next_due_at > now)).where(
+                Case.next_due_at.is_not(None), Case.next_due_at <= soon)).one()
+            db.session.rollback()
+        past = GaugeMetricFamily("service_clock_breached_cases", "Open cases with a service target past due")
+        past.add_metric([], breached)
+        near = GaugeMetricFamily("service_clock_due_soon_cases",
+                                 "Open cases with a service target due within SERVICE_CLOCK_SOON_MINUTES")
+        near.add_metric([], due_soon)
+        yield past
+        yield near
+
+
 def _aware(when):
     # An aggregate can come back from SQLite without its zone; stored times are UTC.
     return when if when.tzinfo else when.replace(tzinfo=utcnow().tzinfo)
@@ -109,7 +138,7 @@ def _from_loopback(address: str | None) -> bool:
 
 
 def init_metrics(app: Flask) -> None:
-    outbox, inbound = OutboxCollector(app), InboundCollector(app)
+    outbox, inbound, clocks = OutboxCollector(app), InboundCollector(app), ServiceClockCollector(app)
     # Said by a process that serves requests, at its first one: a command-line tool serves no
     # /metrics, and its users would read the warning on every command.
     unwarned = [not app.config.get("METRICS_TOKEN") and not app.testing]
@@ -147,4 +176,5 @@ def init_metrics(app: Flask) -> None:
         extra = CollectorRegistry()
         extra.register(outbox)
         extra.register(inbound)
+        extra.register(clocks)
         return Response(output + generate_latest(extra), mimetype=CONTENT_TYPE_LATEST)

@@ -16,3 +16,4 @@ from .stats.models import CaseFact, ContactDaily, ContactFact  # noqa: F401
 from .intake.models import InboundEnvelope  # noqa: F401
 from .retention.models import ProviderCopy  # noqa: F401
 from .reply_templates.models import ReplyTemplate  # noqa: F401
+from .clocks.models import BusinessCalendar, ClockEvent, ServiceTarget  # noqa: F401

@@ -10,6 +10,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from .. import events
 from ..audit.logic import commit_read, record
+from ..clocks import logic as clocks
 from ..auth.models import Official
 from ..auth.permissions import CASE_WORKERS, Principal
 from ..customers.logic import ensure_not_restricted, find_customer, find_or_create, may_see
@@ -38,12 +39,13 @@ def format_reference(case: Case) -> str:
     return f"{case.created_at.year}-{case.id:06d}"
 
 
-def move(case: Case, status: str) -> None:
+def move(case: Case, status: str, at: datetime | None = None) -> None:
     if status == case.status:
         return
     if status not in TRANSITIONS[case.status]:
         raise InvalidTransition(f"A {case.status} case cannot become {status}.")
-    case.status = status
+    before, case.status = case.status, status
+    clocks.status_changed(case, before, status, at or utcnow())
 
 
 def touch(case: Case, at: datetime | None = None) -> None:
@@ -59,6 +61,7 @@ def handled_by_official(case: Case, at: datetime | None = None) -> None:
         move(case, OPEN)
     if case.first_response_at is None:
         case.first_response_at = at or utcnow()
+        clocks.responded(case, case.first_response_at)
 
 
 def new_case(*, service_line_id: int, channel: str, customer: Customer | None, subject: str | None,
@@ -71,6 +74,7 @@ def new_case(*, service_line_id: int, channel: str, customer: Customer | None, s
     db.session.add(case)
     db.session.flush()
     case.reference = format_reference(case)
+    clocks.start_clocks(case, at)
     events.case_created.send(case)
     return case
 
@@ -104,7 +108,7 @@ def get_case(*, actor: Principal, case_id: int) -> Case:
         _visible_cases(actor).where(Case.id == case_id).options(
             selectinload(Case.contacts).selectinload(Contact.handled_by),
             selectinload(Case.notes).selectinload(Note.author),
-            selectinload(Case.attachments),
+            selectinload(Case.attachments), selectinload(Case.clock_events),
             joinedload(Case.customer), joinedload(Case.service_line),
             *(loader() for loader in DETAIL_LOADERS),
         )
@@ -122,7 +126,7 @@ def list_cases(*, actor: Principal, page: int, page_size: int, region: str, sort
                language: list[str] | None = None, customer_id: int | None = None,
                created_from: datetime | None = None, created_to: datetime | None = None,
                updated_from: datetime | None = None, updated_to: datetime | None = None,
-               q: str | None = None):
+               q: str | None = None, breached: bool | None = None):
     # Each a single row per case: joined into the page's one query rather than three more.
     query = _visible_cases(actor).options(joinedload(Case.customer), joinedload(Case.assignee),
                                           joinedload(Case.service_line))
@@ -152,9 +156,18 @@ def list_cases(*, actor: Principal, page: int, page_size: int, region: str, sort
             query = query.where(column < upper)
     if q:
         query = query.where(_matches_text(q.strip(), region))
-    column = {"created_at": Case.created_at, "updated_at": Case.updated_at,
-              "last_activity_at": Case.last_activity_at}[sort.lstrip("-")]
-    order = (column.desc(), Case.id.desc()) if sort.startswith("-") else (column.asc(), Case.id.asc())
+    if breached is not None:
+        now = utcnow()
+        query = query.where(Case.next_due_at <= now if breached
+                            else or_(Case.next_due_at.is_(None), Case.next_due_at > now))
+    if sort == "due":
+        # Only running clocks have a due time; ascending puts NULLs last on PostgreSQL by
+        # default, so ix_case_next_due serves the page in order.
+        order = (Case.next_due_at.asc().nulls_last(), Case.id.asc())
+    else:
+        column = {"created_at": Case.created_at, "updated_at": Case.updated_at,
+                  "last_activity_at": Case.last_activity_at}[sort.lstrip("-")]
+        order = (column.desc(), Case.id.desc()) if sort.startswith("-") else (column.asc(), Case.id.asc())
     result = paginate(query.order_by(*order), page=page, page_size=page_size)
     # A search names who the official looked for; that is what legality control asks about.
     record("case.listed", actor=actor, object_type="case",
@@ -337,8 +350,8 @@ def close_case(*, actor: Principal, case_id: int, default_retention_days: int,
     case = load_case(actor=actor, case_id=case_id, for_update=True)
     if case.status == CLOSED:
         raise InvalidTransition("The case is already closed.")
-    move(case, CLOSED)
     at = at or utcnow()
+    move(case, CLOSED, at)
     case.closed_at = at
     days = case.service_line.case_retention_days or default_retention_days
     case.retention_until = at + timedelta(days=days)
@@ -353,10 +366,11 @@ def reopen_case(*, actor: Principal, case_id: int) -> Case:
     case = load_case(actor=actor, case_id=case_id, for_update=True)
     if case.status != CLOSED:
         raise InvalidTransition("Only a closed case can be reopened.")
-    move(case, OPEN)
+    at = utcnow()
+    move(case, OPEN, at)
     case.closed_at = None
     case.retention_until = None
-    touch(case)
+    touch(case, at)
     record("case.reopened", actor=actor, object_type="case", object_id=case.id)
     events.case_reopened.send(case)
     db.session.commit()

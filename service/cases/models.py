@@ -58,6 +58,26 @@ class Case(db.Model):
     # who is not that case's customer gets a case of its own, linked to the named one for an
     # official to look at.
     linked_case_id: Mapped[int | None] = mapped_column(ForeignKey("case.id", ondelete="SET NULL"))
+    # Service clocks (service.clocks), counted in working time on the line's calendar. While a
+    # clock runs its due time is set; while the case waits on the customer the due times are
+    # null and *_left_seconds hold the working time that was left when it paused.
+    first_response_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolution_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The earlier of the two running due times: what the queue sorts on.
+    next_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The moment the running clocks last started or resumed; *_left_seconds count from it.
+    clock_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    clock_paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_response_left_seconds: Mapped[int | None]
+    resolution_left_seconds: Mapped[int | None]
+    first_response_target_seconds: Mapped[int | None]
+    resolution_target_seconds: Mapped[int | None]
+    resolution_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set when the clock stops: whether the target was met, and the working time it took.
+    first_response_met: Mapped[bool | None]
+    resolution_met: Mapped[bool | None]
+    first_response_working_seconds: Mapped[int | None]
+    resolution_working_seconds: Mapped[int | None]
 
     service_line: Mapped["ServiceLine"] = relationship()  # noqa: F821
     customer: Mapped["Customer | None"] = relationship()  # noqa: F821
@@ -72,6 +92,10 @@ class Case(db.Model):
     )
     attachments: Mapped[list["Attachment"]] = relationship(
         back_populates="case", cascade="all, delete-orphan", order_by="Attachment.id"
+    )
+    clock_events: Mapped[list["ClockEvent"]] = relationship(  # noqa: F821
+        back_populates="case", cascade="all, delete-orphan", passive_deletes=True,
+        order_by="(ClockEvent.at, ClockEvent.id)",
     )
 
     def deletion_due(self, default_days: int) -> datetime | None:
@@ -99,6 +123,11 @@ class Case(db.Model):
         Index("ix_case_line_activity", "service_line_id", "last_activity_at"),
         # Threading looks up a customer's open case on one line and channel.
         Index("ix_case_customer_thread", "customer_id", "service_line_id", "channel", "status"),
+        # The queue sorted by what is due next (walked in order, so a page reads a few rows
+        # whatever the filters), and the breached and due-soon counts. Not partial: the queue
+        # lists the cases without a running clock too, last, and a partial index could not
+        # serve that order.
+        Index("ix_case_next_due", "next_due_at", "id"),
     )
 
 

@@ -1,8 +1,11 @@
+from datetime import timedelta
+
 from flask import current_app
 from flask_smorest.fields import Upload
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from ..customers.schemas import CustomerOut
+from ..db_types import utcnow
 from ..pagination import PageArgs
 from ..schemas import (EmailField, EventTimeField, IdField, PhoneField, StrictSchema, UTCDateTimeField,
                        header_text, language_field, query_id, required_text, text_field)
@@ -83,9 +86,43 @@ class CaseSummaryOut(Schema):
                        "closed; while it is not closed, its line's case period after its last activity. Null "
                        "under a legal hold."})
 
+    first_response_due_at = fields.DateTime(allow_none=True, metadata={
+        "description": "When the first response is due, in working time; null when there is no such clock, it "
+                       "has stopped, or the case is waiting on the customer"})
+    resolution_due_at = fields.DateTime(allow_none=True, metadata={
+        "description": "When the case is due to be resolved, in working time; null as for first_response_due_at"})
+    next_due_at = fields.DateTime(allow_none=True, metadata={"description": "The earlier of the two; the queue's "
+                                                                            "`sort=due` orders by it"})
+    due_state = fields.Method("_due_state", allow_none=True, metadata={
+        "type": "string", "nullable": True, "enum": ["breached", "due_soon", "on_time", "paused", None],
+        "description": "breached: a running target is past due; due_soon: due within SERVICE_CLOCK_SOON_MINUTES; "
+                       "paused: waiting on the customer; null: no running clock"})
+
     def _deleted_after(self, case):
         due = case.deletion_due(current_app.config["CASE_RETENTION_DAYS"])
         return due.isoformat() if due else None
+
+    def _due_state(self, case):
+        return due_state(case, utcnow(), timedelta(minutes=current_app.config["SERVICE_CLOCK_SOON_MINUTES"]))
+
+
+def due_state(case, now, soon) -> str | None:
+    if case.clock_paused_at is not None:
+        return "paused"
+    if case.next_due_at is None:
+        return None
+    if case.next_due_at <= now:
+        return "breached"
+    return "due_soon" if case.next_due_at <= now + soon else "on_time"
+
+
+class ClockEventOut(Schema):
+    at = fields.DateTime()
+    event = fields.String(metadata={"description": "started, paused, resumed, responded, resolved, restarted "
+                                                   "(reopened) or recomputed (calendar changed)"})
+    first_response_due_at = fields.DateTime(allow_none=True, metadata={"description": "In force after the event "
+                                                                                      "(before it, for a pause)"})
+    resolution_due_at = fields.DateTime(allow_none=True)
 
 
 class FeedbackOut(Schema):
@@ -106,6 +143,16 @@ class CaseOut(CaseSummaryOut):
     linked_case_id = fields.Integer(allow_none=True, metadata={
         "description": "The case an email named (by its reference or a Message-ID) when its sender was not that "
                        "case's customer: the message got a case of its own, linked here for an official to check"})
+    first_response_met = fields.Boolean(allow_none=True, metadata={
+        "description": "Whether the first response came within its target; null until it came"})
+    resolution_met = fields.Boolean(allow_none=True, metadata={
+        "description": "Whether the case was closed within its resolution target; null while it is open"})
+    first_response_working_seconds = fields.Integer(allow_none=True, metadata={
+        "description": "Working time to the first response, pauses left out"})
+    resolution_working_seconds = fields.Integer(allow_none=True, metadata={
+        "description": "Working time to closing (since the last reopening), pauses left out"})
+    clock_history = fields.List(fields.Nested(ClockEventOut), attribute="clock_events", metadata={
+        "description": "Every start, pause, resume and stop of the case's service clocks"})
     contacts = fields.List(fields.Nested(ContactOut))
     notes = fields.List(fields.Nested(NoteOut))
     attachments = fields.List(fields.Nested(AttachmentOut))
@@ -161,7 +208,11 @@ class CaseQuery(PageArgs):
                       metadata={"description": "Case reference, subject, or the customer's name, email or phone"})
     sort = fields.String(load_default="-created_at",
                          validate=validate.OneOf(("-created_at", "created_at", "-updated_at", "updated_at",
-                                                  "-last_activity_at")))
+                                                  "-last_activity_at", "due")),
+                         metadata={"description": "`due`: what is due next first; cases without a running "
+                                                  "service clock last"})
+    breached = fields.Boolean(metadata={"description": "true: only cases with a running service target past "
+                                                       "due; false: none of them"})
 
 
 class NoteIn(StrictSchema):

@@ -26,6 +26,7 @@ from sqlalchemy import bindparam, case as when, or_, select, tuple_, update
 
 from ..auth.permissions import Principal
 from ..cases.logic import move
+from ..clocks import logic as clocks
 from ..cases.models import CLOSED, NEW, OPEN, PROVIDER_IDS, WAITING, Attachment, Case, Contact
 from ..customers.models import Customer
 from ..customers.normalise import email_or_none, phone_or_none
@@ -321,6 +322,7 @@ def _insert_cases(slots: list[_CaseSlot], *, now) -> None:
         # As cases.logic.format_reference: derived from the id, so no counter serialises intake.
         slot.reference = f"{now.year}-{case_id:06d}"
     _set_references(new)
+    clocks.start_clocks_for([s.id for s in new], now)
     # The day the cases opened on is recounted by the statistics rollup (stats.recorder).
     insert_rows(StatsRecount.__table__, [{"at": _minute(now)}])
 
@@ -388,7 +390,7 @@ def _touch_existing_cases(planned: list[_Planned], *, now) -> None:
     if waiting:
         for case in db.session.scalars(select(Case).where(Case.id.in_(waiting))):
             if case.status == WAITING:
-                move(case, OPEN)
+                move(case, OPEN, now)  # the service clocks resume, keeping the time already used
         db.session.flush()
         for p in stored:
             if p.slot.id in waiting:

@@ -36,6 +36,8 @@ class ServiceLine(db.Model):
     recording_share: Mapped[float | None]
     # The register's privacy notice, linked from the chat widget before a chat starts.
     privacy_notice_url: Mapped[str | None] = mapped_column(String(500))
+    # The business calendar its service clocks count working time on (service.clocks).
+    calendar_id: Mapped[int | None] = mapped_column(ForeignKey("business_calendar.id", ondelete="RESTRICT"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

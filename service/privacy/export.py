@@ -22,6 +22,7 @@ from ..audit.logic import record
 from ..auth.permissions import Principal
 from ..cases.models import Attachment, Case, Contact, Note
 from ..chats.models import Chat, ChatMessage
+from ..clocks.models import ClockEvent
 from ..customers.models import Customer, RectificationHistory, SmsOptOut
 from ..customers.normalise import phone_or_none
 from ..db_types import utcnow
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 _NESTED = "shown nested under its parent"
 _OFFICIAL = "identifies an official, not the person"
 _INTERNAL = "an internal or the provider's technical identifier"
+_CLOCK = "service clock bookkeeping; its due times, results and history are shown"
 
 SHOWN: dict[type, dict[str, str]] = {
     Customer: {"id": "id", "name": "name", "email": "email", "phone": "phone", "address": "address",
@@ -51,7 +53,11 @@ SHOWN: dict[type, dict[str, str]] = {
            "language": "language", "topic": "topic", "question": "question", "answer": "answer",
            "created_at": "opened_at", "updated_at": "updated_at", "last_activity_at": "last_activity_at",
            "first_response_at": "first_response_at", "closed_at": "closed_at", "retention_until": "retention_until",
-           "legal_hold_at": "legal_hold_since"},
+           "legal_hold_at": "legal_hold_since", "first_response_due_at": "first_response_due_at",
+           "resolution_due_at": "resolution_due_at", "first_response_met": "first_response_met",
+           "resolution_met": "resolution_met"},
+    ClockEvent: {"at": "at", "event": "event", "first_response_due_at": "first_response_due_at",
+                 "resolution_due_at": "resolution_due_at"},
     Contact: {"id": "id", "channel": "channel", "direction": "direction", "external_id": "external_id",
               "sender": "from", "sender_name": "from_name", "recipient": "to", "subject": "subject", "body": "body",
               "language": "language", "occurred_at": "occurred_at", "received_at": "received_at",
@@ -86,7 +92,12 @@ NOT_SHOWN: dict[type, dict[str, str]] = {
     Case: {"service_line_id": "shown as the register's name", "customer_id": _NESTED,
            "linked_case_id": "a case the person's email named, perhaps someone else's", "assignee_id": _OFFICIAL,
            "created_by_id": _OFFICIAL, "stats_fact_id": "anonymous statistics, about no one",
-           "legal_hold_reason": "the authority's reason for keeping the case; the hold itself is shown"},
+           "legal_hold_reason": "the authority's reason for keeping the case; the hold itself is shown",
+           **{name: _CLOCK for name in ("next_due_at", "clock_since", "clock_paused_at", "first_response_left_seconds",
+                                        "resolution_left_seconds", "first_response_target_seconds",
+                                        "resolution_target_seconds", "resolution_started_at",
+                                        "first_response_working_seconds", "resolution_working_seconds")}},
+    ClockEvent: {"id": _INTERNAL, "case_id": _NESTED},
     Contact: {"case_id": _NESTED, "handled_by_id": _OFFICIAL, "created_by_id": _OFFICIAL,
               "agent_call_sid": "the official's leg of the call: " + _INTERNAL,
               "external_id_source": "whether the external id is the provider's or was logged by hand",
@@ -174,13 +185,14 @@ class _Export:
             "chats": [self.kept("chat", c.id, lambda c=c: self.chat(c)) for c in by_case[Chat]],
             "messages": [self.kept("outbox_message", m.id, lambda m=m: _row(m)) for m in by_case[OutboxMessage]],
             "feedback": [_row(f) for f in by_case[FeedbackRequest]],
+            "service_clock_history": [_row(e) for e in case.clock_events],
         }
 
 
 def _cases(customer: Customer, window: dict):
     query = select(Case).where(Case.customer_id == customer.id).options(
         selectinload(Case.contacts), selectinload(Case.notes), selectinload(Case.attachments),
-        selectinload(Case.service_line)).order_by(Case.id)
+        selectinload(Case.clock_events), selectinload(Case.service_line)).order_by(Case.id)
     # "My call on date X" names when the contact happened, not when its case was opened: a
     # case opened in March holds the call of May too.
     within = []

@@ -41,6 +41,7 @@ from sqlalchemy import delete, exists, or_, select, text, update
 
 from ..cases.models import Attachment, Case, Contact, Note
 from ..chats.models import Chat, ChatMessage
+from ..clocks.models import ClockEvent
 from ..customers.models import Customer, RectificationHistory
 from ..extensions import db
 from ..feedback.models import FeedbackRequest
@@ -72,6 +73,7 @@ REFERENCES = {
     ("feedback_request", "case_id"): DELETED_WITH_THE_CASE,
     ("feedback_request", "outbox_id"): SET_TO_NULL,
     ("disclosure", "case_id"): DELETED_WITH_THE_CASE,
+    ("case_clock_event", "case_id"): DELETED_WITH_THE_CASE,
     ("disclosure", "outbox_id"): SET_TO_NULL,
     ("case", "customer_id"): CUSTOMERS_CHECKED,
     ("case", "linked_case_id"): SET_TO_NULL,
@@ -81,7 +83,7 @@ REFERENCES = {
 }
 
 # Deleted by case id; whatever refers to their rows is deleted by case id too.
-_BY_CASE = (Contact, Note, Attachment, FeedbackRequest, Disclosure)
+_BY_CASE = (Contact, Note, Attachment, FeedbackRequest, Disclosure, ClockEvent)
 
 
 def may_switch_off_row_triggers() -> bool:

@@ -60,10 +60,22 @@ def _case_events(fact: CaseFact) -> Iterator[Event]:
     yield fact.opened_at, "opened", None
     if fact.first_response_at is not None:
         yield fact.first_response_at, "first_response_seconds", fact.first_response_seconds
+        yield from clock_events("first_response", fact.first_response_at, fact.first_response_met,
+                                fact.first_response_working_seconds)
     if fact.forwarded_at is not None:
         yield fact.forwarded_at, "forwarded", None
     if fact.closed_at is not None:
         yield fact.closed_at, "closed", fact.close_seconds
+        yield from clock_events("resolution", fact.closed_at, fact.resolution_met, fact.resolution_working_seconds)
+
+
+def clock_events(clock: str, at: datetime, met: bool | None, working_seconds: int | None) -> Iterator[Event]:
+    """A service clock stopped at ``at`` (service.clocks): target met or missed, working time."""
+    if met is None:
+        return
+    yield at, f"{clock}_target_{'met' if met else 'missed'}", None
+    if working_seconds is not None:
+        yield at, f"{clock}_working_seconds", working_seconds
 
 
 def _feedback_events(fact: CaseFact) -> Iterator[Event]:
@@ -81,7 +93,9 @@ _CALL_COLUMNS = (ContactFact.occurred_at, ContactFact.language, ContactFact.serv
 _CASE_COLUMNS = (CaseFact.channel, CaseFact.language, CaseFact.service_line_id, CaseFact.opened_at,
                  CaseFact.first_response_at, CaseFact.first_response_seconds, CaseFact.forwarded_at,
                  CaseFact.closed_at, CaseFact.close_seconds, CaseFact.feedback_sent_at,
-                 CaseFact.feedback_answered_at, CaseFact.feedback_score)
+                 CaseFact.feedback_answered_at, CaseFact.feedback_score, CaseFact.first_response_met,
+                 CaseFact.first_response_working_seconds, CaseFact.resolution_met,
+                 CaseFact.resolution_working_seconds)
 
 
 def _facts_on(report: str, start: datetime, end: datetime):

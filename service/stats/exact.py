@@ -20,7 +20,8 @@ from ..extensions import db
 from .calendar import Period, local_day, period_key, periods, utc_bounds
 from .logic import StatsQuery, StatsSettings, Table, _contacts_table, _table
 from .models import CaseFact, ContactFact
-from .reports import COLUMNS, COUNTS
+from .cells import clock_events
+from .reports import COLUMNS, COUNTS, target_share
 
 
 class _Tally:
@@ -87,10 +88,16 @@ def _case_events(query: StatsQuery, settings: StatsSettings) -> Iterator[tuple[d
             yield key(fact.opened_at), group, "opened", None
         if inside(fact.first_response_at):
             yield key(fact.first_response_at), group, "first_response_seconds", fact.first_response_seconds
+            for at, measure, sample in clock_events("first_response", fact.first_response_at, fact.first_response_met,
+                                                    fact.first_response_working_seconds):
+                yield key(at), group, measure, sample
         if inside(fact.forwarded_at):
             yield key(fact.forwarded_at), group, "forwarded", None
         if inside(fact.closed_at):
             yield key(fact.closed_at), group, "closed", fact.close_seconds
+            for at, measure, sample in clock_events("resolution", fact.closed_at, fact.resolution_met,
+                                                    fact.resolution_working_seconds):
+                yield key(at), group, measure, sample
 
 
 def _feedback_events(query: StatsQuery, settings: StatsSettings) -> Iterator[tuple[date, tuple, str, float | None]]:
@@ -143,8 +150,13 @@ def _figures(report: str, tally: _Tally) -> dict[str, tuple[float | None, int]]:
         return {"service_level_share": (share, offered), **_spread(samples["queue_seconds"], "queue_seconds"),
                 **_spread(samples["handling_seconds"], "handling_seconds")}
     if report == "cases":
+        clocks = {}
+        for clock in ("first_response", "resolution"):
+            clocks[f"{clock}_target_share"] = target_share(counts[f"{clock}_target_met"],
+                                                           counts[f"{clock}_target_missed"])
+            clocks.update(_spread(samples[f"{clock}_working_seconds"], f"{clock}_working_seconds", mean=False))
         return {**_spread(samples["first_response_seconds"], "first_response_seconds", mean=False),
-                **_spread(samples["closed"], "close_seconds", mean=False)}
+                **_spread(samples["closed"], "close_seconds", mean=False), **clocks}
     if report == "feedback":
         scores = samples["answered"]
         return {"score_mean": (round(statistics.fmean(scores), 2) if scores else None, len(scores))}

@@ -37,6 +37,13 @@ __all__ = ["COUNTS", "FIGURES", "GROUPS", "REPORTS", "StatsQuery", "StatsSetting
 _ROW_PARTS = {
     "calls": (("answered", "abandoned"),),
     "feedback": (("score_1", "score_2", "score_3", "score_4", "score_5"),),
+    "cases": (("first_response_target_met", "first_response_target_missed"),
+              ("resolution_target_met", "resolution_target_missed")),
+}
+# A share times the count it rests on gives its parts back: hidden whenever one of them is.
+_SHARE_PARTS = {
+    "first_response_target_share": ("first_response_target_met", "first_response_target_missed"),
+    "resolution_target_share": ("resolution_target_met", "resolution_target_missed"),
 }
 
 
@@ -280,7 +287,7 @@ def _suppress_row(report: str, values: dict, hidden: set[str], threshold: int) -
         out[name] = None if name in hidden else values[name]
     for name in FIGURES[report]:
         value, n = values[name]
-        if value is not None and n < threshold:
+        if value is not None and (n < threshold or any(part in hidden for part in _SHARE_PARTS.get(name, ()))):
             hidden.add(name)
             value = None
         out[name] = value

@@ -68,6 +68,11 @@ class CaseFact(db.Model):
     # Durations from the exact times, before those are cut to the minute.
     first_response_seconds: Mapped[int | None]
     close_seconds: Mapped[int | None]
+    # Service clocks (service.clocks): whether each target was met, and the working time taken.
+    first_response_met: Mapped[bool | None]
+    resolution_met: Mapped[bool | None]
+    first_response_working_seconds: Mapped[int | None]
+    resolution_working_seconds: Mapped[int | None]
     feedback_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     feedback_answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     feedback_score: Mapped[int | None] = mapped_column(SmallInteger)

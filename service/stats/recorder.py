@@ -17,14 +17,16 @@ from ..cases.models import FORWARDED, Case, Contact
 from ..feedback.models import ANSWERED, SENT, FeedbackRequest
 from .models import CaseFact, ContactFact, StatsRecount
 
-_CASE_FIELDS = ("status", "first_response_at", "closed_at", "language", "service_line_id", "channel")
+_CASE_FIELDS = ("status", "first_response_at", "closed_at", "language", "service_line_id", "channel",
+                "first_response_met", "resolution_met")
 _CALL_FIELDS = ("answered_at", "ended_at", "started_at", "queue_seconds", "call_status")
 _FEEDBACK_FIELDS = ("status", "sent_at", "answered_at", "score")
 _FACT_TIMES = ("opened_at", "first_response_at", "forwarded_at", "closed_at", "feedback_sent_at",
                "feedback_answered_at")
 # A change in these changes what every day of the fact counted, not only one day's.
 _FACT_VALUES = ("channel", "language", "service_line_id", "first_response_seconds", "close_seconds",
-                "feedback_score")
+                "feedback_score", "first_response_met", "resolution_met", "first_response_working_seconds",
+                "resolution_working_seconds")
 _FINAL_CALL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled", "abandoned"})
 
 
@@ -78,6 +80,11 @@ def sync_case(case: Case) -> CaseFact:
     fact.first_response_seconds = _seconds(case.created_at, case.first_response_at)
     fact.closed_at = _minute(case.closed_at)
     fact.close_seconds = _seconds(case.created_at, case.closed_at)
+    # Service clocks: a reopened case's resolution is counted again when it closes again.
+    fact.first_response_met = case.first_response_met
+    fact.first_response_working_seconds = case.first_response_working_seconds
+    fact.resolution_met = case.resolution_met if case.closed_at is not None else None
+    fact.resolution_working_seconds = case.resolution_working_seconds if case.closed_at is not None else None
     if case.status == FORWARDED and fact.forwarded_at is None:
         fact.forwarded_at = _minute(case.updated_at)
     _queue_recounts(case, fact, before)

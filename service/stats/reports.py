@@ -17,7 +17,8 @@ GROUPS = {
 COUNTS = {
     "contacts": ("contacts",),
     "calls": ("offered", "answered", "abandoned", "answered_within_service_level"),
-    "cases": ("opened", "closed", "forwarded", "open_at_end"),
+    "cases": ("opened", "closed", "forwarded", "open_at_end", "first_response_target_met",
+              "first_response_target_missed", "resolution_target_met", "resolution_target_missed"),
     "feedback": ("sent", "answered", "score_1", "score_2", "score_3", "score_4", "score_5"),
 }
 FIGURES = {
@@ -25,7 +26,9 @@ FIGURES = {
     "calls": ("service_level_share", "queue_seconds_mean", "queue_seconds_median", "queue_seconds_p90",
               "handling_seconds_mean", "handling_seconds_median", "handling_seconds_p90"),
     "cases": ("first_response_seconds_median", "first_response_seconds_p90", "close_seconds_median",
-              "close_seconds_p90"),
+              "close_seconds_p90", "first_response_target_share", "resolution_target_share",
+              "first_response_working_seconds_median", "first_response_working_seconds_p90",
+              "resolution_working_seconds_median", "resolution_working_seconds_p90"),
     "feedback": ("score_mean",),
 }
 # The column of each breakdown in the facts and the cells.
@@ -50,6 +53,12 @@ def _spread(summary: Summary, measure: str, name: str, *, mean: bool = True) -> 
     return result
 
 
+def target_share(met: int, missed: int) -> tuple[float | None, int]:
+    """The share of service clocks that met their target, and how many it rests on."""
+    n = met + missed
+    return (round(met / n, 3) if n else None, n)
+
+
 def measures(report: str, summary: Summary, level: int) -> dict:
     """Counts (int) and figures ((value, values it rests on)) before suppression; ``level``
     is the service level in seconds, for calls."""
@@ -65,6 +74,10 @@ def measures(report: str, summary: Summary, level: int) -> dict:
     elif report == "cases":
         values.update(_spread(summary, "first_response_seconds", "first_response_seconds", mean=False))
         values.update(_spread(summary, "closed", "close_seconds", mean=False))
+        for clock in ("first_response", "resolution"):
+            values[f"{clock}_target_share"] = target_share(counts.get(f"{clock}_target_met", 0),
+                                                           counts.get(f"{clock}_target_missed", 0))
+            values.update(_spread(summary, f"{clock}_working_seconds", f"{clock}_working_seconds", mean=False))
     elif report == "feedback":
         mean = summary.mean("answered")
         values["score_mean"] = (round(mean, 2) if mean is not None else None, summary.samples["answered"])

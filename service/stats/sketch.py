@@ -31,7 +31,8 @@ EXACT = "exact"
 LOGARITHMIC = "log"
 # The samples kept as histograms, and how; other samples (feedback scores) need only their sum.
 HISTOGRAMS = {"queue_seconds": EXACT, "handling_seconds": LOGARITHMIC, "first_response_seconds": LOGARITHMIC,
-              "closed": LOGARITHMIC}
+              "closed": LOGARITHMIC, "first_response_working_seconds": LOGARITHMIC,
+              "resolution_working_seconds": LOGARITHMIC}
 
 
 def bucket(value: int, kind: str) -> int:

@@ -324,3 +324,36 @@ def _short_time(value: str) -> str:
     # en-GB short date and medium time.
     local = _local(value)
     return f"{local:%d/%m/%Y}, {local:%H:%M:%S}"
+
+
+def test_the_queue_marks_what_is_due_soon_and_orders_by_what_is_due_next(make_app, admin_for, browser, serve, api):
+    app = make_app()
+    server = serve(app)
+    client = app.test_client()
+    admin, adviser = admin_for(app, "admin"), admin_for(app, "adviser")
+    intake = api.api_key_headers()
+    # Open around the clock, so the test's own moment is working time whenever it runs.
+    always = {day: ["00:00", "23:59"] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    calendar = client.post("/api/v1/calendars", json={"name": "Aina auki", "hours": always, "holiday_country": None},
+                           headers=admin).get_json()
+    line = client.post("/api/v1/service-lines", json={"name": "Neuvonta", "phone_numbers": ["+358 9 310 1234"],
+                                                      "email_addresses": ["neuvonta@example.fi"]},
+                       headers=admin).get_json()
+    client.put(f"/api/v1/service-lines/{line['id']}/targets", headers=admin, json={
+        "calendar_id": calendar["id"], "targets": [{"channel": "email", "first_response_minutes": 600},
+                                                   {"channel": "sms", "first_response_minutes": 30}]})
+    email = api.inbound(intake, channel="email", to="neuvonta@example.fi", **{"from": {"email": "a@example.fi"}},
+                        subject="Kysymys").get_json()
+    sms = api.inbound(intake, channel="sms", to="+358 9 310 1234").get_json()
+
+    console = Console(browser, server.url).open()
+    console.sign_in(adviser.username)
+    console.wait_for_text("#queue-others", sms["case_reference"])
+    console.select("#filter-sort", "due")
+    console.wait_for_text("#queue-others", "Due soon")
+    rows = console.all("#queue-others tbody tr")
+    assert [row.find_element("css selector", "a").text for row in rows] == [sms["case_reference"],
+                                                                            email["case_reference"]]
+    assert "Due soon" in rows[0].text and "Due soon" not in rows[1].text
+    console.click("#filter-breached")
+    console.wait_for_text("#queue-others", "No cases here")

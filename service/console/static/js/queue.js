@@ -15,7 +15,8 @@ const STATUS_CHOICES = {
   active: ["new", "open", "waiting"], new: ["new"], open: ["open"], waiting: ["waiting"],
   forwarded: ["forwarded"], closed: ["closed"],
 };
-const DEFAULT_FILTERS = { status: "active", channel: "", language: "", q: "", page: 1 };
+const SORTS = { activity: "-last_activity_at", due: "due" };
+const DEFAULT_FILTERS = { status: "active", channel: "", language: "", q: "", sort: "activity", breached: false, page: 1 };
 // Kept across visits so that coming back from a case finds the queue as it was left.
 const filters = { ...DEFAULT_FILTERS };
 
@@ -39,7 +40,19 @@ function caseRow(item, fresh) {
     h("td", {}, item.subject || ""),
     h("td", {}, item.language ? t(`language.${item.language}`) : ""),
     h("td", {}, item.assignee?.name || t("queue.unassigned")),
-    h("td", {}, h("time", { datetime: item.last_activity_at }, dateTime(item.last_activity_at))));
+    h("td", {}, h("time", { datetime: item.last_activity_at }, dateTime(item.last_activity_at))),
+    h("td", {}, dueCell(item)));
+}
+
+// The next service target and its state: breached and due soon are marked, paused says so.
+function dueCell(item) {
+  if (item.due_state === "paused") return h("span", { class: "badge due-paused" }, t("queue.due.paused"));
+  if (!item.next_due_at) return "";
+  const when = h("time", { datetime: item.next_due_at }, dateTime(item.next_due_at));
+  if (item.due_state === "breached" || item.due_state === "due_soon") {
+    return h("span", {}, h("span", { class: `badge due-${item.due_state}` }, t(`queue.due.${item.due_state}`)), " ", when);
+  }
+  return when;
 }
 
 function table(caption, items, known, id) {
@@ -51,7 +64,7 @@ function table(caption, items, known, id) {
       h("caption", {}, caption),
       h("thead", {}, h("tr", {},
         ["queue.reference", "queue.status", "queue.channel", "queue.customer", "queue.subject",
-          "queue.language", "queue.assignee", "queue.lastActivity"].map((key) => h("th", { scope: "col" }, t(key))))),
+          "queue.language", "queue.assignee", "queue.lastActivity", "queue.dueNext"].map((key) => h("th", { scope: "col" }, t(key))))),
       h("tbody", {}, items.map((item) => caseRow(item, known && !known.has(signature(item)))))));
 }
 
@@ -62,7 +75,8 @@ function signature(item) {
 function query(extra) {
   return {
     status: STATUS_CHOICES[filters.status], channel: filters.channel || undefined,
-    language: filters.language || undefined, q: filters.q || undefined, sort: "-last_activity_at",
+    language: filters.language || undefined, q: filters.q || undefined, sort: SORTS[filters.sort],
+    breached: filters.breached ? "true" : undefined,
     page_size: PAGE_SIZE, ...extra,
   };
 }
@@ -78,6 +92,8 @@ export function showQueue(main) {
     select("status", Object.keys(STATUS_CHOICES).map((key) => [key, t(`queue.show.${key}`)]), filters.status, t("queue.statusFilter")),
     select("channel", [["", t("queue.allChannels")], ...CHANNELS.map((c) => [c, t(`channel.${c}`)])], filters.channel, t("queue.channel")),
     select("language", [["", t("queue.allLanguages")], ...CASE_LANGUAGES.map((l) => [l, t(`language.${l}`)])], filters.language, t("queue.language")),
+    select("sort", Object.keys(SORTS).map((key) => [key, t(`queue.sort.${key}`)]), filters.sort, t("queue.sortBy")),
+    field(t("queue.breachedOnly"), h("input", { type: "checkbox", name: "breached", id: "filter-breached", checked: filters.breached })),
     field(t("queue.search"), h("input", { type: "search", name: "q", id: "filter-q", value: filters.q, maxlength: 100 })),
     h("button", { type: "submit", class: "primary" }, t("queue.apply")));
   form.addEventListener("change", (event) => {
@@ -91,7 +107,8 @@ export function showQueue(main) {
   function apply() {
     const data = new FormData(form);
     Object.assign(filters, { status: data.get("status"), channel: data.get("channel"),
-      language: data.get("language"), q: String(data.get("q") || "").trim(), page: 1 });
+      language: data.get("language"), q: String(data.get("q") || "").trim(), sort: data.get("sort"),
+      breached: data.get("breached") === "on", page: 1 });
     restart();
   }
 

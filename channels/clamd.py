@@ -40,16 +40,20 @@ class ClamdScanner:
 
     def ping(self) -> bool:
         # Short: a readiness probe must answer before the orchestrator gives up on it.
+        client = self._client(min(self.timeout, 2))
         try:
-            return self._client(min(self.timeout, 2)).ping() == "PONG"
+            return client.ping() == "PONG"
         except (ClamdError, OSError):
             return False
+        finally:
+            _close(client)
 
     def scan(self, stream: BinaryIO, size: int) -> Verdict:
         if size > self.max_bytes:
             return Verdict(UNSCANNABLE, f"larger than the scanner accepts ({self.max_bytes} bytes)")
+        client = self._client(self.timeout)
         try:
-            result = self._client(self.timeout).instream(stream)
+            result = client.instream(stream)
         except BufferTooLongError:
             return Verdict(UNSCANNABLE, "larger than the scanner accepts (StreamMaxLength)")
         except CommunicationError as exc:  # no connection, or no answer in time
@@ -58,6 +62,8 @@ class ClamdScanner:
             raise ScanFailed(type(exc).__name__) from exc
         except OSError as exc:  # the connection broke while the file was sent: clamd went away
             raise ScannerUnavailable(type(exc).__name__) from exc
+        finally:
+            _close(client)
         if not result:
             raise ScanFailed("empty answer")
         status, name = next(iter(result.values()))
@@ -69,6 +75,13 @@ class ClamdScanner:
                     return Verdict(UNSCANNABLE, f"{reason} ({name})")
             return Verdict(INFECTED, name)
         raise ScanFailed(f"{status}: {name}")
+
+
+def _close(client) -> None:
+    # clamav-client leaves the socket of a failed connection open.
+    conn = getattr(client, "clamd_socket", None)
+    if conn is not None:
+        conn.close()
 
 
 def install(app: Flask) -> None:

@@ -76,7 +76,10 @@ def log_contact(data, case_id):
 def add_attachment(files, case_id):
     """Attach a file (multipart/form-data, field `file`)"""
     upload = files["file"]
-    content = upload.read(current_app.config["MAX_ATTACHMENT_BYTES"] + 1)
+    try:
+        content = upload.read(current_app.config["MAX_ATTACHMENT_BYTES"] + 1)
+    finally:
+        upload.close()  # a large upload is spooled to a temporary file: it goes now, not at collection
     return attachments.add_attachment(
         actor=current_principal(), storage=get_storage(), case_id=case_id, filename=upload.filename,
         content_type=upload.mimetype, content=content, max_bytes=current_app.config["MAX_ATTACHMENT_BYTES"],

@@ -10,6 +10,7 @@ import pytest
 
 from service.auth.permissions import CASE_WORKERS, PERMISSIONS
 from service.cases.models import CHANNELS, DIRECTIONS, STATUSES
+from service.cases.scanning import SCAN_STATUSES
 from service.feedback.models import ANSWERED, CANCELLED, SCHEDULED, SENT, SKIPPED
 from service.forwarding.logic import DISCLOSABLE
 from service.outbox.schemas import REPLY_CHANNELS
@@ -27,6 +28,7 @@ _DYNAMIC = {
     "forward.field": DISCLOSABLE,
     "stats.interval": ("day", "week", "month"),
     "queue.show": ("active", "new", "open", "waiting", "forwarded", "closed"),
+    "scan": SCAN_STATUSES,
 }
 
 

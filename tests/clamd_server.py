@@ -29,8 +29,9 @@ def clamd_binary() -> str | None:
 
 
 class ClamdServer:
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, *, max_file: int = MAX_FILE, stream_max: int = STREAM_MAX):
         self.directory = Path(directory)
+        self.max_file, self.stream_max = max_file, stream_max
         self.socket = str(self.directory / "clamd.sock")
         self.process: subprocess.Popen | None = None
         self._write_database()
@@ -47,9 +48,9 @@ class ClamdServer:
             "Foreground yes\n"
             f"DatabaseDirectory {db}\n"
             f"LogFile {self.directory / 'clamd.log'}\n"
-            f"StreamMaxLength {STREAM_MAX}\n"
-            f"MaxFileSize {MAX_FILE}\n"
-            f"MaxScanSize {MAX_FILE}\n"
+            f"StreamMaxLength {self.stream_max}\n"
+            f"MaxFileSize {self.max_file}\n"
+            f"MaxScanSize {self.max_file}\n"
             # Without these clamd answers OK for what it could not look into.
             "AlertExceedsMax yes\n"
             "AlertEncrypted yes\n"

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from service.auth.models import AuthToken
 from service.extensions import db
 from service.jobs import roll_up_statistics
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, Api
 from tests.twilio_fakes import ACCOUNT_SID, inbound_sms, twilio_post
 from tests.voice_fakes import FakeMediaServer, recorded_call, voice_line
 
@@ -321,3 +321,53 @@ def _short_time(value: str) -> str:
     # en-GB short date and medium time.
     local = _local(value)
     return f"{local:%d/%m/%Y}, {local:%H:%M:%S}"
+
+
+def test_each_file_shows_its_scan_state_and_only_clean_files_can_be_downloaded(make_app, admin_for, browser, serve,
+                                                                               screenshot, clamd, downloads):
+    import base64
+
+    from service.cases.scanning import SCAN_KEY
+    from service.jobs import scan_files
+    from tests.clamd_server import EICAR, EICAR_SIGNATURE
+
+    app = make_app(CLAMD_SOCKET=clamd.socket)
+    server = serve(app)
+    client = app.test_client()
+    adviser = admin_for(app, "adviser")
+    intake = Api(app, client).api_key_headers()
+    pdf = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+
+    def attached(name, content_type, content):
+        return {"filename": name, "content_type": content_type, "content_base64": base64.b64encode(content).decode()}
+
+    message = client.post("/api/v1/inbound/messages", headers=intake, json={
+        "channel": "email", "external_id": "<scan@example.fi>", "from": {"email": "anna@example.fi"},
+        "subject": "Liitteet", "body": "Liitteitä.", "attachments": [
+            attached("hakemus.pdf", "application/pdf", pdf), attached("outo.txt", "text/plain", EICAR),
+            attached("odottaa.pdf", "application/pdf", pdf)]}).get_json()
+    with app.app_context():
+        from service.cases.models import Attachment
+
+        # The last file is left waiting: scan the first two only, as a worker that stopped would.
+        waiting = db.session.scalars(select(Attachment).where(Attachment.filename == "odottaa.pdf")).one()
+        waiting.scan_due_at = datetime.now(timezone.utc) + timedelta(hours=1)
+        db.session.commit()
+        scan_files(SCAN_KEY)
+
+    console = Console(browser, server.url).open()
+    console.sign_in(adviser.username)
+    console.go(f"#/cases/{message['case_id']}")
+    console.wait_for_text("#timeline ul.files", "odottaa.pdf")
+    items = {li.get_attribute("data-scan-status"): li for li in console.all("#timeline ul.files li")}
+    assert set(items) == {"clean", "infected", "pending"}
+    assert EICAR_SIGNATURE in items["infected"].text and "quarantined" in items["infected"].text
+    assert "waiting for its malware scan" in items["pending"].text
+    # A download button for the clean file only.
+    assert [b.text for b in console.all("#timeline ul.files button")] == ["hakemus.pdf"]
+    screenshot("case-files-scan-states")
+    console.click("#timeline ul.files button")
+    deadline = time.monotonic() + 10
+    while not (downloads / "hakemus.pdf").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert (downloads / "hakemus.pdf").read_bytes() == pdf

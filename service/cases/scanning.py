@@ -206,7 +206,11 @@ def scan_one(attachment_id: int, *, settings: ScanSettings, now: datetime | None
         SCANS.labels("scanner_unavailable").inc()
         raise
     except (ScanFailed, OSError) as failure:
-        attempts = db.session.get(Attachment, attachment_id).scan_attempts + 1
+        row = db.session.get(Attachment, attachment_id)
+        if row is None:  # purged with its case meanwhile
+            db.session.rollback()
+            return None
+        attempts = row.scan_attempts + 1
         if attempts < settings.max_attempts:
             _finish(attachment_id, scan_attempts=attempts, scan_due_at=retry_at)
             db.session.commit()

@@ -53,7 +53,7 @@ class ClamdScanner:
             return Verdict(UNSCANNABLE, f"larger than the scanner accepts ({self.max_bytes} bytes)")
         client = self._client(self.timeout)
         try:
-            result = client.instream(stream)
+            result = client.instream(_Chunks(stream))
         except BufferTooLongError:
             return Verdict(UNSCANNABLE, "larger than the scanner accepts (StreamMaxLength)")
         except CommunicationError as exc:  # no connection, or no answer in time
@@ -75,6 +75,20 @@ class ClamdScanner:
                     return Verdict(UNSCANNABLE, f"{reason} ({name})")
             return Verdict(INFECTED, name)
         raise ScanFailed(f"{status}: {name}")
+
+
+class _Chunks:
+    """The file, read 64 KiB at a time. clamav-client asks for 1 KiB chunks and frames each
+    with the length it got; with 1 KiB a single worker scanned 1 MB files about 3 times slower
+    (bench.scan), the round trips and not clamd's work being the cost."""
+
+    SIZE = 64 * 1024
+
+    def __init__(self, stream: BinaryIO):
+        self._stream = stream
+
+    def read(self, _size: int = -1) -> bytes:
+        return self._stream.read(self.SIZE)
 
 
 def _close(client) -> None:

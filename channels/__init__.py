@@ -1,4 +1,4 @@
-"""Channel adapters: each turns a provider's input into ``service.intake.InboundMessage`` and
+"""Channel adapters (and the malware scanner's, ``clamd``): each channel turns a provider's input into ``service.intake.InboundMessage`` and
 delivers outbound messages through the outbox's ``Sender`` port. Provider details (Twilio,
 MIME, webhook signatures) live here and nowhere in ``service``."""
 
@@ -7,8 +7,9 @@ from flask import Flask
 
 def install(app: Flask) -> None:
     """Install every channel adapter; passed to ``create_app`` by the composition root."""
-    from . import email, sms, voice
+    from . import clamd, email, sms, voice
 
+    clamd.install(app)
     email.install(app)
     sms.install(app)
     voice.install(app)

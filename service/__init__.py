@@ -97,6 +97,8 @@ def create_app(config: dict | None = None, plugins: Iterable[Callable[[Flask], N
     from .audit import refusals
     refusals.install(app)
     init_metrics(app)
+    from .cases.scanning import init_scanning
+    init_scanning(app)
     for plugin in plugins:
         plugin(app)
 

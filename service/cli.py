@@ -131,6 +131,34 @@ def register_cli(app: Flask) -> None:
         days = rebuild(zone, first=first_day, last=last_day, progress=lambda text: click.echo(f"  {text}"))
         click.echo(f"Statistics rebuilt: {days} days recounted in {zone.key}.")
 
+    @app.cli.group()
+    def scan():
+        """Malware scanning of attachments."""
+
+    @scan.command("backfill")
+    @click.option("--batch-size", default=100, show_default=True, type=click.IntRange(1, 10_000))
+    def scan_backfill(batch_size):
+        """Scan every file stored before a scanner was configured (and any still pending).
+
+        Safe to interrupt and rerun. If clamd goes away, the files of the batch wait, pending,
+        for the workers; exit 1."""
+        from .cases.scanning import ScannerUnavailable, ScanSettings, backfill
+
+        def progress(report):
+            found = ", ".join(f"{status} {count}" for status, count in sorted(report.by_status.items()))
+            click.echo(f"  scanned {report.scanned}/{report.total} ({found})")
+
+        try:
+            report = backfill(settings=ScanSettings.from_config(app.config), batch_size=batch_size,
+                              progress=progress)
+        except RuntimeError as problem:
+            raise click.ClickException(str(problem)) from None
+        except ScannerUnavailable:
+            click.echo("clamd is unreachable; the files not scanned yet wait, pending, for the workers.", err=True)
+            raise SystemExit(1) from None
+        found = ", ".join(f"{status} {count}" for status, count in sorted(report.by_status.items()))
+        click.echo(f"Backfill done: {report.scanned} files scanned ({found or 'none'}).")
+
     @app.cli.command("demo")
     @click.option("--username", default="admin", show_default=True)
     @click.option("--password", default="admin-demo-password", show_default=True)

@@ -52,6 +52,19 @@ class Settings:
     MAX_CONTENT_LENGTH: int = 25 * 1024 * 1024
     # Upper bound of one attachment after base64 decoding.
     MAX_ATTACHMENT_BYTES: int = 10 * 1024 * 1024
+    # Malware scanning of attachments by ClamAV's clamd (see malware-scanning.md): its Unix
+    # socket, or its host and port. Unset both: files are stored unscanned and nothing is scanned.
+    CLAMD_SOCKET: str | None = None
+    CLAMD_HOST: str | None = None
+    CLAMD_PORT: int = 3310
+    # How long one scan (or a readiness ping) may take before clamd counts as unreachable.
+    CLAMD_TIMEOUT_SECONDS: int = 60
+    # clamd's StreamMaxLength: a larger file is unscannable without being sent.
+    CLAMD_MAX_BYTES: int = 25 * 1024 * 1024
+    # Scanner errors about one file before it is unscannable; the wait before the next try
+    # (also the wait after clamd was unreachable).
+    SCAN_MAX_ATTEMPTS: int = 3
+    SCAN_RETRY_SECONDS: int = 60
     # argon2id cost; the defaults are argon2-cffi's recommended ones.
     ARGON2_TIME_COST: int = 3
     ARGON2_MEMORY_KIB: int = 65536
@@ -177,7 +190,7 @@ class Settings:
 
     def __post_init__(self):
         for name in ("OUTBOX_DRAIN_JOBS", "OUTBOX_BATCH_SIZE", "INTAKE_JOBS", "PRIVACY_REQUEST_RETENTION_DAYS",
-                     "DATABASE_POOL_SIZE"):
+                     "DATABASE_POOL_SIZE", "SCAN_MAX_ATTEMPTS", "CLAMD_TIMEOUT_SECONDS"):
             if getattr(self, name) < 1:
                 raise RuntimeError(f"{name} must be at least 1, got {getattr(self, name)}")
 

@@ -21,10 +21,11 @@ def healthz():
 
 @blp.route("/readyz", methods=["GET"])
 @blp.public
-@blp.response(200, description="Database (and Redis, when configured) reachable")
+@blp.response(200, description="Database (and Redis, when configured) reachable; `degraded` when only the "
+                                "malware scanner is not")
 @blp.alt_response(503, description="A dependency is unreachable")
 def readyz():
-    """Readiness: the database, and Redis when configured, answer"""
+    """Readiness: the database, and Redis when configured, answer; the malware scanner is reported"""
     checks = {}
     try:
         db.session.execute(text("SELECT 1"))
@@ -39,4 +40,11 @@ def readyz():
         except Exception:
             checks["redis"] = "unreachable"
     ok = all(v == "ok" for v in checks.values())
+    scanner = current_app.extensions.get("malware_scanner")
+    if scanner is not None:
+        checks["malware_scanner"] = "ok" if scanner.ping() else "unreachable"
+        if ok and checks["malware_scanner"] != "ok":
+            # Reported, but the process stays in rotation: intake does not need the scanner
+            # (files wait, pending), and taking every web process out would stop intake too.
+            return {"status": "degraded", "checks": checks}, 200
     return {"status": "ok" if ok else "unavailable", "checks": checks}, 200 if ok else 503

@@ -89,6 +89,22 @@ def fetch_attachment(attachment_id: int) -> bool:
         return remote_files.fetch(attachment_id)
 
 
+def scan_files(key: str) -> int:
+    """Scan pending attachments for malware until none is due (or the scanner is down)."""
+    from .cases import scanning
+
+    with _application():
+        return scanning.drain(key)
+
+
+def sweep_scans() -> int:
+    """Ask for the scan job when files are due: retries, and jobs lost with Redis."""
+    from .cases import scanning
+
+    with _application():
+        return scanning.sweep()
+
+
 def purge_expired() -> dict:
     """The daily retention purge."""
     from .retention.logic import PurgeSettings, purge

@@ -29,6 +29,8 @@ REQUEST_LATENCY = Histogram("http_request_duration_seconds", "Request latency", 
                             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 INTAKE = Counter("intake_contacts_total", "Inbound contacts stored", ["channel"])
 DELIVERIES = Counter("outbox_deliveries_total", "Delivery attempts by outcome", ["channel", "outcome"])
+SCANS = Counter("attachment_scans_total", "Malware scans of attachments by outcome "
+                "(clean, infected, unscannable, error, scanner_unavailable)", ["outcome"])
 PURGED = Counter("retention_purged_total", "Rows and files deleted by the purge", ["kind"])
 
 
@@ -109,6 +111,28 @@ class ServiceClockCollector:
         yield near
 
 
+class ScanCollector:
+    """Attachments by malware-scan state (infected: quarantined) and the age of the oldest file
+    waiting for its scan, from the table: a growing age means clamd is down or too slow."""
+
+    def __init__(self, app: Flask):
+        self.app = app
+
+    def collect(self):
+        from .cases.scanning import SCAN_STATUSES, counts, oldest_pending
+
+        with self.app.app_context():
+            found, oldest = dict(counts()), oldest_pending()
+            db.session.rollback()
+        files = GaugeMetricFamily("attachment_files", "Stored attachments by malware-scan state", labels=["scan_status"])
+        for status in SCAN_STATUSES:
+            files.add_metric([status], found.get(status, 0))
+        age = GaugeMetricFamily("attachment_scan_oldest_pending_seconds", "Age of the oldest file waiting for its scan")
+        age.add_metric([], _seconds_since(oldest))
+        yield files
+        yield age
+
+
 def _aware(when):
     # An aggregate can come back from SQLite without its zone; stored times are UTC.
     return when if when.tzinfo else when.replace(tzinfo=utcnow().tzinfo)
@@ -138,7 +162,8 @@ def _from_loopback(address: str | None) -> bool:
 
 
 def init_metrics(app: Flask) -> None:
-    outbox, inbound, clocks = OutboxCollector(app), InboundCollector(app), ServiceClockCollector(app)
+    outbox, inbound = OutboxCollector(app), InboundCollector(app)
+    clocks, scans = ServiceClockCollector(app), ScanCollector(app)
     # Said by a process that serves requests, at its first one: a command-line tool serves no
     # /metrics, and its users would read the warning on every command.
     unwarned = [not app.config.get("METRICS_TOKEN") and not app.testing]
@@ -177,4 +202,5 @@ def init_metrics(app: Flask) -> None:
         extra.register(outbox)
         extra.register(inbound)
         extra.register(clocks)
+        extra.register(scans)
         return Response(output + generate_latest(extra), mimetype=CONTENT_TYPE_LATEST)

@@ -275,3 +275,35 @@ def smtpd():
     controller.start()
     yield controller, inbox
     controller.stop()
+
+
+def _need_clamd():
+    from tests.clamd_server import clamd_binary
+
+    if clamd_binary() is None:
+        message = "clamd is needed for the malware-scanning tests (Debian: apt-get install clamav-daemon)"
+        if os.environ.get("CLAMD_REQUIRED") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def clamd(tmp_path_factory):
+    """A real clamd on a Unix socket, with the tests' own signature database; one per run."""
+    from tests.clamd_server import ClamdServer
+
+    _need_clamd()
+    server = ClamdServer(tmp_path_factory.mktemp("clamd")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def own_clamd(tmp_path_factory):
+    """A clamd of this test's own, for a test that stops and starts it."""
+    from tests.clamd_server import ClamdServer
+
+    _need_clamd()
+    server = ClamdServer(tmp_path_factory.mktemp("own-clamd")).start()
+    yield server
+    server.stop()

@@ -7,11 +7,12 @@ import unicodedata
 
 from ..audit.logic import record
 from ..auth.permissions import Principal
-from ..errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
+from ..errors import NotFound, PayloadTooLarge, ValidationFailed
 from ..extensions import db
 from ..storage import FileStorage
 from .logic import load_case, touch
 from .models import Attachment, Case
+from .scanning import ensure_openable, initial_status
 
 # Types advisers and customers exchange with an authority. Anything else (executables,
 # archives, HTML) is refused rather than stored and later opened by an official.
@@ -84,9 +85,10 @@ def check_file(filename: str | None, content_type: str | None, content: bytes, *
 def store(storage: FileStorage, *, case: Case, filename: str, content_type: str, content: bytes,
           contact_id: int | None = None, uploaded_by_id: int | None = None) -> Attachment:
     stored = storage.save(content)
+    # Stored pending (or unscanned, without a scanner); the commit asks for the scan job.
     attachment = Attachment(case=case, contact_id=contact_id, filename=filename, content_type=content_type,
                             size=stored.size, sha256=stored.sha256, storage_key=stored.key,
-                            uploaded_by_id=uploaded_by_id)
+                            uploaded_by_id=uploaded_by_id, scan_status=initial_status())
     db.session.add(attachment)
     return attachment
 
@@ -110,14 +112,19 @@ def add_attachment(*, actor: Principal, storage: FileStorage, case_id: int, file
     return attachment
 
 
-def get_attachment(*, actor: Principal, case_id: int, attachment_id: int) -> Attachment:
+def find_attachment(*, actor: Principal, case_id: int, attachment_id: int) -> Attachment:
     case = load_case(actor=actor, case_id=case_id)
     attachment = db.session.get(Attachment, attachment_id)
     if attachment is None or attachment.case_id != case.id:
         raise NotFound(f"Attachment {attachment_id} does not exist on case {case_id}.")
-    if attachment.storage_key is None:
-        raise Conflict("The file is still held by the provider and has not been fetched.",
-                       code="attachment-not-fetched")
+    return attachment
+
+
+def get_attachment(*, actor: Principal, case_id: int, attachment_id: int) -> Attachment:
+    """The file to download: only one that is clean (see scanning.openable)."""
+    attachment = find_attachment(actor=actor, case_id=case_id, attachment_id=attachment_id)
+    case = attachment.case
+    ensure_openable(attachment)
     record("attachment.downloaded", actor=actor, object_type="case", object_id=case.id,
            details={"attachment_id": attachment.id})
     db.session.commit()

@@ -218,5 +218,20 @@ class Attachment(db.Model):
     source_url: Mapped[str | None] = mapped_column(String(1000))
     uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("official.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The malware scan (service/cases/scanning.py): None while there are no bytes here.
+    scan_status: Mapped[str | None] = mapped_column(String(16))
+    # The signature an infected file matched, or why a file could not be scanned.
+    scan_detail: Mapped[str | None] = mapped_column(String(255))
+    scanned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Scanner errors about this file so far; past SCAN_MAX_ATTEMPTS it is unscannable.
+    scan_attempts: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+    # A pending file is not tried before this time (a retry's wait, or a worker's lease).
+    scan_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # An administrator let an unscannable file be opened, and why.
+    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    released_by_id: Mapped[int | None] = mapped_column(ForeignKey("official.id", ondelete="SET NULL"))
+    release_reason: Mapped[str | None] = mapped_column(String(500))
+
+    __table_args__ = (Index("ix_attachment_scan_status", "scan_status", "scan_due_at"),)
 
     case: Mapped[Case] = relationship(back_populates="attachments")

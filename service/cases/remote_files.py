@@ -17,6 +17,7 @@ from ..file_rows import store_once
 from ..storage import get_storage
 from .attachments import check_file
 from .models import Attachment
+from .scanning import PENDING, ask_for_scans, initial_status
 
 log = logging.getLogger(__name__)
 
@@ -41,4 +42,9 @@ def fetch(attachment_id: int) -> bool:
     except Problem as refused:
         log.warning("provider-held attachment %s left as metadata: %s", attachment_id, refused.code)
         return False
-    return store_once(get_storage(), Attachment, attachment_id, content, content_type=media_type)
+    status = initial_status()
+    stored = store_once(get_storage(), Attachment, attachment_id, content, content_type=media_type,
+                        scan_status=status)
+    if stored and status == PENDING:
+        ask_for_scans()
+    return stored

@@ -4,8 +4,8 @@ from ..blueprint import Blueprint
 from ..auth.guard import current_principal
 from ..pagination import page_schema
 from ..storage import get_storage
-from . import attachments, logic, outbound_calls
-from .schemas import (AttachmentOut, AttachmentUpload, CaseIn, CaseOut, CaseQuery, CaseSummaryOut,
+from . import attachments, logic, outbound_calls, scanning
+from .schemas import (AttachmentOut, AttachmentRelease, AttachmentUpload, CaseIn, CaseOut, CaseQuery, CaseSummaryOut,
                       CaseUpdate, ContactIn, ContactOut, NoteIn, NoteOut)
 
 blp = Blueprint("cases", __name__, url_prefix="/api/v1/cases",
@@ -76,7 +76,10 @@ def log_contact(data, case_id):
 def add_attachment(files, case_id):
     """Attach a file (multipart/form-data, field `file`)"""
     upload = files["file"]
-    content = upload.read(current_app.config["MAX_ATTACHMENT_BYTES"] + 1)
+    try:
+        content = upload.read(current_app.config["MAX_ATTACHMENT_BYTES"] + 1)
+    finally:
+        upload.close()  # a large upload is spooled to a temporary file: it goes now, not at collection
     return attachments.add_attachment(
         actor=current_principal(), storage=get_storage(), case_id=case_id, filename=upload.filename,
         content_type=upload.mimetype, content=content, max_bytes=current_app.config["MAX_ATTACHMENT_BYTES"],
@@ -97,6 +100,16 @@ def download_attachment(case_id, attachment_id):
     return send_file(get_storage().open(attachment.storage_key), mimetype=attachment.content_type,
                      as_attachment=True, etag=attachment.sha256,
                      download_name=attachments.download_name(attachment.filename, attachment.content_type))
+
+
+@blp.route("/<int:case_id>/attachments/<int:attachment_id>/release", methods=["POST"])
+@blp.requires("attachments.release")
+@blp.arguments(AttachmentRelease)
+@blp.response(200, AttachmentOut)
+def release_attachment(data, case_id, attachment_id):
+    """Release a file the malware scanner could not scan, so it can be opened (audited, with the reason)"""
+    return scanning.release(actor=current_principal(), case_id=case_id, attachment_id=attachment_id,
+                            reason=data["reason"])
 
 
 @blp.route("/<int:case_id>/calls", methods=["POST"])

@@ -10,6 +10,7 @@ from ..pagination import PageArgs
 from ..schemas import (EmailField, EventTimeField, IdField, PhoneField, StrictSchema, UTCDateTimeField,
                        header_text, language_field, query_id, required_text, text_field)
 from .models import CHANNELS, DIRECTIONS, INBOUND_CHANNELS, STATUSES
+from .scanning import SCAN_STATUSES, openable, why_closed
 
 MAX_BODY = 100_000
 
@@ -59,9 +60,28 @@ class AttachmentOut(Schema):
     content_type = fields.String()
     size = fields.Integer(allow_none=True)
     sha256 = fields.String(allow_none=True)
-    downloadable = fields.Function(lambda a: a.storage_key is not None,
-                                   metadata={"description": "False while the provider still holds the file"})
+    downloadable = fields.Function(lambda a: openable(a),
+                                   metadata={"description": "Whether the file can be downloaded, sent or exported: "
+                                                            "only when its malware scan found it clean (or an "
+                                                            "administrator released it)"})
+    scan_status = fields.String(allow_none=True, metadata={
+        "enum": list(SCAN_STATUSES),
+        "description": "The malware scan: pending, clean, infected (quarantined: the bytes are deleted), "
+                       "unscannable, or unscanned (no scanner configured, or stored before scanning); "
+                       "null while there are no bytes here"})
+    scan_detail = fields.String(allow_none=True, metadata={
+        "description": "The signature an infected file matched, or why a file could not be scanned"})
+    scanned_at = fields.DateTime(allow_none=True)
+    not_downloadable_reason = fields.Function(lambda a: None if openable(a) else why_closed(a), allow_none=True)
+    released_at = fields.DateTime(allow_none=True, metadata={"description": "When an administrator released "
+                                                                            "this unscannable file"})
+    release_reason = fields.String(allow_none=True)
     created_at = fields.DateTime()
+
+
+class AttachmentRelease(StrictSchema):
+    reason = fields.String(required=True, validate=validate.Length(min=3, max=500),
+                           metadata={"description": "Why the file may be opened unscanned (audited)"})
 
 
 class CaseSummaryOut(Schema):

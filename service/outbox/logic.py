@@ -19,6 +19,7 @@ from ..audit.logic import record
 from ..auth.permissions import Principal
 from ..cases.logic import handled_by_official, load_case, touch
 from ..cases.models import CLOSED, Attachment, Case, Contact
+from ..cases.scanning import openable, why_closed
 from ..customers.logic import ensure_not_restricted, is_opted_out_of_sms, opted_out_of_sms
 from ..customers.models import Customer
 from ..db_types import utcnow
@@ -125,14 +126,17 @@ def _reply_subject(case: Case, subject: str | None) -> str:
 
 
 def _case_files(case: Case, ids: list[int]) -> list[int]:
-    """The attachments a reply sends: they must be on this case and have their bytes here."""
+    """The attachments a reply sends: they must be on this case, have their bytes here, and be
+    clean (a file that is pending, infected or unscannable is never sent on)."""
     if not ids:
         return []
     found = {a.id: a for a in db.session.scalars(select(Attachment).where(Attachment.id.in_(ids)))}
-    bad = [i for i in ids if i not in found or found[i].case_id != case.id or found[i].storage_key is None]
-    if bad:
-        raise ValidationFailed("Some files cannot be sent.",
-                               errors={"attachment_ids": [f"No downloadable file {i} on this case." for i in bad]})
+    missing = [i for i in ids if i not in found or found[i].case_id != case.id]
+    closed = [i for i in ids if i not in missing and not openable(found[i])]
+    if missing or closed:
+        raise ValidationFailed("Some files cannot be sent.", errors={"attachment_ids": [
+            *(f"No downloadable file {i} on this case." for i in missing),
+            *(f"File {i}: {why_closed(found[i])}" for i in closed)]})
     return list(dict.fromkeys(ids))
 
 
@@ -201,7 +205,7 @@ def _load_files(row: OutboxMessage, storage: FileStorage | None) -> tuple[Outgoi
         return ()
     files = []
     for attachment in db.session.scalars(select(Attachment).where(Attachment.id.in_(row.attachment_ids))):
-        if storage is None or attachment.storage_key is None:
+        if storage is None or not openable(attachment):
             raise FileNotFoundError(attachment.id)
         with storage.open(attachment.storage_key) as handle:
             files.append(OutgoingFile(attachment.filename, attachment.content_type, handle.read()))

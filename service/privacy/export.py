@@ -21,6 +21,7 @@ from sqlalchemy.orm import selectinload
 from ..audit.logic import record
 from ..auth.permissions import Principal
 from ..cases.models import Attachment, Case, Contact, Note
+from ..cases.scanning import openable, why_closed
 from ..chats.models import Chat, ChatMessage
 from ..clocks.models import ClockEvent
 from ..customers.models import Customer, RectificationHistory, SmsOptOut
@@ -66,7 +67,8 @@ SHOWN: dict[type, dict[str, str]] = {
               "recording_planned": "recording_planned", "created_at": "created_at"},
     Note: {"id": "id", "body": "body", "created_at": "written_at"},
     Attachment: {"id": "id", "contact_id": "contact_id", "filename": "filename", "content_type": "content_type",
-                 "size": "size", "sha256": "sha256", "created_at": "created_at", "storage_key": "file_in_archive"},
+                 "size": "size", "sha256": "sha256", "created_at": "created_at", "storage_key": "file_in_archive",
+                 "scan_status": "scan_status", "scan_detail": "scan_detail"},
     Recording: {"id": "id", "contact_id": "contact_id", "status": "status", "recorded_at": "recorded_at",
                 "duration_seconds": "duration_seconds", "channels": "channels", "content_type": "content_type",
                 "size": "size", "sha256": "sha256", "retention_until": "retention_until", "created_at": "created_at",
@@ -104,7 +106,10 @@ NOT_SHOWN: dict[type, dict[str, str]] = {
               "stats_fact_id": "anonymous statistics, about no one"},
     Note: {"case_id": _NESTED, "author_id": _OFFICIAL},
     Attachment: {"case_id": _NESTED, "uploaded_by_id": _OFFICIAL,
-                 "source_url": "the provider's address of a file not fetched yet (flagged held_by_provider)"},
+                 "source_url": "the provider's address of a file not fetched yet (flagged held_by_provider)",
+                 "scanned_at": "scan mechanics", "scan_attempts": "scan mechanics", "scan_due_at": "scan mechanics",
+                 "released_at": "an administrator's security decision (audited)", "released_by_id": _OFFICIAL,
+                 "release_reason": "an administrator's security decision (audited)"},
     Recording: {"case_id": _NESTED, "service_line_id": "shown as the register's name", "provider_sid": _INTERNAL,
                 "reported_by_key_id": "the integration that reported it", "audio_uploaded_at": "delivery mechanics", "call_sid": "the call's external_id, shown on it",
                 "source_url": "the phone system's address; the archive fetches the audio from it"},
@@ -153,7 +158,11 @@ class _Export:
         entry = _row(a)
         entry["file_in_archive"] = None
         entry["held_by_provider"] = a.storage_key is None and a.source_url is not None
-        if a.storage_key:
+        # Only a clean file goes into the archive, which is opened on the person's own computer;
+        # any other is named, with the reason.
+        if a.storage_key and not openable(a):
+            entry["file_not_included"] = why_closed(a)
+        elif a.storage_key:
             entry["file_in_archive"] = f"files/attachment-{a.id}-{_safe_name(a.filename)}"
             self.files.append((entry["file_in_archive"], a.storage_key))
         return entry

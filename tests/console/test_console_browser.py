@@ -357,3 +357,53 @@ def test_the_queue_marks_what_is_due_soon_and_orders_by_what_is_due_next(make_ap
     assert "Due soon" in rows[0].text and "Due soon" not in rows[1].text
     console.click("#filter-breached")
     console.wait_for_text("#queue-others", "No cases here")
+
+
+def test_each_file_shows_its_scan_state_and_only_clean_files_can_be_downloaded(make_app, admin_for, browser, serve,
+                                                                               screenshot, clamd, downloads):
+    import base64
+
+    from service.cases.scanning import SCAN_KEY
+    from service.jobs import scan_files
+    from tests.clamd_server import EICAR, EICAR_SIGNATURE
+
+    app = make_app(CLAMD_SOCKET=clamd.socket)
+    server = serve(app)
+    client = app.test_client()
+    adviser = admin_for(app, "adviser")
+    intake = Api(app, client).api_key_headers()
+    pdf = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+
+    def attached(name, content_type, content):
+        return {"filename": name, "content_type": content_type, "content_base64": base64.b64encode(content).decode()}
+
+    message = client.post("/api/v1/inbound/messages", headers=intake, json={
+        "channel": "email", "external_id": "<scan@example.fi>", "from": {"email": "anna@example.fi"},
+        "subject": "Liitteet", "body": "Liitteitä.", "attachments": [
+            attached("hakemus.pdf", "application/pdf", pdf), attached("outo.txt", "text/plain", EICAR),
+            attached("odottaa.pdf", "application/pdf", pdf)]}).get_json()
+    with app.app_context():
+        from service.cases.models import Attachment
+
+        # The last file is left waiting: scan the first two only, as a worker that stopped would.
+        waiting = db.session.scalars(select(Attachment).where(Attachment.filename == "odottaa.pdf")).one()
+        waiting.scan_due_at = datetime.now(timezone.utc) + timedelta(hours=1)
+        db.session.commit()
+        scan_files(SCAN_KEY)
+
+    console = Console(browser, server.url).open()
+    console.sign_in(adviser.username)
+    console.go(f"#/cases/{message['case_id']}")
+    console.wait_for_text("#timeline ul.files", "odottaa.pdf")
+    items = {li.get_attribute("data-scan-status"): li for li in console.all("#timeline ul.files li")}
+    assert set(items) == {"clean", "infected", "pending"}
+    assert EICAR_SIGNATURE in items["infected"].text and "quarantined" in items["infected"].text
+    assert "waiting for its malware scan" in items["pending"].text
+    # A download button for the clean file only.
+    assert [b.text for b in console.all("#timeline ul.files button")] == ["hakemus.pdf"]
+    screenshot("case-files-scan-states")
+    console.click("#timeline ul.files button")
+    deadline = time.monotonic() + 10
+    while not (downloads / "hakemus.pdf").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert (downloads / "hakemus.pdf").read_bytes() == pdf

@@ -13,6 +13,7 @@ from service.lines.models import RECORDING_POLICIES
 from service.privacy.logic import WITHHOLDABLE
 from service.privacy.models import NOTIFIED_VIA, REQUEST_TYPES
 from service.cases.models import CHANNELS, DIRECTIONS, STATUSES
+from service.cases.scanning import SCAN_STATUSES
 from service.feedback.models import ANSWERED, CANCELLED, SCHEDULED, SENT, SKIPPED
 from service.forwarding.logic import DISCLOSABLE
 from service.outbox.schemas import REPLY_CHANNELS
@@ -37,6 +38,7 @@ _DYNAMIC = {
     "privacy.status": ("open", "completed"),
     "privacy.item": WITHHOLDABLE,
     "privacy.via": NOTIFIED_VIA,
+    "scan": SCAN_STATUSES,
 }
 
 

@@ -347,6 +347,14 @@ def _retention_purge(cli):
     assert done.returncode == 0 and re.match(r"As of \S+: deleted 0 cases, ", done.stdout)
 
 
+@case("scan", "backfill")
+def _scan_backfill(cli):
+    # The scan itself, against a real clamd, is in tests/api/test_malware_scanning.py.
+    result = cli("scan", "backfill")
+    assert result.returncode == 1
+    assert "no malware scanner is configured (CLAMD_SOCKET or CLAMD_HOST)" in result.stderr
+
+
 @case("stats", "rebuild")
 def _stats_rebuild(cli):
     result = cli("stats", "rebuild")

@@ -4,7 +4,7 @@ import ast
 from pathlib import Path
 
 SERVICE = Path(__file__).resolve().parents[2] / "service"
-VENDOR_SDKS = {"twilio", "smtplib", "aiosmtpd", "requests"}
+VENDOR_SDKS = {"twilio", "smtplib", "aiosmtpd", "requests", "clamav_client"}
 
 
 def _imports(path: Path):

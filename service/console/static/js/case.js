@@ -177,15 +177,27 @@ export function showCase(main, caseId) {
       files.length ? h("ul", { class: "files" }, files.map(attachmentItem)) : null);
   }
 
+  // Each file shows its malware-scan state; only a file the API calls downloadable (clean, or
+  // released by an administrator) gets a download button.
+  function scanNote(attachment) {
+    const status = attachment.scan_status;
+    if (!status) return t("case.fileNotFetched");
+    if (attachment.released_at) return t("scan.released");
+    const detail = attachment.scan_detail || "";
+    return t(`scan.${status}`, { signature: detail, reason: detail });
+  }
+
   function attachmentItem(attachment) {
-    if (!attachment.downloadable) return h("li", {}, attachment.filename, " ", t("case.fileNotFetched"));
-    return h("li", {}, h("button", { type: "button", class: "link", onclick: async () => {
+    const note = h("span", { class: `scan scan-${attachment.scan_status || "none"}` }, " ", scanNote(attachment));
+    const item = { dataset: { scanStatus: attachment.scan_status || "" } };
+    if (!attachment.downloadable) return h("li", item, attachment.filename, note);
+    return h("li", item, h("button", { type: "button", class: "link", onclick: async () => {
       try {
         saveBlob(await api.blob(`/cases/${caseId}/attachments/${attachment.id}`), attachment.filename);
       } catch (failure) {
         fail(failure);
       }
-    } }, attachment.filename));
+    } }, attachment.filename), note);
   }
 
   function replyForm(theCase) {

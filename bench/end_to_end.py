@@ -111,7 +111,7 @@ class Probe(threading.Thread):
                 if listing.status == 200 and body["total"]:
                     self.latencies.append(time.perf_counter() - answered)
                     break
-                time.sleep(0.01)
+                time.sleep(0.05)  # an adviser's poll, not a load of its own
             time.sleep(max(0.0, self.every - (time.perf_counter() - began)))
         conn.close()
 

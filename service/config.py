@@ -183,8 +183,10 @@ class Settings:
     # and how many messages one claims at a time.
     OUTBOX_DRAIN_JOBS: int = 4
     OUTBOX_BATCH_SIZE: int = 50
-    # How many jobs may turn landed inbound messages (Twilio SMS) into contacts at once.
-    INTAKE_JOBS: int = 4
+    # How many jobs may turn landed inbound messages into contacts at once. Each takes batches
+    # of up to 200; on one machine a second job only contends with the first for the same rows
+    # and cores (bench.end_to_end), so raise it only with workers on more machines.
+    INTAKE_JOBS: int = 1
     # Embedded default only (no REDIS_URL): how often the in-process sweeper looks for due work.
     INPROCESS_SWEEP_SECONDS: int = 30
 

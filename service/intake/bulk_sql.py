@@ -101,5 +101,8 @@ def _insert_on_sqlite(table: Table, rows: list[dict], returning: tuple[str, ...]
 
 @cache
 def _sqlite_processors(table: Table, columns: tuple[str, ...]) -> tuple:
+    # The dialect's own implementation of each type (dialect_impl): a UTC datetime is written
+    # as SQLAlchemy writes it on SQLite, with its microseconds, so that comparisons of the
+    # stored text order it rightly beside rows the ORM wrote.
     dialect = sqlite.dialect()
-    return tuple(table.c[name].type.bind_processor(dialect) for name in columns)
+    return tuple(table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns)

@@ -112,4 +112,4 @@ def test_the_cron_configuration_enqueues_the_periodic_jobs(redis_conn):
     # The interval jobs are due at once; the daily purge waits for its hour.
     assert sorted(job.func_name for job in jobs) == [
         "service.jobs.delete_provider_copies", "service.jobs.roll_up_statistics", "service.jobs.seal_audit_log",
-        "service.jobs.sweep_inbound", "service.jobs.sweep_outbox"]
+        "service.jobs.sweep_inbound", "service.jobs.sweep_outbox", "service.jobs.sweep_scans"]

@@ -34,9 +34,10 @@ from ..db_types import utcnow
 from ..extensions import db
 from ..lines.logic import line_for_address
 from ..stats.models import CaseFact, ContactFact, StatsRecount
+from ..stats.recorder import _minute  # the facts' minute, as the recorder cuts it
 from ..audit.models import AuditEntry
 from .bulk_sql import insert_rows
-from .message import InboundMessage
+from .message import InboundMessage, shortened
 
 # Channels with rules of their own: email threads by reference and may be automatic; a call
 # links recordings reported before it.
@@ -85,12 +86,6 @@ class _Planned:
     extra: dict = field(default_factory=dict)
 
 
-def _minute(at: datetime) -> datetime:
-    return at.replace(second=0, microsecond=0)
-
-
-def _short(text: str | None, limit: int) -> str | None:
-    return text[:limit] if text else text
 
 
 def store_plain(messages: list[InboundMessage], *, actor: Principal | None, settings, now: datetime) -> list:
@@ -180,7 +175,7 @@ def _customers(planned: list[_Planned], *, actor, now) -> dict[int, int | _NewCu
     new_by_email: dict[str, _NewCustomer] = {}
     names_to_fill: dict[int, str] = {}
     for index, p in enumerate(planned):
-        name = _short(p.message.sender.name, 200)
+        name = shortened(p.message.sender.name, 200)
         found = (p.phone and by_phone.get(p.phone)) or (p.email and by_email.get(p.email))
         if found:
             p.extra["customer_language"] = found.language
@@ -314,7 +309,7 @@ def _insert_cases(slots: list[_CaseSlot], *, now) -> None:
     case_ids = _insert_returning_ids(table, [
         {"service_line_id": s.service_line_id, "channel": s.channel,
          "customer_id": s.customer if isinstance(s.customer, int) or s.customer is None else s.customer.id,
-         "status": NEW, "subject": _short(s.subject, 500), "language": s.language, "created_at": now,
+         "status": NEW, "subject": shortened(s.subject, 500), "language": s.language, "created_at": now,
          "updated_at": now, "last_activity_at": now, "stats_fact_id": fact_id}
         for s, fact_id in zip(new, fact_ids)])
     for slot, case_id, fact_id in zip(new, case_ids, fact_ids):
@@ -351,9 +346,9 @@ def _insert_contacts(planned: list[_Planned], *, now) -> None:
         rows.append({
             "case_id": p.slot.id, "channel": m.channel, "direction": m.direction, "external_id": m.external_id,
             "external_id_source": PROVIDER_IDS,
-            "sender": p.phone or p.email or _short(m.sender.phone or m.sender.email, 254),
-            "sender_name": _short(m.sender.name, 200), "recipient": _short(m.to, 254),
-            "subject": _short(m.subject, 500), "body": m.body, "language": m.language,
+            "sender": p.phone or p.email or shortened(m.sender.phone or m.sender.email, 254),
+            "sender_name": shortened(m.sender.name, 200), "recipient": shortened(m.to, 254),
+            "subject": shortened(m.subject, 500), "body": m.body, "language": m.language,
             "received_at": m.received_at or (None if m.started_at else now), "started_at": m.started_at,
             "answered_at": m.answered_at, "ended_at": m.ended_at, "queue_seconds": m.queue_seconds,
             "occurred_at": occurred_at, "created_at": now})

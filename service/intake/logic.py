@@ -30,7 +30,7 @@ from ..lines.logic import line_for_address
 from ..metrics import INTAKE
 from ..storage import FileStorage
 from . import batch
-from .message import InboundMessage, without_nul
+from .message import InboundMessage, shortened, without_nul
 
 @dataclass(frozen=True)
 class Interceptor:
@@ -205,8 +205,8 @@ def _store(message: InboundMessage, *, actor, settings, storage, now, files, sto
     occurred_at = message.started_at or message.received_at or now
     contact = Contact(
         case=case, channel=message.channel, direction=message.direction, external_id=message.external_id,
-        sender=phone or email or _short(message.sender.phone or message.sender.email, 254),
-        sender_name=_short(message.sender.name, 200), recipient=_short(message.to, 254),
+        sender=phone or email or shortened(message.sender.phone or message.sender.email, 254),
+        sender_name=shortened(message.sender.name, 200), recipient=shortened(message.to, 254),
         subject=message.subject, body=message.body, language=message.language,
         received_at=message.received_at or (None if message.started_at else now),
         started_at=message.started_at, answered_at=message.answered_at, ended_at=message.ended_at,
@@ -235,6 +235,3 @@ def _store(message: InboundMessage, *, actor, settings, storage, now, files, sto
     return IntakeResult(contact_id=contact.id, case_id=case.id, case_reference=case.reference,
                         created_case=created_case, duplicate=False)
 
-
-def _short(text: str | None, limit: int) -> str | None:
-    return text[:limit] if text else text

@@ -67,6 +67,11 @@ class InboundMessage:
     in_reply_to: tuple[str, ...] = field(default=())
 
 
+def shortened(text: str | None, limit: int) -> str | None:
+    """``text`` cut to a column's length (empty and missing texts as they are)."""
+    return text[:limit] if text else text
+
+
 def without_nul(message: InboundMessage) -> InboundMessage:
     """NUL characters replaced by U+FFFD in every text of the message.
 

@@ -19,6 +19,10 @@ class AuditEntryOut(Schema):
     details = fields.Dict(allow_none=True)
 
 
+class AuditActionsOut(Schema):
+    items = fields.List(fields.String(), metadata={"description": "The closed vocabulary of actions, sorted"})
+
+
 class AuditQuery(PageArgs):
     action = fields.String(validate=validate.OneOf(sorted(ACTIONS)))
     object_type = fields.String(validate=validate.Length(max=32))

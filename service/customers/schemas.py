@@ -1,5 +1,6 @@
 from marshmallow import fields, validate
 
+from ..auth.guard import current_principal
 from ..pagination import PageArgs
 from ..schemas import EmailField, PhoneField, StrictSchema, language_field, text_field
 from .models import CONTACT_METHODS
@@ -44,6 +45,18 @@ class CustomerCaseOut(StrictSchema):
     service_line_id = fields.Integer()
     created_at = fields.DateTime()
     closed_at = fields.DateTime(allow_none=True)
+    legal_hold_at = fields.DateTime(allow_none=True, metadata={
+        "description": "Since when a legal hold keeps the case from the purge; null: not held"})
+    legal_hold_reason = fields.Method("_hold_reason", allow_none=True, metadata={
+        "type": "string", "nullable": True,
+        "description": "Why the case is held; only for those who place and release holds "
+                       "(`retention.manage`), null for everyone else"})
+
+    def _hold_reason(self, case):
+        # A hold's reason may tell of a lawsuit or an investigation: not every case worker's business.
+        if case.legal_hold_at is None or not current_principal().may("retention.manage"):
+            return None
+        return case.legal_hold_reason
 
 
 class CustomerDetailOut(CustomerOut):

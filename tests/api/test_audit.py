@@ -236,6 +236,18 @@ def test_audit_log__filters(api, client, admin, adviser, supervisor, intake):
                         at_to=(now + timedelta(hours=1)).isoformat())) == 2
 
 
+def test_audit_actions__list_the_vocabulary_the_filter_accepts(client, admin, adviser):
+    from service.audit.actions import ACTIONS
+
+    response = client.get(f"{AUDIT}/actions", headers=admin)
+
+    assert response.status_code == 200
+    actions = response.get_json()["items"]
+    assert actions == sorted(ACTIONS) and "case.hold_placed" in actions
+    assert client.get(AUDIT, query_string={"action": actions[0]}, headers=admin).status_code == 200
+    assert_problem(client.get(f"{AUDIT}/actions", headers=adviser), 403)
+
+
 @pytest.mark.parametrize("query, field", [
     ({"action": "case.deleted_everything"}, "action"),
     ({"actor_type": "robot"}, "actor_type"),

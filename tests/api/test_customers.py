@@ -115,6 +115,23 @@ def test_get_customer__does_not_list_other_customers_cases(client, adviser, matt
     assert customer["cases"][0]["id"] not in [c["id"] for c in matti["cases"]]
 
 
+def test_get_customer__shows_a_legal_hold_and_its_reason_only_to_those_who_place_holds(api, client, adviser, matti):
+    privacy = api.headers_for("privacy_officer")
+    case_id = matti["cases"][0]["id"]
+    ok(client.post(f"/api/v1/cases/{case_id}/hold", headers=privacy, json={"reason": "Oikeudenkäynti vireillä"}))
+
+    seen_by_officer = ok(client.get(f"{CUSTOMERS}/{matti['id']}", headers=privacy))["cases"][0]
+    seen_by_adviser = ok(client.get(f"{CUSTOMERS}/{matti['id']}", headers=adviser))["cases"][0]
+
+    assert seen_by_officer["legal_hold_at"] is not None
+    assert seen_by_officer["legal_hold_reason"] == "Oikeudenkäynti vireillä"
+    assert seen_by_adviser["legal_hold_at"] == seen_by_officer["legal_hold_at"]
+    assert seen_by_adviser["legal_hold_reason"] is None
+    ok(client.delete(f"/api/v1/cases/{case_id}/hold", headers=privacy))
+    released = ok(client.get(f"{CUSTOMERS}/{matti['id']}", headers=privacy))["cases"][0]
+    assert (released["legal_hold_at"], released["legal_hold_reason"]) == (None, None)
+
+
 def test_get_customer__missing_is_404_problem(client, adviser):
     body = assert_problem(client.get(f"{CUSTOMERS}/999999", headers=adviser), 404, "not-found")
 

@@ -184,7 +184,12 @@ async function showOfficials(body) {
         h("td", {}, t(`role.${official.role}`)),
         h("td", {}, official.service_line_ids.map((id) => lineName.get(id) || id).join(", ") || t("officials.allLines")),
         h("td", {}, official.active ? t("admin.yes") : t("admin.no")),
-        h("td", {}, official.active ? h("button", { type: "button", class: "danger", onclick: async () => {
+        h("td", { class: "inline" }, h("button", { type: "button", class: "edit-official",
+          dataset: { officialId: official.id }, onclick: () => {
+            body.querySelector("#official-form").replaceWith(officialEditForm(official, known, () => showOfficials(body)));
+            body.querySelector("#official-edit-role")?.focus();
+          } }, t("admin.edit"), h("span", { class: "visually-hidden" }, ` ${official.name}`)),
+        official.active ? h("button", { type: "button", class: "danger", onclick: async () => {
           if (!confirm(t("officials.deactivateConfirm", { name: official.name }))) return;
           try {
             await api.request("DELETE", `/officials/${official.id}`);
@@ -195,6 +200,38 @@ async function showOfficials(body) {
           }
         } }, t("officials.deactivate")) : null))), t("officials.none"))),
     form);
+}
+
+// Changing an official's role and lines takes effect at their next request: the API reads the
+// role from the official, not from the token.
+function officialEditForm(official, known, redraw) {
+  const role = h("select", { id: "official-edit-role" }, ROLES.map((r) =>
+    h("option", { value: r, selected: r === official.role }, t(`role.${r}`))));
+  const boxes = known.map((line) => h("input", { type: "checkbox", value: line.id, id: `official-edit-line-${line.id}`,
+    checked: official.service_line_ids.includes(line.id) }));
+  const limited = h("input", { id: "official-edit-limited", type: "checkbox", checked: official.limited_to_lines });
+  const limitedField = h("label", { class: "check" }, limited, t("officials.limited"));
+  const showLimited = () => {
+    limitedField.hidden = role.value !== "supervisor";
+    if (limitedField.hidden) limited.checked = false;
+  };
+  role.addEventListener("change", showLimited);
+  showLimited();
+  const form = h("form", { class: "card", id: "official-form" },
+    h("h2", {}, t("officials.editTitle", { name: official.name, username: official.username })),
+    h("div", { class: "form-grid" }, field(t("officials.role"), role)),
+    known.length ? h("fieldset", { id: "official-edit-lines" }, h("legend", {}, t("officials.lines")),
+      h("p", { class: "hint" }, t("officials.linesHint")),
+      boxes.map((box, index) => h("label", { class: "check" }, box, known[index].name))) : null,
+    limitedField,
+    h("div", { class: "actions" },
+      h("button", { type: "submit", class: "primary" }, t("admin.save")),
+      h("button", { type: "button", id: "official-edit-cancel", onclick: redraw }, t("admin.cancel"))));
+  handle(form, () => api.patch(`/officials/${official.id}`, {
+    role: role.value, limited_to_lines: limited.checked,
+    service_line_ids: boxes.filter((box) => box.checked).map((box) => Number(box.value)),
+  }), t("officials.saved"), redraw);
+  return form;
 }
 
 // --- reply templates ------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-// Start-up, sign-in and the hash router: #/queue, #/cases/<id>, #/stats, #/account.
+// Start-up, sign-in and the hash router: #/queue, #/cases/<id>, #/chats, #/stats, #/admin,
+// #/privacy, #/audit, #/account.
 
 import * as api from "./api.js";
 import { h, replace, field } from "./dom.js";
@@ -10,6 +11,7 @@ import { showStats } from "./stats.js";
 import { showChats } from "./chats.js";
 import { mayAdminister, showAdmin } from "./admin.js";
 import { showPrivacy, showPrivacyCustomer, showRequest } from "./privacy.js";
+import { resetAudit, showAudit } from "./audit.js";
 import { enrol, showAccount } from "./account.js";
 import { can, me, notify, setOfficial } from "./session.js";
 
@@ -132,6 +134,7 @@ function signedIn() {
   document.getElementById("nav-chats").hidden = !can("cases.read");
   document.getElementById("nav-admin").hidden = !mayAdminister();
   document.getElementById("nav-privacy").hidden = !can("privacy.manage");
+  document.getElementById("nav-audit").hidden = !can("audit.read");
   document.getElementById("logout").hidden = false;
   showWho();
   if (!location.hash || location.hash === "#/" || location.hash === "#/login") {
@@ -162,6 +165,8 @@ function route() {
     showPrivacyCustomer(main, Number(match[1]));
   } else if (path.startsWith("/privacy") && can("privacy.manage")) {
     showPrivacy(main);
+  } else if (path === "/audit" && can("audit.read")) {
+    leaveView = showAudit(main) || leaveView;
   } else if (path === "/account") {
     leaveView = showAccount(main) || leaveView;
   } else if (!can("cases.read")) {
@@ -184,6 +189,7 @@ function forgetOfficial() {
   setOfficial(null);
   leave();
   resetQueue();
+  resetAudit();
   history.replaceState(null, "", "#/queue");
 }
 

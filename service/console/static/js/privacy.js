@@ -1,6 +1,6 @@
 // The privacy officer's workspace: data-subject requests with their deadlines (overdue first),
 // the access export and withholding items from it, finding a customer, rectifying, restricting
-// processing, and holding a case.
+// processing, and placing and releasing legal holds on a person's cases.
 
 import * as api from "./api.js";
 import { h, replace, field, saveBlob } from "./dom.js";
@@ -322,18 +322,45 @@ export function showPrivacyCustomer(main, customerId) {
     return section;
   }
 
+  // Each case with its legal hold, if any; those who may (retention.manage) place and release holds.
   function cases(customer) {
     const mayHold = can("retention.manage");
     return h("section", { class: "card", id: "customer-cases" }, h("h2", {}, t("privacy.cases")),
-      customer.cases.length ? h("ul", { class: "hold-list" }, customer.cases.map((theCase) => {
-        const reason = h("input", { id: `hold-reason-${theCase.id}`, maxlength: 2000, required: true });
-        const form = h("form", { class: "inline hold-form", dataset: { caseId: theCase.id } },
-          field(t("privacy.holdReason"), reason), h("button", { type: "submit" }, t("privacy.hold")));
-        run(form, () => api.post(`/cases/${theCase.id}/hold`, { reason: reason.value.trim() }),
-          t("privacy.held", { reference: theCase.reference }), draw);
-        return h("li", {}, h("strong", {}, theCase.reference), " · ", t(`status.${theCase.status}`), " · ",
-          date(theCase.created_at), mayHold ? form : null);
-      })) : h("p", { class: "empty" }, t("privacy.noCases")));
+      customer.cases.length ? h("ul", { class: "hold-list" }, customer.cases.map((theCase) =>
+        h("li", { dataset: { caseId: theCase.id } },
+          h("strong", {}, theCase.reference), " · ", t(`status.${theCase.status}`), " · ", date(theCase.created_at),
+          theCase.legal_hold_at ? held(theCase, mayHold) : mayHold ? holdForm(theCase) : null)))
+        : h("p", { class: "empty" }, t("privacy.noCases")));
+  }
+
+  function holdForm(theCase) {
+    const reason = h("input", { id: `hold-reason-${theCase.id}`, maxlength: 2000, required: true });
+    const form = h("form", { class: "inline hold-form", dataset: { caseId: theCase.id } },
+      field(t("privacy.holdReason"), reason), h("button", { type: "submit" }, t("privacy.hold")));
+    run(form, () => api.post(`/cases/${theCase.id}/hold`, { reason: reason.value.trim() }),
+      t("privacy.held", { reference: theCase.reference }), draw);
+    return form;
+  }
+
+  function held(theCase, mayRelease) {
+    const release = h("button", { type: "button", class: "release-hold", onclick: async () => {
+      if (!confirm(t("privacy.releaseConfirm", { reference: theCase.reference }))) return;
+      release.disabled = true;
+      try {
+        await api.request("DELETE", `/cases/${theCase.id}/hold`);
+        notify(t("privacy.released", { reference: theCase.reference }), "success");
+        await draw();
+      } catch (failure) {
+        notify(api.problemText(failure), "error");
+        release.disabled = false;
+      }
+    } }, t("privacy.release"), h("span", { class: "visually-hidden" }, ` ${theCase.reference}`));
+    return h("div", { class: "hold" },
+      h("p", {}, h("strong", { class: "badge held" }, t("privacy.onHold")), " ",
+        theCase.legal_hold_reason
+          ? t("privacy.heldSinceBecause", { at: dateTime(theCase.legal_hold_at), reason: theCase.legal_hold_reason })
+          : t("privacy.heldSince", { at: dateTime(theCase.legal_hold_at) })),
+      mayRelease ? release : null);
   }
 
   replace(main, h("p", { class: "loading" }, t("app.loading")));

@@ -9,6 +9,7 @@ turns a missing browser into a failure instead.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import threading
 import time
@@ -154,8 +155,12 @@ def screenshot(browser):
 
 def _expected_failure(message: str) -> bool:
     # The console reports refused API calls (a 4xx the test provoked) in the page; Chromium
-    # also logs them as failed resource loads, which is not a script error.
-    return "Failed to load resource" in message
+    # also logs them as failed resource loads, which is not a script error. A server error is
+    # never expected: it fails the test like a script error.
+    return "Failed to load resource" in message and not _SERVER_ERROR.search(message)
+
+
+_SERVER_ERROR = re.compile(r"status of 5\d\d")
 
 
 AXE_SCRIPT = Path(__file__).resolve().parent / "node_modules" / "axe-core" / "axe.min.js"

@@ -184,7 +184,7 @@ async function showOfficials(body) {
         h("td", {}, t(`role.${official.role}`)),
         h("td", {}, official.service_line_ids.map((id) => lineName.get(id) || id).join(", ") || t("officials.allLines")),
         h("td", {}, official.active ? t("admin.yes") : t("admin.no")),
-        h("td", { class: "inline" }, h("button", { type: "button", class: "edit-official",
+        h("td", {}, h("div", { class: "inline" }, h("button", { type: "button", class: "edit-official",
           dataset: { officialId: official.id }, onclick: () => {
             body.querySelector("#official-form").replaceWith(officialEditForm(official, known, () => showOfficials(body)));
             body.querySelector("#official-edit-role")?.focus();
@@ -198,7 +198,7 @@ async function showOfficials(body) {
           } catch (failure) {
             notify(api.problemText(failure), "error");
           }
-        } }, t("officials.deactivate")) : null))), t("officials.none"))),
+        } }, t("officials.deactivate")) : null)))), t("officials.none"))),
     form);
 }
 

@@ -60,7 +60,7 @@ export function showAudit(main) {
   let names = new Map();
   let officials = [];
   const results = h("div", { id: "audit-results" }, h("p", { class: "loading" }, t("app.loading")));
-  const form = h("form", { class: "filters card", role: "search", id: "audit-filters" });
+  const form = h("form", { class: "card", role: "search", id: "audit-filters" });
   replace(main, h("h1", {}, t("audit.title")), h("p", { class: "hint" }, t("audit.intro")), form, results);
 
   function drawForm() {

@@ -163,6 +163,7 @@ EXPECTED_ROLES: dict[tuple[str, str], frozenset[str] | str] = {
     ("POST", "/api/v1/chats/<int:chat_id>/join"): _CASE_WORK,
     ("POST", "/api/v1/chats/<int:chat_id>/end"): _CASE_WORK,
     ("GET", "/api/v1/audit"): frozenset({"admin", "privacy_officer"}),
+    ("GET", "/api/v1/audit/actions"): frozenset({"admin", "privacy_officer"}),
     # Statistics: supervisors and admins only (DESIGN's role table).
     ("GET", "/api/v1/stats/contacts"): frozenset({"supervisor", "admin"}),
     ("GET", "/api/v1/stats/calls"): frozenset({"supervisor", "admin"}),

@@ -86,6 +86,16 @@ def test_an_administrator_changes_an_officials_role_and_lines(make_app, admin_fo
         assert save in console.element("#official-form button[type=submit]").text
         accessible(browser, f"the official's edit form in {language}")
     console.choose_language("en")
+    console.wait_for_text("#officials-table caption", "Officials")
+
+    # With another administrator, one may become a supervisor, and is shown that role's console.
+    _official(client, admin, "toinen.yllapitaja", "admin", [])
+    console.click(f"button.edit-official[data-official-id='{admin.id}']")
+    console.select("#official-edit-role", "supervisor")
+    console.click("#official-form button[type=submit]")
+    console.notice("Your role is now: Supervisor.")
+    console.element("#queue-filters")
+    assert not console.all("#nav-admin")[0].is_displayed() and console.element("#nav-stats").is_displayed()
 
     # The change holds from the official's next request: they now have the statistics.
     console.click("#logout")

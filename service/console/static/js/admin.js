@@ -5,7 +5,7 @@
 import * as api from "./api.js";
 import { h, replace, field } from "./dom.js";
 import { t, dateTime } from "./i18n.js";
-import { can, notify } from "./session.js";
+import { can, me, notify, setOfficial } from "./session.js";
 import { CASE_LANGUAGES } from "./vocabulary.js";
 
 const ROLES = ["adviser", "supervisor", "admin", "privacy_officer", "inspector"];
@@ -230,7 +230,12 @@ function officialEditForm(official, known, redraw) {
   handle(form, () => api.patch(`/officials/${official.id}`, {
     role: role.value, limited_to_lines: limited.checked,
     service_line_ids: boxes.filter((box) => box.checked).map((box) => Number(box.value)),
-  }), t("officials.saved"), redraw);
+  }), t("officials.saved"), async () => {
+    if (official.id !== me().id) return redraw();
+    // Administrators who changed their own role are shown what the new one offers, at once.
+    setOfficial(await api.get("/auth/me"));
+    window.dispatchEvent(new Event("console:official-changed"));
+  });
   return form;
 }
 

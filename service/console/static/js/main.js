@@ -127,7 +127,7 @@ async function fromSingleSignOn() {
   return true;
 }
 
-function signedIn() {
+function showNav() {
   document.getElementById("nav").hidden = false;
   document.getElementById("nav-stats").hidden = !can("stats.read");
   document.getElementById("nav-queue").hidden = !can("cases.read");
@@ -137,6 +137,10 @@ function signedIn() {
   document.getElementById("nav-audit").hidden = !can("audit.read");
   document.getElementById("logout").hidden = false;
   showWho();
+}
+
+function signedIn() {
+  showNav();
   if (!location.hash || location.hash === "#/" || location.hash === "#/login") {
     location.hash = can("cases.read") ? "#/queue" : "#/privacy";
   } else {
@@ -223,6 +227,12 @@ async function start() {
     showLogin(t("login.expired"));
   });
   window.addEventListener("hashchange", route);
+  window.addEventListener("console:official-changed", () => {
+    showNav();
+    if (!mayAdminister()) history.replaceState(null, "", "#/queue");
+    route();
+    notify(t("officials.ownRoleChanged", { role: t(`role.${me().role}`) }), "success");
+  });
   if (!(await fromSingleSignOn())) await showLogin();
 }
 

@@ -2,7 +2,7 @@
 """The two commands: run the service on its embedded default, or run the tests.
 
     python3 dev.py serve     # SQLite under instance/, in-process jobs, console backends
-    python3 dev.py test      # the whole test suite (extra arguments go to pytest)
+    python3 dev.py test      # the whole test suite, one worker per core (extra arguments go to pytest)
     python3 dev.py test --quick   # day-to-day: no browser or fault tests, fuzzing sampled
 
 Needs nothing but Python 3.11+: it makes a virtual environment in .venv and installs the
@@ -73,9 +73,17 @@ def serve(argv: list[str]) -> int:
     return 0
 
 
+def _workers(argv: list[str]) -> list[str]:
+    """pytest-xdist workers, one per core unless TEST_WORKERS or the arguments say otherwise."""
+    if any(arg.startswith(("-n", "--numprocesses", "--dist")) for arg in argv):
+        return []
+    count = int(os.environ.get("TEST_WORKERS") or os.cpu_count() or 1)
+    return ["-n", str(count)] if count > 1 else []
+
+
 def test(argv: list[str]) -> int:
     ensure_environment("requirements-dev.txt")
-    result = subprocess.run([str(PYTHON), "-m", "pytest", *argv], cwd=ROOT)
+    result = subprocess.run([str(PYTHON), "-m", "pytest", *_workers(argv), *argv], cwd=ROOT)
     if result.returncode == 5:
         print("[dev] pytest collected no tests: that is a failure, not a pass.", file=sys.stderr)
         return 1

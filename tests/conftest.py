@@ -15,11 +15,16 @@ import pytest
 from flask_migrate import upgrade
 from sqlalchemy import text
 
-import channels
-from service import create_app
-from service.extensions import db
-from service.queue import flush_soon_enqueues
-from tests.oidc.provider import oidc_provider  # noqa: F401  (a fixture, for tests/oidc and tests/console)
+from tests.workers import exclusive_while, isolate_this_worker
+
+isolate_this_worker()  # before anything below reads DATABASE_URL or REDIS_URL
+
+import channels  # noqa: E402
+from service import create_app  # noqa: E402
+from service.extensions import db  # noqa: E402
+from service.queue import flush_soon_enqueues  # noqa: E402
+from tests.jobs import REAL_REDIS_URL, WorkingClient  # noqa: E402
+from tests.oidc.provider import oidc_provider  # noqa: E402, F401  (a fixture, for tests/oidc and tests/console)
 
 _counter = itertools.count(1)
 PASSWORD = "correct horse battery staple"
@@ -40,6 +45,12 @@ QUICK_LEAVES_OUT = (
 # Tests parametrised over every operation and every kind of caller: the quick tier runs one
 # pair in this many, a different sample each day, so over a couple of weeks every pair has run.
 QUICK_SAMPLED = {"test_api_keeps_to_its_schema_under_fuzzing": 10, "test_role_matrix": 8}
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    with exclusive_while(item.get_closest_marker("serial") is not None):
+        return (yield)
 
 
 def pytest_addoption(parser):
@@ -104,6 +115,20 @@ def _migrated(database_url, tmp_path_factory):
     yield database_url
 
 
+@pytest.fixture(autouse=True)
+def _empty_real_redis():
+    if REAL_REDIS_URL is None:
+        yield
+        return
+    from redis import Redis
+
+    conn = Redis.from_url(REAL_REDIS_URL)
+    conn.flushdb()
+    yield
+    conn.flushdb()
+    conn.close()
+
+
 TWILIO_AUTH_TOKEN = "test-twilio-auth-token"
 PUBLIC_BASE_URL = "https://cs.example.fi"
 
@@ -122,8 +147,8 @@ def make_app(_migrated, tmp_path):
             "ARGON2_TIME_COST": 1,
             "ARGON2_MEMORY_KIB": 1024,
             "SECRET_KEY": "test",
-            # Jobs run in-process in the tests unless a test drives a real queue itself.
-            "REDIS_URL": None,
+            # In-process jobs on the first pass; the real Redis and RQ on the Redis pass.
+            "REDIS_URL": REAL_REDIS_URL,
             "TWILIO_AUTH_TOKEN": TWILIO_AUTH_TOKEN,
             "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
             # The officials the tests make sign in with a password alone; the tests of the
@@ -132,6 +157,8 @@ def make_app(_migrated, tmp_path):
         }
         config.update(overrides)
         app = create_app(config, plugins=[channels.install])
+        if "REDIS_URL" not in overrides and REAL_REDIS_URL:
+            app.test_client_class = WorkingClient
         made.append(app)
         return app
 

@@ -13,6 +13,7 @@ from service.extensions import db
 from service.feedback.logic import FeedbackSettings, parse_score, send_due
 from service.outbox import delivery
 from tests.api.problems import assert_problem
+from tests.jobs import run_queued_jobs
 from tests.twilio_fakes import ACCOUNT_SID, FakeTwilioHttp, inbound_sms, twilio_post
 
 CUSTOMER_PHONE = "+358401234567"
@@ -65,7 +66,8 @@ def test_forwarding_sends_only_the_chosen_fields_and_logs_the_disclosure(full_ap
         "message": "Asia kuuluu teille: verotusta koskeva kysymys."})
 
     assert response.status_code == 201, response.get_json()
-    disclosure = response.get_json()
+    assert response.get_json()["fields"] == ["email"]
+    (disclosure,) = client.get(f"/api/v1/cases/{case_id}/disclosures", headers=adviser).get_json()["items"]
     assert disclosure["fields"] == ["email"] and disclosure["delivery_status"] == "sent"
     (envelope,) = inbox.envelopes
     assert envelope.rcpt_tos == ["kirjaamo@vero.example.fi"]
@@ -144,6 +146,7 @@ def _send_due(app, minutes_from_now):
     with app.app_context():
         send_due(FeedbackSettings.from_config(app.config), now=utcnow() + timedelta(minutes=minutes_from_now))
         delivery.sweep()
+    run_queued_jobs(app)
 
 
 def test_the_feedback_story_from_closing_to_the_customers_score(full_app, twilio_http, admin_for):

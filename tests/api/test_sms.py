@@ -13,6 +13,7 @@ from service.outbox import delivery
 from service.outbox.logic import DeliveryPolicy, deliver
 from service.outbox.models import OutboxMessage
 from tests.api.problems import assert_problem
+from tests.jobs import delivery_status
 from tests.twilio_fakes import ACCOUNT_SID, FakeTwilioHttp, inbound_sms, twilio_post
 
 
@@ -279,7 +280,7 @@ def test_reply_on_the_embedded_default_is_recorded_by_the_console_backend(app, c
 
     assert response.status_code == 201
     body = response.get_json()
-    assert body["delivery"]["status"] == "sent"
+    assert delivery_status(app, body["delivery"]["id"]) == ("sent", None)
     assert body["contact"]["direction"] == "outbound"
     assert body["contact"]["recipient"] == "+358401234567"
     console = app.extensions["senders"]["sms"]
@@ -298,7 +299,7 @@ def test_reply_goes_through_twilio_with_the_status_callback(twilio_app, twilio_h
     response = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei!"}, headers=adviser)
 
     assert response.status_code == 201
-    assert response.get_json()["delivery"]["status"] == "sent"
+    assert delivery_status(twilio_app, response.get_json()["delivery"]["id"]) == ("sent", None)
     (sent,) = twilio_http.messages_sent
     assert sent["uri"] == f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
     assert sent["data"]["To"] == "+358401234567"

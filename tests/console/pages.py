@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -42,6 +42,22 @@ class Console:
             raise AssertionError(f"{text!r} never appeared in {css}: it shows {shown!r}; "
                                  f"the status line says {self.all('#status')[0].text!r}") from None
         return self.driver.find_element(By.CSS_SELECTOR, css)
+
+    def wait_until_shown(self, read, expected, what: str):
+        """Wait until ``read()`` (which reads the page) returns ``expected``: for a list that is
+        re-rendered after the text looked for is already there, such as a re-sort."""
+        last = []
+
+        def matches(_driver):
+            try:
+                last[:] = [read()]
+            except StaleElementReferenceException:  # re-rendered while being read
+                return False
+            return last[0] == expected
+        try:
+            self.wait.until(matches)
+        except TimeoutException:
+            raise AssertionError(f"{what} never became {expected!r}: it shows {last[0] if last else None!r}") from None
 
     def select(self, css: str, value: str) -> None:
         Select(self.element(css)).select_by_value(value)

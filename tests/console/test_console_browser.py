@@ -350,11 +350,13 @@ def test_the_queue_marks_what_is_due_soon_and_orders_by_what_is_due_next(make_ap
     console.sign_in(adviser.username)
     console.wait_for_text("#queue-others", sms["case_reference"])
     console.select("#filter-sort", "due")
-    console.wait_for_text("#queue-others", "Due soon")
-    rows = console.all("#queue-others tbody tr")
-    assert [row.find_element("css selector", "a").text for row in rows] == [sms["case_reference"],
-                                                                            email["case_reference"]]
-    assert "Due soon" in rows[0].text and "Due soon" not in rows[1].text
+
+    def queue():
+        return [(row.find_element("css selector", "a").text, "Due soon" in row.text)
+                for row in console.all("#queue-others tbody tr")]
+    # "Due soon" is on the page before the re-sorted list replaces the old one: wait for the order.
+    console.wait_until_shown(queue, [(sms["case_reference"], True), (email["case_reference"], False)],
+                             "the queue sorted by what is due next")
     console.click("#filter-breached")
     console.wait_for_text("#queue-others", "No cases here")
 

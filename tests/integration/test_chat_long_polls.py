@@ -84,6 +84,7 @@ def server(app, tmp_path):
         log.close()
 
 
+@pytest.mark.serial  # its 2-second answers are about this server, not about another worker's load
 def test_hundreds_of_open_chat_polls_leave_the_server_answering_advisers(client, api, server):
     port, process = server
     adviser = api.headers_for("adviser")

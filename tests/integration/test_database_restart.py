@@ -41,7 +41,10 @@ def _cluster() -> tuple[str, str] | None:
 
 
 CLUSTER = _cluster()
-pytestmark = pytest.mark.skipif(CLUSTER is None, reason="needs a local PostgreSQL cluster to restart")
+pytestmark = [
+    pytest.mark.skipif(CLUSTER is None, reason="needs a local PostgreSQL cluster to restart"),
+    pytest.mark.serial,  # every parallel worker's database goes down with it
+]
 
 
 @pytest.fixture

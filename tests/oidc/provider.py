@@ -8,6 +8,7 @@ turns a missing Node.js, or a provider that does not start, into a failure inste
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import re
@@ -34,13 +35,16 @@ def _install(npm: str) -> None:
     """`npm ci` from the lock file, again only when the lock file changed."""
     stamp = HERE / "node_modules" / ".installed-lock"
     wanted = hashlib.sha256((HERE / "package-lock.json").read_bytes()).hexdigest()
-    if stamp.exists() and stamp.read_text() == wanted:
-        return
-    result = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=HERE,
-                            capture_output=True, text=True, timeout=600)
-    if result.returncode != 0:
-        _unavailable(f"npm ci failed in tests/oidc: {result.stderr[-2000:]}")
-    stamp.write_text(wanted)
+    # Parallel test workers each start a provider: one installs while the others wait.
+    with open(HERE / ".npm-ci.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if stamp.exists() and stamp.read_text() == wanted:
+            return
+        result = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=HERE,
+                                capture_output=True, text=True, timeout=600)
+        if result.returncode != 0:
+            _unavailable(f"npm ci failed in tests/oidc: {result.stderr[-2000:]}")
+        stamp.write_text(wanted)
 
 
 class Provider:

@@ -349,10 +349,23 @@ def test_undelivered_callback_records_the_error_code(twilio_app, admin_for):
     assert (row.status, row.last_error) == ("undelivered", "provider error 30003")
 
 
-def test_status_callback_for_an_unknown_message_is_acknowledged_and_changes_nothing(client):
+def test_status_callback_for_an_unknown_message_is_acknowledged_and_changes_nothing(twilio_app, admin_for):
+    client = twilio_app.test_client()
+    adviser = admin_for(twilio_app, "adviser")
+    _open_sms_case(client)
+    case_id = _cases(client, adviser)["items"][0]["id"]
+    reply = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei!"},
+                        headers=adviser).get_json()
+    before = _delivery(twilio_app, reply["delivery"]["id"])
+    case_before = client.get(f"/api/v1/cases/{case_id}", headers=adviser).get_json()
+
     response = twilio_post(client, "/webhooks/twilio/sms/status", {"MessageSid": "SM" + "0" * 32,
                                                                    "MessageStatus": "delivered"})
+
     assert response.status_code == 204
+    after = _delivery(twilio_app, reply["delivery"]["id"])
+    assert (after.status, after.delivered_at, after.last_error) == (before.status, None, before.last_error)
+    assert client.get(f"/api/v1/cases/{case_id}", headers=adviser).get_json() == case_before
 
 
 def test_status_callback_must_be_signed(client):

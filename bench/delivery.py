@@ -30,7 +30,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from multiprocessing import get_context
 
 from redis import Redis
-from rq import Queue
 from sqlalchemy import text
 
 from bench.common import database_url, drain_queue, migrated_app, recreate_database

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.keys import Keys
 from sqlalchemy import func, select
 
@@ -359,10 +360,17 @@ def test_the_queue_marks_what_is_due_soon_and_orders_by_what_is_due_next(make_ap
     console.wait_for_text("#queue-others", sms["case_reference"])
     console.select("#filter-sort", "due")
     console.wait_for_text("#queue-others", "Due soon")
-    rows = console.all("#queue-others tbody tr")
-    assert [row.find_element("css selector", "a").text for row in rows] == [sms["case_reference"],
-                                                                            email["case_reference"]]
-    assert "Due soon" in rows[0].text and "Due soon" not in rows[1].text
+    def queue_rows(_driver):
+        # The queue refreshes itself; a row read while it is redrawn is read again.
+        try:
+            return [(row.find_element("css selector", "a").text, row.text)
+                    for row in console.all("#queue-others tbody tr")] or None
+        except StaleElementReferenceException:
+            return None
+
+    rows = console.wait.until(queue_rows, "the queue never settled")
+    assert [reference for reference, _ in rows] == [sms["case_reference"], email["case_reference"]]
+    assert "Due soon" in rows[0][1] and "Due soon" not in rows[1][1]
     console.click("#filter-breached")
     console.wait_for_text("#queue-others", "No cases here")
 

@@ -76,7 +76,14 @@ def test_removing_the_newest_entries_is_found(app, client, intake, adviser):
 def test_entries_are_sealed_in_order_and_new_ones_wait_for_the_margin(app, client, intake, adviser):
     _activity(client, intake, adviser, n=1)
     with app.app_context():
-        assert seal() == 0  # too fresh: a transaction with a lower id may still be committing
+        newest = db.session.scalar(select(db.func.max(AuditEntry.at)))
+        total = db.session.scalar(select(db.func.count(AuditEntry.id)))
+        db.session.commit()
+        # Too fresh: a transaction with a lower id may still be committing. The clock is the
+        # entries' own, so a slow machine cannot push the newest past the margin unseen.
+        assert seal(now=newest + timedelta(seconds=4)) < total
+        assert db.session.scalar(select(AuditEntry.seq).where(AuditEntry.at == newest).limit(1)) is None
+        db.session.commit()
         sealed = _seal_all(app)
         rows = db.session.scalars(select(AuditEntry).order_by(AuditEntry.id)).all()
         assert [r.seq for r in rows] == list(range(1, sealed + 1))

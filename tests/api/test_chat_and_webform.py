@@ -2,8 +2,10 @@
 
 import threading
 import time
+from datetime import datetime, timedelta, timezone
 
 import pytest
+import time_machine
 
 from tests.api.problems import assert_problem
 
@@ -163,13 +165,23 @@ def test_web_form_errors_come_back_per_field(client, change, field):
 def test_the_web_form_is_rate_limited_per_client_address(make_app, admin_for):
     app = make_app(PUBLIC_RATE_LIMIT_PER_MINUTE=3)
     client = app.test_client()
-    statuses = [client.post("/api/v1/inbound/webform",
-                            json={**FORM, "submission_id": f"form-{i:04d}-rate"}).status_code for i in range(5)]
+    one, other = {"REMOTE_ADDR": "192.0.2.10"}, {"REMOTE_ADDR": "192.0.2.20"}
+    submissions = (f"form-{i:04d}-rate" for i in range(100))
 
-    assert statuses[:3] == [202, 202, 202]
-    limited = client.post("/api/v1/inbound/webform", json={**FORM, "submission_id": "form-9999-rate"})
-    assert_problem(limited, 429, "too-many-requests")
-    assert int(limited.headers["Retry-After"]) > 0
+    def post(address):
+        return client.post("/api/v1/inbound/webform", json={**FORM, "submission_id": next(submissions)},
+                           environ_base=address)
+
+    # 20 seconds into a minute, on a clock that stands still: no window ends inside the test.
+    with time_machine.travel(datetime(2026, 6, 1, 9, 0, 20, tzinfo=timezone.utc), tick=False) as clock:
+        assert [post(one).status_code for _ in range(3)] == [202, 202, 202]
+        limited = post(one)
+        assert_problem(limited, 429, "too-many-requests")
+        assert limited.headers["Retry-After"] == "40"  # until the minute is over
+        assert post(other).status_code == 202  # another address has its own count
+
+        clock.shift(timedelta(seconds=40))
+        assert post(one).status_code == 202  # a new minute, a new count
 
 
 def test_an_adviser_limited_to_another_line_cannot_reach_the_chat(client, api, admin):

@@ -2,6 +2,8 @@
 
 from concurrent.futures import ThreadPoolExecutor
 
+from tests.twilio_fakes import inbound_sms, twilio_post
+
 
 def _post_many(app, headers, bodies):
     def post(body):
@@ -52,3 +54,21 @@ def test_simultaneous_messages_of_a_known_customer_without_an_open_case_open_one
     assert all(status == 201 for status, _ in results), results
     case_ids = {payload["case_id"] for _, payload in results}
     assert len(case_ids) == 1 and first["case_id"] not in case_ids
+
+
+def test_the_same_twilio_webhook_delivered_concurrently_makes_one_contact(app, admin, client):
+    # Twilio retries a webhook it timed out on while the first delivery may still be running.
+    params = inbound_sms("SM" + "c0" * 16, from_="+358405556669", body="Sama viesti")
+
+    def post(_):
+        with app.test_client() as own:
+            return twilio_post(own, "/webhooks/twilio/sms", params).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(post, range(12)))
+
+    assert statuses == [200] * 12
+    cases = client.get("/api/v1/cases", headers=admin).get_json()
+    assert cases["total"] == 1
+    detail = client.get(f"/api/v1/cases/{cases['items'][0]['id']}", headers=admin).get_json()
+    assert [contact["body"] for contact in detail["contacts"]] == ["Sama viesti"]

@@ -452,3 +452,81 @@ def test_a_reply_cannot_send_a_file_of_another_case(mail_client, staff, api):
                              json={"channel": "email", "body": "x", "attachment_ids": [uploaded["id"]]})
 
     assert_problem(reply, 422, "validation-failed", fields=["attachment_ids"])
+
+
+# --- the production defaults: STARTTLS and a login -------------------------------------------
+
+SMTP_USER, SMTP_PASSWORD = "asiakaspalvelu", "oikea-salasana"
+
+
+@pytest.fixture
+def tls_smtpd(tmp_path):
+    """A real SMTP server on loopback that insists on STARTTLS (with a self-signed certificate)
+    and a login before it takes mail: (controller, inbox, accounts, certificate path)."""
+    import ssl
+
+    from aiosmtpd.controller import Controller
+
+    from tests.smtp_server import Accounts, Inbox, self_signed_certificate
+
+    cert, key = self_signed_certificate(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    inbox, accounts = Inbox(), Accounts(SMTP_USER, SMTP_PASSWORD)
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port(), tls_context=context,
+                            require_starttls=True, authenticator=accounts, auth_required=True,
+                            auth_require_tls=True)
+    controller.start()
+    yield controller, inbox, accounts, cert
+    controller.stop()
+
+
+def _tls_app(make_app, controller, password=SMTP_PASSWORD):
+    # SMTP_STARTTLS is left at its default, which is on.
+    return make_app(EMAIL_WEBHOOK_SECRET=SECRET, SMTP_HOST="127.0.0.1", SMTP_PORT=controller.port,
+                    SMTP_USER=SMTP_USER, SMTP_PASSWORD=password,
+                    MAIL_FROM="Asiakaspalvelu <asiakaspalvelu@virasto.fi>", MAIL_DOMAIN="virasto.fi")
+
+
+def _reply(app, admin_for):
+    client = app.test_client()
+    adviser = admin_for(app, "adviser")
+    first = _post(client, _eml("plain_utf8_qp.eml")).get_json()
+    reply = client.post(f"/api/v1/cases/{first['case_id']}/replies", headers=adviser,
+                        json={"channel": "email", "body": "Hei Matti, asia on käsittelyssä."})
+    assert reply.status_code == 201, reply.get_json()
+    return reply.get_json()["delivery"]
+
+
+def test_a_reply_goes_out_over_starttls_with_the_configured_login(make_app, tls_smtpd, admin_for, monkeypatch):
+    controller, inbox, accounts, cert = tls_smtpd
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # this machine trusts the test server's certificate
+
+    delivery = _reply(_tls_app(make_app, controller), admin_for)
+
+    assert delivery["status"] == "sent"
+    (envelope,) = inbox.envelopes
+    assert envelope.rcpt_tos == ["matti.meikalainen@example.fi"]
+    assert "asia on käsittelyssä" in BytesParser(policy=policy.default).parsebytes(envelope.content).get_body().get_content()
+    (mechanism, accepted, encrypted), = accounts.attempts
+    assert accepted and encrypted and mechanism in ("PLAIN", "LOGIN")
+
+
+def test_a_wrong_smtp_password_sends_nothing(make_app, tls_smtpd, admin_for, monkeypatch):
+    controller, inbox, accounts, cert = tls_smtpd
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+
+    delivery = _reply(_tls_app(make_app, controller, password="vaara-salasana"), admin_for)
+
+    assert delivery["status"] != "sent" and inbox.envelopes == []
+    assert accounts.attempts and not any(accepted for _, accepted, _ in accounts.attempts)
+
+
+def test_a_server_certificate_this_machine_does_not_trust_gets_no_password_and_no_mail(make_app, tls_smtpd,
+                                                                                       admin_for):
+    controller, inbox, accounts, _ = tls_smtpd
+
+    delivery = _reply(_tls_app(make_app, controller), admin_for)
+
+    assert delivery["status"] == "queued"  # tried again later, perhaps with the certificate fixed
+    assert inbox.envelopes == [] and accounts.attempts == []

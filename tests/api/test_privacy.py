@@ -332,3 +332,60 @@ def test_reading_and_listing_requests_is_audited(client, admin, privacy):
     actions = [(e["action"], e["object_id"]) for e in audit if e["actor_id"] == privacy.id]
     assert ("privacy.request_read", registered["id"]) in actions
     assert ("privacy.request_listed", None) in actions
+
+
+def test_a_window_finds_a_case_by_a_contact_made_inside_it_and_names_each_contacts_time(client, intake, privacy):
+    def sms(n, received_at):
+        response = client.post("/api/v1/inbound/messages", headers=intake, json={
+            "channel": "sms", "external_id": f"SM-span-{n}", "from": {"phone": "+358401234567"},
+            "body": f"viesti {n}", "received_at": received_at})
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()["case_id"]
+
+    opened = sms(1, "2026-03-10T12:00:00+02:00")
+    assert sms(2, "2026-03-20T12:00:00+02:00") == opened  # the same open case, a later contact
+
+    def export(start, end):
+        request = _register(client, privacy, subject={"phone": "0401234567",
+                                                      "contacted_between": {"from": start, "to": end}})
+        return client.get(f"/api/v1/privacy/requests/{request['id']}/export", headers=privacy).get_json()
+
+    # Asked about the 20th alone: the case opened on the 10th holds that contact.
+    (person,) = export("2026-03-20T00:00:00+02:00", "2026-03-21T00:00:00+02:00")["people"]
+    assert [case["id"] for case in person["cases"]] == [opened]
+    assert [contact["body"] for contact in person["cases"][0]["contacts"]] == ["viesti 1", "viesti 2"]
+    # The end is not part of the window; a window with no contact finds no case.
+    assert export("2026-03-11T00:00:00+02:00", "2026-03-20T12:00:00+02:00")["people"][0]["cases"] == []
+    assert export("2026-03-20T12:00:00+02:00", "2026-03-20T12:00:01+02:00")["people"][0]["cases"] != []
+
+
+def test_the_export_holds_the_feedback_asked_and_given(make_app, admin_for):
+    from service.db_types import utcnow
+    from service.feedback.logic import FeedbackSettings, send_due
+    from service.outbox import delivery
+    from tests.twilio_fakes import ACCOUNT_SID, FakeTwilioHttp, inbound_sms, twilio_post
+
+    twilio_http = FakeTwilioHttp()
+    app = make_app(TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_FROM_NUMBER="+358501112223", TWILIO_HTTP_CLIENT=twilio_http)
+    client = app.test_client()
+    adviser, privacy = admin_for(app, "adviser"), admin_for(app, "privacy_officer")
+    twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "fb" * 16, from_="+358401234567"))
+    (case,) = client.get("/api/v1/cases", headers=adviser).get_json()["items"]
+    client.post(f"/api/v1/cases/{case['id']}/close", headers=adviser)
+    with app.app_context():
+        send_due(FeedbackSettings.from_config(app.config), now=utcnow() + timedelta(minutes=61))
+        delivery.sweep()
+    twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "fc" * 16, from_="+358401234567",
+                                                            body="4 kiitos avusta"))
+    request = _register(client, privacy)
+
+    document = client.get(f"/api/v1/privacy/requests/{request['id']}/export", headers=privacy).get_json()
+
+    (person,) = document["people"]
+    (exported,) = [c for c in person["cases"] if c["id"] == case["id"]]
+    (feedback,) = exported["feedback"]
+    assert (feedback["score"], feedback["phone"], feedback["status"]) == (4, "+358401234567", "answered")
+    assert "kiitos" in feedback["answer"]
+    assert feedback["sent_at"] and feedback["answered_at"]
+    # The question itself went as an SMS, shown among the case's messages.
+    assert len(exported["messages"]) == 1 and exported["messages"][0]["to"] == "+358401234567"

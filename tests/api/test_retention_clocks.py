@@ -282,3 +282,22 @@ def test_an_access_request_finds_a_recording_whose_case_has_ended(api, client, r
     (recording,) = export.get_json()["recordings_whose_case_has_ended"]
     assert (recording["caller"], recording["register"]) == ("+358401234567", "Väestötiedot")
     assert export.get_json()["people"] == []
+
+
+def test_an_access_requests_window_applies_to_a_recording_whose_case_has_ended(api, client, runner, admin):
+    _line(client, admin, "Väestötiedot", "+358 9 8888 8888", case_retention_days=30,
+          recording_policy="all", recording_retention_days=365)
+    _recorded_call(client, "7", to="+358988888888")
+    _purge(runner, "--as-of", _later(31))
+    privacy = api.headers_for("privacy_officer")
+
+    def found(start, end):
+        request = client.post("/api/v1/privacy/requests", headers=privacy, json={
+            "type": "access", "subject": {"phone": "040 123 4567", "contacted_between": {"from": start, "to": end}},
+            "received_at": datetime.now(timezone.utc).isoformat()}).get_json()
+        export = client.get(f"/api/v1/privacy/requests/{request['id']}/export", headers=privacy).get_json()
+        return len(export["recordings_whose_case_has_ended"])
+
+    assert found(_later(-1), _later(1)) == 1
+    assert found(_later(-10), _later(-1)) == 0  # the call was not made then
+    assert found(_later(1), _later(10)) == 0

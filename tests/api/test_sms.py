@@ -2,10 +2,11 @@
 delivery status callbacks and retries. Twilio's own RequestValidator signs the requests; a
 fake HTTP client stands in for Twilio's REST API."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from xml.etree import ElementTree
 
 import pytest
+import time_machine
 
 from service.db_types import utcnow
 from service.extensions import db
@@ -350,10 +351,23 @@ def test_undelivered_callback_records_the_error_code(twilio_app, admin_for):
     assert (row.status, row.last_error) == ("undelivered", "provider error 30003")
 
 
-def test_status_callback_for_an_unknown_message_is_acknowledged_and_changes_nothing(client):
+def test_status_callback_for_an_unknown_message_is_acknowledged_and_changes_nothing(twilio_app, admin_for):
+    client = twilio_app.test_client()
+    adviser = admin_for(twilio_app, "adviser")
+    _open_sms_case(client)
+    case_id = _cases(client, adviser)["items"][0]["id"]
+    reply = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei!"},
+                        headers=adviser).get_json()
+    before = _delivery(twilio_app, reply["delivery"]["id"])
+    case_before = client.get(f"/api/v1/cases/{case_id}", headers=adviser).get_json()
+
     response = twilio_post(client, "/webhooks/twilio/sms/status", {"MessageSid": "SM" + "0" * 32,
                                                                    "MessageStatus": "delivered"})
+
     assert response.status_code == 204
+    after = _delivery(twilio_app, reply["delivery"]["id"])
+    assert (after.status, after.delivered_at, after.last_error) == (before.status, None, before.last_error)
+    assert client.get(f"/api/v1/cases/{case_id}", headers=adviser).get_json() == case_before
 
 
 def test_status_callback_must_be_signed(client):
@@ -400,9 +414,70 @@ def test_a_temporary_failure_is_retried_with_backoff_until_it_goes_through(twili
         assert deliver(outbox_id, senders=senders, policy=policy, now=first_retry_at - timedelta(seconds=1)) == "queued"
         assert deliver(outbox_id, senders=senders, policy=policy, now=first_retry_at) == "queued"
         second = db.session.get(OutboxMessage, outbox_id)
-        assert second.next_attempt_at - first_retry_at >= timedelta(seconds=policy.backoff[1])
+        assert second.next_attempt_at - first_retry_at == timedelta(seconds=30)  # the documented second step
         assert deliver(outbox_id, senders=senders, policy=policy, now=second.next_attempt_at) == "sent"
     assert len(twilio_http.messages_sent) == 3
+
+
+# The documented defaults (docs/configuration.md, OUTBOX_MAX_ATTEMPTS): six attempts, waiting
+# 10 s, 30 s, 2 min, 10 min and 30 min between them. Written out here, not read from the code.
+DOCUMENTED_BACKOFF_SECONDS = [10, 30, 120, 600, 1800]
+DOCUMENTED_MAX_ATTEMPTS = 6
+
+
+def _fail_until_given_up(app, twilio_http, outbox_id, first_attempt_at):
+    """Runs each retry when it falls due, with the policy the app's own wiring builds; returns
+    the waits between attempts and the row at the end."""
+    waits, attempted_at = [], first_attempt_at
+    with app.app_context():
+        while True:
+            row = db.session.get(OutboxMessage, outbox_id)
+            if row.status != "queued":
+                return waits, row
+            waits.append((row.next_attempt_at - attempted_at).total_seconds())
+            attempted_at = row.next_attempt_at
+            twilio_http.fail_with = [(503, 20503)]
+            deliver(outbox_id, senders=app.extensions["senders"], policy=delivery.policy(), now=attempted_at)
+            db.session.expire_all()
+
+
+def test_a_failing_message_is_retried_on_the_documented_schedule_then_given_up(twilio_app, twilio_http,
+                                                                                admin_for):
+    client = twilio_app.test_client()
+    adviser = admin_for(twilio_app, "adviser")
+    _open_sms_case(client)
+    case_id = _cases(client, adviser)["items"][0]["id"]
+    twilio_http.fail_with = [(503, 20503)]
+    sent_at = datetime(2026, 3, 2, 8, 0, tzinfo=timezone.utc)
+    with time_machine.travel(sent_at, tick=False):
+        reply = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei!"},
+                            headers=adviser).get_json()
+
+    waits, row = _fail_until_given_up(twilio_app, twilio_http, reply["delivery"]["id"], sent_at)
+
+    assert waits == DOCUMENTED_BACKOFF_SECONDS
+    assert (row.status, row.attempts) == ("failed", DOCUMENTED_MAX_ATTEMPTS)
+    assert len(twilio_http.messages_sent) == DOCUMENTED_MAX_ATTEMPTS  # each attempt reached the provider
+
+
+def test_outbox_max_attempts_is_the_setting_the_worker_uses(make_app, twilio_http, admin_for):
+    app = make_app(TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_FROM_NUMBER="+358501112223",
+                   TWILIO_HTTP_CLIENT=twilio_http, OUTBOX_MAX_ATTEMPTS=3)
+    client = app.test_client()
+    adviser = admin_for(app, "adviser")
+    _open_sms_case(client)
+    case_id = _cases(client, adviser)["items"][0]["id"]
+    twilio_http.fail_with = [(503, 20503)]
+    sent_at = datetime(2026, 3, 2, 8, 0, tzinfo=timezone.utc)
+    with time_machine.travel(sent_at, tick=False):
+        reply = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei!"},
+                            headers=adviser).get_json()
+
+    waits, row = _fail_until_given_up(app, twilio_http, reply["delivery"]["id"], sent_at)
+
+    assert waits == [10, 30]
+    assert (row.status, row.attempts) == ("failed", 3)
+    assert "gave up after 3 attempts" in row.last_error
 
 
 def test_delivery_gives_up_after_the_last_attempt(twilio_app, twilio_http, admin_for):

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 
 from service.db_types import utcnow
 from service.jobs import roll_up_statistics
@@ -18,6 +19,7 @@ PHONES = [f"+35840777{n:04d}" for n in range(40)]
 NAME = "Tuulikki Tunnistettava"
 EMAIL = "tuulikki.tunnistettava@example.fi"
 BODY = "Henkilötunnukseni on 010190-123A"
+HELSINKI = ZoneInfo("Europe/Helsinki")
 
 
 @pytest.fixture
@@ -104,26 +106,27 @@ def test_breakdowns_by_channel_direction_language_and_line(exact_app):
     api_ = _api(exact_app)
     intake, supervisor, adviser = api_.api_key_headers(), api_.headers_for("supervisor"), api_.headers_for("adviser")
     day = "2026-05-04T09:00:00Z"
-    first = _sms(client, intake, day, 1, language="sv")
-    _sms(client, intake, day, 2)
-    client.post("/api/v1/inbound/messages", headers=intake, json={
-        "channel": "email", "external_id": "<stats-1@example.fi>", "from": {"email": EMAIL}, "subject": "Kysymys",
-        "body": BODY, "received_at": day, "language": "en"})
-    reply = client.post(f"/api/v1/cases/{first['case_id']}/replies", json={"channel": "sms", "body": "Tack för ditt meddelande"},
-                        headers=adviser)
-    assert reply.status_code in (201, 202), reply.get_json()
-    _roll_up(exact_app)
+    # The reply is made at 01:30 in Helsinki on the 5th, still the 4th in UTC.
+    with time_machine.travel(datetime(2026, 5, 4, 22, 30, tzinfo=timezone.utc), tick=False):
+        first = _sms(client, intake, day, 1, language="sv")
+        _sms(client, intake, day, 2)
+        client.post("/api/v1/inbound/messages", headers=intake, json={
+            "channel": "email", "external_id": "<stats-1@example.fi>", "from": {"email": EMAIL}, "subject": "Kysymys",
+            "body": BODY, "received_at": day, "language": "en"})
+        reply = client.post(f"/api/v1/cases/{first['case_id']}/replies", json={"channel": "sms", "body": "Tack för ditt meddelande"},
+                            headers=adviser)
+        assert reply.status_code in (201, 202), reply.get_json()
+        _roll_up(exact_app)
 
-    # The reply was made now: its day is today in the statistics' zone, not the machine's.
-    today = datetime.now(ZoneInfo(exact_app.config["STATS_TIME_ZONE"])).date().isoformat()
-    body = _stats(client, supervisor, group_by="channel,direction,language,service_line",
-                  **{"from": "2026-05-04", "to": max(today, "2026-05-04")}).get_json()
+        body = _stats(client, supervisor, group_by="channel,direction,language,service_line",
+                      **{"from": "2026-05-04", "to": "2026-05-05"}).get_json()
     cells = {(r["period"], r["channel"], r["direction"], r["language"]): r["contacts"] for r in body["rows"]}
     assert cells[("2026-05-04", "sms", "inbound", "sv")] == 1
     assert cells[("2026-05-04", "sms", "inbound", "fi")] == 1
     assert cells[("2026-05-04", "email", "inbound", "en")] == 1
     outbound = [(k, v) for k, v in cells.items() if k[1:3] == ("sms", "outbound")]
     assert [v for _, v in outbound] == [1] and outbound[0][0][3] == "sv"  # the reply is in the case's language
+    assert outbound[0][0][0] == "2026-05-05"  # its day is the statistics' zone's, not UTC's
     assert {r["service_line"] for r in body["rows"]} == {DEFAULT_LINE_NAME}
     assert body["total"]["contacts"] == 4
 
@@ -207,20 +210,23 @@ def test_cases_opened_closed_forwarded_still_open_and_response_times(exact_app):
     client = exact_app.test_client()
     api_ = _api(exact_app)
     intake, supervisor, adviser = api_.api_key_headers(), api_.headers_for("supervisor"), api_.headers_for("adviser")
-    now = utcnow().isoformat()
-    cases = [_sms(client, intake, now, n)["case_id"] for n in range(3)]
-    client.post(f"/api/v1/cases/{cases[0]}/notes", json={"body": "Soitettu takaisin"}, headers=adviser)
-    client.post(f"/api/v1/cases/{cases[0]}/close", headers=adviser)
-    client.post(f"/api/v1/cases/{cases[1]}/close", headers=adviser)
-    client.post(f"/api/v1/cases/{cases[1]}/reopen", headers=adviser)
-    today = datetime.now(timezone.utc).date()
-    window = {"from": (today - timedelta(days=1)).isoformat(), "to": (today + timedelta(days=1)).isoformat()}
-    _roll_up(exact_app)
+    opened = datetime(2026, 10, 6, 9, 0, tzinfo=HELSINKI)
+    with time_machine.travel(opened, tick=False) as clock:
+        cases = [_sms(client, intake, opened.isoformat(), n)["case_id"] for n in range(3)]
+        clock.shift(timedelta(minutes=10))
+        client.post(f"/api/v1/cases/{cases[0]}/notes", json={"body": "Soitettu takaisin"}, headers=adviser)
+        clock.shift(timedelta(minutes=20))
+        client.post(f"/api/v1/cases/{cases[0]}/close", headers=adviser)
+        clock.shift(timedelta(minutes=30))
+        client.post(f"/api/v1/cases/{cases[1]}/close", headers=adviser)
+        client.post(f"/api/v1/cases/{cases[1]}/reopen", headers=adviser)
+        _roll_up(exact_app)
+        body = _stats(client, supervisor, "cases", **{"from": "2026-10-05", "to": "2026-10-07"}).get_json()
 
-    body = _stats(client, supervisor, "cases", **window).get_json()
     assert (body["total"]["opened"], body["total"]["closed"], body["total"]["open_at_end"]) == (3, 1, 2)
-    assert body["total"]["first_response_seconds_median"] is not None
-    assert body["total"]["close_seconds_median"] >= 0
+    # The note came 10 minutes after the message, the close 30 minutes after it.
+    assert body["total"]["first_response_seconds_median"] == pytest.approx(600, rel=0.01)
+    assert body["total"]["close_seconds_median"] == pytest.approx(1800, rel=0.01)
     last_day = body["totals"][-1]
     assert last_day["open_at_end"] == 2
 
@@ -344,6 +350,8 @@ def test_feedback_sent_answered_mean_and_distribution(make_app, admin_for):
     assert [total[f"score_{s}"] for s in range(1, 6)] == [0, 1, 0, 0, 1]
 
 
+# A fixed today, so that the window since the messages stays within the longest range allowed.
+@time_machine.travel(datetime(2026, 2, 1, 12, 0, tzinfo=timezone.utc), tick=False)
 def test_rebuild_counts_cases_and_contacts_from_before_statistics_existed(exact_app):
     from sqlalchemy import delete, update
 
@@ -371,5 +379,5 @@ def test_rebuild_counts_cases_and_contacts_from_before_statistics_existed(exact_
     assert "contact: 3 given a statistics fact" in result.output and "recounted 31/31 days" in result.output
     assert _days(_stats(client, supervisor, **window).get_json()) == {
         "2026-01-10": 1, "2026-01-11": 1, "2026-01-12": 1}
-    since_then = {"from": "2026-01-01", "to": (datetime.now(timezone.utc).date() + timedelta(days=1)).isoformat()}
+    since_then = {"from": "2026-01-01", "to": "2026-02-02"}
     assert _stats(client, supervisor, "cases", **since_then).get_json()["total"]["opened"] == 3

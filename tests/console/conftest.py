@@ -101,13 +101,27 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 class LiveServer:
-    """The application on a loopback port, served by Werkzeug in a thread."""
+    """The application on a loopback port, served by Werkzeug in a thread.
+
+    Every 5xx the application answers is kept in `server_errors`; the `serve` fixture fails the
+    test on any, whether or not the page showed it."""
 
     def __init__(self, app):
         self.app = app
-        self._server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler)
+        self.server_errors: list[str] = []
+        self._server = make_server("127.0.0.1", 0, self._recording(app), threaded=True,
+                                   request_handler=_QuietHandler)
         self.url = f"http://127.0.0.1:{self._server.server_port}"
         self._thread = threading.Thread(target=self._server.serve_forever, name="live-server", daemon=True)
+
+    def _recording(self, app):
+        def wsgi(environ, start_response):
+            def start(status, headers, exc_info=None):
+                if status.startswith("5"):
+                    self.server_errors.append(f"{environ['REQUEST_METHOD']} {environ.get('PATH_INFO')} -> {status}")
+                return start_response(status, headers, exc_info)
+            return app(environ, start)
+        return wsgi
 
     def __enter__(self):
         self._thread.start()
@@ -138,6 +152,8 @@ def serve():
     yield start
     for server in servers:
         server.__exit__(None, None, None)
+    errors = [error for server in servers for error in server.server_errors]
+    assert errors == [], f"the server answered the page with 5xx: {errors}"
 
 
 @pytest.fixture
@@ -153,14 +169,14 @@ def screenshot(browser):
     return take
 
 
+_SERVER_ERROR = re.compile(r"status of 5\d\d")
+
+
 def _expected_failure(message: str) -> bool:
     # The console reports refused API calls (a 4xx the test provoked) in the page; Chromium
-    # also logs them as failed resource loads, which is not a script error. A server error is
-    # never expected: it fails the test like a script error.
+    # also logs them as failed resource loads, which is not a script error. A 5xx is never
+    # expected: it is a server fault the page may have hidden.
     return "Failed to load resource" in message and not _SERVER_ERROR.search(message)
-
-
-_SERVER_ERROR = re.compile(r"status of 5\d\d")
 
 
 AXE_SCRIPT = Path(__file__).resolve().parent / "node_modules" / "axe-core" / "axe.min.js"

@@ -4,8 +4,10 @@ chat from the console's queue; and the widget as an authority embeds it on its o
 from __future__ import annotations
 
 import threading
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import time_machine
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -253,13 +255,17 @@ def test_the_widget_works_at_200_percent_zoom_with_the_keyboard_alone(make_app, 
 def test_the_widget_says_kindly_when_the_rate_limit_is_reached(make_app, citizen_browser, serve):
     app = make_app(PUBLIC_RATE_LIMIT_PER_MINUTE=1)
     server = serve(app)
-    citizen_browser.get(f"{server.url}/chat-widget/?widget=neuvonta&lang=sv")
-    widget = Widget(citizen_browser)
-    widget.element("#scw-start").click()
-    widget.element("#scw-end").click()
-    widget.wait_for_text(".scw-status", "Chatten har avslutats")
-    widget.element("#scw-again").click()
-    widget.element("#scw-start").click()
-    widget.wait_for_text(".scw-status", "För många försök. Vänta en stund och försök igen.")
-    assert "scw-error" in widget.element(".scw-status").get_attribute("class")
-    assert widget.element("#scw-start").is_enabled()
+    # The application's clock 5 seconds into a minute, running on: the limit's minute does not
+    # end between the two starts (the browser's own clock plays no part in it).
+    minute = datetime.now(timezone.utc).replace(second=5, microsecond=0)
+    with time_machine.travel(minute, tick=True):
+        citizen_browser.get(f"{server.url}/chat-widget/?widget=neuvonta&lang=sv")
+        widget = Widget(citizen_browser)
+        widget.element("#scw-start").click()
+        widget.element("#scw-end").click()
+        widget.wait_for_text(".scw-status", "Chatten har avslutats")
+        widget.element("#scw-again").click()
+        widget.element("#scw-start").click()
+        widget.wait_for_text(".scw-status", "För många försök. Vänta en stund och försök igen.")
+        assert "scw-error" in widget.element(".scw-status").get_attribute("class")
+        assert widget.element("#scw-start").is_enabled()

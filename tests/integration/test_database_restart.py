@@ -18,7 +18,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from service.cases.models import Contact
+from service.cases.models import Case, Contact
+from service.customers.models import Customer
 from service.extensions import db
 from service.intake.models import InboundEnvelope
 from tests.twilio_fakes import inbound_sms, twilio_post
@@ -58,6 +59,7 @@ def test_requests_during_a_restart_fail_cleanly_and_the_service_recovers(app, ap
     intake = api.api_key_headers()
     numbers = count()
     results: list[tuple[float, str, int, str, dict | None]] = []
+    retry_after: list[str | None] = []  # of every 503
     stop = threading.Event()
 
     def post_messages():
@@ -67,8 +69,7 @@ def test_requests_during_a_restart_fail_cleanly_and_the_service_recovers(app, ap
             response = client.post("/api/v1/inbound/messages", headers=intake, json={
                 "channel": "sms", "external_id": external_id, "from": {"phone": "+358401110000"},
                 "body": "Hei"})
-            results.append((time.monotonic(), external_id, response.status_code, response.mimetype,
-                            response.get_json(silent=True)))
+            _record(response, external_id)
 
     def post_twilio_webhooks():
         # Twilio's webhook lands the message on connections of its own (intake.envelopes).
@@ -76,9 +77,14 @@ def test_requests_during_a_restart_fail_cleanly_and_the_service_recovers(app, ap
         while not stop.is_set():
             external_id = f"SM-restart-{next(numbers)}"
             response = twilio_post(client, "/webhooks/twilio/sms", inbound_sms(external_id, from_="+358401110001"))
-            results.append((time.monotonic(), external_id, response.status_code, response.mimetype,
-                            response.get_json(silent=True)))
+            _record(response, external_id)
             webhook_ids.add(external_id)
+
+    def _record(response, external_id):
+        if response.status_code == 503:
+            retry_after.append(response.headers.get("Retry-After"))
+        results.append((time.monotonic(), external_id, response.status_code, response.mimetype,
+                        response.get_json(silent=True)))
 
     webhook_ids: set[str] = set()
     senders = [threading.Thread(target=post_messages) for _ in range(2)]
@@ -102,6 +108,9 @@ def test_requests_during_a_restart_fail_cleanly_and_the_service_recovers(app, ap
     refused = [(mimetype, body) for _, _, status, mimetype, body in results if status == 503]
     assert refused, "no request met the restart"
     assert all(mimetype == "application/problem+json" and body["status"] == 503 for mimetype, body in refused)
+    # Integrations and Twilio wait this many seconds before trying again.
+    assert len(retry_after) == len(refused) and all(value and value.isdigit() and int(value) > 0
+                                                    for value in retry_after), retry_after
     recovered = [status for at, _, status, _, _ in results if at > restarted]
     assert recovered and recovered[-1] in (200, 201), "the service did not recover by itself"
 
@@ -117,3 +126,15 @@ def test_requests_during_a_restart_fail_cleanly_and_the_service_recovers(app, ap
         stored |= set(db.session.scalars(db.select(InboundEnvelope.external_id)))
     assert accepted <= stored  # everything acknowledged was kept
     assert accepted & webhook_ids
+
+    # Nothing half-written: no message stored twice, no case without its message, no customer
+    # without the case their message opened.
+    with app.app_context():
+        contact_ids = list(db.session.scalars(db.select(Contact.external_id).where(
+            Contact.external_id.like("SM-restart-%"))))
+        empty_cases = db.session.scalar(db.select(db.func.count()).select_from(Case).where(
+            ~db.select(Contact.id).where(Contact.case_id == Case.id).exists()))
+        lone_customers = db.session.scalar(db.select(db.func.count()).select_from(Customer).where(
+            ~db.select(Case.id).where(Case.customer_id == Customer.id).exists()))
+    assert len(contact_ids) == len(set(contact_ids))
+    assert empty_cases == 0 and lone_customers == 0

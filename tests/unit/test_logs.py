@@ -8,7 +8,7 @@ import phonenumbers
 import pytest
 
 from service.customers.normalise import InvalidContactDetail, normalise_email, normalise_phone
-from service.logs import MaskingFormatter, RequestContextFilter, mask_personal_data
+from service.logs import configure_logging, mask_personal_data
 
 # Log lines of a busy test run (SMS, email, intake, retention, voice, privacy, RQ workers, the
 # SMTP test server, access lines of the development server), unmasked: see its README.
@@ -24,27 +24,46 @@ def test_phone_numbers_and_emails_are_masked():
     assert "2026-000123" in masked  # a case reference is not personal data and stays readable
 
 
-def _log_a_phone_and_a_failing_address(name: str, formatter: logging.Formatter) -> None:
+@pytest.fixture
+def installed_logging():
+    """installed_logging(format): the root handler configure_logging installs, as the web and
+    worker processes get it, writing to the test's captured stderr; the previous root handlers
+    come back afterwards."""
+    root = logging.getLogger()
+    kept, level = list(root.handlers), root.level
+
+    def install(log_format: str) -> None:
+        for handler in list(root.handlers):
+            if getattr(handler, "_case_backend", False):
+                root.removeHandler(handler)
+        configure_logging("INFO", log_format)
+
+    yield install
+    for handler in list(root.handlers):
+        if getattr(handler, "_case_backend", False):
+            root.removeHandler(handler)
+    for handler in kept:
+        if handler not in root.handlers:
+            root.addHandler(handler)
+    root.setLevel(level)
+
+
+def _log_a_phone_and_a_failing_address(name: str) -> None:
     logger = logging.getLogger(name)
-    handler = logging.StreamHandler()
-    handler.addFilter(RequestContextFilter())
-    handler.setFormatter(formatter)
-    logger.addHandler(handler)
+    logger.warning("sms from %s", "+358401234567")
     try:
-        logger.warning("sms from %s", "+358401234567")
-        try:
-            raise ValueError("bad address anna@example.fi")
-        except ValueError:
-            logger.exception("failed")
-    finally:
-        logger.removeHandler(handler)
+        raise ValueError("bad address anna@example.fi")
+    except ValueError:
+        logger.exception("failed")
 
 
-def test_log_records_and_tracebacks_are_masked(capsys):
-    _log_a_phone_and_a_failing_address("test.masking", MaskingFormatter("%(request_id)s %(message)s"))
+def test_log_records_and_tracebacks_are_masked(installed_logging, capsys):
+    installed_logging("text")
+    _log_a_phone_and_a_failing_address("test.masking")
     err = capsys.readouterr().err
     assert "+358401234567" not in err and "anna@example.fi" not in err
-    assert "<phone>" in err and "<email>" in err
+    assert "sms from <phone>" in err and "bad address <email>" in err
+    assert "[request_id=-]" in err  # the request filter is on the installed handler too
 
 
 def test_url_encoded_contact_details_in_access_logs_are_masked():
@@ -54,12 +73,11 @@ def test_url_encoded_contact_details_in_access_logs_are_masked():
     assert masked.startswith("127.0.0.1")  # too few digits to be a phone number
 
 
-def test_json_logs_are_one_masked_object_per_line(capsys):
+def test_json_logs_are_one_masked_object_per_line(installed_logging, capsys):
     import json
 
-    from service.logs import JsonFormatter
-
-    _log_a_phone_and_a_failing_address("test.json", JsonFormatter())
+    installed_logging("json")
+    _log_a_phone_and_a_failing_address("test.json")
     lines = capsys.readouterr().err.strip().splitlines()
     first, second = (json.loads(line) for line in lines)
     assert (first["level"], first["logger"], first["request_id"], first["message"]) == (

@@ -1,0 +1,103 @@
+"""Downloads from the provider's media server that do not answer 200: what came with the error never
+becomes the file, the metadata stays, the webhook is still acknowledged, and a later fetch
+(a retry) brings the real bytes."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from types import SimpleNamespace
+
+import pytest
+
+from service.jobs import fetch_attachment, fetch_recording
+from service.outbox.ports import TemporaryFailure
+from tests.api.problems import assert_problem
+from tests.twilio_fakes import ACCOUNT_SID, inbound_sms, twilio_post
+from tests.voice_fakes import MP3, recorded_call, voice_line
+
+JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 200
+# What some media servers send with a 404: a picture saying the picture is gone. It is a valid
+# JPEG, so only the status tells it from the customer's photo.
+PLACEHOLDER = b"\xff\xd8\xff\xe0" + b"\x01" * 50
+
+
+class FlakyMediaServer:
+    """Answers each request with the next status in ``statuses`` (a placeholder for any but
+    200), then 200 for good."""
+
+    def __init__(self, *statuses: int):
+        self.statuses = list(statuses)
+        self.requests: list[str] = []
+
+    def get(self, url, auth=None, timeout=None):
+        self.requests.append(url)
+        status = self.statuses.pop(0) if self.statuses else 200
+        if status != 200:
+            return SimpleNamespace(status_code=status, content=PLACEHOLDER, headers={"Content-Type": "image/jpeg"})
+        body, kind = (MP3, "audio/mpeg") if url.endswith(".mp3") else (JPEG, "image/jpeg")
+        return SimpleNamespace(status_code=200, content=body, headers={"Content-Type": kind})
+
+
+@pytest.mark.parametrize("status", [404, 500, 503])
+def test_an_mms_image_the_provider_will_not_hand_over_stays_unfetched_until_a_retry_gets_it(make_app, admin_for,
+                                                                                           status):
+    media = FlakyMediaServer(status)
+    app = make_app(TWILIO_ACCOUNT_SID=ACCOUNT_SID, SMS_FETCH_MEDIA=1, TWILIO_MEDIA_GET=media.get)
+    client, admin = app.test_client(), admin_for(app)
+    params = inbound_sms("MM" + "e1" * 16, body="Kuva", NumMedia="1",
+                         MediaUrl0="https://api.twilio.com/media/ME-photo", MediaContentType0="image/jpeg")
+
+    assert twilio_post(client, "/webhooks/twilio/sms", params).status_code == 200
+
+    (case,) = client.get("/api/v1/cases", headers=admin).get_json()["items"]
+    (attachment,) = client.get(f"/api/v1/cases/{case['id']}", headers=admin).get_json()["attachments"]
+    assert attachment["downloadable"] is False and len(media.requests) == 1
+    assert_problem(client.get(f"/api/v1/cases/{case['id']}/attachments/{attachment['id']}", headers=admin),
+                   409, "attachment-not-fetched")
+
+    with app.app_context():
+        assert fetch_attachment(attachment["id"]) is True
+
+    with client.get(f"/api/v1/cases/{case['id']}/attachments/{attachment['id']}", headers=admin) as download:
+        assert download.status_code == 200 and download.data == JPEG
+
+
+def test_recording_audio_the_phone_system_will_not_hand_over_is_not_stored_and_a_retry_gets_it(make_app, admin_for):
+    media = FlakyMediaServer(503)
+    app = make_app(TWILIO_ACCOUNT_SID=ACCOUNT_SID, VOICE_FETCH_RECORDINGS=0, TWILIO_MEDIA_GET=media.get)
+    client, admin = app.test_client(), admin_for(app, "admin")
+    voice_line(client, admin)
+    recorded_call(client, admin, "CA" + "e2" * 16)
+    (recording,) = client.get("/api/v1/recordings", headers=admin).get_json()["items"]
+
+    with app.app_context(), pytest.raises(TemporaryFailure, match="503"):
+        fetch_recording(recording["id"])  # raised, so the queue retries the job
+
+    assert client.get(f"/api/v1/recordings/{recording['id']}", headers=admin).get_json()["playable"] is False
+    with app.app_context():
+        assert fetch_recording(recording["id"]) is True
+    with client.get(f"/api/v1/recordings/{recording['id']}/audio", headers=admin) as played:
+        assert played.data == MP3
+
+
+def test_an_access_export_names_audio_the_phone_system_would_not_hand_over(make_app, admin_for):
+    media = FlakyMediaServer(500)
+    app = make_app(TWILIO_ACCOUNT_SID=ACCOUNT_SID, VOICE_FETCH_RECORDINGS=0, TWILIO_MEDIA_GET=media.get)
+    client = app.test_client()
+    admin, privacy = admin_for(app, "admin"), admin_for(app, "privacy_officer")
+    voice_line(client, admin)
+    recorded_call(client, admin, "CA" + "e3" * 16)
+    request = client.post("/api/v1/privacy/requests", headers=privacy, json={
+        "type": "access", "subject": {"phone": "040 123 4567"},
+        "received_at": "2026-11-27T10:00:00+02:00"}).get_json()
+
+    archive = client.get(f"/api/v1/privacy/requests/{request['id']}/export?format=zip", headers=privacy)
+
+    assert archive.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(archive.data)) as zipped:
+        document = json.loads(zipped.read("export.json"))
+        (recording,) = document["people"][0]["cases"][0]["recordings"]
+        assert document["missing_files"] == [recording["audio_in_archive"]]
+        assert recording["audio_in_archive"] not in zipped.namelist()  # not the placeholder under its name

@@ -13,6 +13,7 @@ import os
 
 from flask.testing import FlaskClient
 from rq import Queue, SimpleWorker
+from rq.timeouts import TimerDeathPenalty
 
 from service.extensions import db
 from service.outbox.models import OutboxMessage
@@ -22,6 +23,9 @@ REAL_REDIS_URL = os.environ.get("REDIS_URL") or None
 
 
 class _TestWorker(SimpleWorker):
+    # A job's time limit by a timer thread, not SIGALRM: the worker may run in a request's thread.
+    death_penalty_class = TimerDeathPenalty
+
     def _install_signal_handlers(self):
         # Requests of the concurrency tests come from threads, where signals cannot be set; the
         # burst ends by itself.

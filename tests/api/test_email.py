@@ -495,7 +495,8 @@ def _reply(app, admin_for):
     reply = client.post(f"/api/v1/cases/{first['case_id']}/replies", headers=adviser,
                         json={"channel": "email", "body": "Hei Matti, asia on käsittelyssä."})
     assert reply.status_code == 201, reply.get_json()
-    return reply.get_json()["delivery"]
+    status, last_error = delivery_status(app, reply.get_json()["delivery"]["id"])
+    return {"status": status, "last_error": last_error}
 
 
 def test_a_reply_goes_out_over_starttls_with_the_configured_login(make_app, tls_smtpd, admin_for, monkeypatch):

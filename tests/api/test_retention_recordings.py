@@ -144,7 +144,7 @@ def test_the_embedded_default_starts_its_own_sweeper_and_it_purges(make_app):
     assert "inprocess_sweeper_stop" not in made.extensions
 
     # ... and the one a small office runs (no Redis, not testing) starts it in create_app.
-    running = make_app(TESTING=False, INPROCESS_SWEEP_SECONDS=0.05)
+    running = make_app(TESTING=False, INPROCESS_SWEEP_SECONDS=0.05, REDIS_URL=None)
     try:
         assert "inprocess_sweeper_stop" in running.extensions
         deadline, gone = time.monotonic() + 10, False

@@ -1,0 +1,133 @@
+"""Full-text search over the cases an official may see.
+
+The index is ``search_entry`` (service/cases/models.py), kept by database triggers. A case
+matches when each word of the search matches some text of the case (its subject, question or
+answer, its customer, a contact, a note, an attachment's name), or when the search is the
+case's reference or its customer's exact phone number or email. Ranked by the best matching
+text; each hit carries a snippet of that text with the matching words marked.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import and_, bindparam, cast, func, literal, literal_column, or_, select, table, column, text, union_all
+from sqlalchemy.dialects.postgresql import REGCONFIG
+
+from ..customers.models import Customer
+from ..customers.normalise import email_or_none, phone_or_none
+from ..extensions import db
+from . import search_terms
+from .models import Case, SearchEntry
+
+# A reference or an exact phone number or email names the case: it ranks above any text match.
+EXACT = 1000.0
+
+_fts = table("search_fts", column("rowid"), column("rank"))
+
+
+def _dialect() -> str:
+    return db.session.get_bind().dialect.name
+
+
+def plan(q: str) -> list[list[str]]:
+    """The prefixes of each word of ``q`` (one group per word)."""
+    words = search_terms.words(q)
+    if not words:
+        return []
+    if _dialect() != "postgresql":
+        return [search_terms.prefixes(w) for w in words]
+    rows = db.session.execute(
+        text("SELECT w, ts_lexize('finnish_stem', w), ts_lexize('swedish_stem', w), ts_lexize('english_stem', w)"
+             " FROM unnest(:words) AS w").bindparams(bindparam("words", words, type_=_text_array()))
+    ).all()
+    stems = {row[0]: [s for found in row[1:] for s in (found or [])] for row in rows}
+    # A word every stemmer calls a stop word ("ja", "och", "the") is not in the index at all.
+    kept = [w for w in words if not _stop_word(rows, w)]
+    return [search_terms.prefixes(w, stems.get(w, [])) for w in (kept or words)]
+
+
+def _stop_word(rows, word) -> bool:
+    for row in rows:
+        if row[0] == word:
+            return all(found is not None and len(found) == 0 for found in row[1:])
+    return False
+
+
+def _text_array():
+    from sqlalchemy import Text
+    from sqlalchemy.dialects.postgresql import ARRAY
+    return ARRAY(Text)
+
+
+def ranked_cases(q: str, region: str):
+    """A subquery of (case_id, rank) for every case ``q`` matches, lines not yet applied."""
+    q = q.strip()
+    groups = plan(q)
+    parts = [_exact(q, region)]
+    if groups:
+        parts.append(_postgres_text(groups) if _dialect() == "postgresql" else _sqlite_text(groups))
+    found = union_all(*parts).subquery("found")
+    return (select(found.c.case_id, func.max(found.c.rank).label("rank"))
+            .group_by(found.c.case_id).subquery("ranked")), groups
+
+
+def _exact(q: str, region: str):
+    customer_match = []
+    as_phone, as_email = phone_or_none(q, region), email_or_none(q)
+    if as_phone:
+        customer_match.append(Customer.phone == as_phone)
+    if as_email:
+        customer_match.append(Customer.email == as_email)
+    condition = Case.reference == q.lstrip("#")
+    if customer_match:
+        condition = or_(condition, Case.customer_id.in_(select(Customer.id).where(or_(*customer_match))))
+    return select(Case.id.label("case_id"), literal(EXACT).label("rank")).where(condition)
+
+
+def _tsquery(text: str):
+    return func.to_tsquery(cast(literal("simple"), REGCONFIG), text)
+
+
+def _postgres_text(groups):
+    everything = _tsquery(" | ".join(search_terms.tsquery([g]) for g in groups))
+    rank = func.ts_rank(SearchEntry.tsv, everything)
+    hits = (select(SearchEntry.case_id, rank.label("rank"),
+                   *[SearchEntry.tsv.op("@@")(_tsquery(search_terms.tsquery([g]))).label(f"w{i}")
+                     for i, g in enumerate(groups)])
+            .where(SearchEntry.tsv.op("@@")(everything))).subquery("hits")
+    return (select(hits.c.case_id, func.max(hits.c.rank).label("rank"))
+            .group_by(hits.c.case_id)
+            .having(and_(*[func.bool_or(hits.c[f"w{i}"]) for i in range(len(groups))])))
+
+
+def _sqlite_text(groups):
+    def matching(expression):
+        return (select(SearchEntry.case_id, (-_fts.c.rank).label("rank"))
+                .select_from(_fts.join(SearchEntry, SearchEntry.id == _fts.c.rowid))
+                .where(literal_column("search_fts").op("MATCH")(expression)))
+
+    everything = " OR ".join(f"({search_terms.fts5_query(g)})" for g in groups)
+    hits = matching(everything).subquery("hits")
+    query = select(hits.c.case_id, func.max(hits.c.rank).label("rank")).group_by(hits.c.case_id)
+    if len(groups) > 1:
+        for group in groups:
+            word = matching(search_terms.fts5_query(group)).subquery()
+            query = query.where(hits.c.case_id.in_(select(word.c.case_id)))
+    return query
+
+
+def snippets(case_ids: list[int], groups: list[list[str]]) -> dict[int, dict]:
+    """For each case, the text that matches the most words of the search, with the matching
+    words marked. Read by case id (a page's worth of rows), not through the text index: a
+    common word would have the index walk every text that holds it."""
+    if not case_ids or not groups:
+        return {}
+    rows = db.session.execute(
+        select(SearchEntry.case_id, SearchEntry.kind, SearchEntry.body)
+        .where(SearchEntry.case_id.in_(case_ids)).order_by(SearchEntry.case_id, SearchEntry.id))
+    best: dict[int, tuple[int, dict]] = {}
+    for case_id, kind, body in rows:
+        snippet = search_terms.highlight(body, groups)
+        score = search_terms.words_matched(body, groups)
+        if score and (case_id not in best or score > best[case_id][0]):
+            best[case_id] = (score, {"source": kind, **snippet})
+    return {case_id: snippet for case_id, (_, snippet) in best.items()}

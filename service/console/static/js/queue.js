@@ -157,9 +157,9 @@ export function showQueue(main) {
         const arrived = known ? everything.filter((item) => !known.has(signature(item))).length : 0;
         const focused = document.activeElement?.closest?.("tr[data-case-id]")?.dataset.caseId;
         replace(lists,
+          filters.q ? h("p", { class: "hint", id: "search-order" }, t("queue.bestMatchFirst")) : null,
           table(t("queue.mine"), mine.items, known, "queue-mine"),
           mine.total > mine.items.length ? h("p", { class: "hint" }, t("queue.mineCapped", { shown: mine.items.length, total: mine.total })) : null,
-          filters.q ? h("p", { class: "hint", id: "search-order" }, t("queue.bestMatchFirst")) : null,
           table(t("queue.others"), others, known, "queue-others"),
           pager(page));
         if (focused) lists.querySelector(`tr[data-case-id="${focused}"] a`)?.focus();

@@ -20,6 +20,11 @@ from .models import Case, SearchEntry
 
 # A reference or an exact phone number or email names the case: it ranks above any text match.
 EXACT = 1000.0
+# The newest texts a search ranks. A word in a large share of all texts would otherwise have
+# every one of them read and ranked (seconds at a million cases); newest first, the database
+# reads the primary key backwards and stops after this many, or the text index for a rarer
+# word. So a very common word finds its newest cases only; filters narrow it.
+CANDIDATES = 2000
 
 _fts = table("search_fts", column("rowid"), column("rank"))
 
@@ -93,7 +98,8 @@ def _postgres_text(groups):
     hits = (select(SearchEntry.case_id, rank.label("rank"),
                    *[SearchEntry.tsv.op("@@")(_tsquery(search_terms.tsquery([g]))).label(f"w{i}")
                      for i, g in enumerate(groups)])
-            .where(SearchEntry.tsv.op("@@")(everything))).subquery("hits")
+            .where(SearchEntry.tsv.op("@@")(everything))
+            .order_by(SearchEntry.id.desc()).limit(CANDIDATES)).subquery("hits")
     return (select(hits.c.case_id, func.max(hits.c.rank).label("rank"))
             .group_by(hits.c.case_id)
             .having(and_(*[func.bool_or(hits.c[f"w{i}"]) for i in range(len(groups))])))
@@ -103,7 +109,8 @@ def _sqlite_text(groups):
     def matching(expression):
         return (select(SearchEntry.case_id, (-_fts.c.rank).label("rank"))
                 .select_from(_fts.join(SearchEntry, SearchEntry.id == _fts.c.rowid))
-                .where(literal_column("search_fts").op("MATCH")(expression)))
+                .where(literal_column("search_fts").op("MATCH")(expression))
+                .order_by(_fts.c.rowid.desc()).limit(CANDIDATES))
 
     everything = " OR ".join(f"({search_terms.fts5_query(g)})" for g in groups)
     hits = matching(everything).subquery("hits")
@@ -124,10 +131,10 @@ def snippets(case_ids: list[int], groups: list[list[str]]) -> dict[int, dict]:
     rows = db.session.execute(
         select(SearchEntry.case_id, SearchEntry.kind, SearchEntry.body)
         .where(SearchEntry.case_id.in_(case_ids)).order_by(SearchEntry.case_id, SearchEntry.id))
-    best: dict[int, tuple[int, dict]] = {}
+    best: dict[int, tuple[int, str, str]] = {}
     for case_id, kind, body in rows:
-        snippet = search_terms.highlight(body, groups)
         score = search_terms.words_matched(body, groups)
         if score and (case_id not in best or score > best[case_id][0]):
-            best[case_id] = (score, {"source": kind, **snippet})
-    return {case_id: snippet for case_id, (_, snippet) in best.items()}
+            best[case_id] = (score, kind, body)
+    return {case_id: {"source": kind, **search_terms.highlight(body, groups)}
+            for case_id, (_, kind, body) in best.items()}

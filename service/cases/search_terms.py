@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 MAX_WORDS = 8
 # Shorter words are too common as prefixes; they are matched whole, or left out when the
@@ -60,6 +61,7 @@ def prefixes(word: str, stems: list[str] = ()) -> list[str]:
     return kept
 
 
+@lru_cache(maxsize=65536)
 def fold(text: str) -> str:
     """Lower case without diacritics: what FTS5's tokenizer compares (remove_diacritics 2)."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())
@@ -79,16 +81,16 @@ def fts5_query(group: list[str]) -> str:
 def words_matched(body: str, groups: list[list[str]]) -> int:
     """How many of the search's words (groups) some word of ``body`` starts with."""
     folded = {fold(m.group()) for m in _WORD.finditer(body)}
-    return sum(1 for group in groups if any(w.startswith(fold(p)) for p in group for w in folded))
+    return sum(1 for group in groups if any(w.startswith(tuple(fold(p) for p in group)) for w in folded))
 
 
 def highlight(body: str, groups: list[list[str]], *, width: int = 24) -> dict:
     """A window of about ``width`` words of ``body`` around its first match, with the
     character ranges of the words that match a prefix. Done here rather than by the database
     so that both databases show the same thing."""
-    all_prefixes = [fold(p) for group in groups for p in group]
+    all_prefixes = tuple(fold(p) for group in groups for p in group)
     tokens = list(_WORD.finditer(body))
-    matched = [i for i, m in enumerate(tokens) if any(fold(m.group()).startswith(p) for p in all_prefixes)]
+    matched = [i for i, m in enumerate(tokens) if fold(m.group()).startswith(all_prefixes)]
     first = matched[0] if matched else 0
     start_token = max(0, first - width // 3)
     end_token = min(len(tokens), start_token + width)

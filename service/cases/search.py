@@ -95,11 +95,20 @@ def _tsquery(text: str):
 def _postgres_text(groups):
     everything = _tsquery(" | ".join(search_terms.tsquery([g]) for g in groups))
     rank = func.ts_rank(SearchEntry.tsv, everything)
-    hits = (select(SearchEntry.case_id, rank.label("rank"),
-                   *[SearchEntry.tsv.op("@@")(_tsquery(search_terms.tsquery([g]))).label(f"w{i}")
-                     for i, g in enumerate(groups)])
-            .where(SearchEntry.tsv.op("@@")(everything))
-            .order_by(SearchEntry.id.desc()).limit(CANDIDATES)).subquery("hits")
+
+    def candidates(query):
+        return (select(SearchEntry.case_id, rank.label("rank"),
+                       *[SearchEntry.tsv.op("@@")(_tsquery(search_terms.tsquery([g]))).label(f"w{i}")
+                         for i, g in enumerate(groups)])
+                .where(SearchEntry.tsv.op("@@")(query))
+                .order_by(SearchEntry.id.desc()).limit(CANDIDATES))
+
+    parts = [candidates(everything)]
+    if len(groups) > 1:
+        # Texts holding every word, so that the newest texts holding any one of them (all of
+        # one common word, say) do not crowd them out.
+        parts.append(candidates(_tsquery(search_terms.tsquery(groups))))
+    hits = union_all(*parts).subquery("hits") if len(parts) > 1 else parts[0].subquery("hits")
     return (select(hits.c.case_id, func.max(hits.c.rank).label("rank"))
             .group_by(hits.c.case_id)
             .having(and_(*[func.bool_or(hits.c[f"w{i}"]) for i in range(len(groups))])))
@@ -115,11 +124,16 @@ def _sqlite_text(groups):
     everything = " OR ".join(f"({search_terms.fts5_query(g)})" for g in groups)
     hits = matching(everything).subquery("hits")
     query = select(hits.c.case_id, func.max(hits.c.rank).label("rank")).group_by(hits.c.case_id)
-    if len(groups) > 1:
-        for group in groups:
-            word = matching(search_terms.fts5_query(group)).subquery()
-            query = query.where(hits.c.case_id.in_(select(word.c.case_id)))
-    return query
+    if len(groups) == 1:
+        return query
+    for group in groups:
+        word = matching(search_terms.fts5_query(group)).subquery()
+        query = query.where(hits.c.case_id.in_(select(word.c.case_id)))
+    # Texts holding every word, as on PostgreSQL, so common words do not crowd them out.
+    together = matching(" AND ".join(f"({search_terms.fts5_query(g)})" for g in groups)).subquery("together")
+    both = union_all(query, select(together.c.case_id, func.max(together.c.rank).label("rank"))
+                     .group_by(together.c.case_id)).subquery("both")
+    return select(both.c.case_id, both.c.rank)
 
 
 def snippets(case_ids: list[int], groups: list[list[str]]) -> dict[int, dict]:

@@ -193,3 +193,15 @@ def test_a_purged_word_finds_nothing_afterwards(app, client, runner, intake, adv
         if db.engine.dialect.name == "sqlite":
             # The FTS5 table's own index holds no token of the purged text either.
             assert db.session.scalar(text("SELECT count(*) FROM search_fts WHERE search_fts MATCH 'lumikuningatar'")) == 0
+
+
+def test_a_common_word_ranks_only_the_newest_texts_but_texts_with_every_word_still_count(client, intake, adviser,
+                                                                                        monkeypatch):
+    from service.cases import search as search_module
+
+    monkeypatch.setattr(search_module, "CANDIDATES", 3)
+    both = sms(client, intake, "Verokortti ja muuttoilmoitus", phone="+358401000020", language="fi")
+    newer = [sms(client, intake, f"Verokortti numero {n}", phone=f"+35840100003{n}", language="fi") for n in range(5)]
+
+    assert sorted(found(client, adviser, "verokortti")) == sorted(newer[-3:])
+    assert found(client, adviser, "verokortti muuttoilmoitus") == [both]

@@ -19,7 +19,7 @@ from ..db_types import utcnow
 from ..errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
 from ..extensions import db
 from ..lines.logic import default_line, get_line, official_line_scope, visible_line_ids
-from ..pagination import paginate
+from ..pagination import Page, paginate
 from . import search
 from .models import CLOSED, FORWARDED, HAND_LOGGED_IDS, NEW, OPEN, WAITING, Case, Contact, Note
 
@@ -78,8 +78,8 @@ def new_case(*, service_line_id: int, channel: str, customer: Customer | None, s
     return case
 
 
-def _visible_cases(principal: Principal):
-    query = select(Case)
+def _visible_cases(principal: Principal, *columns):
+    query = select(*columns) if columns else select(Case)
     line_ids = visible_line_ids(principal)
     if line_ids is not None:
         query = query.where(Case.service_line_id.in_(line_ids))
@@ -148,19 +148,24 @@ def search_cases(*, actor: Principal, q: str, page: int, page_size: int, region:
     """The cases ``q`` finds among those the official may see, best match first, each with a
     snippet of the text that matched (``search_snippet``) and its rank (``search_rank``)."""
     ranked, groups = search.ranked_cases(q, region)
-    query = (_filtered(_visible_cases(actor), actor, **filters)
-             .join(ranked, ranked.c.case_id == Case.id)
-             .add_columns(ranked.c.rank)
-             .options(joinedload(Case.customer), joinedload(Case.assignee), joinedload(Case.service_line))
-             .order_by(ranked.c.rank.desc(), Case.id.desc()))
-    result = paginate(query, page=page, page_size=page_size, scalars=False)
-    found = search.snippets([case.id for case, _ in result.items], groups)
+    # Every match's id and rank at once (a few thousand at most, search.CANDIDATES): counting
+    # and paging them here runs the text search once, where paginate() would run it twice.
+    matches = db.session.execute(
+        _filtered(_visible_cases(actor, Case.id, ranked.c.rank), actor, **filters)
+        .join(ranked, ranked.c.case_id == Case.id)
+        .order_by(ranked.c.rank.desc(), Case.id.desc())).all()
+    shown = matches[(page - 1) * page_size:page * page_size]
+    loaded = {case.id: case for case in db.session.scalars(
+        select(Case).where(Case.id.in_([case_id for case_id, _ in shown]))
+        .options(joinedload(Case.customer), joinedload(Case.assignee), joinedload(Case.service_line)))}
+    found = search.snippets([case_id for case_id, _ in shown], groups)
     items = []
-    for case, rank in result.items:
+    for case_id, rank in shown:
+        case = loaded[case_id]
         case.search_rank = float(rank)
-        case.search_snippet = found.get(case.id)
+        case.search_snippet = found.get(case_id)
         items.append(case)
-    result.items = items
+    result = Page(items=items, total=len(matches), page=page, page_size=page_size)
     record("case.searched", actor=actor, object_type="case",
            details={"q": q, "count": len(items), "page": page})
     commit_read()

@@ -195,10 +195,10 @@ def sqlite_triggers():
                 f" WHERE b IS NOT NULL AND trim(b) <> '';")
 
     customer_text = ("(SELECT nullif(trim(coalesce(name, '') || ' ' || coalesce(email, '') || ' ' ||"
-                     " coalesce(phone, '')), '') FROM customer WHERE id = NEW.customer_id)")
+                     " coalesce(phone, ''), char(32, 9, 10, 13)), '') FROM customer WHERE id = NEW.customer_id)")
     case_text = ("nullif(trim(coalesce(NEW.subject, '') || char(10) || coalesce(NEW.question, '') || char(10) ||"
-                 " coalesce(NEW.answer, '')), '')")
-    contact_text = "nullif(trim(coalesce(NEW.subject, '') || char(10) || coalesce(NEW.body, '')), '')"
+                 " coalesce(NEW.answer, ''), char(32, 9, 10, 13)), '')")
+    contact_text = "nullif(trim(coalesce(NEW.subject, '') || char(10) || coalesce(NEW.body, ''), char(32, 9, 10, 13)), '')"
     return [
         ("search_fts_ai", "AFTER INSERT ON search_entry BEGIN"
          " INSERT INTO search_fts(rowid, body) VALUES (NEW.id, NEW.body); END"),
@@ -233,7 +233,7 @@ def sqlite_triggers():
         ("search_case_ad", "AFTER DELETE ON \"case\" BEGIN DELETE FROM search_entry WHERE case_id = OLD.id; END"),
         ("search_customer_au", "AFTER UPDATE OF name, email, phone ON customer BEGIN"
          " UPDATE search_entry SET body = nullif(trim(coalesce(NEW.name, '') || ' ' || coalesce(NEW.email, '')"
-         " || ' ' || coalesce(NEW.phone, '')), '')"
+         " || ' ' || coalesce(NEW.phone, ''), char(32, 9, 10, 13)), '')"
          " WHERE kind = 'customer' AND case_id IN (SELECT id FROM \"case\" WHERE customer_id = NEW.id); END"),
     ]
 
@@ -241,13 +241,13 @@ def sqlite_triggers():
 SQLITE_BACKFILL = """
 INSERT INTO search_entry (case_id, kind, source_id, body)
 SELECT id, 'case', id, t FROM (SELECT id, trim(coalesce(subject, '') || char(10) || coalesce(question, '')
-  || char(10) || coalesce(answer, '')) AS t FROM "case") WHERE t <> '';
+  || char(10) || coalesce(answer, ''), char(32, 9, 10, 13)) AS t FROM "case") WHERE t <> '';
 INSERT INTO search_entry (case_id, kind, source_id, body)
 SELECT c.id, 'customer', c.id, t FROM "case" c JOIN (SELECT id, trim(coalesce(name, '') || ' ' ||
-  coalesce(email, '') || ' ' || coalesce(phone, '')) AS t FROM customer) p ON p.id = c.customer_id WHERE t <> '';
+  coalesce(email, '') || ' ' || coalesce(phone, ''), char(32, 9, 10, 13)) AS t FROM customer) p ON p.id = c.customer_id WHERE t <> '';
 INSERT INTO search_entry (case_id, kind, source_id, body)
 SELECT case_id, 'contact', id, t FROM (SELECT id, case_id, trim(coalesce(subject, '') || char(10) ||
-  coalesce(body, '')) AS t FROM contact) WHERE t <> '';
+  coalesce(body, ''), char(32, 9, 10, 13)) AS t FROM contact) WHERE t <> '';
 INSERT INTO search_entry (case_id, kind, source_id, body)
 SELECT case_id, 'note', id, body FROM note WHERE trim(body) <> '';
 INSERT INTO search_entry (case_id, kind, source_id, body)

@@ -32,8 +32,9 @@ def words(text: str) -> list[str]:
 
 
 def cut(word: str) -> str:
-    """The beginning of ``word`` that its inflected forms most often share."""
-    if len(word) <= 5:
+    """The beginning of ``word`` that its inflected forms most often share. Numbers and codes
+    do not inflect: they are kept whole (still matched as a beginning)."""
+    if len(word) <= 5 or not word.isalpha():
         return word
     if len(word) <= 7:
         return word[:max(MIN_PREFIX + 1, len(word) - 2)]
@@ -51,7 +52,7 @@ def cut_stem(stem: str) -> str:
 
 
 def prefixes(word: str, stems: list[str] = ()) -> list[str]:
-    found = [cut(word)] + [cut_stem(s) for s in stems if s]
+    found = [cut(word)] + [cut_stem(s) for s in stems if s and word.isalpha()]
     # A prefix that another one already starts with adds nothing.
     found = sorted(set(found), key=len)
     kept: list[str] = []

@@ -205,3 +205,21 @@ def test_a_common_word_ranks_only_the_newest_texts_but_texts_with_every_word_sti
 
     assert sorted(found(client, adviser, "verokortti")) == sorted(newer[-3:])
     assert found(client, adviser, "verokortti muuttoilmoitus") == [both]
+
+
+def test_a_corrected_name_is_found_and_the_old_one_no_longer(client, adviser):
+    opened = ok(client.post(CASES, json={"subject": "Osoitteenmuutos", "customer": {"name": "Maija Meikäläinen"}},
+                            headers=adviser), 201)
+    customer_id = opened["customer"]["id"]
+
+    ok(client.patch(f"/api/v1/customers/{customer_id}", json={"name": "Maija Virtanen"}, headers=adviser))
+
+    assert found(client, adviser, "Virtanen") == [opened["id"]]
+    assert found(client, adviser, "Meikäläinen") == []
+
+
+def test_a_case_whose_language_changes_is_stemmed_in_the_new_one(client, intake, adviser):
+    case_id = sms(client, intake, "Bostadsbidraget har inte kommit", phone="+358401000040")
+    ok(client.patch(f"{CASES}/{case_id}", json={"language": "sv"}, headers=adviser))
+
+    assert found(client, adviser, "bostadsbidrag") == [case_id]

@@ -259,6 +259,21 @@ def _statements(script):
     return [s.strip() for s in script.split(";\n") if s.strip()]
 
 
+def _trigram_index():
+    """Trigrams of every text, for what the stems miss (the end of a compound, a typo): where
+    pg_trgm is installed or may be (it is a trusted extension from PostgreSQL 13: the database
+    owner may create it). Without it the search works on stems alone."""
+    bind = op.get_bind()
+    if not bind.execute(sa.text("SELECT count(*) FROM pg_available_extensions WHERE name = 'pg_trgm'")).scalar():
+        return
+    try:
+        with bind.begin_nested():
+            bind.execute(sa.text("CREATE EXTENSION IF NOT EXISTS pg_trgm"))
+    except sa.exc.DBAPIError:
+        return
+    op.execute("CREATE INDEX ix_search_entry_trgm ON search_entry USING gin (body gin_trgm_ops)")
+
+
 def upgrade():
     postgres = op.get_bind().dialect.name == "postgresql"
     op.create_table(
@@ -280,6 +295,7 @@ def upgrade():
         op.execute(PG_FUNCTIONS)
         for statement in _statements(PG_BACKFILL):
             op.execute(statement)
+        _trigram_index()
     else:
         op.execute(SQLITE_FTS)
         for name, body in sqlite_triggers():
@@ -291,6 +307,8 @@ def upgrade():
 def downgrade():
     if op.get_bind().dialect.name == "postgresql":
         op.execute(PG_DROP)
+        # pg_trgm stays installed: something else may use it.
+        op.execute("DROP INDEX IF EXISTS ix_search_entry_trgm")
         op.drop_index('ix_search_entry_tsv', table_name='search_entry', postgresql_using='gin')
     else:
         for name, _ in sqlite_triggers():

@@ -20,7 +20,7 @@ from ..errors import Conflict, Forbidden, InvalidTransition, NotFound, Validatio
 from ..extensions import db
 from ..lines.logic import default_line, get_line, official_line_scope, visible_line_ids
 from ..pagination import Page, paginate
-from . import search
+from . import search, search_terms
 from .models import CLOSED, FORWARDED, HAND_LOGGED_IDS, NEW, OPEN, WAITING, Case, Contact, Note
 
 # Which status a case may move to from each status. Closing and reopening have their own
@@ -148,17 +148,18 @@ def search_cases(*, actor: Principal, q: str, page: int, page_size: int, region:
     """The cases ``q`` finds among those the official may see, best match first, each with a
     snippet of the text that matched (``search_snippet``) and its rank (``search_rank``)."""
     ranked, groups = search.ranked_cases(q, region)
-    # Every match's id and rank at once (a few thousand at most, search.CANDIDATES): counting
-    # and paging them here runs the text search once, where paginate() would run it twice.
-    matches = db.session.execute(
-        _filtered(_visible_cases(actor, Case.id, ranked.c.rank), actor, **filters)
-        .join(ranked, ranked.c.case_id == Case.id)
-        .order_by(ranked.c.rank.desc(), Case.id.desc())).all()
+    matches = _ranked_ids(actor, ranked, filters)
+    similar = not matches and groups and search.has_trigrams()
+    if similar:
+        # Nothing by the stems: words that hold the search's words, or nearly (PostgreSQL).
+        ranked = search.similar_cases(q)
+        groups = [[word] for word in search_terms.words(q)]
+        matches = _ranked_ids(actor, ranked, filters)
     shown = matches[(page - 1) * page_size:page * page_size]
     loaded = {case.id: case for case in db.session.scalars(
         select(Case).where(Case.id.in_([case_id for case_id, _ in shown]))
         .options(joinedload(Case.customer), joinedload(Case.assignee), joinedload(Case.service_line)))}
-    found = search.snippets([case_id for case_id, _ in shown], groups)
+    found = search.snippets([case_id for case_id, _ in shown], groups, inside=bool(similar))
     items = []
     for case_id, rank in shown:
         case = loaded[case_id]
@@ -170,6 +171,15 @@ def search_cases(*, actor: Principal, q: str, page: int, page_size: int, region:
            details={"q": q, "count": len(items), "page": page})
     commit_read()
     return result
+
+
+def _ranked_ids(actor: Principal, ranked, filters: dict) -> list:
+    # Every match's id and rank at once (a few thousand at most, search.CANDIDATES): counting
+    # and paging them here runs the text search once, where paginate() would run it twice.
+    return db.session.execute(
+        _filtered(_visible_cases(actor, Case.id, ranked.c.rank), actor, **filters)
+        .join(ranked, ranked.c.case_id == Case.id)
+        .order_by(ranked.c.rank.desc(), Case.id.desc())).all()
 
 
 def _filtered(query, actor: Principal, *, status: list[str] | None = None, channel: list[str] | None = None,

@@ -136,7 +136,32 @@ def _sqlite_text(groups):
     return select(both.c.case_id, both.c.rank)
 
 
-def snippets(case_ids: list[int], groups: list[list[str]]) -> dict[int, dict]:
+def has_trigrams() -> bool:
+    """Whether this database has the trigram index (PostgreSQL with pg_trgm, see the migration)."""
+    if _dialect() != "postgresql":
+        return False
+    return bool(db.session.scalar(text("SELECT to_regclass('ix_search_entry_trgm') IS NOT NULL")))
+
+
+def similar_cases(q: str):
+    """The fallback when the stems find nothing: a subquery of (case_id, rank) for the cases
+    with, for every word of ``q``, a text holding a similar piece (pg_trgm's word similarity:
+    the end of a compound, a typo). Ranked by that similarity."""
+    words = search_terms.words(q)
+    if not words:
+        return None
+    checks = [literal(w).op("<%")(SearchEntry.body) for w in words]
+    hits = (select(SearchEntry.case_id,
+                   (sum((func.word_similarity(w, SearchEntry.body) for w in words), literal(0.0))).label("rank"),
+                   *[check.label(f"w{i}") for i, check in enumerate(checks)])
+            .where(or_(*checks))
+            .order_by(SearchEntry.case_id.desc()).limit(CANDIDATES)).subquery("similar")
+    return (select(hits.c.case_id, func.max(hits.c.rank).label("rank"))
+            .group_by(hits.c.case_id)
+            .having(and_(*[func.bool_or(hits.c[f"w{i}"]) for i in range(len(words))]))).subquery("ranked")
+
+
+def snippets(case_ids: list[int], groups: list[list[str]], *, inside: bool = False) -> dict[int, dict]:
     """For each case, the text that matches the most words of the search, with the matching
     words marked. Read by case id (a page's worth of rows), not through the text index: a
     common word would have the index walk every text that holds it."""
@@ -147,8 +172,10 @@ def snippets(case_ids: list[int], groups: list[list[str]]) -> dict[int, dict]:
         .where(SearchEntry.case_id.in_(case_ids)).order_by(SearchEntry.case_id, SearchEntry.id))
     best: dict[int, tuple[int, str, str]] = {}
     for case_id, kind, body in rows:
-        score = search_terms.words_matched(body, groups)
-        if score and (case_id not in best or score > best[case_id][0]):
+        score = search_terms.words_matched(body, groups, inside=inside)
+        # A similar-word search may match a text none of whose words holds the typed one: the
+        # case's first text is shown then, with nothing marked.
+        if (score or inside) and (case_id not in best or score > best[case_id][0]):
             best[case_id] = (score, kind, body)
-    return {case_id: {"source": kind, **search_terms.highlight(body, groups)}
+    return {case_id: {"source": kind, **search_terms.highlight(body, groups, inside=inside)}
             for case_id, (_, kind, body) in best.items()}

@@ -79,19 +79,27 @@ def fts5_query(group: list[str]) -> str:
     return " OR ".join('"' + p.replace('"', '""') + '"*' for p in group)
 
 
-def words_matched(body: str, groups: list[list[str]]) -> int:
-    """How many of the search's words (groups) some word of ``body`` starts with."""
+def _matches(word: str, prefixes: tuple[str, ...], inside: bool) -> bool:
+    if inside:
+        return any(p in word for p in prefixes)
+    return word.startswith(prefixes)
+
+
+def words_matched(body: str, groups: list[list[str]], *, inside: bool = False) -> int:
+    """How many of the search's words (groups) some word of ``body`` starts with (or holds
+    anywhere, ``inside``: the end of a compound)."""
     folded = {fold(m.group()) for m in _WORD.finditer(body)}
-    return sum(1 for group in groups if any(w.startswith(tuple(fold(p) for p in group)) for w in folded))
+    return sum(1 for group in groups
+               if any(_matches(w, tuple(fold(p) for p in group), inside) for w in folded))
 
 
-def highlight(body: str, groups: list[list[str]], *, width: int = 24) -> dict:
+def highlight(body: str, groups: list[list[str]], *, width: int = 24, inside: bool = False) -> dict:
     """A window of about ``width`` words of ``body`` around its first match, with the
     character ranges of the words that match a prefix. Done here rather than by the database
     so that both databases show the same thing."""
     all_prefixes = tuple(fold(p) for group in groups for p in group)
     tokens = list(_WORD.finditer(body))
-    matched = [i for i, m in enumerate(tokens) if fold(m.group()).startswith(all_prefixes)]
+    matched = [i for i, m in enumerate(tokens) if _matches(fold(m.group()), all_prefixes, inside)]
     first = matched[0] if matched else 0
     start_token = max(0, first - width // 3)
     end_token = min(len(tokens), start_token + width)

@@ -223,3 +223,18 @@ def test_a_case_whose_language_changes_is_stemmed_in_the_new_one(client, intake,
     ok(client.patch(f"{CASES}/{case_id}", json={"language": "sv"}, headers=adviser))
 
     assert found(client, adviser, "bostadsbidrag") == [case_id]
+
+
+def test_when_the_stems_find_nothing_the_end_of_a_compound_and_a_typo_are_found_on_postgresql(app, client, intake,
+                                                                                              adviser):
+    if not app.config["DATABASE_URL"].startswith("postgresql"):
+        pytest.skip("the trigram fallback is PostgreSQL's (pg_trgm)")
+    compound = sms(client, intake, "Henkilökorttihakemus hylättiin", phone="+358401000050", language="fi")
+    typo = sms(client, intake, "Muuttoilmoitus tehty", phone="+358401000051", language="fi")
+    sms(client, intake, "Verokortti", phone="+358401000052", language="fi")
+
+    (hit,) = search(client, adviser, "hakemus")["items"]
+    assert hit["id"] == compound and marked(hit) == ["Henkilökorttihakemus"]
+    assert found(client, adviser, "muutoilmoitus") == [typo]
+    # The stems found something: no fallback, so no near misses mixed in.
+    assert found(client, adviser, "verokortti") == [compound + 2]

@@ -49,7 +49,7 @@ RARE = ("lumikuningatar", "kuutamokeikka", "jäänsärkijä", "ruusunmarja")
 RARE_EVERY = 997
 
 SEED_VOCABULARY = text("""
-CREATE TEMP TABLE bench_words AS
+CREATE TEMP TABLE IF NOT EXISTS bench_words AS
 SELECT 'fi' AS language, string_to_array(:fi, ' ') AS words
 UNION ALL SELECT 'sv', string_to_array(:sv, ' ')
 UNION ALL SELECT 'en', string_to_array(:en, ' ')

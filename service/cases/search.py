@@ -9,8 +9,9 @@ text; each hit carries a snippet of that text with the matching words marked.
 
 from __future__ import annotations
 
-from sqlalchemy import and_, bindparam, cast, func, literal, literal_column, or_, select, table, column, text, union_all
-from sqlalchemy.dialects.postgresql import REGCONFIG
+from sqlalchemy import (Text, and_, bindparam, cast, column, func, literal, literal_column, or_, select, table, text,
+                        union_all)
+from sqlalchemy.dialects.postgresql import ARRAY, REGCONFIG
 
 from ..customers.models import Customer
 from ..customers.normalise import email_or_none, phone_or_none
@@ -42,7 +43,7 @@ def plan(q: str) -> list[list[str]]:
         return [search_terms.prefixes(w) for w in words]
     rows = db.session.execute(
         text("SELECT w, ts_lexize('finnish_stem', w), ts_lexize('swedish_stem', w), ts_lexize('english_stem', w)"
-             " FROM unnest(:words) AS w").bindparams(bindparam("words", words, type_=_text_array()))
+             " FROM unnest(:words) AS w").bindparams(bindparam("words", words, type_=ARRAY(Text)))
     ).all()
     stems = {row[0]: [s for found in row[1:] for s in (found or [])] for row in rows}
     # A word every stemmer calls a stop word ("ja", "och", "the") is not in the index at all.
@@ -55,12 +56,6 @@ def _stop_word(rows, word) -> bool:
         if row[0] == word:
             return all(found is not None and len(found) == 0 for found in row[1:])
     return False
-
-
-def _text_array():
-    from sqlalchemy import Text
-    from sqlalchemy.dialects.postgresql import ARRAY
-    return ARRAY(Text)
 
 
 def ranked_cases(q: str, region: str):

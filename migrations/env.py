@@ -5,6 +5,8 @@ from flask import current_app
 
 from alembic import context
 
+from service.cases.models import in_the_models
+
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
 config = context.config
@@ -116,6 +118,8 @@ def run_migrations_online():
             context.configure(
                 connection=connection,
                 target_metadata=get_metadata(),
+                # The search index's FTS5 table and PostgreSQL-only index have no model.
+                include_object=in_the_models(connection.dialect.name),
                 **{**CONFIGURE_ARGS, **conf_args}
             )
 

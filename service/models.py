@@ -2,7 +2,7 @@
 
 from .audit.models import AuditChainHead, AuditEntry  # noqa: F401
 from .auth.models import ApiKey, AuthToken, Official  # noqa: F401
-from .cases.models import Attachment, Case, Contact, Note  # noqa: F401
+from .cases.models import Attachment, Case, Contact, Note, SearchEntry  # noqa: F401
 from .customers.models import Customer  # noqa: F401
 from .lines.models import ServiceLine, ServiceLineAddress, service_line_member  # noqa: F401
 from .customers.models import SmsOptOut  # noqa: F401

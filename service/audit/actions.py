@@ -28,6 +28,7 @@ ACTIONS = frozenset({
     "calendar.updated",
     "case.created",
     "case.listed",
+    "case.searched",
     "case.read",
     "case.updated",
     "case.closed",

@@ -15,13 +15,12 @@ from ..auth.models import Official
 from ..auth.permissions import CASE_WORKERS, Principal
 from ..customers.logic import ensure_not_restricted, find_customer, find_or_create, may_see
 from ..customers.models import Customer
-from ..customers.normalise import email_or_none, phone_or_none
 from ..db_types import utcnow
 from ..errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
 from ..extensions import db
 from ..lines.logic import default_line, get_line, official_line_scope, visible_line_ids
-from ..pagination import paginate
-from ..sql import contains
+from ..pagination import Page, paginate
+from . import search, search_terms
 from .models import CLOSED, FORWARDED, HAND_LOGGED_IDS, NEW, OPEN, WAITING, Case, Contact, Note
 
 # Which status a case may move to from each status. Closing and reopening have their own
@@ -79,8 +78,8 @@ def new_case(*, service_line_id: int, channel: str, customer: Customer | None, s
     return case
 
 
-def _visible_cases(principal: Principal):
-    query = select(Case)
+def _visible_cases(principal: Principal, *columns):
+    query = select(*columns) if columns else select(Case)
     line_ids = visible_line_ids(principal)
     if line_ids is not None:
         query = query.where(Case.service_line_id.in_(line_ids))
@@ -121,15 +120,75 @@ def get_case(*, actor: Principal, case_id: int) -> Case:
 
 
 def list_cases(*, actor: Principal, page: int, page_size: int, region: str, sort: str = "-created_at",
-               status: list[str] | None = None, channel: list[str] | None = None,
-               service_line_id: list[int] | None = None, assignee: str | None = None,
-               language: list[str] | None = None, customer_id: int | None = None,
-               created_from: datetime | None = None, created_to: datetime | None = None,
-               updated_from: datetime | None = None, updated_to: datetime | None = None,
-               q: str | None = None, breached: bool | None = None):
+               q: str | None = None, **filters):
     # Each a single row per case: joined into the page's one query rather than three more.
-    query = _visible_cases(actor).options(joinedload(Case.customer), joinedload(Case.assignee),
-                                          joinedload(Case.service_line))
+    query = _filtered(_visible_cases(actor), actor, **filters).options(
+        joinedload(Case.customer), joinedload(Case.assignee), joinedload(Case.service_line))
+    if q:
+        ranked, _ = search.ranked_cases(q, region)
+        query = query.where(Case.id.in_(select(ranked.c.case_id)))
+    if sort == "due":
+        # Only running clocks have a due time; ascending puts NULLs last on PostgreSQL by
+        # default, so ix_case_next_due serves the page in order.
+        order = (Case.next_due_at.asc().nulls_last(), Case.id.asc())
+    else:
+        column = {"created_at": Case.created_at, "updated_at": Case.updated_at,
+                  "last_activity_at": Case.last_activity_at}[sort.lstrip("-")]
+        order = (column.desc(), Case.id.desc()) if sort.startswith("-") else (column.asc(), Case.id.asc())
+    result = paginate(query.order_by(*order), page=page, page_size=page_size)
+    # A search names who the official looked for; that is what legality control asks about.
+    record("case.listed", actor=actor, object_type="case",
+           details={"q": q, "count": len(result.items), "page": page} if q else
+           {"count": len(result.items), "page": page})
+    commit_read()
+    return result
+
+
+def search_cases(*, actor: Principal, q: str, page: int, page_size: int, region: str, **filters):
+    """The cases ``q`` finds among those the official may see, best match first, each with a
+    snippet of the text that matched (``search_snippet``) and its rank (``search_rank``)."""
+    ranked, groups = search.ranked_cases(q, region)
+    matches = _ranked_ids(actor, ranked, filters)
+    similar = not matches and groups and search.has_trigrams()
+    if similar:
+        # Nothing by the stems: words that hold the search's words, or nearly (PostgreSQL).
+        ranked = search.similar_cases(q)
+        groups = [[word] for word in search_terms.words(q)]
+        matches = _ranked_ids(actor, ranked, filters)
+    shown = matches[(page - 1) * page_size:page * page_size]
+    loaded = {case.id: case for case in db.session.scalars(
+        select(Case).where(Case.id.in_([case_id for case_id, _ in shown]))
+        .options(joinedload(Case.customer), joinedload(Case.assignee), joinedload(Case.service_line)))}
+    found = search.snippets([case_id for case_id, _ in shown], groups, inside=bool(similar))
+    items = []
+    for case_id, rank in shown:
+        case = loaded[case_id]
+        case.search_rank = float(rank)
+        case.search_snippet = found.get(case_id)
+        items.append(case)
+    result = Page(items=items, total=len(matches), page=page, page_size=page_size)
+    record("case.searched", actor=actor, object_type="case",
+           details={"q": q, "count": len(items), "page": page})
+    commit_read()
+    return result
+
+
+def _ranked_ids(actor: Principal, ranked, filters: dict) -> list:
+    # Every match's id and rank at once (a few thousand at most, search.CANDIDATES): counting
+    # and paging them here runs the text search once, where paginate() would run it twice.
+    return db.session.execute(
+        _filtered(_visible_cases(actor, Case.id, ranked.c.rank), actor, **filters)
+        .join(ranked, ranked.c.case_id == Case.id)
+        .order_by(ranked.c.rank.desc(), Case.id.desc())).all()
+
+
+def _filtered(query, actor: Principal, *, status: list[str] | None = None, channel: list[str] | None = None,
+              service_line_id: list[int] | None = None, assignee: str | None = None,
+              language: list[str] | None = None, customer_id: int | None = None,
+              created_from: datetime | None = None, created_to: datetime | None = None,
+              updated_from: datetime | None = None, updated_to: datetime | None = None,
+              breached: bool | None = None):
+    """The case list's filters, shared by the search."""
     if status:
         query = query.where(Case.status.in_(status))
     if channel:
@@ -154,43 +213,11 @@ def list_cases(*, actor: Principal, page: int, page_size: int, region: str, sort
             query = query.where(column >= lower)
         if upper is not None:
             query = query.where(column < upper)
-    if q:
-        query = query.where(_matches_text(q.strip(), region))
     if breached is not None:
         now = utcnow()
         query = query.where(Case.next_due_at <= now if breached
                             else or_(Case.next_due_at.is_(None), Case.next_due_at > now))
-    if sort == "due":
-        # Only running clocks have a due time; ascending puts NULLs last on PostgreSQL by
-        # default, so ix_case_next_due serves the page in order.
-        order = (Case.next_due_at.asc().nulls_last(), Case.id.asc())
-    else:
-        column = {"created_at": Case.created_at, "updated_at": Case.updated_at,
-                  "last_activity_at": Case.last_activity_at}[sort.lstrip("-")]
-        order = (column.desc(), Case.id.desc()) if sort.startswith("-") else (column.asc(), Case.id.asc())
-    result = paginate(query.order_by(*order), page=page, page_size=page_size)
-    # A search names who the official looked for; that is what legality control asks about.
-    record("case.listed", actor=actor, object_type="case",
-           details={"q": q, "count": len(result.items), "page": page} if q else
-           {"count": len(result.items), "page": page})
-    commit_read()
-    return result
-
-
-def _matches_text(q: str, region: str):
-    pattern = contains(q)
-    customer_match = [Customer.name.ilike(pattern, escape="\\")]
-    as_phone, as_email = phone_or_none(q, region), email_or_none(q)
-    if as_phone:
-        customer_match.append(Customer.phone == as_phone)
-    if as_email:
-        customer_match.append(Customer.email == as_email)
-    customers = select(Customer.id).where(or_(*customer_match))
-    return or_(
-        Case.reference == q.lstrip("#"),
-        Case.subject.ilike(pattern, escape="\\"),
-        Case.customer_id.in_(customers),
-    )
+    return query
 
 
 def _assignable(official_id: int | None, case: Case) -> Official | None:

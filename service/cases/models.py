@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..db_types import UTCDateTime, utcnow
@@ -235,3 +236,47 @@ class Attachment(db.Model):
     __table_args__ = (Index("ix_attachment_scan_status", "scan_status", "scan_due_at"),)
 
     case: Mapped[Case] = relationship(back_populates="attachments")
+
+
+class SearchEntry(db.Model):
+    """One searchable text of a case: its subject, question and answer; its customer's name,
+    phone and email; a contact; a note; an attachment's file name.
+
+    Written only by database triggers (migration f21_full_text_search), in the statement that
+    changes the text, so every write path keeps the index and a deleted row takes its text
+    with it. ``tsv`` is the text stemmed by the case's language (PostgreSQL); SQLite indexes
+    ``body`` in the FTS5 table ``search_fts`` instead and leaves ``tsv`` empty.
+    """
+
+    __tablename__ = "search_entry"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id", ondelete="CASCADE"), index=True)
+    # case, customer, contact, note or attachment; source_id is that row's id (the case's for
+    # the first two).
+    kind: Mapped[str] = mapped_column(String(16))
+    source_id: Mapped[int]
+    body: Mapped[str] = mapped_column(Text)
+    tsv: Mapped[str | None] = mapped_column(TSVECTOR().with_variant(Text(), "sqlite"))
+
+    __table_args__ = (
+        UniqueConstraint("kind", "source_id"),
+        Index("ix_search_entry_tsv", "tsv", postgresql_using="gin").ddl_if(dialect="postgresql"),
+    )
+
+
+
+def in_the_models(dialect_name: str):
+    """Alembic's ``include_object`` for a database of ``dialect_name``: leaves out what only the
+    search migration knows of. The FTS5 table and its shadow tables have no model (SQLAlchemy
+    cannot describe a virtual table), the GIN index exists on PostgreSQL only, and the trigram
+    index only where pg_trgm could be installed."""
+    def include(obj, name, type_, reflected, compare_to) -> bool:
+        if type_ == "table" and name and name.startswith("search_fts"):
+            return False
+        if type_ == "index" and name == "ix_search_entry_tsv":
+            return dialect_name == "postgresql"
+        if type_ == "index" and name == "ix_search_entry_trgm":
+            return False  # only where pg_trgm could be installed (the migration says why)
+        return True
+    return include

@@ -5,13 +5,15 @@ from ..auth.guard import current_principal
 from ..pagination import page_schema
 from ..storage import get_storage
 from . import attachments, logic, outbound_calls, scanning
-from .schemas import (AttachmentOut, AttachmentRelease, AttachmentUpload, CaseIn, CaseOut, CaseQuery, CaseSummaryOut,
+from .schemas import (AttachmentOut, AttachmentRelease, AttachmentUpload, CaseHitOut, CaseIn, CaseOut, CaseQuery,
+                      CaseSearchQuery, CaseSummaryOut,
                       CaseUpdate, ContactIn, ContactOut, NoteIn, NoteOut)
 
 blp = Blueprint("cases", __name__, url_prefix="/api/v1/cases",
                 description="Cases: contacts, notes, attachments, and their life from new to closed")
 
 CasePage = page_schema(CaseSummaryOut, "CasePage")
+CaseHitPage = page_schema(CaseHitOut, "CaseHitPage")
 
 
 @blp.route("", methods=["GET"])
@@ -22,6 +24,16 @@ def list_cases(args):
     """List cases, newest first, with filters and free-text search"""
     return logic.list_cases(actor=current_principal(), region=current_app.config["DEFAULT_PHONE_REGION"],
                             **args)
+
+
+@blp.route("/search", methods=["GET"])
+@blp.requires("cases.read")
+@blp.arguments(CaseSearchQuery, location="query")
+@blp.response(200, CaseHitPage)
+def search_cases(args):
+    """Search everything on the cases you may see, best match first, with the matching text"""
+    return logic.search_cases(actor=current_principal(), region=current_app.config["DEFAULT_PHONE_REGION"],
+                              **args)
 
 
 @blp.route("", methods=["POST"])

@@ -211,7 +211,9 @@ class CaseUpdate(StrictSchema):
                            metadata={"description": "Mark the case as waiting on the customer, or open again"})
 
 
-class CaseQuery(PageArgs):
+class CaseFilters(PageArgs):
+    """What the case list and the search both filter by."""
+
     status = fields.List(fields.String(validate=validate.OneOf(STATUSES)),
                          metadata={"description": "Repeat for several"})
     channel = fields.List(fields.String(validate=validate.OneOf(CHANNELS)))
@@ -224,15 +226,41 @@ class CaseQuery(PageArgs):
     created_to = UTCDateTimeField()
     updated_from = UTCDateTimeField()
     updated_to = UTCDateTimeField()
-    q = fields.String(validate=validate.Length(min=1, max=200),
-                      metadata={"description": "Case reference, subject, or the customer's name, email or phone"})
+    breached = fields.Boolean(metadata={"description": "true: only cases with a running service target past "
+                                                       "due; false: none of them"})
+
+
+SEARCH_TEXT = ("Words found in anything on the case (subject, messages both ways, chat transcripts, notes, question "
+               "and answer, attachment names, the customer's name, phone and email), by their beginnings and in "
+               "inflected forms; or a case reference, or the customer's exact phone number or email")
+
+
+class CaseQuery(CaseFilters):
+    q = fields.String(validate=validate.Length(min=1, max=200), metadata={"description": SEARCH_TEXT})
     sort = fields.String(load_default="-created_at",
                          validate=validate.OneOf(("-created_at", "created_at", "-updated_at", "updated_at",
                                                   "-last_activity_at", "due")),
                          metadata={"description": "`due`: what is due next first; cases without a running "
                                                   "service clock last"})
-    breached = fields.Boolean(metadata={"description": "true: only cases with a running service target past "
-                                                       "due; false: none of them"})
+
+
+class CaseSearchQuery(CaseFilters):
+    q = fields.String(required=True, validate=validate.Length(min=1, max=200), metadata={"description": SEARCH_TEXT})
+
+
+class SnippetOut(Schema):
+    source = fields.String(metadata={"enum": ["case", "customer", "contact", "note", "attachment"],
+                                     "description": "Which text matched: the case's subject, question and answer; "
+                                                    "its customer; a contact; a note; an attachment's name"})
+    text = fields.String(metadata={"description": "A few lines of that text around the first match"})
+    highlights = fields.List(fields.List(fields.Integer()), metadata={
+        "description": "[start, end) character ranges of `text` holding matching words"})
+
+
+class CaseHitOut(CaseSummaryOut):
+    rank = fields.Float(attribute="search_rank", metadata={"description": "Higher is a better match"})
+    snippet = fields.Nested(SnippetOut, attribute="search_snippet", allow_none=True, metadata={
+        "description": "Null when the case matched by its reference, or its customer's exact phone or email"})
 
 
 class NoteIn(StrictSchema):

@@ -20,7 +20,7 @@ from sqlalchemy.orm import selectinload
 
 from ..audit.logic import record
 from ..auth.permissions import Principal
-from ..cases.models import Attachment, Case, Contact, Note
+from ..cases.models import Attachment, Case, Contact, Note, SearchEntry
 from ..cases.scanning import openable, why_closed
 from ..chats.models import Chat, ChatMessage
 from ..clocks.models import ClockEvent
@@ -82,10 +82,14 @@ SHOWN: dict[type, dict[str, str]] = {
     Disclosure: {"id": "id", "case_id": "case_id", "recipient": "recipient", "fields": "fields",
                  "legal_basis": "legal_basis", "note": "note", "disclosed_at": "disclosed_at",
                  "recorded_by_hand": "recorded_by_hand"},
+    # The search index copies texts shown above (and their stems): nothing of its own.
+    SearchEntry: {},
     OutboxMessage: {"id": "id", "contact_id": "contact_id", "channel": "channel", "recipient": "to",
                     "subject": "subject", "body": "body", "status": "status", "attachment_ids": "attachment_ids",
                     "created_at": "created_at", "sent_at": "sent_at", "delivered_at": "delivered_at"},
 }
+
+_SEARCH_COPY = "the search index's copy of a text shown in the case, or its stems"
 
 NOT_SHOWN: dict[type, dict[str, str]] = {
     Customer: {"restriction_request_id": "the request shown in this export"},
@@ -118,6 +122,7 @@ NOT_SHOWN: dict[type, dict[str, str]] = {
     FeedbackRequest: {"case_id": _NESTED, "customer_id": _NESTED, "outbox_id": "the SMS, shown in messages"},
     Disclosure: {"customer_id": _NESTED, "authority_id": "shown as the recipient",
                  "outbox_id": "the forwarding email, shown in messages", "disclosed_by_id": _OFFICIAL},
+    SearchEntry: {column: _SEARCH_COPY for column in ("id", "case_id", "kind", "source_id", "body", "tsv")},
     OutboxMessage: {"case_id": _NESTED, "provider_id": _INTERNAL, "headers": "email threading headers",
                     "attempts": "delivery mechanics", "next_attempt_at": "delivery mechanics",
                     "last_error": "delivery mechanics", "created_by_id": _OFFICIAL, "updated_at": "delivery mechanics"},

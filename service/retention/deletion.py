@@ -39,7 +39,7 @@ import logging
 
 from sqlalchemy import delete, exists, or_, select, text, update
 
-from ..cases.models import Attachment, Case, Contact, Note
+from ..cases.models import Attachment, Case, Contact, Note, SearchEntry
 from ..chats.models import Chat, ChatMessage
 from ..clocks.models import ClockEvent
 from ..customers.models import Customer, RectificationHistory
@@ -74,6 +74,8 @@ REFERENCES = {
     ("feedback_request", "outbox_id"): SET_TO_NULL,
     ("disclosure", "case_id"): DELETED_WITH_THE_CASE,
     ("case_clock_event", "case_id"): DELETED_WITH_THE_CASE,
+    # The search index: its triggers delete it with its rows, but not with the row triggers off.
+    ("search_entry", "case_id"): DELETED_WITH_THE_CASE,
     ("disclosure", "outbox_id"): SET_TO_NULL,
     ("case", "customer_id"): CUSTOMERS_CHECKED,
     ("case", "linked_case_id"): SET_TO_NULL,
@@ -83,7 +85,7 @@ REFERENCES = {
 }
 
 # Deleted by case id; whatever refers to their rows is deleted by case id too.
-_BY_CASE = (Contact, Note, Attachment, FeedbackRequest, Disclosure, ClockEvent)
+_BY_CASE = (Contact, Note, Attachment, FeedbackRequest, Disclosure, ClockEvent, SearchEntry)
 
 
 def may_switch_off_row_triggers() -> bool:

@@ -99,6 +99,7 @@ EXPECTED_ROLES: dict[tuple[str, str], frozenset[str] | str] = {
     ("GET", "/api/v1/calendars/<int:calendar_id>"): _CASE_WORK,
     ("PATCH", "/api/v1/calendars/<int:calendar_id>"): _ADMIN,
     ("GET", "/api/v1/cases"): _CASE_WORK,
+    ("GET", "/api/v1/cases/search"): _CASE_WORK,
     ("POST", "/api/v1/cases"): _CASE_WORK,
     ("GET", "/api/v1/cases/<int:case_id>"): _CASE_WORK,
     ("PATCH", "/api/v1/cases/<int:case_id>"): _CASE_WORK,

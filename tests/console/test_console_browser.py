@@ -417,3 +417,31 @@ def test_each_file_shows_its_scan_state_and_only_clean_files_can_be_downloaded(m
     while not (downloads / "hakemus.pdf").exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert (downloads / "hakemus.pdf").read_bytes() == pdf
+
+
+def test_the_search_box_finds_what_a_citizen_wrote_and_shows_it_marked(make_app, admin_for, browser, serve, api,
+                                                                       screenshot):
+    app = make_app()
+    server = serve(app)
+    adviser = admin_for(app, "adviser")
+    intake = api.api_key_headers()
+    wanted = api.inbound(intake, channel="sms", **{"from": {"phone": "+358401234567"}}, language="fi",
+                         body="Hei! Muuttoilmoitukseni Tampereelle jäi kesken, mitä teen?").get_json()
+    other = api.inbound(intake, channel="sms", **{"from": {"phone": "+358407654321"}}, language="fi",
+                        body="Verokortti pitäisi tilata").get_json()
+
+    console = Console(browser, server.url).open()
+    console.sign_in(adviser.username)
+    console.wait_for_text("#queue-others", other["case_reference"])
+    console.fill("#filter-q", "muuttoilmoitus")
+    console.press(Keys.ENTER)
+    console.wait_for_text("#queue-others", "Message:")
+
+    rows = console.all("#queue-others tbody tr")
+    assert [row.find_element("css selector", "a").text for row in rows] == [wanted["case_reference"]]
+    marks = rows[0].find_elements("css selector", ".snippet mark")
+    assert [m.text for m in marks] == ["Muuttoilmoitukseni"]
+    assert console.element("#search-order").text.startswith("Search results")
+    screenshot("queue-search")
+    console.choose_language("fi")
+    console.wait_for_text("#queue-others", "Viesti:")

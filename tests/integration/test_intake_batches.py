@@ -213,3 +213,16 @@ def test_a_worker_killed_in_the_middle_of_a_batch_loses_and_doubles_nothing(queu
     stored = [body for case in _cases(client, adviser) for body in _bodies(client, adviser, case["id"])]
     assert sorted(stored) == sorted(body for _, _, body in messages)  # each exactly once
     assert _count(queued_app, select(func.count()).select_from(InboundEnvelope)) == 0
+
+
+def test_messages_made_contacts_in_a_batch_are_found_by_search(queued_app, admin_for):  # noqa: F811
+    adviser = admin_for(queued_app, "adviser")
+    client = queued_app.test_client()
+    _land(queued_app, [("SM" + "s" * 32, "+358401000001", "Muuttoilmoitukseni Tampereelle jäi kesken"),
+                       ("SM" + "t" * 32, "+358401000002", "Verokortti pitäisi tilata")])
+    assert _process(queued_app) == 2
+
+    hits = client.get("/api/v1/cases/search", query_string={"q": "muuttoilmoitus"}, headers=adviser).get_json()
+    assert [hit["snippet"]["text"] for hit in hits["items"]] == ["Muuttoilmoitukseni Tampereelle jäi kesken"]
+    assert client.get("/api/v1/cases/search", query_string={"q": "+358401000002"},
+                      headers=adviser).get_json()["total"] == 1

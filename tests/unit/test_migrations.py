@@ -4,12 +4,14 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 
+from service.cases.models import in_the_models
 from service.extensions import db
 
 
 def _differences(app):
     with app.app_context(), db.engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        context = MigrationContext.configure(conn, opts={
+            "compare_type": True, "include_object": in_the_models(conn.dialect.name)})
         return compare_metadata(context, db.metadata)
 
 

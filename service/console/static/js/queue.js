@@ -37,11 +37,25 @@ function caseRow(item, fresh) {
     h("td", {}, h("span", { class: `badge status-${item.status}` }, t(`status.${item.status}`))),
     h("td", {}, t(`channel.${item.channel}`)),
     h("td", {}, item.customer?.name || t("case.unknownCustomer")),
-    h("td", {}, item.subject || ""),
+    h("td", {}, item.subject || "", item.snippet ? snippet(item.snippet) : null),
     h("td", {}, item.language ? t(`language.${item.language}`) : ""),
     h("td", {}, item.assignee?.name || t("queue.unassigned")),
     h("td", {}, h("time", { datetime: item.last_activity_at }, dateTime(item.last_activity_at))),
     h("td", {}, dueCell(item)));
+}
+
+// Where a search matched: the text around it, the matching words marked. Built from the
+// ranges the service gives, as text nodes, so nothing in what a citizen wrote becomes markup.
+function snippet({ source, text, highlights }) {
+  const parts = [];
+  let at = 0;
+  for (const [start, end] of highlights) {
+    if (start > at) parts.push(text.slice(at, start));
+    parts.push(h("mark", {}, text.slice(start, end)));
+    at = end;
+  }
+  parts.push(text.slice(at));
+  return h("p", { class: "snippet" }, h("span", { class: "snippet-source" }, t(`queue.foundIn.${source}`)), " ", ...parts);
 }
 
 // The next service target and its state: breached and due soon are marked, paused says so.
@@ -72,13 +86,19 @@ function signature(item) {
   return `${item.id}@${item.last_activity_at}`;
 }
 
+// A search goes to the search endpoint, which orders by how well each case matches.
 function query(extra) {
   return {
     status: STATUS_CHOICES[filters.status], channel: filters.channel || undefined,
-    language: filters.language || undefined, q: filters.q || undefined, sort: SORTS[filters.sort],
+    language: filters.language || undefined, q: filters.q || undefined,
+    sort: filters.q ? undefined : SORTS[filters.sort],
     breached: filters.breached ? "true" : undefined,
     page_size: PAGE_SIZE, ...extra,
   };
+}
+
+function casesPath() {
+  return filters.q ? "/cases/search" : "/cases";
 }
 
 export function showQueue(main) {
@@ -125,8 +145,8 @@ export function showQueue(main) {
     const ticket = ++latest;
     try {
       const [mine, page] = await Promise.all([
-        api.get("/cases", query({ assignee: "me", page: 1, page_size: MINE_LIMIT })),
-        api.get("/cases", query({ assignee: "not_me", page: filters.page })),
+        api.get(casesPath(), query({ assignee: "me", page: 1, page_size: MINE_LIMIT })),
+        api.get(casesPath(), query({ assignee: "not_me", page: filters.page })),
       ]);
       if (stopped || ticket !== latest) return;
       const others = page.items;
@@ -137,6 +157,7 @@ export function showQueue(main) {
         const arrived = known ? everything.filter((item) => !known.has(signature(item))).length : 0;
         const focused = document.activeElement?.closest?.("tr[data-case-id]")?.dataset.caseId;
         replace(lists,
+          filters.q ? h("p", { class: "hint", id: "search-order" }, t("queue.bestMatchFirst")) : null,
           table(t("queue.mine"), mine.items, known, "queue-mine"),
           mine.total > mine.items.length ? h("p", { class: "hint" }, t("queue.mineCapped", { shown: mine.items.length, total: mine.total })) : null,
           table(t("queue.others"), others, known, "queue-others"),

@@ -1,0 +1,176 @@
+"""Full-text search over the cases an official may see.
+
+The index is ``search_entry`` (service/cases/models.py), kept by database triggers. A case
+matches when each word of the search matches some text of the case (its subject, question or
+answer, its customer, a contact, a note, an attachment's name), or when the search is the
+case's reference or its customer's exact phone number or email. Ranked by the best matching
+text; each hit carries a snippet of that text with the matching words marked.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (Text, and_, bindparam, cast, column, func, literal, literal_column, or_, select, table, text,
+                        union_all)
+from sqlalchemy.dialects.postgresql import ARRAY, REGCONFIG
+
+from ..customers.models import Customer
+from ..customers.normalise import email_or_none, phone_or_none
+from ..extensions import db
+from . import search_terms
+from .models import Case, SearchEntry
+
+# A reference or an exact phone number or email names the case: it ranks above any text match.
+EXACT = 1000.0
+# The newest texts a search ranks. A word in a large share of all texts would otherwise have
+# every one of them read and ranked (seconds at a million cases); newest first, the database
+# reads the primary key backwards and stops after this many, or the text index for a rarer
+# word. So a very common word finds its newest cases only; filters narrow it.
+CANDIDATES = 2000
+
+_fts = table("search_fts", column("rowid"), column("rank"))
+
+
+def _dialect() -> str:
+    return db.session.get_bind().dialect.name
+
+
+def plan(q: str) -> list[list[str]]:
+    """The prefixes of each word of ``q`` (one group per word)."""
+    words = search_terms.words(q)
+    if not words:
+        return []
+    if _dialect() != "postgresql":
+        return [search_terms.prefixes(w) for w in words]
+    rows = db.session.execute(
+        text("SELECT w, ts_lexize('finnish_stem', w), ts_lexize('swedish_stem', w), ts_lexize('english_stem', w)"
+             " FROM unnest(:words) AS w").bindparams(bindparam("words", words, type_=ARRAY(Text)))
+    ).all()
+    stems = {row[0]: [s for found in row[1:] for s in (found or [])] for row in rows}
+    # A word every stemmer calls a stop word ("ja", "och", "the") is not in the index at all.
+    kept = [w for w in words if not _stop_word(rows, w)]
+    return [search_terms.prefixes(w, stems.get(w, [])) for w in (kept or words)]
+
+
+def _stop_word(rows, word) -> bool:
+    for row in rows:
+        if row[0] == word:
+            return all(found is not None and len(found) == 0 for found in row[1:])
+    return False
+
+
+def ranked_cases(q: str, region: str):
+    """A subquery of (case_id, rank) for every case ``q`` matches, lines not yet applied."""
+    q = q.strip()
+    groups = plan(q)
+    parts = [_exact(q, region)]
+    if groups:
+        parts.append(_postgres_text(groups) if _dialect() == "postgresql" else _sqlite_text(groups))
+    found = union_all(*parts).subquery("found")
+    return (select(found.c.case_id, func.max(found.c.rank).label("rank"))
+            .group_by(found.c.case_id).subquery("ranked")), groups
+
+
+def _exact(q: str, region: str):
+    customer_match = []
+    as_phone, as_email = phone_or_none(q, region), email_or_none(q)
+    if as_phone:
+        customer_match.append(Customer.phone == as_phone)
+    if as_email:
+        customer_match.append(Customer.email == as_email)
+    condition = Case.reference == q.lstrip("#")
+    if customer_match:
+        condition = or_(condition, Case.customer_id.in_(select(Customer.id).where(or_(*customer_match))))
+    return select(Case.id.label("case_id"), literal(EXACT).label("rank")).where(condition)
+
+
+def _tsquery(text: str):
+    return func.to_tsquery(cast(literal("simple"), REGCONFIG), text)
+
+
+def _postgres_text(groups):
+    everything = _tsquery(" | ".join(search_terms.tsquery([g]) for g in groups))
+    rank = func.ts_rank(SearchEntry.tsv, everything)
+
+    def candidates(query):
+        return (select(SearchEntry.case_id, rank.label("rank"),
+                       *[SearchEntry.tsv.op("@@")(_tsquery(search_terms.tsquery([g]))).label(f"w{i}")
+                         for i, g in enumerate(groups)])
+                .where(SearchEntry.tsv.op("@@")(query))
+                .order_by(SearchEntry.id.desc()).limit(CANDIDATES))
+
+    parts = [candidates(everything)]
+    if len(groups) > 1:
+        # Texts holding every word, so that the newest texts holding any one of them (all of
+        # one common word, say) do not crowd them out.
+        parts.append(candidates(_tsquery(search_terms.tsquery(groups))))
+    hits = union_all(*parts).subquery("hits") if len(parts) > 1 else parts[0].subquery("hits")
+    return (select(hits.c.case_id, func.max(hits.c.rank).label("rank"))
+            .group_by(hits.c.case_id)
+            .having(and_(*[func.bool_or(hits.c[f"w{i}"]) for i in range(len(groups))])))
+
+
+def _sqlite_text(groups):
+    def matching(expression):
+        return (select(SearchEntry.case_id, (-_fts.c.rank).label("rank"))
+                .select_from(_fts.join(SearchEntry, SearchEntry.id == _fts.c.rowid))
+                .where(literal_column("search_fts").op("MATCH")(expression))
+                .order_by(_fts.c.rowid.desc()).limit(CANDIDATES))
+
+    everything = " OR ".join(f"({search_terms.fts5_query(g)})" for g in groups)
+    hits = matching(everything).subquery("hits")
+    query = select(hits.c.case_id, func.max(hits.c.rank).label("rank")).group_by(hits.c.case_id)
+    if len(groups) == 1:
+        return query
+    for group in groups:
+        word = matching(search_terms.fts5_query(group)).subquery()
+        query = query.where(hits.c.case_id.in_(select(word.c.case_id)))
+    # Texts holding every word, as on PostgreSQL, so common words do not crowd them out.
+    together = matching(" AND ".join(f"({search_terms.fts5_query(g)})" for g in groups)).subquery("together")
+    both = union_all(query, select(together.c.case_id, func.max(together.c.rank).label("rank"))
+                     .group_by(together.c.case_id)).subquery("both")
+    return select(both.c.case_id, both.c.rank)
+
+
+def has_trigrams() -> bool:
+    """Whether this database has the trigram index (PostgreSQL with pg_trgm, see the migration)."""
+    if _dialect() != "postgresql":
+        return False
+    return bool(db.session.scalar(text("SELECT to_regclass('ix_search_entry_trgm') IS NOT NULL")))
+
+
+def similar_cases(q: str):
+    """The fallback when the stems find nothing: a subquery of (case_id, rank) for the cases
+    with, for every word of ``q``, a text holding a similar piece (pg_trgm's word similarity:
+    the end of a compound, a typo). Ranked by that similarity."""
+    words = search_terms.words(q)
+    if not words:
+        return None
+    checks = [literal(w).op("<%")(SearchEntry.body) for w in words]
+    hits = (select(SearchEntry.case_id,
+                   (sum((func.word_similarity(w, SearchEntry.body) for w in words), literal(0.0))).label("rank"),
+                   *[check.label(f"w{i}") for i, check in enumerate(checks)])
+            .where(or_(*checks))
+            .order_by(SearchEntry.case_id.desc()).limit(CANDIDATES)).subquery("similar")
+    return (select(hits.c.case_id, func.max(hits.c.rank).label("rank"))
+            .group_by(hits.c.case_id)
+            .having(and_(*[func.bool_or(hits.c[f"w{i}"]) for i in range(len(words))]))).subquery("ranked")
+
+
+def snippets(case_ids: list[int], groups: list[list[str]], *, inside: bool = False) -> dict[int, dict]:
+    """For each case, the text that matches the most words of the search, with the matching
+    words marked. Read by case id (a page's worth of rows), not through the text index: a
+    common word would have the index walk every text that holds it."""
+    if not case_ids or not groups:
+        return {}
+    rows = db.session.execute(
+        select(SearchEntry.case_id, SearchEntry.kind, SearchEntry.body)
+        .where(SearchEntry.case_id.in_(case_ids)).order_by(SearchEntry.case_id, SearchEntry.id))
+    best: dict[int, tuple[int, str, str]] = {}
+    for case_id, kind, body in rows:
+        score = search_terms.words_matched(body, groups, inside=inside)
+        # A similar-word search may match a text none of whose words holds the typed one: the
+        # case's first text is shown then, with nothing marked.
+        if (score or inside) and (case_id not in best or score > best[case_id][0]):
+            best[case_id] = (score, kind, body)
+    return {case_id: {"source": kind, **search_terms.highlight(body, groups, inside=inside)}
+            for case_id, (_, kind, body) in best.items()}

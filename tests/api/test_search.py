@@ -1,0 +1,240 @@
+"""Searching what citizens and officials wrote on the cases an official may see."""
+
+from __future__ import annotations
+
+import base64
+import io
+import itertools
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from tests.api.problems import assert_problem
+
+CASES = "/api/v1/cases"
+SEARCH = "/api/v1/cases/search"
+PDF = b"%PDF-1.4\nsearch test\n%%EOF\n"
+_ids = itertools.count()
+
+
+def ok(response, status: int = 200) -> dict:
+    assert response.status_code == status, response.get_json()
+    return response.get_json()
+
+
+def search(client, headers, q, **filters) -> dict:
+    return ok(client.get(SEARCH, query_string={"q": q, **filters}, headers=headers))
+
+
+def found(client, headers, q, **filters) -> list[int]:
+    return [hit["id"] for hit in search(client, headers, q, **filters)["items"]]
+
+
+def sms(client, intake, text, *, phone="+358401111111", **extra) -> int:
+    body = {"channel": "sms", "external_id": f"SM-{next(_ids)}", "from": {"phone": phone}, "body": text, **extra}
+    return ok(client.post("/api/v1/inbound/messages", headers=intake, json=body), 201)["case_id"]
+
+
+def marked(hit) -> list[str]:
+    snippet = hit["snippet"]
+    return [snippet["text"][start:end] for start, end in snippet["highlights"]]
+
+
+def test_a_word_in_an_sms_finds_its_case_with_the_word_marked(client, intake, adviser):
+    wanted = sms(client, intake, "Hei, muuttoilmoitukseni Tampereelle jäi kesken. Voitteko auttaa?", language="fi")
+    sms(client, intake, "Verokortti pitäisi tilata", phone="+358402222222", language="fi")
+
+    (hit,) = search(client, adviser, "muuttoilmoitus")["items"]
+
+    assert hit["id"] == wanted
+    assert hit["snippet"]["source"] == "contact"
+    assert marked(hit) == ["muuttoilmoitukseni"]
+    assert found(client, adviser, "Tampere") == [wanted]
+    assert found(client, adviser, "tampereella") == [wanted]
+
+
+def test_every_text_an_official_may_see_is_searched(client, intake, adviser):
+    opened = ok(client.post(CASES, json={"subject": "Asumistuki", "question": "Kuinka haetaan eläkettä?",
+                                         "language": "fi",
+                                         "customer": {"name": "Liisa Virtanen", "email": "liisa@example.fi",
+                                                      "phone": "040 555 1234"}},
+                            headers=adviser), 201)
+    case_id = opened["id"]
+    ok(client.patch(f"{CASES}/{case_id}", json={"answer": "Lähetetty lomake kotiosoitteeseen"}, headers=adviser))
+    ok(client.post(f"{CASES}/{case_id}/notes", json={"body": "Asiakas toivoo soittoa iltapäivällä"},
+                   headers=adviser), 201)
+    ok(client.post(f"{CASES}/{case_id}/attachments", headers=adviser, content_type="multipart/form-data",
+                   data={"file": (io.BytesIO(PDF), "vuokrasopimus_2026.pdf", "application/pdf")}), 201)
+    ok(client.post(f"{CASES}/{case_id}/replies", json={"channel": "email", "subject": "Vastaus",
+                                                        "body": "Hakemuksenne on käsittelyssä Kelassa"},
+                   headers=adviser), 201)
+    sms(client, intake, "Ihan muu asia", phone="+358409999999")
+
+    for q, source in [("asumistuki", "case"), ("eläke", "case"), ("kotiosoite", "case"),
+                      ("iltapäivä", "note"), ("vuokrasopimus", "attachment"), ("käsittelyssä", "contact"),
+                      ("Virtanen", "customer"), ("liisa@example.fi", "customer"),
+                      ("040 555 1234", None)]:
+        (hit,) = search(client, adviser, q)["items"]
+        assert hit["id"] == case_id, q
+        assert (hit["snippet"] or {}).get("source") == source, q
+
+
+def test_a_chat_transcript_is_searched_once_the_chat_has_ended(client, adviser):
+    started = ok(client.post("/api/v1/chats", json={"anonymous": True, "language": "fi"}), 201)
+    token = {"Authorization": "Bearer " + started["token"]}
+    ok(client.post(f"/api/v1/chats/{started['chat_id']}/messages", json={"body": "Miten uusin passini?"},
+                   headers=token), 201)
+    ok(client.post(f"/api/v1/chats/{started['chat_id']}/end", headers=token))
+
+    assert found(client, adviser, "passi") == [started["case_id"]]
+
+
+def test_every_word_must_be_found_somewhere_on_the_case(client, intake, adviser):
+    both = sms(client, intake, "Rakennuslupa Espooseen", phone="+358401000001", language="fi")
+    ok(client.post(f"{CASES}/{both}/notes", json={"body": "Naapurin kuuleminen puuttuu"}, headers=adviser), 201)
+    sms(client, intake, "Rakennuslupa Vantaalle", phone="+358401000002", language="fi")
+
+    assert found(client, adviser, "rakennuslupa naapuri") == [both]
+    assert sorted(found(client, adviser, "rakennuslupa")) == sorted([both, both + 1])
+
+
+def test_swedish_and_english_cases_are_stemmed_in_their_language(client, intake, adviser):
+    swedish = sms(client, intake, "Jag behöver hjälp med bostadsbidraget", phone="+358401000003", language="sv")
+    english = sms(client, intake, "My residence permits were delayed", phone="+358401000004", language="en")
+
+    assert found(client, adviser, "bostadsbidrag") == [swedish]
+    assert found(client, adviser, "permit") == [english]
+
+
+def test_search_filters_as_the_case_list_does(client, intake, adviser):
+    sms_case = sms(client, intake, "Parkkisakko", phone="+358401000005")
+    web = ok(client.post(CASES, json={"channel": "internal", "subject": "Parkkisakko oikaisu"}, headers=adviser), 201)
+    ok(client.post(f"{CASES}/{sms_case}/close", headers=adviser))
+
+    assert found(client, adviser, "parkkisakko", channel="sms") == [sms_case]
+    assert found(client, adviser, "parkkisakko", status="closed") == [sms_case]
+    assert web["status"] != "closed"
+    assert found(client, adviser, "parkkisakko", status=web["status"]) == [web["id"]]
+    future = (datetime.now(timezone.utc) + timedelta(hours=1)).isoformat()
+    assert found(client, adviser, "parkkisakko", created_from=future) == []
+
+
+def test_the_case_list_q_uses_the_same_index(client, intake, adviser):
+    wanted = sms(client, intake, "Ajokortin uusiminen", phone="+358401000006", language="fi")
+    sms(client, intake, "Jotain muuta", phone="+358401000007")
+
+    listed = ok(client.get(CASES, query_string={"q": "ajokortti"}, headers=adviser))
+
+    assert [item["id"] for item in listed["items"]] == [wanted]
+
+
+def test_results_are_paginated_best_first(client, intake, adviser):
+    weak = sms(client, intake, "Kalastuslupa ja paljon muuta tekstiä " + "sana " * 60, phone="+358401000008",
+               language="fi")
+    strong = sms(client, intake, "Kalastuslupa kalastuslupa kalastuslupa", phone="+358401000009", language="fi")
+
+    first = search(client, adviser, "kalastuslupa", page_size=1)
+    second = search(client, adviser, "kalastuslupa", page_size=1, page=2)
+
+    assert first["total"] == 2
+    assert [h["id"] for h in first["items"]] == [strong]
+    assert [h["id"] for h in second["items"]] == [weak]
+    assert first["items"][0]["rank"] > second["items"][0]["rank"]
+
+
+def test_an_official_finds_only_cases_of_their_lines(client, api, intake, admin):
+    line = ok(client.post("/api/v1/service-lines", headers=admin, json={"name": "Oleskeluluvat"}), 201)
+    limited = api.headers_for("adviser", service_line_ids=[line["id"]])
+    sms(client, intake, "Oleskelulupa vanhenee", phone="+358401000010")  # the default line
+
+    assert search(client, limited, "oleskelulupa") == {"items": [], "total": 0, "page": 1, "page_size": 25}
+    assert found(client, admin, "oleskelulupa") != []
+
+
+def test_the_search_terms_are_in_the_audit_log(client, intake, adviser, admin):
+    sms(client, intake, "Matkustusasiakirja", phone="+358401000011")
+    search(client, adviser, "matkustusasiakirja")
+
+    entries = ok(client.get("/api/v1/audit", query_string={"action": "case.searched"}, headers=admin))["items"]
+    assert [e["details"] for e in entries] == [{"q": "matkustusasiakirja", "count": 1, "page": 1}]
+
+
+@pytest.mark.parametrize("q", ["x" * 201, ""])
+def test_a_bad_search_is_a_422(client, adviser, q):
+    assert_problem(client.get(SEARCH, query_string={"q": q}, headers=adviser), 422)
+
+
+@pytest.mark.parametrize("q", ["\"'*:&|!()", "% _ \\", "NEAR(a b)", "ja", "a OR b", "'):* | !"])
+def test_search_syntax_in_the_text_is_only_text(client, intake, adviser, q):
+    sms(client, intake, "Tavallinen viesti", phone="+358401000012")
+    assert search(client, adviser, q)["total"] == 0
+
+
+def test_a_purged_word_finds_nothing_afterwards(app, client, runner, intake, adviser, admin):
+    purged = sms(client, intake, "Salainen lumikuningatar-asia", phone="+358401000013",
+                 attachments=[{"filename": "lumikuningatar.pdf", "content_type": "application/pdf",
+                               "content_base64": base64.b64encode(PDF).decode()}])
+    ok(client.post(f"{CASES}/{purged}/notes", json={"body": "Lumikuningatar soitti"}, headers=adviser), 201)
+    ok(client.post(f"{CASES}/{purged}/close", headers=adviser))
+    assert found(client, admin, "lumikuningatar") == [purged]
+
+    a_year_later = (datetime.now(timezone.utc) + timedelta(days=366)).isoformat()
+    result = runner.invoke(args=["retention", "purge", "--as-of", a_year_later])
+    assert "deleted 1 cases" in result.output, result.output
+
+    assert found(client, admin, "lumikuningatar") == []
+    assert found(client, admin, "+358401000013") == []
+    from sqlalchemy import func, select, text
+
+    from service.cases.models import SearchEntry
+    from service.extensions import db
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(SearchEntry)) == 0
+        if db.engine.dialect.name == "sqlite":
+            # The FTS5 table's own index holds no token of the purged text either.
+            assert db.session.scalar(text("SELECT count(*) FROM search_fts WHERE search_fts MATCH 'lumikuningatar'")) == 0
+
+
+def test_a_common_word_ranks_only_the_newest_texts_but_texts_with_every_word_still_count(client, intake, adviser,
+                                                                                        monkeypatch):
+    from service.cases import search as search_module
+
+    monkeypatch.setattr(search_module, "CANDIDATES", 3)
+    both = sms(client, intake, "Verokortti ja muuttoilmoitus", phone="+358401000020", language="fi")
+    newer = [sms(client, intake, f"Verokortti numero {n}", phone=f"+35840100003{n}", language="fi") for n in range(5)]
+
+    assert sorted(found(client, adviser, "verokortti")) == sorted(newer[-3:])
+    assert found(client, adviser, "verokortti muuttoilmoitus") == [both]
+
+
+def test_a_corrected_name_is_found_and_the_old_one_no_longer(client, adviser):
+    opened = ok(client.post(CASES, json={"subject": "Osoitteenmuutos", "customer": {"name": "Maija Meikäläinen"}},
+                            headers=adviser), 201)
+    customer_id = opened["customer"]["id"]
+
+    ok(client.patch(f"/api/v1/customers/{customer_id}", json={"name": "Maija Virtanen"}, headers=adviser))
+
+    assert found(client, adviser, "Virtanen") == [opened["id"]]
+    assert found(client, adviser, "Meikäläinen") == []
+
+
+def test_a_case_whose_language_changes_is_stemmed_in_the_new_one(client, intake, adviser):
+    case_id = sms(client, intake, "Bostadsbidraget har inte kommit", phone="+358401000040")
+    ok(client.patch(f"{CASES}/{case_id}", json={"language": "sv"}, headers=adviser))
+
+    assert found(client, adviser, "bostadsbidrag") == [case_id]
+
+
+def test_when_the_stems_find_nothing_the_end_of_a_compound_and_a_typo_are_found_on_postgresql(app, client, intake,
+                                                                                              adviser):
+    if not app.config["DATABASE_URL"].startswith("postgresql"):
+        pytest.skip("the trigram fallback is PostgreSQL's (pg_trgm)")
+    compound = sms(client, intake, "Henkilökorttihakemus hylättiin", phone="+358401000050", language="fi")
+    typo = sms(client, intake, "Muuttoilmoitus tehty", phone="+358401000051", language="fi")
+    sms(client, intake, "Verokortti", phone="+358401000052", language="fi")
+
+    (hit,) = search(client, adviser, "hakemus")["items"]
+    assert hit["id"] == compound and marked(hit) == ["Henkilökorttihakemus"]
+    assert found(client, adviser, "muutoilmoitus") == [typo]
+    # The stems found something: no fallback, so no near misses mixed in.
+    assert found(client, adviser, "verokortti") == [compound + 2]

@@ -29,6 +29,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "cases.read": CASE_WORKERS,
     "cases.write": CASE_WORKERS,
     "cases.reassign": frozenset({SUPERVISOR, ADMIN}),
+    # Merging two cases of one line, splitting a case, and undoing a merge.
+    "cases.merge": CASE_WORKERS,
+    # Merging cases of two lines that both allow it: two registers' data become one case.
+    "cases.merge_across_lines": frozenset({SUPERVISOR, ADMIN}),
     # The privacy officer finds data subjects and applies corrections (rectification).
     "customers.read": CASE_WORKERS | {PRIVACY_OFFICER},
     # Advisers: only recordings of calls they handled; inspectors: only their lines' (both

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Callable
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import aliased, joinedload, selectinload
 
 from .. import events
 from ..audit.logic import commit_read, record
@@ -80,7 +80,8 @@ def new_case(*, service_line_id: int, channel: str, customer: Customer | None, s
 
 
 def _visible_cases(principal: Principal):
-    query = select(Case)
+    # A merged case is only its survivor's alias: not listed, opened or written to.
+    query = select(Case).where(Case.merged_into_id.is_(None))
     line_ids = visible_line_ids(principal)
     if line_ids is not None:
         query = query.where(Case.service_line_id.in_(line_ids))
@@ -186,8 +187,11 @@ def _matches_text(q: str, region: str):
     if as_email:
         customer_match.append(Customer.email == as_email)
     customers = select(Customer.id).where(or_(*customer_match))
+    merged = aliased(Case)
     return or_(
         Case.reference == q.lstrip("#"),
+        # A merged case's reference finds the case it was merged into.
+        Case.id.in_(select(merged.merged_into_id).where(merged.reference == q.lstrip("#"))),
         Case.subject.ilike(pattern, escape="\\"),
         Case.customer_id.in_(customers),
     )

@@ -86,7 +86,11 @@ def get_customer(*, actor: Principal, customer_id: int, audit: bool = True) -> C
 def customer_cases(*, actor: Principal, customer: Customer):
     from ..cases.models import Case
 
-    query = select(Case).where(Case.customer_id == customer.id).order_by(Case.created_at.desc(), Case.id.desc())
+    # Their cases merged into another's are listed as the case they live on now.
+    merged_into = select(Case.merged_into_id).where(Case.customer_id == customer.id, Case.merged_into_id.is_not(None))
+    query = (select(Case).where(or_(Case.customer_id == customer.id, Case.id.in_(merged_into)),
+                                Case.merged_into_id.is_(None))
+             .order_by(Case.created_at.desc(), Case.id.desc()))
     line_ids = visible_line_ids(actor)
     if line_ids is not None:
         query = query.where(Case.service_line_id.in_(line_ids))

@@ -15,7 +15,7 @@ import re
 import zipfile
 from datetime import datetime
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import selectinload
 
 from ..audit.logic import record
@@ -199,7 +199,10 @@ class _Export:
 
 
 def _cases(customer: Customer, window: dict):
-    query = select(Case).where(Case.customer_id == customer.id).options(
+    # A case of theirs merged into someone else's case took their contacts there: the access
+    # export follows them to it.
+    merged_into = select(Case.merged_into_id).where(Case.customer_id == customer.id, Case.merged_into_id.is_not(None))
+    query = select(Case).where(or_(Case.customer_id == customer.id, Case.id.in_(merged_into))).options(
         selectinload(Case.contacts), selectinload(Case.notes), selectinload(Case.attachments),
         selectinload(Case.clock_events), selectinload(Case.service_line)).order_by(Case.id)
     # "My call on date X" names when the contact happened, not when its case was opened: a

@@ -317,3 +317,26 @@ def test_a_split_needs_contacts_of_the_case_and_leaves_one(api, client, intake, 
     assert_problem(client.post(url, json={"contact_ids": [only]}, headers=adviser), 422, fields=["contact_ids"])
     assert_problem(client.post(url, json={"contact_ids": [other]}, headers=adviser), 422, fields=["contact_ids"])
     assert_problem(client.post(url, json={"contact_ids": []}, headers=adviser), 422, fields=["contact_ids"])
+
+
+# --- the schema ----------------------------------------------------------------------------------
+
+def test_every_reference_to_a_case_or_a_contact_is_known_to_merging(app):  # app: every model loaded
+    from service.cases import merging
+    from service.extensions import db
+
+    into_cases, into_contacts = set(), set()
+    for table in db.metadata.tables.values():
+        for key in table.foreign_keys:
+            if key.column.table.name == "case":
+                into_cases.add((table.name, key.parent.name))
+            elif key.column.table.name == "contact":
+                into_contacts.add((table.name, key.parent.name))
+    assert into_cases == set(merging.CASE_REFERENCES), \
+        "a new table refers to a case: say in service/cases/merging.py whether a merge moves it"
+    assert into_contacts == set(merging.CONTACT_REFERENCES), \
+        "a new table refers to a contact: a split must move its rows with the contact"
+    # A row that follows its contact on a split also names the case, or it would be left behind.
+    for table, _column in merging.CONTACT_REFERENCES:
+        assert (table, "case_id") in merging.CASE_REFERENCES, table
+        assert merging.CASE_REFERENCES[(table, "case_id")] == merging.MOVES, table

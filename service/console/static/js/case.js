@@ -70,7 +70,60 @@ export function showCase(main, caseId) {
           recordings(theCase),
           feedback(theCase),
           forwardForm(theCase),
-          disclosures(theCase))));
+          disclosures(theCase),
+          mergeForm(theCase))));
+  }
+
+  // Merging is shown first as a preview (the API's dry run) of what would move, and done only
+  // when the official confirms it; the console then opens the case that stays.
+  function mergeForm(theCase) {
+    if (!can("cases.merge")) return null;
+    const reference = h("input", { name: "reference", id: "merge-reference", required: true, maxlength: 32,
+      placeholder: "2026-000123" });
+    const preview = h("div", { id: "merge-preview", "aria-live": "polite" });
+    let target = null;
+    const form = h("form", { class: "card", id: "merge-form" },
+      h("h2", {}, t("merge.title")),
+      field(t("merge.reference"), reference, t("merge.hint")),
+      h("button", { type: "submit", id: "merge-show" }, t("merge.preview")),
+      preview);
+    reference.addEventListener("input", () => { target = null; preview.replaceChildren(); });
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const wanted = reference.value.trim().replace(/^#/, "");
+      try {
+        const page = await api.get("/cases", { q: wanted, page_size: 5 });
+        target = page.items.find((item) => item.id !== theCase.id) || null;
+        if (!target) {
+          preview.replaceChildren(h("p", { class: "error" }, t("merge.notFound")));
+          return;
+        }
+        const what = await api.post(`/cases/${caseId}/merge`, { into_case_id: target.id, dry_run: true });
+        const moves = what.moves;
+        preview.replaceChildren(
+          h("p", { id: "merge-summary" }, t("merge.summary", {
+            contacts: moves.contact, notes: moves.note, files: moves.attachment,
+            disclosures: moves.disclosure, reference: what.target.reference })),
+          what.customers_differ ? h("p", { class: "warning" }, t("merge.customersDiffer")) : null,
+          what.lines_differ ? h("p", { class: "warning" }, t("merge.linesDiffer")) : null,
+          what.legal_hold ? h("p", { class: "hint" }, t("merge.hold"))
+            : h("p", { class: "hint" }, t("merge.keepUntil", { date: date(what.keep_until) })),
+          h("button", { type: "button", id: "merge-confirm", onclick: confirmMerge }, t("merge.confirm")));
+      } catch (failure) {
+        fail(failure);
+      }
+    });
+    async function confirmMerge() {
+      if (!target) return;
+      try {
+        const done = await api.post(`/cases/${caseId}/merge`, { into_case_id: target.id });
+        say(t("merge.done", { reference: done.target.reference }), "success");
+        location.hash = `#/cases/${done.target.id}`;
+      } catch (failure) {
+        fail(failure);
+      }
+    }
+    return form;
   }
 
   function header(theCase) {

@@ -1,0 +1,42 @@
+"""Merging a case into another from the case page: the preview first, then the merge."""
+
+from __future__ import annotations
+
+from tests.twilio_fakes import inbound_sms, twilio_post
+
+from .pages import Console
+
+
+def test_an_adviser_previews_and_merges_a_case_from_its_page(make_app, admin_for, browser, serve, screenshot):
+    app = make_app()
+    server = serve(app)
+    client = app.test_client()
+    adviser = admin_for(app, "adviser")
+    twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "a1" * 16, body="Passiasia", from_="+358401110000"))
+    twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "b2" * 16, body="Sama passiasia",
+                                                            from_="+358402220000"))
+    older, newer = ((client.get("/api/v1/cases", query_string={"q": phone}, headers=adviser).get_json()["items"])[0]
+                    for phone in ("+358401110000", "+358402220000"))
+    assert older["id"] != newer["id"]
+    client.post(f"/api/v1/cases/{newer['id']}/notes", json={"body": "Sama asia kuin toinen"}, headers=adviser)
+
+    console = Console(browser, server.url).open()
+    console.sign_in(adviser.username)
+    console.go(f"#/cases/{newer['id']}")
+    console.fill("#merge-reference", older["reference"])
+    console.click("#merge-show")
+    console.wait_for_text("#merge-summary", f"1 contacts, 1 notes, 0 files and 0 disclosures move to case "
+                                            f"{older['reference']}.")
+    assert "different customers" in console.element("#merge-preview").text
+    # The preview moved nothing.
+    assert len(client.get(f"/api/v1/cases/{older['id']}", headers=adviser).get_json()["contacts"]) == 1
+    screenshot("case-merge-preview")
+
+    console.click("#merge-confirm")
+
+    console.notice(f"Merged into case {older['reference']}.")
+    console.wait_for_text("h1", older["reference"])
+    console.wait_for_text("#notes", "Sama asia kuin toinen")
+    survivor = client.get(f"/api/v1/cases/{older['id']}", headers=adviser).get_json()
+    assert sorted(c["body"] for c in survivor["contacts"]) == ["Passiasia", "Sama passiasia"]
+    assert client.get(f"/api/v1/cases/{newer['id']}", headers=adviser).status_code == 404

@@ -117,7 +117,9 @@ export function showCase(main, caseId) {
       if (!target) return;
       try {
         const done = await api.post(`/cases/${caseId}/merge`, { into_case_id: target.id });
-        say(t("merge.done", { reference: done.target.reference }), "success");
+        // Opening the survivor clears the status line: the notice is given once it has.
+        const text = t("merge.done", { reference: done.target.reference });
+        addEventListener("hashchange", () => notify(text, "success"), { once: true });
         location.hash = `#/cases/${done.target.id}`;
       } catch (failure) {
         fail(failure);

@@ -1,5 +1,5 @@
 """merging and splitting cases: the merged case's pointer to its survivor, the record of each
-merge and split, and the lines that allow merging across lines
+merge and split, and the lines that allow merging across lines; customer records linked as one person
 
 Revision ID: m25_merge_split
 Revises: v26_malware_scan
@@ -21,6 +21,11 @@ def upgrade():
         batch_op.create_foreign_key(op.f('fk_case_merged_into_id_case'), 'case', ['merged_into_id'], ['id'],
                                     ondelete='CASCADE')
         batch_op.create_index(batch_op.f('ix_case_merged_into_id'), ['merged_into_id'], unique=False)
+    with op.batch_alter_table('customer', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('merged_into_id', sa.Integer(), nullable=True))
+        batch_op.create_foreign_key(op.f('fk_customer_merged_into_id_customer'), 'customer', ['merged_into_id'],
+                                    ['id'], ondelete='SET NULL')
+        batch_op.create_index(batch_op.f('ix_customer_merged_into_id'), ['merged_into_id'], unique=False)
     with op.batch_alter_table('service_line', schema=None) as batch_op:
         batch_op.add_column(sa.Column('merge_across_lines', sa.Boolean(), server_default=sa.text('false'),
                                       nullable=False))
@@ -57,6 +62,10 @@ def downgrade():
     op.drop_table('case_merge')
     with op.batch_alter_table('service_line', schema=None) as batch_op:
         batch_op.drop_column('merge_across_lines')
+    with op.batch_alter_table('customer', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_customer_merged_into_id'))
+        batch_op.drop_constraint(op.f('fk_customer_merged_into_id_customer'), type_='foreignkey')
+        batch_op.drop_column('merged_into_id')
     with op.batch_alter_table('case', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_case_merged_into_id'))
         batch_op.drop_constraint(op.f('fk_case_merged_into_id_case'), type_='foreignkey')

@@ -40,6 +40,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "recordings.read": CASE_WORKERS | {PRIVACY_OFFICER, INSPECTOR},
     "customers.write": CASE_WORKERS | {PRIVACY_OFFICER},
     "privacy.manage": frozenset({PRIVACY_OFFICER, ADMIN}),
+    # Confirming that two customer records are one person, undoing it, and the candidates.
+    "customers.link": frozenset({PRIVACY_OFFICER, ADMIN}),
     # Legal holds, and running the purge by hand.
     "retention.manage": frozenset({PRIVACY_OFFICER, ADMIN}),
     "service_lines.read": CASE_WORKERS,

@@ -86,6 +86,7 @@ REFERENCES = {
     ("feedback_request", "customer_id"): SET_TO_NULL,
     ("disclosure", "customer_id"): SET_TO_NULL,
     ("rectification_history", "customer_id"): DELETED_WITH_THE_CUSTOMER,
+    ("customer", "merged_into_id"): SET_TO_NULL,
 }
 
 # Deleted by case id; whatever refers to their rows is deleted by case id too.
@@ -163,6 +164,8 @@ def delete_customers_left_without_a_case(candidates: set[int]) -> int:
         _execute(delete(RectificationHistory).where(among(RectificationHistory.customer_id, orphaned)))
         for model in (FeedbackRequest, Disclosure):
             _execute(update(model).where(among(model.customer_id, orphaned)).values(customer_id=None))
+        # Records linked to a purged one as the same person stand alone again.
+        _execute(update(Customer).where(among(Customer.merged_into_id, orphaned)).values(merged_into_id=None))
     return len(orphaned)
 
 

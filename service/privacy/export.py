@@ -20,7 +20,7 @@ from sqlalchemy.orm import selectinload
 
 from ..audit.logic import record
 from ..auth.permissions import Principal
-from ..cases.models import Attachment, Case, Contact, Note
+from ..cases.models import Attachment, Case, CaseMerge, Contact, Note
 from ..cases.scanning import openable, why_closed
 from ..chats.models import Chat, ChatMessage
 from ..clocks.models import ClockEvent
@@ -47,7 +47,8 @@ SHOWN: dict[type, dict[str, str]] = {
     Customer: {"id": "id", "name": "name", "email": "email", "phone": "phone", "address": "address",
                "preferred_contact_method": "preferred_contact_method", "language": "language",
                "created_at": "created_at", "updated_at": "updated_at",
-               "restricted_at": "processing_restricted_since", "restriction_reason": "restriction_reason"},
+               "restricted_at": "processing_restricted_since", "restriction_reason": "restriction_reason",
+               "merged_into_id": "same_person_as_customer_id"},
     SmsOptOut: {"opted_out_at": "sms_opted_out_at"},
     RectificationHistory: {"id": "id", "field": "field", "old_value": "old_value", "corrected_at": "corrected_at"},
     Case: {"id": "id", "reference": "reference", "channel": "channel", "status": "status", "subject": "subject",
@@ -56,7 +57,7 @@ SHOWN: dict[type, dict[str, str]] = {
            "first_response_at": "first_response_at", "closed_at": "closed_at", "retention_until": "retention_until",
            "legal_hold_at": "legal_hold_since", "first_response_due_at": "first_response_due_at",
            "resolution_due_at": "resolution_due_at", "first_response_met": "first_response_met",
-           "resolution_met": "resolution_met"},
+           "resolution_met": "resolution_met", "merged_into_id": "merged_into_case_id"},
     ClockEvent: {"at": "at", "event": "event", "first_response_due_at": "first_response_due_at",
                  "resolution_due_at": "resolution_due_at"},
     Contact: {"id": "id", "channel": "channel", "direction": "direction", "external_id": "external_id",
@@ -82,6 +83,8 @@ SHOWN: dict[type, dict[str, str]] = {
     Disclosure: {"id": "id", "case_id": "case_id", "recipient": "recipient", "fields": "fields",
                  "legal_basis": "legal_basis", "note": "note", "disclosed_at": "disclosed_at",
                  "recorded_by_hand": "recorded_by_hand"},
+    # Read for no one: which case was merged into or split from which, by whom. The cases are shown.
+    CaseMerge: {},
     OutboxMessage: {"id": "id", "contact_id": "contact_id", "channel": "channel", "recipient": "to",
                     "subject": "subject", "body": "body", "status": "status", "attachment_ids": "attachment_ids",
                     "created_at": "created_at", "sent_at": "sent_at", "delivered_at": "delivered_at"},
@@ -118,6 +121,9 @@ NOT_SHOWN: dict[type, dict[str, str]] = {
     FeedbackRequest: {"case_id": _NESTED, "customer_id": _NESTED, "outbox_id": "the SMS, shown in messages"},
     Disclosure: {"customer_id": _NESTED, "authority_id": "shown as the recipient",
                  "outbox_id": "the forwarding email, shown in messages", "disclosed_by_id": _OFFICIAL},
+    CaseMerge: {**{name: "the record of a merge or split: the cases it names are shown" for name in
+                   ("id", "kind", "source_id", "target_id", "moved", "at", "undone_at")},
+                "by_id": _OFFICIAL, "undone_by_id": _OFFICIAL},
     OutboxMessage: {"case_id": _NESTED, "provider_id": _INTERNAL, "headers": "email threading headers",
                     "attempts": "delivery mechanics", "next_attempt_at": "delivery mechanics",
                     "last_error": "delivery mechanics", "created_by_id": _OFFICIAL, "updated_at": "delivery mechanics"},

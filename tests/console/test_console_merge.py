@@ -40,3 +40,29 @@ def test_an_adviser_previews_and_merges_a_case_from_its_page(make_app, admin_for
     survivor = client.get(f"/api/v1/cases/{older['id']}", headers=adviser).get_json()
     assert sorted(c["body"] for c in survivor["contacts"]) == ["Passiasia", "Sama passiasia"]
     assert client.get(f"/api/v1/cases/{newer['id']}", headers=adviser).status_code == 404
+
+
+def test_the_privacy_officer_links_a_candidate_record_as_the_same_person(make_app, admin_for, browser, serve):
+    app = make_app()
+    server = serve(app)
+    client = app.test_client()
+    officer = admin_for(app, "privacy_officer")
+    for sid, phone in (("c3" * 16, "+358403330000"), ("d4" * 16, "+358404440000")):
+        twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + sid, body="Muutto", from_=phone))
+    first, second = (client.get("/api/v1/customers", query_string={"phone": phone}, headers=officer)
+                     .get_json()["items"][0] for phone in ("+358403330000", "+358404440000"))
+    for customer in (first, second):
+        client.patch(f"/api/v1/customers/{customer['id']}", json={"name": "Liisa Laine", "address": "Kotikatu 1"},
+                     headers=officer)
+
+    console = Console(browser, server.url).open()
+    console.sign_in_to("#privacy-requests", officer.username)
+    console.go(f"#/privacy/customers/{first['id']}")
+    console.wait_for_text("#link-candidates", "same name and address")
+    console.click("#link-candidates .link-confirm")
+    assert "one person" in console.accept_confirmation()
+
+    console.notice("Linked as one person.")
+    console.wait_for_text("#linked-records", "+358404440000")
+    linked = client.get(f"/api/v1/customers/{second['id']}", headers=officer).get_json()
+    assert linked["merged_into_id"] == first["id"]

@@ -66,3 +66,30 @@ def test_the_privacy_officer_links_a_candidate_record_as_the_same_person(make_ap
     console.wait_for_text("#linked-records", "+358404440000")
     linked = client.get(f"/api/v1/customers/{second['id']}", headers=officer).get_json()
     assert linked["merged_into_id"] == first["id"]
+
+
+def test_an_adviser_splits_a_contact_off_to_a_new_case(make_app, admin_for, browser, serve):
+    app = make_app()
+    server = serve(app)
+    client = app.test_client()
+    adviser = admin_for(app, "adviser")
+    for sid, body in (("e5" * 16, "Passiasia"), ("f6" * 16, "Ja toinen asia: ajokortti")):
+        twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + sid, body=body, from_="+358405550000"))
+    (case,) = client.get("/api/v1/cases", headers=adviser).get_json()["items"]
+    contacts = client.get(f"/api/v1/cases/{case['id']}", headers=adviser).get_json()["contacts"]
+    second = next(c for c in contacts if c["body"].startswith("Ja toinen"))
+
+    console = Console(browser, server.url).open()
+    console.sign_in(adviser.username)
+    console.go(f"#/cases/{case['id']}")
+    console.click(f"#split-{second['id']}")
+    console.click("#split-show")
+    console.wait_for_text("#split-summary", "1 contacts, 0 files and 0 messages move to a new case.")
+    console.click("#split-confirm")
+
+    console.notice("Moved to the new case")
+    console.wait_for_text("main", "Ja toinen asia: ajokortti")
+    cases = client.get("/api/v1/cases", headers=adviser).get_json()["items"]
+    assert len(cases) == 2
+    assert [c["body"] for c in client.get(f"/api/v1/cases/{case['id']}", headers=adviser).get_json()["contacts"]] == \
+        ["Passiasia"]

@@ -71,7 +71,49 @@ export function showCase(main, caseId) {
           feedback(theCase),
           forwardForm(theCase),
           disclosures(theCase),
-          mergeForm(theCase))));
+          mergeForm(theCase),
+          splitForm(theCase))));
+  }
+
+  // Two matters threaded together: the chosen contacts (and their files, chats and messages)
+  // move to a new case, after a preview of what moves.
+  function splitForm(theCase) {
+    if (!can("cases.merge") || theCase.contacts.length < 2) return null;
+    const boxes = theCase.contacts.map((contact) => h("input", { type: "checkbox", name: "split", value: contact.id,
+      id: `split-${contact.id}` }));
+    const preview = h("div", { id: "split-preview", "aria-live": "polite" });
+    const chosen = () => boxes.filter((box) => box.checked).map((box) => Number(box.value));
+    const form = h("form", { class: "card", id: "split-form" },
+      h("h2", {}, t("split.title")),
+      h("fieldset", {}, h("legend", {}, t("split.choose")),
+        theCase.contacts.map((contact, index) => h("label", { class: "check" }, boxes[index],
+          `${t(`channel.${contact.channel}`)} · ${dateTime(contact.occurred_at)} · ${(contact.body || "").slice(0, 60)}`))),
+      h("button", { type: "submit", id: "split-show" }, t("merge.preview")),
+      preview);
+    for (const box of boxes) box.addEventListener("change", () => preview.replaceChildren());
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      try {
+        const what = await api.post(`/cases/${caseId}/split`, { contact_ids: chosen(), dry_run: true });
+        preview.replaceChildren(
+          h("p", { id: "split-summary" }, t("split.summary", { contacts: what.moves.contact,
+            files: what.moves.attachment, messages: what.moves.outbox_message })),
+          h("button", { type: "button", id: "split-confirm", onclick: confirmSplit }, t("split.confirm")));
+      } catch (failure) {
+        fail(failure);
+      }
+    });
+    async function confirmSplit() {
+      try {
+        const done = await api.post(`/cases/${caseId}/split`, { contact_ids: chosen() });
+        const text = t("split.done", { reference: done.target.reference });
+        addEventListener("hashchange", () => notify(text, "success"), { once: true });
+        location.hash = `#/cases/${done.target.id}`;
+      } catch (failure) {
+        fail(failure);
+      }
+    }
+    return form;
   }
 
   // Merging is shown first as a preview (the API's dry run) of what would move, and done only

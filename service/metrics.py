@@ -100,7 +100,9 @@ class ServiceClockCollector:
             breached, due_soon = db.session.execute(select(
                 func.count().filter(Case.next_due_at <= now),
                 func.count().filter(Case.next_due_at > now)).where(
-                Case.next_due_at.is_not(None), Case.next_due_at <= soon)).one()
+                Case.next_due_at.is_not(None), Case.next_due_at <= soon,
+                # A merged case's clocks are its history; its survivor is the one being worked.
+                Case.merged_into_id.is_(None))).one()
             db.session.rollback()
         past = GaugeMetricFamily("service_clock_breached_cases", "Open cases with a service target past due")
         past.add_metric([], breached)

@@ -29,6 +29,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "cases.read": CASE_WORKERS,
     "cases.write": CASE_WORKERS,
     "cases.reassign": frozenset({SUPERVISOR, ADMIN}),
+    # Merging two cases of one line, splitting a case, and undoing a merge.
+    "cases.merge": CASE_WORKERS,
+    # Merging cases of two lines that both allow it: two registers' data become one case.
+    "cases.merge_across_lines": frozenset({SUPERVISOR, ADMIN}),
     # The privacy officer finds data subjects and applies corrections (rectification).
     "customers.read": CASE_WORKERS | {PRIVACY_OFFICER},
     # Advisers: only recordings of calls they handled; inspectors: only their lines' (both
@@ -36,6 +40,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "recordings.read": CASE_WORKERS | {PRIVACY_OFFICER, INSPECTOR},
     "customers.write": CASE_WORKERS | {PRIVACY_OFFICER},
     "privacy.manage": frozenset({PRIVACY_OFFICER, ADMIN}),
+    # Confirming that two customer records are one person, undoing it, and the candidates.
+    "customers.link": frozenset({PRIVACY_OFFICER, ADMIN}),
     # Legal holds, and running the purge by hand.
     "retention.manage": frozenset({PRIVACY_OFFICER, ADMIN}),
     "service_lines.read": CASE_WORKERS,

@@ -80,6 +80,8 @@ def new_case(*, service_line_id: int, channel: str, customer: Customer | None, s
 
 def _visible_cases(principal: Principal, *columns):
     query = select(*columns) if columns else select(Case)
+    # A merged case is only its survivor's alias: not listed, opened or written to.
+    query = query.where(Case.merged_into_id.is_(None))
     line_ids = visible_line_ids(principal)
     if line_ids is not None:
         query = query.where(Case.service_line_id.in_(line_ids))

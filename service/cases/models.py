@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -59,6 +59,10 @@ class Case(db.Model):
     # who is not that case's customer gets a case of its own, linked to the named one for an
     # official to look at.
     linked_case_id: Mapped[int | None] = mapped_column(ForeignKey("case.id", ondelete="SET NULL"))
+    # Set on a case merged into another (service/cases/merging.py): everything it held moved to
+    # that case, and this row stays behind only so its reference still threads there and the
+    # merge can be undone. It is hidden from every list and goes with the case it points at.
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("case.id", ondelete="CASCADE"), index=True)
     # Service clocks (service.clocks), counted in working time on the line's calendar. While a
     # clock runs its due time is set; while the case waits on the customer the due times are
     # null and *_left_seconds hold the working time that was left when it paused.
@@ -280,3 +284,26 @@ def in_the_models(dialect_name: str):
             return False  # only where pg_trgm could be installed (the migration says why)
         return True
     return include
+
+
+MERGE, SPLIT = "merge", "split"
+
+
+class CaseMerge(db.Model):
+    """One merge or split: which rows moved from which case to which, and who did it. What a
+    merge moved is what its undo moves back (rows written on the survivor since stay there)."""
+
+    __tablename__ = "case_merge"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    # A merge: the merged case; a split: the case the contacts were taken from.
+    source_id: Mapped[int] = mapped_column(ForeignKey("case.id", ondelete="CASCADE"), index=True)
+    # A merge: the surviving case; a split: the new case.
+    target_id: Mapped[int] = mapped_column(ForeignKey("case.id", ondelete="CASCADE"), index=True)
+    # Table name -> ids of the rows that moved (ids only: no personal data is copied here).
+    moved: Mapped[dict] = mapped_column(JSON)
+    by_id: Mapped[int | None] = mapped_column(ForeignKey("official.id", ondelete="SET NULL"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    undone_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    undone_by_id: Mapped[int | None] = mapped_column(ForeignKey("official.id", ondelete="SET NULL"))

@@ -4,7 +4,8 @@ from ..blueprint import Blueprint
 from ..auth.guard import current_principal
 from ..pagination import page_schema
 from ..storage import get_storage
-from . import attachments, logic, outbound_calls, scanning
+from . import attachments, logic, merging, outbound_calls, scanning
+from .merge_schemas import MergeIn, MergeList, MergeOut, MergeRecordOut, SplitIn
 from .schemas import (AttachmentOut, AttachmentRelease, AttachmentUpload, CaseHitOut, CaseIn, CaseOut, CaseQuery,
                       CaseSearchQuery, CaseSummaryOut,
                       CaseUpdate, ContactIn, ContactOut, NoteIn, NoteOut)
@@ -148,3 +149,41 @@ def close_case(case_id):
 def reopen_case(case_id):
     """Reopen a closed case; this stops its retention clock"""
     return logic.reopen_case(actor=current_principal(), case_id=case_id)
+
+
+@blp.route("/<int:case_id>/merge", methods=["POST"])
+@blp.requires("cases.merge")
+@blp.arguments(MergeIn)
+@blp.response(200, MergeOut)
+def merge_case(data, case_id):
+    """Merge this case into another: everything on it moves there, and its reference becomes an alias"""
+    return merging.merge_cases(actor=current_principal(), case_id=case_id, into_case_id=data["into_case_id"],
+                               dry_run=data["dry_run"],
+                               default_retention_days=current_app.config["CASE_RETENTION_DAYS"])
+
+
+@blp.route("/<int:case_id>/split", methods=["POST"])
+@blp.requires("cases.merge")
+@blp.arguments(SplitIn)
+@blp.response(200, MergeOut)
+def split_case(data, case_id):
+    """Move chosen contacts, with their files, chats and messages, to a new case"""
+    return merging.split_case(actor=current_principal(), case_id=case_id, contact_ids=data["contact_ids"],
+                              dry_run=data["dry_run"])
+
+
+@blp.route("/<int:case_id>/merges", methods=["GET"])
+@blp.requires("cases.read")
+@blp.response(200, MergeList)
+def list_merges(case_id):
+    """The merges and splits this case took part in, newest first"""
+    return {"items": merging.merges_of(actor=current_principal(), case_id=case_id)}
+
+
+@blp.route("/merges/<int:merge_id>/undo", methods=["POST"])
+@blp.requires("cases.merge")
+@blp.response(200, MergeRecordOut)
+def undo_merge(merge_id):
+    """Split a merged case back out of the case it was merged into"""
+    return merging.undo_merge(actor=current_principal(), merge_id=merge_id,
+                              default_retention_days=current_app.config["CASE_RETENTION_DAYS"])

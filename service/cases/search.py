@@ -12,6 +12,7 @@ from __future__ import annotations
 from sqlalchemy import (Text, and_, bindparam, cast, column, func, literal, literal_column, or_, select, table, text,
                         union_all)
 from sqlalchemy.dialects.postgresql import ARRAY, REGCONFIG
+from sqlalchemy.orm import aliased
 
 from ..customers.models import Customer
 from ..customers.normalise import email_or_none, phone_or_none
@@ -77,7 +78,10 @@ def _exact(q: str, region: str):
         customer_match.append(Customer.phone == as_phone)
     if as_email:
         customer_match.append(Customer.email == as_email)
-    condition = Case.reference == q.lstrip("#")
+    merged = aliased(Case)
+    condition = or_(Case.reference == q.lstrip("#"),
+                    # A merged case's reference finds the case it was merged into.
+                    Case.id.in_(select(merged.merged_into_id).where(merged.reference == q.lstrip("#"))))
     if customer_match:
         condition = or_(condition, Case.customer_id.in_(select(Customer.id).where(or_(*customer_match))))
     return select(Case.id.label("case_id"), literal(EXACT).label("rank")).where(condition)

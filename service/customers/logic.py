@@ -86,7 +86,15 @@ def get_customer(*, actor: Principal, customer_id: int, audit: bool = True) -> C
 def customer_cases(*, actor: Principal, customer: Customer):
     from ..cases.models import Case
 
-    query = select(Case).where(Case.customer_id == customer.id).order_by(Case.created_at.desc(), Case.id.desc())
+    from .linking import person_of
+
+    # The cases of every record of the person; their cases merged into another's are listed as
+    # the case they live on now.
+    ids = [c.id for c in person_of(customer)]
+    merged_into = select(Case.merged_into_id).where(Case.customer_id.in_(ids), Case.merged_into_id.is_not(None))
+    query = (select(Case).where(or_(Case.customer_id.in_(ids), Case.id.in_(merged_into)),
+                                Case.merged_into_id.is_(None))
+             .order_by(Case.created_at.desc(), Case.id.desc()))
     line_ids = visible_line_ids(actor)
     if line_ids is not None:
         query = query.where(Case.service_line_id.in_(line_ids))
@@ -132,11 +140,16 @@ def restrict(*, actor: Principal, customer_id: int, reason: str, request_id: int
     customer = get_customer(actor=actor, customer_id=customer_id, audit=False)
     if customer.restricted:
         raise Conflict("The customer's processing is already restricted.", code="already-restricted")
-    customer.restricted_at = utcnow()
-    customer.restriction_reason = reason
-    customer.restriction_request_id = request_id
+    from .linking import person_of
+
+    # Every record of the person: a restriction on one of their identities applies to all.
+    now = utcnow()
+    person = person_of(customer)
+    for one in person:
+        if one.restricted_at is None:
+            one.restricted_at, one.restriction_reason, one.restriction_request_id = now, reason, request_id
     record("customer.restricted", actor=actor, object_type="customer", object_id=customer.id,
-           details={"request_id": request_id})
+           details={"request_id": request_id, "linked_customer_ids": [c.id for c in person if c.id != customer.id]})
     db.session.commit()
     return customer
 
@@ -145,10 +158,15 @@ def lift_restriction(*, actor: Principal, customer_id: int) -> Customer:
     customer = get_customer(actor=actor, customer_id=customer_id, audit=False)
     if not customer.restricted:
         raise Conflict("The customer's processing is not restricted.", code="not-restricted")
-    customer.restricted_at = None
-    customer.restriction_reason = None
-    customer.restriction_request_id = None
-    record("customer.restriction_lifted", actor=actor, object_type="customer", object_id=customer.id)
+    from .linking import person_of
+
+    person = person_of(customer)
+    for one in person:
+        one.restricted_at = None
+        one.restriction_reason = None
+        one.restriction_request_id = None
+    record("customer.restriction_lifted", actor=actor, object_type="customer", object_id=customer.id,
+           details={"linked_customer_ids": [c.id for c in person if c.id != customer.id]} if len(person) > 1 else None)
     db.session.commit()
     return customer
 

@@ -28,6 +28,11 @@ class Customer(db.Model):
     restricted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     restriction_reason: Mapped[str | None] = mapped_column(Text)
     restriction_request_id: Mapped[int | None]
+    # Set when an official confirmed that this record and another are one person
+    # (service/customers/linking.py): this record's phone and email are then identities of that
+    # person. Never set automatically. Set to null when that person's record is purged.
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id", ondelete="SET NULL"),
+                                                       index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

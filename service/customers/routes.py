@@ -3,8 +3,9 @@ from flask import current_app
 from ..blueprint import Blueprint
 from ..auth.guard import current_principal
 from ..pagination import page_schema
-from . import logic
-from .schemas import CustomerDetailOut, CustomerOut, CustomerQuery, CustomerUpdate, RestrictionIn
+from . import linking, logic
+from .schemas import (CustomerDetailOut, CustomerOut, CustomerQuery, CustomerUpdate, LinkCandidateList, LinkIn,
+                      RestrictionIn)
 
 blp = Blueprint("customers", __name__, url_prefix="/api/v1/customers",
                 description="Customers: the people who contact the service")
@@ -24,6 +25,7 @@ def list_customers(args):
 
 def _with_cases(customer):
     customer.cases = logic.customer_cases(actor=current_principal(), customer=customer)
+    customer.linked = [c for c in linking.person_of(customer) if c.id != customer.id]
     return customer
 
 
@@ -59,3 +61,29 @@ def restrict_processing(data, customer_id):
 def lift_restriction(customer_id):
     """Lift the restriction of processing"""
     return logic.lift_restriction(actor=current_principal(), customer_id=customer_id)
+
+
+@blp.route("/<int:customer_id>/link", methods=["POST"])
+@blp.requires("customers.link")
+@blp.arguments(LinkIn)
+@blp.response(200, CustomerDetailOut)
+def link_customer(data, customer_id):
+    """Confirm that this record and another are one person: its phone and email become theirs"""
+    return _with_cases(linking.link(actor=current_principal(), customer_id=customer_id,
+                                    into_customer_id=data["into_customer_id"]))
+
+
+@blp.route("/<int:customer_id>/link", methods=["DELETE"])
+@blp.requires("customers.link")
+@blp.response(200, CustomerDetailOut)
+def unlink_customer(customer_id):
+    """Undo a link: the record stands alone again (a restriction it got stays)"""
+    return _with_cases(linking.unlink(actor=current_principal(), customer_id=customer_id))
+
+
+@blp.route("/<int:customer_id>/link-candidates", methods=["GET"])
+@blp.requires("customers.link")
+@blp.response(200, LinkCandidateList)
+def link_candidates(customer_id):
+    """Records that may be the same person, and why; never linked without an official"""
+    return {"items": linking.candidates(actor=current_principal(), customer_id=customer_id)}

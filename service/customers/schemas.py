@@ -2,7 +2,7 @@ from marshmallow import fields, validate
 
 from ..auth.guard import current_principal
 from ..pagination import PageArgs
-from ..schemas import EmailField, PhoneField, StrictSchema, language_field, text_field
+from ..schemas import EmailField, IdField, PhoneField, StrictSchema, language_field, text_field
 from .models import CONTACT_METHODS
 
 
@@ -26,6 +26,8 @@ class CustomerOut(StrictSchema):
     restricted = fields.Boolean(metadata={"description": "Processing restricted: nothing is sent to or about them"})
     restricted_at = fields.DateTime(allow_none=True)
     restriction_reason = fields.String(allow_none=True)
+    merged_into_id = fields.Integer(allow_none=True, metadata={
+        "description": "The main record of the person this record was linked to by an official"})
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
 
@@ -61,6 +63,22 @@ class CustomerCaseOut(StrictSchema):
 
 class CustomerDetailOut(CustomerOut):
     cases = fields.List(fields.Nested(CustomerCaseOut))
+    linked = fields.List(fields.Nested(lambda: CustomerOut()), dump_default=list, metadata={
+        "description": "The other records of the same person (their phones and emails are the person's too)"})
+
+
+class LinkIn(StrictSchema):
+    into_customer_id = IdField(required=True, metadata={"description": "A record of the person this one is"})
+
+
+class LinkCandidateOut(StrictSchema):
+    customer = fields.Nested(CustomerOut)
+    reasons = fields.List(fields.String(), metadata={
+        "description": "identity_seen_on_their_cases, their_identity_seen_on_its_cases, same_name_and_address"})
+
+
+class LinkCandidateList(StrictSchema):
+    items = fields.List(fields.Nested(LinkCandidateOut))
 
 
 class CustomerQuery(PageArgs):

@@ -257,7 +257,8 @@ def _assign_cases(planned: list[_Planned], customers: dict, *, settings, now) ->
         rows = db.session.execute(
             select(Case.id, Case.customer_id, Case.service_line_id, Case.channel, Case.status, Case.reference,
                    Case.language)
-            .where(Case.customer_id.in_(known_ids), Case.status != CLOSED, Case.last_activity_at >= since)
+            .where(Case.customer_id.in_(known_ids), Case.status != CLOSED, Case.last_activity_at >= since,
+                   Case.merged_into_id.is_(None))
             .order_by(Case.last_activity_at.desc(), Case.id.desc()))
         for row in rows:
             key = (row.customer_id, row.service_line_id, row.channel)

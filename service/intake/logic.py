@@ -20,6 +20,7 @@ from ..audit.logic import record
 from ..auth.permissions import Principal
 from ..cases.attachments import check_file, store
 from ..cases.logic import move, new_case, touch
+from ..cases.merging import survivor_of
 from ..cases.models import CLOSED, OPEN, PROVIDER_IDS, WAITING, Attachment, Case, Contact
 from ..customers.logic import find_or_create
 from ..customers.models import Customer
@@ -88,7 +89,9 @@ def _existing(channel: str, external_id: str | None) -> IntakeResult | None:
 def _case_named_by_email(message: InboundMessage) -> Case | None:
     match = REFERENCE_TAG.search(message.subject or "")
     if match:
-        case = db.session.scalar(select(Case).where(Case.reference == match.group(1)))
+        # A merged case's reference (an old subject tag) leads to the case it was merged into.
+        named = db.session.scalar(select(Case).where(Case.reference == match.group(1)))
+        case = survivor_of(named) if named is not None else None
         if case is not None and case.status != CLOSED:
             return case
     if message.in_reply_to:
@@ -107,16 +110,17 @@ def _case_named_by_email(message: InboundMessage) -> Case | None:
 def _from_the_cases_customer(case: Case, *, phone: str | None, email: str | None) -> bool:
     """References are sequential and Message-IDs travel in forwarded mail: naming a case is no
     proof of being its customer. Only the customer's own address or number joins it."""
-    customer = case.customer
-    if customer is None:
-        return False
-    return bool((email and customer.email == email) or (phone and customer.phone == phone))
+    # The customer of a case merged into this one joins it too: it was their matter.
+    customers = [case.customer, *db.session.scalars(select(Customer).join(Case, Case.customer_id == Customer.id)
+                                                     .where(Case.merged_into_id == case.id))]
+    return any(customer is not None and ((email and customer.email == email) or (phone and customer.phone == phone))
+               for customer in customers)
 
 
 def _open_case_of(customer: Customer, *, line_id: int, channel: str, since: datetime) -> Case | None:
     return db.session.scalar(
         select(Case).where(Case.customer_id == customer.id, Case.service_line_id == line_id,
-                           Case.channel == channel, Case.status != CLOSED,
+                           Case.channel == channel, Case.status != CLOSED, Case.merged_into_id.is_(None),
                            Case.last_activity_at >= since)
         .order_by(Case.last_activity_at.desc(), Case.id.desc()).limit(1)
     )

@@ -59,7 +59,8 @@ def _normalised_addresses(data: dict, region: str) -> list[tuple[str, str]]:
 
 def _apply(line: ServiceLine, data: dict, region: str) -> None:
     simple = ("name", "description", "default_language", "active", "case_retention_days",
-              "recording_retention_days", "recording_policy", "recording_share", "privacy_notice_url")
+              "recording_retention_days", "recording_policy", "recording_share", "privacy_notice_url",
+              "merge_across_lines")
     for name in simple:
         if name in data:
             setattr(line, name, data[name])

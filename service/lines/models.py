@@ -31,6 +31,9 @@ class ServiceLine(db.Model):
     is_default: Mapped[bool] = mapped_column(default=False)
     active: Mapped[bool] = mapped_column(default=True)
     case_retention_days: Mapped[int | None]
+    # Whether a supervisor may merge this line's cases with another line's that allows it too:
+    # the registers differ in purpose and period, so it is off unless both registers permit it.
+    merge_across_lines: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
     recording_retention_days: Mapped[int | None]
     recording_policy: Mapped[str] = mapped_column(String(16), default="none")
     recording_share: Mapped[float | None]

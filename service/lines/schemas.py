@@ -23,6 +23,8 @@ class ServiceLineIn(StrictSchema):
                                 metadata={"description": "Receives contacts whose address matches no line"})
     active = JsonBoolean(load_default=True)
     case_retention_days = fields.Integer(load_default=None, **_days)
+    merge_across_lines = JsonBoolean(load_default=False, metadata={
+        "description": "A supervisor may merge this line's cases with those of another line that allows it too"})
     recording_retention_days = fields.Integer(load_default=None, **_days)
     recording_policy = fields.String(load_default="none", validate=validate.OneOf(RECORDING_POLICIES))
     recording_share = fields.Float(load_default=None, allow_none=True, validate=validate.Range(min=0, max=1),
@@ -54,6 +56,7 @@ class ServiceLineOut(StrictSchema):
     is_default = fields.Boolean()
     active = fields.Boolean()
     case_retention_days = fields.Integer(allow_none=True)
+    merge_across_lines = fields.Boolean()
     recording_retention_days = fields.Integer(allow_none=True)
     recording_policy = fields.String()
     recording_share = fields.Float(allow_none=True)

@@ -15,12 +15,12 @@ import re
 import zipfile
 from datetime import datetime
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import selectinload
 
 from ..audit.logic import record
 from ..auth.permissions import Principal
-from ..cases.models import Attachment, Case, Contact, Note, SearchEntry
+from ..cases.models import Attachment, Case, CaseMerge, Contact, Note, SearchEntry
 from ..cases.scanning import openable, why_closed
 from ..chats.models import Chat, ChatMessage
 from ..clocks.models import ClockEvent
@@ -47,7 +47,8 @@ SHOWN: dict[type, dict[str, str]] = {
     Customer: {"id": "id", "name": "name", "email": "email", "phone": "phone", "address": "address",
                "preferred_contact_method": "preferred_contact_method", "language": "language",
                "created_at": "created_at", "updated_at": "updated_at",
-               "restricted_at": "processing_restricted_since", "restriction_reason": "restriction_reason"},
+               "restricted_at": "processing_restricted_since", "restriction_reason": "restriction_reason",
+               "merged_into_id": "same_person_as_customer_id"},
     SmsOptOut: {"opted_out_at": "sms_opted_out_at"},
     RectificationHistory: {"id": "id", "field": "field", "old_value": "old_value", "corrected_at": "corrected_at"},
     Case: {"id": "id", "reference": "reference", "channel": "channel", "status": "status", "subject": "subject",
@@ -56,7 +57,7 @@ SHOWN: dict[type, dict[str, str]] = {
            "first_response_at": "first_response_at", "closed_at": "closed_at", "retention_until": "retention_until",
            "legal_hold_at": "legal_hold_since", "first_response_due_at": "first_response_due_at",
            "resolution_due_at": "resolution_due_at", "first_response_met": "first_response_met",
-           "resolution_met": "resolution_met"},
+           "resolution_met": "resolution_met", "merged_into_id": "merged_into_case_id"},
     ClockEvent: {"at": "at", "event": "event", "first_response_due_at": "first_response_due_at",
                  "resolution_due_at": "resolution_due_at"},
     Contact: {"id": "id", "channel": "channel", "direction": "direction", "external_id": "external_id",
@@ -84,6 +85,8 @@ SHOWN: dict[type, dict[str, str]] = {
                  "recorded_by_hand": "recorded_by_hand"},
     # The search index copies texts shown above (and their stems): nothing of its own.
     SearchEntry: {},
+    # Read for no one: which case was merged into or split from which, by whom. The cases are shown.
+    CaseMerge: {},
     OutboxMessage: {"id": "id", "contact_id": "contact_id", "channel": "channel", "recipient": "to",
                     "subject": "subject", "body": "body", "status": "status", "attachment_ids": "attachment_ids",
                     "created_at": "created_at", "sent_at": "sent_at", "delivered_at": "delivered_at"},
@@ -123,6 +126,9 @@ NOT_SHOWN: dict[type, dict[str, str]] = {
     Disclosure: {"customer_id": _NESTED, "authority_id": "shown as the recipient",
                  "outbox_id": "the forwarding email, shown in messages", "disclosed_by_id": _OFFICIAL},
     SearchEntry: {column: _SEARCH_COPY for column in ("id", "case_id", "kind", "source_id", "body", "tsv")},
+    CaseMerge: {**{name: "the record of a merge or split: the cases it names are shown" for name in
+                   ("id", "kind", "source_id", "target_id", "moved", "at", "undone_at")},
+                "by_id": _OFFICIAL, "undone_by_id": _OFFICIAL},
     OutboxMessage: {"case_id": _NESTED, "provider_id": _INTERNAL, "headers": "email threading headers",
                     "attempts": "delivery mechanics", "next_attempt_at": "delivery mechanics",
                     "last_error": "delivery mechanics", "created_by_id": _OFFICIAL, "updated_at": "delivery mechanics"},
@@ -204,7 +210,10 @@ class _Export:
 
 
 def _cases(customer: Customer, window: dict):
-    query = select(Case).where(Case.customer_id == customer.id).options(
+    # A case of theirs merged into someone else's case took their contacts there: the access
+    # export follows them to it.
+    merged_into = select(Case.merged_into_id).where(Case.customer_id == customer.id, Case.merged_into_id.is_not(None))
+    query = select(Case).where(or_(Case.customer_id == customer.id, Case.id.in_(merged_into))).options(
         selectinload(Case.contacts), selectinload(Case.notes), selectinload(Case.attachments),
         selectinload(Case.clock_events), selectinload(Case.service_line)).order_by(Case.id)
     # "My call on date X" names when the contact happened, not when its case was opened: a

@@ -9,6 +9,7 @@ from sqlalchemy import func, or_, select
 
 from ..audit.logic import commit_read, record
 from ..auth.permissions import Principal
+from ..customers.linking import person_ids
 from ..customers.models import Customer
 from ..customers.normalise import email_or_none, phone_or_none
 from ..db_types import utcnow
@@ -150,4 +151,6 @@ def find_customers(subject: dict, region: str) -> list[Customer]:
         conditions.append(func.lower(Customer.name) == subject["name"].strip().lower())
     if not conditions:
         return []
-    return list(db.session.scalars(select(Customer).where(or_(*conditions)).order_by(Customer.id)))
+    found = set(db.session.scalars(select(Customer.id).where(or_(*conditions))))
+    # Records an official linked as the same person are answered for together.
+    return list(db.session.scalars(select(Customer).where(Customer.id.in_(person_ids(found))).order_by(Customer.id)))

@@ -17,7 +17,8 @@ Why nothing is left pointing at a deleted row with the triggers off:
   then its own foreign-key check (its triggers are on) finds the case gone and fails.
 - A row that refers to a contact, a chat or an outbox message of a case also refers to that
   case (attachments, recordings, chats and outbox messages are written with both ids, and a
-  contact never moves to another case), so deleting by case finds them all.
+  contact moves to another case only with all of them: service/cases/merging.py), so
+  deleting by case finds them all.
 - Recordings are not deleted with their case but on their own clock: before the case goes,
   those past their date are deleted and the others detached (both ids set to NULL), by case
   id, so none is left pointing at the case or its contact.
@@ -39,7 +40,7 @@ import logging
 
 from sqlalchemy import delete, exists, or_, select, text, update
 
-from ..cases.models import Attachment, Case, Contact, Note, SearchEntry
+from ..cases.models import Attachment, Case, CaseMerge, Contact, Note, SearchEntry
 from ..chats.models import Chat, ChatMessage
 from ..clocks.models import ClockEvent
 from ..customers.models import Customer, RectificationHistory
@@ -57,6 +58,8 @@ SET_TO_NULL = "set to null"
 CUSTOMERS_CHECKED = "only a customer no case refers to is deleted"
 DETACHED = "detached and kept on its own clock, or deleted when that has run out"
 DELETED_WITH_THE_CUSTOMER = "deleted with the customer"
+MERGED_CASES = "a case merged into another is deleted with that one"
+DELETED_WITH_EITHER_CASE = "deleted with either of its cases"
 
 REFERENCES = {
     ("contact", "case_id"): DELETED_WITH_THE_CASE,
@@ -79,9 +82,13 @@ REFERENCES = {
     ("disclosure", "outbox_id"): SET_TO_NULL,
     ("case", "customer_id"): CUSTOMERS_CHECKED,
     ("case", "linked_case_id"): SET_TO_NULL,
+    ("case", "merged_into_id"): MERGED_CASES,
+    ("case_merge", "source_id"): DELETED_WITH_EITHER_CASE,
+    ("case_merge", "target_id"): DELETED_WITH_EITHER_CASE,
     ("feedback_request", "customer_id"): SET_TO_NULL,
     ("disclosure", "customer_id"): SET_TO_NULL,
     ("rectification_history", "customer_id"): DELETED_WITH_THE_CUSTOMER,
+    ("customer", "merged_into_id"): SET_TO_NULL,
 }
 
 # Deleted by case id; whatever refers to their rows is deleted by case id too.
@@ -111,6 +118,10 @@ def switch_off_row_triggers() -> None:
 def delete_cases(ids: list[int]) -> None:
     """Delete the locked cases ``ids`` and every row that belongs to them, in the current
     transaction."""
+    # The cases merged into these: only their references and service clock history are left
+    # on them, and nothing is written to a merged case, so they need no lock of their own.
+    ids = [*ids, *db.session.scalars(select(Case.id).where(among(Case.merged_into_id, ids)))]
+    _execute(delete(CaseMerge).where(or_(among(CaseMerge.source_id, ids), among(CaseMerge.target_id, ids))))
     _execute(delete(Case).where(among(Case.id, ids)))
     # Kept cases linked to one of these (an email that named it) lose only the link.
     _execute(update(Case).where(among(Case.linked_case_id, ids)).values(linked_case_id=None))
@@ -155,6 +166,8 @@ def delete_customers_left_without_a_case(candidates: set[int]) -> int:
         _execute(delete(RectificationHistory).where(among(RectificationHistory.customer_id, orphaned)))
         for model in (FeedbackRequest, Disclosure):
             _execute(update(model).where(among(model.customer_id, orphaned)).values(customer_id=None))
+        # Records linked to a purged one as the same person stand alone again.
+        _execute(update(Customer).where(among(Customer.merged_into_id, orphaned)).values(merged_into_id=None))
     return len(orphaned)
 
 

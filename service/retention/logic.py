@@ -169,7 +169,9 @@ def _expired_cases(as_of: datetime, periods: list[tuple[int, int]]):
     left_open_and_past = [and_(Case.service_line_id == line_id, Case.status != CLOSED,
                                Case.last_activity_at <= as_of - timedelta(days=days))
                           for line_id, days in periods]
-    return select(Case.id).where(or_(closed_and_past, *left_open_and_past))
+    # A merged case goes with the case it was merged into (service/cases/merging.py), never on
+    # a clock of its own: its reference must thread there as long as that case lives.
+    return select(Case.id).where(or_(closed_and_past, *left_open_and_past), Case.merged_into_id.is_(None))
 
 
 def _expired_recordings(as_of: datetime):
@@ -328,7 +330,7 @@ def _purge_cases(report, as_of, expired, storage, batch_size, progress, keep_cus
         report.recordings += len(recordings)
         report.recordings_detached += detached
         customer_ids = set(db.session.scalars(select(Case.customer_id).where(
-            among(Case.id, ids), Case.customer_id.is_not(None)))) - keep_customers
+            or_(among(Case.id, ids), among(Case.merged_into_id, ids)), Case.customer_id.is_not(None)))) - keep_customers
         _queue_provider_copies(kinds, "message", _provider_message_ids(ids))
         _queue_provider_copies(kinds, "recording", [sid for _, sid in recordings])
         if row_triggers_off:

@@ -1,8 +1,12 @@
 """The schema comes from the Alembic migrations alone; the models must agree with it."""
 
+import importlib.util
+from pathlib import Path
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
+from sqlalchemy import text
 
 from service.cases.models import in_the_models
 from service.extensions import db
@@ -25,3 +29,25 @@ def test_migrations_downgrade_to_base_and_upgrade_again(app):
         downgrade(revision="base")
         upgrade()
     assert _differences(app) == []
+
+
+def _search_triggers(app) -> set[str]:
+    with app.app_context(), db.engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            rows = conn.execute(text("SELECT tgname FROM pg_trigger WHERE tgname LIKE 'search%' AND NOT tgisinternal"))
+        else:
+            rows = conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'search%'"))
+        return {name for (name,) in rows}
+
+
+def test_every_search_trigger_survives_the_migrations_after_the_one_that_made_it(app):
+    # On SQLite a later migration that rebuilds a table (batch_alter_table) drops its triggers.
+    spec = importlib.util.spec_from_file_location(
+        "f21", Path(__file__).resolve().parents[2] / "migrations" / "versions" / "f21_full_text_search.py")
+    search = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(search)
+    with app.app_context():
+        dialect = db.engine.dialect.name
+    expected = ({name for name, _ in search.sqlite_triggers()} if dialect == "sqlite"
+                else {"search_contact", "search_note", "search_attachment", "search_case", "search_customer"})
+    assert _search_triggers(app) == expected

@@ -70,7 +70,104 @@ export function showCase(main, caseId) {
           recordings(theCase),
           feedback(theCase),
           forwardForm(theCase),
-          disclosures(theCase))));
+          disclosures(theCase),
+          mergeForm(theCase),
+          splitForm(theCase))));
+  }
+
+  // Two matters threaded together: the chosen contacts (and their files, chats and messages)
+  // move to a new case, after a preview of what moves.
+  function splitForm(theCase) {
+    if (!can("cases.merge") || theCase.contacts.length < 2) return null;
+    const boxes = theCase.contacts.map((contact) => h("input", { type: "checkbox", name: "split", value: contact.id,
+      id: `split-${contact.id}` }));
+    const preview = h("div", { id: "split-preview", "aria-live": "polite" });
+    const chosen = () => boxes.filter((box) => box.checked).map((box) => Number(box.value));
+    const form = h("form", { class: "card", id: "split-form" },
+      h("h2", {}, t("split.title")),
+      h("fieldset", {}, h("legend", {}, t("split.choose")),
+        theCase.contacts.map((contact, index) => h("label", { class: "check" }, boxes[index],
+          `${t(`channel.${contact.channel}`)} · ${dateTime(contact.occurred_at)} · ${(contact.body || "").slice(0, 60)}`))),
+      h("button", { type: "submit", id: "split-show" }, t("merge.preview")),
+      preview);
+    for (const box of boxes) box.addEventListener("change", () => preview.replaceChildren());
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      try {
+        const what = await api.post(`/cases/${caseId}/split`, { contact_ids: chosen(), dry_run: true });
+        preview.replaceChildren(
+          h("p", { id: "split-summary" }, t("split.summary", { contacts: what.moves.contact,
+            files: what.moves.attachment, messages: what.moves.outbox_message })),
+          h("button", { type: "button", id: "split-confirm", onclick: confirmSplit }, t("split.confirm")));
+      } catch (failure) {
+        fail(failure);
+      }
+    });
+    async function confirmSplit() {
+      try {
+        const done = await api.post(`/cases/${caseId}/split`, { contact_ids: chosen() });
+        const text = t("split.done", { reference: done.target.reference });
+        addEventListener("hashchange", () => notify(text, "success"), { once: true });
+        location.hash = `#/cases/${done.target.id}`;
+      } catch (failure) {
+        fail(failure);
+      }
+    }
+    return form;
+  }
+
+  // Merging is shown first as a preview (the API's dry run) of what would move, and done only
+  // when the official confirms it; the console then opens the case that stays.
+  function mergeForm(theCase) {
+    if (!can("cases.merge")) return null;
+    const reference = h("input", { name: "reference", id: "merge-reference", required: true, maxlength: 32,
+      placeholder: "2026-000123" });
+    const preview = h("div", { id: "merge-preview", "aria-live": "polite" });
+    let target = null;
+    const form = h("form", { class: "card", id: "merge-form" },
+      h("h2", {}, t("merge.title")),
+      field(t("merge.reference"), reference, t("merge.hint")),
+      h("button", { type: "submit", id: "merge-show" }, t("merge.preview")),
+      preview);
+    reference.addEventListener("input", () => { target = null; preview.replaceChildren(); });
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const wanted = reference.value.trim().replace(/^#/, "");
+      try {
+        const page = await api.get("/cases", { q: wanted, page_size: 5 });
+        target = page.items.find((item) => item.id !== theCase.id) || null;
+        if (!target) {
+          preview.replaceChildren(h("p", { class: "error" }, t("merge.notFound")));
+          return;
+        }
+        const what = await api.post(`/cases/${caseId}/merge`, { into_case_id: target.id, dry_run: true });
+        const moves = what.moves;
+        preview.replaceChildren(
+          h("p", { id: "merge-summary" }, t("merge.summary", {
+            contacts: moves.contact, notes: moves.note, files: moves.attachment,
+            disclosures: moves.disclosure, reference: what.target.reference })),
+          what.customers_differ ? h("p", { class: "warning" }, t("merge.customersDiffer")) : null,
+          what.lines_differ ? h("p", { class: "warning" }, t("merge.linesDiffer")) : null,
+          what.legal_hold ? h("p", { class: "hint" }, t("merge.hold"))
+            : h("p", { class: "hint" }, t("merge.keepUntil", { date: date(what.keep_until) })),
+          h("button", { type: "button", id: "merge-confirm", onclick: confirmMerge }, t("merge.confirm")));
+      } catch (failure) {
+        fail(failure);
+      }
+    });
+    async function confirmMerge() {
+      if (!target) return;
+      try {
+        const done = await api.post(`/cases/${caseId}/merge`, { into_case_id: target.id });
+        // Opening the survivor clears the status line: the notice is given once it has.
+        const text = t("merge.done", { reference: done.target.reference });
+        addEventListener("hashchange", () => notify(text, "success"), { once: true });
+        location.hash = `#/cases/${done.target.id}`;
+      } catch (failure) {
+        fail(failure);
+      }
+    }
+    return form;
   }
 
   function header(theCase) {

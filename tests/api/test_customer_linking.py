@@ -1,0 +1,157 @@
+"""Customer records an official confirms are one person: linking, what follows the person,
+unlinking, and the candidates offered (never linked by the service itself)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.api.problems import assert_problem
+from tests.twilio_fakes import inbound_sms, twilio_post
+
+
+def ok(response, status: int = 200) -> dict:
+    assert response.status_code == status, response.get_json()
+    return response.get_json()
+
+
+@pytest.fixture
+def privacy(api):
+    return api.headers_for("privacy_officer")
+
+
+@pytest.fixture
+def two_records(client, intake):
+    """One person seen twice: an SMS from a mobile number and an email from a home address."""
+    by_sms = ok(client.post("/api/v1/inbound/messages", headers=intake, json={
+        "channel": "sms", "external_id": "SM-link-1", "from": {"phone": "+358401230001"},
+        "body": "Muuttoilmoitus"}), 201)
+    by_email = ok(client.post("/api/v1/inbound/messages", headers=intake, json={
+        "channel": "email", "external_id": "<link-1@example.fi>", "from": {"email": "liisa@example.fi"},
+        "subject": "Muutto", "body": "Sama asia sähköpostilla"}), 201)
+    return by_sms, by_email
+
+
+def _customer_of(client, headers, case_id):
+    return ok(client.get(f"/api/v1/cases/{case_id}", headers=headers))["customer"]
+
+
+def test_linking_makes_one_person_whose_cases_stay_where_they_are(client, adviser, privacy, admin, two_records):
+    by_sms, by_email = two_records
+    phone_record = _customer_of(client, adviser, by_sms["case_id"])
+    email_record = _customer_of(client, adviser, by_email["case_id"])
+    assert phone_record["id"] != email_record["id"]  # never linked by the service itself
+
+    person = ok(client.post(f"/api/v1/customers/{email_record['id']}/link",
+                            json={"into_customer_id": phone_record["id"]}, headers=privacy))
+
+    assert person["id"] == phone_record["id"]
+    assert [(c["id"], c["email"]) for c in person["linked"]] == [(email_record["id"], "liisa@example.fi")]
+    assert sorted(c["id"] for c in person["cases"]) == sorted([by_sms["case_id"], by_email["case_id"]])
+    # Each case keeps its own customer record.
+    assert _customer_of(client, adviser, by_email["case_id"])["id"] == email_record["id"]
+    assert _customer_of(client, adviser, by_email["case_id"])["merged_into_id"] == phone_record["id"]
+    entries = ok(client.get("/api/v1/audit", query_string={"action": "customer.linked"}, headers=admin))["items"]
+    assert entries[0]["details"] == {"linked_customer_ids": [email_record["id"]]}
+    assert_problem(client.post(f"/api/v1/customers/{email_record['id']}/link",
+                               json={"into_customer_id": phone_record["id"]}, headers=privacy), 409, "already-linked")
+
+
+def test_a_restriction_on_either_record_applies_to_the_person(client, adviser, privacy, two_records):
+    by_sms, by_email = two_records
+    phone_id = _customer_of(client, adviser, by_sms["case_id"])["id"]
+    email_id = _customer_of(client, adviser, by_email["case_id"])["id"]
+    ok(client.post(f"/api/v1/customers/{email_id}/restriction", json={"reason": "Oikaisu kesken"}, headers=privacy))
+
+    ok(client.post(f"/api/v1/customers/{email_id}/link", json={"into_customer_id": phone_id}, headers=privacy))
+
+    reply = client.post(f"/api/v1/cases/{by_sms['case_id']}/replies", json={"channel": "sms", "body": "Hei"},
+                        headers=adviser)
+    assert_problem(reply, 409, "processing-restricted")
+    # Lifting it on one record lifts it for the person.
+    ok(client.delete(f"/api/v1/customers/{phone_id}/restriction", headers=privacy))
+    assert _customer_of(client, adviser, by_email["case_id"])["restricted"] is False
+    ok(client.post(f"/api/v1/customers/{phone_id}/restriction", json={"reason": "Uusi"}, headers=privacy))
+    assert _customer_of(client, adviser, by_email["case_id"])["restricted"] is True
+
+
+def test_an_access_request_by_one_identity_answers_for_the_person(client, adviser, privacy, two_records):
+    by_sms, by_email = two_records
+    phone_id = _customer_of(client, adviser, by_sms["case_id"])["id"]
+    email_id = _customer_of(client, adviser, by_email["case_id"])["id"]
+    request = ok(client.post("/api/v1/privacy/requests", headers=privacy, json={
+        "type": "access", "subject": {"phone": "040 123 0001"}, "received_at": "2026-11-01T10:00:00+02:00"}), 201)
+    before = ok(client.get(f"/api/v1/privacy/requests/{request['id']}/export", headers=privacy))
+    assert [p["customer"]["id"] for p in before["people"]] == [phone_id]
+
+    ok(client.post(f"/api/v1/customers/{email_id}/link", json={"into_customer_id": phone_id}, headers=privacy))
+
+    after = ok(client.get(f"/api/v1/privacy/requests/{request['id']}/export", headers=privacy))
+    assert sorted(p["customer"]["id"] for p in after["people"]) == sorted([phone_id, email_id])
+    assert "Sama asia sähköpostilla" in str(after)
+
+
+def test_unlinking_is_audited_and_the_record_stands_alone(client, adviser, privacy, admin, two_records):
+    by_sms, by_email = two_records
+    phone_id = _customer_of(client, adviser, by_sms["case_id"])["id"]
+    email_id = _customer_of(client, adviser, by_email["case_id"])["id"]
+    ok(client.post(f"/api/v1/customers/{email_id}/link", json={"into_customer_id": phone_id}, headers=privacy))
+
+    alone = ok(client.delete(f"/api/v1/customers/{email_id}/link", headers=privacy))
+
+    assert alone["merged_into_id"] is None and alone["linked"] == []
+    assert [c["id"] for c in ok(client.get(f"/api/v1/customers/{phone_id}", headers=privacy))["cases"]] == \
+        [by_sms["case_id"]]
+    (entry,) = ok(client.get("/api/v1/audit", query_string={"action": "customer.unlinked"}, headers=admin))["items"]
+    assert entry["object_id"] == email_id and entry["details"] == {"unlinked_from_customer_id": phone_id}
+    assert_problem(client.delete(f"/api/v1/customers/{email_id}/link", headers=privacy), 409, "not-linked")
+
+
+def test_stop_stays_on_the_number_that_sent_it(client, adviser, privacy, two_records):
+    by_sms, by_email = two_records
+    phone_id = _customer_of(client, adviser, by_sms["case_id"])["id"]
+    email_id = _customer_of(client, adviser, by_email["case_id"])["id"]
+    twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "5" * 32, from_="+358401230001", body="STOP"))
+
+    ok(client.post(f"/api/v1/customers/{email_id}/link", json={"into_customer_id": phone_id}, headers=privacy))
+
+    assert_problem(client.post(f"/api/v1/cases/{by_sms['case_id']}/replies", json={"channel": "sms", "body": "Hei"},
+                               headers=adviser), 409, "sms-opted-out")
+    ok(client.post(f"/api/v1/cases/{by_email['case_id']}/replies", json={"channel": "email", "body": "Hei"},
+                   headers=adviser), 201)
+
+
+def test_candidates_are_listed_with_why_and_never_linked(client, intake, adviser, privacy, two_records):
+    by_sms, by_email = two_records
+    phone_id = _customer_of(client, adviser, by_sms["case_id"])["id"]
+    email_id = _customer_of(client, adviser, by_email["case_id"])["id"]
+    other = ok(client.post("/api/v1/inbound/messages", headers=intake, json={
+        "channel": "sms", "external_id": "SM-link-other", "from": {"phone": "+358401230009"}, "body": "Muu"}), 201)
+    other_id = _customer_of(client, adviser, other["case_id"])["id"]
+    for customer_id, address in ((phone_id, "Kotikatu 1"), (email_id, "kotikatu 1"), (other_id, "Muukatu 2")):
+        ok(client.patch(f"/api/v1/customers/{customer_id}", json={"name": "Liisa Laine", "address": address},
+                        headers=privacy))
+
+    listed = ok(client.get(f"/api/v1/customers/{phone_id}/link-candidates", headers=privacy))["items"]
+
+    assert [(c["customer"]["id"], c["reasons"]) for c in listed] == [(email_id, ["same_name_and_address"])]
+    assert _customer_of(client, adviser, by_email["case_id"])["merged_into_id"] is None
+    assert_problem(client.get(f"/api/v1/customers/{phone_id}/link-candidates", headers=adviser), 403)
+
+
+def test_a_number_seen_on_one_records_cases_and_held_by_another_makes_them_candidates(client, intake, adviser,
+                                                                                      privacy, two_records):
+    by_sms, _ = two_records
+    first_id = _customer_of(client, adviser, by_sms["case_id"])["id"]
+    # The customer's number was corrected; a new message from the old number is a new record.
+    ok(client.patch(f"/api/v1/customers/{first_id}", json={"phone": "040 123 0005"}, headers=privacy))
+    again = ok(client.post("/api/v1/inbound/messages", headers=intake, json={
+        "channel": "sms", "external_id": "SM-link-again", "from": {"phone": "+358401230001"}, "body": "Taas"}), 201)
+    second_id = _customer_of(client, adviser, again["case_id"])["id"]
+    assert second_id != first_id
+
+    for_first = ok(client.get(f"/api/v1/customers/{first_id}/link-candidates", headers=privacy))["items"]
+    for_second = ok(client.get(f"/api/v1/customers/{second_id}/link-candidates", headers=privacy))["items"]
+
+    assert [(c["customer"]["id"], c["reasons"]) for c in for_first] == [(second_id, ["identity_seen_on_their_cases"])]
+    assert [(c["customer"]["id"], c["reasons"]) for c in for_second] == [
+        (first_id, ["their_identity_seen_on_its_cases"])]

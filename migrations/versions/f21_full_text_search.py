@@ -5,8 +5,8 @@ Revises: v26_malware_scan
 Create Date: 2026-11-30 03:30:00
 
 Triggers on case, contact, note, attachment and customer write ``search_entry`` in the
-statement that changes the text, so every path (the ORM, intake's set-based batches, SQL by
-hand) keeps the index, and a row's delete takes its text out of the index in the same
+statement that changes the text (or moves a contact, note or file to another case), so every
+path (the ORM, intake's set-based batches, merges, SQL by hand) keeps the index, and a row's delete takes its text out of the index in the same
 transaction. PostgreSQL keeps a ``tsvector`` stemmed by the case's language (``simple`` for
 names, phone numbers and emails) under a GIN index; SQLite keeps an FTS5 table over
 ``search_entry`` (external content) synchronised by triggers of its own.
@@ -121,11 +121,11 @@ BEGIN
   RETURN NULL;
 END $$;
 
-CREATE TRIGGER search_contact AFTER INSERT OR DELETE OR UPDATE OF subject, body, language ON contact
+CREATE TRIGGER search_contact AFTER INSERT OR DELETE OR UPDATE OF subject, body, language, case_id ON contact
   FOR EACH ROW EXECUTE FUNCTION search_on_contact();
-CREATE TRIGGER search_note AFTER INSERT OR DELETE OR UPDATE OF body ON note
+CREATE TRIGGER search_note AFTER INSERT OR DELETE OR UPDATE OF body, case_id ON note
   FOR EACH ROW EXECUTE FUNCTION search_on_note();
-CREATE TRIGGER search_attachment AFTER INSERT OR DELETE OR UPDATE OF filename ON attachment
+CREATE TRIGGER search_attachment AFTER INSERT OR DELETE OR UPDATE OF filename, case_id ON attachment
   FOR EACH ROW EXECUTE FUNCTION search_on_attachment();
 CREATE TRIGGER search_case AFTER INSERT OR DELETE
     OR UPDATE OF subject, question, answer, language, customer_id ON "case"
@@ -209,18 +209,18 @@ def sqlite_triggers():
          " INSERT INTO search_fts(rowid, body) VALUES (NEW.id, NEW.body); END"),
         ("search_contact_ai", "AFTER INSERT ON contact BEGIN "
          + put("contact", "NEW.id", "NEW.case_id", contact_text) + " END"),
-        ("search_contact_au", "AFTER UPDATE OF subject, body ON contact BEGIN "
+        ("search_contact_au", "AFTER UPDATE OF subject, body, case_id ON contact BEGIN "
          + put("contact", "NEW.id", "NEW.case_id", contact_text) + " END"),
         ("search_contact_ad", "AFTER DELETE ON contact BEGIN"
          " DELETE FROM search_entry WHERE kind = 'contact' AND source_id = OLD.id; END"),
         ("search_note_ai", "AFTER INSERT ON note BEGIN " + put("note", "NEW.id", "NEW.case_id", "NEW.body") + " END"),
-        ("search_note_au", "AFTER UPDATE OF body ON note BEGIN "
+        ("search_note_au", "AFTER UPDATE OF body, case_id ON note BEGIN "
          + put("note", "NEW.id", "NEW.case_id", "NEW.body") + " END"),
         ("search_note_ad", "AFTER DELETE ON note BEGIN"
          " DELETE FROM search_entry WHERE kind = 'note' AND source_id = OLD.id; END"),
         ("search_attachment_ai", "AFTER INSERT ON attachment BEGIN "
          + put("attachment", "NEW.id", "NEW.case_id", "NEW.filename") + " END"),
-        ("search_attachment_au", "AFTER UPDATE OF filename ON attachment BEGIN "
+        ("search_attachment_au", "AFTER UPDATE OF filename, case_id ON attachment BEGIN "
          + put("attachment", "NEW.id", "NEW.case_id", "NEW.filename") + " END"),
         ("search_attachment_ad", "AFTER DELETE ON attachment BEGIN"
          " DELETE FROM search_entry WHERE kind = 'attachment' AND source_id = OLD.id; END"),

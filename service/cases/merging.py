@@ -52,6 +52,8 @@ CASE_REFERENCES: dict[tuple[str, str], str] = {
     ("case", "merged_into_id"): STAYS,
     ("case_merge", "source_id"): STAYS,
     ("case_merge", "target_id"): STAYS,
+    # The search index: database triggers move an entry with its contact, note or file.
+    ("search_entry", "case_id"): STAYS,
 }
 
 # Every foreign key into a contact: on a split, rows of these tables go with their contact.

@@ -340,3 +340,22 @@ def test_every_reference_to_a_case_or_a_contact_is_known_to_merging(app):  # app
     for table, _column in merging.CONTACT_REFERENCES:
         assert (table, "case_id") in merging.CASE_REFERENCES, table
         assert merging.CASE_REFERENCES[(table, "case_id")] == merging.MOVES, table
+
+
+def _found(client, headers, words: str) -> list[int]:
+    return [hit["id"] for hit in ok(client.get(f"{CASES}/search", query_string={"q": words},
+                                               headers=headers))["items"]]
+
+
+def test_search_finds_moved_messages_notes_and_files_on_the_case_they_are_on_now(api, client, intake, adviser,
+                                                                                two_cases):
+    first, second = two_cases
+    assert _found(client, adviser, "Soittaa") == [second] and _found(client, adviser, "liite") == [second]
+
+    ok(merge(client, adviser, second, first))
+    assert _found(client, adviser, "Toinen") == [first]
+    assert _found(client, adviser, "Soittaa") == [first] and _found(client, adviser, "liite") == [first]
+
+    moved = next(c["id"] for c in detail(client, adviser, first)["contacts"] if c["body"] == "Toinen")
+    split = ok(client.post(f"{CASES}/{first}/split", json={"contact_ids": [moved]}, headers=adviser))
+    assert _found(client, adviser, "Toinen") == [split["target"]["id"]]

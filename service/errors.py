@@ -111,13 +111,21 @@ def problem_response(status: int, code: str, title: str, detail: str, *,
     if request_id:
         body["request_id"] = request_id
     if errors:
-        body["errors"] = errors
+        body["errors"] = _string_keys(errors)
     response = Flask.response_class(
         flask_json.dumps(body), status=status, mimetype=PROBLEM_MIMETYPE
     )
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
+
+
+def _string_keys(errors):
+    # marshmallow names a list's items by index and the list itself by "_schema" in one dict:
+    # JSON keys are strings anyway, and mixed keys cannot be sorted for the JSON encoder.
+    if isinstance(errors, dict):
+        return {str(key): _string_keys(value) for key, value in errors.items()}
+    return errors
 
 
 _HTTP_CODES = {

@@ -192,3 +192,17 @@ def test_request_id__is_generated_when_missing_or_unsafe(client, sent):
     generated = response.headers["X-Request-ID"]
     assert re.fullmatch(r"[0-9a-f]{32}", generated)
     assert client.get("/healthz", headers=headers).headers["X-Request-ID"] != generated
+
+
+def test_errors_of_a_list_item_and_of_the_whole_list_are_reported_together(client, admin):
+    # marshmallow keys an item's errors by its index and the list's own by "_schema".
+    line = client.post("/api/v1/service-lines", json={"name": "Neuvonta"}, headers=admin).get_json()
+    calendar = client.post("/api/v1/calendars", json={"name": "Arki", "holiday_country": None,
+                                                      "hours": {"mon": ["08:00", "16:00"]}}, headers=admin).get_json()
+
+    response = client.put(f"/api/v1/service-lines/{line['id']}/targets", headers=admin, json={
+        "calendar_id": calendar["id"], "targets": [{"channel": "sms", "first_response_minutes": 0},
+                                                   {"channel": "sms", "first_response_minutes": 30}]})
+
+    body = assert_problem(response, 422, "validation-failed")
+    assert set(body["errors"]["targets"]) == {"0", "_schema"}

@@ -187,7 +187,7 @@ def test_without_credentials_no_provider_copy_is_queued(app, client, runner, int
 def test_the_embedded_default_runs_the_purge_without_redis(make_app):
     from service.inprocess import start_inprocess_sweeper
 
-    app = make_app(INPROCESS_SWEEP_SECONDS=0.05)
+    app = make_app(INPROCESS_SWEEP_SECONDS=0.05, REDIS_URL=None)
     client = app.test_client()
     from tests.conftest import Api
 

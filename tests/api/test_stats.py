@@ -323,6 +323,7 @@ def test_advisers_and_integrations_get_no_statistics(client, adviser, intake):
 def test_feedback_sent_answered_mean_and_distribution(make_app, admin_for):
     from service.feedback.logic import FeedbackSettings, send_due
     from service.outbox import delivery
+    from tests.jobs import run_queued_jobs
     from tests.twilio_fakes import ACCOUNT_SID, FakeTwilioHttp, inbound_sms, twilio_post
 
     twilio_http = FakeTwilioHttp()
@@ -338,6 +339,7 @@ def test_feedback_sent_answered_mean_and_distribution(make_app, admin_for):
     with app.app_context():
         send_due(FeedbackSettings.from_config(app.config), now=utcnow() + timedelta(minutes=61))
         delivery.sweep()
+    run_queued_jobs(app)
     assert len(twilio_http.messages_sent) == 3
     for n, (phone, score) in enumerate(zip(phones[:2], ("5", "2 ei auttanut"))):
         twilio_post(client, "/webhooks/twilio/sms", inbound_sms(f"SM{n + 10:032d}", from_=phone, body=score))

@@ -9,7 +9,9 @@ REDIS_URL, jobs run in-process (the embedded default) and both are no-ops.
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 
 from flask.testing import FlaskClient
 from rq import Queue, SimpleWorker
@@ -18,6 +20,8 @@ from rq.timeouts import TimerDeathPenalty
 from service.extensions import db
 from service.outbox.models import OutboxMessage
 from service.queue import flush_soon_enqueues, redis_connection
+
+log = logging.getLogger(__name__)
 
 REAL_REDIS_URL = os.environ.get("REDIS_URL") or None
 
@@ -58,6 +62,35 @@ class WorkingClient(FlaskClient):
         response = super().open(*args, **kwargs)
         run_queued_jobs(self.application)
         return response
+
+
+class BackgroundWorker:
+    """A real RQ worker beside a served app (the console's live server), as production runs
+    one beside the web process: it runs the app's queued jobs every ``seconds`` until stopped.
+    Nothing to do for an app with in-process jobs."""
+
+    def __init__(self, app, seconds: float = 0.05):
+        self._app = app
+        self._seconds = seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rq-worker", daemon=True)
+
+    def _run(self):
+        while not self._stop.wait(self._seconds):
+            try:
+                run_queued_jobs(self._app)
+            except Exception:  # a failing job is in RQ's failed registry; keep working
+                log.exception("the test's background worker failed")
+
+    def start(self) -> "BackgroundWorker":
+        if REAL_REDIS_URL is not None and self._app.config.get("REDIS_URL") == REAL_REDIS_URL:
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)
 
 
 def delivery_status(app, outbox_id: int) -> tuple[str, str | None]:

@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import WSGIRequestHandler, make_server
 
+from tests.jobs import BackgroundWorker
+
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = Path(os.environ.get("CONSOLE_SCREENSHOTS", ROOT / "test-artifacts" / "screenshots"))
 WAIT_SECONDS = 15
@@ -113,6 +115,7 @@ class LiveServer:
                                    request_handler=_QuietHandler)
         self.url = f"http://127.0.0.1:{self._server.server_port}"
         self._thread = threading.Thread(target=self._server.serve_forever, name="live-server", daemon=True)
+        self._worker = BackgroundWorker(app)  # the jobs the page's requests queue, on the Redis pass
 
     def _recording(self, app):
         def wsgi(environ, start_response):
@@ -125,6 +128,7 @@ class LiveServer:
 
     def __enter__(self):
         self._thread.start()
+        self._worker.start()
         return self
 
     def __exit__(self, *exc):
@@ -137,6 +141,7 @@ class LiveServer:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=10)
+        self._worker.stop()
 
 
 @pytest.fixture

@@ -266,6 +266,7 @@ def test_role_matrix(client, endpoint, caller_headers, request):
 _WEEKDAYS = {day: ["08:00", "16:00"] for day in ("mon", "tue", "wed", "thu", "fri")}
 _LINE_NUMBER = "+358951234567"
 _STARTED = "2026-11-26T08:00:00Z"
+_NOVEMBER = "?from=2026-11-01&to=2026-11-30"
 
 
 class Call(NamedTuple):
@@ -383,7 +384,8 @@ class Seeds:
     def privacy_request(self) -> int:
         # Received now, so that its deadline has not passed and it may still be extended.
         return self.ok(self.client.post("/api/v1/privacy/requests", json={
-            "type": "access", "subject": {"phone": "040 555 0001"}, "received_at": datetime.now(timezone.utc).isoformat()},
+            "type": "access", "subject": {"phone": "040 555 0001"},
+            "received_at": datetime.now(timezone.utc).isoformat()},
             headers=self.admin))["id"]
 
     def note(self, case_id: int) -> int:
@@ -493,7 +495,8 @@ RECIPES = {
     ("POST", "/api/v1/api-keys"): lambda s, who: Call("/api/v1/api-keys", json={"name": "pbx", "scopes": ["intake"]}),
     ("DELETE", "/api/v1/api-keys/<int:key_id>"): lambda s, who: Call(f"/api/v1/api-keys/{s.api_key()}"),
     ("GET", "/api/v1/service-lines"): lambda s, who: (s.line, Call("/api/v1/service-lines", check=_has_items))[1],
-    ("POST", "/api/v1/service-lines"): lambda s, who: Call("/api/v1/service-lines", json={"name": f"Linja {s.unique()}"}),
+    ("POST", "/api/v1/service-lines"): lambda s, who: Call("/api/v1/service-lines",
+                                                           json={"name": f"Linja {s.unique()}"}),
     ("GET", "/api/v1/service-lines/<int:line_id>"): lambda s, who: Call(
         f"/api/v1/service-lines/{s.line['id']}", check=_same_id(s.line["id"])),
     ("PATCH", "/api/v1/service-lines/<int:line_id>"): lambda s, who: Call(
@@ -621,10 +624,10 @@ RECIPES = {
         f"/api/v1/chats/{_chat_case(s, who, joined=True)}/end"),
     ("GET", "/api/v1/audit"): lambda s, who: (s.line, Call("/api/v1/audit", check=_has_items))[1],
     ("GET", "/api/v1/audit/actions"): lambda s, who: Call("/api/v1/audit/actions"),
-    ("GET", "/api/v1/stats/contacts"): lambda s, who: (s.case, Call("/api/v1/stats/contacts?from=2026-11-01&to=2026-11-30"))[1],
-    ("GET", "/api/v1/stats/calls"): lambda s, who: Call("/api/v1/stats/calls?from=2026-11-01&to=2026-11-30"),
-    ("GET", "/api/v1/stats/cases"): lambda s, who: (s.case, Call("/api/v1/stats/cases?from=2026-11-01&to=2026-11-30"))[1],
-    ("GET", "/api/v1/stats/feedback"): lambda s, who: Call("/api/v1/stats/feedback?from=2026-11-01&to=2026-11-30"),
+    ("GET", "/api/v1/stats/contacts"): lambda s, who: (s.case, Call("/api/v1/stats/contacts" + _NOVEMBER))[1],
+    ("GET", "/api/v1/stats/calls"): lambda s, who: Call("/api/v1/stats/calls" + _NOVEMBER),
+    ("GET", "/api/v1/stats/cases"): lambda s, who: (s.case, Call("/api/v1/stats/cases" + _NOVEMBER))[1],
+    ("GET", "/api/v1/stats/feedback"): lambda s, who: Call("/api/v1/stats/feedback" + _NOVEMBER),
 }
 
 

@@ -400,7 +400,7 @@ def _totp_code(secret: str, steps_from_now: int = 0) -> str:
     return pyotp.TOTP(secret).at(time.time() + 30 * steps_from_now)
 
 
-def _enrolled(s: Seeds, who) -> list[str]:
+def _enrolled(s: Seeds, who) -> tuple[str, list[str]]:
     secret = s.ok(s.client.post("/api/v1/auth/second-factor/totp", headers=who))["secret"]
     confirmed = s.ok(s.client.post("/api/v1/auth/second-factor/totp/confirm", json={"code": _totp_code(secret)},
                                    headers=who), 200)
@@ -447,13 +447,15 @@ def _session(s: Seeds, who) -> int:
     return next(x["id"] for x in sessions if not x.get("current"))
 
 
-def _chat_case(s: Seeds, who, *, joined: bool) -> int:
+def _chat(s: Seeds, who, *, joined: bool) -> int:
     chat = s.chat()
     if joined:
         s.ok(s.client.post(f"/api/v1/chats/{chat}/join", headers=who), 200)
     return chat
 
 
+# Each recipe takes the seeds and the caller's headers and returns the call to make; a recipe
+# of the form `(seed, Call(...))[1]` makes the seed first so that a list has something in it.
 RECIPES = {
     ("GET", "/api/v1/auth/oidc/login"): lambda s, who: Call("/api/v1/auth/oidc/login"),
     ("GET", "/api/v1/auth/oidc/callback"): lambda s, who: Call("/api/v1/auth/oidc/callback?code=x&state=y"),
@@ -615,13 +617,13 @@ RECIPES = {
     ("POST", "/api/v1/chats"): lambda s, who: Call("/api/v1/chats", json={"anonymous": True, "language": "fi"}),
     ("GET", "/api/v1/chats"): lambda s, who: (s.chat(), Call("/api/v1/chats"))[1],
     ("GET", "/api/v1/chats/<int:chat_id>/messages"): lambda s, who: Call(
-        f"/api/v1/chats/{_chat_case(s, who, joined=True)}/messages?after=0"),
+        f"/api/v1/chats/{_chat(s, who, joined=True)}/messages?after=0"),
     ("POST", "/api/v1/chats/<int:chat_id>/messages"): lambda s, who: Call(
-        f"/api/v1/chats/{_chat_case(s, who, joined=True)}/messages", json={"body": "Hei!"}),
+        f"/api/v1/chats/{_chat(s, who, joined=True)}/messages", json={"body": "Hei!"}),
     ("POST", "/api/v1/chats/<int:chat_id>/join"): lambda s, who: Call(
-        f"/api/v1/chats/{_chat_case(s, who, joined=False)}/join"),
+        f"/api/v1/chats/{_chat(s, who, joined=False)}/join"),
     ("POST", "/api/v1/chats/<int:chat_id>/end"): lambda s, who: Call(
-        f"/api/v1/chats/{_chat_case(s, who, joined=True)}/end"),
+        f"/api/v1/chats/{_chat(s, who, joined=True)}/end"),
     ("GET", "/api/v1/audit"): lambda s, who: (s.line, Call("/api/v1/audit", check=_has_items))[1],
     ("GET", "/api/v1/audit/actions"): lambda s, who: Call("/api/v1/audit/actions"),
     ("GET", "/api/v1/stats/contacts"): lambda s, who: (s.case, Call("/api/v1/stats/contacts" + _NOVEMBER))[1],

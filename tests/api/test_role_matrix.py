@@ -462,6 +462,30 @@ def _chat(s: Seeds, who, *, joined: bool) -> int:
     return chat
 
 
+def _two_contact_case(s: Seeds) -> tuple[int, int]:
+    """A case with two SMS of one number: (case id, the second contact's id)."""
+    s.line  # noqa: B018
+    phone = f"040 556 {s.unique():04d}"
+    first = s.ok(s.api.inbound(s.intake, to=_LINE_NUMBER, **{"from": {"phone": phone}}))
+    second = s.ok(s.api.inbound(s.intake, to=_LINE_NUMBER, body="Toinen asia", **{"from": {"phone": phone}}))
+    assert second["case_id"] == first["case_id"], (first, second)
+    return first["case_id"], second["contact_id"]
+
+
+def _merge(s: Seeds) -> int:
+    """A merge of two fresh cases, done by an admin: its id."""
+    merged, survivor = s.sms()["case_id"], s.sms()["case_id"]
+    return s.ok(s.client.post(f"/api/v1/cases/{merged}/merge", json={"into_case_id": survivor},
+                              headers=s.admin), 200)["merge"]["id"]
+
+
+def _linked_customer(s: Seeds) -> int:
+    customer, other = _fresh_customer(s), _fresh_customer(s)
+    s.ok(s.client.post(f"/api/v1/customers/{customer}/link", json={"into_customer_id": other},
+                       headers=s.admin), 200)
+    return customer
+
+
 # Each recipe takes the seeds and the caller's headers and returns the call to make; a recipe
 # of the form `(seed, Call(...))[1]` makes the seed first so that a list has something in it.
 RECIPES = {
@@ -638,6 +662,20 @@ RECIPES = {
     ("GET", "/api/v1/stats/calls"): lambda s, who: Call("/api/v1/stats/calls" + _NOVEMBER),
     ("GET", "/api/v1/stats/cases"): lambda s, who: (s.case, Call("/api/v1/stats/cases" + _NOVEMBER))[1],
     ("GET", "/api/v1/stats/feedback"): lambda s, who: Call("/api/v1/stats/feedback" + _NOVEMBER),
+    ("GET", "/api/v1/cases/search"): lambda s, who: (s.case, Call("/api/v1/cases/search?q=Hei", check=_has_items))[1],
+    ("POST", "/api/v1/cases/<int:case_id>/merge"): lambda s, who: (lambda merged, survivor: Call(
+        f"/api/v1/cases/{merged}/merge", json={"into_case_id": survivor}))(s.sms()["case_id"], s.sms()["case_id"]),
+    ("GET", "/api/v1/cases/<int:case_id>/merges"): lambda s, who: Call(f"/api/v1/cases/{s.case}/merges"),
+    ("POST", "/api/v1/cases/<int:case_id>/split"): lambda s, who: (lambda case_contact: Call(
+        f"/api/v1/cases/{case_contact[0]}/split", json={"contact_ids": [case_contact[1]]}))(_two_contact_case(s)),
+    ("POST", "/api/v1/cases/merges/<int:merge_id>/undo"): lambda s, who: Call(
+        f"/api/v1/cases/merges/{_merge(s)}/undo"),
+    ("POST", "/api/v1/customers/<int:customer_id>/link"): lambda s, who: Call(
+        f"/api/v1/customers/{_fresh_customer(s)}/link", json={"into_customer_id": _fresh_customer(s)}),
+    ("DELETE", "/api/v1/customers/<int:customer_id>/link"): lambda s, who: Call(
+        f"/api/v1/customers/{_linked_customer(s)}/link"),
+    ("GET", "/api/v1/customers/<int:customer_id>/link-candidates"): lambda s, who: Call(
+        f"/api/v1/customers/{s.customer}/link-candidates"),
 }
 
 

@@ -1,3 +1,5 @@
+from datetime import datetime, timezone
+
 from marshmallow import Schema, fields, validate
 
 from ..schemas import JsonBoolean, StrictSchema, UTCDateTimeField, required_text
@@ -18,7 +20,11 @@ class HoldOut(Schema):
 
 class PurgeIn(StrictSchema):
     dry_run = JsonBoolean(load_default=True, metadata={"description": "Count only (the default)"})
-    as_of = UTCDateTimeField(allow_none=True, metadata={"description": "Purge as if it were this time; default now"})
+    # Periods are counted back from as_of, up to 100 years: a time before 2000 has nothing to
+    # purge and would count back past the calendar's first year.
+    as_of = UTCDateTimeField(allow_none=True, validate=validate.Range(
+        min=datetime(2000, 1, 1, tzinfo=timezone.utc), max=datetime(9000, 1, 1, tzinfo=timezone.utc)),
+        metadata={"description": "Purge as if it were this time (2000-9000); default now"})
 
 
 class PurgeOut(Schema):

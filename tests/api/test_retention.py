@@ -152,6 +152,15 @@ def test_the_api_purge_defaults_to_a_dry_run(client, intake, adviser, admin):
     assert client.post("/api/v1/retention/purge", json={}, headers=adviser).status_code == 403
 
 
+@pytest.mark.parametrize("as_of", ["0001-01-02T00:00:00Z", "9999-12-31T00:00:00Z"])
+def test_a_purge_as_of_a_time_outside_the_calendar_it_counts_in_is_422(client, admin, as_of):
+    # The periods are counted back from as_of: year 1 less a year is no date at all.
+    response = client.post("/api/v1/retention/purge", json={"as_of": as_of}, headers=admin)
+
+    body = assert_problem(response, 422, "validation-failed")
+    assert "as_of" in body["errors"]
+
+
 def test_recordings_are_purged_on_their_own_clock_while_the_case_stays(client, runner, admin):
     client.post("/api/v1/service-lines", headers=admin, json={
         "name": "Muutto", "phone_numbers": ["+358951234567"], "recording_policy": "all",

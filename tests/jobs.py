@@ -36,11 +36,15 @@ class _TestWorker(SimpleWorker):
         pass
 
 
+def _on_real_redis(app) -> bool:
+    return REAL_REDIS_URL is not None and app.config.get("REDIS_URL") == REAL_REDIS_URL
+
+
 def run_queued_jobs(app) -> int:
     """Run every job waiting in the app's Redis with a real RQ worker, in this process and in
     the app's context, until none is left (jobs may enqueue more). Returns how many bursts
     found work. Does nothing for an app with in-process jobs, whose jobs have already run."""
-    if app.config.get("REDIS_URL") != REAL_REDIS_URL or REAL_REDIS_URL is None:
+    if not _on_real_redis(app):
         return 0
     flush_soon_enqueues(app)
     bursts = 0
@@ -83,7 +87,7 @@ class BackgroundWorker:
                 log.exception("the test's background worker failed")
 
     def start(self) -> "BackgroundWorker":
-        if REAL_REDIS_URL is not None and self._app.config.get("REDIS_URL") == REAL_REDIS_URL:
+        if _on_real_redis(self._app):
             self._thread.start()
         return self
 

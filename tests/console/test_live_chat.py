@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import time_machine
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -25,7 +26,8 @@ class Widget:
 
     def __init__(self, driver):
         self.driver = driver
-        self.wait = WebDriverWait(driver, WAIT_SECONDS)
+        # The widget redraws itself: an element read while it is replaced is looked up again.
+        self.wait = WebDriverWait(driver, WAIT_SECONDS, ignored_exceptions=(StaleElementReferenceException,))
 
     def root(self):
         host = self.wait.until(seen.presence_of_element_located((By.ID, "service-chat-widget")))

@@ -11,7 +11,7 @@ from typing import Callable, Iterable
 from flask import Flask, current_app, g, request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from sqlalchemy.orm import configure_mappers
-from werkzeug.routing import IntegerConverter
+from werkzeug.routing import IntegerConverter, Rule
 
 from .config import API_CONFIG, Settings
 from .errors import UnsupportedMediaType, register_error_handlers
@@ -33,6 +33,7 @@ def create_app(config: dict | None = None, plugins: Iterable[Callable[[Flask], N
     """Build the application. ``plugins`` install the channel adapters (webhooks, senders):
     the service itself never imports a concrete channel; ``wsgi.py`` passes them in."""
     app = Flask(__name__, instance_relative_config=True)
+    app.url_rule_class = RuleBuiltOnFirstUse
     app.json = StrictJSONProvider(app)
     app.session_interface = NoCookieSessions()
     settings = Settings.from_environ()
@@ -136,6 +137,25 @@ class NoCookieSessions(SecureCookieSessionInterface):
 
 
 OIDC_COOKIE_PATH = "/api/v1/auth/oidc/"
+
+
+class RuleBuiltOnFirstUse(Rule):
+    """A URL rule whose ``url_for`` builder is generated the first time it is used.
+
+    Werkzeug generates and compiles Python code for two builders of every rule as the rule is
+    added: some 35 ms of each application's start-up, for builders most rules never use
+    (``url_for`` is called for a handful of routes). Matching requests is unaffected."""
+
+    def _compile_builder(self, append_unknown: bool = True):
+        attribute = "_build_unknown" if append_unknown else "_build"
+
+        def build_then_replace(rule, *args, **kwargs):
+            # Two threads may both get here; each installs an identical builder.
+            built = Rule._compile_builder(rule, append_unknown).__get__(rule, None)
+            setattr(rule, attribute, built)
+            return built(*args, **kwargs)
+
+        return build_then_replace
 
 
 class IdConverter(IntegerConverter):

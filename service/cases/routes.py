@@ -1,4 +1,4 @@
-from flask import current_app, request, send_file
+from flask import current_app, send_file
 
 from ..blueprint import Blueprint
 from ..auth.guard import current_principal

@@ -40,8 +40,10 @@ _ROW_PARTS = {
     "cases": (("first_response_target_met", "first_response_target_missed"),
               ("resolution_target_met", "resolution_target_missed")),
 }
-# A share times the count it rests on gives its parts back: hidden whenever one of them is.
+# A share and the counts shown beside it give back any one count it is made of: hidden
+# whenever one of them is.
 _SHARE_PARTS = {
+    "service_level_share": ("offered", "answered_within_service_level"),
     "first_response_target_share": ("first_response_target_met", "first_response_target_missed"),
     "resolution_target_share": ("resolution_target_met", "resolution_target_missed"),
 }

@@ -206,6 +206,25 @@ def test_calls_offered_answered_abandoned_service_level_and_times(exact_app):
     assert stricter.get_json()["total"]["answered_within_service_level"] == 1
 
 
+def test_a_share_is_hidden_with_the_small_count_it_would_give_back(app, client, intake, supervisor):
+    # Seven calls, two of them answered within the service level: two is below the threshold,
+    # and a share of 2/7 next to the seven offered would give it back.
+    start = datetime(2026, 9, 15, 7, 0, tzinfo=timezone.utc)
+    for n, queue in enumerate((20, 40, 90, 120, 150, 200, 240), start=1):
+        response = client.post("/api/v1/inbound/calls", headers=intake, json={
+            "external_id": f"CALL-share-{n}", "from": {"phone": PHONES[n]}, "started_at": start.isoformat(),
+            "answered_at": (start + timedelta(seconds=queue)).isoformat(),
+            "ended_at": (start + timedelta(seconds=queue + 60)).isoformat(), "queue_seconds": queue})
+        assert response.status_code in (200, 201), response.get_json()
+    _roll_up(app)
+
+    total = _stats(client, supervisor, "calls", **{"from": "2026-09-15", "to": "2026-09-15"}).get_json()["total"]
+    assert (total["offered"], total["answered"]) == (7, 7)
+    assert total["answered_within_service_level"] is None
+    assert total["service_level_share"] is None
+    assert {"answered_within_service_level", "service_level_share"} <= set(total["suppressed"])
+
+
 def test_cases_opened_closed_forwarded_still_open_and_response_times(exact_app):
     client = exact_app.test_client()
     api_ = _api(exact_app)

@@ -44,6 +44,9 @@ _ROW_PARTS = {
 # whenever one of them is.
 _SHARE_PARTS = {
     "service_level_share": ("offered", "answered_within_service_level"),
+    # With the answered count and the scores shown, the mean is one more equation: two hidden
+    # score counts (a lone small one takes another with it) are then solved for.
+    "score_mean": ("answered", "score_1", "score_2", "score_3", "score_4", "score_5"),
     "first_response_target_share": ("first_response_target_met", "first_response_target_missed"),
     "resolution_target_share": ("resolution_target_met", "resolution_target_missed"),
 }

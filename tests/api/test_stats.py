@@ -339,7 +339,8 @@ def test_advisers_and_integrations_get_no_statistics(client, adviser, intake):
     assert_problem(client.get("/api/v1/stats/contacts", query_string=params, headers=intake), 403)
 
 
-def test_feedback_sent_answered_mean_and_distribution(make_app, admin_for):
+def _feedback_report(make_app, admin_for, answers: tuple[str, ...], sent: int, threshold: int) -> dict:
+    """``sent`` cases closed and asked for feedback; the first ones answered with ``answers``."""
     from service.feedback.logic import FeedbackSettings, send_due
     from service.outbox import delivery
     from tests.jobs import run_queued_jobs
@@ -347,10 +348,10 @@ def test_feedback_sent_answered_mean_and_distribution(make_app, admin_for):
 
     twilio_http = FakeTwilioHttp()
     app = make_app(TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_FROM_NUMBER="+358501112223", TWILIO_HTTP_CLIENT=twilio_http,
-                   STATS_SUPPRESSION_THRESHOLD=1)
+                   STATS_SUPPRESSION_THRESHOLD=threshold)
     client = app.test_client()
     adviser, supervisor = admin_for(app, "adviser"), admin_for(app, "supervisor")
-    phones = PHONES[:3]
+    phones = PHONES[:sent]
     for n, phone in enumerate(phones):
         twilio_post(client, "/webhooks/twilio/sms", inbound_sms(f"SM{n:032d}", from_=phone))
     for case in client.get("/api/v1/cases", headers=adviser).get_json()["items"]:
@@ -359,16 +360,30 @@ def test_feedback_sent_answered_mean_and_distribution(make_app, admin_for):
         send_due(FeedbackSettings.from_config(app.config), now=utcnow() + timedelta(minutes=61))
         delivery.sweep()
     run_queued_jobs(app)
-    assert len(twilio_http.messages_sent) == 3
-    for n, (phone, score) in enumerate(zip(phones[:2], ("5", "2 ei auttanut"))):
+    assert len(twilio_http.messages_sent) == sent
+    for n, (phone, score) in enumerate(zip(phones, answers)):
         twilio_post(client, "/webhooks/twilio/sms", inbound_sms(f"SM{n + 10:032d}", from_=phone, body=score))
 
     today = datetime.now(timezone.utc).date()
     window = {"from": (today - timedelta(days=1)).isoformat(), "to": (today + timedelta(days=1)).isoformat()}
     _roll_up(app)
-    total = _stats(client, supervisor, "feedback", **window).get_json()["total"]
+    return _stats(client, supervisor, "feedback", **window).get_json()["total"]
+
+
+def test_feedback_sent_answered_mean_and_distribution(make_app, admin_for):
+    total = _feedback_report(make_app, admin_for, answers=("5", "2 ei auttanut"), sent=3, threshold=1)
     assert (total["sent"], total["answered"], total["score_mean"]) == (3, 2, 3.5)
     assert [total[f"score_{s}"] for s in range(1, 6)] == [0, 1, 0, 0, 1]
+
+
+def test_the_mean_score_is_hidden_with_the_score_counts_it_would_give_back(make_app, admin_for):
+    # Scores 5, 5 and 2 with a threshold of 2: the lone 2 is hidden and takes the 5s with it.
+    # A mean of 4.0 over three answers would solve for both (a + b = 3, 2a + 5b = 12).
+    total = _feedback_report(make_app, admin_for, answers=("5", "5", "2"), sent=3, threshold=2)
+    assert (total["sent"], total["answered"]) == (3, 3)
+    assert [total[f"score_{s}"] for s in range(1, 6)] == [0, None, 0, 0, None]
+    assert total["score_mean"] is None
+    assert {"score_2", "score_5", "score_mean"} <= set(total["suppressed"])
 
 
 # A fixed today, so that the window since the messages stays within the longest range allowed.

@@ -44,6 +44,27 @@ def migrated_app(url: str, *, with_channels: bool = False, **config):
     return app
 
 
+def without_search_index_upkeep(app) -> int:
+    """Drop the triggers that keep the full-text search index, so that a run measures what
+    keeping the index costs intake. Returns how many were dropped."""
+    from sqlalchemy import text
+
+    from service.extensions import db
+
+    with app.app_context(), db.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            found = conn.execute(text("SELECT tgname, tgrelid::regclass::text FROM pg_trigger"
+                                      " WHERE NOT tgisinternal AND tgname LIKE 'search%'")).all()
+            for name, table in found:
+                conn.execute(text(f"DROP TRIGGER {name} ON {table}"))
+        else:
+            found = conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger'"
+                                      " AND name LIKE 'search%'")).all()
+            for (name,) in found:
+                conn.execute(text(f"DROP TRIGGER {name}"))
+    return len(found)
+
+
 def bearer(app, role: str) -> dict:
     from service.auth.models import Official
     from service.auth.officials import create_official

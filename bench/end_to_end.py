@@ -41,7 +41,8 @@ from redis import Redis
 from twilio.request_validator import RequestValidator
 
 from bench import load
-from bench.common import bearer, database_url, migrated_app, recreate_database, start_workers
+from bench.common import (bearer, database_url, migrated_app, recreate_database, start_workers,
+                          without_search_index_upkeep)
 from bench.intake import ACCOUNT, PATH, TOKEN, serve_with_gunicorn, signed_sms_requests, stop_server
 
 
@@ -143,6 +144,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers of both servers")
     parser.add_argument("--rq-workers", type=int, default=2, help="RQ SimpleWorker processes (not with --embedded)")
     parser.add_argument("--customers", type=int, default=2000, help="customers with an open case before the run")
+    parser.add_argument("--without-search-index", action="store_true",
+                        help="drop the triggers that keep the search index: what indexing costs intake")
     args = parser.parse_args()
 
     redis_url = None if args.embedded else os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
@@ -165,6 +168,8 @@ def main() -> None:
     ceiling_port, intake_port = 8711, 8712
     base = f"http://127.0.0.1:{intake_port}"
     app = migrated_app(url, with_channels=True, REDIS_URL=redis_url, TWILIO_AUTH_TOKEN=TOKEN, PUBLIC_BASE_URL=base)
+    if args.without_search_index:
+        print(f"  search index not kept: {without_search_index_upkeep(app)} triggers dropped", flush=True)
     adviser = bearer(app, "adviser")
     service_env = {"DATABASE_URL": url, "TWILIO_AUTH_TOKEN": TOKEN, "PUBLIC_BASE_URL": base, "LOG_LEVEL": "WARNING",
                    "INPROCESS_SWEEP_SECONDS": "30"}

@@ -155,3 +155,76 @@ def test_a_number_seen_on_one_records_cases_and_held_by_another_makes_them_candi
     assert [(c["customer"]["id"], c["reasons"]) for c in for_first] == [(second_id, ["identity_seen_on_their_cases"])]
     assert [(c["customer"]["id"], c["reasons"]) for c in for_second] == [
         (first_id, ["their_identity_seen_on_its_cases"])]
+
+
+# --- the per-official grant -------------------------------------------------------------------
+
+def test_an_adviser_links_records_only_while_an_administrator_grants_it(client, adviser, admin, two_records):
+    by_sms, by_email = two_records
+    phone_id = _customer_of(client, adviser, by_sms["case_id"])["id"]
+    email_id = _customer_of(client, adviser, by_email["case_id"])["id"]
+    link = {"into_customer_id": phone_id}
+    assert_problem(client.post(f"/api/v1/customers/{email_id}/link", json=link, headers=adviser), 403)
+    assert "customers.link" not in ok(client.get("/api/v1/auth/me", headers=adviser))["permissions"]
+
+    granted = ok(client.patch(f"/api/v1/officials/{adviser.id}", json={"may_link_customers": True}, headers=admin))
+
+    assert granted["may_link_customers"] is True
+    # From the adviser's next request, with the token they already hold.
+    assert "customers.link" in ok(client.get("/api/v1/auth/me", headers=adviser))["permissions"]
+    assert [c["customer"]["id"] for c in ok(client.get(f"/api/v1/customers/{phone_id}/link-candidates",
+                                                         headers=adviser))["items"]] == []
+    person = ok(client.post(f"/api/v1/customers/{email_id}/link", json=link, headers=adviser))
+    assert [c["id"] for c in person["linked"]] == [email_id]
+    ok(client.delete(f"/api/v1/customers/{email_id}/link", headers=adviser))
+
+    ok(client.patch(f"/api/v1/officials/{adviser.id}", json={"may_link_customers": False}, headers=admin))
+
+    assert_problem(client.post(f"/api/v1/customers/{email_id}/link", json=link, headers=adviser), 403)
+    entries = ok(client.get("/api/v1/audit", query_string={"action": "official.updated", "object_id": adviser.id},
+                            headers=admin))["items"]
+    assert [e["details"] for e in entries] == [
+        {"fields": ["may_link_customers"], "may_link_customers": False},
+        {"fields": ["may_link_customers"], "may_link_customers": True}]
+    (linked,) = ok(client.get("/api/v1/audit", query_string={"action": "customer.linked"}, headers=admin))["items"]
+    assert linked["actor_id"] == adviser.id
+
+
+def test_a_supervisor_without_the_grant_may_not_link(client, supervisor, adviser, two_records):
+    by_sms, by_email = two_records
+    phone_id = _customer_of(client, adviser, by_sms["case_id"])["id"]
+    email_id = _customer_of(client, adviser, by_email["case_id"])["id"]
+    assert_problem(client.post(f"/api/v1/customers/{email_id}/link", json={"into_customer_id": phone_id},
+                               headers=supervisor), 403)
+    assert_problem(client.get(f"/api/v1/customers/{phone_id}/link-candidates", headers=supervisor), 403)
+
+
+@pytest.mark.parametrize("role", ["privacy_officer", "admin", "inspector"])
+def test_the_grant_is_refused_for_roles_it_is_not_for(api, client, admin, role):
+    lines = {"service_line_ids": [ok(client.post("/api/v1/service-lines", headers=admin, json={
+        "name": "Rekisteri"}), 201)["id"]]} if role == "inspector" else {}
+    official = api.official(role, **lines)
+
+    response = client.patch(f"/api/v1/officials/{official['id']}", json={"may_link_customers": True}, headers=admin)
+
+    assert_problem(response, 422, fields=["may_link_customers"])
+    assert ok(client.get(f"/api/v1/officials/{official['id']}", headers=admin))["may_link_customers"] is False
+    created = client.post("/api/v1/officials", headers=admin, json={
+        "username": f"new-{role}", "password": "correct horse battery staple", "role": role, "name": "Uusi",
+        "may_link_customers": True, **lines})
+    assert_problem(created, 422, fields=["may_link_customers"])
+
+
+def test_a_new_role_leaves_the_grant_behind(client, admin, adviser):
+    ok(client.patch(f"/api/v1/officials/{adviser.id}", json={"may_link_customers": True}, headers=admin))
+
+    ok(client.patch(f"/api/v1/officials/{adviser.id}", json={"role": "supervisor"}, headers=admin))
+    assert ok(client.get(f"/api/v1/officials/{adviser.id}", headers=admin))["may_link_customers"] is True
+    line = ok(client.post("/api/v1/service-lines", headers=admin, json={"name": "Rekisteri"}), 201)
+    ok(client.patch(f"/api/v1/officials/{adviser.id}", json={"role": "inspector", "service_line_ids": [line["id"]]},
+                    headers=admin))
+    ok(client.patch(f"/api/v1/officials/{adviser.id}", json={"role": "adviser", "service_line_ids": []},
+                    headers=admin))
+
+    assert ok(client.get(f"/api/v1/officials/{adviser.id}", headers=admin))["may_link_customers"] is False
+    assert "customers.link" not in ok(client.get("/api/v1/auth/me", headers=adviser))["permissions"]

@@ -17,8 +17,8 @@ from .passwords import check_password
 from .models import AuthToken, Official
 from .permissions import ADMIN, GRANTABLE, INSPECTOR, ROLES, SUPERVISOR, Principal
 
-_PROFILE_FIELDS = ("role", "name", "title", "organisation", "organisation_email",
-                   "organisation_phone", "organisation_address", "active", "limited_to_lines", "may_link_customers", "oidc_subject")
+_PROFILE_FIELDS = ("role", "name", "title", "organisation", "organisation_email", "organisation_phone",
+                   "organisation_address", "active", "limited_to_lines", "may_link_customers", "oidc_subject")
 
 
 def get_official(official_id: int) -> Official:
@@ -74,7 +74,8 @@ def _check_grant(official: Official, data: dict) -> None:
 
 
 def _grant_details(official: Official, data: dict) -> dict:
-    """The grant's new value in the audit entry: who was trusted with linking, and when."""
+    """The grant's new value in the audit entry when it was given: who was trusted with linking,
+    and when."""
     return {"may_link_customers": official.may_link_customers} if "may_link_customers" in data else {}
 
 

@@ -126,8 +126,9 @@ def recompute_for_line(line: ServiceLine, *, default_case_days: int, default_rec
     case_days = line.case_retention_days or default_case_days
     recording_days = line.recording_retention_days or default_recording_days
     # Merges are few: only the cases a merge touched need the merged clocks looked up.
-    merged = set(db.session.scalars(select(CaseMerge.target_id).where(CaseMerge.kind == MERGE))) | set(
-        db.session.scalars(select(CaseMerge.source_id).where(CaseMerge.kind == MERGE, CaseMerge.undone_at.is_not(None))))
+    touched_by_a_merge = set(db.session.scalars(select(CaseMerge.target_id).where(CaseMerge.kind == MERGE))) | set(
+        db.session.scalars(select(CaseMerge.source_id).where(CaseMerge.kind == MERGE,
+                                                             CaseMerge.undone_at.is_not(None))))
     survivors = select(Case.merged_into_id).where(Case.service_line_id == line.id, Case.merged_into_id.is_not(None))
     cases = db.session.scalars(select(Case).where(
         or_(Case.service_line_id == line.id, Case.id.in_(survivors)), Case.status == CLOSED,
@@ -135,7 +136,7 @@ def recompute_for_line(line: ServiceLine, *, default_case_days: int, default_rec
     changed_cases = 0
     for case in cases:
         case.retention_until = (retention_date(case, closed_at=case.closed_at, default_days=default_case_days)
-                                if case.id in merged else case.closed_at + timedelta(days=case_days))
+                                if case.id in touched_by_a_merge else case.closed_at + timedelta(days=case_days))
         changed_cases += 1
     # By the recording's own line: one whose case is already gone follows the policy too.
     recordings = db.session.scalars(select(Recording).where(Recording.service_line_id == line.id))
@@ -204,6 +205,8 @@ def purge(*, as_of: datetime | None = None, dry_run: bool = False, storage: File
     expired = expired.where(Case.legal_hold_at.is_(None))
     if dry_run:
         _count_only(report, as_of, expired)
+        report.customers += len(set(db.session.scalars(select(Customer.id).where(
+            ~exists().where(Case.customer_id == Customer.id)))) - _customers_under_request(settings.region))
     else:
         kinds = set(settings.provider_deleters)
         _purge_recordings(report, as_of, storage, batch_size, progress, kinds)

@@ -309,6 +309,8 @@ def test_an_open_access_request_on_one_identity_keeps_every_record_of_the_person
     assert sorted(p["customer"]["id"] for p in export["people"]) == sorted([phone_id, email_id])
 
     ok(client.post(f"/api/v1/privacy/requests/{request['id']}/complete", headers=privacy, json={}))
+    assert "would delete 0 cases, 0 attachments, 0 recordings, 2 customers" in runner.invoke(
+        args=["retention", "purge", "--dry-run"]).output
     _purge_as_of(runner, 3 * 365)
 
     assert_problem(client.get(f"/api/v1/customers/{email_id}", headers=privacy), 404)

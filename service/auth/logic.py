@@ -63,7 +63,8 @@ def _sha256(secret: str) -> str:
 
 def official_principal(official: Official, token_id: int | None = None) -> Principal:
     return Principal(kind="official", id=official.id, name=official.name, role=official.role,
-                     limited_to_lines=official.limited_to_lines, token_id=token_id)
+                     limited_to_lines=official.limited_to_lines, token_id=token_id,
+                     grants=frozenset({"customers.link"}) if official.may_link_customers else frozenset())
 
 
 def login(*, username: str, password: str, token_ttl_seconds: int, max_failures: int,

@@ -26,6 +26,9 @@ class Official(db.Model):
     # A supervisor with this set sees and works only on their service lines; without it, all
     # lines (what every supervisor did before the flag existed). See lines.logic.line_scope.
     limited_to_lines: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    # An adviser or supervisor an administrator trusts to confirm that two customer records are
+    # one person (permission customers.link, which their role lacks). See permissions.GRANTABLE.
+    may_link_customers: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     # The value of the OpenID provider's subject claim (OIDC_SUBJECT_CLAIM) this official signs

@@ -15,10 +15,10 @@ from ..sql import contains
 from .logic import NO_PASSWORD, clear_login_throttle, hash_password
 from .passwords import check_password
 from .models import AuthToken, Official
-from .permissions import ADMIN, INSPECTOR, ROLES, SUPERVISOR, Principal
+from .permissions import ADMIN, GRANTABLE, INSPECTOR, ROLES, SUPERVISOR, Principal
 
-_PROFILE_FIELDS = ("role", "name", "title", "organisation", "organisation_email",
-                   "organisation_phone", "organisation_address", "active", "limited_to_lines", "oidc_subject")
+_PROFILE_FIELDS = ("role", "name", "title", "organisation", "organisation_email", "organisation_phone",
+                   "organisation_address", "active", "limited_to_lines", "may_link_customers", "oidc_subject")
 
 
 def get_official(official_id: int) -> Official:
@@ -60,6 +60,25 @@ def _check_line_scope(official: Official, data: dict) -> None:
                                errors={"service_line_ids": ["Give at least one service line."]})
 
 
+def _check_grant(official: Official, data: dict) -> None:
+    """Linking customer records is granted to advisers and supervisors only: the privacy officer
+    and administrators hold it by role, and an inspector sees no customers at all."""
+    if official.role in GRANTABLE["customers.link"]:
+        return
+    if data.get("may_link_customers"):
+        raise ValidationFailed("Only an adviser or a supervisor is granted linking customer records.", errors={
+            "may_link_customers": ["Privacy officers and admins link by their role; inspectors never."]})
+    # An adviser given another role leaves the grant behind: it must not come back unseen if the
+    # role is changed back.
+    official.may_link_customers = False
+
+
+def _grant_details(official: Official, data: dict) -> dict:
+    """The grant's new value in the audit entry when it was given: who was trusted with linking,
+    and when."""
+    return {"may_link_customers": official.may_link_customers} if "may_link_customers" in data else {}
+
+
 def create_official(*, actor: Principal | None, data: dict) -> Official:
     if data["role"] not in ROLES:
         raise ValidationFailed("Unknown role.", errors={"role": [f"Choose from: {', '.join(ROLES)}."]})
@@ -75,6 +94,7 @@ def create_official(*, actor: Principal | None, data: dict) -> Official:
             setattr(official, name, data[name])
     official.service_lines = _lines(data.get("service_line_ids") or [])
     _check_line_scope(official, data)
+    _check_grant(official, data)
     db.session.add(official)
     try:
         db.session.flush()
@@ -82,7 +102,7 @@ def create_official(*, actor: Principal | None, data: dict) -> Official:
         db.session.rollback()
         raise Conflict(f"The username {data['username']!r} or the OIDC subject is taken.") from None
     record("official.created", actor=actor, object_type="official", object_id=official.id,
-           details={"role": official.role})
+           details={"role": official.role, **({"may_link_customers": True} if official.may_link_customers else {})})
     db.session.commit()
     return official
 
@@ -105,6 +125,7 @@ def update_official(*, actor: Principal, official_id: int, data: dict) -> Offici
     if "service_line_ids" in data:
         official.service_lines = _lines(data["service_line_ids"])
     _check_line_scope(official, data)
+    _check_grant(official, data)
     if "password" in data or data.get("active") is False:
         _revoke_tokens(official.id)
     try:
@@ -114,7 +135,8 @@ def update_official(*, actor: Principal, official_id: int, data: dict) -> Offici
         raise Conflict("Another official has this OIDC subject.") from None
     record("official.updated", actor=actor, object_type="official", object_id=official.id,
            details={"fields": sorted(k for k in data if k != "password")
-                    + (["password"] if "password" in data else [])})
+                    + (["password"] if "password" in data else []),
+                    **_grant_details(official, data)})
     db.session.commit()
     return official
 

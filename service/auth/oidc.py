@@ -28,7 +28,7 @@ from ..errors import BadRequest, NotFound
 from ..extensions import db
 from .logic import NO_PASSWORD, issue_token, official_principal
 from .models import AuthToken, Official
-from .permissions import ROLES
+from .permissions import GRANTABLE, ROLES
 
 log = logging.getLogger(__name__)
 
@@ -191,6 +191,8 @@ def _match(claims: dict) -> Official:
         official.role = role
         if role != "supervisor":
             official.limited_to_lines = False
+        if role not in GRANTABLE["customers.link"]:
+            official.may_link_customers = False
     return official
 
 

@@ -62,6 +62,13 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "calls.report": frozenset({ADMIN}),
 }
 
+# Permissions an administrator may grant one official beyond their role, and to which roles:
+# confirming that two customer records are one person is the privacy officer's, but an
+# authority may trust some advisers with it. A grant never reaches a role not listed here.
+GRANTABLE: dict[str, frozenset[str]] = {
+    "customers.link": frozenset({ADVISER, SUPERVISOR}),
+}
+
 # Which permissions an API key's scopes grant.
 SCOPE_PERMISSIONS: dict[str, frozenset[str]] = {
     SCOPE_INTAKE: frozenset({"intake.post", "calls.report"}),
@@ -83,6 +90,8 @@ class Principal:
     # A password session of a role that requires a second factor, without one: it may only
     # enrol (the `session` permission) until it has.
     second_factor_missing: bool = False
+    # Permissions granted to this official on top of their role (only those of GRANTABLE).
+    grants: frozenset[str] = field(default_factory=frozenset)
 
     @property
     def is_official(self) -> bool:
@@ -97,5 +106,6 @@ class Principal:
         if permission not in PERMISSIONS:
             raise KeyError(f"unknown permission {permission!r}")
         if self.role is not None:
-            return self.role in PERMISSIONS[permission]
+            return self.role in PERMISSIONS[permission] or (
+                permission in self.grants and self.role in GRANTABLE.get(permission, ()))
         return any(permission in SCOPE_PERMISSIONS.get(scope, ()) for scope in self.scopes)

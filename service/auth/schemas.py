@@ -86,6 +86,9 @@ class OfficialIn(StrictSchema):
                        "`limited_to_lines` is set"})
     limited_to_lines = JsonBoolean(load_default=False, metadata={
         "description": "Supervisors only: see and work on `service_line_ids` alone instead of every line"})
+    may_link_customers = JsonBoolean(load_default=False, metadata={
+        "description": "Advisers and supervisors only: may confirm that two customer records are one "
+                       "person, and undo it (`customers.link`, which their role lacks)"})
 
 
     @validates_schema(skip_on_field_errors=False)
@@ -113,6 +116,7 @@ class OfficialOut(StrictSchema):
     active = fields.Boolean()
     service_line_ids = fields.Function(lambda o: [line.id for line in o.service_lines])
     limited_to_lines = fields.Boolean()
+    may_link_customers = fields.Boolean()
     oidc_subject = fields.String(allow_none=True)
     totp_enabled = fields.Function(lambda o: o.totp_secret is not None)
     created_at = fields.DateTime()

@@ -374,6 +374,33 @@ def log_contact(*, actor: Principal, case_id: int, data: dict) -> Contact:
     return contact
 
 
+def retention_date(case: Case, *, closed_at: datetime, default_days: int) -> datetime:
+    """When closed case ``case`` may be purged, by the retention periods in force now.
+
+    Its own period from closing, but never earlier than the clock of a case merged into it (or
+    of the survivor a merge of it was undone from): a merge keeps the result as long as either
+    case would have been kept (cases/merging.py), and closing the survivor or recounting after
+    a policy change must not take that away. Each clock is counted by its own case's line, so a
+    shorter period shortens the merged cases too, as it would have had they not been merged.
+    """
+    from .models import MERGE, CaseMerge
+
+    def own(one: Case) -> datetime:
+        days = one.service_line.case_retention_days or default_days
+        return (one.closed_at if one.closed_at is not None else one.last_activity_at) + timedelta(days=days)
+
+    until = closed_at + timedelta(days=case.service_line.case_retention_days or default_days)
+    for merged in db.session.scalars(select(Case).where(Case.merged_into_id == case.id)):
+        until = max(until, own(merged))
+    for survivor, undone_at in db.session.execute(
+            select(Case, CaseMerge.undone_at).join(CaseMerge, CaseMerge.target_id == Case.id)
+            .where(CaseMerge.source_id == case.id, CaseMerge.kind == MERGE, CaseMerge.undone_at.is_not(None))):
+        # The survivor's clock as it stood at the undo: activity on it since is not this case's.
+        at_undo = undone_at + timedelta(days=survivor.service_line.case_retention_days or default_days)
+        until = max(until, min(own(survivor), at_undo))
+    return until
+
+
 def close_case(*, actor: Principal, case_id: int, default_retention_days: int,
                at: datetime | None = None) -> Case:
     case = load_case(actor=actor, case_id=case_id, for_update=True)
@@ -382,8 +409,7 @@ def close_case(*, actor: Principal, case_id: int, default_retention_days: int,
     at = at or utcnow()
     move(case, CLOSED, at)
     case.closed_at = at
-    days = case.service_line.case_retention_days or default_retention_days
-    case.retention_until = at + timedelta(days=days)
+    case.retention_until = retention_date(case, closed_at=at, default_days=default_retention_days)
     touch(case, at)
     record("case.closed", actor=actor, object_type="case", object_id=case.id)
     events.case_closed.send(case)

@@ -17,6 +17,11 @@ from .models import Customer, RectificationHistory, SmsOptOut
 from .normalise import InvalidContactDetail, email_or_none, normalise_email, normalise_phone, phone_or_none
 
 EDITABLE = ("name", "address", "email", "phone", "preferred_contact_method", "language")
+# Details of the person rather than of one identity: a correction of one of these on any record
+# of a person linked as one (customers/linking.py) is made on every record of the person, so
+# every case of theirs shows the corrected detail. Phone and email are the identities
+# themselves, each held by one record, and are corrected on that record alone.
+PERSON_DETAILS = ("name", "address", "preferred_contact_method", "language")
 
 
 def find_or_create(*, phone: str | None, email: str | None, name: str | None,
@@ -176,27 +181,36 @@ def update_customer(*, actor: Principal, customer_id: int, data: dict) -> Custom
     if customer.restricted and actor.role != PRIVACY_OFFICER:
         # The one change allowed is the correction under review, made by the privacy officer.
         ensure_not_restricted(customer, "editing their details")
-    previous = {}
-    for name in EDITABLE:
-        if name in data and getattr(customer, name) != data[name]:
-            previous[name] = getattr(customer, name)
-            setattr(customer, name, data[name])
+    from .linking import person_of
+
+    others = [c for c in person_of(customer) if c.id != customer.id]
+    previous: dict[int, dict[str, str | None]] = {}
+    for one, names in ((customer, EDITABLE), *((other, PERSON_DETAILS) for other in others)):
+        for name in names:
+            if name in data and getattr(one, name) != data[name]:
+                previous.setdefault(one.id, {})[name] = getattr(one, name)
+                setattr(one, name, data[name])
     try:
         db.session.flush()
     except IntegrityError:
         db.session.rollback()
         raise Conflict("Another customer already has this phone number or email address.") from None
-    if previous:
-        # A correction never erases what was recorded: the old values are kept, but in a table
-        # with its own period, not in the audit log (kept for years, and chained, so never
-        # edited). The entry refers to them by id.
-        history = [RectificationHistory(customer_id=customer.id, field=name, old_value=value,
+    # A correction never erases what was recorded: the old values are kept, but in a table
+    # with its own period, not in the audit log (kept for years, and chained, so never
+    # edited). The entry refers to them by id. Each record keeps its own old values, so the
+    # access export and the purge treat them as the record's.
+    for one in (customer, *others):
+        if one.id not in previous:
+            continue
+        history = [RectificationHistory(customer_id=one.id, field=name, old_value=value,
                                         corrected_by_id=actor.id if actor.is_official else None)
-                   for name, value in sorted(previous.items())]
+                   for name, value in sorted(previous[one.id].items())]
         db.session.add_all(history)
         db.session.flush()
-        record("customer.updated", actor=actor, object_type="customer", object_id=customer.id,
-               details={"fields": sorted(previous), "rectification_ids": [h.id for h in history]})
+        details = {"fields": sorted(previous[one.id]), "rectification_ids": [h.id for h in history]}
+        if one is not customer:
+            details["corrected_through_customer_id"] = customer.id
+        record("customer.updated", actor=actor, object_type="customer", object_id=one.id, details=details)
     db.session.commit()
     return customer
 

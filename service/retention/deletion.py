@@ -162,13 +162,26 @@ def delete_customers_left_without_a_case(candidates: set[int]) -> int:
                                          .order_by(Customer.id).with_for_update()))
         orphaned = _without_a_case(locked)
     if orphaned:
+        _keep_people_whole(orphaned)
         _execute(delete(Customer).where(among(Customer.id, orphaned)))
         _execute(delete(RectificationHistory).where(among(RectificationHistory.customer_id, orphaned)))
         for model in (FeedbackRequest, Disclosure):
             _execute(update(model).where(among(model.customer_id, orphaned)).values(customer_id=None))
-        # Records linked to a purged one as the same person stand alone again.
-        _execute(update(Customer).where(among(Customer.merged_into_id, orphaned)).values(merged_into_id=None))
     return len(orphaned)
+
+
+def _keep_people_whole(going: list[int]) -> None:
+    """A person's main record going does not split the person: the first of their other records
+    left becomes the main one and the rest point at it. Only what the purge deletes goes; the
+    link an official confirmed stays for what remains."""
+    staying = db.session.execute(select(Customer.id, Customer.merged_into_id).where(
+        among(Customer.merged_into_id, going), ~among(Customer.id, going)).order_by(Customer.id)).all()
+    new_main: dict[int, int] = {}
+    for customer_id, main_id in staying:
+        new_main.setdefault(main_id, customer_id)
+    for main_id, first in new_main.items():
+        _execute(update(Customer).where(Customer.id == first).values(merged_into_id=None))
+        _execute(update(Customer).where(Customer.merged_into_id == main_id).values(merged_into_id=first))
 
 
 def _without_a_case(customer_ids) -> list[int]:

@@ -116,14 +116,27 @@ def release_hold(*, actor: Principal, case_id: int) -> Case:
 # --- policy changes --------------------------------------------------------------------------
 
 def recompute_for_line(line: ServiceLine, *, default_case_days: int, default_recording_days: int) -> tuple[int, int]:
-    """After a policy change: new retention dates for the line's closed cases and recordings."""
+    """After a policy change: new retention dates for the line's closed cases and recordings.
+
+    A closed case another case was merged into is recounted too when only the merged case is on
+    this line, and keeps the latest clock of the two (``cases.logic.retention_date``)."""
+    from ..cases.logic import retention_date
+    from ..cases.models import MERGE, CaseMerge
+
     case_days = line.case_retention_days or default_case_days
     recording_days = line.recording_retention_days or default_recording_days
-    cases = db.session.scalars(select(Case).where(Case.service_line_id == line.id, Case.status == CLOSED,
-                                                  Case.closed_at.is_not(None)))
+    # Merges are few: only the cases a merge touched need the merged clocks looked up.
+    touched_by_a_merge = set(db.session.scalars(select(CaseMerge.target_id).where(CaseMerge.kind == MERGE))) | set(
+        db.session.scalars(select(CaseMerge.source_id).where(CaseMerge.kind == MERGE,
+                                                             CaseMerge.undone_at.is_not(None))))
+    survivors = select(Case.merged_into_id).where(Case.service_line_id == line.id, Case.merged_into_id.is_not(None))
+    cases = db.session.scalars(select(Case).where(
+        or_(Case.service_line_id == line.id, Case.id.in_(survivors)), Case.status == CLOSED,
+        Case.closed_at.is_not(None)))
     changed_cases = 0
     for case in cases:
-        case.retention_until = case.closed_at + timedelta(days=case_days)
+        case.retention_until = (retention_date(case, closed_at=case.closed_at, default_days=default_case_days)
+                                if case.id in touched_by_a_merge else case.closed_at + timedelta(days=case_days))
         changed_cases += 1
     # By the recording's own line: one whose case is already gone follows the policy too.
     recordings = db.session.scalars(select(Recording).where(Recording.service_line_id == line.id))
@@ -192,11 +205,14 @@ def purge(*, as_of: datetime | None = None, dry_run: bool = False, storage: File
     expired = expired.where(Case.legal_hold_at.is_(None))
     if dry_run:
         _count_only(report, as_of, expired)
+        report.customers += len(set(db.session.scalars(select(Customer.id).where(
+            ~exists().where(Case.customer_id == Customer.id)))) - _customers_under_request(settings.region))
     else:
         kinds = set(settings.provider_deleters)
         _purge_recordings(report, as_of, storage, batch_size, progress, kinds)
-        _purge_cases(report, as_of, expired, storage, batch_size, progress, _customers_under_request(settings.region),
-                     kinds)
+        under_request = _customers_under_request(settings.region)
+        _purge_cases(report, as_of, expired, storage, batch_size, progress, under_request, kinds)
+        report.customers += _purge_customers_no_longer_under_request(under_request, batch_size)
         report.envelopes = _purge_stale_envelopes(as_of, settings.default_case_days)
         if settings.audit_retention_days:
             from ..audit.chain import purge_before, seal
@@ -305,6 +321,24 @@ def _customers_under_request(region: str) -> set[int]:
     for request in db.session.scalars(select(PrivacyRequest).where(PrivacyRequest.status == OPEN)):
         ids.update(c.id for c in find_customers(request.subject or {}, region))
     return ids
+
+
+def _purge_customers_no_longer_under_request(under_request: set[int], batch_size: int) -> int:
+    """Customers whose last case went while a request about them was open were kept for its
+    answer (every record of a linked person, too); once it is answered they go here, as they
+    would have gone with their last case."""
+    deleted, after = 0, 0
+    while True:
+        batch = list(db.session.scalars(select(Customer.id).where(
+            Customer.id > after, ~exists().where(Case.customer_id == Customer.id))
+            .order_by(Customer.id).limit(batch_size)))
+        if not batch:
+            return deleted
+        after = batch[-1]
+        deleted += delete_customers_left_without_a_case(set(batch) - under_request)
+        db.session.commit()
+        if len(batch) < batch_size:
+            return deleted
 
 
 def _purge_cases(report, as_of, expired, storage, batch_size, progress, keep_customers: set[int],

@@ -270,6 +270,54 @@ def test_cases_of_two_lines_are_merged_only_by_a_supervisor_where_both_lines_all
     assert len(detail(client, supervisor, first)["contacts"]) == 2
 
 
+def _days_from_now(timestamp: str) -> float:
+    return (datetime.fromisoformat(timestamp) - datetime.now(timezone.utc)) / timedelta(days=1)
+
+
+def test_a_retention_policy_change_keeps_the_clock_a_merge_took_over(api, client, admin, two_lines):
+    lines, (survivor_id, merged_id) = two_lines
+    supervisor = api.headers_for("supervisor")
+    for line, days in ((lines[0], 100), (lines[1], 400)):
+        ok(client.patch(f"/api/v1/service-lines/{line['id']}", json={"merge_across_lines": True,
+                                                                     "case_retention_days": days}, headers=admin))
+    ok(client.post(f"{CASES}/{merged_id}/close", headers=supervisor))
+    ok(merge(client, supervisor, merged_id, survivor_id))
+    # Closing the survivor counts its own 100 days, and keeps the 400 of the case merged into it.
+    closed = ok(client.post(f"{CASES}/{survivor_id}/close", headers=supervisor))
+    assert 399 < _days_from_now(closed["retention_until"]) < 401
+
+    def kept_for() -> float:
+        return _days_from_now(detail(client, supervisor, survivor_id)["retention_until"])
+
+    # A shorter period on the survivor's line recounts it: never below the merged case's clock.
+    ok(client.patch(f"/api/v1/retention/policies/{lines[0]['id']}", json={"case_retention_days": 50}, headers=admin))
+    assert 399 < kept_for() < 401
+    # A change on the merged case's line recounts the survivor on the other line too: longer...
+    ok(client.patch(f"/api/v1/retention/policies/{lines[1]['id']}", json={"case_retention_days": 500}, headers=admin))
+    assert 499 < kept_for() < 501
+    # ...or shorter, as the merged case alone would have been, never below the survivor's own.
+    ok(client.patch(f"/api/v1/retention/policies/{lines[1]['id']}", json={"case_retention_days": 20}, headers=admin))
+    assert 49 < kept_for() < 51
+
+
+def test_a_retention_policy_change_keeps_the_clock_of_a_survivor_a_merge_was_undone_from(api, client, admin,
+                                                                                        two_lines):
+    lines, (survivor_id, merged_id) = two_lines
+    supervisor = api.headers_for("supervisor")
+    for line, days in ((lines[0], 300), (lines[1], 30)):
+        ok(client.patch(f"/api/v1/service-lines/{line['id']}", json={"merge_across_lines": True,
+                                                                     "case_retention_days": days}, headers=admin))
+    body = ok(merge(client, supervisor, merged_id, survivor_id))
+    ok(client.post(f"{CASES}/merges/{body['merge']['id']}/undo", headers=supervisor))
+    closed = ok(client.post(f"{CASES}/{merged_id}/close", headers=supervisor))
+    # What came back was kept as long as the survivor while merged (300 days, not its own 30).
+    assert 299 < _days_from_now(closed["retention_until"]) < 301
+
+    ok(client.patch(f"/api/v1/retention/policies/{lines[1]['id']}", json={"case_retention_days": 10}, headers=admin))
+
+    assert 299 < _days_from_now(detail(client, supervisor, merged_id)["retention_until"]) < 301
+
+
 def test_a_merge_needs_both_cases_in_the_officials_own_lines(api, client, admin, intake, two_lines):
     lines, (first, second) = two_lines
     member = api.official("adviser", service_line_ids=[lines[0]["id"]])

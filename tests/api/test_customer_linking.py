@@ -155,3 +155,188 @@ def test_a_number_seen_on_one_records_cases_and_held_by_another_makes_them_candi
     assert [(c["customer"]["id"], c["reasons"]) for c in for_first] == [(second_id, ["identity_seen_on_their_cases"])]
     assert [(c["customer"]["id"], c["reasons"]) for c in for_second] == [
         (first_id, ["their_identity_seen_on_its_cases"])]
+
+
+# --- the per-official grant -------------------------------------------------------------------
+
+def test_an_adviser_links_records_only_while_an_administrator_grants_it(client, adviser, admin, two_records):
+    by_sms, by_email = two_records
+    phone_id = _customer_of(client, adviser, by_sms["case_id"])["id"]
+    email_id = _customer_of(client, adviser, by_email["case_id"])["id"]
+    link = {"into_customer_id": phone_id}
+    assert_problem(client.post(f"/api/v1/customers/{email_id}/link", json=link, headers=adviser), 403)
+    assert "customers.link" not in ok(client.get("/api/v1/auth/me", headers=adviser))["permissions"]
+
+    granted = ok(client.patch(f"/api/v1/officials/{adviser.id}", json={"may_link_customers": True}, headers=admin))
+
+    assert granted["may_link_customers"] is True
+    # From the adviser's next request, with the token they already hold.
+    assert "customers.link" in ok(client.get("/api/v1/auth/me", headers=adviser))["permissions"]
+    assert [c["customer"]["id"] for c in ok(client.get(f"/api/v1/customers/{phone_id}/link-candidates",
+                                                         headers=adviser))["items"]] == []
+    person = ok(client.post(f"/api/v1/customers/{email_id}/link", json=link, headers=adviser))
+    assert [c["id"] for c in person["linked"]] == [email_id]
+    ok(client.delete(f"/api/v1/customers/{email_id}/link", headers=adviser))
+
+    ok(client.patch(f"/api/v1/officials/{adviser.id}", json={"may_link_customers": False}, headers=admin))
+
+    assert_problem(client.post(f"/api/v1/customers/{email_id}/link", json=link, headers=adviser), 403)
+    entries = ok(client.get("/api/v1/audit", query_string={"action": "official.updated", "object_id": adviser.id},
+                            headers=admin))["items"]
+    assert [e["details"] for e in entries] == [
+        {"fields": ["may_link_customers"], "may_link_customers": False},
+        {"fields": ["may_link_customers"], "may_link_customers": True}]
+    (linked,) = ok(client.get("/api/v1/audit", query_string={"action": "customer.linked"}, headers=admin))["items"]
+    assert linked["actor_id"] == adviser.id
+
+
+def test_a_supervisor_without_the_grant_may_not_link(client, supervisor, adviser, two_records):
+    by_sms, by_email = two_records
+    phone_id = _customer_of(client, adviser, by_sms["case_id"])["id"]
+    email_id = _customer_of(client, adviser, by_email["case_id"])["id"]
+    assert_problem(client.post(f"/api/v1/customers/{email_id}/link", json={"into_customer_id": phone_id},
+                               headers=supervisor), 403)
+    assert_problem(client.get(f"/api/v1/customers/{phone_id}/link-candidates", headers=supervisor), 403)
+
+
+@pytest.mark.parametrize("role", ["privacy_officer", "admin", "inspector"])
+def test_the_grant_is_refused_for_roles_it_is_not_for(api, client, admin, role):
+    lines = {"service_line_ids": [ok(client.post("/api/v1/service-lines", headers=admin, json={
+        "name": "Rekisteri"}), 201)["id"]]} if role == "inspector" else {}
+    official = api.official(role, **lines)
+
+    response = client.patch(f"/api/v1/officials/{official['id']}", json={"may_link_customers": True}, headers=admin)
+
+    assert_problem(response, 422, fields=["may_link_customers"])
+    assert ok(client.get(f"/api/v1/officials/{official['id']}", headers=admin))["may_link_customers"] is False
+    created = client.post("/api/v1/officials", headers=admin, json={
+        "username": f"new-{role}", "password": "correct horse battery staple", "role": role, "name": "Uusi",
+        "may_link_customers": True, **lines})
+    assert_problem(created, 422, fields=["may_link_customers"])
+
+
+def test_a_new_role_leaves_the_grant_behind(client, admin, adviser):
+    ok(client.patch(f"/api/v1/officials/{adviser.id}", json={"may_link_customers": True}, headers=admin))
+
+    ok(client.patch(f"/api/v1/officials/{adviser.id}", json={"role": "supervisor"}, headers=admin))
+    assert ok(client.get(f"/api/v1/officials/{adviser.id}", headers=admin))["may_link_customers"] is True
+    line = ok(client.post("/api/v1/service-lines", headers=admin, json={"name": "Rekisteri"}), 201)
+    ok(client.patch(f"/api/v1/officials/{adviser.id}", json={"role": "inspector", "service_line_ids": [line["id"]]},
+                    headers=admin))
+    ok(client.patch(f"/api/v1/officials/{adviser.id}", json={"role": "adviser", "service_line_ids": []},
+                    headers=admin))
+
+    assert ok(client.get(f"/api/v1/officials/{adviser.id}", headers=admin))["may_link_customers"] is False
+    assert "customers.link" not in ok(client.get("/api/v1/auth/me", headers=adviser))["permissions"]
+
+
+# --- what follows the person: corrections, the access export, the purge ----------------------
+
+def test_a_correction_of_the_persons_details_shows_on_every_case_of_theirs(client, adviser, privacy, admin,
+                                                                           two_records):
+    by_sms, by_email = two_records
+    phone_id = _customer_of(client, adviser, by_sms["case_id"])["id"]
+    email_id = _customer_of(client, adviser, by_email["case_id"])["id"]
+    ok(client.post(f"/api/v1/customers/{email_id}/link", json={"into_customer_id": phone_id}, headers=privacy))
+
+    ok(client.patch(f"/api/v1/customers/{email_id}", headers=privacy, json={
+        "name": "Liisa Laine", "address": "Kotikatu 1", "email": "liisa.laine@example.fi"}))
+
+    on_sms_case = _customer_of(client, adviser, by_sms["case_id"])
+    on_email_case = _customer_of(client, adviser, by_email["case_id"])
+    assert (on_sms_case["name"], on_sms_case["address"]) == ("Liisa Laine", "Kotikatu 1")
+    assert (on_email_case["name"], on_email_case["address"]) == ("Liisa Laine", "Kotikatu 1")
+    # Phone and email are identities, each held by its own record: corrected there alone.
+    assert (on_sms_case["phone"], on_sms_case["email"]) == ("+358401230001", None)
+    assert on_email_case["email"] == "liisa.laine@example.fi"
+
+    # Corrected again through the other record: the same for the person.
+    ok(client.patch(f"/api/v1/customers/{phone_id}", headers=adviser, json={"name": "Liisa Laine-Virtanen"}))
+    assert _customer_of(client, adviser, by_email["case_id"])["name"] == "Liisa Laine-Virtanen"
+
+    # Each record keeps its own old values: the export answers with both, each on its record.
+    request = ok(client.post("/api/v1/privacy/requests", headers=privacy, json={
+        "type": "access", "subject": {"email": "liisa.laine@example.fi"}, "received_at": "2026-11-01T10:00:00+02:00"}),
+        201)
+    people = {p["customer"]["id"]: p for p in ok(client.get(
+        f"/api/v1/privacy/requests/{request['id']}/export", headers=privacy))["people"]}
+    def corrections(customer_id):
+        return sorted((c["field"], c["old_value"] or "") for c in people[customer_id]["corrections"])
+
+    assert corrections(phone_id) == [("address", ""), ("name", ""), ("name", "Liisa Laine")]
+    assert corrections(email_id) == [("address", ""), ("email", "liisa@example.fi"), ("name", ""),
+                                     ("name", "Liisa Laine")]
+    entries = ok(client.get("/api/v1/audit", query_string={"action": "customer.updated"}, headers=admin))["items"]
+    through = {(e["object_id"], e["details"].get("corrected_through_customer_id")) for e in entries}
+    assert through == {(email_id, None), (phone_id, email_id), (phone_id, None), (email_id, phone_id)}
+    assert "Liisa" not in str([e["details"] for e in entries])
+
+
+def test_a_correction_of_an_unlinked_record_stays_on_it(client, adviser, privacy, two_records):
+    by_sms, by_email = two_records
+    email_id = _customer_of(client, adviser, by_email["case_id"])["id"]
+
+    ok(client.patch(f"/api/v1/customers/{email_id}", headers=privacy, json={"name": "Liisa Laine"}))
+
+    assert _customer_of(client, adviser, by_sms["case_id"])["name"] is None
+
+
+def _purge_as_of(runner, days: int) -> str:
+    from datetime import datetime, timedelta, timezone
+
+    result = runner.invoke(args=["retention", "purge", "--as-of",
+                                 (datetime.now(timezone.utc) + timedelta(days=days)).isoformat()])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_an_open_access_request_on_one_identity_keeps_every_record_of_the_person(client, runner, adviser, privacy,
+                                                                                 two_records):
+    by_sms, by_email = two_records
+    phone_id = _customer_of(client, adviser, by_sms["case_id"])["id"]
+    email_id = _customer_of(client, adviser, by_email["case_id"])["id"]
+    ok(client.post(f"/api/v1/customers/{email_id}/link", json={"into_customer_id": phone_id}, headers=privacy))
+    request = ok(client.post("/api/v1/privacy/requests", headers=privacy, json={
+        "type": "access", "subject": {"phone": "040 123 0001"}, "received_at": "2026-11-01T10:00:00+02:00"}), 201)
+    for case in two_records:
+        ok(client.post(f"/api/v1/cases/{case['case_id']}/close", headers=adviser))
+
+    _purge_as_of(runner, 3 * 365)
+
+    # The cases are gone on their clocks; the person's records wait for the request's answer.
+    assert ok(client.get("/api/v1/cases", headers=adviser))["total"] == 0
+    export = ok(client.get(f"/api/v1/privacy/requests/{request['id']}/export", headers=privacy))
+    assert sorted(p["customer"]["id"] for p in export["people"]) == sorted([phone_id, email_id])
+
+    ok(client.post(f"/api/v1/privacy/requests/{request['id']}/complete", headers=privacy, json={}))
+    assert "would delete 0 cases, 0 attachments, 0 recordings, 2 customers" in runner.invoke(
+        args=["retention", "purge", "--dry-run"]).output
+    _purge_as_of(runner, 3 * 365)
+
+    assert_problem(client.get(f"/api/v1/customers/{email_id}", headers=privacy), 404)
+    assert_problem(client.get(f"/api/v1/customers/{phone_id}", headers=privacy), 404)
+
+
+def test_the_purge_of_a_persons_main_record_leaves_the_rest_one_person(client, runner, intake, adviser, privacy,
+                                                                        two_records):
+    by_sms, by_email = two_records
+    main_id = _customer_of(client, adviser, by_sms["case_id"])["id"]
+    email_id = _customer_of(client, adviser, by_email["case_id"])["id"]
+    work = ok(client.post("/api/v1/inbound/messages", headers=intake, json={
+        "channel": "sms", "external_id": "SM-link-work", "from": {"phone": "+358501230002"},
+        "body": "Työpuhelimesta"}), 201)
+    work_id = _customer_of(client, adviser, work["case_id"])["id"]
+    for record_id in (email_id, work_id):
+        ok(client.post(f"/api/v1/customers/{record_id}/link", json={"into_customer_id": main_id}, headers=privacy))
+    ok(client.post(f"/api/v1/cases/{by_sms['case_id']}/close", headers=adviser))
+    # The person's other cases are held, so only the main record's case expires.
+    for case_id in (by_email["case_id"], work["case_id"]):
+        ok(client.post(f"/api/v1/cases/{case_id}/hold", json={"reason": "Valitus vireillä"}, headers=privacy))
+
+    _purge_as_of(runner, 3 * 365)
+
+    assert_problem(client.get(f"/api/v1/customers/{main_id}", headers=privacy), 404)
+    person = ok(client.get(f"/api/v1/customers/{email_id}", headers=privacy))
+    assert person["merged_into_id"] is None
+    assert [c["id"] for c in person["linked"]] == [work_id]
+    assert sorted(c["id"] for c in person["cases"]) == sorted([by_email["case_id"], work["case_id"]])

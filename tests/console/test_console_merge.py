@@ -93,3 +93,45 @@ def test_an_adviser_splits_a_contact_off_to_a_new_case(make_app, admin_for, brow
     assert len(cases) == 2
     assert [c["body"] for c in client.get(f"/api/v1/cases/{case['id']}", headers=adviser).get_json()["contacts"]] == \
         ["Passiasia"]
+
+
+def test_an_administrator_grants_an_adviser_linking_and_the_adviser_links_from_the_case_page(
+        make_app, admin_for, browser, serve, accessible):
+    app = make_app()
+    server = serve(app)
+    client = app.test_client()
+    admin = admin_for(app, "admin")
+    adviser = admin_for(app, "adviser")
+    for sid, phone in (("a7" * 16, "+358406660000"), ("b8" * 16, "+358407770000")):
+        twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + sid, body="Muutto", from_=phone))
+    first, second = (client.get("/api/v1/customers", query_string={"phone": phone}, headers=admin)
+                     .get_json()["items"][0] for phone in ("+358406660000", "+358407770000"))
+    for customer in (first, second):
+        client.patch(f"/api/v1/customers/{customer['id']}", json={"name": "Liisa Laine", "address": "Kotikatu 1"},
+                     headers=admin)
+    (case,) = client.get("/api/v1/cases", query_string={"q": "+358406660000"}, headers=adviser).get_json()["items"]
+
+    console = Console(browser, server.url).open()
+    console.sign_in(admin.username)
+    console.go("#/admin/officials")
+    console.click(f"button.edit-official[data-official-id='{adviser.id}']")
+    # Offered for advisers and supervisors only.
+    console.select("#official-edit-role", "inspector")
+    assert not console.all("#official-edit-may-link")[0].is_displayed()
+    console.select("#official-edit-role", "adviser")
+    console.click("#official-edit-may-link")
+    accessible(browser, "the official's edit form with the linking grant")
+    console.click("#official-form button[type=submit]")
+    console.notice("Official's role and lines saved.")
+    assert client.get(f"/api/v1/officials/{adviser.id}", headers=admin).get_json()["may_link_customers"] is True
+
+    console.click("#logout")
+    console.sign_in(adviser.username)
+    console.go(f"#/cases/{case['id']}")
+    console.click("#same-person-open")
+    console.wait_for_text("#link-candidates", "same name and address")
+    console.click("#link-candidates .link-confirm")
+    assert "one person" in console.accept_confirmation()
+
+    console.notice("Linked as one person.")
+    assert client.get(f"/api/v1/customers/{second['id']}", headers=admin).get_json()["merged_into_id"] == first["id"]

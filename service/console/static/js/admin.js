@@ -217,6 +217,16 @@ function officialEditForm(official, known, redraw) {
   };
   role.addEventListener("change", showLimited);
   showLimited();
+  // Linking customer records is the privacy officer's; an administrator may trust an adviser or
+  // a supervisor with it (the API refuses the grant for other roles).
+  const mayLink = h("input", { id: "official-edit-may-link", type: "checkbox", checked: official.may_link_customers });
+  const mayLinkField = h("label", { class: "check" }, mayLink, t("officials.mayLink"));
+  const showMayLink = () => {
+    mayLinkField.hidden = !["adviser", "supervisor"].includes(role.value);
+    if (mayLinkField.hidden) mayLink.checked = false;
+  };
+  role.addEventListener("change", showMayLink);
+  showMayLink();
   const form = h("form", { class: "card", id: "official-form" },
     h("h2", {}, t("officials.editTitle", { name: official.name, username: official.username })),
     h("div", { class: "form-grid" }, field(t("officials.role"), role)),
@@ -224,11 +234,12 @@ function officialEditForm(official, known, redraw) {
       h("p", { class: "hint" }, t("officials.linesHint")),
       boxes.map((box, index) => h("label", { class: "check" }, box, known[index].name))) : null,
     limitedField,
+    mayLinkField,
     h("div", { class: "actions" },
       h("button", { type: "submit", class: "primary" }, t("admin.save")),
       h("button", { type: "button", id: "official-edit-cancel", onclick: redraw }, t("admin.cancel"))));
   handle(form, () => api.patch(`/officials/${official.id}`, {
-    role: role.value, limited_to_lines: limited.checked,
+    role: role.value, limited_to_lines: limited.checked, may_link_customers: mayLink.checked,
     service_line_ids: boxes.filter((box) => box.checked).map((box) => Number(box.value)),
   }), t("officials.saved"), async () => {
     if (official.id !== me().id) return redraw();

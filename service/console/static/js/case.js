@@ -6,6 +6,7 @@ import { t, dateTime, date, seconds } from "./i18n.js";
 import { can, me, notify } from "./session.js";
 import { CASE_WORKERS, DISCLOSABLE, REPLY_CHANNELS } from "./vocabulary.js";
 import { templatePicker } from "./templates.js";
+import { samePerson } from "./privacy.js";
 
 export function showCase(main, caseId) {
   let stopped = false;
@@ -236,7 +237,24 @@ export function showCase(main, caseId) {
           fact(t("customer.email"), person.email || "–"),
           fact(t("customer.language"), person.language ? t(`language.${person.language}`) : "–"),
           person.restricted ? fact(t("customer.restricted"), h("strong", {}, t("customer.restrictedYes"))) : null)
-        : h("p", { class: "empty" }, t("case.anonymous")));
+        : h("p", { class: "empty" }, t("case.anonymous")),
+      person && can("customers.link") ? samePersonOpener(person) : null);
+  }
+
+  // For an official granted linking: the person's records and the candidates, read (and
+  // audited as a read of the customer) only when asked for.
+  function samePersonOpener(person) {
+    const slot = h("div", { id: "same-person-slot" });
+    const open = async () => {
+      try {
+        const detail = await api.get(`/customers/${person.id}`);
+        if (!stopped) replace(slot, samePerson(detail, () => { load(); }));
+      } catch (failure) {
+        fail(failure);
+      }
+    };
+    slot.append(h("button", { type: "button", id: "same-person-open", onclick: open }, t("link.open")));
+    return slot;
   }
 
   function timeline(theCase) {

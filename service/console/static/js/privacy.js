@@ -275,47 +275,8 @@ export function showPrivacyCustomer(main, customerId) {
       h("h1", {}, customer.name || t("case.unknownCustomer")),
       rectifyForm(customer),
       restriction(customer),
-      samePerson(customer),
+      samePerson(customer, draw),
       cases(customer));
-  }
-
-  // The person's other records, and the candidates the service found, each linked only when
-  // the privacy officer confirms it (the service never links records by itself).
-  function samePerson(customer) {
-    const section = h("section", { class: "card", id: "same-person" }, h("h2", {}, t("link.title")),
-      h("p", { class: "hint" }, t("link.hint")));
-    const describe = (other) => [other.name, other.phone, other.email].filter(Boolean).join(" · ") || `#${other.id}`;
-    const act = async (doing, doneText) => {
-      try {
-        await doing();
-        notify(doneText, "success");
-        draw();
-      } catch (failure) {
-        notify(api.problemText(failure), "error");
-      }
-    };
-    if (customer.linked.length) {
-      section.append(h("ul", { id: "linked-records" }, customer.linked.map((other) => h("li", {}, describe(other), " ",
-        // A linked record is separated from the person; the person's main record is not linked to anyone.
-        h("button", { type: "button", class: "link-undo", onclick: () => confirm(t("link.unlinkConfirm")) &&
-          act(() => api.request("DELETE", `/customers/${customer.merged_into_id ? customer.id : other.id}/link`),
-            t("link.unlinked")) },
-        t("link.unlink"))))));
-    }
-    if (!can("customers.link")) return section;
-    const list = h("ul", { id: "link-candidates" });
-    section.append(h("h3", {}, t("link.candidates")), list);
-    api.get(`/customers/${customer.id}/link-candidates`).then((found) => {
-      if (!found.items.length) list.replaceWith(h("p", { class: "empty" }, t("link.none")));
-      for (const { customer: other, reasons } of found.items) {
-        list.append(h("li", {}, describe(other), " ",
-          h("span", { class: "hint" }, reasons.map((reason) => t(`link.reason.${reason}`)).join(", ")), " ",
-          h("button", { type: "button", class: "link-confirm", onclick: () => confirm(t("link.confirm")) &&
-            act(() => api.post(`/customers/${other.id}/link`, { into_customer_id: customer.id }), t("link.linked")) },
-          t("link.link"))));
-      }
-    }).catch((failure) => notify(api.problemText(failure), "error"));
-    return section;
   }
 
   function rectifyForm(customer) {
@@ -406,3 +367,44 @@ export function showPrivacyCustomer(main, customerId) {
   replace(main, h("p", { class: "loading" }, t("app.loading")));
   draw();
 }
+
+// The person's other records, and the candidates the service found, each linked only when an
+// official with customers.link confirms it (the service never links records by itself). Shown on
+// the privacy officer's customer page and, for an official granted linking, on the case page.
+export function samePerson(customer, redraw) {
+  const section = h("section", { class: "card", id: "same-person" }, h("h2", {}, t("link.title")),
+    h("p", { class: "hint" }, t("link.hint")));
+  const describe = (other) => [other.name, other.phone, other.email].filter(Boolean).join(" · ") || `#${other.id}`;
+  const act = async (doing, doneText) => {
+    try {
+      await doing();
+      notify(doneText, "success");
+      redraw();
+    } catch (failure) {
+      notify(api.problemText(failure), "error");
+    }
+  };
+  if (customer.linked.length) {
+    section.append(h("ul", { id: "linked-records" }, customer.linked.map((other) => h("li", {}, describe(other), " ",
+      // A linked record is separated from the person; the person's main record is not linked to anyone.
+      h("button", { type: "button", class: "link-undo", onclick: () => confirm(t("link.unlinkConfirm")) &&
+        act(() => api.request("DELETE", `/customers/${customer.merged_into_id ? customer.id : other.id}/link`),
+          t("link.unlinked")) },
+      t("link.unlink"))))));
+  }
+  if (!can("customers.link")) return section;
+  const list = h("ul", { id: "link-candidates" });
+  section.append(h("h3", {}, t("link.candidates")), list);
+  api.get(`/customers/${customer.id}/link-candidates`).then((found) => {
+    if (!found.items.length) list.replaceWith(h("p", { class: "empty" }, t("link.none")));
+    for (const { customer: other, reasons } of found.items) {
+      list.append(h("li", {}, describe(other), " ",
+        h("span", { class: "hint" }, reasons.map((reason) => t(`link.reason.${reason}`)).join(", ")), " ",
+        h("button", { type: "button", class: "link-confirm", onclick: () => confirm(t("link.confirm")) &&
+          act(() => api.post(`/customers/${other.id}/link`, { into_customer_id: customer.id }), t("link.linked")) },
+        t("link.link"))));
+    }
+  }).catch((failure) => notify(api.problemText(failure), "error"));
+  return section;
+}
+

@@ -1,6 +1,7 @@
 """The schema comes from the Alembic migrations alone; the models must agree with it."""
 
 import importlib.util
+import re
 from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
@@ -72,7 +73,10 @@ def test_partial_indexes_have_the_models_condition(app):
                for table in db.metadata.tables.values() for index in table.indexes
                if index.dialect_options[dialect]._non_defaults.get("where") is not None]
     assert {"ix_case_status_channel_created", "ix_case_next_due"} <= {name for name, _ in partial}
+    def normalised(sql: str) -> str:
+        # PostgreSQL writes a condition back with its casts and brackets.
+        return re.sub(r"::(character varying|[a-z_]+)|[\"()]", "", sql.lower())
+
     for name, condition in partial:
         assert name in built
-        normalised = built[name].replace('"', "").replace("(", "").replace(")", "").lower()
-        assert f"where {condition.lower()}" in normalised, (name, built[name])
+        assert f"where {normalised(condition)}" in normalised(built[name]), (name, built[name])

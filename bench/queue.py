@@ -94,18 +94,23 @@ def seed(app, cases: int, contacts_per_case: int, chunk: int = 200_000) -> int:
     return long_case
 
 
+def list_requests() -> dict:
+    """The case lists timed, each with who asks (its role) and its query."""
+    return {
+        "case list: open, sms, newest first, page 2": ("adviser", {"status": "open", "channel": "sms",
+                                                                   "sort": "-created_at", "page": 2}),
+        "case list: open, sms, due first, page 2": ("adviser", {"status": "open", "channel": "sms", "sort": "due",
+                                                                "page": 2}),
+        "case list: new and open, every channel, due first": ("adviser", {"status": ["new", "open"], "sort": "due"}),
+        "case list: breached, due first (supervisor)": ("supervisor", {"breached": "true", "sort": "due"}),
+    }
+
+
 def measure(app, long_case: int, runs: int) -> dict:
     client = app.test_client()
-    adviser, supervisor = bearer(app, "adviser"), bearer(app, "supervisor")
-    requests = {
-        "case list: open, sms, newest first, page 2": (adviser, {"status": "open", "channel": "sms",
-                                                                 "sort": "-created_at", "page": 2}),
-        "case list: open, sms, due first, page 2": (adviser, {"status": "open", "channel": "sms", "sort": "due",
-                                                              "page": 2}),
-        "case list: new and open, every channel, due first": (adviser, {"status": ["new", "open"], "sort": "due"}),
-        "case list: breached, due first (supervisor)": (supervisor, {"breached": "true", "sort": "due"}),
-        "a case with 50 contacts": (adviser, None),
-    }
+    roles = {"adviser": bearer(app, "adviser"), "supervisor": bearer(app, "supervisor")}
+    requests = {label: (roles[role], params) for label, (role, params) in list_requests().items()}
+    requests["a case with 50 contacts"] = (roles["adviser"], None)
     results = {}
     for label, (headers, params) in requests.items():
         path = "/api/v1/cases" if params is not None else f"/api/v1/cases/{long_case}"

@@ -116,8 +116,11 @@ class Case(db.Model):
     __table_args__ = (
         Index("ix_case_status_created", "status", "created_at"),
         # The adviser's queue: open cases of one channel, newest first, and their count
-        # (an index-only scan; bench/queue.py).
-        Index("ix_case_status_channel_created", "status", "channel", "created_at"),
+        # (an index-only scan; bench/queue.py). Partial like the next one: every list leaves
+        # merged cases out, and an index holding them cannot answer that count alone (it
+        # would read each case's row to see merged_into_id).
+        Index("ix_case_status_channel_created", "status", "channel", "created_at", "id",
+              postgresql_where=text("merged_into_id IS NULL"), sqlite_where=text("merged_into_id IS NULL")),
         Index("ix_case_created_at", "created_at"),
         Index("ix_case_updated_at", "updated_at"),
         Index("ix_case_channel_created", "channel", "created_at"),
@@ -129,10 +132,11 @@ class Case(db.Model):
         # Threading looks up a customer's open case on one line and channel.
         Index("ix_case_customer_thread", "customer_id", "service_line_id", "channel", "status"),
         # The queue sorted by what is due next (walked in order, so a page reads a few rows
-        # whatever the filters), and the breached and due-soon counts. Not partial: the queue
-        # lists the cases without a running clock too, last, and a partial index could not
-        # serve that order.
-        Index("ix_case_next_due", "next_due_at", "id"),
+        # whatever the filters), and the breached and due-soon counts. Not partial on a due
+        # time: the queue lists the cases without a running clock too, last, and such an index
+        # could not serve that order; merged cases, which no list or count shows, are left out.
+        Index("ix_case_next_due", "next_due_at", "id",
+              postgresql_where=text("merged_into_id IS NULL"), sqlite_where=text("merged_into_id IS NULL")),
     )
 
 

@@ -377,6 +377,50 @@ def test_the_queue_sorted_by_due_and_filtered_to_breached(desk):
     assert [item["id"] for item in desk.queue(sort="due")["items"]] == [first["id"], third["id"], second["case_id"]]
 
 
+def test_a_page_of_the_queue_costs_the_same_statements_whatever_its_length(desk):
+    """Each row shows its customer, assignee, line, due state and deletion date; none of it may
+    be read row by row (the list loads only the columns it shows, see cases.logic)."""
+    from sqlalchemy import event
+
+    from service.extensions import db
+
+    desk.targets({"channel": "sms", "first_response_minutes": 120, "resolution_days": 3})
+    desk.at(local("2026-11-23 09:00"))
+    cases = [desk.sms() for _ in range(4)]
+    ok(desk.client.patch(f"/api/v1/customers/{cases[0]['customer']['id']}", json={"name": "Maija Meikäläinen"},
+                       headers=desk.adviser))
+    desk.patch(cases[1]["id"], assignee_id=desk.adviser.id)
+    desk.patch(cases[2]["id"], status="waiting")
+    desk.at(local("2026-11-23 10:30"))
+    desk.queue()  # the session's hourly note of its use is written now, not in what is counted
+
+    sent = []
+    with desk.app.app_context():
+        engine = db.engine
+
+    def count(*_args, **_kwargs):
+        sent.append(1)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        short = desk.queue(sort="due", page_size=1)
+        statements_of_one = len(sent)
+        sent.clear()
+        full = desk.queue(sort="due", page_size=25)
+        statements_of_four = len(sent)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+    assert (len(short["items"]), len(full["items"])) == (1, 4)
+    assert statements_of_four == statements_of_one
+    rows = {item["id"]: item for item in full["items"]}
+    assert rows[cases[0]["id"]]["customer"]["name"] == "Maija Meikäläinen"
+    assert rows[cases[1]["id"]]["assignee"]["id"] == desk.adviser.id
+    assert rows[cases[1]["id"]]["assignee"]["name"]
+    assert {row["due_state"] for row in rows.values()} == {"due_soon", "paused"}
+    assert all(row["service_line"]["name"] == "Neuvonta" and row["deleted_after"] for row in rows.values())
+
+
 def test_metrics_count_the_breached_cases_and_those_due_within_the_hour(desk):
     desk.targets({"channel": "sms", "first_response_minutes": 60})
     desk.at(local("2026-11-23 09:00"))

@@ -178,7 +178,7 @@ def profile_steady_worker(args) -> None:
         with backends.measured(server):
             cpu, wall = time.thread_time(), time.perf_counter()
             # The worker's loop (processing.process) until the lander is done and nothing is due.
-            step = processing._gathering_step(time.sleep)
+            step = processing._gathering_step(time.sleep, handed_over=lambda: False)
             while lander.is_alive() or envelopes.due_count():
                 done = step()
                 taken += done

@@ -190,6 +190,32 @@ def test_a_job_that_worked_off_everything_waits_for_more_to_batch(make_app, redi
     assert len(_cases(app.test_client(), adviser)) == 4
 
 
+def test_a_job_hands_over_to_the_next_one_already_enqueued_instead_of_waiting(make_app, redis_conn,  # noqa: F811
+                                                                              twilio_http, monkeypatch):  # noqa: F811
+    from service.intake import processing
+    from service.queue import PENDING
+
+    app = make_app(REDIS_URL=os.environ.get("REDIS_URL") or "redis://fake", INTAKE_GATHER_MS=250)
+    app.extensions["redis"] = redis_conn
+    _land(app, [("SM" + "g" * 32, "+358401000041", "hei")])
+    original = envelopes.process_due
+
+    def while_a_landing_enqueues_the_next_job(*args, **kwargs):
+        taken = original(*args, **kwargs)
+        redis_conn.set(PENDING + "inbound-0", 1)
+        return taken
+
+    def never(seconds):
+        raise AssertionError("waited although the next job was enqueued")
+
+    monkeypatch.setattr(envelopes, "process_due", while_a_landing_enqueues_the_next_job)
+    try:
+        with app.app_context():
+            assert processing.process("inbound-0", sleep=never) == 1
+    finally:
+        redis_conn.delete(PENDING + "inbound-0")
+
+
 def test_a_job_without_a_wait_or_in_the_request_never_waits(make_app, redis_conn, twilio_http):  # noqa: F811
     from service.intake import processing
 

@@ -187,6 +187,11 @@ class Settings:
     # of up to 200; on one machine a second job only contends with the first for the same rows
     # and cores (bench.end_to_end), so raise it only with workers on more machines.
     INTAKE_JOBS: int = 1
+    # Once a job has worked off everything due, it waits this long for more to land before it
+    # looks again (0: it stops at once). A batch costs about as much as 25 messages in it, so
+    # under steady traffic this turns batches of one or two into batches of dozens, for at
+    # most this much longer before a contact is on the queue.
+    INTAKE_GATHER_MS: int = 100
     # Embedded default only (no REDIS_URL): how often the in-process sweeper looks for due work.
     INPROCESS_SWEEP_SECONDS: int = 30
 
@@ -195,6 +200,8 @@ class Settings:
                      "DATABASE_POOL_SIZE", "SCAN_MAX_ATTEMPTS", "CLAMD_TIMEOUT_SECONDS"):
             if getattr(self, name) < 1:
                 raise RuntimeError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not 0 <= self.INTAKE_GATHER_MS <= 5000:
+            raise RuntimeError(f"INTAKE_GATHER_MS must be from 0 to 5000, got {self.INTAKE_GATHER_MS}")
 
     @classmethod
     def from_environ(cls) -> "Settings":

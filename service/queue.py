@@ -154,6 +154,16 @@ class _Gatherer:
             time.sleep(max(0.0, GATHER_SECONDS - (time.monotonic() - flushed)))
 
 
+def is_pending(key: str) -> bool:
+    """Whether a job enqueued under ``key`` has not started yet (False when unsure)."""
+    if not current_app.config.get("REDIS_URL"):
+        return False
+    try:
+        return bool(redis_connection().exists(PENDING + key))
+    except Exception:  # then the caller goes on as if none were coming
+        return False
+
+
 def started(key: str) -> None:
     """Called by a job enqueued with ``enqueue_unless_pending`` before it looks for work."""
     if not current_app.config.get("REDIS_URL"):

@@ -156,6 +156,9 @@ def make_app(_migrated, tmp_path):
             # The officials the tests make sign in with a password alone; the tests of the
             # second factor turn the requirement back on (its default: admin, privacy officer).
             "TWO_FACTOR_REQUIRED_ROLES": "none",
+            # A worker's intake job waits for more messages after its last batch; a test's job
+            # has no more coming (tests/integration/test_intake_batches.py sets it).
+            "INTAKE_GATHER_MS": 0,
         }
         config.update(overrides)
         app = create_app(config, plugins=[channels.install])

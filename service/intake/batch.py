@@ -60,9 +60,11 @@ class _NewCustomer:
     id: int | None = None
 
 
-@dataclass
+@dataclass(eq=False)
 class _CaseSlot:
-    """A case a message goes to: one found open, or one this batch opens."""
+    """A case a message goes to: one found open, or one this batch opens. Compared by
+    identity: two messages from senders with no number or address that could be kept (an
+    alphanumeric sender id) each open a case of their own, however alike the two look."""
     id: int | None
     reference: str | None
     status: str

@@ -152,6 +152,85 @@ def test_messages_are_taken_in_batches_of_the_given_size(queued_app, admin_for):
         assert numbers == sorted(numbers) and len(numbers) in (4, 5)
 
 
+def test_messages_from_senders_without_a_number_each_open_their_own_case_in_one_batch(queued_app, admin_for,  # noqa: F811
+                                                                                        caplog):
+    adviser = admin_for(queued_app, "adviser")
+    client = queued_app.test_client()
+    # Alphanumeric sender ids and a number too long to be one: no customer can be kept for
+    # them, and two such new cases look alike until each has its id.
+    _land(queued_app, [("SM" + "b" * 32, "NORDEA", "tunnusluku"), ("SM" + "c" * 32, "+35851000000000", "hei"),
+                       ("SM" + "d" * 32, "+358401000009", "kysymys")])
+
+    assert _process(queued_app) == 3
+
+    assert not [r for r in caplog.records if "failed; each is tried alone" in r.getMessage()]
+    bodies = sorted(_bodies(client, adviser, case["id"]) for case in _cases(client, adviser))
+    assert bodies == [["hei"], ["kysymys"], ["tunnusluku"]]
+
+
+def test_a_job_that_worked_off_everything_waits_for_more_to_batch(make_app, redis_conn, twilio_http,  # noqa: F811
+                                                                  admin_for):
+    from service.intake import processing
+
+    app = make_app(REDIS_URL=os.environ.get("REDIS_URL") or "redis://fake", INTAKE_GATHER_MS=250)
+    app.extensions["redis"] = redis_conn
+    adviser = admin_for(app, "adviser")
+    _land(app, [("SM" + "e" * 32, "+358401000011", "ensimmäinen")])
+    waits = []
+
+    def meanwhile(seconds):  # what lands while the job waits is its next batch
+        waits.append(seconds)
+        if len(waits) == 1:
+            _land(app, [(f"SM{n:032d}", f"+35840100002{n}", f"viesti {n}") for n in range(3)])
+
+    with app.app_context():
+        assert processing.process("inbound-0", sleep=meanwhile) == 4
+
+    assert waits == [0.25, 0.25]  # after the first message, after the three; then nothing was due
+    assert len(_cases(app.test_client(), adviser)) == 4
+
+
+def test_a_job_hands_over_to_the_next_one_already_enqueued_instead_of_waiting(make_app, redis_conn,  # noqa: F811
+                                                                              twilio_http, monkeypatch):  # noqa: F811
+    from service.intake import processing
+    from service.queue import PENDING
+
+    app = make_app(REDIS_URL=os.environ.get("REDIS_URL") or "redis://fake", INTAKE_GATHER_MS=250)
+    app.extensions["redis"] = redis_conn
+    _land(app, [("SM" + "g" * 32, "+358401000041", "hei")])
+    original = envelopes.process_due
+
+    def while_a_landing_enqueues_the_next_job(*args, **kwargs):
+        taken = original(*args, **kwargs)
+        redis_conn.set(PENDING + "inbound-0", 1)
+        return taken
+
+    def never(seconds):
+        raise AssertionError("waited although the next job was enqueued")
+
+    monkeypatch.setattr(envelopes, "process_due", while_a_landing_enqueues_the_next_job)
+    try:
+        with app.app_context():
+            assert processing.process("inbound-0", sleep=never) == 1
+    finally:
+        redis_conn.delete(PENDING + "inbound-0")
+
+
+def test_a_job_without_a_wait_or_in_the_request_never_waits(make_app, redis_conn, twilio_http):  # noqa: F811
+    from service.intake import processing
+
+    def never(seconds):
+        raise AssertionError("waited")
+
+    for app in (make_app(REDIS_URL=os.environ.get("REDIS_URL") or "redis://fake", INTAKE_GATHER_MS=0),
+                make_app(REDIS_URL=None, INTAKE_GATHER_MS=100)):
+        if app.config["REDIS_URL"]:
+            app.extensions["redis"] = redis_conn
+        _land(app, [("SM" + "f" * 32, "+358401000031", "hei")])
+        with app.app_context():
+            assert processing.process("inbound-0", sleep=never) == 1
+
+
 def test_without_redis_a_thread_of_the_web_process_makes_contacts_of_a_burst(make_app, admin_for):
     from tests.twilio_fakes import ACCOUNT_SID
 

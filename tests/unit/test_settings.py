@@ -19,6 +19,8 @@ def test_outbox_settings_come_from_the_environment(monkeypatch):
     ("OUTBOX_BATCH_SIZE", "-5", "OUTBOX_BATCH_SIZE must be at least 1, got -5"),
     ("OUTBOX_BATCH_SIZE", "many", "environment variable OUTBOX_BATCH_SIZE must be an integer, got 'many'"),
     ("DATABASE_POOL_SIZE", "0", "DATABASE_POOL_SIZE must be at least 1, got 0"),
+    ("INTAKE_GATHER_MS", "-1", "INTAKE_GATHER_MS must be from 0 to 5000, got -1"),
+    ("INTAKE_GATHER_MS", "60000", "INTAKE_GATHER_MS must be from 0 to 5000, got 60000"),
 ])
 def test_an_unusable_outbox_setting_is_refused_by_name(monkeypatch, name, value, message):
     monkeypatch.setenv(name, value)

@@ -95,6 +95,25 @@ def _coverage(*args: str, env: dict) -> int:
     return subprocess.run([str(PYTHON), "-m", "coverage", *args], cwd=ROOT, env=env).returncode
 
 
+def _by_domain(report: Path) -> None:
+    """Branch coverage per domain (a package of service/, service's own modules, channels/):
+    the table of docs/development.md."""
+    import json
+
+    domains: dict[str, list[int]] = {}
+    for name, data in json.loads(report.read_text())["files"].items():
+        parts = Path(name).parts
+        domain = parts[0] + "/" if parts[0] == "channels" or len(parts) == 2 else "/".join(parts[:2]) + "/"
+        counts = domains.setdefault(domain, [0, 0])
+        counts[0] += data["summary"]["covered_branches"]
+        counts[1] += data["summary"]["num_branches"]
+    print(f"{'domain':<24} {'branches':>9} {'missed':>7} {'cover':>6}")
+    for domain, (covered, total) in sorted(domains.items(), key=lambda item: item[1][0] / (item[1][1] or 1)):
+        print(f"{domain:<24} {total:>9} {total - covered:>7} {100 * covered / (total or 1):>5.1f}%")
+    covered, total = (sum(c[i] for c in domains.values()) for i in (0, 1))
+    print(f"{'all':<24} {total:>9} {total - covered:>7} {100 * covered / (total or 1):>5.1f}%")
+
+
 def coverage(argv: list[str]) -> int:
     """The suite under coverage.py (.coveragerc): the SQLite pass, then the PostgreSQL and Redis
     pass when DATABASE_URL and REDIS_URL are set (as .ci/run sets them), combined into one
@@ -121,6 +140,7 @@ def coverage(argv: list[str]) -> int:
     _coverage("report", env=env)
     _coverage("json", "-q", "-o", str(ROOT / "test-artifacts" / "coverage.json"), env=env)
     _coverage("html", "-q", env=env)
+    _by_domain(ROOT / "test-artifacts" / "coverage.json")
     _say("per-file detail in test-artifacts/coverage/index.html")
     if failed:
         print("[dev] some tests failed: the coverage above is of the tests that ran.", file=sys.stderr)

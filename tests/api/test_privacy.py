@@ -176,6 +176,19 @@ def test_an_access_request_is_completed_without_a_reason_as_before(client, priva
     assert client.post(f"/api/v1/privacy/requests/{request['id']}/complete", headers=privacy).status_code == 200
 
 
+def test_a_completed_request_is_not_extended_completed_again_or_withheld_from(client, privacy):
+    request = _register(client, privacy, received_at=_month_start().isoformat())
+    done = client.post(f"/api/v1/privacy/requests/{request['id']}/complete", headers=privacy).get_json()
+    url = f"/api/v1/privacy/requests/{request['id']}"
+
+    assert_problem(client.post(url + "/extend", headers=privacy, json=_extension()), 409, "request-closed")
+    assert_problem(client.post(url + "/complete", headers=privacy), 409, "request-closed")
+    assert_problem(client.post(url + "/withhold", headers=privacy, json={
+        "item_type": "note", "item_id": 1, "reason": "Salassa pidettävä"}), 409, "request-closed")
+    assert client.get(url, headers=privacy).get_json() == done
+    assert_problem(client.get("/api/v1/privacy/requests/999999", headers=privacy), 404)
+
+
 @pytest.mark.parametrize("body, field", [
     ({"subject": {}}, "subject"),
     ({"received_at": "2026-11-01T00:00:00"}, "received_at"),

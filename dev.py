@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""The two commands: run the service on its embedded default, or run the tests.
+"""The commands: run the service on its embedded default, run the tests, or measure their coverage.
 
     python3 dev.py serve     # SQLite under instance/, in-process jobs, console backends
     python3 dev.py test      # the whole test suite, one worker per core (extra arguments go to pytest)
     python3 dev.py test --quick   # day-to-day: no browser or fault tests, fuzzing sampled
+    python3 dev.py coverage  # branch coverage of service/ and channels/ over both database passes
 
 Needs nothing but Python 3.11+: it makes a virtual environment in .venv and installs the
 pinned requirements into it, again only when a requirements file changed.
@@ -102,7 +103,65 @@ def test(argv: list[str]) -> int:
     return result.returncode
 
 
-COMMANDS = {"serve": serve, "test": test}
+def _coverage(*args: str, env: dict) -> int:
+    return subprocess.run([str(PYTHON), "-m", "coverage", *args], cwd=ROOT, env=env).returncode
+
+
+def _by_domain(report: Path) -> None:
+    """Branch coverage per domain (a package of service/, service's own modules, channels/):
+    the table of docs/development.md."""
+    import json
+
+    domains: dict[str, list[int]] = {}
+    for name, data in json.loads(report.read_text())["files"].items():
+        parts = Path(name).parts
+        domain = parts[0] + "/" if parts[0] == "channels" or len(parts) == 2 else "/".join(parts[:2]) + "/"
+        counts = domains.setdefault(domain, [0, 0])
+        counts[0] += data["summary"]["covered_branches"]
+        counts[1] += data["summary"]["num_branches"]
+    print(f"{'domain':<24} {'branches':>9} {'missed':>7} {'cover':>6}")
+    # Packages of static files (the console, the widget) have no branches to show.
+    measured = {domain: counts for domain, counts in domains.items() if counts[1]}
+    for domain, (covered, total) in sorted(measured.items(), key=lambda item: item[1][0] / item[1][1]):
+        print(f"{domain:<24} {total:>9} {total - covered:>7} {100 * covered / (total or 1):>5.1f}%")
+    covered, total = (sum(c[i] for c in domains.values()) for i in (0, 1))
+    print(f"{'all':<24} {total:>9} {total - covered:>7} {100 * covered / (total or 1):>5.1f}%")
+
+
+def coverage(argv: list[str]) -> int:
+    """The suite under coverage.py (.coveragerc): the SQLite pass, then the PostgreSQL and Redis
+    pass when DATABASE_URL and REDIS_URL are set (as .ci/run sets them), combined into one
+    report. A failing test still leaves its data, so the report is written either way."""
+    ensure_environment("requirements-dev.txt")
+    env = _test_environment()
+    # Absolute, so that subprocesses started in other directories write next to the others.
+    env["COVERAGE_FILE"] = str(ROOT / ".coverage")
+    env["COVERAGE_RCFILE"] = str(ROOT / ".coveragerc")
+    _coverage("erase", env=env)
+    # A warning from coverage itself (a forked process with nothing measured) is not a test failure.
+    pytest = ["-m", "pytest", "-W", "ignore::coverage.exceptions.CoverageWarning", *_workers(argv), *argv]
+    database_url, redis_url = env.pop("DATABASE_URL", None), env.pop("REDIS_URL", None)
+    _say("coverage 1/2: SQLite, in-process jobs")
+    failed = _coverage("run", *pytest, env=env) != 0
+    if database_url and redis_url:
+        _say("coverage 2/2: PostgreSQL, jobs through Redis and real RQ workers")
+        second = dict(env, DATABASE_URL=database_url, REDIS_URL=redis_url)
+        failed = _coverage("run", *pytest, env=second) != 0 or failed
+    else:
+        _say("coverage 2/2 skipped: set DATABASE_URL and REDIS_URL for the PostgreSQL and Redis pass;"
+             " the figure below is the SQLite pass alone")
+    _coverage("combine", "-q", env=env)
+    _coverage("report", env=env)
+    _coverage("json", "-q", "-o", str(ROOT / "test-artifacts" / "coverage.json"), env=env)
+    _coverage("html", "-q", env=env)
+    _by_domain(ROOT / "test-artifacts" / "coverage.json")
+    _say("per-file detail in test-artifacts/coverage/index.html")
+    if failed:
+        print("[dev] some tests failed: the coverage above is of the tests that ran.", file=sys.stderr)
+    return 1 if failed else 0
+
+
+COMMANDS = {"serve": serve, "test": test, "coverage": coverage}
 
 
 def main() -> int:

@@ -29,6 +29,24 @@ def test_the_same_message_posted_concurrently_is_stored_once(app, intake, admin,
     assert len(detail["contacts"]) == 1
 
 
+def test_the_same_message_with_a_file_posted_concurrently_leaves_one_file_on_disk(app, intake, admin, client):
+    # The posts that lose the race have written their copy of the file before their insert
+    # fails: they must delete it, or the disk keeps personal data no case refers to.
+    import base64
+
+    body = {"channel": "sms", "external_id": "SMconcurrentfile1", "from": {"phone": "+358401112224"},
+            "body": "Liitteenä", "attachments": [{"filename": "liite.pdf", "content_type": "application/pdf",
+                                                  "content_base64": base64.b64encode(b"%PDF-1.4\nx\n%%EOF\n").decode()}]}
+    results = _post_many(app, intake, [body] * 12)
+
+    assert sorted(status for status, _ in results).count(201) == 1, results
+    (case,) = client.get("/api/v1/cases", headers=admin).get_json()["items"]
+    detail = client.get(f"/api/v1/cases/{case['id']}", headers=admin).get_json()
+    assert len(detail["contacts"]) == 1 and len(detail["attachments"]) == 1
+    root = app.extensions["file_storage"].root
+    assert len([path for path in root.rglob("*") if path.is_file()]) == 1
+
+
 def _bodies(prefix, phone, n):
     return [{"channel": "sms", "external_id": f"{prefix}{i:04d}", "from": {"phone": phone},
              "body": f"viesti {i}"} for i in range(n)]

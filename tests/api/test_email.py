@@ -440,6 +440,27 @@ def test_a_file_that_cannot_be_read_holds_back_its_reply_only(smtp_app, smtpd, a
         assert (waiting.status, waiting.last_error) == ("queued", "file storage: IsADirectoryError")
 
 
+def test_a_reply_whose_file_left_the_disk_fails_and_sends_nothing(smtp_app, smtpd, admin_for, tmp_path):
+    # Not retried: the bytes will not come back, and a reply without its file must not go out.
+    _, inbox = smtpd
+    client = smtp_app.test_client()
+    adviser = admin_for(smtp_app, "adviser")
+    case_id = _post(client, _eml("plain_utf8_qp.eml")).get_json()["case_id"]
+    uploaded = client.post(f"/api/v1/cases/{case_id}/attachments", headers=adviser,
+                           data={"file": (__import__("io").BytesIO(b"%PDF-1.4 x"), "x.pdf", "application/pdf")},
+                           content_type="multipart/form-data").get_json()
+    (stored,) = [path for path in (tmp_path / "files").rglob("*") if path.is_file()]
+    stored.unlink()
+
+    reply = client.post(f"/api/v1/cases/{case_id}/replies", headers=adviser,
+                        json={"channel": "email", "body": "Liitteenä.", "attachment_ids": [uploaded["id"]]})
+
+    assert reply.status_code == 201, reply.get_json()
+    assert delivery_status(smtp_app, reply.get_json()["delivery"]["id"]) == (
+        "failed", "an attached file is no longer stored")
+    assert inbox.envelopes == []
+
+
 def test_a_reply_cannot_send_a_file_of_another_case(mail_client, staff, api):
     first = _post(mail_client, _eml("plain_utf8_qp.eml")).get_json()
     other = _post(mail_client, _eml("windows1252.eml")).get_json()

@@ -129,6 +129,30 @@ def test_forwarding_to_an_inactive_authority_is_a_conflict(client, intake, advis
     assert_problem(response, 409, "authority-inactive")
 
 
+def test_a_closed_case_is_not_forwarded_and_nothing_is_disclosed(app, client, intake, adviser, admin):
+    case_id = _case_with_customer(client, intake, adviser)
+    authority = _authority(client, admin)
+    client.post(f"/api/v1/cases/{case_id}/close", headers=adviser)
+
+    response = client.post(f"/api/v1/cases/{case_id}/forward", headers=adviser,
+                           json={"authority_id": authority["id"], "disclose": ["email"], "legal_basis": "x"})
+
+    assert_problem(response, 409, "invalid-transition")
+    assert app.extensions["senders"]["email"].sent == []
+    assert client.get(f"/api/v1/cases/{case_id}/disclosures", headers=adviser).get_json()["items"] == []
+
+
+def test_authorities_have_unique_names_and_an_unknown_one_is_404(client, admin):
+    _authority(client, admin)
+
+    again = client.post("/api/v1/authorities", headers=admin,
+                        json={"name": "Verohallinto", "email": "toinen@vero.example.fi"})
+
+    assert_problem(again, 409)
+    assert_problem(client.get("/api/v1/authorities/999999", headers=admin), 404)
+    assert [a["name"] for a in client.get("/api/v1/authorities", headers=admin).get_json()["items"]] == ["Verohallinto"]
+
+
 def test_only_admins_manage_authorities_but_advisers_see_them(client, admin, adviser):
     assert client.post("/api/v1/authorities", json={"name": "X", "email": "x@example.fi"},
                        headers=adviser).status_code == 403

@@ -176,6 +176,31 @@ def test_an_access_request_is_completed_without_a_reason_as_before(client, priva
     assert client.post(f"/api/v1/privacy/requests/{request['id']}/complete", headers=privacy).status_code == 200
 
 
+def test_a_completed_request_is_not_extended_completed_again_or_withheld_from(client, privacy):
+    request = _register(client, privacy, received_at=_month_start().isoformat())
+    done = client.post(f"/api/v1/privacy/requests/{request['id']}/complete", headers=privacy).get_json()
+    url = f"/api/v1/privacy/requests/{request['id']}"
+
+    assert_problem(client.post(url + "/extend", headers=privacy, json=_extension()), 409, "request-closed")
+    assert_problem(client.post(url + "/complete", headers=privacy), 409, "request-closed")
+    assert_problem(client.post(url + "/withhold", headers=privacy, json={
+        "item_type": "note", "item_id": 1, "reason": "Salassa pidettävä"}), 409, "request-closed")
+    assert client.get(url, headers=privacy).get_json() == done
+    assert_problem(client.get("/api/v1/privacy/requests/999999", headers=privacy), 404)
+
+
+def test_a_person_cannot_be_told_of_an_extension_before_asking_and_only_access_has_an_export(client, privacy):
+    request = _register(client, privacy, received_at=_month_start().isoformat())
+    before = (_month_start() - timedelta(hours=1)).isoformat()
+
+    assert_problem(client.post(f"/api/v1/privacy/requests/{request['id']}/extend", headers=privacy,
+                               json=_extension(notified_at=before)), 422, fields=["notified_at"])
+    assert client.get(f"/api/v1/privacy/requests/{request['id']}", headers=privacy).get_json()["extended_at"] is None
+    erasure = _register(client, privacy, type="erasure")
+    assert_problem(client.get(f"/api/v1/privacy/requests/{erasure['id']}/export", headers=privacy),
+                   409, "not-an-access-request")
+
+
 @pytest.mark.parametrize("body, field", [
     ({"subject": {}}, "subject"),
     ({"received_at": "2026-11-01T00:00:00"}, "received_at"),

@@ -65,7 +65,7 @@ SELECT f[1 + n % array_length(f, 1)] || ' ' || l[1 + (n / 7) % array_length(l, 1
 FROM generate_series(1, :n) n, (SELECT string_to_array(:first, ' ') f, string_to_array(:last, ' ') l) names
 """)
 # A text of 8 to 40 words of the case's language, drawn by hashing (case, contact, position).
-TEXT_OF = """(SELECT string_agg(w.words[1 + abs(hashint4(:seed + {key} * 7919 + g)) % array_length(w.words, 1)], ' ')
+TEXT_OF = """(SELECT string_agg(w.words[1 + abs(hashint8(:seed + {key}::bigint * 7919 + g)) % array_length(w.words, 1)], ' ')
              || CASE WHEN abs(hashint4({key})) % {rare_every} = 0
                      THEN ' ' || (ARRAY[{rare}])[1 + abs(hashint4({key} + 1)) % {rare_count}] ELSE '' END
         FROM generate_series(1, 8 + abs(hashint4({key})) % 33) g)"""

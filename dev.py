@@ -4,6 +4,7 @@
     python3 dev.py serve     # SQLite under instance/, in-process jobs, console backends
     python3 dev.py test      # the whole test suite, one worker per core (extra arguments go to pytest)
     python3 dev.py test --quick   # day-to-day: no browser or fault tests, fuzzing sampled
+    python3 dev.py mutation retention   # mutation testing of one domain's rules (docs/development.md)
 
 Needs nothing but Python 3.11+: it makes a virtual environment in .venv and installs the
 pinned requirements into it, again only when a requirements file changed.
@@ -12,6 +13,7 @@ pinned requirements into it, again only when a requirements file changed.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -90,7 +92,83 @@ def test(argv: list[str]) -> int:
     return result.returncode
 
 
-COMMANDS = {"serve": serve, "test": test}
+# Mutation testing (mutmut): per domain, the modules that hold its rules and the tests that
+# check them. A run mutates only these files and, for each mutant, runs only the tests that
+# called the mutated function, in one process: the whole suite per mutant would take days here.
+MUTATION_DOMAINS: dict[str, tuple[list[str], list[str]]] = {
+    "retention": (["service/retention/logic.py", "service/privacy/retention.py"],
+                  ["tests/api/test_retention.py", "tests/api/test_retention_clocks.py",
+                   "tests/api/test_retention_deletion.py", "tests/api/test_retention_recordings.py",
+                   "tests/api/test_privacy_retention.py"]),
+    "permissions": (["service/auth/permissions.py", "service/auth/guard.py"],
+                    ["tests/api/test_auth.py", "tests/api/test_api_keys.py", "tests/api/test_role_matrix.py",
+                     "tests/api/test_permissions.py"]),
+    "privacy": (["service/privacy/logic.py", "service/privacy/export.py"],
+                ["tests/api/test_privacy.py", "tests/api/test_restriction.py"]),
+    "outbox": (["service/outbox/logic.py", "service/outbox/delivery.py"],
+               ["tests/integration/test_outbox_drain.py", "tests/api/test_sms.py"]),
+    "intake": (["service/intake/batch.py", "service/intake/logic.py"],
+               ["tests/api/test_intake.py", "tests/integration/test_intake_batches.py",
+                "tests/api/test_thread_window.py"]),
+}
+# What the tests need besides service/ (migrations: create_app finds them beside service/).
+MUTATION_ALSO_COPY = ["channels", "migrations", "pytest.ini", "wsgi.py"]
+
+
+def _mutation_config(domain: str) -> str:
+    modules, tests = MUTATION_DOMAINS[domain]
+    tests = [t for t in tests if (ROOT / t).exists()]
+
+    def lines(values: list[str]) -> str:
+        return "".join(f"\n    {value}" for value in values)
+
+    return ("# Written by `python3 dev.py mutation`; edit MUTATION_DOMAINS in dev.py instead.\n"
+            "[mutmut]\n"
+            "source_paths = service\n"
+            f"only_mutate ={lines(modules)}\n"
+            f"pytest_add_cli_args_test_selection ={lines(tests)}\n"
+            # One process (the machine is shared), SQLite and in-process jobs (no DATABASE_URL).
+            "pytest_add_cli_args =\n    -n\n    0\n    -p\n    no:cacheprovider\n"
+            f"also_copy ={lines(MUTATION_ALSO_COPY)}\n"
+            "use_git_change_detection = false\n")
+
+
+def mutation(argv: list[str]) -> int:
+    """Run mutmut over one domain (or all), each in .mutation/<domain>/ with its own cache:
+    a rerun tests only mutants not yet decided, or of functions changed since."""
+    domains = argv or list(MUTATION_DOMAINS)
+    unknown = [d for d in domains if d not in MUTATION_DOMAINS]
+    if unknown:
+        print(f"unknown domain {unknown[0]!r}; one of: {', '.join(MUTATION_DOMAINS)}", file=sys.stderr)
+        return 2
+    ensure_environment("requirements-dev.txt")
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    for domain in domains:
+        work = ROOT / ".mutation" / domain
+        work.mkdir(parents=True, exist_ok=True)
+        for name in ["service", "tests", *MUTATION_ALSO_COPY]:
+            link = work / name
+            if not link.is_symlink():
+                link.symlink_to(ROOT / name)
+        (work / "setup.cfg").write_text(_mutation_config(domain))
+        _say(f"mutation testing {domain} in {work.relative_to(ROOT)}")
+        subprocess.run([str(BIN / "mutmut"), "run", "--max-children", "1"], cwd=work, env=env)
+        subprocess.run([str(BIN / "mutmut"), "export-cicd-stats"], cwd=work, env=env, stdout=subprocess.DEVNULL)
+        survivors = subprocess.run([str(BIN / "mutmut"), "results"], cwd=work, env=env,
+                                   capture_output=True, text=True).stdout
+        stats_file = work / "mutants" / "mutmut-cicd-stats.json"
+        if stats_file.exists():
+            stats = json.loads(stats_file.read_text())
+            decided = stats["killed"] + stats["survived"] + stats["timeout"]
+            score = 100 * (stats["killed"] + stats["timeout"]) / decided if decided else 0.0
+            _say(f"{domain}: {stats['killed']} killed, {stats['timeout']} timed out, {stats['survived']} survived, "
+                 f"{stats['no_tests']} not reached by its tests: score {score:.1f}% of those reached")
+        print(survivors, end="")
+        _say(f"a mutant's diff: cd {work.relative_to(ROOT)} && {BIN / 'mutmut'} show <name>")
+    return 0
+
+
+COMMANDS = {"serve": serve, "test": test, "mutation": mutation}
 
 
 def main() -> int:

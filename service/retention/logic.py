@@ -115,23 +115,17 @@ def release_hold(*, actor: Principal, case_id: int) -> Case:
 
 # --- policy changes --------------------------------------------------------------------------
 
-def recompute_for_line(line: ServiceLine, *, default_case_days: int, default_recording_days: int) -> tuple[int, int]:
+def recompute_for_line(line: ServiceLine, *, default_case_days: int, default_recording_days: int) -> None:
     """After a policy change: new retention dates for the line's closed cases and recordings."""
     case_days = line.case_retention_days or default_case_days
     recording_days = line.recording_retention_days or default_recording_days
     cases = db.session.scalars(select(Case).where(Case.service_line_id == line.id, Case.status == CLOSED,
                                                   Case.closed_at.is_not(None)))
-    changed_cases = 0
     for case in cases:
         case.retention_until = case.closed_at + timedelta(days=case_days)
-        changed_cases += 1
     # By the recording's own line: one whose case is already gone follows the policy too.
-    recordings = db.session.scalars(select(Recording).where(Recording.service_line_id == line.id))
-    changed_recordings = 0
-    for recording in recordings:
+    for recording in db.session.scalars(select(Recording).where(Recording.service_line_id == line.id)):
         recording.retention_until = recording.recorded_at + timedelta(days=recording_days)
-        changed_recordings += 1
-    return changed_cases, changed_recordings
 
 
 # --- the purge -------------------------------------------------------------------------------

@@ -347,6 +347,14 @@ def test_me__malformed_authorization_header_is_401(client, header):
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
 
 
+def test_me__without_an_authorization_header_is_401_saying_what_to_send(client):
+    response = client.get(ME)
+
+    body = assert_problem(response, 401)
+    assert body["detail"] == "Send `Authorization: Bearer <token>` or an API key."
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
 def test_me__unknown_token_is_401(client):
     response = client.get(ME, headers=_bearer("made-up-token-" + "a" * 30))
 

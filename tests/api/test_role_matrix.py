@@ -252,6 +252,14 @@ def test_asking_for_an_unknown_permission_raises_naming_it_rather_than_refusing(
         require("cases.raed")
 
 
+def test_a_key_with_a_scope_this_version_does_not_know_is_refused_not_an_error():
+    """A key stored with a scope a later version dropped grants nothing: a 403, not a 500."""
+    retired = Principal(kind="api_key", id=1, name="vanha vaihde", scopes=frozenset({"retired", SCOPE_INTAKE}))
+    unknown_only = Principal(kind="api_key", id=2, name="vanha", scopes=frozenset({"retired"}))
+
+    assert not unknown_only.may("intake.post")
+    assert retired.may("intake.post") and not retired.may("cases.read")
+
 def test_a_guarded_view_carries_the_permission_this_walk_reads():
     def view():
         return "ok"

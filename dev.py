@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""The commands: run the service on its embedded default, run the tests, or measure their coverage.
+"""The commands: run the service on its embedded default, run the tests, or measure them (coverage, mutation).
 
     python3 dev.py serve     # SQLite under instance/, in-process jobs, console backends
     python3 dev.py test      # the whole test suite, one worker per core (extra arguments go to pytest)
     python3 dev.py test --quick   # day-to-day: no browser or fault tests, fuzzing sampled
     python3 dev.py coverage  # branch coverage of service/ and channels/ over both database passes
+    python3 dev.py mutation retention   # mutation testing of one domain's rules (docs/development.md)
 
 Needs nothing but Python 3.11+: it makes a virtual environment in .venv and installs the
 pinned requirements into it, again only when a requirements file changed.
@@ -161,7 +162,93 @@ def coverage(argv: list[str]) -> int:
     return 1 if failed else 0
 
 
-COMMANDS = {"serve": serve, "test": test, "coverage": coverage}
+# Mutation testing (mutmut): per domain, the modules that hold its rules and the tests that
+# check them. A run mutates only these files and, for each mutant, runs only the tests that
+# called the mutated function, in one process: the whole suite per mutant would take days here.
+MUTATION_DOMAINS: dict[str, tuple[list[str], list[str]]] = {
+    "retention": (["service/retention/logic.py", "service/privacy/retention.py"],
+                  ["tests/api/test_retention.py", "tests/api/test_retention_clocks.py",
+                   "tests/api/test_retention_deletion.py", "tests/api/test_retention_recordings.py",
+                   "tests/api/test_privacy_retention.py", "tests/api/test_case_merging.py"]),
+    # The role matrix as the quick tier samples it (one caller in ten, a different sample each
+    # day): the whole matrix once per run is more than this machine can spare.
+    "permissions": (["service/auth/permissions.py", "service/auth/guard.py"],
+                    ["tests/api/test_auth.py", "tests/api/test_api_keys.py", "tests/api/test_second_factor.py",
+                     "tests/api/test_role_matrix.py", "--quick"]),
+    "privacy": (["service/privacy/logic.py", "service/privacy/export.py"],
+                ["tests/api/test_privacy.py", "tests/api/test_restriction.py"]),
+    "outbox": (["service/outbox/logic.py", "service/outbox/delivery.py"],
+               ["tests/integration/test_outbox_drain.py", "tests/api/test_sms.py"]),
+    "intake": (["service/intake/batch.py", "service/intake/logic.py"],
+               ["tests/api/test_intake.py", "tests/integration/test_intake_batches.py",
+                "tests/api/test_thread_window.py"]),
+}
+# What the tests need besides service/ (migrations: create_app finds them beside service/).
+MUTATION_ALSO_COPY = ["channels", "migrations", "pytest.ini", "wsgi.py"]
+
+
+def _mutation_config(domain: str) -> str:
+    modules, tests = MUTATION_DOMAINS[domain]
+    tests = [t for t in tests if t.startswith("-") or (ROOT / t).exists()]
+
+    def lines(values: list[str]) -> str:
+        return "".join(f"\n    {value}" for value in values)
+
+    return ("# Written by `python3 dev.py mutation`; edit MUTATION_DOMAINS in dev.py instead.\n"
+            "[mutmut]\n"
+            "source_paths = service\n"
+            f"only_mutate ={lines(modules)}\n"
+            f"pytest_add_cli_args_test_selection ={lines(tests)}\n"
+            # One process (the machine is shared), SQLite and in-process jobs (no DATABASE_URL).
+            "pytest_add_cli_args =\n    -n\n    0\n    -p\n    no:cacheprovider\n"
+            f"also_copy ={lines(MUTATION_ALSO_COPY)}\n"
+            "use_git_change_detection = false\n"
+            # A log line's wording is no rule (masking is tested on the handler itself).
+            "do_not_mutate_patterns =\n    ^\\s*log\\.\n")
+
+
+def mutation(argv: list[str]) -> int:
+    """Run mutmut over one domain (or every domain), each in .mutation/<domain>/ with its own
+    cache: a rerun tests only the mutants not yet decided and those of functions changed since.
+    After the domain, mutant names or globs (service.retention.logic.x_purge*) run just those,
+    again even if decided."""
+    domains, names = (argv[:1], argv[1:]) if argv else (list(MUTATION_DOMAINS), [])
+    unknown = [d for d in domains if d not in MUTATION_DOMAINS]
+    if unknown:
+        print(f"unknown domain {unknown[0]!r}; one of: {', '.join(MUTATION_DOMAINS)}", file=sys.stderr)
+        return 2
+    ensure_environment("requirements-dev.txt")
+    mutmut = str(BIN / "mutmut")
+    env = {k: v for k, v in _test_environment().items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    for domain in domains:
+        work = ROOT / ".mutation" / domain
+        work.mkdir(parents=True, exist_ok=True)
+        for name in ["service", "tests", *MUTATION_ALSO_COPY]:
+            link = work / name
+            if not link.is_symlink():
+                link.symlink_to(ROOT / name)
+        (work / "setup.cfg").write_text(_mutation_config(domain))
+        _say(f"mutation testing {domain} in {work.relative_to(ROOT)}")
+        subprocess.run([mutmut, "run", "--max-children", "1", *names], cwd=work, env=env)
+        listing = subprocess.run([mutmut, "results", "--all", "true"], cwd=work, env=env,
+                                 capture_output=True, text=True).stdout
+        results = [line.strip().rsplit(": ", 1) for line in listing.splitlines() if ": " in line]
+        counts: dict[str, int] = {}
+        for _, status in results:
+            counts[status] = counts.get(status, 0) + 1
+        killed = counts.get("killed", 0) + counts.get("timeout", 0)
+        survived = counts.get("survived", 0)
+        score = 100 * killed / (killed + survived) if killed + survived else 0.0
+        _say(f"{domain}: {killed} killed, {survived} survived, {counts.get('no tests', 0)} reached by no test, "
+             f"{counts.get('not checked', 0)} not run yet: score {score:.1f}%")
+        for name, status in results:
+            if status not in ("killed", "timeout", "not checked"):
+                print(f"    {name}: {status}")
+        _say(f"a mutant's diff: cd {work.relative_to(ROOT)} && {mutmut} show <name>")
+    return 0
+
+
+COMMANDS = {"serve": serve, "test": test, "coverage": coverage, "mutation": mutation}
 
 
 def main() -> int:

@@ -115,7 +115,7 @@ def release_hold(*, actor: Principal, case_id: int) -> Case:
 
 # --- policy changes --------------------------------------------------------------------------
 
-def recompute_for_line(line: ServiceLine, *, default_case_days: int, default_recording_days: int) -> tuple[int, int]:
+def recompute_for_line(line: ServiceLine, *, default_case_days: int, default_recording_days: int) -> None:
     """After a policy change: new retention dates for the line's closed cases and recordings.
 
     A closed case another case was merged into is recounted too when only the merged case is on
@@ -133,18 +133,12 @@ def recompute_for_line(line: ServiceLine, *, default_case_days: int, default_rec
     cases = db.session.scalars(select(Case).where(
         or_(Case.service_line_id == line.id, Case.id.in_(survivors)), Case.status == CLOSED,
         Case.closed_at.is_not(None)))
-    changed_cases = 0
     for case in cases:
         case.retention_until = (retention_date(case, closed_at=case.closed_at, default_days=default_case_days)
                                 if case.id in touched_by_a_merge else case.closed_at + timedelta(days=case_days))
-        changed_cases += 1
     # By the recording's own line: one whose case is already gone follows the policy too.
-    recordings = db.session.scalars(select(Recording).where(Recording.service_line_id == line.id))
-    changed_recordings = 0
-    for recording in recordings:
+    for recording in db.session.scalars(select(Recording).where(Recording.service_line_id == line.id)):
         recording.retention_until = recording.recorded_at + timedelta(days=recording_days)
-        changed_recordings += 1
-    return changed_cases, changed_recordings
 
 
 # --- the purge -------------------------------------------------------------------------------

@@ -343,8 +343,25 @@ def test_me__malformed_authorization_header_is_401(client, header):
     response = client.get(ME, headers={"Authorization": header})
 
     body = assert_problem(response, 401)
-    assert "Bearer" in body["detail"] or "unknown" in body["detail"]
+    # Refused for its shape, before any lookup: a 600-character "token" is never hashed.
+    assert body["detail"] == "The Authorization header must be `Bearer <token>`."
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_me__without_an_authorization_header_is_401_saying_what_to_send(client):
+    response = client.get(ME)
+
+    body = assert_problem(response, 401)
+    assert body["detail"] == "Send `Authorization: Bearer <token>` or an API key."
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_me__a_credential_up_to_512_characters_is_looked_up_and_a_longer_one_refused_unread(client):
+    looked_up = assert_problem(client.get(ME, headers=_bearer("a" * 512)), 401, "invalid-token")
+    refused = assert_problem(client.get(ME, headers=_bearer("a" * 513)), 401)
+
+    assert "unknown, expired or revoked" in looked_up["detail"]
+    assert refused["detail"] == "The Authorization header must be `Bearer <token>`."
 
 
 def test_me__unknown_token_is_401(client):

@@ -260,3 +260,12 @@ def test_the_widget_and_its_page_are_served(client):
         assert page.status_code == 200 and b'src="widget.js"' in page.data
         assert "script-src 'self'" in page.headers["Content-Security-Policy"]
     assert client.get("/chat-widget/other.js").status_code == 404
+
+
+def test_a_customers_chat_token_cannot_join_its_own_chat_as_the_adviser(client, adviser):
+    started, customer = _start(client)
+
+    refused = client.post(f"/api/v1/chats/{started['chat_id']}/join", headers=customer)
+
+    assert_problem(refused, 403)
+    assert client.post(f"/api/v1/chats/{started['chat_id']}/join", headers=adviser).status_code == 200

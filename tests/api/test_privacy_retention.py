@@ -117,3 +117,23 @@ def test_a_corrections_old_value_goes_with_its_customer(app, client, runner, int
     assert client.get("/api/v1/customers?phone=0401239999", headers=admin).get_json()["total"] == 0
     with app.app_context():
         assert db.session.query(RectificationHistory).count() == 0
+
+
+def test_the_purge_also_clears_what_was_withheld_and_why_the_answer_was_late(client, runner, privacy):
+    now = datetime.now(timezone.utc)
+    request = _request(client, privacy, received_at=(now - timedelta(days=3)).isoformat())
+    extended = client.post(f"/api/v1/privacy/requests/{request['id']}/extend", headers=privacy, json={
+        "months": 1, "reason": "Anna Asiakkaan puheluita on paljon", "notified_at": now.isoformat(),
+        "notified_via": "letter"})
+    assert extended.status_code == 200, extended.get_json()
+    client.post(f"/api/v1/privacy/requests/{request['id']}/withhold", headers=privacy, json={
+        "item_type": "note", "item_id": 1, "reason": "Anna Asiakkaan esitutkinta kesken"})
+    client.post(f"/api/v1/privacy/requests/{request['id']}/complete", headers=privacy, json={})
+    before = client.get(f"/api/v1/privacy/requests/{request['id']}", headers=privacy).get_json()
+    assert before["withheld"] and before["extension_reason"]
+
+    _purge(runner, "--as-of", _days_on(3 * 365 + 40))
+
+    purged = client.get(f"/api/v1/privacy/requests/{request['id']}", headers=privacy).get_json()
+    assert (purged["withheld"], purged["extension_reason"]) == (None, None)
+    assert "Anna" not in json.dumps(purged) and purged["extended_at"] and purged["personal_data_deleted_at"]

@@ -232,3 +232,39 @@ def test_the_api_refuses_to_delete_ahead_of_time(client, intake, adviser, admin)
 
     assert_problem(refused, 422, fields=["as_of"])
     assert client.get("/api/v1/cases", headers=admin).get_json()["total"] == 1
+
+
+def test_placing_and_releasing_a_hold_are_in_the_audit_log_as_the_officer_on_the_case(client, api, intake, adviser,
+                                                                                      admin):
+    officer = api.headers_for("privacy_officer")
+    case = _closed_case(client, intake, adviser, 45)
+    client.post(f"/api/v1/cases/{case['id']}/hold", json={"reason": "x"}, headers=officer)
+    client.delete(f"/api/v1/cases/{case['id']}/hold", headers=officer)
+
+    for action in ("case.hold_placed", "case.hold_released"):
+        (entry,) = client.get("/api/v1/audit", query_string={"action": action}, headers=admin).get_json()["items"]
+        assert (entry["actor_type"], entry["actor_id"], entry["actor_role"]) == ("official", officer.id,
+                                                                                 "privacy_officer")
+        assert (entry["object_type"], entry["object_id"]) == ("case", case["id"])
+
+
+def test_a_policy_change_moves_only_its_own_lines_closed_cases(client, intake, adviser, admin):
+    other_line = client.post("/api/v1/service-lines", json={"name": "Muu linja"}, headers=admin).get_json()["id"]
+    changed = _closed_case(client, intake, adviser, 55, attach=False)
+    line_id = changed["service_line"]["id"]
+    still_open = client.post("/api/v1/cases", json={"service_line_id": line_id}, headers=adviser).get_json()
+    elsewhere = client.post("/api/v1/cases", json={"service_line_id": other_line}, headers=adviser).get_json()
+    elsewhere = client.post(f"/api/v1/cases/{elsewhere['id']}/close", headers=adviser).get_json()
+
+    client.patch(f"/api/v1/retention/policies/{line_id}", json={"case_retention_days": 30}, headers=admin)
+
+    def shown(case):
+        return client.get(f"/api/v1/cases/{case['id']}", headers=admin).get_json()
+
+    moved = shown(changed)
+    assert datetime.fromisoformat(moved["retention_until"]) == (datetime.fromisoformat(moved["closed_at"])
+                                                                + timedelta(days=30))
+    assert shown(still_open)["retention_until"] is None  # an open case's clock starts when it closes
+    assert shown(elsewhere)["retention_until"] == elsewhere["retention_until"]  # another line's policy
+    assert datetime.fromisoformat(elsewhere["retention_until"]) == (datetime.fromisoformat(elsewhere["closed_at"])
+                                                                    + timedelta(days=365))

@@ -16,6 +16,7 @@ import pyotp
 import pytest
 
 from service import create_app
+from service.auth.guard import require
 from service.auth.permissions import PERMISSIONS, ROLES, SCOPE_INTAKE, Principal
 from tests.api.problems import assert_problem
 from tests.conftest import PASSWORD, Caller
@@ -238,6 +239,34 @@ def caller_headers(request, api):
                                headers=api.headers_for("admin")).get_json()
         return api.headers_for(caller, service_line_ids=[line["id"]])
     return api.headers_for(caller)
+
+
+
+def test_asking_for_an_unknown_permission_raises_naming_it_rather_than_refusing():
+    """A misspelt permission is a programming error that fails at once, never a quiet 403."""
+    admin = Principal(kind="official", id=1, name="Pääkäyttäjä", role="admin")
+
+    with pytest.raises(KeyError, match="cases.raed"):
+        admin.may("cases.raed")
+    with pytest.raises(KeyError, match="cases.raed"):
+        require("cases.raed")
+
+
+def test_a_key_with_a_scope_this_version_does_not_know_is_refused_not_an_error():
+    """A key stored with a scope a later version dropped grants nothing: a 403, not a 500."""
+    retired = Principal(kind="api_key", id=1, name="vanha vaihde", scopes=frozenset({"retired", SCOPE_INTAKE}))
+    unknown_only = Principal(kind="api_key", id=2, name="vanha", scopes=frozenset({"retired"}))
+
+    assert not unknown_only.may("intake.post")
+    assert retired.may("intake.post") and not retired.may("cases.read")
+
+def test_a_guarded_view_carries_the_permission_this_walk_reads():
+    def view():
+        return "ok"
+
+    guarded = require("retention.manage")(view)
+
+    assert (guarded.required_permission, guarded.__name__) == ("retention.manage", "view")
 
 
 @pytest.mark.parametrize(

@@ -73,6 +73,29 @@ def test_a_held_cases_recording_and_its_audio_stay_past_their_date_until_the_hol
     assert _audio_files(voice_app) == []  # the audio is gone from the disk, not only its row
 
 
+def test_a_hold_on_another_case_keeps_no_recording_past_its_date(voice_app, admin_for):
+    client, runner = voice_app.test_client(), voice_app.test_cli_runner()
+    admin, privacy = admin_for(voice_app, "admin"), admin_for(voice_app, "privacy_officer")
+    voice_line(client, admin, recording_retention_days=60)
+    recorded_call(client, admin, "CA" + "2e" * 16)
+    recording = _recording(client, admin)
+    written = client.post("/api/v1/inbound/messages", headers=Api(voice_app, client).api_key_headers(), json={
+        "channel": "sms", "external_id": "SM-held-elsewhere", "from": {"phone": "+358401234567"},
+        "body": "Toinen asia", "received_at": datetime.now(timezone.utc).isoformat()})
+    assert written.status_code in (200, 201), written.get_json()
+    held_case = written.get_json()["case_id"]
+    assert held_case != recording["case_id"]
+    assert client.post(f"/api/v1/cases/{held_case}/hold", headers=privacy,
+                       json={"reason": "Valitus hallinto-oikeudessa"}).status_code == 200
+
+    output = _purge(runner, "--as-of", _later(61))
+
+    assert "1 recordings" in output
+    assert client.get("/api/v1/recordings", headers=admin).get_json()["total"] == 0
+    assert _audio_files(voice_app) == []
+    assert client.get(f"/api/v1/cases/{held_case}", headers=admin).status_code == 200
+
+
 def test_a_policy_change_moves_the_date_of_a_recording_still_on_its_case(voice_app, admin_for):
     client, runner = voice_app.test_client(), voice_app.test_cli_runner()
     admin = admin_for(voice_app, "admin")

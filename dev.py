@@ -18,6 +18,7 @@ import os
 import subprocess
 import sys
 import venv
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -233,9 +234,7 @@ def mutation(argv: list[str]) -> int:
         listing = subprocess.run([mutmut, "results", "--all", "true"], cwd=work, env=env,
                                  capture_output=True, text=True).stdout
         results = [line.strip().rsplit(": ", 1) for line in listing.splitlines() if ": " in line]
-        counts: dict[str, int] = {}
-        for _, status in results:
-            counts[status] = counts.get(status, 0) + 1
+        counts = Counter(status for _, status in results)
         killed = counts.get("killed", 0) + counts.get("timeout", 0)
         survived = counts.get("survived", 0)
         score = 100 * killed / (killed + survived) if killed + survived else 0.0

@@ -55,15 +55,16 @@ def _gathering_step(sleep: Callable[[float], None], *, handed_over: Callable[[],
     intake per key."""
     handlers = current_app.extensions["inbound_handlers"]
     size, pause = _batch_size(), current_app.config["INTAKE_GATHER_MS"] / 1000
-    over = [False]
+    over = False
 
     def step() -> int:
-        if over[0]:
+        nonlocal over
+        if over:
             return 0
         taken = envelopes.process_due(handlers, limit=STEP, batch_size=size)
         if taken and taken < STEP and pause:  # less than a full step: nothing else was due
             if handed_over():
-                over[0] = True
+                over = True
             else:
                 sleep(pause)
         return taken

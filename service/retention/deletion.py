@@ -184,11 +184,15 @@ def _keep_people_whole(going: list[int]) -> None:
         _execute(update(Customer).where(Customer.merged_into_id == main_id).values(merged_into_id=first))
 
 
+def has_no_case():
+    """The condition on a customer row that no case refers to it."""
+    return ~exists().where(Case.customer_id == Customer.id)
+
+
 def _without_a_case(customer_ids) -> list[int]:
     if not customer_ids:
         return []
-    return list(db.session.scalars(select(Customer.id).where(
-        among(Customer.id, customer_ids), ~exists().where(Case.customer_id == Customer.id))))
+    return list(db.session.scalars(select(Customer.id).where(among(Customer.id, customer_ids), has_no_case())))
 
 
 def _execute(statement) -> None:

@@ -53,7 +53,7 @@ from ..privacy.retention import purge_expired_privacy_records
 from ..recordings.models import Recording
 from ..storage import FileStorage
 from ..sql import among
-from .deletion import (delete_cases, delete_customers_left_without_a_case, detach_or_delete_recordings,
+from .deletion import (delete_cases, delete_customers_left_without_a_case, detach_or_delete_recordings, has_no_case,
                        may_switch_off_row_triggers, switch_off_row_triggers)
 from .models import ProviderCopy
 
@@ -199,8 +199,8 @@ def purge(*, as_of: datetime | None = None, dry_run: bool = False, storage: File
     expired = expired.where(Case.legal_hold_at.is_(None))
     if dry_run:
         _count_only(report, as_of, expired)
-        report.customers += len(set(db.session.scalars(select(Customer.id).where(
-            ~exists().where(Case.customer_id == Customer.id)))) - _customers_under_request(settings.region))
+        report.customers += len(set(db.session.scalars(select(Customer.id).where(has_no_case())))
+                                - _customers_under_request(settings.region))
     else:
         kinds = set(settings.provider_deleters)
         _purge_recordings(report, as_of, storage, batch_size, progress, kinds)
@@ -324,7 +324,7 @@ def _purge_customers_no_longer_under_request(under_request: set[int], batch_size
     deleted, after = 0, 0
     while True:
         batch = list(db.session.scalars(select(Customer.id).where(
-            Customer.id > after, ~exists().where(Case.customer_id == Customer.id))
+            Customer.id > after, has_no_case())
             .order_by(Customer.id).limit(batch_size)))
         if not batch:
             return deleted

@@ -40,9 +40,9 @@ _ROW_PARTS = {
     "cases": (("first_response_target_met", "first_response_target_missed"),
               ("resolution_target_met", "resolution_target_missed")),
 }
-# A share and the counts shown beside it give back any one count it is made of: hidden
-# whenever one of them is.
-_SHARE_PARTS = {
+# Figures made of counts (shares, the mean score): with the counts shown beside them they give
+# back any one count they are made of, so each is hidden whenever one of its counts is.
+_FIGURE_COUNTS = {
     "service_level_share": ("offered", "answered_within_service_level"),
     # With the answered count and the scores shown, the mean is one more equation: two hidden
     # score counts (a lone small one takes another with it) are then solved for.
@@ -292,7 +292,7 @@ def _suppress_row(report: str, values: dict, hidden: set[str], threshold: int) -
         out[name] = None if name in hidden else values[name]
     for name in FIGURES[report]:
         value, n = values[name]
-        if value is not None and (n < threshold or any(part in hidden for part in _SHARE_PARTS.get(name, ()))):
+        if value is not None and (n < threshold or any(part in hidden for part in _FIGURE_COUNTS.get(name, ()))):
             hidden.add(name)
             value = None
         out[name] = value

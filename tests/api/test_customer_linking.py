@@ -35,6 +35,14 @@ def _customer_of(client, headers, case_id):
     return ok(client.get(f"/api/v1/cases/{case_id}", headers=headers))["customer"]
 
 
+def _link_the_two(client, adviser, privacy, by_sms, by_email) -> tuple[int, int]:
+    """The privacy officer links the email's record into the phone's: (phone's id, email's id)."""
+    phone_id = _customer_of(client, adviser, by_sms["case_id"])["id"]
+    email_id = _customer_of(client, adviser, by_email["case_id"])["id"]
+    ok(client.post(f"/api/v1/customers/{email_id}/link", json={"into_customer_id": phone_id}, headers=privacy))
+    return phone_id, email_id
+
+
 def test_linking_makes_one_person_whose_cases_stay_where_they_are(client, adviser, privacy, admin, two_records):
     by_sms, by_email = two_records
     phone_record = _customer_of(client, adviser, by_sms["case_id"])
@@ -92,9 +100,7 @@ def test_an_access_request_by_one_identity_answers_for_the_person(client, advise
 
 def test_unlinking_is_audited_and_the_record_stands_alone(client, adviser, privacy, admin, two_records):
     by_sms, by_email = two_records
-    phone_id = _customer_of(client, adviser, by_sms["case_id"])["id"]
-    email_id = _customer_of(client, adviser, by_email["case_id"])["id"]
-    ok(client.post(f"/api/v1/customers/{email_id}/link", json={"into_customer_id": phone_id}, headers=privacy))
+    phone_id, email_id = _link_the_two(client, adviser, privacy, by_sms, by_email)
 
     alone = ok(client.delete(f"/api/v1/customers/{email_id}/link", headers=privacy))
 
@@ -235,9 +241,7 @@ def test_a_new_role_leaves_the_grant_behind(client, admin, adviser):
 def test_a_correction_of_the_persons_details_shows_on_every_case_of_theirs(client, adviser, privacy, admin,
                                                                            two_records):
     by_sms, by_email = two_records
-    phone_id = _customer_of(client, adviser, by_sms["case_id"])["id"]
-    email_id = _customer_of(client, adviser, by_email["case_id"])["id"]
-    ok(client.post(f"/api/v1/customers/{email_id}/link", json={"into_customer_id": phone_id}, headers=privacy))
+    phone_id, email_id = _link_the_two(client, adviser, privacy, by_sms, by_email)
 
     ok(client.patch(f"/api/v1/customers/{email_id}", headers=privacy, json={
         "name": "Liisa Laine", "address": "Kotikatu 1", "email": "liisa.laine@example.fi"}))
@@ -293,9 +297,7 @@ def _purge_as_of(runner, days: int) -> str:
 def test_an_open_access_request_on_one_identity_keeps_every_record_of_the_person(client, runner, adviser, privacy,
                                                                                  two_records):
     by_sms, by_email = two_records
-    phone_id = _customer_of(client, adviser, by_sms["case_id"])["id"]
-    email_id = _customer_of(client, adviser, by_email["case_id"])["id"]
-    ok(client.post(f"/api/v1/customers/{email_id}/link", json={"into_customer_id": phone_id}, headers=privacy))
+    phone_id, email_id = _link_the_two(client, adviser, privacy, by_sms, by_email)
     request = ok(client.post("/api/v1/privacy/requests", headers=privacy, json={
         "type": "access", "subject": {"phone": "040 123 0001"}, "received_at": "2026-11-01T10:00:00+02:00"}), 201)
     for case in two_records:

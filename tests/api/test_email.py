@@ -413,15 +413,21 @@ def test_a_reply_carries_files_already_on_the_case(smtp_app, smtpd, admin_for):
     assert attached.get_filename() == "päätös.pdf" and attached.get_content() == decision
 
 
-def test_a_file_that_cannot_be_read_holds_back_its_reply_only(smtp_app, smtpd, admin_for, tmp_path):
-    _, inbox = smtpd
-    client = smtp_app.test_client()
-    adviser = admin_for(smtp_app, "adviser")
+def _case_with_a_stored_file(client, adviser, tmp_path):
+    """A case from an email, a file uploaded to it, and where storage keeps that file."""
     case_id = _post(client, _eml("plain_utf8_qp.eml")).get_json()["case_id"]
     uploaded = client.post(f"/api/v1/cases/{case_id}/attachments", headers=adviser,
                            data={"file": (__import__("io").BytesIO(b"%PDF-1.4 x"), "x.pdf", "application/pdf")},
                            content_type="multipart/form-data").get_json()
     (stored,) = [path for path in (tmp_path / "files").rglob("*") if path.is_file()]
+    return case_id, uploaded, stored
+
+
+def test_a_file_that_cannot_be_read_holds_back_its_reply_only(smtp_app, smtpd, admin_for, tmp_path):
+    _, inbox = smtpd
+    client = smtp_app.test_client()
+    adviser = admin_for(smtp_app, "adviser")
+    case_id, uploaded, stored = _case_with_a_stored_file(client, adviser, tmp_path)
     stored.unlink()
     stored.mkdir()  # the storage answers, but not with the file: an error other than "not found"
 
@@ -445,11 +451,7 @@ def test_a_reply_whose_file_left_the_disk_fails_and_sends_nothing(smtp_app, smtp
     _, inbox = smtpd
     client = smtp_app.test_client()
     adviser = admin_for(smtp_app, "adviser")
-    case_id = _post(client, _eml("plain_utf8_qp.eml")).get_json()["case_id"]
-    uploaded = client.post(f"/api/v1/cases/{case_id}/attachments", headers=adviser,
-                           data={"file": (__import__("io").BytesIO(b"%PDF-1.4 x"), "x.pdf", "application/pdf")},
-                           content_type="multipart/form-data").get_json()
-    (stored,) = [path for path in (tmp_path / "files").rglob("*") if path.is_file()]
+    case_id, uploaded, stored = _case_with_a_stored_file(client, adviser, tmp_path)
     stored.unlink()
 
     reply = client.post(f"/api/v1/cases/{case_id}/replies", headers=adviser,

@@ -42,18 +42,25 @@ def test_an_adviser_previews_and_merges_a_case_from_its_page(make_app, admin_for
     assert client.get(f"/api/v1/cases/{newer['id']}", headers=adviser).status_code == 404
 
 
+def _one_person_texting_from_two_numbers(client, headers, *senders) -> list[dict]:
+    """A customer record per number, both with the same name and address: candidates for linking."""
+    for sid, phone in senders:
+        twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + sid * 16, body="Muutto", from_=phone))
+    records = [client.get("/api/v1/customers", query_string={"phone": phone}, headers=headers).get_json()["items"][0]
+               for _, phone in senders]
+    for customer in records:
+        client.patch(f"/api/v1/customers/{customer['id']}", json={"name": "Liisa Laine", "address": "Kotikatu 1"},
+                     headers=headers)
+    return records
+
+
 def test_the_privacy_officer_links_a_candidate_record_as_the_same_person(make_app, admin_for, browser, serve):
     app = make_app()
     server = serve(app)
     client = app.test_client()
     officer = admin_for(app, "privacy_officer")
-    for sid, phone in (("c3" * 16, "+358403330000"), ("d4" * 16, "+358404440000")):
-        twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + sid, body="Muutto", from_=phone))
-    first, second = (client.get("/api/v1/customers", query_string={"phone": phone}, headers=officer)
-                     .get_json()["items"][0] for phone in ("+358403330000", "+358404440000"))
-    for customer in (first, second):
-        client.patch(f"/api/v1/customers/{customer['id']}", json={"name": "Liisa Laine", "address": "Kotikatu 1"},
-                     headers=officer)
+    first, second = _one_person_texting_from_two_numbers(client, officer, ("c3", "+358403330000"),
+                                                         ("d4", "+358404440000"))
 
     console = Console(browser, server.url).open()
     console.sign_in_to("#privacy-requests", officer.username)
@@ -102,13 +109,8 @@ def test_an_administrator_grants_an_adviser_linking_and_the_adviser_links_from_t
     client = app.test_client()
     admin = admin_for(app, "admin")
     adviser = admin_for(app, "adviser")
-    for sid, phone in (("a7" * 16, "+358406660000"), ("b8" * 16, "+358407770000")):
-        twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + sid, body="Muutto", from_=phone))
-    first, second = (client.get("/api/v1/customers", query_string={"phone": phone}, headers=admin)
-                     .get_json()["items"][0] for phone in ("+358406660000", "+358407770000"))
-    for customer in (first, second):
-        client.patch(f"/api/v1/customers/{customer['id']}", json={"name": "Liisa Laine", "address": "Kotikatu 1"},
-                     headers=admin)
+    first, second = _one_person_texting_from_two_numbers(client, admin, ("a7", "+358406660000"),
+                                                         ("b8", "+358407770000"))
     (case,) = client.get("/api/v1/cases", query_string={"q": "+358406660000"}, headers=adviser).get_json()["items"]
 
     console = Console(browser, server.url).open()

@@ -41,6 +41,7 @@ from redis import Redis
 from twilio.request_validator import RequestValidator
 
 from bench import load
+from bench.cpu import CpuByRole, per_message_ms
 from bench.common import (bearer, database_url, migrated_app, recreate_database, start_workers,
                           without_search_index_upkeep)
 from bench.intake import ACCOUNT, PATH, TOKEN, serve_with_gunicorn, signed_sms_requests, stop_server
@@ -128,6 +129,10 @@ def _percentiles(values: list[float]) -> dict:
     return {"probes": len(ordered), "p50_ms": pct(0.5), "p99_ms": pct(0.99), "max_ms": round(ordered[-1] * 1000, 1)}
 
 
+def _added(phases: list[dict]) -> dict:
+    return {role: sum(phase[role] for phase in phases) for role in phases[0]}
+
+
 def _ceiling_env(db: Database) -> dict:
     if db.sqlite_path:
         return {"BENCH_CEILING_SQLITE": str(Path(db.sqlite_path).with_name("ceiling.sqlite"))}
@@ -180,6 +185,9 @@ def main() -> None:
     ceiling = serve_with_gunicorn("bench.ceiling:app", ceiling_port, args.workers, _ceiling_env(db))
     service = serve_with_gunicorn("wsgi:app", intake_port, args.workers, service_env)
     workers = start_workers(app, redis_url, args.rq_workers, burst=False) if redis_url else []
+    worker_pids = [worker.pid for worker in workers]
+    ceiling_cpu = CpuByRole(web=[ceiling.pid], workers=[])
+    service_cpu = CpuByRole(web=[service.pid], workers=worker_pids)
 
     rng = random.Random(7)
     existing = [f"+3584{n:08d}" for n in range(args.customers)]
@@ -196,13 +204,18 @@ def main() -> None:
 
         per_turn = args.seconds / args.rounds
         ceilings, flat, paced, paced_rates, e2e_rates, probes = [], [], [], [], [], []
+        ceiling_spent, e2e_spent, ceiling_requests, e2e_messages = [], [], 0, 0
         for turn in range(args.rounds):
+            cpu_before = ceiling_cpu.snapshot()
             ceilings.append(load.measure("127.0.0.1", ceiling_port,
                                          signed_sms_requests(f"http://127.0.0.1:{ceiling_port}", senders, budget, 0),
                                          clients=args.clients, seconds=per_turn))
+            ceiling_spent.append(CpuByRole.since(cpu_before, ceiling_cpu.snapshot()))
+            ceiling_requests += len(ceilings[-1].results)
             ceiling_rate = load.summarise(ceilings[-1:])["per_second"]
 
             before, _ = db.counts()
+            cpu_before = service_cpu.snapshot()
             started = time.perf_counter()
             sample = load.measure("127.0.0.1", intake_port, signed_sms_requests(
                 base, senders[rng.randrange(budget):], budget, next_sid()), clients=args.clients, seconds=per_turn)
@@ -210,6 +223,8 @@ def main() -> None:
             accepted = sum(1 for status, _ in sample.results if status == 200)
             expected += accepted
             done = db.wait_until_stored(before + accepted)
+            e2e_spent.append(CpuByRole.since(cpu_before, service_cpu.snapshot()))
+            e2e_messages += accepted
             e2e_rates.append(accepted / (done - started))
 
             before, _ = db.counts()
@@ -238,6 +253,10 @@ def main() -> None:
             "ceiling": ceiling_result,
             "flat_out": {"webhook": load.summarise(flat), "end_to_end_contacts_per_second": end_to_end,
                          "share_of_ceiling": round(end_to_end / ceiling_result["per_second"], 2)},
+            # CPU milliseconds by role for each ceiling request, and for each message from its
+            # request until it is a contact: where the two cores went.
+            "cpu_ms_per_request": {"ceiling": per_message_ms(_added(ceiling_spent), ceiling_requests),
+                                   "end_to_end": per_message_ms(_added(e2e_spent), e2e_messages)},
             "paced_at_half_the_ceiling": {"rate": round(sum(paced_rates) / len(paced_rates)),
                                           "webhook": load.summarise(paced),
                                           "answer_to_visible_in_case_list": _percentiles(probes)},

@@ -36,6 +36,10 @@ class Settings:
     # PostgreSQL connections one process keeps, and the most it opens: a thread beyond them
     # waits for one. Python runs one core's worth of requests per process; more only queue there.
     DATABASE_POOL_SIZE: int = 5
+    # Lists count their matches up to this many (or the end of the page asked for); past it
+    # they answer "at least" (``total_exact`` false). Exact totals of a large queue cost every
+    # poll an index scan of all of it.
+    LIST_COUNT_UP_TO: int = 10_000
     # Unset: jobs run in-process; set: jobs go to RQ on this Redis.
     REDIS_URL: str | None = None
     SECRET_KEY: str = field(default_factory=lambda: secrets.token_hex(32))
@@ -197,7 +201,7 @@ class Settings:
 
     def __post_init__(self):
         for name in ("OUTBOX_DRAIN_JOBS", "OUTBOX_BATCH_SIZE", "INTAKE_JOBS", "PRIVACY_REQUEST_RETENTION_DAYS",
-                     "DATABASE_POOL_SIZE", "SCAN_MAX_ATTEMPTS", "CLAMD_TIMEOUT_SECONDS"):
+                     "DATABASE_POOL_SIZE", "LIST_COUNT_UP_TO", "SCAN_MAX_ATTEMPTS", "CLAMD_TIMEOUT_SECONDS"):
             if getattr(self, name) < 1:
                 raise RuntimeError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not 0 <= self.INTAKE_GATHER_MS <= 5000:

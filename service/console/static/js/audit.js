@@ -130,7 +130,9 @@ export function showAudit(main) {
   }
 
   function drawPage(page) {
-    const pages = Math.max(1, Math.ceil(page.total / page.page_size));
+    // Past the service's count (total_exact false) at least one more item follows the total.
+    const more = page.total_exact === false;
+    const pages = Math.max(1, Math.ceil((page.total + (more ? 1 : 0)) / page.page_size));
     // The pager is redrawn with the page; the keyboard stays on the button that was pressed,
     // or on the other one at either end.
     const go = (delta) => () => {
@@ -157,8 +159,8 @@ export function showAudit(main) {
           h("td", { class: "details" }, details(entry)))))),
       h("nav", { class: "pager", "aria-label": t("audit.pages") },
         h("button", { type: "button", id: "audit-previous", disabled: filters.page <= 1, onclick: go(-1) }, t("queue.previous")),
-        h("span", { id: "audit-page" }, t("audit.pageOf", { page: filters.page, pages, total: page.total })),
-        h("button", { type: "button", id: "audit-next", disabled: filters.page >= pages, onclick: go(1) }, t("queue.next"))))
+        h("span", { id: "audit-page" }, t(more ? "audit.pageOfAtLeast" : "audit.pageOf", { page: filters.page, pages, total: page.total })),
+        h("button", { type: "button", id: "audit-next", disabled: !more && filters.page >= pages, onclick: go(1) }, t("queue.next"))))
       : h("p", { class: "empty", id: "audit-empty" }, t("audit.none")));
   }
 

@@ -174,12 +174,14 @@ export function showQueue(main) {
   }
 
   function pager(page) {
-    const pages = Math.max(1, Math.ceil(page.total / page.page_size));
+    // Past the service's count (total_exact false) at least one more item follows the total.
+    const more = page.total_exact === false;
+    const pages = Math.max(1, Math.ceil((page.total + (more ? 1 : 0)) / page.page_size));
     const go = (delta) => () => { filters.page += delta; restart(); };
     return h("nav", { class: "pager", "aria-label": t("queue.pages") },
       h("button", { type: "button", disabled: filters.page <= 1, onclick: go(-1) }, t("queue.previous")),
-      h("span", {}, t("queue.pageOf", { page: filters.page, pages, total: page.total })),
-      h("button", { type: "button", disabled: filters.page >= pages, onclick: go(1) }, t("queue.next")));
+      h("span", {}, t(more ? "queue.pageOfAtLeast" : "queue.pageOf", { page: filters.page, pages, total: page.total })),
+      h("button", { type: "button", disabled: !more && filters.page >= pages, onclick: go(1) }, t("queue.next")));
   }
 
   const chats = waitingChats();

@@ -9,17 +9,20 @@ jobs, compared like with like in one run:
     .venv/bin/python -m bench.delivery                        # 20,000 messages (1,000 with latency), 4 workers
     .venv/bin/python -m bench.delivery --messages 2000 --latency-messages 200    # a quick run
     .venv/bin/python -m bench.delivery --latency-ms 50-150 --workers 2
+    .venv/bin/python -m bench.delivery --send-concurrency 50     # each drain job sends 50 at once
 
 Workers are RQ ``SimpleWorker`` processes (what ``rq worker -w rq.worker.SimpleWorker`` runs),
 each draining the queue in burst mode. The messages are queued as the reply endpoint queues
 them (``enqueue_delivery``), and the production drain jobs (``service.jobs.drain_outbox``)
 deliver them in batches through the real Twilio client, whose HTTP requests go to a small HTTP
-server in another process that answers like Twilio's Messages endpoint.
+server in another process that answers like Twilio's Messages endpoint. Each drain job sends
+up to ``OUTBOX_SEND_CONCURRENCY`` messages at once (``--send-concurrency``).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import random
@@ -86,9 +89,16 @@ class _Twilio(BaseHTTPRequestHandler):
         pass
 
 
+class _TwilioServer(ThreadingHTTPServer):
+    # Every drain job opens up to OUTBOX_SEND_CONCURRENCY connections at once; with the default
+    # backlog of 5 some would wait for a SYN to be sent again, a second each.
+    request_queue_size = 256
+    daemon_threads = True
+
+
 def _serve_twilio(port: int, latency) -> None:
     _Twilio.latency = latency
-    ThreadingHTTPServer(("127.0.0.1", port), _Twilio).serve_forever()
+    _TwilioServer(("127.0.0.1", port), _Twilio).serve_forever()
 
 
 def _milliseconds(value: str) -> tuple[float, float]:
@@ -103,22 +113,29 @@ def main() -> None:
                         help="messages in the phase with the provider's latency (it is slow by design)")
     parser.add_argument("--latency-ms", default="100-300", help="the loopback Twilio's answer time, LOW-HIGH")
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--send-concurrency", type=int, default=None,
+                        help="messages a drain job sends at once (default: OUTBOX_SEND_CONCURRENCY's)")
     args = parser.parse_args()
 
     url = database_url()
     redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
-    print(f"delivery benchmark: {args.messages:,} SMS ({args.latency_messages:,} with {args.latency_ms} ms provider "
-          f"latency), {args.workers} SimpleWorker processes, PostgreSQL {url.rsplit('@', 1)[-1]}, Redis "
-          f"{redis_url.rsplit('/', 2)[-2]}; fake Twilio on loopback; all on the same machine", flush=True)
     port = 8704
     context = get_context("fork")
     latency = context.Array("d", [0.0, 0.0], lock=False)
     twilio = context.Process(target=_serve_twilio, args=(port, latency), daemon=True)
     twilio.start()
     recreate_database(url)
+    # One HTTP client for each Twilio client the sender makes, as in production.
+    http = functools.partial(LoopbackTwilioHttp, f"http://127.0.0.1:{port}", timeout=20)
+    overrides = {"OUTBOX_SEND_CONCURRENCY": args.send_concurrency} if args.send_concurrency else {}
     app = migrated_app(url, with_channels=True, REDIS_URL=redis_url, TWILIO_ACCOUNT_SID=ACCOUNT, TWILIO_AUTH_TOKEN="bench",
                        TWILIO_FROM_NUMBER="+358501112223", PUBLIC_BASE_URL="http://127.0.0.1:8000",
-                       TWILIO_HTTP_CLIENT=LoopbackTwilioHttp(f"http://127.0.0.1:{port}", timeout=20))
+                       TWILIO_HTTP_CLIENT=http, **overrides)
+    concurrency = app.config["OUTBOX_SEND_CONCURRENCY"]
+    print(f"delivery benchmark: {args.messages:,} SMS ({args.latency_messages:,} with {args.latency_ms} ms provider "
+          f"latency), {args.workers} SimpleWorker processes, each drain job sending {concurrency} at once, "
+          f"PostgreSQL {url.rsplit('@', 1)[-1]}, Redis {redis_url.rsplit('/', 2)[-2]}; fake Twilio on loopback; "
+          f"all on the same machine; load average {' '.join(f'{n:.2f}' for n in os.getloadavg())}", flush=True)
     twilio_sender = app.extensions["senders"]["sms"]
     redis = Redis.from_url(redis_url)
     redis.flushdb()
@@ -161,7 +178,8 @@ def main() -> None:
     finally:
         redis.flushdb()
         twilio.terminate()
-    print(json.dumps({"workers": args.workers, "provider_latency_ms": args.latency_ms,
+    print(json.dumps({"workers": args.workers, "send_concurrency": concurrency, "provider_latency_ms": args.latency_ms,
+                      "load_average_after": [round(n, 2) for n in os.getloadavg()],
                       "headline_messages_per_second_with_latency": round(with_latency, 1),
                       "messages_per_second_twilio_at_once": round(immediate),
                       "ceiling_messages_per_second": round(ceiling),

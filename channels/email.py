@@ -173,7 +173,8 @@ def sendgrid_message():
 
 class SmtpSender:
     """Sends email over SMTP (STARTTLS when configured). One connection per message keeps a
-    failed session from spoiling the next; batching is for the delivery benchmark to argue."""
+    failed session from spoiling the next, and lets a drain job's threads send at once with
+    nothing shared between them but settings; batching is for the delivery benchmark to argue."""
 
     def __init__(self, *, host: str, port: int, starttls: bool, user: str | None, password: str | None,
                  mail_from: str, timeout: float = 30):

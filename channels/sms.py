@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Callable
 
 from flask import Flask, Response, current_app, request
 from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.http import HttpClient
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 from twilio.twiml.messaging_response import MessagingResponse
@@ -195,16 +198,40 @@ def sms_status():
 
 
 class TwilioSmsSender:
-    """Sends through Twilio's REST API. ``http_client`` lets tests stand in for Twilio."""
+    """Sends through Twilio's REST API, from as many threads as a drain job sends on.
+
+    Twilio's client is not thread-safe: its HTTP client keeps the last response on itself and
+    returns it from there, so two threads sharing one could each record the other's message
+    id. A send borrows a client no other send is using; clients are kept for the next sends,
+    with their open connections. ``http_client`` lets tests and benchmarks stand in for Twilio:
+    a function that makes one HTTP client per Twilio client, or one ``HttpClient`` that every
+    send shares (it must then be thread-safe itself)."""
 
     def __init__(self, *, account_sid: str, auth_token: str, from_number: str | None,
-                 messaging_service_sid: str | None, status_callback: str | None, http_client=None):
+                 messaging_service_sid: str | None, status_callback: str | None,
+                 http_client: HttpClient | Callable[[], HttpClient] | None = None):
+        self.credentials = (account_sid, auth_token)
         # A timeout well below the job timeout and the outbox lease: a hung request must fail
         # (and be retried) before anyone could think the message was lost and send it again.
-        self.client = Client(account_sid, auth_token, http_client=http_client or TwilioHttpClient(timeout=20))
+        self.http_client = http_client or (lambda: TwilioHttpClient(timeout=20))
         self.from_number = from_number
         self.messaging_service_sid = messaging_service_sid
         self.status_callback = status_callback
+        self._idle: list[Client] = []
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def _client(self):
+        with self._lock:
+            client = self._idle.pop() if self._idle else None
+        if client is None:
+            http = self.http_client if isinstance(self.http_client, HttpClient) else self.http_client()
+            client = Client(*self.credentials, http_client=http)
+        try:
+            yield client
+        finally:
+            with self._lock:
+                self._idle.append(client)
 
     def send(self, message: Outgoing) -> SendResult:
         # The callback names the outbox row, so Twilio's report can tie its message id to the
@@ -216,7 +243,8 @@ class TwilioSmsSender:
         else:
             arguments["from_"] = self.from_number
         try:
-            created = self.client.messages.create(**arguments)
+            with self._client() as client:
+                created = client.messages.create(**arguments)
         except TwilioRestException as error:
             code = str(error.code) if error.code else str(error.status)
             if error.status == 429 or error.status >= 500:

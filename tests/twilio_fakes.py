@@ -4,6 +4,7 @@ client for the REST API that records requests and answers like Twilio."""
 from __future__ import annotations
 
 import json
+import threading
 
 from twilio.http import HttpClient
 from twilio.http.http_client import TwilioHttpClient
@@ -37,18 +38,28 @@ def inbound_sms(sid, *, from_="+358401234567", to="+358501112223", body="Hei", *
 
 class FakeTwilioHttp(HttpClient):
     """Answers Messages.json like Twilio. ``fail_with`` makes the next answers errors:
-    (status, code) pairs consumed in order."""
+    (status, code) pairs consumed in order; ``fail_to`` makes every answer for a recipient one.
+    Safe to share between the threads a drain job sends on."""
 
     def __init__(self):
         super().__init__(logger=None, is_async=False)
         self.requests = []
         self.fail_with: list[tuple[int, int]] = []
+        self.fail_to: dict[str, tuple[int, int]] = {}
         # The same for DELETE requests (a provider's copy the purge deletes).
         self.fail_deletes_with: list[tuple[int, int]] = []
+        self._lock = threading.Lock()
 
     def request(self, method, uri, params=None, data=None, headers=None, auth=None, timeout=None,
                 allow_redirects=False):
+        with self._lock:
+            return self._answer(method, uri, data)
+
+    def _answer(self, method, uri, data):
         self.requests.append({"method": method, "uri": uri, "data": dict(data or {})})
+        if (data or {}).get("To") in self.fail_to:
+            status, code = self.fail_to[data["To"]]
+            return Response(status, json.dumps({"code": code, "message": "fake failure", "status": status}))
         if method == "DELETE":
             if self.fail_deletes_with:
                 status, code = self.fail_deletes_with.pop(0)
@@ -85,3 +96,23 @@ class LoopbackTwilioHttp(TwilioHttpClient):
 
     def request(self, method, uri, *args, **kwargs):
         return super().request(method, uri.replace("https://api.twilio.com", self.loopback), *args, **kwargs)
+
+
+class LoopbackTwilioClients:
+    """Makes a ``LoopbackTwilioHttp`` for each Twilio client the SMS sender makes (one per
+    send in flight; ``TWILIO_HTTP_CLIENT`` takes a function), and closes them all at the end."""
+
+    def __init__(self, base: str, *, timeout: int = 30):
+        self.base, self.timeout = base, timeout
+        self.made: list[LoopbackTwilioHttp] = []
+        self._lock = threading.Lock()
+
+    def __call__(self) -> LoopbackTwilioHttp:
+        http = LoopbackTwilioHttp(self.base, timeout=self.timeout)
+        with self._lock:
+            self.made.append(http)
+        return http
+
+    def close(self) -> None:
+        for http in self.made:
+            http.session.close()

@@ -3,10 +3,14 @@
 A committed message does not get a job of its own: it makes sure a drain job is on its way.
 Drain jobs deliver whatever is due in batches until nothing is left, so a backlog of
 thousands of replies costs a few jobs, not thousands. Queued rows are spread over
-``OUTBOX_DRAIN_JOBS`` keys, so that many workers can drain at once.
+``OUTBOX_DRAIN_JOBS`` keys, so that many workers can drain at once. Within a batch, up to
+``OUTBOX_SEND_CONCURRENCY`` messages wait on the provider at once: a provider answers in a
+tenth of a second or more, and one after another a batch of 50 would take seconds.
 """
 
 from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
 
 from flask import current_app
 
@@ -47,15 +51,25 @@ def enqueue_delivery(outbox_id: int) -> None:
 def drain(key: str) -> int:
     """Deliver due messages, a batch at a time, until none is left. Returns how many rows it
     claimed."""
+    config = current_app.config
+
     def one_batch() -> int:
         batch = logic.deliver_due(senders=senders(), policy=policy(), storage=get_storage(),
-                                  limit=current_app.config["OUTBOX_BATCH_SIZE"])
+                                  limit=config["OUTBOX_BATCH_SIZE"], pool=pool)
         for delivered in batch:
             if delivered.retry_at is not None:
                 _retry(delivered.outbox_id, delivered.retry_at)
         return len(batch)
 
-    return work_until_done(key, one_batch, _drain_job(), seconds=DRAIN_SECONDS)
+    # The pool's threads only send: they have no app context, so they cannot reach the
+    # database session, which belongs to this thread.
+    pool = ThreadPoolExecutor(max_workers=config["OUTBOX_SEND_CONCURRENCY"], thread_name_prefix="outbox-send")
+    try:
+        return work_until_done(key, one_batch, _drain_job(), seconds=DRAIN_SECONDS)
+    finally:
+        # Interrupted (a job timeout, a lost database): messages not yet handed to the
+        # provider are not sent; their rows go back to the queue when their lease runs out.
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def sweep() -> int:

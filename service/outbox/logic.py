@@ -8,6 +8,8 @@ status callbacks only ever move a row forward, so late or repeated callbacks cha
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from concurrent.futures import Executor
 from email.utils import make_msgid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -235,10 +237,12 @@ def deliver(outbox_id: int, *, senders: dict[str, Sender], policy: DeliveryPolic
 
 
 def deliver_due(*, senders: dict[str, Sender], policy: DeliveryPolicy, limit: int = 50,
-                now: datetime | None = None, storage: FileStorage | None = None) -> list[Delivered]:
+                now: datetime | None = None, storage: FileStorage | None = None,
+                pool: Executor | None = None) -> list[Delivered]:
     """Claim up to ``limit`` due rows that no other worker holds, and deliver them. A backlog
-    then costs one claim and one write-back per batch rather than per message. An empty list
-    means nothing was due."""
+    then costs one claim and one write-back per batch rather than per message. With a ``pool``
+    the batch's messages are sent concurrently on its threads, else one after another. An empty
+    list means nothing was due."""
     now = now or utcnow()
     # Locked in a statement of its own: as a subquery of the UPDATE, PostgreSQL may run a
     # LIMIT ... SKIP LOCKED select more than once and claim more than the limit. Workers
@@ -252,7 +256,7 @@ def deliver_due(*, senders: dict[str, Sender], policy: DeliveryPolicy, limit: in
     if not rows:
         db.session.commit()
         return []
-    return _deliver_claimed(rows, senders=senders, policy=policy, now=now, storage=storage)
+    return _deliver_claimed(rows, senders=senders, policy=policy, now=now, storage=storage, pool=pool)
 
 
 def _claim(which, *, policy: DeliveryPolicy, now: datetime) -> list[OutboxMessage]:
@@ -269,7 +273,7 @@ def _claim(which, *, policy: DeliveryPolicy, now: datetime) -> list[OutboxMessag
 
 
 def _deliver_claimed(rows: list[OutboxMessage], *, senders: dict[str, Sender], policy: DeliveryPolicy,
-                     now: datetime, storage: FileStorage | None) -> list[Delivered]:
+                     now: datetime, storage: FileStorage | None, pool: Executor | None = None) -> list[Delivered]:
     outcomes: dict[int, Delivered] = {}
     opted_out = opted_out_of_sms([row.recipient for row in rows if row.channel == "sms"])
     restricted = _restricted_recipients(rows)
@@ -301,17 +305,8 @@ def _deliver_claimed(rows: list[OutboxMessage], *, senders: dict[str, Sender], p
     _count(channels, {row_id: "retry" if delivered.status == QUEUED else delivered.status
                       for row_id, delivered in outcomes.items()})
 
-    answers: dict[int, tuple[str, SendResult | str]] = {}
-    for message in to_send:  # the rows are expired by the commit; the messages hold what is sent
-        try:
-            answers[message.outbox_id] = ("sent", senders[message.channel].send(message))
-        except PermanentFailure as failure:
-            answers[message.outbox_id] = ("failed", _error_text(failure))
-        except TemporaryFailure as failure:
-            answers[message.outbox_id] = ("retry", _error_text(failure))
-        except Exception as failure:  # an adapter bug or an unexpected network error: retry, log
-            log.exception("sender for %s raised unexpectedly", message.channel)
-            answers[message.outbox_id] = ("retry", type(failure).__name__)
+    # The rows are expired by the commit; the messages hold what is sent.
+    answers = dict(zip([message.outbox_id for message in to_send], _send_all(to_send, senders, pool)))
     if not answers:
         return [outcomes[row_id] for row_id in sorted(outcomes)]
 
@@ -339,6 +334,31 @@ def _deliver_claimed(rows: list[OutboxMessage], *, senders: dict[str, Sender], p
     _count(channels, labels)
     outcomes.update((delivered.outbox_id, delivered) for delivered in written)
     return [outcomes[row_id] for row_id in sorted(outcomes)]
+
+
+def _send_all(messages: list[Outgoing], senders: dict[str, Sender],
+              pool: Executor | None) -> Iterator[tuple[str, SendResult | str]]:
+    """Each message's answer, in the order of ``messages``; each message is sent once."""
+    def send(message: Outgoing) -> tuple[str, SendResult | str]:
+        return _send_one(senders[message.channel], message)
+
+    if pool is None:
+        return map(send, messages)
+    return pool.map(send, messages)
+
+
+def _send_one(sender: Sender, message: Outgoing) -> tuple[str, SendResult | str]:
+    """Runs on a sending thread: it touches neither the database session nor the app, and
+    whatever one message meets stays that message's answer."""
+    try:
+        return "sent", sender.send(message)
+    except PermanentFailure as failure:
+        return "failed", _error_text(failure)
+    except TemporaryFailure as failure:
+        return "retry", _error_text(failure)
+    except Exception as failure:  # an adapter bug or an unexpected network error: retry, log
+        log.exception("sender for %s raised unexpectedly", message.channel)
+        return "retry", type(failure).__name__
 
 
 def _restricted_recipients(rows: list[OutboxMessage]) -> set[tuple[int, str]]:

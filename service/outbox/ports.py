@@ -49,4 +49,7 @@ class PermanentFailure(DeliveryFailure):
 
 
 class Sender(Protocol):
+    """A drain job calls ``send`` from several threads at once, outside the app context: an
+    adapter must be safe to share between threads and must not use the app or the database."""
+
     def send(self, message: Outgoing) -> SendResult: ...

@@ -1,11 +1,15 @@
 """Outbox messages delivered by drain jobs, in batches: a burst of replies becomes a few jobs,
-workers draining at the same time send every message once, and each message in a batch gets
-its own outcome. On the real Redis of REDIS_URL when it is set (CI's second pass), else on
-fakeredis; on the test database (PostgreSQL in CI's second pass)."""
+workers draining at the same time send every message once, a batch's messages wait on the
+provider at the same time, and each message in a batch gets its own outcome. On the real Redis
+of REDIS_URL when it is set (CI's second pass), else on fakeredis; on the test database
+(PostgreSQL in CI's second pass)."""
 
 from __future__ import annotations
 
 import os
+import time
+from email import policy
+from email.parser import BytesParser
 
 import pytest
 from rq import Queue
@@ -13,9 +17,10 @@ from rq import Queue
 from service.extensions import db
 from service.outbox import delivery
 from service.outbox.models import OutboxMessage
+from tests.conftest import Api
 from tests.integration.test_queue import _work, redis_conn, sms_case, twilio_http  # noqa: F401  (the fixtures)
 from tests.integration.test_worker_killed import _worker_process, twilio_server  # noqa: F401  (the fixture)
-from tests.twilio_fakes import ACCOUNT_SID, LoopbackTwilioHttp, inbound_sms, twilio_post
+from tests.twilio_fakes import ACCOUNT_SID, LoopbackTwilioClients, inbound_sms, twilio_post
 
 
 def _app(make_app, redis_conn, http, **config):  # noqa: F811
@@ -106,8 +111,9 @@ def test_each_message_of_a_batch_gets_its_own_outcome(make_app, redis_conn, twil
     restricted = client.post(f"/api/v1/customers/{customer}/restriction", headers=privacy,
                              json={"reason": "Accuracy contested"})
     assert restricted.status_code == 200, restricted.get_json()
-    # Twilio refuses the third (an invalid number) and is unavailable for the fourth.
-    twilio_http.fail_with = [(400, 21211), (503, 20500)]
+    # Twilio refuses the third (an invalid number) and is unavailable for the fourth, while
+    # the batch's sends are on their way at the same time.
+    twilio_http.fail_to = {numbers[2]: (400, 21211), numbers[3]: (503, 20500)}
 
     _work(app, redis_conn)
 
@@ -119,14 +125,14 @@ def test_each_message_of_a_batch_gets_its_own_outcome(make_app, redis_conn, twil
                        ("failed", "21211: Twilio refused the message"),
                        ("queued", "20500: Twilio is unavailable"),
                        ("sent", None)]
-    assert [r["data"]["To"] for r in twilio_http.messages_sent] == numbers[2:]
+    assert sorted(r["data"]["To"] for r in twilio_http.messages_sent) == numbers[2:]
     # The one that may go through later waits for its retry as a job of its own.
     assert [job.args for job in (queue.fetch_job(i) for i in queue.scheduled_job_registry.get_job_ids())] == [(ids[3],)]
 
 
 def test_workers_draining_at_the_same_time_send_every_message_once(make_app, redis_conn, twilio_server,  # noqa: F811
                                                                     admin_for):
-    http = LoopbackTwilioHttp(twilio_server.base)
+    http = LoopbackTwilioClients(twilio_server.base)
     app = _app(make_app, redis_conn, http, OUTBOX_DRAIN_JOBS=3, OUTBOX_BATCH_SIZE=3)
     adviser = admin_for(app, "adviser")
     ids = _replies(app, adviser, sms_case(app, adviser), 40)
@@ -139,5 +145,103 @@ def test_workers_draining_at_the_same_time_send_every_message_once(make_app, red
     assert set(_statuses(app, ids)) == {"sent"}
     bodies = sorted(message["body"] for message in twilio_server.accepted)
     assert bodies == sorted(f"Vastaus {n}" for n in range(40))
-    if http.session is not None:
-        http.session.close()
+    http.close()
+
+
+def _cases_of(app, adviser, numbers) -> list[int]:
+    """A case for each of ``numbers``, made before any reply is queued (making one runs the
+    queue)."""
+    return [sms_case(app, adviser, sid=f"SM{n:032d}", phone=phone) for n, phone in enumerate(numbers)]
+
+
+def _rows(app, ids) -> list[tuple]:
+    with app.app_context():
+        rows = {row.id: row for row in db.session.scalars(db.select(OutboxMessage).where(OutboxMessage.id.in_(ids)))}
+        return [(rows[i].status, rows[i].provider_id, rows[i].last_error) for i in ids]
+
+
+def test_a_batch_waits_on_the_provider_for_several_messages_at_once_and_each_row_gets_its_own_answer(
+        make_app, redis_conn, twilio_server, admin_for):  # noqa: F811
+    twilio_server.delay = 0.5  # a provider's latency
+    http = LoopbackTwilioClients(twilio_server.base)
+    app = _app(make_app, redis_conn, http, OUTBOX_DRAIN_JOBS=1, OUTBOX_SEND_CONCURRENCY=4)
+    adviser = admin_for(app, "adviser")
+    numbers = [f"+3584010000{n:02d}" for n in range(8)]
+    ids = [_replies(app, adviser, case_id, 1)[0] for case_id in _cases_of(app, adviser, numbers)]
+
+    started = time.monotonic()
+    _work(app, redis_conn)
+    elapsed = time.monotonic() - started
+
+    assert twilio_server.most_in_flight == 4  # the setting, neither more nor one at a time
+    # Twilio's client is not thread-safe: each send in flight had one of its own, kept for the next.
+    assert len(http.made) == 4
+    assert elapsed < 8 * 0.5  # one after another, the sends alone would take 4 s
+    sid_for = {message["to"]: message["sid"] for message in twilio_server.accepted}
+    assert sorted(sid_for) == numbers and len(twilio_server.accepted) == 8  # each message once
+    # Each row holds the id Twilio gave its own message, and the callback Twilio was given
+    # names that row.
+    assert _rows(app, ids) == [("sent", sid_for[number], None) for number in numbers]
+    callback_for = {message["to"]: message["status_callback"] for message in twilio_server.accepted}
+    assert [callback_for[number].rsplit("?", 1)[1] for number in numbers] == [f"outbox={i}" for i in ids]
+    http.close()
+
+
+def test_a_send_that_fails_among_concurrent_ones_fails_alone(make_app, redis_conn, twilio_server,  # noqa: F811
+                                                             admin_for):
+    twilio_server.delay = 0.2
+    http = LoopbackTwilioClients(twilio_server.base)
+    app = _app(make_app, redis_conn, http, OUTBOX_DRAIN_JOBS=1, OUTBOX_SEND_CONCURRENCY=3)
+    adviser = admin_for(app, "adviser")
+    numbers = [f"+3584020000{n:02d}" for n in range(6)]
+    ids = [_replies(app, adviser, case_id, 1)[0] for case_id in _cases_of(app, adviser, numbers)]
+    # One number is refused for good, and for another the connection drops before any answer.
+    twilio_server.refuse = {numbers[1]: (400, 21211)}
+    twilio_server.drop = {numbers[4]}
+
+    _work(app, redis_conn)
+
+    sid_for = {message["to"]: message["sid"] for message in twilio_server.accepted}
+    assert sorted(sid_for) == [numbers[0], numbers[2], numbers[3], numbers[5]]
+    assert twilio_server.most_in_flight > 1
+    assert _rows(app, ids) == [
+        ("sent", sid_for[numbers[0]], None),
+        ("failed", None, "21211: Twilio refused the message"),
+        ("sent", sid_for[numbers[2]], None),
+        ("sent", sid_for[numbers[3]], None),
+        ("queued", None, "network error: ConnectionError"),  # waits for its retry
+        ("sent", sid_for[numbers[5]], None),
+    ]
+    queue = Queue("default", connection=redis_conn)
+    assert [queue.fetch_job(i).args for i in queue.scheduled_job_registry.get_job_ids()] == [(ids[4],)]
+    http.close()
+
+
+def test_a_batch_of_emails_goes_out_over_an_smtp_connection_each(make_app, redis_conn, smtpd, admin_for):  # noqa: F811
+    controller, inbox = smtpd
+    app = make_app(REDIS_URL=os.environ.get("REDIS_URL") or "redis://fake", SMTP_HOST="127.0.0.1",
+                   SMTP_PORT=controller.port, SMTP_STARTTLS=0, MAIL_FROM="asiakaspalvelu@virasto.fi",
+                   MAIL_DOMAIN="virasto.fi", OUTBOX_DRAIN_JOBS=1, OUTBOX_SEND_CONCURRENCY=4)
+    app.extensions["redis"] = redis_conn
+    client = app.test_client()
+    intake = Api(app, client).api_key_headers()
+    adviser = admin_for(app, "adviser")
+    addresses = [f"asiakas{n}@example.fi" for n in range(6)]
+    ids = []
+    for n, address in enumerate(addresses):
+        received = client.post("/api/v1/inbound/messages", headers=intake, json={
+            "channel": "email", "external_id": f"<in.{n}@example.fi>", "from": {"email": address},
+            "subject": f"Kysymys {n}", "body": "Hei"})
+        assert received.status_code == 201, received.get_json()
+        reply = client.post(f"/api/v1/cases/{received.get_json()['case_id']}/replies", headers=adviser,
+                            json={"channel": "email", "body": f"Vastaus {n}"})
+        assert reply.status_code == 201, reply.get_json()
+        ids.append(reply.get_json()["delivery"]["id"])
+
+    _work(app, redis_conn)
+
+    sent = [(envelope.rcpt_tos, BytesParser(policy=policy.default).parsebytes(envelope.content))
+            for envelope in inbox.envelopes]
+    message_id_to = {rcpt_tos[0]: mail["Message-ID"] for rcpt_tos, mail in sent}
+    assert sorted(rcpt_tos for rcpt_tos, _ in sent) == [[address] for address in addresses]  # each once
+    assert _rows(app, ids) == [("sent", message_id_to[address], None) for address in addresses]

@@ -24,7 +24,7 @@ from service.extensions import db
 from service.jobs import sweep_outbox
 from service.outbox.models import OutboxMessage
 from tests.integration.test_queue import redis_conn, sms_case  # noqa: F401  (the fixture)
-from tests.twilio_fakes import ACCOUNT_SID, LoopbackTwilioHttp, twilio_post
+from tests.twilio_fakes import ACCOUNT_SID, LoopbackTwilioClients, twilio_post
 
 _sids = itertools.count(1)
 
@@ -36,7 +36,10 @@ pytestmark = pytest.mark.skipif(not os.environ.get("REDIS_URL"),
 
 class LoopbackTwilio(ThreadingHTTPServer):
     """Twilio's Messages endpoint. While ``hold`` is set, a request waits for ``release``:
-    with ``accept_first`` it has been accepted (recorded) before it waits, else only after."""
+    with ``accept_first`` it has been accepted (recorded) before it waits, else only after.
+    ``delay`` is the provider's answer time, and ``most_in_flight`` the most requests it has
+    had open at once. A recipient in ``refuse`` gets that (status, code) as an error; for one
+    in ``drop`` the connection is closed with no answer."""
 
     daemon_threads = True
 
@@ -47,6 +50,11 @@ class LoopbackTwilio(ThreadingHTTPServer):
         self.accept_first = True
         self.arrived = threading.Event()
         self.release = threading.Event()
+        self.delay = 0.0
+        self.refuse: dict[str, tuple[int, int]] = {}
+        self.drop: set[str] = set()
+        self.lock = threading.Lock()
+        self.in_flight = self.most_in_flight = 0
 
     @property
     def base(self) -> str:
@@ -57,8 +65,26 @@ class _Handler(BaseHTTPRequestHandler):
     server: LoopbackTwilio
 
     def do_POST(self):
-        form = dict(parse_qsl(self.rfile.read(int(self.headers["Content-Length"])).decode()))
         server = self.server
+        with server.lock:
+            server.in_flight += 1
+            server.most_in_flight = max(server.most_in_flight, server.in_flight)
+        try:
+            time.sleep(server.delay)
+            self._answer(dict(parse_qsl(self.rfile.read(int(self.headers["Content-Length"])).decode())))
+        finally:
+            with server.lock:
+                server.in_flight -= 1
+
+    def _answer(self, form):
+        server = self.server
+        if form.get("To") in server.drop:
+            self.close_connection = True
+            return
+        if form.get("To") in server.refuse:
+            status, code = server.refuse[form["To"]]
+            self._json(status, {"code": code, "message": "refused", "status": status})
+            return
         message = {"sid": f"SM{next(_sids):032d}", "status": "queued", "to": form.get("To"),
                    "body": form.get("Body"), "status_callback": form.get("StatusCallback")}
         holding = server.hold
@@ -68,8 +94,11 @@ class _Handler(BaseHTTPRequestHandler):
             server.arrived.set()
             server.release.wait(30)
             return  # the worker is dead by now; nobody reads an answer
-        body = json.dumps({**message, "account_sid": ACCOUNT_SID}).encode()
-        self.send_response(201)
+        self._json(201, {**message, "account_sid": ACCOUNT_SID})
+
+    def _json(self, status, payload):
+        body = json.dumps(payload).encode()
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -92,13 +121,12 @@ def twilio_server():
 
 @pytest.fixture
 def worker_app(make_app, redis_conn, twilio_server):  # noqa: F811
-    http = LoopbackTwilioHttp(twilio_server.base)
+    http = LoopbackTwilioClients(twilio_server.base)
     app = make_app(REDIS_URL=os.environ.get("REDIS_URL") or "redis://fake", TWILIO_ACCOUNT_SID=ACCOUNT_SID,
                    TWILIO_FROM_NUMBER="+358501112223", TWILIO_HTTP_CLIENT=http, OUTBOX_LEASE_SECONDS=1)
     app.extensions["redis"] = redis_conn
     yield app
-    if http.session is not None:
-        http.session.close()
+    http.close()
 
 
 def _worker_process(app, redis_conn) -> int:  # noqa: F811

@@ -8,15 +8,23 @@ from service.config import Settings
 def test_outbox_settings_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("OUTBOX_DRAIN_JOBS", "8")
     monkeypatch.setenv("OUTBOX_BATCH_SIZE", "100")
+    monkeypatch.setenv("OUTBOX_SEND_CONCURRENCY", "25")
 
     settings = Settings.from_environ()
 
-    assert (settings.OUTBOX_DRAIN_JOBS, settings.OUTBOX_BATCH_SIZE) == (8, 100)
+    assert (settings.OUTBOX_DRAIN_JOBS, settings.OUTBOX_BATCH_SIZE, settings.OUTBOX_SEND_CONCURRENCY) == (8, 100, 25)
+
+
+def test_a_drain_job_sends_16_messages_at_once_unless_told_otherwise(monkeypatch):
+    monkeypatch.delenv("OUTBOX_SEND_CONCURRENCY", raising=False)
+
+    assert Settings.from_environ().OUTBOX_SEND_CONCURRENCY == 16  # the default docs/configuration.md states
 
 
 @pytest.mark.parametrize("name, value, message", [
     ("OUTBOX_DRAIN_JOBS", "0", "OUTBOX_DRAIN_JOBS must be at least 1, got 0"),
     ("OUTBOX_BATCH_SIZE", "-5", "OUTBOX_BATCH_SIZE must be at least 1, got -5"),
+    ("OUTBOX_SEND_CONCURRENCY", "0", "OUTBOX_SEND_CONCURRENCY must be at least 1, got 0"),
     ("OUTBOX_BATCH_SIZE", "many", "environment variable OUTBOX_BATCH_SIZE must be an integer, got 'many'"),
     ("DATABASE_POOL_SIZE", "0", "DATABASE_POOL_SIZE must be at least 1, got 0"),
     ("INTAKE_GATHER_MS", "-1", "INTAKE_GATHER_MS must be from 0 to 5000, got -1"),

@@ -149,6 +149,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers of both servers")
     parser.add_argument("--rq-workers", type=int, default=2, help="RQ SimpleWorker processes (not with --embedded)")
     parser.add_argument("--customers", type=int, default=2000, help="customers with an open case before the run")
+    parser.add_argument("--web-nice", type=int, default=0,
+                        help="run the service's web server at this niceness (not the ceiling's), so that the "
+                             "workers turning messages into contacts take the cores first")
     parser.add_argument("--without-search-index", action="store_true",
                         help="drop the triggers that keep the search index: what indexing costs intake")
     args = parser.parse_args()
@@ -183,7 +186,7 @@ def main() -> None:
     else:
         os.environ.pop("REDIS_URL", None)
     ceiling = serve_with_gunicorn("bench.ceiling:app", ceiling_port, args.workers, _ceiling_env(db))
-    service = serve_with_gunicorn("wsgi:app", intake_port, args.workers, service_env)
+    service = serve_with_gunicorn("wsgi:app", intake_port, args.workers, service_env, nice=args.web_nice)
     workers = start_workers(app, redis_url, args.rq_workers, burst=False) if redis_url else []
     worker_pids = [worker.pid for worker in workers]
     ceiling_cpu = CpuByRole(web=[ceiling.pid], workers=[])

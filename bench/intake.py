@@ -58,9 +58,10 @@ def _wait_for(port: int, timeout: float = 30) -> None:
     raise SystemExit(f"nothing listens on port {port}")
 
 
-def serve_with_gunicorn(target: str, port: int, workers: int, env: dict) -> subprocess.Popen:
+def serve_with_gunicorn(target: str, port: int, workers: int, env: dict, *, nice: int = 0) -> subprocess.Popen:
     env = {**os.environ, "BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": str(workers), **env}
-    server = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "-c", "gunicorn.conf.py", target],
+    niceness = ["nice", "-n", str(nice)] if nice else []
+    server = subprocess.Popen([*niceness, str(Path(sys.executable).parent / "gunicorn"), "-c", "gunicorn.conf.py", target],
                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _wait_for(port)
     time.sleep(1.0)  # every worker up, not just the first

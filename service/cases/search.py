@@ -13,7 +13,7 @@ import json
 
 from sqlalchemy import (Text, and_, bindparam, cast, column, func, literal, literal_column, or_, select, table, text,
                         union_all)
-from sqlalchemy.dialects.postgresql import ARRAY, REGCONFIG, TSQUERY
+from sqlalchemy.dialects.postgresql import ARRAY, TSQUERY
 
 from ..customers.models import Customer
 from ..customers.normalise import email_or_none, phone_or_none

@@ -137,8 +137,9 @@ def measure(app, runs: int) -> dict:
     adviser = bearer(app, "adviser")
     # The machine's speed in the same run: the case list without a search.
     _, results = None, {}
-    _, results["reference: the case list, open cases, no search"] = time_get(
-        client, "/api/v1/cases", {"status": "open"}, adviser, runs)
+    reference = "reference: the case list, open cases, no search"
+    _, results[reference] = time_get(client, "/api/v1/cases", {"status": "open"}, adviser, runs)
+    print(f"  {reference}: {results[reference]}", flush=True)
     for label, params in SEARCHES.items():
         page, results[label] = time_get(client, "/api/v1/cases/search", params, adviser, runs)
         results[label]["hits"] = page["total"]

@@ -88,9 +88,17 @@ def _matches(word: str, prefixes: tuple[str, ...], inside: bool) -> bool:
 def words_matched(body: str, groups: list[list[str]], *, inside: bool = False) -> int:
     """How many of the search's words (groups) some word of ``body`` starts with (or holds
     anywhere, ``inside``: the end of a compound)."""
-    folded = {fold(m.group()) for m in _WORD.finditer(body)}
-    return sum(1 for group in groups
-               if any(_matches(w, tuple(fold(p) for p in group), inside) for w in folded))
+    # Its words folded one by one (each word's folding is remembered), joined by spaces.
+    folded = " ".join(fold(w) for w in _WORD.findall(body))
+    return sum(1 for group in groups if _group_pattern(tuple(group), inside).search(folded))
+
+
+@lru_cache(maxsize=1024)
+def _group_pattern(group: tuple[str, ...], inside: bool) -> re.Pattern:
+    # One regular expression over a text's folded words: a page's snippets test a couple of
+    # hundred texts, and testing each word against each prefix in Python took twice as long.
+    alternatives = "|".join(re.escape(fold(p)) for p in sorted(group, key=len, reverse=True))
+    return re.compile(("" if inside else r"(?<!\w)") + f"(?:{alternatives})")
 
 
 def highlight(body: str, groups: list[list[str]], *, width: int = 24, inside: bool = False) -> dict:

@@ -40,6 +40,9 @@ class Settings:
     # they answer "at least" (``total_exact`` false). Exact totals of a large queue cost every
     # poll an index scan of all of it.
     LIST_COUNT_UP_TO: int = 10_000
+    # How long a search's fallback to similar words (PostgreSQL's trigrams, when the stems find
+    # nothing) may take before it gives up and finds nothing: it weighs every text it reads.
+    SEARCH_SIMILAR_TIMEOUT_MS: int = 2000
     # Unset: jobs run in-process; set: jobs go to RQ on this Redis.
     REDIS_URL: str | None = None
     SECRET_KEY: str = field(default_factory=lambda: secrets.token_hex(32))
@@ -205,8 +208,8 @@ class Settings:
 
     def __post_init__(self):
         for name in ("OUTBOX_DRAIN_JOBS", "OUTBOX_BATCH_SIZE", "OUTBOX_SEND_CONCURRENCY", "INTAKE_JOBS",
-                     "PRIVACY_REQUEST_RETENTION_DAYS", "DATABASE_POOL_SIZE", "LIST_COUNT_UP_TO", "SCAN_MAX_ATTEMPTS",
-                     "CLAMD_TIMEOUT_SECONDS"):
+                     "PRIVACY_REQUEST_RETENTION_DAYS", "DATABASE_POOL_SIZE", "LIST_COUNT_UP_TO",
+                     "SEARCH_SIMILAR_TIMEOUT_MS", "SCAN_MAX_ATTEMPTS", "CLAMD_TIMEOUT_SECONDS"):
             if getattr(self, name) < 1:
                 raise RuntimeError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not 0 <= self.INTAKE_GATHER_MS <= 5000:

@@ -34,7 +34,7 @@ def list_cases(args):
 def search_cases(args):
     """Search everything on the cases you may see, best match first, with the matching text"""
     return logic.search_cases(actor=current_principal(), region=current_app.config["DEFAULT_PHONE_REGION"],
-                              **args)
+                              similar_timeout_ms=current_app.config["SEARCH_SIMILAR_TIMEOUT_MS"], **args)
 
 
 @blp.route("", methods=["POST"])

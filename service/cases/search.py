@@ -10,16 +10,24 @@ text; each hit carries a snippet of that text with the matching words marked.
 from __future__ import annotations
 
 import json
+import logging
+from typing import Callable, TypeVar
 
 from sqlalchemy import (Text, and_, bindparam, cast, column, func, literal, literal_column, or_, select, table, text,
                         union_all)
 from sqlalchemy.dialects.postgresql import ARRAY, TSQUERY
+from sqlalchemy.exc import OperationalError
 
 from ..customers.models import Customer
 from ..customers.normalise import email_or_none, phone_or_none
 from ..extensions import db
 from . import search_terms
 from .models import Case, SearchEntry
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+# PostgreSQL's SQLSTATE for a statement cancelled by its statement_timeout.
+QUERY_CANCELED = "57014"
 
 # A reference or an exact phone number or email names the case: it ranks above any text match.
 EXACT = 1000.0
@@ -212,6 +220,26 @@ def has_trigrams() -> bool:
     if _dialect() != "postgresql":
         return False
     return bool(db.session.scalar(text("SELECT to_regclass('ix_search_entry_trgm') IS NOT NULL")))
+
+
+def within_milliseconds(budget: int, run: Callable[[], T]) -> T | None:
+    """What ``run`` answers, or None when its statements ran past ``budget`` milliseconds and
+    PostgreSQL cancelled them (in a savepoint, so the request's transaction goes on). Elsewhere
+    ``run`` just runs."""
+    if _dialect() != "postgresql":
+        return run()
+    try:
+        with db.session.begin_nested():
+            db.session.execute(text(f"SET LOCAL statement_timeout = {int(budget)}"))
+            answer = run()
+            # Released, the savepoint keeps its settings for the rest of the transaction.
+            db.session.execute(text("SET LOCAL statement_timeout TO DEFAULT"))
+            return answer
+    except OperationalError as error:
+        if getattr(error.orig, "sqlstate", None) != QUERY_CANCELED:
+            raise
+        log.warning("a similar-word search stopped at its budget of %d ms and found nothing", budget)
+        return None
 
 
 def similar_cases(q: str):

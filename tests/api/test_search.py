@@ -242,3 +242,33 @@ def test_when_the_stems_find_nothing_the_end_of_a_compound_and_a_typo_are_found_
     assert found(client, adviser, "muutoilmoitus") == [typo]
     # The stems found something: no fallback, so no near misses mixed in.
     assert found(client, adviser, "verokortti") == [compound + 2]
+
+
+def test_the_similar_word_fallback_gives_up_at_its_budget_and_the_request_goes_on(make_app, caplog):
+    from sqlalchemy import text
+
+    from service.extensions import db
+    from tests.conftest import Api
+
+    app = make_app(SEARCH_SIMILAR_TIMEOUT_MS=1)
+    if not app.config["DATABASE_URL"].startswith("postgresql"):
+        pytest.skip("the trigram fallback is PostgreSQL's (pg_trgm)")
+    client = app.test_client()
+    api = Api(app, client)
+    intake, adviser, admin = api.api_key_headers(), api.headers_for("adviser"), api.headers_for("admin")
+    typo = sms(client, intake, "Muuttoilmoitus tehty", phone="+358401000060", language="fi")
+    with app.app_context():
+        # Texts for the fallback to weigh, far more than a millisecond's worth.
+        db.session.execute(text("INSERT INTO search_entry (case_id, kind, source_id, body) SELECT :case_id, "
+                                "'note', n, 'Huomautus numero ' || n FROM generate_series(1, 30000) AS n"),
+                           {"case_id": typo})
+        db.session.commit()
+
+    assert search(client, adviser, "muutoilmoitus")["items"] == []
+    assert "stopped at its budget of 1 ms" in caplog.text
+    # The request's transaction went on past the cancelled statement: its audit entry is there.
+    logged = ok(client.get("/api/v1/audit", query_string={"action": "case.searched"}, headers=admin))["items"]
+    assert logged[0]["details"]["q"] == "muutoilmoitus"
+    # With time enough, the same search over the same texts finds the near miss.
+    app.config["SEARCH_SIMILAR_TIMEOUT_MS"] = 60_000
+    assert found(client, adviser, "muutoilmoitus") == [typo]

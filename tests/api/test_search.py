@@ -147,7 +147,8 @@ def test_an_official_finds_only_cases_of_their_lines(client, api, intake, admin)
     limited = api.headers_for("adviser", service_line_ids=[line["id"]])
     sms(client, intake, "Oleskelulupa vanhenee", phone="+358401000010")  # the default line
 
-    assert search(client, limited, "oleskelulupa") == {"items": [], "total": 0, "page": 1, "page_size": 25}
+    assert search(client, limited, "oleskelulupa") == {"items": [], "total": 0, "total_exact": True, "page": 1,
+                                                     "page_size": 25}
     assert found(client, admin, "oleskelulupa") != []
 
 

@@ -227,6 +227,21 @@ def test_the_web_form_is_rate_limited_per_client_address(make_app, admin_for):
         assert post(one).status_code == 202  # a new minute, a new count
 
 
+def test_with_redis_down_the_limit_falls_back_to_the_process_own_count(make_app):
+    """Refusing every customer because Redis is away would be worse than a per-process limit."""
+    from service.errors import TooManyRequests
+    from service.ratelimit import limit_per_client
+
+    app = make_app(REDIS_URL="redis://127.0.0.1:1/0")  # nothing listens on port 1
+    with time_machine.travel(datetime(2026, 6, 1, 9, 0, 20, tzinfo=timezone.utc), tick=False):
+        with app.test_request_context(environ_base={"REMOTE_ADDR": "192.0.2.30"}):
+            for _ in range(3):
+                limit_per_client("webform", per_minute=3)
+            with pytest.raises(TooManyRequests) as refused:
+                limit_per_client("webform", per_minute=3)
+    assert refused.value.headers["Retry-After"] == "40"
+
+
 def test_an_adviser_limited_to_another_line_cannot_reach_the_chat(client, api, admin):
     line = client.post("/api/v1/service-lines", headers=admin, json={"name": "Oleskeluluvat"}).get_json()
     limited = api.headers_for("adviser", service_line_ids=[line["id"]])

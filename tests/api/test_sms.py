@@ -135,6 +135,15 @@ def test_media_become_attachments_held_by_the_provider(client, admin):
     assert_problem(download, 409, "attachment-not-fetched")
 
 
+def test_a_garbled_media_count_keeps_the_message_and_its_text(client, admin):
+    params = inbound_sms("MM" + "4" * 32, body="Kuva tulossa", NumMedia="two",
+                         MediaUrl0="https://api.twilio.com/2010-04-01/Accounts/AC/Messages/MM/Media/ME1")
+    assert twilio_post(client, "/webhooks/twilio/sms", params).status_code == 200
+
+    case = client.get(f"/api/v1/cases/{_cases(client, admin)['items'][0]['id']}", headers=admin).get_json()
+    assert case["contacts"][0]["body"] == "Kuva tulossa" and case["attachments"] == []
+
+
 @pytest.mark.parametrize("sender", ["Posti", "12345", "+358"])
 def test_senders_that_are_no_phone_number_are_kept_without_a_customer(client, admin, sender):
     response = twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "3" * 32, from_=sender, body="Koodi 1234"))

@@ -90,27 +90,19 @@ def _history(case: Case, event: str, at: datetime) -> None:
                               resolution_due_at=case.resolution_due_at))
 
 
-def _never_open(calendar: WorkCalendar, at: datetime) -> bool:
-    """A calendar with no working time ahead (e.g. closed days added over years): its clocks
-    cannot be counted, so they are not started, rather than failing the case's creation."""
-    try:
-        calendar.add(at, 0)
-        return False
-    except NeverOpen:
-        return True
-
-
 def start_clocks(case: Case, at: datetime) -> None:
     """Start a new case's clocks (cases.logic.new_case calls this after the insert)."""
     target = target_for(case.service_line_id, case.channel)
     if target is None or (target.first_response_minutes is None and target.resolution_days is None):
         return
     calendar = line_calendar(case.service_line_id)
-    if calendar is None or _never_open(calendar, at):
+    if calendar is None:
         return
     try:
         values = _new_clocks(calendar, target, at)
     except NeverOpen:
+        # No working time ahead (closed days added over years): the clocks cannot be counted,
+        # so they are not started rather than failing the case's creation.
         return
     for name, value in values.items():
         setattr(case, name, value)
@@ -317,20 +309,3 @@ def recompute_running(line_ids: Iterable[int], old: dict[int, WorkCalendar | Non
             db.session.flush()
     return changed
 
-
-def left_seconds(case: Case, at: datetime) -> tuple[int | None, int | None]:
-    """Working seconds left of the first response and resolution clocks at ``at`` (negative:
-    past due), for display; None for a clock that is not counting."""
-    if not _has_clocks(case):
-        return None, None
-    calendar = line_calendar(case.service_line_id) if _running(case) else None
-    if _running(case) and calendar is None:
-        return None, None
-
-    def left(active: bool, stored: int | None) -> int | None:
-        if not active:
-            return None
-        return _left_now(case, stored, calendar, at) if calendar else stored
-
-    return (left(_first_response_active(case), case.first_response_left_seconds),
-            left(_resolution_active(case), case.resolution_left_seconds))

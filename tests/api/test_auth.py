@@ -10,7 +10,7 @@ from sqlalchemy import select, text, update
 
 from service.auth import logic
 from service.auth.models import AuthToken, LoginThrottle, Official
-from service.errors import TooManyRequests
+from service.errors import TooManyRequests, Unauthorized
 from service.extensions import db
 from tests.api.problems import assert_problem
 from tests.conftest import PASSWORD
@@ -218,6 +218,23 @@ def test_lockout__ends_after_the_lockout_period(api, app):
         assert db.session.query(LoginThrottle).filter_by(username=official["username"]).count() == 0
 
 
+def test_lockout__failures_older_than_the_lockout_period_do_not_add_up_with_new_ones(api, app):
+    official = api.official("adviser")
+    now = datetime.now(timezone.utc)
+
+    def wrong(at):
+        with app.app_context(), pytest.raises(Unauthorized):
+            _logic_login(app, official["username"], "not the password at all", at)
+
+    for _ in range(DOCUMENTED_MAX_FAILURES - 1):
+        wrong(now)
+    later = now + DOCUMENTED_LOCKOUT + timedelta(seconds=1)
+    wrong(later)  # the fifth failure, but the first of a new count
+
+    raw, _ = _logic_login(app, official["username"], PASSWORD, later + timedelta(seconds=1))
+    assert raw
+
+
 def test_lockout__ends_through_the_api_once_the_lock_has_passed(api, app):
     official = api.official("adviser")
     _lock_out(api, app, official["username"])
@@ -291,6 +308,24 @@ def test_passwords__are_stored_as_argon2_hashes(api, app):
         stored = db.session.scalar(select(Official.password_hash).where(Official.id == official["id"]))
     assert PASSWORD not in stored
     assert stored.startswith("$argon2id$")
+
+
+def test_passwords__a_hash_of_other_argon2_costs_is_redone_at_the_next_sign_in(api, app):
+    """Raising ARGON2_TIME_COST or ARGON2_MEMORY_KIB upgrades each official's hash as they sign in."""
+    from argon2 import PasswordHasher
+
+    official = api.official("adviser")
+    older = PasswordHasher(time_cost=2, memory_cost=1024).hash(PASSWORD)  # the tests' own cost is 1
+    with app.app_context():
+        db.session.execute(update(Official).where(Official.id == official["id"]).values(password_hash=older))
+        db.session.commit()
+
+    _login_ok(api, official["username"])
+
+    with app.app_context():
+        stored = db.session.scalar(select(Official.password_hash).where(Official.id == official["id"]))
+    assert stored != older and ",t=1," in stored
+    _login_ok(api, official["username"])
 
 
 def test_deactivated_official__token_stops_working(api, client, admin, adviser):

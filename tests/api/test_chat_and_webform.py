@@ -118,6 +118,49 @@ def test_advisers_list_active_chats(client, adviser):
     assert [c["id"] for c in listed["items"]] == [active["chat_id"]]
 
 
+def test_the_chat_list_filters_to_ended_chats_and_to_the_advisers_own_lines(client, api, admin, adviser):
+    active, _ = _start(client, email="a@example.fi")
+    ended, token = _start(client, email="b@example.fi")
+    client.post(f"/api/v1/chats/{ended['chat_id']}/end", headers=token)
+    line = client.post("/api/v1/service-lines", headers=admin, json={"name": "Oleskeluluvat"}).get_json()
+    limited = api.headers_for("adviser", service_line_ids=[line["id"]])
+
+    finished = client.get("/api/v1/chats?active=false", headers=adviser).get_json()
+    assert [c["id"] for c in finished["items"]] == [ended["chat_id"]]
+    assert {c["id"] for c in client.get("/api/v1/chats", headers=adviser).get_json()["items"]} \
+        == {active["chat_id"], ended["chat_id"]}
+    assert client.get("/api/v1/chats", headers=limited).get_json()["items"] == []  # both on the default line
+
+
+def test_an_unknown_chat_is_a_404_for_every_operation(client, adviser):
+    for response in (client.get("/api/v1/chats/999999/messages", headers=adviser),
+                     client.post("/api/v1/chats/999999/messages", json={"body": "Hei"}, headers=adviser),
+                     client.post("/api/v1/chats/999999/join", headers=adviser),
+                     client.post("/api/v1/chats/999999/end", headers=adviser)):
+        assert_problem(response, 404)
+
+
+def test_an_ended_chat_cannot_be_joined_and_ending_it_again_changes_nothing(client, adviser):
+    started, customer = _start(client)
+    first = client.post(f"/api/v1/chats/{started['chat_id']}/end", headers=customer).get_json()
+
+    assert_problem(client.post(f"/api/v1/chats/{started['chat_id']}/join", headers=adviser), 409, "chat-ended")
+    again = client.post(f"/api/v1/chats/{started['chat_id']}/end", headers=adviser)
+    assert again.status_code == 200 and again.get_json()["ended_at"] == first["ended_at"]
+
+
+def test_a_customer_writing_in_the_chat_reopens_a_case_waiting_on_them(client, adviser):
+    started, customer = _start(client)
+    client.post(f"/api/v1/chats/{started['chat_id']}/join", headers=adviser)
+    waiting = client.patch(f"/api/v1/cases/{started['case_id']}", json={"status": "waiting"}, headers=adviser)
+    assert waiting.get_json()["status"] == "waiting"
+
+    assert client.post(f"/api/v1/chats/{started['chat_id']}/messages", json={"body": "Tässä tiedot"},
+                       headers=customer).status_code == 201
+
+    assert client.get(f"/api/v1/cases/{started['case_id']}", headers=adviser).get_json()["status"] == "open"
+
+
 # --- the web form ----------------------------------------------------------------------------
 
 FORM = {"name": "Sanna Svensson", "email": "sanna@example.se", "subject": "Flyttanmälan",
@@ -182,6 +225,21 @@ def test_the_web_form_is_rate_limited_per_client_address(make_app, admin_for):
 
         clock.shift(timedelta(seconds=40))
         assert post(one).status_code == 202  # a new minute, a new count
+
+
+def test_with_redis_down_the_limit_falls_back_to_the_process_own_count(make_app):
+    """Refusing every customer because Redis is away would be worse than a per-process limit."""
+    from service.errors import TooManyRequests
+    from service.ratelimit import limit_per_client
+
+    app = make_app(REDIS_URL="redis://127.0.0.1:1/0")  # nothing listens on port 1
+    with time_machine.travel(datetime(2026, 6, 1, 9, 0, 20, tzinfo=timezone.utc), tick=False):
+        with app.test_request_context(environ_base={"REMOTE_ADDR": "192.0.2.30"}):
+            for _ in range(3):
+                limit_per_client("webform", per_minute=3)
+            with pytest.raises(TooManyRequests) as refused:
+                limit_per_client("webform", per_minute=3)
+    assert refused.value.headers["Retry-After"] == "40"
 
 
 def test_an_adviser_limited_to_another_line_cannot_reach_the_chat(client, api, admin):

@@ -160,6 +160,22 @@ def test_only_admins_manage_authorities_but_advisers_see_them(client, admin, adv
     assert [a["name"] for a in client.get("/api/v1/authorities", headers=adviser).get_json()["items"]] == ["Verohallinto"]
 
 
+def test_the_authority_list_filters_by_activity_and_by_part_of_the_name(client, admin, adviser):
+    _authority(client, admin)
+    _authority(client, admin, name="Poliisi 100%_", email="kirjaamo@poliisi.example.fi")
+    closed = _authority(client, admin, name="Maistraatti", email="kirjaamo@maistraatti.example.fi")
+    client.patch(f"/api/v1/authorities/{closed['id']}", json={"active": False}, headers=admin)
+
+    def names(**query):
+        return [a["name"] for a in client.get("/api/v1/authorities", query_string=query,
+                                               headers=adviser).get_json()["items"]]
+
+    assert names(active="true") == ["Poliisi 100%_", "Verohallinto"]
+    assert names(active="false") == ["Maistraatti"]
+    assert names(q="HALLINTO") == ["Verohallinto"]
+    assert names(q="%_") == ["Poliisi 100%_"]  # the wildcards are searched for, not obeyed
+
+
 # --- feedback --------------------------------------------------------------------------------
 
 def _feedback(client, headers, case_id):

@@ -263,12 +263,16 @@ def test_post_message__email_naming_an_unknown_reference_opens_a_new_case(api, c
     assert response.get_json()["created_case"] is True
 
 
-def test_post_message__waiting_case_becomes_open_when_the_customer_writes_again(api, client, intake, adviser):
+# An answer with a file takes intake's general path, a plain one its set-based path.
+@pytest.mark.parametrize("files", [[], [{"filename": "liite.png", "content_type": "image/png",
+                                         "content_base64": b64(PNG)}]], ids=["plain", "with-a-file"])
+def test_post_message__waiting_case_becomes_open_when_the_customer_writes_again(api, client, intake, adviser,
+                                                                                 files):
     case_id = api.inbound(intake, channel="sms").get_json()["case_id"]
     waiting = client.patch(f"/api/v1/cases/{case_id}", json={"status": "waiting"}, headers=adviser)
     assert waiting.get_json()["status"] == "waiting"
 
-    again = api.inbound(intake, channel="sms", body="Tässä pyytämänne tiedot")
+    again = api.inbound(intake, channel="sms", body="Tässä pyytämänne tiedot", attachments=files)
 
     assert again.get_json()["case_id"] == case_id
     assert case_detail(client, adviser, case_id)["status"] == "open"
@@ -375,6 +379,7 @@ def test_post_message__call_ending_before_it_started_is_refused(api, client, int
     ({"from": {"phone": "112"}}, "from"),
     ({"channel": "email", "from": {"email": "not-an-address"}}, "from"),
     ({"channel": "email", "from": {"phone": "040 123 4567"}}, "from"),
+    ({"channel": "sms", "from": {"email": "a@example.fi"}}, "from"),
     ({"channel": "webform", "from": {}}, "from"),
     ({"from": {"phone": "040 123 4567", "fax": "09 123"}}, "from"),
     ({"priority": "high"}, "priority"),
@@ -399,6 +404,29 @@ def test_post_message__missing_required_fields_are_named(client, intake, admin):
 
 
 # --- attachments ----------------------------------------------------------------------------
+
+
+def test_receive__files_written_before_a_later_failure_are_deleted(app, client, admin):
+    """A caller's own rows (``on_stored``, e.g. a chat) failing after the files were written:
+    nothing of the message is kept, on disk or in the database."""
+    from service.intake.logic import IntakeSettings, receive
+    from service.intake.message import InboundAttachment, InboundMessage, Sender
+    from service.storage import get_storage
+
+    message = InboundMessage(channel="email", external_id="late-failure", sender=Sender(email="a@example.fi"),
+                             body="liitteet", attachments=(InboundAttachment("kuva.png", "image/png", PNG),
+                                                           InboundAttachment("hakemus.pdf", "application/pdf", PDF)))
+
+    def fail(result):
+        assert len([p for p in storage.root.rglob("*") if p.is_file()]) == 2  # written by now
+        raise RuntimeError("the caller's rows failed")
+
+    with app.app_context():
+        storage = get_storage()
+        with pytest.raises(RuntimeError):
+            receive(message, actor=None, settings=IntakeSettings(), storage=storage, on_stored=fail)
+    assert [p for p in storage.root.rglob("*") if p.is_file()] == []
+    assert case_total(client, admin) == 0
 
 
 def test_post_message__attachment_is_stored_with_its_hash_and_downloads_byte_for_byte(api, client, intake, admin):

@@ -323,6 +323,37 @@ def test_a_time_window_matches_when_the_contact_happened_not_when_its_case_was_o
     assert may != march
 
 
+def test_a_file_gone_from_disk_is_named_in_the_archive_rather_than_left_out_silently(app, client, intake, adviser,
+                                                                                   admin, privacy):
+    _history(client, intake, adviser, admin)
+    for path in app.extensions["file_storage"].root.rglob("*"):
+        if path.is_file():
+            path.unlink()
+    request = _register(client, privacy)
+
+    archive = client.get(f"/api/v1/privacy/requests/{request['id']}/export?format=zip", headers=privacy)
+
+    assert archive.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(archive.data)) as zipped:
+        document = json.loads(zipped.read("export.json"))
+        name = document["people"][0]["cases"][0]["attachments"][0]["file_in_archive"]
+        assert document["missing_files"] == [name]
+        assert zipped.namelist() == ["export.json"]
+
+
+def test_a_name_alone_finds_only_whoever_has_that_whole_name(client, intake, privacy):
+    for phone, name in (("+358401110001", "Anna Virtanen"), ("+358401110002", "Anna-Liisa Virtanen"),
+                        ("+358401110003", "Anna")):
+        assert client.post("/api/v1/inbound/messages", headers=intake, json={
+            "channel": "sms", "external_id": f"SM-{phone}", "from": {"phone": phone, "name": name},
+            "body": "Hei"}).status_code == 201
+    request = _register(client, privacy, subject={"name": " anna virtanen "})
+
+    document = client.get(f"/api/v1/privacy/requests/{request['id']}/export", headers=privacy).get_json()
+
+    assert [person["customer"]["phone"] for person in document["people"]] == ["+358401110001"]
+
+
 def test_audio_the_phone_system_still_holds_is_fetched_into_the_archive(make_app, admin_for):
     from tests.twilio_fakes import ACCOUNT_SID
     from tests.voice_fakes import MP3, FakeMediaServer, recorded_call, voice_line

@@ -63,6 +63,20 @@ def test_an_answered_request_loses_whom_it_was_about_when_its_period_ends(client
     assert dry_runs[0]["details"]["privacy_requests"] == 1
 
 
+def test_an_access_request_whose_period_ended_has_no_export_left(client, runner, privacy):
+    answered = _request(client, privacy)
+    assert client.post(f"/api/v1/privacy/requests/{answered['id']}/complete", headers=privacy,
+                       json={}).status_code == 200
+    assert client.get(f"/api/v1/privacy/requests/{answered['id']}/export", headers=privacy).status_code == 200
+
+    _purge(runner, "--as-of", _days_on(3 * 365 + 1))
+
+    response = client.get(f"/api/v1/privacy/requests/{answered['id']}/export", headers=privacy)
+    body = response.get_json()
+    assert response.status_code == 409 and body["type"].endswith("/request-purged"), body
+    assert "Anna" not in json.dumps(body)
+
+
 def test_a_corrections_old_value_is_not_in_the_audit_log_and_goes_with_the_case_period(
         app, client, runner, intake, admin, privacy):
     case_id = client.post("/api/v1/inbound/messages", headers=intake, json={

@@ -12,6 +12,8 @@ from tests.voice_fakes import LINE_NUMBER, MP3, FakeMediaServer, voice_line
 
 WAV = b"RIFF" + (36 + 4000).to_bytes(4, "little") + b"WAVEfmt " + bytes(24) + b"data" + bytes(4000)
 PDF = b"%PDF-1.4\n" + b"0" * 500
+OGG = b"OggS\x00\x02" + bytes(3000)
+FLAC = b"fLaC\x00\x00\x00\x22" + bytes(3000)
 
 
 def _report(client, intake, external_id="pbx-1001", reference="pbx-rec-1001", url=None):
@@ -51,14 +53,27 @@ def test_uploaded_audio_is_played_with_range_by_those_who_may_hear_it(client, ad
     assert [(u["actor_type"], u["object_id"]) for u in uploads] == [("api_key", recording_id)]
 
 
-def test_wav_audio_is_kept_as_wav(client, admin, intake):
+@pytest.mark.parametrize("content, declared, kept_as", [
+    (WAV, "audio/x-wav", "audio/wav"),
+    (OGG, "audio/ogg", "audio/ogg"),
+    (FLAC, "audio/x-flac", "audio/flac"),
+])
+def test_wav_ogg_and_flac_audio_are_kept_as_what_they_are(client, admin, intake, content, declared, kept_as):
     voice_line(client, admin)
     recording_id = _report(client, intake)
 
-    assert _put(client, intake, recording_id, WAV, "audio/x-wav").status_code == 201
+    assert _put(client, intake, recording_id, content, declared).status_code == 201
 
     with client.get(f"/api/v1/recordings/{recording_id}/audio", headers=admin) as played:
-        assert played.mimetype == "audio/wav" and played.data == WAV
+        assert played.mimetype == kept_as and played.data == content
+
+
+def test_an_empty_upload_is_422_and_leaves_the_recording_without_audio(client, admin, intake):
+    voice_line(client, admin)
+    recording_id = _report(client, intake)
+
+    assert_problem(_put(client, intake, recording_id, b""), 422, "validation-failed", fields=["body"])
+    assert client.get(f"/api/v1/recordings/{recording_id}", headers=admin).get_json()["playable"] is False
 
 
 def test_uploading_the_same_audio_again_changes_nothing_and_other_audio_is_refused(client, admin, intake):

@@ -85,6 +85,12 @@ def test_inactive_and_deleted_templates_are_not_offered(client, admin, adviser):
     assert [t["id"] for t in items] == [kept["id"]]
     listed = client.get("/api/v1/reply-templates", query_string={"service_line_id": line["id"]}, headers=admin)
     assert [t["title"] for t in listed.get_json()["items"]] == ["A", "B"]
+    # The administrators' list filters by activity and language too.
+    _template(client, admin, line["id"], title="D", language="sv")
+    active = client.get("/api/v1/reply-templates", query_string={"active": "true"}, headers=admin).get_json()
+    assert [t["title"] for t in active["items"]] == ["A", "D"]
+    swedish = client.get("/api/v1/reply-templates", query_string={"language": "sv"}, headers=admin).get_json()
+    assert [t["title"] for t in swedish["items"]] == ["D"]
 
 
 def test_a_template_naming_an_unknown_variable_is_refused(client, admin):

@@ -78,6 +78,15 @@ def test_an_adviser_works_without_a_second_factor_under_the_default(api2):
     assert api2.client.get("/api/v1/cases", headers=_bearer(signed_in)).status_code == 200
 
 
+def test_confirming_renewing_or_removing_without_an_enrolment_is_a_409_that_changes_nothing(api2):
+    adviser = api2.official("adviser")
+    headers = _bearer(_sign_in(api2, adviser["username"]))
+
+    for path in ("/totp/confirm", "/recovery-codes", "/remove"):
+        assert_problem(api2.client.post(FACTOR + path, json={"code": "123456"}, headers=headers), 409)
+    assert api2.client.get(FACTOR, headers=headers).get_json()["totp_enabled"] is False
+
+
 def test_enrolment__a_qr_code_then_a_right_code_turns_the_factor_on_and_opens_the_session(api2):
     admin = api2.official("admin")
     headers = _bearer(_sign_in(api2, admin["username"]))

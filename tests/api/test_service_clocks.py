@@ -347,6 +347,74 @@ def test_no_clock_without_targets(desk):
     assert case["clock_history"] == []
 
 
+
+def test_a_case_waiting_past_its_due_time_is_still_breached_when_it_resumes(desk):
+    """The clock keeps the working time it overran: resuming counts the overrun back from now."""
+    desk.targets({"channel": "sms", "resolution_days": 1})
+    desk.at(local("2026-11-23 10:00"))  # Monday; due Tuesday 10:00
+    case = desk.sms()
+    desk.at(local("2026-11-25 10:00"))  # Wednesday: 8 working hours past due
+    assert desk.case(case["id"])["due_state"] == "breached"
+    assert desk.patch(case["id"], status="waiting")["due_state"] == "paused"
+
+    desk.at(local("2026-11-26 12:00"))  # Thursday: the customer answers
+    ok(desk.api.inbound(desk.intake, channel="sms", to=LINE_PHONE, **{"from": {"phone": case["phone"]}}), 201)
+    resumed = desk.case(case["id"])
+    # 8 working hours before Thursday 12:00: Thursday 8-12 and Wednesday 12-16.
+    assert resumed["resolution_due_at"] == utc("2026-11-25T10:00:00+00:00")
+    assert resumed["due_state"] == "breached"
+    desk.at(local("2026-11-26 13:00"))
+    closed = desk.close(case["id"])
+    assert closed["resolution_met"] is False
+    assert closed["resolution_working_seconds"] == 17 * 3600  # 16 before the pause, 1 after
+
+
+def test_a_calendar_closed_for_three_years_ahead_stops_the_clocks_and_fails_nothing(desk):
+    desk.targets({"channel": "sms", "first_response_minutes": 60, "resolution_days": 1})
+    desk.at(local("2026-11-23 10:00"))  # Monday
+    running = desk.sms()
+    assert running["next_due_at"] is not None
+    closed_later = desk.sms()
+    desk.close(closed_later["id"])
+
+    # Open on Mondays only, and every Monday for more than three years is closed.
+    mondays = [(datetime(2026, 11, 23) + timedelta(weeks=week)).date().isoformat() for week in range(160)]
+    ok(desk.client.patch(f"/api/v1/calendars/{desk.calendar['id']}", json={
+        "hours": {"mon": ["08:00", "16:00"]}, "closed_days": mondays}, headers=desk.admin))
+    recomputed = desk.case(running["id"])
+    assert recomputed["first_response_due_at"] is None and recomputed["resolution_due_at"] is None
+    assert recomputed["due_state"] is None
+    assert history(recomputed) == ["started", "recomputed"]
+
+    # New cases are created all the same, with no clocks: by intake and by an official.
+    fresh = desk.sms()
+    assert fresh["next_due_at"] is None and fresh["clock_history"] == []
+    by_official = ok(desk.client.post(CASES, json={"service_line_id": desk.line["id"], "channel": "sms"},
+                                      headers=desk.adviser), 201)
+    assert by_official["next_due_at"] is None and by_official["clock_history"] == []
+    reopened = desk.reopen(closed_later["id"])  # no new resolution clock can start
+    assert reopened["status"] == "open" and reopened["resolution_due_at"] is None
+    assert history(reopened) == ["started", "resolved"]
+
+
+def test_a_line_whose_calendar_is_taken_away_keeps_its_running_clocks_waiting(desk):
+    desk.targets({"channel": "sms", "first_response_minutes": 120, "resolution_days": 2})
+    desk.at(local("2026-11-23 10:00"))
+    case = desk.sms()
+    desk.at(local("2026-11-23 11:00"))
+    ok(desk.client.put(f"/api/v1/service-lines/{desk.line['id']}/targets",
+                       json={"calendar_id": None, "targets": []}, headers=desk.admin))
+    waiting = desk.case(case["id"])
+    assert waiting["next_due_at"] is None and waiting["due_state"] == "paused"
+    assert history(waiting) == ["started", "recomputed"]
+    # Nothing can be counted any more: moving or closing the case changes no clock.
+    desk.patch(case["id"], status="waiting")
+    desk.patch(case["id"], status="open")
+    closed = desk.close(case["id"])
+    assert closed["resolution_met"] is None and closed["resolution_working_seconds"] is None
+    assert history(closed) == ["started", "recomputed"]
+
+
 # --- the queue ---------------------------------------------------------------------------------
 
 def test_the_queue_sorted_by_due_and_filtered_to_breached(desk):
@@ -472,6 +540,10 @@ def test_targets_need_a_calendar_and_only_admins_set_them(desk):
     calendar = ok(desk.client.get(f"/api/v1/calendars/{desk.calendar['id']}", headers=desk.adviser))
     assert calendar["hours"]["mon"] == ["08:00", "16:00"] and calendar["hours"]["sat"] is None
     assert calendar["holiday_country"] == "FI" and calendar["time_zone"] == "Europe/Helsinki"
+    listed = ok(desk.client.get("/api/v1/calendars", headers=desk.adviser))
+    assert [c["name"] for c in listed["items"]] == ["Maanantaisin", "Virka-aika"]
+    assert_problem(desk.client.get("/api/v1/calendars/999999", headers=desk.adviser), 404)
+    assert_problem(desk.client.patch("/api/v1/calendars/999999", json={"name": "y"}, headers=desk.admin), 404)
 
 
 # --- statistics ----------------------------------------------------------------------------------

@@ -135,6 +135,15 @@ def test_media_become_attachments_held_by_the_provider(client, admin):
     assert_problem(download, 409, "attachment-not-fetched")
 
 
+def test_a_garbled_media_count_keeps_the_message_and_its_text(client, admin):
+    params = inbound_sms("MM" + "4" * 32, body="Kuva tulossa", NumMedia="two",
+                         MediaUrl0="https://api.twilio.com/2010-04-01/Accounts/AC/Messages/MM/Media/ME1")
+    assert twilio_post(client, "/webhooks/twilio/sms", params).status_code == 200
+
+    case = client.get(f"/api/v1/cases/{_cases(client, admin)['items'][0]['id']}", headers=admin).get_json()
+    assert case["contacts"][0]["body"] == "Kuva tulossa" and case["attachments"] == []
+
+
 @pytest.mark.parametrize("sender", ["Posti", "12345", "+358"])
 def test_senders_that_are_no_phone_number_are_kept_without_a_customer(client, admin, sender):
     response = twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "3" * 32, from_=sender, body="Koodi 1234"))
@@ -573,6 +582,58 @@ def test_invalid_replies_are_422(client, adviser, admin, body):
     case_id = _cases(client, admin)["items"][0]["id"]
 
     assert client.post(f"/api/v1/cases/{case_id}/replies", json=body, headers=adviser).status_code == 422
+
+
+def test_an_sms_reply_with_files_or_an_overlong_idempotency_key_is_422_naming_it(client, adviser, admin, intake):
+    import base64
+
+    posted = client.post("/api/v1/inbound/messages", headers=intake, json={
+        "channel": "sms", "external_id": "SM-with-a-file", "from": {"phone": "+358401234567"}, "body": "Liite",
+        "attachments": [{"filename": "hakemus.pdf", "content_type": "application/pdf",
+                         "content_base64": base64.b64encode(b"%PDF-1.4\nhakemus\n%%EOF\n").decode()}]}).get_json()
+    case_id = posted["case_id"]
+    (attachment,) = client.get(f"/api/v1/cases/{case_id}", headers=admin).get_json()["attachments"]
+
+    with_files = client.post(f"/api/v1/cases/{case_id}/replies", headers=adviser,
+                             json={"channel": "sms", "body": "Liitteenä", "attachment_ids": [attachment["id"]]})
+    long_key = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei"},
+                           headers={**adviser, "Idempotency-Key": "k" * 129})
+
+    assert_problem(with_files, 422, "validation-failed", fields=["attachment_ids"])
+    assert_problem(long_key, 422, "validation-failed", fields=["Idempotency-Key"])
+    assert [c["direction"] for c in client.get(f"/api/v1/cases/{case_id}", headers=admin).get_json()["contacts"]] \
+        == ["inbound"]
+
+
+class _BrokenSender:
+    """An adapter with a bug: neither of the two failures a sender may raise."""
+
+    def send(self, message):
+        raise KeyError("sid")
+
+
+def test_a_sender_raising_something_unexpected_is_logged_and_retried_not_failed(app, client, adviser, admin,
+                                                                                 caplog):
+    _open_sms_case(client)
+    case_id = _cases(client, admin)["items"][0]["id"]
+    app.extensions["senders"]["sms"] = _BrokenSender()
+
+    reply = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei"}, headers=adviser)
+
+    assert reply.status_code == 201
+    assert delivery_status(app, reply.get_json()["delivery"]["id"]) == ("queued", "KeyError")
+    assert "sender for sms raised unexpectedly" in caplog.text
+
+
+def test_a_reply_on_a_channel_with_no_sender_fails_for_good(app, client, adviser, admin):
+    _open_sms_case(client)
+    case_id = _cases(client, admin)["items"][0]["id"]
+    del app.extensions["senders"]["sms"]
+
+    reply = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei"}, headers=adviser)
+
+    assert reply.status_code == 201
+    assert delivery_status(app, reply.get_json()["delivery"]["id"]) == ("failed", "no sender for channel sms")
 
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 200

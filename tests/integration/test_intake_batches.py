@@ -305,3 +305,41 @@ def test_messages_made_contacts_in_a_batch_are_found_by_search(queued_app, admin
     assert [hit["snippet"]["text"] for hit in hits["items"]] == ["Muuttoilmoitukseni Tampereelle jäi kesken"]
     assert client.get("/api/v1/cases/search", query_string={"q": "+358401000002"},
                       headers=adviser).get_json()["total"] == 1
+
+
+def test_a_batch_stores_a_repeat_once_messages_without_an_id_each_and_names_a_known_customer(make_app, admin_for):
+    """``store_plain`` as an API client's burst reaches it: a message repeated within the batch,
+    messages without a provider id, and a name on a customer known only by number."""
+    from service.intake import batch
+    from service.intake.logic import IntakeSettings
+    from service.intake.message import InboundMessage, Sender
+    from tests.conftest import Api
+
+    app = make_app()
+    adviser = admin_for(app, "adviser")
+    client = app.test_client()
+    known = client.post("/api/v1/inbound/messages", headers=Api(app, client).api_key_headers(), json={
+        "channel": "sms", "external_id": "API-1", "from": {"phone": "+358401000041"}, "body": "ensimmäinen"}
+    ).get_json()
+
+    def sms(external_id, phone, body, name=None):
+        return InboundMessage(channel="sms", external_id=external_id, sender=Sender(phone=phone, name=name),
+                              to="+358501112223", body=body, received_at=utcnow())
+
+    messages = [sms("SM" + "k" * 32, "+358401000041", "toinen", name="Maija Meikäläinen"),
+                sms("SM" + "k" * 32, "+358401000041", "toinen"),  # the provider sent it twice
+                sms(None, "+358401000042", "ilman tunnusta"), sms(None, "+358401000042", "ilman tunnusta")]
+    with app.app_context():
+        results = batch.store_plain(messages, actor=None, settings=IntakeSettings(), now=utcnow())
+        db.session.commit()
+
+    first, repeat, plain, plain_again = results
+    assert repeat.duplicate and repeat.contact_id == first.contact_id and not first.duplicate
+    assert first.case_id == known["case_id"] and not first.created_case
+    assert _bodies(client, adviser, known["case_id"]) == ["ensimmäinen", "toinen"]
+    assert client.get(f"/api/v1/cases/{known['case_id']}", headers=adviser).get_json()["customer"]["name"] \
+        == "Maija Meikäläinen"
+    # Without an id nothing can tell a repeat from a second message: both are kept, on one case.
+    assert not plain.duplicate and not plain_again.duplicate and plain.contact_id != plain_again.contact_id
+    assert plain.case_id == plain_again.case_id
+    assert _bodies(client, adviser, plain.case_id) == ["ilman tunnusta", "ilman tunnusta"]

@@ -117,6 +117,29 @@ def test_an_overdue_request_cannot_be_extended(client, privacy):
     assert (shown["due_at"], shown["extended_at"]) == ("2026-02-28T08:00:00+00:00", None)
 
 
+def test_the_deadline_is_past_at_its_own_moment_and_a_person_told_at_this_moment_was_told_in_time(app, client,
+                                                                                                      privacy):
+    """The two edges of an extension, on a controlled clock (the API's clock is the real one)."""
+    from service.auth.permissions import Principal
+    from service.errors import Conflict
+    from service.privacy.logic import extend
+
+    request = _register(client, privacy, received_at="2026-01-31T10:00:00+02:00")
+    due = datetime.fromisoformat(request["due_at"])
+    officer = Principal(kind="official", id=privacy.id, name="Tietosuojavastaava", role="privacy_officer")
+    with app.app_context():
+        with pytest.raises(Conflict) as refused:
+            extend(actor=officer, request_id=request["id"], months=1, reason="Laaja", notified_at=due,
+                   notified_via="letter", now=due)
+        assert refused.value.code == "request-overdue"
+
+        just_before = due - timedelta(microseconds=1)
+        extended = extend(actor=officer, request_id=request["id"], months=1, reason="Laaja",
+                          notified_at=just_before, notified_via="letter", now=just_before)
+        assert (extended.due_at, extended.extension_notified_at) == (datetime(2026, 3, 28, 8, tzinfo=timezone.utc),
+                                                                     just_before)
+
+
 def test_an_extension_records_the_reasons_and_when_and_how_the_person_was_told(client, privacy):
     request = _register(client, privacy, received_at=_month_start().isoformat())
     told = _month_start().replace(hour=12).isoformat()

@@ -117,8 +117,8 @@ def test_an_overdue_request_cannot_be_extended(client, privacy):
     assert (shown["due_at"], shown["extended_at"]) == ("2026-02-28T08:00:00+00:00", None)
 
 
-def test_the_deadline_is_past_at_its_own_moment_and_a_person_told_at_this_moment_was_told_in_time(app, client,
-                                                                                                      privacy):
+def test_an_extension_is_overdue_at_the_deadline_itself_and_telling_at_receipt_or_at_extending_is_in_time(
+        app, client, privacy):
     """The two edges of an extension, on a controlled clock (the API's clock is the real one)."""
     from service.auth.permissions import Principal
     from service.errors import Conflict
@@ -138,6 +138,14 @@ def test_the_deadline_is_past_at_its_own_moment_and_a_person_told_at_this_moment
                           notified_at=just_before, notified_via="letter", now=just_before)
         assert (extended.due_at, extended.extension_notified_at) == (datetime(2026, 3, 28, 8, tzinfo=timezone.utc),
                                                                      just_before)
+
+    # Told in the same moment the request came in (a letter answered at the desk) is not before it.
+    received = _month_start()
+    at_the_desk = _register(client, privacy, received_at=received.isoformat())
+    told = client.post(f"/api/v1/privacy/requests/{at_the_desk['id']}/extend", headers=privacy,
+                       json=_extension(notified_at=received.isoformat()))
+    assert told.status_code == 200, told.get_json()
+    assert told.get_json()["extension_notified_at"] == received.isoformat()
 
 
 def test_an_extension_records_the_reasons_and_when_and_how_the_person_was_told(client, privacy):

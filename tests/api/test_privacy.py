@@ -148,7 +148,7 @@ def test_an_extension_is_overdue_at_the_deadline_itself_and_telling_at_receipt_o
     assert told.get_json()["extension_notified_at"] == received.isoformat()
 
 
-def test_an_extension_records_the_reasons_and_when_and_how_the_person_was_told(client, privacy):
+def test_an_extension_records_the_reasons_and_when_and_how_the_person_was_told(client, admin, privacy):
     request = _register(client, privacy, received_at=_month_start().isoformat())
     told = _month_start().replace(hour=12).isoformat()
     for missing in ("reason", "notified_at", "notified_via"):
@@ -168,6 +168,11 @@ def test_an_extension_records_the_reasons_and_when_and_how_the_person_was_told(c
     shown = client.get(f"/api/v1/privacy/requests/{request['id']}", headers=privacy).get_json()
     assert (shown["extension_reason"], shown["extension_notified_at"], shown["extension_notified_via"]) == (
         "Laaja aineisto, 3 rekisteriä", told, "email")
+    # The audit log says who extended which request, by how much and how the person was told,
+    # and nothing of the reasons (they may name the person's matters).
+    audit = client.get("/api/v1/audit", headers=admin, query_string={"action": "privacy.request_extended"}).get_json()
+    assert [(e["actor_id"], e["object_type"], e["object_id"], e["details"]) for e in audit["items"]] == [
+        (privacy.id, "privacy_request", request["id"], {"months": 2, "notified_via": "email"})]
 
 
 def test_overdue_requests_are_listed(client, privacy):

@@ -450,3 +450,30 @@ def test_the_export_holds_the_feedback_asked_and_given(make_app, admin_for):
     assert feedback["sent_at"] and feedback["answered_at"]
     # The question itself went as an SMS, shown among the case's messages.
     assert len(exported["messages"]) == 1 and exported["messages"][0]["to"] == "+358401234567"
+
+
+def test_the_export_follows_the_persons_merged_case_to_its_survivor_and_no_one_elses(client, intake, adviser,
+                                                                                     privacy):
+    def sms(phone, body):
+        response = client.post("/api/v1/inbound/messages", headers=intake, json={
+            "channel": "sms", "external_id": f"SM-merged-{phone}", "from": {"phone": phone}, "body": body})
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()["case_id"]
+
+    def merge(case_id, into):
+        response = client.post(f"/api/v1/cases/{case_id}/merge", json={"into_case_id": into}, headers=adviser)
+        assert response.status_code == 200, response.get_json()
+
+    theirs, survivor = sms("+358401234567", "Passini"), sms("+358402222222", "Puolison passi")
+    others, others_survivor = sms("+358403333333", "Ajokortti"), sms("+358404444444", "Toinen ajokortti")
+    merge(theirs, survivor)
+    merge(others, others_survivor)
+
+    request = _register(client, privacy, subject={"phone": "040 123 4567"})
+    (person,) = client.get(f"/api/v1/privacy/requests/{request['id']}/export", headers=privacy).get_json()["people"]
+
+    # Their own case (now a pointer to the survivor) and the survivor that holds their message;
+    # a merge between two other people is not theirs to see.
+    assert [case["id"] for case in person["cases"]] == [theirs, survivor]
+    assert person["cases"][0]["merged_into_case_id"] == survivor
+    assert "Passini" in [contact["body"] for contact in person["cases"][1]["contacts"]]

@@ -106,6 +106,12 @@ def test_the_deadline_extends_once_by_at_most_two_months(client, privacy):
     assert_problem(again, 409, "already-extended")
 
 
+def test_a_request_received_in_december_is_due_in_january_of_the_next_year(client, privacy):
+    request = _register(client, privacy, received_at="2026-12-15T09:00:00Z")
+
+    assert request["due_at"] == "2027-01-15T09:00:00+00:00"
+
+
 def test_an_overdue_request_cannot_be_extended(client, privacy):
     request = _register(client, privacy, received_at="2026-01-31T10:00:00+02:00")  # due 2026-02-28
 

@@ -185,7 +185,7 @@ MUTATION_DOMAINS: dict[str, tuple[list[str], list[str]]] = {
                ["tests/integration/test_outbox_drain.py", "tests/api/test_sms.py"]),
     "intake": (["service/intake/batch.py", "service/intake/logic.py"],
                ["tests/api/test_intake.py", "tests/integration/test_intake_batches.py",
-                "tests/api/test_thread_window.py"]),
+                "tests/api/test_thread_window.py", "tests/api/test_email.py", "tests/api/test_case_merging.py"]),
 }
 # What the tests need besides service/ (migrations: create_app finds them beside service/).
 MUTATION_ALSO_COPY = ["channels", "migrations", "pytest.ini", "wsgi.py"]

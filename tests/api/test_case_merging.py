@@ -300,6 +300,32 @@ def test_a_retention_policy_change_keeps_the_clock_a_merge_took_over(api, client
     assert 49 < kept_for() < 51
 
 
+def test_a_closed_survivor_is_purged_by_its_date_not_by_its_own_lines_period_since_its_last_activity(
+        api, client, admin, runner, two_lines):
+    lines, (survivor_id, merged_id) = two_lines
+    supervisor = api.headers_for("supervisor")
+    for line, days in ((lines[0], 100), (lines[1], 400)):
+        ok(client.patch(f"/api/v1/service-lines/{line['id']}", json={"merge_across_lines": True,
+                                                                     "case_retention_days": days}, headers=admin))
+    for case_id in (survivor_id, merged_id):
+        ok(client.post(f"{CASES}/{case_id}/close", headers=supervisor))
+    # Merged into a closed case, which stays closed: the merged case's 400 days become its date.
+    merged = ok(merge(client, supervisor, merged_id, survivor_id))
+    assert merged["target"]["status"] == "closed"
+    keep_until = datetime.fromisoformat(detail(client, supervisor, survivor_id)["retention_until"])
+    assert 399 < _days_from_now(keep_until.isoformat()) < 401
+
+    # 200 days after its last activity (the merge): past its own line's 100, which counts only for a case
+    # left open; closed, it keeps the 400 days it took over from the merged case.
+    result = runner.invoke(args=["retention", "purge", "--as-of", (keep_until - timedelta(days=200)).isoformat()])
+
+    assert result.exit_code == 0 and "deleted 0 cases" in result.output, result.output
+    assert len(detail(client, supervisor, survivor_id)["contacts"]) == 2
+    result = runner.invoke(args=["retention", "purge", "--as-of", (keep_until + timedelta(days=1)).isoformat()])
+    assert "deleted 1 cases" in result.output, result.output
+    assert_problem(client.get(f"{CASES}/{survivor_id}", headers=supervisor), 404)
+
+
 def test_a_retention_policy_change_keeps_the_clock_of_a_survivor_a_merge_was_undone_from(api, client, admin,
                                                                                         two_lines):
     lines, (survivor_id, merged_id) = two_lines

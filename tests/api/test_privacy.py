@@ -106,6 +106,12 @@ def test_the_deadline_extends_once_by_at_most_two_months(client, privacy):
     assert_problem(again, 409, "already-extended")
 
 
+def test_a_request_received_in_december_is_due_in_january_of_the_next_year(client, privacy):
+    request = _register(client, privacy, received_at="2026-12-15T09:00:00Z")
+
+    assert request["due_at"] == "2027-01-15T09:00:00+00:00"
+
+
 def test_an_overdue_request_cannot_be_extended(client, privacy):
     request = _register(client, privacy, received_at="2026-01-31T10:00:00+02:00")  # due 2026-02-28
 
@@ -117,7 +123,38 @@ def test_an_overdue_request_cannot_be_extended(client, privacy):
     assert (shown["due_at"], shown["extended_at"]) == ("2026-02-28T08:00:00+00:00", None)
 
 
-def test_an_extension_records_the_reasons_and_when_and_how_the_person_was_told(client, privacy):
+def test_an_extension_is_overdue_at_the_deadline_itself_and_telling_at_receipt_or_at_extending_is_in_time(
+        app, client, privacy):
+    """The two edges of an extension, on a controlled clock (the API's clock is the real one)."""
+    from service.auth.permissions import Principal
+    from service.errors import Conflict
+    from service.privacy.logic import extend
+
+    request = _register(client, privacy, received_at="2026-01-31T10:00:00+02:00")
+    due = datetime.fromisoformat(request["due_at"])
+    officer = Principal(kind="official", id=privacy.id, name="Tietosuojavastaava", role="privacy_officer")
+    with app.app_context():
+        with pytest.raises(Conflict) as refused:
+            extend(actor=officer, request_id=request["id"], months=1, reason="Laaja", notified_at=due,
+                   notified_via="letter", now=due)
+        assert refused.value.code == "request-overdue"
+
+        just_before = due - timedelta(microseconds=1)
+        extended = extend(actor=officer, request_id=request["id"], months=1, reason="Laaja",
+                          notified_at=just_before, notified_via="letter", now=just_before)
+        assert (extended.due_at, extended.extension_notified_at) == (datetime(2026, 3, 28, 8, tzinfo=timezone.utc),
+                                                                     just_before)
+
+    # Told in the same moment the request came in (a letter answered at the desk) is not before it.
+    received = _month_start()
+    at_the_desk = _register(client, privacy, received_at=received.isoformat())
+    told = client.post(f"/api/v1/privacy/requests/{at_the_desk['id']}/extend", headers=privacy,
+                       json=_extension(notified_at=received.isoformat()))
+    assert told.status_code == 200, told.get_json()
+    assert told.get_json()["extension_notified_at"] == received.isoformat()
+
+
+def test_an_extension_records_the_reasons_and_when_and_how_the_person_was_told(client, admin, privacy):
     request = _register(client, privacy, received_at=_month_start().isoformat())
     told = _month_start().replace(hour=12).isoformat()
     for missing in ("reason", "notified_at", "notified_via"):
@@ -137,6 +174,11 @@ def test_an_extension_records_the_reasons_and_when_and_how_the_person_was_told(c
     shown = client.get(f"/api/v1/privacy/requests/{request['id']}", headers=privacy).get_json()
     assert (shown["extension_reason"], shown["extension_notified_at"], shown["extension_notified_via"]) == (
         "Laaja aineisto, 3 rekisteriä", told, "email")
+    # The audit log says who extended which request, by how much and how the person was told,
+    # and nothing of the reasons (they may name the person's matters).
+    audit = client.get("/api/v1/audit", headers=admin, query_string={"action": "privacy.request_extended"}).get_json()
+    assert [(e["actor_id"], e["object_type"], e["object_id"], e["details"]) for e in audit["items"]] == [
+        (privacy.id, "privacy_request", request["id"], {"months": 2, "notified_via": "email"})]
 
 
 def test_overdue_requests_are_listed(client, privacy):
@@ -445,3 +487,30 @@ def test_the_export_holds_the_feedback_asked_and_given(make_app, admin_for):
     assert feedback["sent_at"] and feedback["answered_at"]
     # The question itself went as an SMS, shown among the case's messages.
     assert len(exported["messages"]) == 1 and exported["messages"][0]["to"] == "+358401234567"
+
+
+def test_the_export_follows_the_persons_merged_case_to_its_survivor_and_no_one_elses(client, intake, adviser,
+                                                                                     privacy):
+    def sms(phone, body):
+        response = client.post("/api/v1/inbound/messages", headers=intake, json={
+            "channel": "sms", "external_id": f"SM-merged-{phone}", "from": {"phone": phone}, "body": body})
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()["case_id"]
+
+    def merge(case_id, into):
+        response = client.post(f"/api/v1/cases/{case_id}/merge", json={"into_case_id": into}, headers=adviser)
+        assert response.status_code == 200, response.get_json()
+
+    theirs, survivor = sms("+358401234567", "Passini"), sms("+358402222222", "Puolison passi")
+    others, others_survivor = sms("+358403333333", "Ajokortti"), sms("+358404444444", "Toinen ajokortti")
+    merge(theirs, survivor)
+    merge(others, others_survivor)
+
+    request = _register(client, privacy, subject={"phone": "040 123 4567"})
+    (person,) = client.get(f"/api/v1/privacy/requests/{request['id']}/export", headers=privacy).get_json()["people"]
+
+    # Their own case (now a pointer to the survivor) and the survivor that holds their message;
+    # a merge between two other people is not theirs to see.
+    assert [case["id"] for case in person["cases"]] == [theirs, survivor]
+    assert person["cases"][0]["merged_into_case_id"] == survivor
+    assert "Passini" in [contact["body"] for contact in person["cases"][1]["contacts"]]

@@ -344,6 +344,41 @@ def test_status_callbacks_move_delivery_forward_only(twilio_app, twilio_http, ad
     assert row.status == "delivered" and row.delivered_at is not None
 
 
+def test_a_callback_naming_its_row_writes_the_providers_id_the_worker_died_before_writing(twilio_app, admin_for):
+    from sqlalchemy import update
+
+    client = twilio_app.test_client()
+    adviser = admin_for(twilio_app, "adviser")
+    _open_sms_case(client)
+    _open_sms_case(client, sid="SM" + "7" * 32, phone="+358401234568")
+    first_case, second_case = (c["id"] for c in _cases(client, adviser)["items"])
+    rows = [client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei!"},
+                        headers=adviser).get_json()["delivery"]["id"] for case_id in (first_case, second_case)]
+    # Both accepted by Twilio, and both workers died before writing down Twilio's id.
+    with twilio_app.app_context():
+        db.session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(rows))
+                           .values(status="sending", provider_id=None))
+        db.session.commit()
+
+    def callback(row_id, sid, status, **extra):
+        response = twilio_post(client, f"/webhooks/twilio/sms/status?outbox={row_id}",
+                               {"MessageSid": sid, "MessageStatus": status, "AccountSid": ACCOUNT_SID, **extra})
+        assert response.status_code == 204
+        row = _delivery(twilio_app, row_id)
+        return row.provider_id, row.status, row.last_error
+
+    mine, other = "SM" + "b" * 32, "SM" + "c" * 32
+    # A report on a sent message carries no error worth keeping, even with a code.
+    assert callback(rows[0], mine, "sent", ErrorCode="30001") == (mine, "sent", None)
+    # Found by its id from now on, with or without the row named; a row that has its id keeps it.
+    assert callback(rows[0], mine, "delivered") == (mine, "delivered", None)
+    assert callback(rows[0], other, "failed") == (mine, "delivered", None)
+    # A status of the same rank never replaces a final one.
+    assert callback(rows[0], mine, "undelivered", ErrorCode="30003") == (mine, "delivered", None)
+    assert _delivery(twilio_app, rows[1]).provider_id is None  # the other row is not touched
+    assert callback(rows[1], other, "sent") == (other, "sent", None)
+
+
 def test_undelivered_callback_records_the_error_code(twilio_app, admin_for):
     client = twilio_app.test_client()
     adviser = admin_for(twilio_app, "adviser")
@@ -538,6 +573,24 @@ def test_the_same_idempotency_key_returns_the_first_reply_and_sends_once(twilio_
     assert len(twilio_http.messages_sent) == 1
     case = client.get(f"/api/v1/cases/{case_id}", headers=adviser).get_json()
     assert [c["direction"] for c in case["contacts"]] == ["inbound", "outbound"]
+
+
+def test_an_idempotency_key_replays_only_the_same_officials_reply_with_that_key(twilio_app, twilio_http, admin_for):
+    client = twilio_app.test_client()
+    adviser, colleague = admin_for(twilio_app, "adviser"), admin_for(twilio_app, "adviser")
+    _open_sms_case(client)
+    case_id = _cases(client, adviser)["items"][0]["id"]
+
+    def reply(headers, key, body):
+        response = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": body},
+                               headers={**headers, "Idempotency-Key": key})
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()["contact"]["id"]
+
+    first = reply(adviser, "k-1", "Ensimmäinen")
+    # Another key of the same official, and the same key of another official, are new replies.
+    assert len({first, reply(adviser, "k-2", "Toinen"), reply(colleague, "k-1", "Kollegan")}) == 3
+    assert sorted(m["data"]["Body"] for m in twilio_http.messages_sent) == ["Ensimmäinen", "Kollegan", "Toinen"]
 
 
 def test_an_idempotency_key_reused_on_another_case_is_a_conflict(client, adviser, admin):

@@ -245,3 +245,35 @@ def test_a_batch_of_emails_goes_out_over_an_smtp_connection_each(make_app, redis
     message_id_to = {rcpt_tos[0]: mail["Message-ID"] for rcpt_tos, mail in sent}
     assert sorted(rcpt_tos for rcpt_tos, _ in sent) == [[address] for address in addresses]  # each once
     assert _rows(app, ids) == [("sent", message_id_to[address], None) for address in addresses]
+
+
+def test_the_sweep_finds_due_rows_oldest_first_and_frees_only_rows_a_lost_worker_left_unsent(
+        make_app, redis_conn, twilio_http, admin_for):  # noqa: F811
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from service.db_types import utcnow
+    from service.outbox import logic
+
+    app = _app(make_app, redis_conn, twilio_http)
+    adviser = admin_for(app, "adviser")
+    ids = _replies(app, adviser, sms_case(app, adviser), 5)
+    now = utcnow().replace(microsecond=0)
+    lost, accepted, working, later, due = ids
+    rows = {lost: ("sending", now, None),  # its lease ends this very moment
+            accepted: ("sending", now - timedelta(minutes=1), "SM" + "a" * 32),  # the provider has it
+            working: ("sending", now + timedelta(minutes=1), None),  # still within its lease
+            later: ("queued", now + timedelta(minutes=1), None),  # a retry not yet due
+            due: ("queued", now - timedelta(seconds=10), None)}
+    with app.app_context():
+        for row_id, (status, at, provider_id) in rows.items():
+            db.session.execute(update(OutboxMessage).where(OutboxMessage.id == row_id).values(
+                status=status, next_attempt_at=at, provider_id=provider_id))
+        db.session.commit()
+
+        assert logic.due_for_delivery(now=now, limit=1) == [due]
+        assert logic.due_for_delivery(now=now) == [due, lost]
+        freed = db.session.get(OutboxMessage, lost)
+        assert (freed.status, freed.next_attempt_at, freed.updated_at) == ("queued", now, now)
+    assert _statuses(app, [accepted, working, later]) == ["sending", "sending", "queued"]

@@ -289,18 +289,29 @@ def test_post_message__contact_to_a_line_address_lands_on_that_line(api, client,
     assert case_detail(client, admin, unrouted.get_json()["case_id"])["service_line"]["id"] != line["id"]
 
 
-def test_post_message__same_customer_writing_to_another_line_opens_a_case_there(api, client, intake, admin):
+# SMS go through the batch path, email through the path of messages with rules of their own:
+# each must keep a customer's open case to its own line.
+@pytest.mark.parametrize("channel, moves_address, advice_address, sender", [
+    ("sms", "029 123 4567", "029 765 4321", {"phone": "040 123 4567"}),
+    ("email", "muutot@virasto.fi", "neuvonta@virasto.fi", {"email": "asiakas@example.fi"}),
+])
+def test_post_message__same_customer_writing_to_another_line_opens_a_case_there(api, client, intake, admin, channel,
+                                                                                moves_address, advice_address,
+                                                                                sender):
+    kind = "phone_numbers" if channel == "sms" else "email_addresses"
     moves = client.post("/api/v1/service-lines", headers=admin,
-                        json={"name": "Muuttoilmoitukset", "phone_numbers": ["029 123 4567"]}).get_json()
+                        json={"name": "Muuttoilmoitukset", kind: [moves_address]}).get_json()
     advice = client.post("/api/v1/service-lines", headers=admin,
-                         json={"name": "Neuvonta", "phone_numbers": ["029 765 4321"]}).get_json()
+                         json={"name": "Neuvonta", kind: [advice_address]}).get_json()
 
-    first = api.inbound(intake, channel="sms", to="029 123 4567").get_json()
-    second = api.inbound(intake, channel="sms", to="029 765 4321").get_json()
+    first = api.inbound(intake, channel=channel, to=moves_address, **{"from": sender}).get_json()
+    second = api.inbound(intake, channel=channel, to=advice_address, **{"from": sender}).get_json()
+    again = api.inbound(intake, channel=channel, to=moves_address, **{"from": sender}).get_json()
 
     assert second["created_case"] is True
     assert case_detail(client, admin, first["case_id"])["service_line"]["id"] == moves["id"]
     assert case_detail(client, admin, second["case_id"])["service_line"]["id"] == advice["id"]
+    assert (again["created_case"], again["case_id"]) == (False, first["case_id"])
     assert customer_total(client, admin) == 1
 
 

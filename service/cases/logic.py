@@ -140,9 +140,6 @@ def list_cases(*, actor: Principal, page: int, page_size: int, region: str, sort
         joinedload(Case.customer).load_only(Customer.id, Customer.name),
         joinedload(Case.assignee).load_only(Official.id, Official.name),
         joinedload(Case.service_line).load_only(ServiceLine.id, ServiceLine.name, ServiceLine.case_retention_days))
-    if q:
-        ranked, _ = search.ranked_cases(q, region)
-        query = query.where(Case.id.in_(select(ranked.c.case_id)))
     if sort == "due":
         # Only running clocks have a due time; ascending puts NULLs last on PostgreSQL by
         # default, so ix_case_next_due serves the page in order.
@@ -151,13 +148,30 @@ def list_cases(*, actor: Principal, page: int, page_size: int, region: str, sort
         column = {"created_at": Case.created_at, "updated_at": Case.updated_at,
                   "last_activity_at": Case.last_activity_at}[sort.lstrip("-")]
         order = (column.desc(), Case.id.desc()) if sort.startswith("-") else (column.asc(), Case.id.asc())
-    result = paginate(query.order_by(*order), page=page, page_size=page_size)
+    if q:
+        result = _searched_page(query, actor, q, region, order, page=page, page_size=page_size, filters=filters)
+    else:
+        result = paginate(query.order_by(*order), page=page, page_size=page_size)
     # A search names who the official looked for; that is what legality control asks about.
     record("case.listed", actor=actor, object_type="case",
            details={"q": q, "count": len(result.items), "page": page} if q else
            {"count": len(result.items), "page": page})
     commit_read()
     return result
+
+
+def _searched_page(query, actor: Principal, q: str, region: str, order, *, page: int, page_size: int,
+                   filters: dict) -> Page:
+    """The case list narrowed by ``q``, in the list's order. The text search finds at most
+    search.CANDIDATES cases, so their ids are read once, in order, and counted and paged here:
+    paginate() would run the search twice, once for the total and once for the page."""
+    ranked, _ = search.ranked_cases(q, region)
+    ids = db.session.scalars(
+        _filtered(_visible_cases(actor, Case.id), actor, **filters)
+        .join(ranked, ranked.c.case_id == Case.id).order_by(*order)).all()
+    shown = ids[(page - 1) * page_size:page * page_size]
+    items = list(db.session.scalars(query.where(Case.id.in_(shown)).order_by(*order)).unique()) if shown else []
+    return Page(items=items, total=len(ids), page=page, page_size=page_size)
 
 
 def search_cases(*, actor: Principal, q: str, page: int, page_size: int, region: str,

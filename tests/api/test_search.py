@@ -128,6 +128,38 @@ def test_the_case_list_q_uses_the_same_index(client, intake, adviser):
     assert [item["id"] for item in listed["items"]] == [wanted]
 
 
+def test_the_case_list_q_pages_its_matches_in_the_lists_order_reading_the_text_index_once(app, client, intake,
+                                                                                         adviser):
+    from sqlalchemy import event
+
+    from service.extensions import db
+
+    wanted = [sms(client, intake, f"Oleskelulupa {n}", phone=f"+35840100002{n}", language="fi") for n in range(3)]
+    sms(client, intake, "Jotain muuta", phone="+358401000029")
+    with app.app_context():
+        engine = db.engine
+    index_reads = []
+
+    def count(_conn, _cursor, statement, *_args):
+        # Not the planner's estimate of the words (pg_class), which reads no text.
+        if "FROM search_entry" in statement or "FROM search_fts" in statement:
+            index_reads.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        first = ok(client.get(CASES, query_string={"q": "oleskelulupa", "page_size": 2}, headers=adviser))
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    second = ok(client.get(CASES, query_string={"q": "oleskelulupa", "page_size": 2, "page": 2}, headers=adviser))
+    oldest_first = ok(client.get(CASES, query_string={"q": "oleskelulupa", "sort": "created_at"}, headers=adviser))
+
+    assert [item["id"] for item in first["items"]] == [wanted[2], wanted[1]]
+    assert [item["id"] for item in second["items"]] == [wanted[0]]
+    assert (first["total"], second["total"], first["total_exact"]) == (3, 3, True)
+    assert [item["id"] for item in oldest_first["items"]] == wanted
+    assert len(index_reads) == 1
+
+
 def test_results_are_paginated_best_first(client, intake, adviser):
     weak = sms(client, intake, "Kalastuslupa ja paljon muuta tekstiä " + "sana " * 60, phone="+358401000008",
                language="fi")

@@ -131,6 +131,11 @@ SEARCHES = {
     "a phone number": {"q": "+358400000123"},
 }
 
+LIST_SEARCHES = {
+    "the case list, q an inflected Finnish word (many hits)": {"q": "muuttoilmoitukseni"},
+    "the case list, q a rare word, open cases": {"q": "lumikuningatar", "status": "open"},
+}
+
 
 def measure(app, runs: int) -> dict:
     client = app.test_client()
@@ -142,6 +147,11 @@ def measure(app, runs: int) -> dict:
     print(f"  {reference}: {results[reference]}", flush=True)
     for label, params in SEARCHES.items():
         page, results[label] = time_get(client, "/api/v1/cases/search", params, adviser, runs)
+        results[label]["hits"] = page["total"]
+        print(f"  {label}: {results[label]}", flush=True)
+    # The case list's q: the same search, narrowing the adviser's list in its own order.
+    for label, params in LIST_SEARCHES.items():
+        page, results[label] = time_get(client, "/api/v1/cases", params, adviser, runs)
         results[label]["hits"] = page["total"]
         print(f"  {label}: {results[label]}", flush=True)
     return results

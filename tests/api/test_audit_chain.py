@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from sqlalchemy import delete, select, update
 
-from service.audit.chain import seal, verify
+from service.audit.chain import entry_digest, seal, verify
 from service.audit.models import AuditEntry
 from service.db_types import utcnow
 from service.extensions import db
@@ -109,3 +109,25 @@ def test_purging_old_entries_leaves_a_checkpoint_and_the_rest_still_verifies(app
     result = runner.invoke(args=["audit", "verify"])
 
     assert result.exit_code == 0, result.output
+
+
+def test_an_entry_resealed_onto_another_chain_is_found(app, client, runner, intake, adviser):
+    # Whoever rewrites an entry and recomputes its hash over a predecessor of their own making
+    # leaves every entry's content consistent with its hash: only the link to the real entry
+    # before it gives the forgery away.
+    _activity(client, intake, adviser)
+    _seal_all(app)
+    with app.app_context():
+        victim = db.session.scalar(select(AuditEntry).where(AuditEntry.seq == 3))
+        seq, entry_id = victim.seq, victim.id
+        forged_prev = "f" * 64
+        victim.actor_id = 999
+        victim.prev_hash, victim.entry_hash = forged_prev, entry_digest(victim, forged_prev)
+        db.session.commit()
+
+    result = runner.invoke(args=["audit", "verify"])
+
+    assert result.exit_code == 1
+    assert f"broken at entry {seq} (audit id {entry_id})" in result.output
+    assert "does not follow the entry before it" in result.output
+    assert "2 entries before it are intact" in result.output

@@ -2,6 +2,7 @@
 who may hear recordings play it."""
 
 import hashlib
+from pathlib import Path
 
 import pytest
 
@@ -159,3 +160,60 @@ def test_a_reported_call_without_a_recording_names_none(client, admin, intake):
         "external_id": "pbx-9", "from": {"phone": "040 123 4567"}, "started_at": "2026-11-26T08:00:00Z"})
 
     assert response.status_code == 201 and response.get_json()["recording_id"] is None
+
+
+@pytest.fixture
+def recording_writes_fail(app):
+    """The database refuses to give a recording its audio (a trigger), as a database failing
+    between the file's write and the row's would; dropped again after the test, since the
+    tests share one schema."""
+    from sqlalchemy import text
+
+    from service.extensions import db
+
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            statements = ["CREATE TRIGGER recording_write_fails BEFORE UPDATE OF storage_key ON recording "
+                          "BEGIN SELECT RAISE(ABORT, 'the database failed'); END"]
+            undo = ["DROP TRIGGER recording_write_fails"]
+        else:
+            statements = ["CREATE FUNCTION recording_write_fails() RETURNS trigger LANGUAGE plpgsql AS "
+                          "$$ BEGIN RAISE EXCEPTION 'the database failed'; END $$",
+                          "CREATE TRIGGER recording_write_fails BEFORE UPDATE OF storage_key ON recording "
+                          "FOR EACH ROW EXECUTE FUNCTION recording_write_fails()"]
+            undo = ["DROP TRIGGER recording_write_fails ON recording", "DROP FUNCTION recording_write_fails()"]
+
+        def run(sql):
+            with db.engine.begin() as connection:
+                for statement in sql:
+                    connection.execute(text(statement))
+
+        run(statements)
+        try:
+            yield lambda: run(undo)
+        finally:
+            with db.engine.connect() as connection:
+                left = connection.execute(text(
+                    "SELECT name FROM sqlite_master WHERE name = 'recording_write_fails'"
+                    if db.engine.dialect.name == "sqlite" else
+                    "SELECT tgname FROM pg_trigger WHERE tgname = 'recording_write_fails'")).first()
+            if left:
+                run(undo)
+
+
+def test_an_upload_the_database_fails_to_record_leaves_no_file_and_can_be_sent_again(
+        app, client, admin, intake, recording_writes_fail):
+    voice_line(client, admin)
+    recording_id = _report(client, intake)
+    files = Path(app.config["FILE_STORAGE_PATH"])
+
+    failed = _put(client, intake, recording_id, MP3)
+
+    assert failed.status_code >= 400
+    assert [p for p in files.rglob("*") if p.is_file()] == []
+    assert client.get(f"/api/v1/recordings/{recording_id}", headers=admin).get_json()["playable"] is False
+    recording_writes_fail()  # the database works again: the integration's retry succeeds
+    assert _put(client, intake, recording_id, MP3).status_code == 201
+    assert len([p for p in files.rglob("*") if p.is_file()]) == 1
+    with client.get(f"/api/v1/recordings/{recording_id}/audio", headers=admin) as played:
+        assert played.data == MP3

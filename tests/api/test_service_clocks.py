@@ -546,6 +546,23 @@ def test_targets_need_a_calendar_and_only_admins_set_them(desk):
     assert_problem(desk.client.patch("/api/v1/calendars/999999", json={"name": "y"}, headers=desk.admin), 404)
 
 
+def test_targets_take_one_row_per_channel_and_a_renamed_calendar_keeps_its_closed_days(desk):
+    desk.targets({"channel": "sms", "first_response_minutes": 60})
+    twice = desk.client.put(f"/api/v1/service-lines/{desk.line['id']}/targets", json={
+        "calendar_id": desk.calendar["id"], "targets": [{"channel": "sms", "first_response_minutes": 30},
+                                                        {"channel": "sms", "resolution_days": 2}]}, headers=desk.admin)
+    assert_problem(twice, 422, fields=["targets"])
+    shown = ok(desk.client.get(f"/api/v1/service-lines/{desk.line['id']}/targets", headers=desk.adviser))
+    assert shown["targets"] == [{"channel": "sms", "first_response_minutes": 60, "resolution_days": None}]
+
+    url = f"/api/v1/calendars/{desk.calendar['id']}"
+    ok(desk.client.patch(url, json={"closed_days": ["2026-12-28", "2026-12-23"]}, headers=desk.admin))
+    renamed = ok(desk.client.patch(url, json={"name": "Virka-aika 2027"}, headers=desk.admin))
+
+    assert (renamed["name"], renamed["closed_days"]) == ("Virka-aika 2027", ["2026-12-23", "2026-12-28"])
+    assert renamed["hours"]["mon"] == ["08:00", "16:00"]
+
+
 # --- statistics ----------------------------------------------------------------------------------
 
 def test_statistics_count_the_targets_met_and_working_times_anonymously_and_survive_the_purge(desk):

@@ -606,6 +606,26 @@ def test_an_idempotency_key_reused_on_another_case_is_a_conflict(client, adviser
     assert_problem(reused, 409, "idempotency-key-reused")
 
 
+def test_an_idempotency_key_whose_reply_was_purged_with_its_case_replays_nothing(app, client, runner, adviser,
+                                                                                 admin):
+    _open_sms_case(client)
+    case_id = _cases(client, admin)["items"][0]["id"]
+    headers = {**adviser, "Idempotency-Key": "late-retry-1"}
+    assert client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei!"},
+                       headers=headers).status_code == 201
+    assert client.post(f"/api/v1/cases/{case_id}/close", headers=adviser).status_code == 200
+    purged = runner.invoke(args=["retention", "purge", "--as-of",
+                                 (datetime.now(timezone.utc) + timedelta(days=400)).isoformat()])
+    assert "deleted 1 cases" in purged.output, purged.output
+
+    # A retry arriving after the purge: the key names nothing any more, and the case is gone.
+    retry = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei!"}, headers=headers)
+
+    assert_problem(retry, 404, "not-found")
+    with app.app_context():
+        assert db.session.query(OutboxMessage).count() == 0
+
+
 def test_reply_to_a_customer_without_a_phone_number_is_a_validation_error(client, adviser, intake):
     posted = client.post("/api/v1/inbound/messages", headers=intake, json={
         "channel": "email", "external_id": "<m1@example.fi>", "from": {"email": "anna@example.fi"},

@@ -8,6 +8,7 @@ import pytest
 
 from tests.api.problems import assert_problem
 from tests.conftest import Api
+from tests.db_faults import failing_writes
 from tests.twilio_fakes import ACCOUNT_SID, twilio_post
 from tests.voice_fakes import LINE_NUMBER, MP3, FakeMediaServer, voice_line
 
@@ -164,41 +165,10 @@ def test_a_reported_call_without_a_recording_names_none(client, admin, intake):
 
 @pytest.fixture
 def recording_writes_fail(app):
-    """The database refuses to give a recording its audio (a trigger), as a database failing
-    between the file's write and the row's would; dropped again after the test, since the
-    tests share one schema."""
-    from sqlalchemy import text
-
-    from service.extensions import db
-
-    with app.app_context():
-        if db.engine.dialect.name == "sqlite":
-            statements = ["CREATE TRIGGER recording_write_fails BEFORE UPDATE OF storage_key ON recording "
-                          "BEGIN SELECT RAISE(ABORT, 'the database failed'); END"]
-            undo = ["DROP TRIGGER recording_write_fails"]
-        else:
-            statements = ["CREATE FUNCTION recording_write_fails() RETURNS trigger LANGUAGE plpgsql AS "
-                          "$$ BEGIN RAISE EXCEPTION 'the database failed'; END $$",
-                          "CREATE TRIGGER recording_write_fails BEFORE UPDATE OF storage_key ON recording "
-                          "FOR EACH ROW EXECUTE FUNCTION recording_write_fails()"]
-            undo = ["DROP TRIGGER recording_write_fails ON recording", "DROP FUNCTION recording_write_fails()"]
-
-        def run(sql):
-            with db.engine.begin() as connection:
-                for statement in sql:
-                    connection.execute(text(statement))
-
-        run(statements)
-        try:
-            yield lambda: run(undo)
-        finally:
-            with db.engine.connect() as connection:
-                left = connection.execute(text(
-                    "SELECT name FROM sqlite_master WHERE name = 'recording_write_fails'"
-                    if db.engine.dialect.name == "sqlite" else
-                    "SELECT tgname FROM pg_trigger WHERE tgname = 'recording_write_fails'")).first()
-            if left:
-                run(undo)
+    """The database refuses to give a recording its audio, as one failing between the file's
+    write and the row's would."""
+    with app.app_context(), failing_writes("recording", when="UPDATE OF storage_key") as lift:
+        yield lift
 
 
 def test_an_upload_the_database_fails_to_record_leaves_no_file_and_can_be_sent_again(

@@ -131,3 +131,32 @@ def test_an_entry_resealed_onto_another_chain_is_found(app, client, runner, inta
     assert f"broken at entry {seq} (audit id {entry_id})" in result.output
     assert "does not follow the entry before it" in result.output
     assert "2 entries before it are intact" in result.output
+
+
+def test_sealing_and_verifying_in_batches_chain_across_the_batch_boundaries(app, client, intake, adviser):
+    # Batches of two, so that the boundary falls inside the chain several times.
+    _activity(client, intake, adviser)
+    with app.app_context():
+        total = db.session.scalar(select(db.func.count(AuditEntry.id)))
+        db.session.commit()
+        assert total > 5
+        assert seal(now=utcnow() + timedelta(minutes=1), batch_size=2) == total
+        assert verify(batch_size=2) == verify() and verify(batch_size=2).checked == total
+        db.session.execute(update(AuditEntry).where(AuditEntry.seq == total - 1).values(actor_id=999))
+        db.session.commit()
+        broken = verify(batch_size=2)
+
+    assert (broken.intact, broken.broken_at_seq, broken.checked) == (False, total - 1, total - 2)
+
+
+def test_purging_when_nothing_is_old_enough_removes_nothing(app, client, runner, intake, adviser):
+    _activity(client, intake, adviser, n=1)
+    _seal_all(app)
+    with app.app_context():
+        from service.audit.chain import purge_before
+
+        total = db.session.query(AuditEntry).count()
+        assert purge_before(utcnow() - timedelta(days=1)) == 0
+        assert db.session.query(AuditEntry).count() == total
+
+    assert runner.invoke(args=["audit", "verify"]).exit_code == 0

@@ -420,39 +420,6 @@ def test_audio_the_phone_system_still_holds_is_fetched_into_the_archive(make_app
     assert len(media.requests) == 1
 
 
-def test_audio_the_phone_system_fails_to_give_is_named_as_missing(make_app, admin_for, caplog):
-    from types import SimpleNamespace
-
-    from tests.twilio_fakes import ACCOUNT_SID
-    from tests.voice_fakes import recorded_call, voice_line
-
-    unavailable = []
-
-    def phone_system_down(url, auth=None, timeout=None):
-        unavailable.append(url)
-        return SimpleNamespace(status_code=503, content=b"")
-
-    app = make_app(TWILIO_ACCOUNT_SID=ACCOUNT_SID, VOICE_FETCH_RECORDINGS=0, TWILIO_MEDIA_GET=phone_system_down)
-    client = app.test_client()
-    admin, privacy = admin_for(app, "admin"), admin_for(app, "privacy_officer")
-    voice_line(client, admin)
-    recorded_call(client, admin, "CA" + "d" * 32)
-    request = _register(client, privacy)
-
-    archive = client.get(f"/api/v1/privacy/requests/{request['id']}/export?format=zip", headers=privacy)
-
-    # The rest of the archive is still given; the audio it lacks is named, not silently absent.
-    assert archive.status_code == 200
-    with zipfile.ZipFile(io.BytesIO(archive.data)) as zipped:
-        document = json.loads(zipped.read("export.json"))
-        (recording,) = document["people"][0]["cases"][0]["recordings"]
-        assert recording["held_by_phone_system"] is True
-        assert document["missing_files"] == [recording["audio_in_archive"]]
-        assert zipped.namelist() == ["export.json"]
-    assert len(unavailable) == 1
-    assert "could not fetch a recording for an access export: TemporaryFailure" in caplog.text
-
-
 def test_reading_and_listing_requests_is_audited(client, admin, privacy):
     registered = _register(client, privacy)
 

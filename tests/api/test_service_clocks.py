@@ -369,6 +369,23 @@ def test_a_case_waiting_past_its_due_time_is_still_breached_when_it_resumes(desk
     assert closed["resolution_working_seconds"] == 17 * 3600  # 16 before the pause, 1 after
 
 
+def test_an_overrun_counted_back_from_before_opening_skips_the_closed_weekend(desk):
+    desk.targets({"channel": "sms", "resolution_days": 1})
+    desk.at(local("2026-11-23 10:00"))  # Monday; due Tuesday 10:00
+    case = desk.sms()
+    desk.at(local("2026-11-25 10:00"))  # Wednesday: 8 working hours past due
+    desk.patch(case["id"], status="waiting")
+
+    desk.at(local("2026-11-30 07:30"))  # the next Monday, before the office opens
+    ok(desk.api.inbound(desk.intake, channel="sms", to=LINE_PHONE, **{"from": {"phone": case["phone"]}}), 201)
+
+    # 8 working hours back: nothing of Monday before 07:30, the weekend is closed, and Friday
+    # 08:00-16:00 holds all of it.
+    resumed = desk.case(case["id"])
+    assert resumed["resolution_due_at"] == utc("2026-11-27T06:00:00+00:00")
+    assert resumed["due_state"] == "breached"
+
+
 def test_a_calendar_closed_for_three_years_ahead_stops_the_clocks_and_fails_nothing(desk):
     desk.targets({"channel": "sms", "first_response_minutes": 60, "resolution_days": 1})
     desk.at(local("2026-11-23 10:00"))  # Monday

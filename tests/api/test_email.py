@@ -1,6 +1,7 @@
 """Email: real MIME messages in, threading, and replies out through a real SMTP server."""
 
 import hashlib
+import io
 import hmac
 import time
 from email import policy
@@ -314,6 +315,27 @@ def test_sendgrid_inbound_parse_raw_mode(mail_client, staff):
                                 content_type="multipart/form-data")
     assert _case_of(mail_client, staff, response)["subject"] == "Oleskeluluvan käsittelyaika"
     assert mail_client.post("/webhooks/email/sendgrid?key=nope", data={"email": raw}).status_code == 403
+
+
+def test_sendgrid_may_send_the_raw_mail_as_a_file_part(mail_client, staff):
+    raw = _eml("plain_utf8_qp.eml")
+    response = mail_client.post("/webhooks/email/sendgrid?key=sg-secret",
+                                data={"email": (io.BytesIO(raw), "email.eml"), "to": "asiakaspalvelu@virasto.fi"},
+                                content_type="multipart/form-data")
+    assert _case_of(mail_client, staff, response)["subject"] == "Oleskeluluvan käsittelyaika"
+
+
+def test_a_provider_route_set_up_without_the_raw_mail_is_told_how_to_fix_it(mail_client, staff):
+    # The provider's route posts parsed fields, not the raw message: 422 naming the setting.
+    mailgun = {k: v for k, v in _mailgun_form(b"From: a@example.fi\r\n\r\nx").items() if k != "body-mime"}
+    refused = mail_client.post("/webhooks/email/mailgun", data=mailgun)
+    assert_problem(refused, 422, "validation-failed", fields=["body-mime"])
+    assert "mime" in refused.get_json()["detail"]
+    refused = mail_client.post("/webhooks/email/sendgrid?key=sg-secret", data={"to": "asiakaspalvelu@virasto.fi"},
+                               content_type="multipart/form-data")
+    assert_problem(refused, 422, "validation-failed", fields=["email"])
+    assert "raw" in refused.get_json()["detail"]
+    assert _total(mail_client, staff) == 0
 
 
 # --- replies over SMTP and the customer's answer ---------------------------------------------

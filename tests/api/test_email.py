@@ -1,8 +1,9 @@
 """Email: real MIME messages in, threading, and replies out through a real SMTP server."""
 
+import base64
 import hashlib
-import io
 import hmac
+import io
 import time
 from email import policy
 from email.parser import BytesParser
@@ -257,6 +258,23 @@ def test_raw_mail_must_be_message_rfc822(mail_client):
     raw = _eml("plain_utf8_qp.eml")
     headers = {**_signed(raw), "Content-Type": "text/plain"}
     assert_problem(mail_client.post("/webhooks/email", data=raw, headers=headers), 415, "unsupported-media-type")
+
+
+def test_a_mail_that_is_only_a_file_opens_a_case_with_the_file_and_no_text(mail_client, staff):
+    # Some scanners mail the scan as the whole message: no text part, the PDF is the body.
+    pdf = b"%PDF-1.4\n" + b"0" * 300
+    raw = (b"From: Skanneri <scanner@example.fi>\r\nTo: asiakaspalvelu@virasto.fi\r\nSubject: Skannaus\r\n"
+           b"Message-ID: <scan-1@example.fi>\r\nMIME-Version: 1.0\r\nContent-Type: application/pdf\r\n"
+           b"Content-Disposition: attachment; filename=\"skannaus.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+           + base64.encodebytes(pdf).replace(b"\n", b"\r\n"))
+
+    case = _case_of(mail_client, staff, _post(mail_client, raw))
+
+    assert case["contacts"][0]["body"] == ""
+    (attachment,) = case["attachments"]
+    assert (attachment["filename"], attachment["content_type"]) == ("skannaus.pdf", "application/pdf")
+    with mail_client.get(f"/api/v1/cases/{case['id']}/attachments/{attachment['id']}", headers=staff) as download:
+        assert download.data == pdf
 
 
 def _mailgun_form(raw: bytes, key="mg-key", timestamp=None):

@@ -2,6 +2,9 @@
 who may hear recordings play it."""
 
 import hashlib
+import io
+import json
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -187,3 +190,25 @@ def test_an_upload_the_database_fails_to_record_leaves_no_file_and_can_be_sent_a
     assert len([p for p in files.rglob("*") if p.is_file()]) == 1
     with client.get(f"/api/v1/recordings/{recording_id}/audio", headers=admin) as played:
         assert played.data == MP3
+
+
+def test_an_access_export_names_a_recording_whose_audio_was_never_delivered(client, admin, intake, api):
+    # Neither stored audio nor an address to fetch it from: listed, with nothing to put in the
+    # archive and nothing missing from it.
+    voice_line(client, admin)
+    recording_id = _report(client, intake)
+    privacy = api.headers_for("privacy_officer")
+    request = client.post("/api/v1/privacy/requests", headers=privacy, json={
+        "type": "access", "subject": {"phone": "040 123 4567"}, "received_at": "2026-11-27T10:00:00+02:00"})
+    assert request.status_code == 201, request.get_json()
+
+    archive = client.get(f"/api/v1/privacy/requests/{request.get_json()['id']}/export?format=zip", headers=privacy)
+
+    assert archive.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(archive.data)) as zipped:
+        document = json.loads(zipped.read("export.json"))
+        assert zipped.namelist() == ["export.json"]
+    (recording,) = document["people"][0]["cases"][0]["recordings"]
+    assert (recording["id"], recording["audio_in_archive"], recording["held_by_phone_system"]) == (
+        recording_id, None, False)
+    assert "missing_files" not in document

@@ -114,6 +114,17 @@ def test_a_case_arriving_friday_at_1555_with_a_two_hour_target_is_due_monday_at_
     assert history(case) == ["started"]
 
 
+def test_a_message_after_closing_time_starts_counting_at_the_next_opening(desk):
+    desk.targets({"channel": "sms", "first_response_minutes": 60})
+    desk.at(local("2026-11-24 17:30"))  # Tuesday, after 16:00
+
+    case = desk.sms()
+
+    # Nothing of Tuesday evening counts: the hour is Wednesday 08:00-09:00.
+    assert case["first_response_due_at"] == utc("2026-11-25T07:00:00+00:00")
+    assert case["resolution_due_at"] is None
+
+
 @pytest.mark.parametrize("arrives, first_response_due", [
     # Midsummer Eve (Friday) and Midsummer Day close the office from Thursday 16:00 to Monday.
     ("2026-06-18 15:00", "2026-06-22T06:00:00+00:00"),

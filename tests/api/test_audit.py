@@ -320,3 +320,14 @@ def test_an_unauthenticated_request_or_an_unknown_route__records_nothing(client,
     client.get("/api/v1/no-such-thing", headers=adviser)
 
     assert _entries(client, admin, action="access.denied") == []
+
+
+def test_a_refusal_is_answered_even_when_its_audit_entry_cannot_be_written(app, client, admin, adviser, caplog):
+    from tests.db_faults import failing_writes
+
+    with app.app_context(), failing_writes("audit_entry", when="INSERT", condition="NEW.action = 'access.denied'"):
+        refused = client.get(AUDIT, headers=adviser)
+
+    assert_problem(refused, 403, "forbidden")
+    assert "could not record a refused request" in caplog.text
+    assert _entries(client, admin, action="access.denied") == []

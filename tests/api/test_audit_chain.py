@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from sqlalchemy import delete, select, update
 
-from service.audit.chain import seal, verify
+from service.audit.chain import entry_digest, seal, verify
 from service.audit.models import AuditEntry
 from service.db_types import utcnow
 from service.extensions import db
@@ -109,3 +109,54 @@ def test_purging_old_entries_leaves_a_checkpoint_and_the_rest_still_verifies(app
     result = runner.invoke(args=["audit", "verify"])
 
     assert result.exit_code == 0, result.output
+
+
+def test_an_entry_resealed_onto_another_chain_is_found(app, client, runner, intake, adviser):
+    # Whoever rewrites an entry and recomputes its hash over a predecessor of their own making
+    # leaves every entry's content consistent with its hash: only the link to the real entry
+    # before it gives the forgery away.
+    _activity(client, intake, adviser)
+    _seal_all(app)
+    with app.app_context():
+        victim = db.session.scalar(select(AuditEntry).where(AuditEntry.seq == 3))
+        seq, entry_id = victim.seq, victim.id
+        forged_prev = "f" * 64
+        victim.actor_id = 999
+        victim.prev_hash, victim.entry_hash = forged_prev, entry_digest(victim, forged_prev)
+        db.session.commit()
+
+    result = runner.invoke(args=["audit", "verify"])
+
+    assert result.exit_code == 1
+    assert f"broken at entry {seq} (audit id {entry_id})" in result.output
+    assert "does not follow the entry before it" in result.output
+    assert "2 entries before it are intact" in result.output
+
+
+def test_sealing_and_verifying_in_batches_chain_across_the_batch_boundaries(app, client, intake, adviser):
+    # Batches of two, so that the boundary falls inside the chain several times.
+    _activity(client, intake, adviser)
+    with app.app_context():
+        total = db.session.scalar(select(db.func.count(AuditEntry.id)))
+        db.session.commit()
+        assert total > 5
+        assert seal(now=utcnow() + timedelta(minutes=1), batch_size=2) == total
+        assert verify(batch_size=2) == verify() and verify(batch_size=2).checked == total
+        db.session.execute(update(AuditEntry).where(AuditEntry.seq == total - 1).values(actor_id=999))
+        db.session.commit()
+        broken = verify(batch_size=2)
+
+    assert (broken.intact, broken.broken_at_seq, broken.checked) == (False, total - 1, total - 2)
+
+
+def test_purging_when_nothing_is_old_enough_removes_nothing(app, client, runner, intake, adviser):
+    _activity(client, intake, adviser, n=1)
+    _seal_all(app)
+    with app.app_context():
+        from service.audit.chain import purge_before
+
+        total = db.session.query(AuditEntry).count()
+        assert purge_before(utcnow() - timedelta(days=1)) == 0
+        assert db.session.query(AuditEntry).count() == total
+
+    assert runner.invoke(args=["audit", "verify"]).exit_code == 0

@@ -64,6 +64,18 @@ def test_linking_makes_one_person_whose_cases_stay_where_they_are(client, advise
                                json={"into_customer_id": phone_record["id"]}, headers=privacy), 409, "already-linked")
 
 
+def test_a_record_is_not_linked_to_itself(client, adviser, privacy, admin, two_records):
+    by_sms, _ = two_records
+    phone_id = _customer_of(client, adviser, by_sms["case_id"])["id"]
+
+    response = client.post(f"/api/v1/customers/{phone_id}/link", json={"into_customer_id": phone_id},
+                           headers=privacy)
+
+    assert_problem(response, 422, "validation-failed", fields=["into_customer_id"])
+    assert ok(client.get(f"/api/v1/customers/{phone_id}", headers=privacy))["merged_into_id"] is None
+    assert ok(client.get("/api/v1/audit", query_string={"action": "customer.linked"}, headers=admin))["items"] == []
+
+
 def test_a_restriction_on_either_record_applies_to_the_person(client, adviser, privacy, two_records):
     by_sms, by_email = two_records
     phone_id = _customer_of(client, adviser, by_sms["case_id"])["id"]

@@ -1,7 +1,9 @@
 """Email: real MIME messages in, threading, and replies out through a real SMTP server."""
 
+import base64
 import hashlib
 import hmac
+import io
 import time
 from email import policy
 from email.parser import BytesParser
@@ -258,6 +260,23 @@ def test_raw_mail_must_be_message_rfc822(mail_client):
     assert_problem(mail_client.post("/webhooks/email", data=raw, headers=headers), 415, "unsupported-media-type")
 
 
+def test_a_mail_that_is_only_a_file_opens_a_case_with_the_file_and_no_text(mail_client, staff):
+    # Some scanners mail the scan as the whole message: no text part, the PDF is the body.
+    pdf = b"%PDF-1.4\n" + b"0" * 300
+    raw = (b"From: Skanneri <scanner@example.fi>\r\nTo: asiakaspalvelu@virasto.fi\r\nSubject: Skannaus\r\n"
+           b"Message-ID: <scan-1@example.fi>\r\nMIME-Version: 1.0\r\nContent-Type: application/pdf\r\n"
+           b"Content-Disposition: attachment; filename=\"skannaus.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+           + base64.encodebytes(pdf).replace(b"\n", b"\r\n"))
+
+    case = _case_of(mail_client, staff, _post(mail_client, raw))
+
+    assert case["contacts"][0]["body"] == ""
+    (attachment,) = case["attachments"]
+    assert (attachment["filename"], attachment["content_type"]) == ("skannaus.pdf", "application/pdf")
+    with mail_client.get(f"/api/v1/cases/{case['id']}/attachments/{attachment['id']}", headers=staff) as download:
+        assert download.data == pdf
+
+
 def _mailgun_form(raw: bytes, key="mg-key", timestamp=None):
     timestamp = str(int(time.time()) if timestamp is None else timestamp)
     token = "t" * 50
@@ -314,6 +333,27 @@ def test_sendgrid_inbound_parse_raw_mode(mail_client, staff):
                                 content_type="multipart/form-data")
     assert _case_of(mail_client, staff, response)["subject"] == "Oleskeluluvan käsittelyaika"
     assert mail_client.post("/webhooks/email/sendgrid?key=nope", data={"email": raw}).status_code == 403
+
+
+def test_sendgrid_may_send_the_raw_mail_as_a_file_part(mail_client, staff):
+    raw = _eml("plain_utf8_qp.eml")
+    response = mail_client.post("/webhooks/email/sendgrid?key=sg-secret",
+                                data={"email": (io.BytesIO(raw), "email.eml"), "to": "asiakaspalvelu@virasto.fi"},
+                                content_type="multipart/form-data")
+    assert _case_of(mail_client, staff, response)["subject"] == "Oleskeluluvan käsittelyaika"
+
+
+def test_a_provider_route_set_up_without_the_raw_mail_is_told_how_to_fix_it(mail_client, staff):
+    # The provider's route posts parsed fields, not the raw message: 422 naming the setting.
+    mailgun = {k: v for k, v in _mailgun_form(b"From: a@example.fi\r\n\r\nx").items() if k != "body-mime"}
+    refused = mail_client.post("/webhooks/email/mailgun", data=mailgun)
+    assert_problem(refused, 422, "validation-failed", fields=["body-mime"])
+    assert "mime" in refused.get_json()["detail"]
+    refused = mail_client.post("/webhooks/email/sendgrid?key=sg-secret", data={"to": "asiakaspalvelu@virasto.fi"},
+                               content_type="multipart/form-data")
+    assert_problem(refused, 422, "validation-failed", fields=["email"])
+    assert "raw" in refused.get_json()["detail"]
+    assert _total(mail_client, staff) == 0
 
 
 # --- replies over SMTP and the customer's answer ---------------------------------------------

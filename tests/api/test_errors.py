@@ -165,6 +165,36 @@ def test_unexpected_error__is_500_problem_that_leaks_nothing(failing_app, caplog
                for r in caplog.records)
 
 
+@pytest.fixture
+def app_without_its_database(database_url, tmp_path):
+    """An app whose database refuses every connection: on PostgreSQL a port nothing listens on,
+    on SQLite a file in a directory that does not exist. The suite's own database stays up."""
+    if database_url.startswith("sqlite"):
+        unreachable = f"sqlite:///{tmp_path / 'gone' / 'service.db'}"
+    else:
+        unreachable = "postgresql+psycopg://postgres@127.0.0.1:9/nowhere"
+    app = create_app({"DATABASE_URL": unreachable, "TESTING": True, "SECRET_KEY": "test",
+                      "FILE_STORAGE_PATH": str(tmp_path / "files")})
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+def test_database_out_of_reach__is_503_problem_with_retry_after_that_leaks_nothing(app_without_its_database,
+                                                                                   caplog):
+    client = app_without_its_database.test_client()
+
+    response = client.get("/api/v1/cases", headers={"Authorization": "Bearer some-api-key"})
+
+    assert_rfc9457(response, 503, "service-unavailable")
+    assert response.headers["Retry-After"] == "5"
+    text = response.get_data(as_text=True)
+    for internal in ("OperationalError", "127.0.0.1", "nowhere", "gone", "Traceback"):
+        assert internal not in text
+    assert any(r.levelname == "ERROR" and r.getMessage().startswith("database unavailable: ")
+               for r in caplog.records)
+
+
 def test_security_headers__on_success_and_on_errors(client, adviser):
     for response in (client.get("/api/v1/cases", headers=adviser), client.get("/api/v1/cases"),
                      client.get("/api/v1/no-such-thing")):

@@ -86,6 +86,29 @@ def test_forwarding_sends_only_the_chosen_fields_and_logs_the_disclosure(full_ap
     assert client.post(f"/api/v1/cases/{case_id}/close", headers=adviser).status_code == 200
 
 
+def test_forwarding_the_summary_alone_sends_the_subject_and_question_and_no_covering_message(full_app, smtpd,
+                                                                                             admin_for):
+    _, inbox = smtpd
+    client = full_app.test_client()
+    admin, adviser = admin_for(full_app, "admin"), admin_for(full_app, "adviser")
+    intake = {"Authorization": "Bearer " + client.post("/api/v1/api-keys", headers=admin,
+                                                       json={"name": "gw", "scopes": ["intake"]}).get_json()["key"]}
+    case_id = _case_with_customer(client, intake, adviser)
+    client.patch(f"/api/v1/cases/{case_id}", json={"subject": "Muutto"}, headers=adviser)
+
+    response = client.post(f"/api/v1/cases/{case_id}/forward", headers=adviser, json={
+        "authority_id": _authority(client, admin)["id"], "disclose": ["summary"], "legal_basis": "Hallintolaki 21 §"})
+
+    assert response.status_code == 201, response.get_json()
+    (envelope,) = inbox.envelopes
+    text = BytesParser(policy=policy.default).parsebytes(envelope.content).get_body().get_content()
+    # No covering message: the letter starts with its heading; the summary is the case's subject
+    # and question, and nothing of the customer comes with it.
+    assert text.startswith("Siirretty asia / Överfört ärende / Forwarded matter")
+    assert "Asia / Ärende / Matter: Muutto\r\nMuuttoilmoitus Tampereelle\r\n" in text
+    assert "anna@example.fi" not in text and "401234567" not in text and "Anna Asiakas" not in text
+
+
 def test_a_disclosure_made_outside_the_service_is_recorded_by_hand(client, intake, adviser):
     case_id = _case_with_customer(client, intake, adviser)
 

@@ -101,3 +101,29 @@ def test_an_access_export_names_audio_the_phone_system_would_not_hand_over(make_
         (recording,) = document["people"][0]["cases"][0]["recordings"]
         assert document["missing_files"] == [recording["audio_in_archive"]]
         assert recording["audio_in_archive"] not in zipped.namelist()  # not the placeholder under its name
+
+
+def test_an_access_export_names_an_image_the_provider_still_holds_without_fetching_it(make_app, admin_for):
+    # Unlike a recording's audio, an attachment is not fetched into the archive: the export
+    # says the provider holds it rather than leave it out silently.
+    media = FlakyMediaServer(404, 404)
+    app = make_app(TWILIO_ACCOUNT_SID=ACCOUNT_SID, SMS_FETCH_MEDIA=1, TWILIO_MEDIA_GET=media.get)
+    client = app.test_client()
+    privacy = admin_for(app, "privacy_officer")
+    url = "https://api.twilio.com/media/ME-held"
+    twilio_post(client, "/webhooks/twilio/sms", inbound_sms("MM" + "e4" * 16, body="Kuva", NumMedia="1",
+                                                            MediaUrl0=url, MediaContentType0="image/jpeg"))
+    request = client.post("/api/v1/privacy/requests", headers=privacy, json={
+        "type": "access", "subject": {"phone": "+358401234567"},
+        "received_at": "2026-11-27T10:00:00+02:00"}).get_json()
+
+    archive = client.get(f"/api/v1/privacy/requests/{request['id']}/export?format=zip", headers=privacy)
+
+    assert archive.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(archive.data)) as zipped:
+        document = json.loads(zipped.read("export.json"))
+        assert zipped.namelist() == ["export.json"]
+    (attachment,) = document["people"][0]["cases"][0]["attachments"]
+    assert (attachment["held_by_provider"], attachment["file_in_archive"]) == (True, None)
+    assert "missing_files" not in document
+    assert len(media.requests) == 1  # the webhook's attempt only; the export fetched nothing

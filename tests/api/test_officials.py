@@ -70,6 +70,19 @@ def test_created_official_can_sign_in_with_their_password(api, client, admin):
     assert me.get_json()["id"] == created["id"]
 
 
+def test_an_official_created_for_single_sign_on_alone_has_no_password_to_sign_in_with(api, client, admin):
+    body = {"username": "sso.only", "role": "adviser", "name": "Aino Virtanen", "oidc_subject": "aino-at-provider"}
+
+    response = client.post(OFFICIALS, json=body, headers=admin)
+
+    assert response.status_code == 201, response.get_json()
+    # "!" is what is stored in place of a hash: it must not work as a password either.
+    for password in ("!", PASSWORD):
+        assert_problem(api.login("sso.only", password), 401)
+    assert_problem(client.post(OFFICIALS, json={**body, "username": "no.way.in", "oidc_subject": None},
+                               headers=admin), 422, fields=["password"])
+
+
 def test_create__duplicate_username_is_409(client, admin):
     _created(client, admin, username="maija")
 

@@ -2,11 +2,16 @@
 who may hear recordings play it."""
 
 import hashlib
+import io
+import json
+import zipfile
+from pathlib import Path
 
 import pytest
 
 from tests.api.problems import assert_problem
 from tests.conftest import Api
+from tests.db_faults import failing_writes
 from tests.twilio_fakes import ACCOUNT_SID, twilio_post
 from tests.voice_fakes import LINE_NUMBER, MP3, FakeMediaServer, voice_line
 
@@ -159,3 +164,51 @@ def test_a_reported_call_without_a_recording_names_none(client, admin, intake):
         "external_id": "pbx-9", "from": {"phone": "040 123 4567"}, "started_at": "2026-11-26T08:00:00Z"})
 
     assert response.status_code == 201 and response.get_json()["recording_id"] is None
+
+
+@pytest.fixture
+def recording_writes_fail(app):
+    """The database refuses to give a recording its audio, as one failing between the file's
+    write and the row's would."""
+    with app.app_context(), failing_writes("recording", when="UPDATE OF storage_key") as lift:
+        yield lift
+
+
+def test_an_upload_the_database_fails_to_record_leaves_no_file_and_can_be_sent_again(
+        app, client, admin, intake, recording_writes_fail):
+    voice_line(client, admin)
+    recording_id = _report(client, intake)
+    files = Path(app.config["FILE_STORAGE_PATH"])
+
+    failed = _put(client, intake, recording_id, MP3)
+
+    assert failed.status_code >= 400
+    assert [p for p in files.rglob("*") if p.is_file()] == []
+    assert client.get(f"/api/v1/recordings/{recording_id}", headers=admin).get_json()["playable"] is False
+    recording_writes_fail()  # the database works again: the integration's retry succeeds
+    assert _put(client, intake, recording_id, MP3).status_code == 201
+    assert len([p for p in files.rglob("*") if p.is_file()]) == 1
+    with client.get(f"/api/v1/recordings/{recording_id}/audio", headers=admin) as played:
+        assert played.data == MP3
+
+
+def test_an_access_export_names_a_recording_whose_audio_was_never_delivered(client, admin, intake, api):
+    # Neither stored audio nor an address to fetch it from: listed, with nothing to put in the
+    # archive and nothing missing from it.
+    voice_line(client, admin)
+    recording_id = _report(client, intake)
+    privacy = api.headers_for("privacy_officer")
+    request = client.post("/api/v1/privacy/requests", headers=privacy, json={
+        "type": "access", "subject": {"phone": "040 123 4567"}, "received_at": "2026-11-27T10:00:00+02:00"})
+    assert request.status_code == 201, request.get_json()
+
+    archive = client.get(f"/api/v1/privacy/requests/{request.get_json()['id']}/export?format=zip", headers=privacy)
+
+    assert archive.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(archive.data)) as zipped:
+        document = json.loads(zipped.read("export.json"))
+        assert zipped.namelist() == ["export.json"]
+    (recording,) = document["people"][0]["cases"][0]["recordings"]
+    assert (recording["id"], recording["audio_in_archive"], recording["held_by_phone_system"]) == (
+        recording_id, None, False)
+    assert "missing_files" not in document

@@ -187,3 +187,35 @@ def test_the_embedded_default_starts_its_own_sweeper_and_it_purges(make_app):
 def test_with_redis_configured_no_in_process_sweeper_starts(make_app):
     app = make_app(TESTING=False, INPROCESS_SWEEP_SECONDS=0.05, REDIS_URL="redis://127.0.0.1:1/0")
     assert "inprocess_sweeper_stop" not in app.extensions  # RQ's cron does the work there
+
+
+def test_a_customers_recordings_include_those_whose_case_was_purged_before_them(voice_app, admin_for):
+    # The recording keeps a longer clock than its case: once the case is gone, the customer's
+    # recordings are found by the number that called, for an access request still to answer.
+    from tests.twilio_fakes import inbound_sms, twilio_post
+    from tests.voice_fakes import CALLER
+
+    client, runner = voice_app.test_client(), voice_app.test_cli_runner()
+    admin, adviser = admin_for(voice_app, "admin"), admin_for(voice_app, "adviser")
+    privacy = admin_for(voice_app, "privacy_officer")
+    voice_line(client, admin, recording_retention_days=3 * 365)
+    recorded_call(client, admin, "CA" + "1f" * 16)
+    recording = _recording(client, admin)
+    assert client.post(f"/api/v1/cases/{recording['case_id']}/close", headers=adviser).status_code == 200
+    with voice_app.app_context():
+        case = db.session.get(Case, recording["case_id"])
+        case.closed_at -= timedelta(days=400)
+        case.retention_until -= timedelta(days=400)
+        db.session.commit()
+    # The same customer writes again, so their record stays after the old case goes.
+    twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "1f" * 16, from_=CALLER))
+    (newer,) = [c for c in client.get("/api/v1/cases", headers=admin).get_json()["items"]
+                if c["id"] != recording["case_id"]]
+    customer_id = client.get(f"/api/v1/cases/{newer['id']}", headers=admin).get_json()["customer"]["id"]
+
+    assert "deleted 1 cases" in _purge(runner)
+
+    listed = client.get("/api/v1/recordings", query_string={"customer_id": customer_id}, headers=privacy).get_json()
+    assert [(r["id"], r["case_id"]) for r in listed["items"]] == [(recording["id"], None)]
+    other = client.get("/api/v1/recordings", query_string={"customer_id": customer_id + 1000}, headers=privacy)
+    assert other.get_json()["items"] == []

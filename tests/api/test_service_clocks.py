@@ -114,6 +114,17 @@ def test_a_case_arriving_friday_at_1555_with_a_two_hour_target_is_due_monday_at_
     assert history(case) == ["started"]
 
 
+def test_a_message_after_closing_time_starts_counting_at_the_next_opening(desk):
+    desk.targets({"channel": "sms", "first_response_minutes": 60})
+    desk.at(local("2026-11-24 17:30"))  # Tuesday, after 16:00
+
+    case = desk.sms()
+
+    # Nothing of Tuesday evening counts: the hour is Wednesday 08:00-09:00.
+    assert case["first_response_due_at"] == utc("2026-11-25T07:00:00+00:00")
+    assert case["resolution_due_at"] is None
+
+
 @pytest.mark.parametrize("arrives, first_response_due", [
     # Midsummer Eve (Friday) and Midsummer Day close the office from Thursday 16:00 to Monday.
     ("2026-06-18 15:00", "2026-06-22T06:00:00+00:00"),
@@ -369,6 +380,23 @@ def test_a_case_waiting_past_its_due_time_is_still_breached_when_it_resumes(desk
     assert closed["resolution_working_seconds"] == 17 * 3600  # 16 before the pause, 1 after
 
 
+def test_an_overrun_counted_back_from_before_opening_skips_the_closed_weekend(desk):
+    desk.targets({"channel": "sms", "resolution_days": 1})
+    desk.at(local("2026-11-23 10:00"))  # Monday; due Tuesday 10:00
+    case = desk.sms()
+    desk.at(local("2026-11-25 10:00"))  # Wednesday: 8 working hours past due
+    desk.patch(case["id"], status="waiting")
+
+    desk.at(local("2026-11-30 07:30"))  # the next Monday, before the office opens
+    ok(desk.api.inbound(desk.intake, channel="sms", to=LINE_PHONE, **{"from": {"phone": case["phone"]}}), 201)
+
+    # 8 working hours back: nothing of Monday before 07:30, the weekend is closed, and Friday
+    # 08:00-16:00 holds all of it.
+    resumed = desk.case(case["id"])
+    assert resumed["resolution_due_at"] == utc("2026-11-27T06:00:00+00:00")
+    assert resumed["due_state"] == "breached"
+
+
 def test_a_calendar_closed_for_three_years_ahead_stops_the_clocks_and_fails_nothing(desk):
     desk.targets({"channel": "sms", "first_response_minutes": 60, "resolution_days": 1})
     desk.at(local("2026-11-23 10:00"))  # Monday
@@ -544,6 +572,23 @@ def test_targets_need_a_calendar_and_only_admins_set_them(desk):
     assert [c["name"] for c in listed["items"]] == ["Maanantaisin", "Virka-aika"]
     assert_problem(desk.client.get("/api/v1/calendars/999999", headers=desk.adviser), 404)
     assert_problem(desk.client.patch("/api/v1/calendars/999999", json={"name": "y"}, headers=desk.admin), 404)
+
+
+def test_targets_take_one_row_per_channel_and_a_renamed_calendar_keeps_its_closed_days(desk):
+    desk.targets({"channel": "sms", "first_response_minutes": 60})
+    twice = desk.client.put(f"/api/v1/service-lines/{desk.line['id']}/targets", json={
+        "calendar_id": desk.calendar["id"], "targets": [{"channel": "sms", "first_response_minutes": 30},
+                                                        {"channel": "sms", "resolution_days": 2}]}, headers=desk.admin)
+    assert_problem(twice, 422, fields=["targets"])
+    shown = ok(desk.client.get(f"/api/v1/service-lines/{desk.line['id']}/targets", headers=desk.adviser))
+    assert shown["targets"] == [{"channel": "sms", "first_response_minutes": 60, "resolution_days": None}]
+
+    url = f"/api/v1/calendars/{desk.calendar['id']}"
+    ok(desk.client.patch(url, json={"closed_days": ["2026-12-28", "2026-12-23"]}, headers=desk.admin))
+    renamed = ok(desk.client.patch(url, json={"name": "Virka-aika 2027"}, headers=desk.admin))
+
+    assert (renamed["name"], renamed["closed_days"]) == ("Virka-aika 2027", ["2026-12-23", "2026-12-28"])
+    assert renamed["hours"]["mon"] == ["08:00", "16:00"]
 
 
 # --- statistics ----------------------------------------------------------------------------------

@@ -321,6 +321,22 @@ def test_reply_goes_through_twilio_with_the_status_callback(twilio_app, twilio_h
     assert sent["data"]["StatusCallback"] == f"https://cs.example.fi/webhooks/twilio/sms/status?outbox={outbox_id}"
 
 
+def test_with_a_messaging_service_replies_go_through_it_instead_of_a_from_number(make_app, twilio_http, admin_for):
+    app = make_app(TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_FROM_NUMBER="+358501112223",
+                   TWILIO_MESSAGING_SERVICE_SID="MG" + "7" * 32, TWILIO_HTTP_CLIENT=twilio_http)
+    client = app.test_client()
+    adviser = admin_for(app, "adviser")
+    _open_sms_case(client)
+    case_id = _cases(client, adviser)["items"][0]["id"]
+
+    response = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei!"}, headers=adviser)
+
+    assert response.status_code == 201
+    (sent,) = twilio_http.messages_sent
+    assert sent["data"]["MessagingServiceSid"] == "MG" + "7" * 32
+    assert "From" not in sent["data"]
+
+
 def _delivery(app, outbox_id):
     with app.app_context():
         return db.session.get(OutboxMessage, outbox_id)
@@ -604,6 +620,26 @@ def test_an_idempotency_key_reused_on_another_case_is_a_conflict(client, adviser
     reused = client.post(f"/api/v1/cases/{second_case}/replies", json={"channel": "sms", "body": "B"}, headers=headers)
 
     assert_problem(reused, 409, "idempotency-key-reused")
+
+
+def test_an_idempotency_key_whose_reply_was_purged_with_its_case_replays_nothing(app, client, runner, adviser,
+                                                                                 admin):
+    _open_sms_case(client)
+    case_id = _cases(client, admin)["items"][0]["id"]
+    headers = {**adviser, "Idempotency-Key": "late-retry-1"}
+    assert client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei!"},
+                       headers=headers).status_code == 201
+    assert client.post(f"/api/v1/cases/{case_id}/close", headers=adviser).status_code == 200
+    purged = runner.invoke(args=["retention", "purge", "--as-of",
+                                 (datetime.now(timezone.utc) + timedelta(days=400)).isoformat()])
+    assert "deleted 1 cases" in purged.output, purged.output
+
+    # A retry arriving after the purge: the key names nothing any more, and the case is gone.
+    retry = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei!"}, headers=headers)
+
+    assert_problem(retry, 404, "not-found")
+    with app.app_context():
+        assert db.session.query(OutboxMessage).count() == 0
 
 
 def test_reply_to_a_customer_without_a_phone_number_is_a_validation_error(client, adviser, intake):

@@ -324,6 +324,23 @@ def test_a_range_outside_the_audio_is_416_and_not_audited_as_played(voice_app, a
     assert plays == []
 
 
+def test_a_browser_revalidating_its_cached_audio_is_not_audited_as_played(voice_app, admin_for):
+    client = voice_app.test_client()
+    admin = admin_for(voice_app, "admin")
+    _line(client, admin)
+    _recorded_call(client, admin, "CA" + "9" * 32)
+    recording_id = client.get("/api/v1/recordings", headers=admin).get_json()["items"][0]["id"]
+    with client.get(f"/api/v1/recordings/{recording_id}/audio", headers=admin) as played:
+        assert played.status_code == 200
+        etag = played.headers["ETag"]
+
+    with client.get(f"/api/v1/recordings/{recording_id}/audio", headers={**admin, "If-None-Match": etag}) as cached:
+        assert cached.status_code == 304 and cached.data == b""
+
+    plays = client.get("/api/v1/audit?action=recording.played", headers=admin).get_json()["items"]
+    assert len(plays) == 1  # the first play only: no audio was given the second time
+
+
 def test_reading_a_recordings_details_is_audited(voice_app, admin_for):
     client = voice_app.test_client()
     admin, supervisor = admin_for(voice_app, "admin"), admin_for(voice_app, "supervisor")

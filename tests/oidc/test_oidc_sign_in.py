@@ -250,3 +250,60 @@ def test_a_logout_token_not_signed_by_the_provider_is_refused(sso):
                                data={"logout_token": "eyJhbGciOiJub25lIn0.eyJzaWQiOiJ4In0."})
 
     assert_problem(response, 400, "invalid-logout-token")
+
+
+def test_the_providers_front_channel_logout_ends_the_sessions_of_its_sid(make_app, oidc_provider):
+    # A client registered for logout (session required) is the one whose ID tokens carry `sid`.
+    client = oidc_provider.register(CALLBACK, backchannel_logout_uri=BASE + "/api/v1/auth/oidc/backchannel-logout")
+    app = make_app(PUBLIC_BASE_URL=BASE, OIDC_ISSUER=oidc_provider.url, OIDC_CLIENT_ID=client["client_id"],
+                   OIDC_CLIENT_SECRET=client["client_secret"], OIDC_SCOPES="openid profile")
+    api = Api(app, app.test_client())
+    api.official("adviser", oidc_subject="nelli")
+    headers = _bearer(_sign_in(api, oidc_provider, "nelli"))
+    with app.app_context():
+        sid = db.session.scalar(select(AuthToken.oidc_sid))
+    assert sid
+    url = "/api/v1/auth/oidc/frontchannel-logout"
+
+    assert_problem(api.client.get(url, query_string={"iss": oidc_provider.url}), 422, fields=["sid"])
+    assert_problem(api.client.get(url, query_string={"iss": "https://another.example", "sid": sid}), 400)
+    assert api.client.get("/api/v1/auth/me", headers=headers).status_code == 200
+
+    ended = api.client.get(url, query_string={"iss": oidc_provider.url, "sid": sid})
+
+    assert ended.status_code == 200 and ended.headers["Cache-Control"] == "no-store"
+    assert_problem(api.client.get("/api/v1/auth/me", headers=headers), 401)
+
+
+def test_an_answer_without_the_configured_subject_claim_is_refused(sso, oidc_provider):
+    _, api = sso(OIDC_SUBJECT_CLAIM="oid")
+    api.official("adviser", oidc_subject="olli")
+    oidc_provider.account("olli")  # no `oid` claim at all: `sub` is not taken in its place
+
+    assert _sign_in(api, oidc_provider, "olli") == {"sign_in_error": "subject-claim-missing"}
+
+
+def test_a_new_subject_mapped_to_inspector_is_not_created(sso, oidc_provider):
+    # An inspector needs lines, which the provider does not give.
+    app, api = sso(OIDC_ROLES_CLAIM="groups", OIDC_ROLE_MAP="registry=inspector", OIDC_CREATE_OFFICIALS=1)
+    oidc_provider.account("pirjo", groups=["registry"])
+
+    assert _sign_in(api, oidc_provider, "pirjo") == {"sign_in_error": "unknown-subject"}
+    assert _tokens(app) == 0
+
+
+def test_a_grant_to_link_customers_ends_when_the_provider_moves_the_official_to_a_role_without_it(
+        sso, oidc_provider):
+    _, api = sso(OIDC_ROLES_CLAIM="groups", OIDC_ROLE_MAP="cs-privacy=privacy_officer,cs-staff=adviser")
+    official = api.official("adviser", oidc_subject="raili", may_link_customers=True)
+    admin = api.headers_for("admin")
+    oidc_provider.account("raili", groups=["cs-privacy"])
+    assert api.client.get("/api/v1/auth/me", headers=_bearer(_sign_in(api, oidc_provider, "raili"))
+                          ).get_json()["role"] == "privacy_officer"
+
+    oidc_provider.account("raili", groups=["cs-staff"])
+    _bearer(_sign_in(api, oidc_provider, "raili"))
+
+    # Back as an adviser, the grant does not return unseen: an administrator gives it again.
+    read = api.client.get(f"/api/v1/officials/{official['id']}", headers=admin).get_json()
+    assert (read["role"], read["may_link_customers"]) == ("adviser", False)

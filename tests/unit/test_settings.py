@@ -50,3 +50,18 @@ def test_a_process_opens_at_most_database_pool_size_connections_to_postgresql():
     with app.app_context():
         pool = db.engine.pool
         assert (pool.size(), pool._max_overflow) == (3, 0)
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"OIDC_ROLE_MAP": "cs-staff=adviser,cs-boss=wizard"}, "OIDC_ROLE_MAP: 'cs-boss=wizard' is not value=role with a known role"),
+    ({"OIDC_ROLE_MAP": "cs-staff"}, "OIDC_ROLE_MAP: 'cs-staff' is not value=role with a known role"),
+    ({"OIDC_ISSUER": "https://login.example.fi"}, "OIDC_ISSUER is set but OIDC_CLIENT_ID is not"),
+])
+def test_single_sign_on_settings_that_cannot_work_stop_the_start(settings, message):
+    # A typo here is found when the service starts, not at somebody's sign-in.
+    from service import create_app
+
+    with pytest.raises(RuntimeError) as refused:
+        create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": "sqlite://", "REDIS_URL": None, **settings})
+
+    assert str(refused.value) == message

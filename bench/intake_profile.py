@@ -16,7 +16,12 @@ without Redis, the embedded default, whose intake thread processes the messages 
 The worker under steady traffic (``--rate N``): another process lands N SMS a second for
 ``--seconds`` while this one runs the worker's loop, with ``--gather-ms`` as
 ``INTAKE_GATHER_MS``; reported per message: how many a batch held, the worker's and
-PostgreSQL's CPU, and the statements.
+PostgreSQL's CPU, and the statements. ``--clocks`` gives the line a calendar and targets, so
+that new cases start service clocks.
+
+The worker's runs also report what PostgreSQL wrote per message, which other work on the
+machine does not blur as it does the CPU figures: the WAL of the benchmark database's
+relations (by relation) and the rows inserted, updated (HOT) and deleted per table.
 
 ``--profile`` prints cProfile's top functions as well (of the worker, or of the answering
 thread).
@@ -102,6 +107,10 @@ def profile_worker(args) -> None:
         def _count(*_args, **_kwargs):
             statements[0] += 1
 
+        app.extensions.pop("landing_engine").dispose()  # its counters reach the statistics now
+        time.sleep(1.5)
+        work = DatabaseWork(url)
+        work.before()
         profiler = cProfile.Profile() if args.profile else None
         server: dict = {}
         with Backends(url).measured(server):
@@ -112,9 +121,13 @@ def profile_worker(args) -> None:
             if profiler:
                 profiler.disable()
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        db.session.remove()
+        db.engine.dispose()  # its backends report their counters as they end
+        time.sleep(1.5)
     print(f"{taken} messages: {taken / wall:.0f}/s; per message {1000 * wall / taken:.2f} ms wall, "
           f"{1000 * cpu / taken:.2f} ms of the worker's CPU, {server['ns'] / 1e6 / taken:.2f} ms of PostgreSQL's, "
           f"{statements[0] / taken:.2f} SQL statements")
+    print(work.after(taken))
     if profiler:
         _print_profile(profiler)
 

@@ -16,7 +16,12 @@ without Redis, the embedded default, whose intake thread processes the messages 
 The worker under steady traffic (``--rate N``): another process lands N SMS a second for
 ``--seconds`` while this one runs the worker's loop, with ``--gather-ms`` as
 ``INTAKE_GATHER_MS``; reported per message: how many a batch held, the worker's and
-PostgreSQL's CPU, and the statements.
+PostgreSQL's CPU, and the statements. ``--clocks`` gives the line a calendar and targets, so
+that new cases start service clocks.
+
+The worker's runs also report what PostgreSQL wrote per message, which other work on the
+machine does not blur as it does the CPU figures: the WAL of the benchmark database's
+relations (by relation) and the rows inserted, updated (HOT) and deleted per table.
 
 ``--profile`` prints cProfile's top functions as well (of the worker, or of the answering
 thread).
@@ -62,6 +67,8 @@ def main() -> None:
                         help="the worker under steady traffic: messages landed per second by another process")
     parser.add_argument("--seconds", type=float, default=10, help="how long messages land (--rate)")
     parser.add_argument("--gather-ms", type=int, default=None, help="INTAKE_GATHER_MS of the worker (--rate)")
+    parser.add_argument("--clocks", action="store_true",
+                        help="give the lines a calendar and targets, so that new cases start service clocks (--rate)")
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
     if args.webhook:
@@ -100,6 +107,10 @@ def profile_worker(args) -> None:
         def _count(*_args, **_kwargs):
             statements[0] += 1
 
+        app.extensions.pop("landing_engine").dispose()  # its counters reach the statistics now
+        time.sleep(1.5)
+        work = DatabaseWork(url)
+        work.before()
         profiler = cProfile.Profile() if args.profile else None
         server: dict = {}
         with Backends(url).measured(server):
@@ -110,9 +121,13 @@ def profile_worker(args) -> None:
             if profiler:
                 profiler.disable()
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        db.session.remove()
+        db.engine.dispose()  # its backends report their counters as they end
+        time.sleep(1.5)
     print(f"{taken} messages: {taken / wall:.0f}/s; per message {1000 * wall / taken:.2f} ms wall, "
           f"{1000 * cpu / taken:.2f} ms of the worker's CPU, {server['ns'] / 1e6 / taken:.2f} ms of PostgreSQL's, "
           f"{statements[0] / taken:.2f} SQL statements")
+    print(work.after(taken))
     if profiler:
         _print_profile(profiler)
 
@@ -134,9 +149,31 @@ def _land_steadily(app, rate: int, seconds: float, existing: list[str], start: i
             due = began + n / rate
             if due > time.perf_counter():
                 time.sleep(due - time.perf_counter())
-            phone = rng.choice(existing) if rng.random() < 0.8 else f"+3585{start + n:08d}"
+            # A new sender's number is one that can be kept, so a new customer is created for it.
+            phone = rng.choice(existing) if rng.random() < 0.8 else f"+3585{n:08d}"
             envelopes.land("sms", f"SM{start + n:032d}", {"From": phone, "To": "+358501112223", "Body": "Hei"},
                            received_at=datetime.now(timezone.utc))
+
+
+def _with_clocks() -> None:
+    """Every line on a calendar open every day, with targets for every channel, as a deployment
+    that keeps service clocks has."""
+    import json
+
+    from service.clocks.models import ANY_CHANNEL, BusinessCalendar, ServiceTarget
+    from service.extensions import db
+    from service.lines.models import ServiceLine
+
+    calendar = BusinessCalendar(name="bench", time_zone="Europe/Helsinki", holiday_country=None,
+                                hours=json.dumps({day: ["07:00", "22:00"]
+                                                  for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}))
+    db.session.add(calendar)
+    db.session.flush()
+    for line in db.session.query(ServiceLine):
+        line.calendar_id = calendar.id
+        db.session.add(ServiceTarget(service_line_id=line.id, channel=ANY_CHANNEL, first_response_minutes=60,
+                                     resolution_days=5))
+    db.session.commit()
 
 
 def profile_steady_worker(args) -> None:
@@ -159,8 +196,12 @@ def profile_steady_worker(args) -> None:
             envelopes.land("sms", f"SM{n:032d}", {"From": phone, "To": "+358501112223", "Body": "Hei"},
                            received_at=datetime.now(timezone.utc))
         envelopes.process_due(handlers, limit=10**9)
+        if args.clocks:  # for the cases opened from here on, on the line the first ones made
+            _with_clocks()
         db.session.remove()
         db.engine.dispose()
+        app.extensions.pop("landing_engine").dispose()  # and its counters reach the statistics now
+        time.sleep(1.5)
         statements, batches = [0], [0]
 
         @event.listens_for(db.engine, "before_cursor_execute")
@@ -173,6 +214,8 @@ def profile_steady_worker(args) -> None:
         lander = context.Process(target=_land_steadily, args=(app, args.rate, args.seconds, existing, 10**9, pids))
         lander.start()
         backends = Backends(url, exclude={pids.get(timeout=60)})
+        work = DatabaseWork(url)
+        work.before()
         server: dict = {}
         taken = 0
         with backends.measured(server):
@@ -186,11 +229,15 @@ def profile_steady_worker(args) -> None:
                     time.sleep(0.05)  # idle: RQ would start the next job on the next landing
             cpu, wall = time.thread_time() - cpu, time.perf_counter() - wall
         lander.join()
+        db.session.remove()
+        db.engine.dispose()  # its backends report their counters as they end
+        time.sleep(1.5)
     print(f"{taken} messages landed at {args.rate}/s for {args.seconds:.0f} s, INTAKE_GATHER_MS "
           f"{app.config['INTAKE_GATHER_MS']}: {taken / max(batches[0], 1):.1f} messages a batch; per message "
           f"{1000 * cpu / taken:.2f} ms of the worker's CPU, {server['ns'] / 1e6 / taken:.2f} ms of PostgreSQL's, "
           f"{statements[0] / taken:.2f} SQL statements (idle looks included); the worker busy "
           f"{100 * cpu / wall:.0f}% of a core, {wall:.1f} s in all")
+    print(work.after(taken))
 
 
 # --- the webhook ---------------------------------------------------------------------------
@@ -241,6 +288,63 @@ class Counts:
     def sqlite_trace(self, statement: str) -> None:
         # sqlite3's trace callback sees every statement, BEGIN and COMMIT included.
         self._add("ends" if statement.startswith(("COMMIT", "ROLLBACK")) else "statements")
+
+
+class DatabaseWork:
+    """What the statements made PostgreSQL write, which the CPU figures only hint at and which
+    other work on the machine does not blur: the WAL of this database's relations (read back
+    with pg_walinspect: the server's WAL is shared by every database on it, and a plain
+    difference of positions would count their work too), with and without full-page images
+    (those depend on when the last checkpoint was), and each table's inserted, updated (of
+    which HOT) and deleted rows from pg_stat_user_tables."""
+
+    TABLES = ("inbound_envelope", "case", "contact", "customer", "search_entry", "clock_event",
+              "stats_contact_fact", "stats_case_fact", "audit_entry")
+
+    def __init__(self, url: str):
+        import psycopg
+
+        self._conn = psycopg.connect(url, autocommit=True)
+        self._conn.execute("CREATE EXTENSION IF NOT EXISTS pg_walinspect")
+        self._oid = self._conn.execute("SELECT oid FROM pg_database WHERE datname = current_database()").fetchone()[0]
+
+    def _tables(self) -> dict:
+        # Counters reach the view when a backend reports them (at exit, or a second after a
+        # transaction): the caller closes its connections before ``after``.
+        self._conn.execute("SELECT pg_stat_clear_snapshot()")
+        return {row[0]: row[1:] for row in self._conn.execute(
+            "SELECT relname, n_tup_ins, n_tup_upd, n_tup_hot_upd, n_tup_del FROM pg_stat_user_tables"
+            " WHERE relname = ANY(%s)", [list(self.TABLES)])}
+
+    def before(self) -> None:
+        self._lsn = self._conn.execute("SELECT pg_current_wal_insert_lsn()").fetchone()[0]
+        self._before = self._tables()
+
+    def after(self, messages: int) -> str:
+        end = self._conn.execute("SELECT pg_current_wal_insert_lsn()").fetchone()[0]
+        wal, fpi, records = self._conn.execute(
+            "SELECT coalesce(sum(record_length), 0), coalesce(sum(fpi_length), 0), count(*)"
+            " FROM pg_get_wal_records_info_till_end_of_wal(%s) WHERE start_lsn < %s AND block_ref LIKE %s",
+            [self._lsn, end, f"%/{self._oid}/%"]).fetchone()
+        by_relation = self._conn.execute(
+            "SELECT coalesce(c.relname, r.node), sum(w.record_length), count(*)"
+            " FROM pg_get_wal_records_info_till_end_of_wal(%s) w"
+            " CROSS JOIN LATERAL (SELECT substring(w.block_ref from '/' || %s || '/(\\d+)') AS node) r"
+            " LEFT JOIN pg_class c ON c.relfilenode::text = r.node"
+            " WHERE w.start_lsn < %s AND r.node IS NOT NULL GROUP BY 1 ORDER BY 2 DESC LIMIT 40",
+            [self._lsn, self._oid, end]).fetchall()
+        after = self._tables()
+        lines = [f"WAL of this database per message: {wal / messages:,.0f} bytes "
+                 f"({(wal - fpi) / messages:,.0f} without full-page images), {records / messages:.1f} records",
+                 "rows per message: table inserted updated (HOT) deleted"]
+        for table in self.TABLES:
+            if table in after:
+                ins, upd, hot, dele = (a - b for a, b in zip(after[table], self._before.get(table, (0, 0, 0, 0))))
+                lines.append(f"  {table:<20} {ins / messages:6.2f} {upd / messages:6.2f} ({hot / messages:4.2f})"
+                             f" {dele / messages:6.2f}")
+        lines.append("WAL per message by relation (the first block a record touches): bytes records")
+        lines.extend(f"  {name:<40} {size / messages:6.0f} {count / messages:5.2f}" for name, size, count in by_relation)
+        return "\n".join(lines)
 
 
 class Backends:

@@ -174,7 +174,7 @@ def insert_cost(app, rows: int, repeats: int = 5) -> dict:
         for r in range(repeats):
             for label in timings:
                 if label == "without it":
-                    db.session.execute(text("ALTER TABLE contact DISABLE TRIGGER search_contact"))
+                    db.session.execute(text("ALTER TABLE contact DISABLE TRIGGER search_contacts_added"))
                 started = time.perf_counter()
                 db.session.execute(statement, {"rows": rows, "r": r, "seed": 23})
                 timings[label].append((time.perf_counter() - started) * 1000)

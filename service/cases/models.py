@@ -48,7 +48,7 @@ class Case(db.Model):
     first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Set when the case is closed (closed_at plus its line's period); NULL while it is open.
-    retention_until: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    retention_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # A legal hold keeps the case and its recordings from the purge while it lasts.
     legal_hold_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     legal_hold_reason: Mapped[str | None] = mapped_column(Text)
@@ -62,7 +62,7 @@ class Case(db.Model):
     # Set on a case merged into another (service/cases/merging.py): everything it held moved to
     # that case, and this row stays behind only so its reference still threads there and the
     # merge can be undone. It is hidden from every list and goes with the case it points at.
-    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("case.id", ondelete="CASCADE"), index=True)
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("case.id", ondelete="CASCADE"))
     # Service clocks (service.clocks), counted in working time on the line's calendar. While a
     # clock runs its due time is set; while the case waits on the customer the due times are
     # null and *_left_seconds hold the working time that was left when it paused.
@@ -137,6 +137,13 @@ class Case(db.Model):
         # could not serve that order; merged cases, which no list or count shows, are left out.
         Index("ix_case_next_due", "next_due_at", "id",
               postgresql_where=text("merged_into_id IS NULL"), sqlite_where=text("merged_into_id IS NULL")),
+        # Looked up only by a value (the purge's closed cases past their date; the cases merged
+        # into one), so an open, unmerged case, as every case intake writes is, has no entry:
+        # each touch of a case writes every index it is in (no index here can let it be HOT).
+        Index("ix_case_retention_until", "retention_until",
+              postgresql_where=text("retention_until IS NOT NULL"), sqlite_where=text("retention_until IS NOT NULL")),
+        Index("ix_case_merged_into_id", "merged_into_id",
+              postgresql_where=text("merged_into_id IS NOT NULL"), sqlite_where=text("merged_into_id IS NOT NULL")),
     )
 
 
@@ -173,7 +180,7 @@ class Contact(db.Model):
     recording_planned: Mapped[bool | None]
     # Calls through the queue: the official's own call leg that took this call off the queue.
     # The phone system reports the recording made on that leg under the leg's id.
-    agent_call_sid: Mapped[str | None] = mapped_column(String(64), index=True)
+    agent_call_sid: Mapped[str | None] = mapped_column(String(64))
     # When the contact happened (received_at or started_at); orders the timeline.
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
     handled_by_id: Mapped[int | None] = mapped_column(ForeignKey("official.id", ondelete="SET NULL"))
@@ -194,6 +201,9 @@ class Contact(db.Model):
         Index("ix_contact_unfinished_call", "started_at",
               sqlite_where=text("channel = 'phone' AND answered_at IS NULL AND ended_at IS NULL"),
               postgresql_where=text("channel = 'phone' AND answered_at IS NULL AND ended_at IS NULL")),
+        # Looked up by a call leg's id only; messages have none.
+        Index("ix_contact_agent_call_sid", "agent_call_sid",
+              postgresql_where=text("agent_call_sid IS NOT NULL"), sqlite_where=text("agent_call_sid IS NOT NULL")),
     )
 
 

@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import Iterable
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 
 from ..cases.models import CLOSED, WAITING, Case
 from ..extensions import db
@@ -109,19 +109,14 @@ def start_clocks(case: Case, at: datetime) -> None:
     _history(case, STARTED, at)
 
 
-def start_clocks_for(case_ids: Iterable[int], at: datetime) -> int:
-    """``start_clocks`` for many cases created at the same moment (a batch intake): one UPDATE
-    per line and channel, and one INSERT of their history. Returns how many cases got clocks.
-    The caller flushes its cases first and commits afterwards."""
-    ids = list(case_ids)
-    if not ids:
-        return 0
-    groups: dict[tuple[int, str], list[int]] = defaultdict(list)
-    for case_id, line_id, channel in db.session.execute(
-            select(Case.id, Case.service_line_id, Case.channel).where(Case.id.in_(ids))):
-        groups[(line_id, channel)].append(case_id)
-    started = 0
-    for (line_id, channel), group in groups.items():
+def clocks_of_new_cases(kinds: Iterable[tuple[int, str]], at: datetime) -> dict[tuple[int, str], dict]:
+    """``start_clocks`` for many cases created at ``at`` (a batch intake): the clock columns
+    of a new case of each (line id, channel) in ``kinds`` that has clocks, left out where none
+    start. Computed before the cases exist, so that their INSERT carries them (an UPDATE after
+    it would write every row of the case's indexes again); ``record_starts`` adds the history
+    once they do."""
+    clocks = {}
+    for line_id, channel in set(kinds):
         target = target_for(line_id, channel)
         if target is None or (target.first_response_minutes is None and target.resolution_days is None):
             continue
@@ -129,16 +124,25 @@ def start_clocks_for(case_ids: Iterable[int], at: datetime) -> int:
         if calendar is None:
             continue
         try:
-            values = _new_clocks(calendar, target, at)
+            clocks[(line_id, channel)] = _new_clocks(calendar, target, at)
         except NeverOpen:
             continue
-        db.session.execute(update(Case).where(Case.id.in_(group)).values(**values)
-                           .execution_options(synchronize_session="fetch"))
+    return clocks
+
+
+# The columns ``_new_clocks`` sets: what a case without clocks leaves null.
+CLOCK_COLUMNS = ("clock_since", "clock_paused_at", "resolution_started_at", "first_response_due_at",
+                 "first_response_left_seconds", "first_response_target_seconds", "first_response_met",
+                 "first_response_working_seconds", "resolution_due_at", "resolution_left_seconds",
+                 "resolution_target_seconds", "resolution_met", "resolution_working_seconds", "next_due_at")
+
+
+def record_starts(started: list[tuple[int, dict]], at: datetime) -> None:
+    """The history rows of clocks started by ``clocks_of_new_cases``: (case id, its clocks)."""
+    if started:
         db.session.execute(insert(ClockEvent), [
             {"case_id": case_id, "at": at, "event": STARTED, "first_response_due_at": values["first_response_due_at"],
-             "resolution_due_at": values["resolution_due_at"]} for case_id in group])
-        started += len(group)
-    return started
+             "resolution_due_at": values["resolution_due_at"]} for case_id, values in started])
 
 
 def _running(case: Case) -> bool:

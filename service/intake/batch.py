@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import g, has_request_context
-from sqlalchemy import bindparam, case as when, or_, select, tuple_, update
+from sqlalchemy import bindparam, case as when, func, or_, select, tuple_, update
 
 from ..auth.permissions import Principal
 from ..cases.logic import move
@@ -308,33 +308,39 @@ def _insert_cases(slots: list[_CaseSlot], *, now) -> None:
     fact_ids = _insert_returning_ids(CaseFact.__table__, [
         {"channel": s.channel, "language": s.language, "service_line_id": s.service_line_id,
          "opened_at": _minute(now)} for s in new])
-    table = Case.__table__
-    case_ids = _insert_returning_ids(table, [
-        {"service_line_id": s.service_line_id, "channel": s.channel,
-         "customer_id": s.customer if isinstance(s.customer, int) or s.customer is None else s.customer.id,
-         "status": NEW, "subject": shortened(s.subject, 500), "language": s.language, "created_at": now,
-         "updated_at": now, "last_activity_at": now, "stats_fact_id": fact_id}
-        for s, fact_id in zip(new, fact_ids)])
+    # The ids first, so that the reference derived from each (as cases.logic.format_reference:
+    # no counter serialises intake) and the clocks go in the INSERT itself. An UPDATE of a new
+    # row would write a second version of it and an entry in each of the case's indexes.
+    case_ids = _new_case_ids(len(new))
+    clocks_by_kind = clocks.clocks_of_new_cases({(s.service_line_id, s.channel) for s in new}, now)
+    no_clocks = dict.fromkeys(clocks.CLOCK_COLUMNS) if clocks_by_kind else {}
+    rows = []
     for slot, case_id, fact_id in zip(new, case_ids, fact_ids):
-        slot.id, slot.fact_id = case_id, fact_id
-        # As cases.logic.format_reference: derived from the id, so no counter serialises intake.
-        slot.reference = f"{now.year}-{case_id:06d}"
-    _set_references(new)
-    clocks.start_clocks_for([s.id for s in new], now)
+        slot.id, slot.fact_id, slot.reference = case_id, fact_id, f"{now.year}-{case_id:06d}"
+        rows.append({
+            "id": case_id, "reference": slot.reference, "service_line_id": slot.service_line_id,
+            "channel": slot.channel,
+            "customer_id": slot.customer if isinstance(slot.customer, int) or slot.customer is None else slot.customer.id,
+            "status": NEW, "subject": shortened(slot.subject, 500), "language": slot.language, "created_at": now,
+            "updated_at": now, "last_activity_at": now, "stats_fact_id": fact_id,
+            **clocks_by_kind.get((slot.service_line_id, slot.channel), no_clocks)})
+    insert_rows(Case.__table__, rows)
+    clocks.record_starts([(slot.id, clocks_by_kind[(slot.service_line_id, slot.channel)]) for slot in new
+                          if (slot.service_line_id, slot.channel) in clocks_by_kind], now)
     # The day the cases opened on is recounted by the statistics rollup (stats.recorder).
     insert_rows(StatsRecount.__table__, [{"at": _minute(now)}])
 
 
-def _set_references(new: list[_CaseSlot]) -> None:
-    table = Case.__table__
+def _new_case_ids(count: int) -> list[int]:
+    """``count`` ids for new cases, rising, as the table itself would give them."""
     if db.session.get_bind().dialect.name == "postgresql":
-        db.session.connection().exec_driver_sql(
-            'UPDATE "case" SET reference = u.reference FROM unnest(%(ids)s::integer[], %(references)s::varchar[]) '
-            'AS u(id, reference) WHERE "case".id = u.id',
-            {"ids": [s.id for s in new], "references": [s.reference for s in new]})
-        return
-    db.session.execute(update(table).where(table.c.id == bindparam("b_id")).values(reference=bindparam("b_ref")),
-                       [{"b_id": s.id, "b_ref": s.reference} for s in new])
+        return sorted(db.session.connection().exec_driver_sql(
+            "SELECT nextval(pg_get_serial_sequence('\"case\"', 'id')) FROM generate_series(1, %(count)s)",
+            {"count": count}).scalars())
+    # SQLite gives an INTEGER PRIMARY KEY the largest id plus one, and this transaction holds
+    # the write lock (BEGIN IMMEDIATE, service.sqlite): no one else takes these meanwhile.
+    largest = db.session.scalar(select(func.max(Case.id))) or 0
+    return list(range(largest + 1, largest + 1 + count))
 
 
 def _insert_contacts(planned: list[_Planned], *, now) -> None:

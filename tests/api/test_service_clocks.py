@@ -324,31 +324,45 @@ def test_chat_and_phone_have_their_own_targets_or_none(desk):
     assert desk.sms()["first_response_due_at"] is None
 
 
-def test_a_batch_intake_starts_the_clocks_of_many_cases_at_once(desk):
-    """``start_clocks_for``: what a set-based intake calls for the cases it inserted."""
-    from service.clocks.logic import start_clocks_for
+def test_a_batch_intake_starts_the_clocks_of_each_case_it_opens(desk):
+    """Intake's set-based batches (service.intake.batch) write a new case's clocks with the
+    case itself: each new case of a channel with targets gets them and its history, a case of
+    a channel without targets none, and a returning customer's case keeps the clocks it had."""
     from service.extensions import db
+    from service.intake import batch, logic
+    from service.intake.message import InboundMessage, Sender
 
-    desk.at(local("2026-11-27 15:55"))
-    cases = [desk.sms() for _ in range(3)]  # no targets yet: no clocks
-    email = ok(desk.api.inbound(desk.intake, channel="email", to=LINE_EMAIL, **{"from": {"email": "b@example.fi"}}),
-               201)
-    assert all(case["next_due_at"] is None for case in cases)
     desk.targets({"channel": "sms", "first_response_minutes": 120, "resolution_days": 2})
+    desk.at(local("2026-11-27 15:55"))
+    returning = desk.sms()
+    desk.at(local("2026-11-27 15:58"))
+    messages = [InboundMessage(channel="sms", external_id=f"SM-batch-{n}", to=LINE_PHONE, body="hei",
+                               sender=Sender(phone=f"040 555 {next(_numbers):04d}")) for n in range(3)]
+    messages.append(InboundMessage(channel="chat", external_id="chat-batch", sender=Sender(email="b@example.fi"),
+                                   body="hei"))
+    messages.append(InboundMessage(channel="sms", external_id="SM-batch-again", to=LINE_PHONE, body="taas",
+                                   sender=Sender(phone=returning["phone"])))
     with desk.app.app_context():
-        started = start_clocks_for([case["id"] for case in cases] + [email["case_id"]], datetime.now(HELSINKI))
+        results = batch.store_plain(messages, actor=None, settings=logic.IntakeSettings.from_config(desk.app.config),
+                                    now=datetime.now(HELSINKI).astimezone(ZoneInfo("UTC")))
         db.session.commit()
-    assert started == 3
-    for case in cases:
-        after = desk.case(case["id"])
-        assert after["first_response_due_at"] == utc("2026-11-30T07:55:00+00:00")
-        assert after["resolution_due_at"] == utc("2026-12-01T13:55:00+00:00")
-        assert history(after) == ["started"]
-    assert desk.case(email["case_id"])["next_due_at"] is None  # email has no target on this line
+    assert all(result.created_case for result in results[:4]) and not results[4].created_case
+    for result in results[:3]:
+        case = desk.case(result.case_id)
+        assert case["reference"] == f"2026-{case['id']:06d}"
+        assert case["first_response_due_at"] == utc("2026-11-30T07:58:00+00:00")
+        assert case["resolution_due_at"] == utc("2026-12-01T13:58:00+00:00")
+        assert case["next_due_at"] == case["first_response_due_at"]
+        assert history(case) == ["started"]
+    chat = desk.case(results[3].case_id)
+    assert chat["next_due_at"] is None and chat["resolution_due_at"] is None and history(chat) == []
+    again = desk.case(returning["id"])
+    assert results[4].case_id == returning["id"]
+    assert again["first_response_due_at"] == utc("2026-11-30T07:55:00+00:00") and history(again) == ["started"]
     # The clocks it started run as any other: the first response stops them as usual.
     desk.at(local("2026-11-30 08:30"))
-    desk.note(cases[0]["id"])
-    assert desk.case(cases[0]["id"])["first_response_met"] is True
+    desk.note(results[0].case_id)
+    assert desk.case(results[0].case_id)["first_response_met"] is True
 
 
 def test_no_clock_without_targets(desk):

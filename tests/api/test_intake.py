@@ -170,6 +170,19 @@ def test_post_message__sender_name_is_kept_on_a_new_customer(api, client, intake
     assert case["language"] == "sv"
 
 
+def test_post_message__a_known_customer_without_a_name_gets_the_one_given_later(api, client, intake, admin):
+    api.inbound(intake, channel="email", external_id="<first@example.fi>", **{"from": {"email": "liisa@example.fi"}})
+    named = api.inbound(intake, channel="email", external_id="<second@example.fi>",
+                        **{"from": {"email": "liisa@example.fi", "name": "Liisa Virtanen"}})
+    renamed = api.inbound(intake, channel="email", external_id="<third@example.fi>",
+                          **{"from": {"email": "liisa@example.fi", "name": "L. V."}})
+
+    assert case_detail(client, admin, named.get_json()["case_id"])["customer"]["name"] == "Liisa Virtanen"
+    # A name once known is not replaced by what a later message signs with.
+    assert case_detail(client, admin, renamed.get_json()["case_id"])["customer"]["name"] == "Liisa Virtanen"
+    assert customer_total(client, admin) == 1
+
+
 def test_post_message__anonymous_chat_creates_a_case_without_a_customer(api, client, intake, admin):
     first = api.inbound(intake, channel="chat", external_id="chat-1", **{"from": {}}, body="Hei!")
     second = api.inbound(intake, channel="chat", external_id="chat-2", **{"from": {}}, body="Hei taas")

@@ -372,3 +372,24 @@ def test_adviser_naming_own_lines_customer_by_phone_finds_them(client, two_lines
     assert case.status_code == 201, case.get_json()
     own = client.get(f"/api/v1/cases/{two_lines['case_a']}", headers=adviser).get_json()["customer"]["id"]
     assert case.get_json()["customer"]["id"] == own
+
+
+def test_intake__without_a_default_line_adopts_a_line_of_the_default_name(api, client, admin, intake):
+    # An admin made an ordinary line of the default line's name before any contact needed one:
+    # a second line of that name cannot be made, so that line becomes the default.
+    named = _created(client, admin, name="General customer service")
+
+    case_id = _inbound_case(api, intake, to="+358 40 000 0000")
+
+    assert _line_of_case(client, admin, case_id) == named["id"]
+    assert client.get(f"{LINES}/{named['id']}", headers=admin).get_json()["is_default"] is True
+    assert client.get(LINES, headers=admin).get_json()["total"] == 1
+
+
+def test_intake__an_address_that_is_no_number_goes_to_the_default_line(api, client, admin, intake):
+    _created(client, admin, name="Moves", phone_numbers=["029 123 4567"])
+    general = _created(client, admin, name="General", is_default=True)
+
+    case_id = _inbound_case(api, intake, channel="sms", to="not a number")
+
+    assert _line_of_case(client, admin, case_id) == general["id"]

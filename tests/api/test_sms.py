@@ -243,6 +243,19 @@ def test_a_start_replayed_after_a_later_stop_does_not_opt_the_number_back_in(cli
     assert_problem(reply, 409, "sms-opted-out")
 
 
+def test_stop_from_a_sender_that_is_no_number_is_answered_and_blocks_nothing(client, adviser, admin):
+    _open_sms_case(client)
+    case_id = _cases(client, admin)["items"][0]["id"]
+
+    # Short codes and alphanumeric senders cannot be replied to, so there is nothing to block.
+    answer = twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "a6" * 16, from_="KELA", body="STOP"))
+
+    assert _twiml_messages(answer) == []
+    assert _cases(client, admin)["total"] == 1
+    reply = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei!"}, headers=adviser)
+    assert reply.status_code == 201
+
+
 def test_a_sentence_containing_stop_is_an_ordinary_message(client, admin):
     _open_sms_case(client)
     twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "b1" * 16, body="Stop please, I moved"))

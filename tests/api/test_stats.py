@@ -234,6 +234,12 @@ def test_cases_opened_closed_forwarded_still_open_and_response_times(exact_app):
         cases = [_sms(client, intake, opened.isoformat(), n)["case_id"] for n in range(3)]
         clock.shift(timedelta(minutes=10))
         client.post(f"/api/v1/cases/{cases[0]}/notes", json={"body": "Soitettu takaisin"}, headers=adviser)
+        authority = client.post("/api/v1/authorities", headers=api_.headers_for("admin"),
+                                json={"name": "Verohallinto", "email": "kirjaamo@vero.example.fi"}).get_json()
+        # Forwarded, not closed: a first response at the same 10 minutes, and still open.
+        forwarded = client.post(f"/api/v1/cases/{cases[2]}/forward", headers=adviser, json={
+            "authority_id": authority["id"], "disclose": ["phone"], "legal_basis": "Hallintolaki 21 §"})
+        assert forwarded.status_code == 201, forwarded.get_json()
         clock.shift(timedelta(minutes=20))
         client.post(f"/api/v1/cases/{cases[0]}/close", headers=adviser)
         clock.shift(timedelta(minutes=30))
@@ -243,7 +249,8 @@ def test_cases_opened_closed_forwarded_still_open_and_response_times(exact_app):
         body = _stats(client, supervisor, "cases", **{"from": "2026-10-05", "to": "2026-10-07"}).get_json()
 
     assert (body["total"]["opened"], body["total"]["closed"], body["total"]["open_at_end"]) == (3, 1, 2)
-    # The note came 10 minutes after the message, the close 30 minutes after it.
+    assert body["total"]["forwarded"] == 1
+    # The note and the forwarding came 10 minutes after the message, the close 30 minutes after it.
     assert body["total"]["first_response_seconds_median"] == pytest.approx(600, rel=0.01)
     assert body["total"]["close_seconds_median"] == pytest.approx(1800, rel=0.01)
     last_day = body["totals"][-1]

@@ -44,16 +44,18 @@ def test_a_restricted_customer_gets_no_sms_and_the_restriction_shows(app, client
     assert app.extensions["senders"]["sms"].sent == []
 
 
-def test_a_message_queued_before_the_restriction_is_cancelled_at_delivery(app, client, intake, adviser, privacy):
-    case_id, customer_id = _case(client, intake, adviser)
+@pytest.mark.parametrize("channel", ["sms", "email"])
+def test_a_message_queued_before_the_restriction_is_cancelled_at_delivery(app, client, intake, adviser, privacy,
+                                                                          channel):
+    case_id, customer_id = _case(client, intake, adviser, phone=PHONE, email="rajoitettu@example.fi")
     with app.app_context():
         outbox_id = send_reply(actor=Principal(kind="official", id=adviser.id, name="x", role="adviser"), case_id=case_id,
-                               channel="sms", body="Hei").outbox.id
+                               channel=channel, body="Hei").outbox.id
     _restrict(client, privacy, customer_id)
 
     with app.app_context():
         assert delivery.deliver_and_reschedule(outbox_id) == "cancelled"
-    assert app.extensions["senders"]["sms"].sent == []
+    assert app.extensions["senders"][channel].sent == []
 
 
 def test_no_forwarding_and_no_feedback_for_a_restricted_customer(app, client, intake, adviser, admin, privacy):

@@ -576,6 +576,49 @@ def test_delivering_the_same_row_twice_sends_once(twilio_app, twilio_http, admin
     assert len(twilio_http.messages_sent) == 1
 
 
+class _WorkerKilled(BaseException):
+    """The worker's process ended while the provider was being asked: nothing after it ran."""
+
+
+class _DyingSender:
+    def send(self, message):
+        raise _WorkerKilled
+
+
+def test_a_row_whose_worker_died_mid_send_stays_sending_for_its_lease_then_goes_once(twilio_app, twilio_http,
+                                                                                     admin_for):
+    from service.auth.permissions import Principal
+    from service.outbox.logic import due_for_delivery, send_reply
+
+    client = twilio_app.test_client()
+    adviser = admin_for(twilio_app, "adviser")
+    _open_sms_case(client)
+    case_id = _cases(client, adviser)["items"][0]["id"]
+    policy = DeliveryPolicy(lease_seconds=60)
+    with twilio_app.app_context():
+        outbox_id = send_reply(actor=Principal(kind="official", id=adviser.id, name="A", role="adviser"),
+                               case_id=case_id, channel="sms", body="Hei!").outbox.id
+        now = utcnow()
+        with pytest.raises(_WorkerKilled):
+            deliver(outbox_id, senders={"sms": _DyingSender()}, policy=policy, now=now)
+        db.session.rollback()
+    row = _delivery(twilio_app, outbox_id)
+    assert (row.status, row.attempts) == ("sending", 1)
+
+    senders = twilio_app.extensions["senders"]
+    with twilio_app.app_context():
+        within_the_lease = now + timedelta(seconds=59)
+        assert due_for_delivery(now=within_the_lease) == []
+        assert deliver(outbox_id, senders=senders, policy=policy, now=within_the_lease) == "sending"
+        at_its_end = now + timedelta(seconds=60)
+        assert due_for_delivery(now=at_its_end) == [outbox_id]
+        assert deliver(outbox_id, senders=senders, policy=policy, now=at_its_end) == "sent"
+        # Sent is final: a job for the row arriving long after sends nothing.
+        assert deliver(outbox_id, senders=senders, policy=policy, now=at_its_end + timedelta(hours=1)) == "sent"
+    assert [m["data"]["Body"] for m in twilio_http.messages_sent] == ["Hei!"]
+    assert _delivery(twilio_app, outbox_id).attempts == 2
+
+
 def test_the_same_idempotency_key_returns_the_first_reply_and_sends_once(twilio_app, twilio_http, admin_for):
     client = twilio_app.test_client()
     adviser = admin_for(twilio_app, "adviser")

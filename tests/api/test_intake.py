@@ -216,11 +216,13 @@ def test_post_message__same_customer_on_another_channel_opens_another_case(api, 
     assert customer_total(client, admin) == 1
 
 
-def test_post_message__sms_after_the_case_was_closed_opens_a_new_case(api, client, intake, admin, adviser):
-    first = api.inbound(intake, channel="sms").get_json()
+# SMS through intake's batch path, email through its path one at a time.
+@pytest.mark.parametrize("channel", ["sms", "email"])
+def test_post_message__a_message_after_the_case_was_closed_opens_a_new_case(api, client, intake, admin, adviser, channel):
+    first = api.inbound(intake, channel=channel, **{"from": SENDERS[channel]}).get_json()
     assert client.post(f"/api/v1/cases/{first['case_id']}/close", headers=adviser).status_code == 200
 
-    again = api.inbound(intake, channel="sms")
+    again = api.inbound(intake, channel=channel, **{"from": SENDERS[channel]})
 
     assert again.status_code == 201
     assert again.get_json()["created_case"] is True

@@ -179,7 +179,9 @@ MUTATION_DOMAINS: dict[str, tuple[list[str], list[str]]] = {
     # Restriction's rules live with the customer (customers/logic.py): the whole module is
     # mutated, and a run names the restriction functions (docs/development.md).
     "privacy": (["service/privacy/logic.py", "service/privacy/export.py", "service/customers/logic.py"],
-                ["tests/api/test_privacy.py", "tests/api/test_restriction.py"]),
+                ["tests/api/test_privacy.py", "tests/api/test_restriction.py",
+                 # A restriction on one identity applies to the linked person: tested there.
+                 "tests/api/test_customer_linking.py"]),
     # The SMS opt-out's rules live with the customer too (customers/logic.py, named by a run).
     "outbox": (["service/outbox/logic.py", "service/outbox/delivery.py", "service/customers/logic.py"],
                ["tests/integration/test_outbox_drain.py", "tests/api/test_sms.py"]),

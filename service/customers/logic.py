@@ -215,12 +215,12 @@ def update_customer(*, actor: Principal, customer_id: int, data: dict) -> Custom
     return customer
 
 
-def set_sms_opt_out(*, phone: str, opted_out: bool, region: str) -> bool:
-    """Record a STOP (or a START lifting it). Returns False for senders that are no phone
-    number (short codes, alphanumeric ids): there is nothing to block or unblock."""
+def set_sms_opt_out(*, phone: str, opted_out: bool, region: str) -> None:
+    """Record a STOP (or a START lifting it). A sender that is no phone number (a short code,
+    an alphanumeric id) changes nothing: there is nothing to block or unblock."""
     number = phone_or_none(phone, region)
     if number is None:
-        return False
+        return
     if opted_out:
         if db.session.get(SmsOptOut, number) is None:
             try:
@@ -235,7 +235,6 @@ def set_sms_opt_out(*, phone: str, opted_out: bool, region: str) -> bool:
         record("customer.sms_opt_out" if opted_out else "customer.sms_opt_in", actor=None,
                object_type="customer", object_id=customer.id)
     db.session.commit()
-    return True
 
 
 def is_opted_out_of_sms(phone: str) -> bool:

@@ -94,6 +94,33 @@ def test_a_restriction_on_either_record_applies_to_the_person(client, adviser, p
     assert _customer_of(client, adviser, by_email["case_id"])["restricted"] is True
 
 
+def test_a_persons_restriction_shows_on_each_record_and_the_audit_log_names_the_others(client, adviser, privacy,
+                                                                                       admin, two_records):
+    by_sms, by_email = two_records
+    phone_id, email_id = _link_the_two(client, adviser, privacy, *two_records)
+
+    def audited(action):
+        items = ok(client.get("/api/v1/audit", query_string={"action": action}, headers=admin))["items"]
+        return [(e["actor_id"], e["object_type"], e["object_id"], e["details"]) for e in items]
+
+    reads_before = audited("customer.read")
+    ok(client.post(f"/api/v1/customers/{email_id}/restriction", json={"reason": "Oikaisu kesken"}, headers=privacy))
+
+    records = [_customer_of(client, adviser, by_sms["case_id"]), _customer_of(client, adviser, by_email["case_id"])]
+    assert [(r["restricted"], r["restriction_reason"]) for r in records] == [(True, "Oikaisu kesken")] * 2
+    assert records[0]["restricted_at"] == records[1]["restricted_at"] is not None
+    ok(client.delete(f"/api/v1/customers/{email_id}/restriction", headers=privacy))
+    records = [_customer_of(client, adviser, by_sms["case_id"]), _customer_of(client, adviser, by_email["case_id"])]
+    assert [(r["restricted"], r["restricted_at"], r["restriction_reason"]) for r in records] == [(False, None, None)] * 2
+
+    # Each change is its own entry: restricting and lifting record no read of the customer besides.
+    assert audited("customer.read") == reads_before
+    assert audited("customer.restricted") == [(privacy.id, "customer", email_id,
+                                               {"request_id": None, "linked_customer_ids": [phone_id]})]
+    assert audited("customer.restriction_lifted") == [(privacy.id, "customer", email_id,
+                                                       {"linked_customer_ids": [phone_id]})]
+
+
 def test_an_access_request_by_one_identity_answers_for_the_person(client, adviser, privacy, two_records):
     by_sms, by_email = two_records
     phone_id = _customer_of(client, adviser, by_sms["case_id"])["id"]

@@ -229,11 +229,13 @@ def test_post_message__same_customer_on_another_channel_opens_another_case(api, 
     assert customer_total(client, admin) == 1
 
 
-def test_post_message__sms_after_the_case_was_closed_opens_a_new_case(api, client, intake, admin, adviser):
-    first = api.inbound(intake, channel="sms").get_json()
+# SMS through intake's batch path, email through its path one at a time.
+@pytest.mark.parametrize("channel", ["sms", "email"])
+def test_post_message__a_message_after_the_case_was_closed_opens_a_new_case(api, client, intake, admin, adviser, channel):
+    first = api.inbound(intake, channel=channel, **{"from": SENDERS[channel]}).get_json()
     assert client.post(f"/api/v1/cases/{first['case_id']}/close", headers=adviser).status_code == 200
 
-    again = api.inbound(intake, channel="sms")
+    again = api.inbound(intake, channel=channel, **{"from": SENDERS[channel]})
 
     assert again.status_code == 201
     assert again.get_json()["created_case"] is True
@@ -266,6 +268,22 @@ def test_post_message__email_naming_a_case_from_its_customers_address_joins_it(a
                         subject=f"Re: [#{first['case_reference']}] Muuttoilmoitus")
 
     assert reply.get_json()["case_id"] == first["case_id"] and reply.get_json()["created_case"] is False
+
+
+def test_post_message__email_naming_a_case_joins_it_by_the_customers_number_and_not_by_another(api, client, intake,
+                                                                                              admin):
+    first = api.inbound(intake, channel="email", **{"from": {"email": "matti@example.fi", "phone": "040 123 4567"}},
+                        subject="Muuttoilmoitus").get_json()
+    subject = f"Re: [#{first['case_reference']}] Muuttoilmoitus"
+
+    stranger = api.inbound(intake, channel="email", subject=subject,
+                           **{"from": {"email": "puoliso@example.com", "phone": "050 765 4321"}}).get_json()
+    own_number = api.inbound(intake, channel="email", subject=subject,
+                             **{"from": {"email": "matti.tyo@example.com", "phone": "+358401234567"}}).get_json()
+
+    assert stranger["case_id"] != first["case_id"]
+    assert case_detail(client, admin, stranger["case_id"])["linked_case_id"] == first["case_id"]
+    assert (own_number["case_id"], own_number["created_case"]) == (first["case_id"], False)
 
 
 def test_post_message__email_naming_an_unknown_reference_opens_a_new_case(api, client, intake, admin):

@@ -44,16 +44,18 @@ def test_a_restricted_customer_gets_no_sms_and_the_restriction_shows(app, client
     assert app.extensions["senders"]["sms"].sent == []
 
 
-def test_a_message_queued_before_the_restriction_is_cancelled_at_delivery(app, client, intake, adviser, privacy):
-    case_id, customer_id = _case(client, intake, adviser)
+@pytest.mark.parametrize("channel", ["sms", "email"])
+def test_a_message_queued_before_the_restriction_is_cancelled_at_delivery(app, client, intake, adviser, privacy,
+                                                                          channel):
+    case_id, customer_id = _case(client, intake, adviser, phone=PHONE, email="rajoitettu@example.fi")
     with app.app_context():
         outbox_id = send_reply(actor=Principal(kind="official", id=adviser.id, name="x", role="adviser"), case_id=case_id,
-                               channel="sms", body="Hei").outbox.id
+                               channel=channel, body="Hei").outbox.id
     _restrict(client, privacy, customer_id)
 
     with app.app_context():
         assert delivery.deliver_and_reschedule(outbox_id) == "cancelled"
-    assert app.extensions["senders"]["sms"].sent == []
+    assert app.extensions["senders"][channel].sent == []
 
 
 def test_no_forwarding_and_no_feedback_for_a_restricted_customer(app, client, intake, adviser, admin, privacy):
@@ -100,9 +102,11 @@ def test_lifting_the_restriction_allows_messages_again_and_both_are_audited(clie
     assert lifted.status_code == 200 and lifted.get_json()["restricted"] is False
     assert client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei"},
                        headers=adviser).status_code == 201
-    actions = [e["action"] for e in client.get(f"/api/v1/audit?object_type=customer&object_id={customer_id}",
-                                               headers=admin).get_json()["items"]]
-    assert "customer.restricted" in actions and "customer.restriction_lifted" in actions
+    entries = {e["action"]: e for e in client.get(f"/api/v1/audit?object_type=customer&object_id={customer_id}",
+                                                  headers=admin).get_json()["items"]}
+    # A customer linked to no other record: no other record to name.
+    assert entries["customer.restricted"]["details"] == {"request_id": None, "linked_customer_ids": []}
+    assert entries["customer.restriction_lifted"]["details"] is None
 
 
 def test_restriction_rules(client, intake, adviser, privacy):

@@ -256,6 +256,25 @@ def test_stop_from_a_sender_that_is_no_number_is_answered_and_blocks_nothing(cli
     assert reply.status_code == 201
 
 
+def test_a_stop_and_a_start_from_a_customers_number_are_in_the_audit_log_without_the_number(client, admin):
+    _open_sms_case(client)
+    customer_id = client.get(f"/api/v1/cases/{_cases(client, admin)['items'][0]['id']}",
+                             headers=admin).get_json()["customer"]["id"]
+    twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "a6" * 16, body="STOP"))
+    twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "a7" * 16, body="START"))
+    # A number no customer has, and a sender that is no number: nothing to name in the log.
+    twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "a8" * 16, from_="+358409998877", body="STOP"))
+    assert _twiml_messages(twilio_post(client, "/webhooks/twilio/sms",
+                                       inbound_sms("SM" + "a9" * 16, from_="Posti", body="STOP"))) == []
+
+    def entries(action):
+        items = client.get("/api/v1/audit", query_string={"action": action}, headers=admin).get_json()["items"]
+        return [(e["actor_type"], e["actor_id"], e["object_type"], e["object_id"], e["details"]) for e in items]
+
+    assert entries("customer.sms_opt_out") == [("system", None, "customer", customer_id, None)]
+    assert entries("customer.sms_opt_in") == [("system", None, "customer", customer_id, None)]
+
+
 def test_a_sentence_containing_stop_is_an_ordinary_message(client, admin):
     _open_sms_case(client)
     twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "b1" * 16, body="Stop please, I moved"))
@@ -586,6 +605,49 @@ def test_delivering_the_same_row_twice_sends_once(twilio_app, twilio_http, admin
     assert len(twilio_http.messages_sent) == 1
 
 
+class _WorkerKilled(BaseException):
+    """The worker's process ended while the provider was being asked: nothing after it ran."""
+
+
+class _DyingSender:
+    def send(self, message):
+        raise _WorkerKilled
+
+
+def test_a_row_whose_worker_died_mid_send_stays_sending_for_its_lease_then_goes_once(twilio_app, twilio_http,
+                                                                                     admin_for):
+    from service.auth.permissions import Principal
+    from service.outbox.logic import due_for_delivery, send_reply
+
+    client = twilio_app.test_client()
+    adviser = admin_for(twilio_app, "adviser")
+    _open_sms_case(client)
+    case_id = _cases(client, adviser)["items"][0]["id"]
+    policy = DeliveryPolicy(lease_seconds=60)
+    with twilio_app.app_context():
+        outbox_id = send_reply(actor=Principal(kind="official", id=adviser.id, name="A", role="adviser"),
+                               case_id=case_id, channel="sms", body="Hei!").outbox.id
+        now = utcnow()
+        with pytest.raises(_WorkerKilled):
+            deliver(outbox_id, senders={"sms": _DyingSender()}, policy=policy, now=now)
+        db.session.rollback()
+    row = _delivery(twilio_app, outbox_id)
+    assert (row.status, row.attempts) == ("sending", 1)
+
+    senders = twilio_app.extensions["senders"]
+    with twilio_app.app_context():
+        within_the_lease = now + timedelta(seconds=59)
+        assert due_for_delivery(now=within_the_lease) == []
+        assert deliver(outbox_id, senders=senders, policy=policy, now=within_the_lease) == "sending"
+        at_its_end = now + timedelta(seconds=60)
+        assert due_for_delivery(now=at_its_end) == [outbox_id]
+        assert deliver(outbox_id, senders=senders, policy=policy, now=at_its_end) == "sent"
+        # Sent is final: a job for the row arriving long after sends nothing.
+        assert deliver(outbox_id, senders=senders, policy=policy, now=at_its_end + timedelta(hours=1)) == "sent"
+    assert [m["data"]["Body"] for m in twilio_http.messages_sent] == ["Hei!"]
+    assert _delivery(twilio_app, outbox_id).attempts == 2
+
+
 def test_the_same_idempotency_key_returns_the_first_reply_and_sends_once(twilio_app, twilio_http, admin_for):
     client = twilio_app.test_client()
     adviser = admin_for(twilio_app, "adviser")
@@ -620,6 +682,32 @@ def test_an_idempotency_key_replays_only_the_same_officials_reply_with_that_key(
     # Another key of the same official, and the same key of another official, are new replies.
     assert len({first, reply(adviser, "k-2", "Toinen"), reply(colleague, "k-1", "Kollegan")}) == 3
     assert sorted(m["data"]["Body"] for m in twilio_http.messages_sent) == ["Ensimmäinen", "Kollegan", "Toinen"]
+
+
+def test_a_replayed_reply_shows_that_replys_delivery_as_it_stands_now(twilio_app, twilio_http, admin_for):
+    client = twilio_app.test_client()
+    adviser = admin_for(twilio_app, "adviser")
+    _open_sms_case(client)
+    case_id = _cases(client, adviser)["items"][0]["id"]
+
+    def reply(key, body):
+        response = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": body},
+                               headers={**adviser, "Idempotency-Key": key})
+        assert response.status_code == 201, response.get_json()
+        return response
+
+    earlier = reply("k-1", "Ensimmäinen").get_json()["delivery"]
+    first = reply("k-2", "Toinen").get_json()["delivery"]
+    assert first["id"] != earlier["id"]
+    assert delivery_status(twilio_app, first["id"]) == ("sent", None)
+
+    again = reply("k-2", "Toinen")
+
+    assert again.headers["Idempotent-Replayed"] == "true"
+    delivery = again.get_json()["delivery"]
+    assert (delivery["id"], delivery["status"], delivery["attempts"]) == (first["id"], "sent", 1)
+    assert delivery["sent_at"] is not None
+    assert len(twilio_http.messages_sent) == 2
 
 
 def test_an_idempotency_key_reused_on_another_case_is_a_conflict(client, adviser, admin):

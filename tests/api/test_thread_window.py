@@ -66,3 +66,43 @@ def test_the_window_is_the_setting_for_twilio_webhooks_too(make_app, admin_for):
     assert len(cases) == 2
     contacts = [len(client.get(f"/api/v1/cases/{case}", headers=admin).get_json()["contacts"]) for case in cases]
     assert contacts == [2, 1]
+
+
+# A split leaves the customer two open cases on one line and channel. Plain SMS go through
+# intake's batch path; email and messages with files through its path one at a time.
+@pytest.mark.parametrize("channel, attached", [("sms", False), ("sms", True), ("email", False)],
+                         ids=["sms", "sms-with-a-file", "email"])
+def test_of_two_open_cases_a_message_joins_the_one_active_last_and_on_a_tie_the_newer(client, intake, adviser,
+                                                                                      channel, attached):
+    sender = {"phone": "+358401119002"} if channel == "sms" else {"email": "kaksi.asiaa@example.fi"}
+    sent = iter(range(1, 100))
+
+    def write():
+        n = next(sent)
+        body = {"channel": channel, "external_id": f"<order-{n}@example.fi>", "from": sender,
+                "subject": "Kaksi asiaa", "body": f"viesti {n}"}
+        if attached:
+            body["attachments"] = [{"filename": f"liite-{n}.pdf", "content_type": "application/pdf",
+                                    "content_base64": PDF}]
+        response = client.post("/api/v1/inbound/messages", headers=intake, json=body)
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()
+
+    with time_machine.travel(START, tick=False) as clock:
+        older = write()["case_id"]
+        clock.shift(timedelta(minutes=1))
+        moved = write()["contact_id"]
+        clock.shift(timedelta(minutes=1))
+        split = client.post(f"/api/v1/cases/{older}/split", json={"contact_ids": [moved]}, headers=adviser)
+        assert split.status_code == 200, split.get_json()
+        newer = split.get_json()["target"]["id"]
+
+        # The split touched both at the same moment: the newer case takes the next message.
+        clock.shift(timedelta(minutes=1))
+        assert write()["case_id"] == newer
+        # A note on the older case makes it the one active last.
+        clock.shift(timedelta(minutes=1))
+        note = client.post(f"/api/v1/cases/{older}/notes", json={"body": "Soitin asiakkaalle"}, headers=adviser)
+        assert note.status_code == 201
+        clock.shift(timedelta(minutes=1))
+        assert write()["case_id"] == older

@@ -123,6 +123,20 @@ def test_new_sms_never_thread_into_a_merged_case(api, client, intake, adviser):
     assert ok(client.get(f"{CASES}/{later['case_id']}", headers=adviser))["id"] == later["case_id"]
 
 
+def test_new_email_never_threads_into_a_merged_case(client, intake, adviser):
+    # Email finds its open case on a path of its own (one message at a time), and a merged case
+    # keeps the status it had.
+    survivor = email(client, intake, "eka@example.fi", "Hakemus", "merge-m1")
+    merged = email(client, intake, "toka@example.fi", "Kysymys", "merge-m2")
+    ok(merge(client, adviser, merged["case_id"], survivor["case_id"]))
+
+    later = email(client, intake, "toka@example.fi", "Vielä yksi asia", "merge-m3")
+
+    assert later["case_id"] not in (merged["case_id"], survivor["case_id"])
+    assert later["created_case"] is True
+    assert [c["body"] for c in detail(client, adviser, later["case_id"])["contacts"]] == ["Viesti"]
+
+
 def test_retention_takes_the_later_clock_and_a_hold_on_either_holds_the_result(api, client, intake, adviser):
     privacy = api.headers_for("privacy_officer")
     survivor = sms(api, intake, "040 555 5555", "Vanha",

@@ -559,6 +559,21 @@ def test_log_contact__a_providers_id_logged_by_hand_is_not_the_providers(client,
     assert detail(client, adviser, real.get_json()["case_id"])["contacts"][0]["body"] == "Oikea viesti"
 
 
+def test_log_contact__an_emails_message_id_logged_by_hand_is_not_the_mail_gateways(client, intake, adviser, sms_case):
+    # Email is stored one message at a time (threading), which checks replays on its own path.
+    url = f"{CASES}/{sms_case['case_id']}/contacts"
+    message_id = "<kirje-77@example.fi>"
+    assert client.post(url, headers=adviser, json={"channel": "email", "external_id": message_id}).status_code == 201
+
+    real = client.post("/api/v1/inbound/messages", headers=intake, json={
+        "channel": "email", "external_id": message_id, "from": {"email": "maija@example.fi"},
+        "subject": "Hakemus", "body": "Oikea kirje"})
+
+    assert real.status_code == 201, real.get_json()
+    assert real.get_json()["created_case"] is True and real.get_json()["case_id"] != sms_case["case_id"]
+    assert detail(client, adviser, real.get_json()["case_id"])["contacts"][0]["body"] == "Oikea kirje"
+
+
 def test_log_contact__a_switchboards_call_id_logged_by_hand_is_not_the_switchboards(client, intake, adviser,
                                                                                      sms_case):
     url = f"{CASES}/{sms_case['case_id']}/contacts"

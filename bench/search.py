@@ -145,15 +145,12 @@ def measure(app, runs: int) -> dict:
     reference = "reference: the case list, open cases, no search"
     _, results[reference] = time_get(client, "/api/v1/cases", {"status": "open"}, adviser, runs)
     print(f"  {reference}: {results[reference]}", flush=True)
-    for label, params in SEARCHES.items():
-        page, results[label] = time_get(client, "/api/v1/cases/search", params, adviser, runs)
-        results[label]["hits"] = page["total"]
-        print(f"  {label}: {results[label]}", flush=True)
-    # The case list's q: the same search, narrowing the adviser's list in its own order.
-    for label, params in LIST_SEARCHES.items():
-        page, results[label] = time_get(client, "/api/v1/cases", params, adviser, runs)
-        results[label]["hits"] = page["total"]
-        print(f"  {label}: {results[label]}", flush=True)
+    # Then the case list's q: the same search, narrowing the adviser's list in its own order.
+    for path, searches in (("/api/v1/cases/search", SEARCHES), ("/api/v1/cases", LIST_SEARCHES)):
+        for label, params in searches.items():
+            page, results[label] = time_get(client, path, params, adviser, runs)
+            results[label]["hits"] = page["total"]
+            print(f"  {label}: {results[label]}", flush=True)
     return results
 
 

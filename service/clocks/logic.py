@@ -21,7 +21,6 @@ Every start, pause, resume, stop and recomputation is a row of the case's clock 
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from datetime import datetime
 from typing import Iterable
 from zoneinfo import ZoneInfo
@@ -128,13 +127,6 @@ def clocks_of_new_cases(kinds: Iterable[tuple[int, str]], at: datetime) -> dict[
         except NeverOpen:
             continue
     return clocks
-
-
-# The columns ``_new_clocks`` sets: what a case without clocks leaves null.
-CLOCK_COLUMNS = ("clock_since", "clock_paused_at", "resolution_started_at", "first_response_due_at",
-                 "first_response_left_seconds", "first_response_target_seconds", "first_response_met",
-                 "first_response_working_seconds", "resolution_due_at", "resolution_left_seconds",
-                 "resolution_target_seconds", "resolution_met", "resolution_working_seconds", "next_due_at")
 
 
 def record_starts(started: list[tuple[int, dict]], at: datetime) -> None:

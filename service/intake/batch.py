@@ -313,7 +313,9 @@ def _insert_cases(slots: list[_CaseSlot], *, now) -> None:
     # row would write a second version of it and an entry in each of the case's indexes.
     case_ids = _new_case_ids(len(new))
     clocks_by_kind = clocks.clocks_of_new_cases({(s.service_line_id, s.channel) for s in new}, now)
-    no_clocks = dict.fromkeys(clocks.CLOCK_COLUMNS) if clocks_by_kind else {}
+    # One multi-row INSERT needs the same columns in every row: a case without clocks gets the
+    # columns any clocks set (``_new_clocks`` always sets the same ones), left null.
+    no_clocks = dict.fromkeys(next(iter(clocks_by_kind.values()))) if clocks_by_kind else {}
     rows = []
     for slot, case_id, fact_id in zip(new, case_ids, fact_ids):
         slot.id, slot.fact_id, slot.reference = case_id, fact_id, f"{now.year}-{case_id:06d}"

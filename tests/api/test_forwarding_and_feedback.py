@@ -13,6 +13,7 @@ from service.extensions import db
 from service.feedback.logic import FeedbackSettings, parse_score, send_due
 from service.outbox import delivery
 from tests.api.problems import assert_problem
+from tests.conftest import Api
 from tests.jobs import run_queued_jobs
 from tests.twilio_fakes import ACCOUNT_SID, FakeTwilioHttp, inbound_sms, twilio_post
 
@@ -56,8 +57,7 @@ def test_forwarding_sends_only_the_chosen_fields_and_logs_the_disclosure(full_ap
     _, inbox = smtpd
     client = full_app.test_client()
     admin, adviser = admin_for(full_app, "admin"), admin_for(full_app, "adviser")
-    intake = {"Authorization": "Bearer " + client.post("/api/v1/api-keys", headers=admin,
-                                                       json={"name": "gw", "scopes": ["intake"]}).get_json()["key"]}
+    intake = Api(full_app, client).api_key_headers()
     case_id = _case_with_customer(client, intake, adviser)
     authority = _authority(client, admin)
 
@@ -91,8 +91,7 @@ def test_forwarding_the_summary_alone_sends_the_subject_and_question_and_no_cove
     _, inbox = smtpd
     client = full_app.test_client()
     admin, adviser = admin_for(full_app, "admin"), admin_for(full_app, "adviser")
-    intake = {"Authorization": "Bearer " + client.post("/api/v1/api-keys", headers=admin,
-                                                       json={"name": "gw", "scopes": ["intake"]}).get_json()["key"]}
+    intake = Api(full_app, client).api_key_headers()
     case_id = _case_with_customer(client, intake, adviser)
     client.patch(f"/api/v1/cases/{case_id}", json={"subject": "Muutto"}, headers=adviser)
 

@@ -4,15 +4,13 @@ becomes the file, the metadata stays, the webhook is still acknowledged, and a l
 
 from __future__ import annotations
 
-import io
-import json
-import zipfile
 from types import SimpleNamespace
 
 import pytest
 
 from service.jobs import fetch_attachment, fetch_recording
 from service.outbox.ports import TemporaryFailure
+from tests.api.exports import access_export
 from tests.api.problems import assert_problem
 from tests.twilio_fakes import ACCOUNT_SID, inbound_sms, twilio_post
 from tests.voice_fakes import MP3, recorded_call, voice_line
@@ -89,18 +87,12 @@ def test_an_access_export_names_audio_the_phone_system_would_not_hand_over(make_
     admin, privacy = admin_for(app, "admin"), admin_for(app, "privacy_officer")
     voice_line(client, admin)
     recorded_call(client, admin, "CA" + "e3" * 16)
-    request = client.post("/api/v1/privacy/requests", headers=privacy, json={
-        "type": "access", "subject": {"phone": "040 123 4567"},
-        "received_at": "2026-11-27T10:00:00+02:00"}).get_json()
 
-    archive = client.get(f"/api/v1/privacy/requests/{request['id']}/export?format=zip", headers=privacy)
+    document, files = access_export(client, privacy, "040 123 4567")
 
-    assert archive.status_code == 200
-    with zipfile.ZipFile(io.BytesIO(archive.data)) as zipped:
-        document = json.loads(zipped.read("export.json"))
-        (recording,) = document["people"][0]["cases"][0]["recordings"]
-        assert document["missing_files"] == [recording["audio_in_archive"]]
-        assert recording["audio_in_archive"] not in zipped.namelist()  # not the placeholder under its name
+    (recording,) = document["people"][0]["cases"][0]["recordings"]
+    assert document["missing_files"] == [recording["audio_in_archive"]]
+    assert recording["audio_in_archive"] not in files  # not the placeholder under its name
 
 
 def test_an_access_export_names_an_image_the_provider_still_holds_without_fetching_it(make_app, admin_for):
@@ -113,16 +105,10 @@ def test_an_access_export_names_an_image_the_provider_still_holds_without_fetchi
     url = "https://api.twilio.com/media/ME-held"
     twilio_post(client, "/webhooks/twilio/sms", inbound_sms("MM" + "e4" * 16, body="Kuva", NumMedia="1",
                                                             MediaUrl0=url, MediaContentType0="image/jpeg"))
-    request = client.post("/api/v1/privacy/requests", headers=privacy, json={
-        "type": "access", "subject": {"phone": "+358401234567"},
-        "received_at": "2026-11-27T10:00:00+02:00"}).get_json()
 
-    archive = client.get(f"/api/v1/privacy/requests/{request['id']}/export?format=zip", headers=privacy)
+    document, files = access_export(client, privacy, "+358401234567")
 
-    assert archive.status_code == 200
-    with zipfile.ZipFile(io.BytesIO(archive.data)) as zipped:
-        document = json.loads(zipped.read("export.json"))
-        assert zipped.namelist() == ["export.json"]
+    assert files == ["export.json"]
     (attachment,) = document["people"][0]["cases"][0]["attachments"]
     assert (attachment["held_by_provider"], attachment["file_in_archive"]) == (True, None)
     assert "missing_files" not in document

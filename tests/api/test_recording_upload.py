@@ -2,13 +2,11 @@
 who may hear recordings play it."""
 
 import hashlib
-import io
-import json
-import zipfile
 from pathlib import Path
 
 import pytest
 
+from tests.api.exports import access_export
 from tests.api.problems import assert_problem
 from tests.conftest import Api
 from tests.db_faults import failing_writes
@@ -197,17 +195,10 @@ def test_an_access_export_names_a_recording_whose_audio_was_never_delivered(clie
     # archive and nothing missing from it.
     voice_line(client, admin)
     recording_id = _report(client, intake)
-    privacy = api.headers_for("privacy_officer")
-    request = client.post("/api/v1/privacy/requests", headers=privacy, json={
-        "type": "access", "subject": {"phone": "040 123 4567"}, "received_at": "2026-11-27T10:00:00+02:00"})
-    assert request.status_code == 201, request.get_json()
 
-    archive = client.get(f"/api/v1/privacy/requests/{request.get_json()['id']}/export?format=zip", headers=privacy)
+    document, files = access_export(client, api.headers_for("privacy_officer"), "040 123 4567")
 
-    assert archive.status_code == 200
-    with zipfile.ZipFile(io.BytesIO(archive.data)) as zipped:
-        document = json.loads(zipped.read("export.json"))
-        assert zipped.namelist() == ["export.json"]
+    assert files == ["export.json"]
     (recording,) = document["people"][0]["cases"][0]["recordings"]
     assert (recording["id"], recording["audio_in_archive"], recording["held_by_phone_system"]) == (
         recording_id, None, False)

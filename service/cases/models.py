@@ -144,6 +144,9 @@ class Case(db.Model):
               postgresql_where=text("retention_until IS NOT NULL"), sqlite_where=text("retention_until IS NOT NULL")),
         Index("ix_case_merged_into_id", "merged_into_id",
               postgresql_where=text("merged_into_id IS NOT NULL"), sqlite_where=text("merged_into_id IS NOT NULL")),
+        # A purged case's id, and so its reference, is never given to a new case (see
+        # migration a32_case_ids_never_reused); PostgreSQL's sequence never reuses one anyway.
+        {"sqlite_autoincrement": True},
     )
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import g, has_request_context
-from sqlalchemy import bindparam, case as when, func, or_, select, tuple_, update
+from sqlalchemy import bindparam, case as when, or_, select, text, tuple_, update
 
 from ..auth.permissions import Principal
 from ..cases.logic import move
@@ -339,9 +339,13 @@ def _new_case_ids(count: int) -> list[int]:
         return sorted(db.session.connection().exec_driver_sql(
             "SELECT nextval(pg_get_serial_sequence('\"case\"', 'id')) FROM generate_series(1, %(count)s)",
             {"count": count}).scalars())
-    # SQLite gives an INTEGER PRIMARY KEY the largest id plus one, and this transaction holds
-    # the write lock (BEGIN IMMEDIATE, service.sqlite): no one else takes these meanwhile.
-    largest = db.session.scalar(select(func.max(Case.id))) or 0
+    # SQLite's AUTOINCREMENT gives the largest id ever given plus one (kept in sqlite_sequence,
+    # so a purged case's id is not given again), and this transaction holds the write lock
+    # (BEGIN IMMEDIATE, service.sqlite): no one else takes these meanwhile. Inserting them
+    # moves sqlite_sequence on.
+    largest = db.session.scalar(text(
+        "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'case'), 0),"
+        " coalesce((SELECT max(id) FROM \"case\"), 0))"))
     return list(range(largest + 1, largest + 1 + count))
 
 

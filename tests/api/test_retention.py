@@ -268,3 +268,27 @@ def test_a_policy_change_moves_only_its_own_lines_closed_cases(client, intake, a
     assert shown(elsewhere)["retention_until"] == elsewhere["retention_until"]  # another line's policy
     assert datetime.fromisoformat(elsewhere["retention_until"]) == (datetime.fromisoformat(elsewhere["closed_at"])
                                                                     + timedelta(days=365))
+
+
+@pytest.mark.parametrize("opened_by", ["a message", "an adviser"])
+def test_a_purged_cases_reference_is_never_given_again(app, api, client, runner, intake, adviser, admin, opened_by):
+    # The newest case goes: on SQLite a plain INTEGER PRIMARY KEY would give the next case its id.
+    gone = api.inbound(intake, channel="email", subject="Muuttoilmoitus",
+                       **{"from": {"email": "matti@example.fi"}}).get_json()
+    client.post(f"/api/v1/cases/{gone['case_id']}/close", headers=adviser)
+    _closed_long_ago(app, gone["case_id"], 400)
+    assert "deleted 1 cases" in _purge(runner)
+
+    if opened_by == "a message":
+        new = api.inbound(intake, **{"from": {"phone": "050 765 4321"}}).get_json()
+        new_id, new_reference = new["case_id"], new["case_reference"]
+    else:
+        new = client.post("/api/v1/cases", json={"subject": "Uusi asia"}, headers=adviser).get_json()
+        new_id, new_reference = new["id"], new["reference"]
+    assert (new_id, new_reference) != (gone["case_id"], gone["case_reference"])
+
+    # The purged case's customer answers its old thread: that names no one else's case.
+    late = api.inbound(intake, channel="email", subject=f"Re: [#{gone['case_reference']}] Muuttoilmoitus",
+                       **{"from": {"email": "matti@example.fi"}}).get_json()
+    assert late["case_id"] != new_id
+    assert client.get(f"/api/v1/cases/{late['case_id']}", headers=admin).get_json()["linked_case_id"] is None

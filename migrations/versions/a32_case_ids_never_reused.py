@@ -23,24 +23,23 @@ branch_labels = None
 depends_on = None
 
 
-def _search_triggers():
-    spec = importlib.util.spec_from_file_location("f21_full_text_search",
-                                                  Path(__file__).with_name("f21_full_text_search.py"))
-    search = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(search)
-    return search.sqlite_triggers()
+def _merge_split_migration():
+    # Its helpers drop every search trigger of f21_full_text_search before a table copy and
+    # create them again after: the copy drops the table's own and fails on those naming it.
+    spec = importlib.util.spec_from_file_location("m25_merge_split", Path(__file__).with_name("m25_merge_split.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _rebuild_case(autoincrement: bool):
     if op.get_bind().dialect.name != "sqlite":
         return
-    # The copy drops the table's own triggers and fails on those naming it: all go, and come back.
-    for name, _ in _search_triggers():
-        op.execute(f"DROP TRIGGER IF EXISTS {name}")
+    triggers = _merge_split_migration()
+    triggers._without_search_triggers()
     with op.batch_alter_table('case', recreate='always', table_kwargs={'sqlite_autoincrement': autoincrement}):
         pass
-    for name, body in _search_triggers():
-        op.execute(f"CREATE TRIGGER {name} {body}")
+    triggers._search_triggers_again()
 
 
 def upgrade():

@@ -282,7 +282,9 @@ class SearchEntry(db.Model):
 
     __table_args__ = (
         UniqueConstraint("kind", "source_id"),
-        Index("ix_search_entry_tsv", "tsv", postgresql_using="gin").ddl_if(dialect="postgresql"),
+        # The customers' entries are searched through the customer table (x32_customer_name_search).
+        Index("ix_search_entry_tsv", "tsv", postgresql_using="gin",
+              postgresql_where=text("kind <> 'customer'")).ddl_if(dialect="postgresql"),
     )
 
 
@@ -290,8 +292,9 @@ class SearchEntry(db.Model):
 def in_the_models(dialect_name: str):
     """Alembic's ``include_object`` for a database of ``dialect_name``: leaves out what only the
     search migration knows of. The FTS5 table and its shadow tables have no model (SQLAlchemy
-    cannot describe a virtual table), the GIN index exists on PostgreSQL only, and the trigram
-    index only where pg_trgm could be installed."""
+    cannot describe a virtual table), the GIN index exists on PostgreSQL only, the trigram
+    index only where pg_trgm could be installed, and the customers' generated text column and
+    its index exist on PostgreSQL only, for the search alone."""
     def include(obj, name, type_, reflected, compare_to) -> bool:
         if type_ == "table" and name and name.startswith("search_fts"):
             return False
@@ -299,6 +302,8 @@ def in_the_models(dialect_name: str):
             return dialect_name == "postgresql"
         if type_ == "index" and name == "ix_search_entry_trgm":
             return False  # only where pg_trgm could be installed (the migration says why)
+        if (type_ == "column" and name == "search_tsv") or (type_ == "index" and name == "ix_customer_search_tsv"):
+            return False  # the customers' text, on PostgreSQL only (x32_customer_name_search)
         return True
     return include
 

@@ -258,6 +258,97 @@ def test_a_corrected_name_is_found_and_the_old_one_no_longer(client, adviser):
     assert found(client, adviser, "Meikäläinen") == []
 
 
+def message(client, intake, text, *, name, channel="sms", **sender) -> int:
+    body = {"channel": channel, "external_id": f"M-{next(_ids)}", "from": {"name": name, **sender}, "body": text,
+            "language": "fi"}
+    return ok(client.post("/api/v1/inbound/messages", headers=intake, json=body), 201)["case_id"]
+
+
+@pytest.fixture(params=[True, False], ids=["customers-cases-through-the-index", "newest-cases-walked"])
+def customers_way(request, monkeypatch):
+    from service.cases import search as search_module
+
+    # PostgreSQL collects the cases of the customers a name matches one of two ways, chosen by
+    # how many there are (on SQLite both runs are the same): either must find them.
+    monkeypatch.setattr(search_module, "customers_through_the_index", lambda found, break_even: request.param)
+
+
+def test_a_surname_and_a_word_of_the_customers_message_find_the_case_together(client, intake, adviser,
+                                                                              customers_way):
+    wanted = message(client, intake, "Rakennuslupa on kesken", name="Kaisa Lindholm", phone="+358401000051")
+    namesake = message(client, intake, "Verokortti puuttuu", name="Erik Lindholm", phone="+358401000052")
+    message(client, intake, "Rakennuslupa Vantaalle", name="Aino Saarinen", phone="+358401000053")
+    # The name in a message too: found by the words themselves, so no similar-word fallback runs.
+    mentioned = message(client, intake, "Lindholm soitti eilen", name="Pekka Laine", phone="+358401000057")
+
+    assert found(client, adviser, "Lindholm rakennuslupa") == [wanted]
+    hits = search(client, adviser, "Lindholm")["items"]
+    assert sorted(hit["id"] for hit in hits) == sorted([wanted, namesake, mentioned])
+    assert sorted((hit["snippet"]["source"], marked(hit)) for hit in hits) == [
+        ("contact", ["Lindholm"]), ("customer", ["Lindholm"]), ("customer", ["Lindholm"])]
+
+
+def test_a_surname_limited_to_a_channel_finds_that_channels_cases_of_the_name(client, intake, adviser,
+                                                                              customers_way):
+    by_sms = message(client, intake, "Soittakaa minulle", name="Ville Nyström", phone="+358401000054")
+    by_email = message(client, intake, "Kiitos vastauksesta", name="Karin Nyström", channel="email",
+                       email="karin@example.fi")
+    mentioned = message(client, intake, "Nyström soitti", name="Timo Heinonen", phone="+358401000055")
+
+    assert sorted(found(client, adviser, "Nyström", channel="sms")) == sorted([by_sms, mentioned])
+    assert found(client, adviser, "Nyström", channel="email") == [by_email]
+    assert found(client, adviser, "Heinonen", channel="email") == []
+
+
+def test_a_name_many_customers_share_finds_their_newest_cases(client, intake, adviser, customers_way, monkeypatch):
+    from service.cases import search as search_module
+
+    monkeypatch.setattr(search_module, "CANDIDATES", 2)
+    cases = [message(client, intake, "Hei", name="Anna Mäkelä", phone=f"+35840100006{n}") for n in range(4)]
+
+    assert sorted(found(client, adviser, "Mäkelä")) == sorted(cases[-2:])
+
+
+def test_a_corrected_name_finds_every_case_of_the_customer_by_the_new_name_only(client, intake, adviser,
+                                                                               customers_way):
+    first = message(client, intake, "Passi hukassa", name="Sanna Kinnunen", phone="+358401000056")
+    ok(client.post(f"{CASES}/{first}/close", headers=adviser))
+    second = message(client, intake, "Passi löytyi", name="Sanna Kinnunen", phone="+358401000056")
+    assert second != first
+    customer_id = ok(client.get(f"{CASES}/{first}", headers=adviser))["customer"]["id"]
+
+    ok(client.patch(f"/api/v1/customers/{customer_id}", json={"name": "Sanna Heikkilä"}, headers=adviser))
+
+    assert sorted(found(client, adviser, "Heikkilä passi")) == sorted([first, second])
+    # The case list's q has no similar-word fallback.
+    listed = ok(client.get(CASES, query_string={"q": "Heikkilä"}, headers=adviser))["items"]
+    assert sorted(item["id"] for item in listed) == sorted([first, second])
+    assert found(client, adviser, "Kinnunen") == []
+
+
+def test_the_customers_own_text_is_the_one_their_cases_entries_hold_on_postgresql(app, client, intake, adviser):
+    if not app.config["DATABASE_URL"].startswith("postgresql"):
+        pytest.skip("customer.search_tsv is PostgreSQL's")
+    from sqlalchemy import text
+
+    from service.extensions import db
+
+    message(client, intake, "Hei", name="Anna-Liisa Mäkelä", phone="+358401000070")
+    message(client, intake, "Hei", name="Ingrid", channel="email", email="ingrid.n_2026@example.fi")
+    sms(client, intake, "Hei", phone="+358401000071")
+    opened = ok(client.post(CASES, json={"subject": "Kysymys", "customer": {"name": "Pekka Laine"}},
+                            headers=adviser), 201)
+    ok(client.patch(f"/api/v1/customers/{opened['customer']['id']}", json={"email": "pekka/laine@example.fi"},
+                    headers=adviser))
+
+    with app.app_context():
+        compared = db.session.execute(text(
+            "SELECT count(*), count(*) FILTER (WHERE e.tsv IS DISTINCT FROM k.search_tsv) FROM search_entry e"
+            " JOIN \"case\" c ON c.id = e.case_id JOIN customer k ON k.id = c.customer_id"
+            " WHERE e.kind = 'customer'")).one()
+    assert compared == (4, 0)
+
+
 def test_a_case_whose_language_changes_is_stemmed_in_the_new_one(client, intake, adviser):
     case_id = sms(client, intake, "Bostadsbidraget har inte kommit", phone="+358401000040")
     ok(client.patch(f"{CASES}/{case_id}", json={"language": "sv"}, headers=adviser))

@@ -2,7 +2,7 @@
 of search_entry leaves the customers' entries out
 
 Revision ID: x32_customer_name_search
-Revises: s31_partial_null_indexes
+Revises: a32_case_ids_never_reused
 Create Date: 2026-11-30 17:40:00
 
 A surname is in one customer of twenty: through search_entry's GIN index its matches are one
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 
 revision = 'x32_customer_name_search'
-down_revision = 's31_partial_null_indexes'
+down_revision = 'a32_case_ids_never_reused'
 branch_labels = None
 depends_on = None
 

@@ -253,11 +253,13 @@ def _postgres_text(groups):
     queries = [(parsed[len(words)], sum(estimates))]
     if len(words) > 1:
         queries.append((parsed[len(words) + 1], min(estimates)))
+    # Counted once the case table has been analysed (None: not counted, a small new table).
     found_customers = (_customers_matching([query for query, _ in queries], break_even) if cases > 0
-                       else [0] * len(queries))
+                       else [None] * len(queries))
+    # A query no customer matches (most words of a message) leaves the customers' part out.
     parts = [part for (query, matches), count in zip(queries, found_customers)
-             for part in (candidates(query, matches), customers(query, count))]
-    hits = union_all(*parts).subquery("hits")
+             for part in (candidates(query, matches), *([customers(query, count or 0)] if count != 0 else []))]
+    hits = union_all(*parts).subquery("hits") if len(parts) > 1 else parts[0].subquery("hits")
     return (select(hits.c.case_id, func.max(hits.c.rank).label("rank"))
             .group_by(hits.c.case_id)
             .having(and_(*[func.bool_or(hits.c[f"w{i}"]) for i in range(len(groups))])))

@@ -120,15 +120,16 @@ def test_the_daily_purge_job_deletes_expired_cases_and_audit_entries_older_than_
     app = make_app(CASE_RETENTION_DAYS=30, AUDIT_RETENTION_DAYS=60)
     client = app.test_client()
     api = Api(app, client)
-    intake, adviser = api.api_key_headers(), admin_for(app, "adviser")
+    intake, adviser, admin = api.api_key_headers(), admin_for(app, "adviser"), admin_for(app, "admin")
     long_ago = datetime.now(timezone.utc) - timedelta(days=90)
     with time_machine.travel(long_ago, tick=False):
         old = client.post("/api/v1/inbound/messages", headers=intake, json={
             "channel": "sms", "external_id": "SM-daily-old", "from": {"phone": "+358401230001"}, "body": "vanha"})
         case_id = old.get_json()["case_id"]
         assert client.post(f"/api/v1/cases/{case_id}/close", headers=adviser).status_code == 200
-    recent = client.post("/api/v1/inbound/messages", headers=intake, json={
-        "channel": "sms", "external_id": "SM-daily-new", "from": {"phone": "+358401230002"}, "body": "uusi"})
+    with time_machine.travel(datetime.now(timezone.utc) - timedelta(days=10), tick=False):  # sealed, within 60 days
+        recent = client.post("/api/v1/inbound/messages", headers=intake, json={
+            "channel": "sms", "external_id": "SM-daily-new", "from": {"phone": "+358401230002"}, "body": "uusi"})
     with app.app_context():
         old_entries = db.session.scalar(select(func.count(AuditEntry.id)).where(
             AuditEntry.at < long_ago + timedelta(days=1)))
@@ -146,7 +147,10 @@ def test_the_daily_purge_job_deletes_expired_cases_and_audit_entries_older_than_
             AuditEntry.at < datetime.now(timezone.utc) - timedelta(days=60)))
         left_recent = db.session.scalar(select(func.count(AuditEntry.id)))
         db.session.commit()
-    assert left_old == 0 and left_recent > 0  # the officials' recent actions are kept
+    assert left_old == 0 and left_recent > 0
+    # What happened within the period stays in the log: the recent message's entry among it.
+    received = client.get("/api/v1/audit", query_string={"action": "contact.received"}, headers=admin).get_json()
+    assert [e["object_id"] for e in received["items"]] == [recent.get_json()["case_id"]]
     verified = app.test_cli_runner().invoke(args=["audit", "verify"])
     assert verified.exit_code == 0, verified.output
 

@@ -571,3 +571,21 @@ def test_post_message__an_adviser_may_not_post_inbound_contacts(api, client, adv
 
     assert_problem(response, 403)
     assert_nothing_written(client, admin)
+
+
+def test_post_message__a_known_customers_new_case_is_in_their_language_and_a_strangers_in_the_lines(
+        api, client, intake, adviser, admin):
+    """A message that names no language opens its case in the language the customer chose
+    before, and a first message from someone new in the line's default language."""
+    line = client.post("/api/v1/service-lines", headers=admin, json={
+        "name": "Svenska linjen", "phone_numbers": ["+358 9 3333 3333"], "default_language": "sv"}).get_json()
+    first = api.inbound(intake, language="en", to="+358933333333", **{"from": {"phone": "040 765 0001"}}).get_json()
+    assert client.post(f"/api/v1/cases/{first['case_id']}/close", headers=adviser).status_code == 200
+
+    again = api.inbound(intake, to="+358933333333", **{"from": {"phone": "040 765 0001"}}).get_json()
+    stranger = api.inbound(intake, to="+358933333333", **{"from": {"phone": "040 765 0002"}}).get_json()
+
+    assert again["created_case"] is True and again["case_id"] != first["case_id"]
+    shown = case_detail(client, admin, again["case_id"])
+    assert (shown["service_line"]["id"], shown["language"]) == (line["id"], "en")
+    assert case_detail(client, admin, stranger["case_id"])["language"] == "sv"

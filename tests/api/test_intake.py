@@ -589,3 +589,12 @@ def test_post_message__a_known_customers_new_case_is_in_their_language_and_a_str
     shown = case_detail(client, admin, again["case_id"])
     assert (shown["service_line"]["id"], shown["language"]) == (line["id"], "en")
     assert case_detail(client, admin, stranger["case_id"])["language"] == "sv"
+
+
+def test_post_message__a_message_joining_an_open_case_answers_with_that_cases_reference(api, client, intake, admin):
+    first = api.inbound(intake, **{"from": {"phone": "040 765 0003"}}).get_json()
+
+    second = api.inbound(intake, **{"from": {"phone": "040 765 0003"}}).get_json()
+
+    assert (second["case_id"], second["created_case"]) == (first["case_id"], False)
+    assert second["case_reference"] == first["case_reference"] == case_detail(client, admin, first["case_id"])["reference"]

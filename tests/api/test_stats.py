@@ -426,7 +426,7 @@ def test_rebuild_counts_cases_and_contacts_from_before_statistics_existed(exact_
     assert _stats(client, supervisor, "cases", **since_then).get_json()["total"]["opened"] == 3
 
 
-def test_a_message_without_a_language_counts_in_the_language_of_the_case_it_joins(exact_app):
+def test_a_message_without_a_language_counts_in_the_language_and_line_of_the_case_it_joins(exact_app):
     client = exact_app.test_client()
     api_ = _api(exact_app)
     intake, supervisor = api_.api_key_headers(), api_.headers_for("supervisor")
@@ -437,5 +437,6 @@ def test_a_message_without_a_language_counts_in_the_language_of_the_case_it_join
         assert again["case_id"] == first["case_id"]
         _roll_up(exact_app)
 
-        body = _stats(client, supervisor, group_by="language", **{"from": "2026-05-06", "to": "2026-05-06"}).get_json()
-    assert {r["language"]: r["contacts"] for r in body["rows"]} == {"sv": 2}
+        body = _stats(client, supervisor, group_by="language,service_line",
+                      **{"from": "2026-05-06", "to": "2026-05-06"}).get_json()
+    assert {(r["language"], r["service_line"]): r["contacts"] for r in body["rows"]} == {("sv", DEFAULT_LINE_NAME): 2}

@@ -598,3 +598,11 @@ def test_post_message__a_message_joining_an_open_case_answers_with_that_cases_re
 
     assert (second["case_id"], second["created_case"]) == (first["case_id"], False)
     assert second["case_reference"] == first["case_reference"] == case_detail(client, admin, first["case_id"])["reference"]
+
+
+def test_post_message__a_web_forms_subject_is_the_subject_of_the_case_it_opens(api, client, intake, admin):
+    posted = api.inbound(intake, channel="webform", external_id="form-subject-1", subject="Muuttoilmoitus kesken",
+                         **{"from": SENDERS["webform"]}).get_json()
+
+    assert posted["created_case"] is True
+    assert case_detail(client, admin, posted["case_id"])["subject"] == "Muuttoilmoitus kesken"

@@ -589,6 +589,11 @@ def test_post_message__a_known_customers_new_case_is_in_their_language_and_a_str
     shown = case_detail(client, admin, again["case_id"])
     assert (shown["service_line"]["id"], shown["language"]) == (line["id"], "en")
     assert case_detail(client, admin, stranger["case_id"])["language"] == "sv"
+    # A language the message names wins over the one the customer chose before.
+    assert client.post(f"/api/v1/cases/{again['case_id']}/close", headers=adviser).status_code == 200
+    in_finnish = api.inbound(intake, language="fi", to="+358933333333", **{"from": {"phone": "040 765 0001"}}).get_json()
+    assert in_finnish["created_case"] is True
+    assert case_detail(client, admin, in_finnish["case_id"])["language"] == "fi"
 
 
 def test_post_message__a_message_joining_an_open_case_answers_with_that_cases_reference(api, client, intake, admin):

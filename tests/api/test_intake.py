@@ -611,3 +611,16 @@ def test_post_message__a_web_forms_subject_is_the_subject_of_the_case_it_opens(a
 
     assert posted["created_case"] is True
     assert case_detail(client, admin, posted["case_id"])["subject"] == "Muuttoilmoitus kesken"
+
+
+def test_post_message__a_replay_of_a_later_message_on_a_case_answers_with_that_messages_contact(api, client, intake,
+                                                                                               admin):
+    # The case's first contact often has the case's own id: the second one's does not.
+    api.inbound(intake, channel="sms", external_id="SM-replay-a", **{"from": {"phone": "040 765 0004"}})
+    second = api.inbound(intake, channel="sms", external_id="SM-replay-b", **{"from": {"phone": "040 765 0004"}})
+    assert second.status_code == 201 and second.get_json()["contact_id"] != second.get_json()["case_id"]
+
+    again = api.inbound(intake, channel="sms", external_id="SM-replay-b", body="toisen kerran")
+
+    assert again.status_code == 200
+    assert again.get_json() == {**second.get_json(), "created_case": False}

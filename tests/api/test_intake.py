@@ -571,3 +571,56 @@ def test_post_message__an_adviser_may_not_post_inbound_contacts(api, client, adv
 
     assert_problem(response, 403)
     assert_nothing_written(client, admin)
+
+
+def test_post_message__a_known_customers_new_case_is_in_their_language_and_a_strangers_in_the_lines(
+        api, client, intake, adviser, admin):
+    """A message that names no language opens its case in the language the customer chose
+    before, and a first message from someone new in the line's default language."""
+    line = client.post("/api/v1/service-lines", headers=admin, json={
+        "name": "Svenska linjen", "phone_numbers": ["+358 9 3333 3333"], "default_language": "sv"}).get_json()
+    first = api.inbound(intake, language="en", to="+358933333333", **{"from": {"phone": "040 765 0001"}}).get_json()
+    assert client.post(f"/api/v1/cases/{first['case_id']}/close", headers=adviser).status_code == 200
+
+    again = api.inbound(intake, to="+358933333333", **{"from": {"phone": "040 765 0001"}}).get_json()
+    stranger = api.inbound(intake, to="+358933333333", **{"from": {"phone": "040 765 0002"}}).get_json()
+
+    assert again["created_case"] is True and again["case_id"] != first["case_id"]
+    shown = case_detail(client, admin, again["case_id"])
+    assert (shown["service_line"]["id"], shown["language"]) == (line["id"], "en")
+    assert case_detail(client, admin, stranger["case_id"])["language"] == "sv"
+    # A language the message names wins over the one the customer chose before.
+    assert client.post(f"/api/v1/cases/{again['case_id']}/close", headers=adviser).status_code == 200
+    in_finnish = api.inbound(intake, language="fi", to="+358933333333", **{"from": {"phone": "040 765 0001"}}).get_json()
+    assert in_finnish["created_case"] is True
+    assert case_detail(client, admin, in_finnish["case_id"])["language"] == "fi"
+
+
+def test_post_message__a_message_joining_an_open_case_answers_with_that_cases_reference(api, client, intake, admin):
+    first = api.inbound(intake, **{"from": {"phone": "040 765 0003"}}).get_json()
+
+    second = api.inbound(intake, **{"from": {"phone": "040 765 0003"}}).get_json()
+
+    assert (second["case_id"], second["created_case"]) == (first["case_id"], False)
+    assert second["case_reference"] == first["case_reference"] == case_detail(client, admin, first["case_id"])["reference"]
+
+
+def test_post_message__a_web_forms_subject_is_the_subject_of_the_case_it_opens(api, client, intake, admin):
+    posted = api.inbound(intake, channel="webform", external_id="form-subject-1", subject="Muuttoilmoitus kesken",
+                         **{"from": SENDERS["webform"]}).get_json()
+
+    assert posted["created_case"] is True
+    assert case_detail(client, admin, posted["case_id"])["subject"] == "Muuttoilmoitus kesken"
+
+
+def test_post_message__a_replay_of_a_later_message_on_a_case_answers_with_that_messages_contact(api, client, intake,
+                                                                                               admin):
+    # The case's first contact often has the case's own id: the second one's does not.
+    api.inbound(intake, channel="sms", external_id="SM-replay-a", **{"from": {"phone": "040 765 0004"}})
+    second = api.inbound(intake, channel="sms", external_id="SM-replay-b", **{"from": {"phone": "040 765 0004"}})
+    assert second.status_code == 201 and second.get_json()["contact_id"] != second.get_json()["case_id"]
+
+    again = api.inbound(intake, channel="sms", external_id="SM-replay-b", body="toisen kerran")
+
+    assert again.status_code == 200
+    assert again.get_json() == {**second.get_json(), "created_case": False}

@@ -292,3 +292,78 @@ def test_a_purged_cases_reference_is_never_given_again(app, api, client, runner,
                        **{"from": {"email": "matti@example.fi"}}).get_json()
     assert late["case_id"] != new_id
     assert client.get(f"/api/v1/cases/{late['case_id']}", headers=admin).get_json()["linked_case_id"] is None
+
+
+def test_a_purge_in_batches_deletes_every_expired_case_and_shows_each_batchs_running_totals(app, client, runner,
+                                                                                            intake, adviser, admin):
+    """The operator's batch size splits the work, never what goes: each batch carries on after
+    the last one, and its line counts the totals so far."""
+    cases = [_closed_case(client, intake, adviser, n) for n in range(90, 95)]
+    assert len(_files(app)) == 5
+
+    as_of = (datetime.now(timezone.utc) + timedelta(days=366)).isoformat()
+    output = _purge(runner, "--batch-size", "2", "--as-of", as_of)
+
+    progress = [line.strip() for line in output.splitlines() if line.strip().startswith("batch")]
+    assert progress == ["batch 1: 2 cases, 0 recordings, 2 customers, 2 files so far",
+                        "batch 2: 4 cases, 0 recordings, 4 customers, 4 files so far",
+                        "batch 3: 5 cases, 0 recordings, 5 customers, 5 files so far"]
+    assert "deleted 5 cases, 5 attachments, 0 recordings, 5 customers" in output
+    for case in cases:
+        assert_problem(client.get(f"/api/v1/cases/{case['id']}", headers=admin), 404)
+    assert _files(app) == []
+    assert client.get("/api/v1/customers", headers=admin).get_json()["total"] == 0
+    (entry,) = client.get("/api/v1/audit?action=retention.purged", headers=admin).get_json()["items"]
+    assert entry["details"] == {"as_of": as_of, "cases": 5, "attachments": 5, "recordings": 0,
+                                "recordings_detached": 0, "customers": 5, "files": 5, "envelopes": 0,
+                                "held_cases_skipped": 0, "audit_entries": 0, "provider_copies": 0,
+                                "privacy_requests": 0, "rectification_history": 0}
+
+
+def _purged_metric(client, kind):
+    import re
+
+    match = re.search(r'^retention_purged_total\{kind="%s"\} (\S+)$' % kind, client.get("/metrics").get_data(as_text=True),
+                      re.M)
+    return float(match.group(1)) if match else 0.0
+
+
+def test_a_customer_kept_for_an_access_request_goes_with_the_first_purge_after_its_answer(app, client, runner, intake,
+                                                                                         adviser, admin, privacy):
+    """Counted in the dry run and deleted by the purge together with the customers of the cases
+    that expire then; the metrics count what a purge deletes, never what a dry run counts."""
+    kept = _closed_case(client, intake, adviser, 71, phone="+358401230071", attach=False)
+    _closed_long_ago(app, kept["id"], 400)
+    request = client.post("/api/v1/privacy/requests", headers=privacy, json={
+        "type": "access", "subject": {"phone": "040 123 0071"}, "received_at": "2026-11-01T00:00:00Z"}).get_json()
+    assert "deleted 1 cases, 0 attachments, 0 recordings, 0 customers" in _purge(runner)
+    assert client.get("/api/v1/customers?phone=0401230071", headers=admin).get_json()["total"] == 1
+    _closed_case(client, intake, adviser, 72, phone="+358401230072", attach=False)  # expires within the year
+    assert client.post(f"/api/v1/privacy/requests/{request['id']}/complete", headers=privacy,
+                       json={}).status_code == 200
+    a_year_later = (datetime.now(timezone.utc) + timedelta(days=366)).isoformat()
+    cases_before = _purged_metric(client, "cases"), _purged_metric(client, "customers")
+
+    dry = _purge(runner, "--dry-run", "--as-of", a_year_later)
+
+    assert "would delete 1 cases, 0 attachments, 0 recordings, 2 customers" in dry
+    assert (_purged_metric(client, "cases"), _purged_metric(client, "customers")) == cases_before
+
+    assert "deleted 1 cases, 0 attachments, 0 recordings, 2 customers" in _purge(runner, "--as-of", a_year_later)
+
+    assert client.get("/api/v1/customers", headers=admin).get_json()["total"] == 0
+    assert (_purged_metric(client, "cases"), _purged_metric(client, "customers")) == (cases_before[0] + 1,
+                                                                                      cases_before[1] + 2)
+
+
+def test_a_purge_through_the_api_is_in_the_audit_log_as_the_official_who_ran_it(client, api, intake, adviser):
+    manager = api.headers_for("admin")
+    _closed_case(client, intake, adviser, 73, attach=False)
+    as_of = (datetime.now(timezone.utc) + timedelta(days=400)).replace(microsecond=0)
+
+    counted = client.post("/api/v1/retention/purge", json={"as_of": as_of.isoformat()}, headers=manager).get_json()
+
+    assert (counted["dry_run"], counted["cases"]) == (True, 1)
+    (entry,) = client.get("/api/v1/audit?action=retention.dry_run", headers=manager).get_json()["items"]
+    assert (entry["actor_type"], entry["actor_id"]) == ("official", manager.id)
+    assert datetime.fromisoformat(entry["details"]["as_of"]) == as_of

@@ -120,15 +120,16 @@ def test_the_daily_purge_job_deletes_expired_cases_and_audit_entries_older_than_
     app = make_app(CASE_RETENTION_DAYS=30, AUDIT_RETENTION_DAYS=60)
     client = app.test_client()
     api = Api(app, client)
-    intake, adviser = api.api_key_headers(), admin_for(app, "adviser")
+    intake, adviser, admin = api.api_key_headers(), admin_for(app, "adviser"), admin_for(app, "admin")
     long_ago = datetime.now(timezone.utc) - timedelta(days=90)
     with time_machine.travel(long_ago, tick=False):
         old = client.post("/api/v1/inbound/messages", headers=intake, json={
             "channel": "sms", "external_id": "SM-daily-old", "from": {"phone": "+358401230001"}, "body": "vanha"})
         case_id = old.get_json()["case_id"]
         assert client.post(f"/api/v1/cases/{case_id}/close", headers=adviser).status_code == 200
-    recent = client.post("/api/v1/inbound/messages", headers=intake, json={
-        "channel": "sms", "external_id": "SM-daily-new", "from": {"phone": "+358401230002"}, "body": "uusi"})
+    with time_machine.travel(datetime.now(timezone.utc) - timedelta(days=10), tick=False):  # sealed, within 60 days
+        recent = client.post("/api/v1/inbound/messages", headers=intake, json={
+            "channel": "sms", "external_id": "SM-daily-new", "from": {"phone": "+358401230002"}, "body": "uusi"})
     with app.app_context():
         old_entries = db.session.scalar(select(func.count(AuditEntry.id)).where(
             AuditEntry.at < long_ago + timedelta(days=1)))
@@ -146,7 +147,10 @@ def test_the_daily_purge_job_deletes_expired_cases_and_audit_entries_older_than_
             AuditEntry.at < datetime.now(timezone.utc) - timedelta(days=60)))
         left_recent = db.session.scalar(select(func.count(AuditEntry.id)))
         db.session.commit()
-    assert left_old == 0 and left_recent > 0  # the officials' recent actions are kept
+    assert left_old == 0 and left_recent > 0
+    # What happened within the period stays in the log: the recent message's entry among it.
+    received = client.get("/api/v1/audit", query_string={"action": "contact.received"}, headers=admin).get_json()
+    assert [e["object_id"] for e in received["items"]] == [recent.get_json()["case_id"]]
     verified = app.test_cli_runner().invoke(args=["audit", "verify"])
     assert verified.exit_code == 0, verified.output
 
@@ -219,3 +223,43 @@ def test_a_customers_recordings_include_those_whose_case_was_purged_before_them(
     assert [(r["id"], r["case_id"]) for r in listed["items"]] == [(recording["id"], None)]
     other = client.get("/api/v1/recordings", query_string={"customer_id": customer_id + 1000}, headers=privacy)
     assert other.get_json()["items"] == []
+
+
+def test_recordings_outliving_their_cases_are_detached_then_purged_in_batches(voice_app, admin_for):
+    """Cases 30 days, recordings 60: the case purge detaches each batch's recordings, the next
+    purge deletes them in batches of its own, audio and all, each batch counted on."""
+    from tests.twilio_fakes import twilio_post
+    from tests.voice_fakes import call_params
+
+    client, runner = voice_app.test_client(), voice_app.test_cli_runner()
+    admin = admin_for(voice_app, "admin")
+    voice_line(client, admin, case_retention_days=30, recording_retention_days=60)
+    for n in range(3):  # three callers, three cases
+        sid = f"CA{n}" + "3b" * 15 + "x"
+        twilio_post(client, "/webhooks/twilio/voice", call_params(sid, From=f"+35840765432{n}"))
+        twilio_post(client, "/webhooks/twilio/voice/recording", {
+            "CallSid": sid, "RecordingSid": "RE" + sid[2:], "RecordingStatus": "completed",
+            "RecordingUrl": f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/RE{sid[2:]}",
+            "RecordingDuration": "61"})
+    recordings = client.get("/api/v1/recordings", headers=admin).get_json()["items"]
+    assert len({r["case_id"] for r in recordings}) == 3 and len(_audio_files(voice_app)) == 3
+
+    first = _purge(runner, "--batch-size", "2", "--as-of", _later(31))
+
+    assert [line.strip() for line in first.splitlines() if line.strip().startswith("batch")] == [
+        "batch 1: 2 cases, 0 recordings, 2 customers, 0 files so far",
+        "batch 2: 3 cases, 0 recordings, 3 customers, 0 files so far"]
+    kept = client.get("/api/v1/recordings", headers=admin).get_json()["items"]
+    assert sorted((r["id"], r["case_id"]) for r in kept) == sorted((r["id"], None) for r in recordings)
+    assert len(_audio_files(voice_app)) == 3
+    (entry,) = client.get("/api/v1/audit?action=retention.purged", headers=admin).get_json()["items"]
+    assert (entry["details"]["cases"], entry["details"]["recordings_detached"]) == (3, 3)
+
+    second = _purge(runner, "--batch-size", "2", "--as-of", _later(61))
+
+    assert [line.strip() for line in second.splitlines() if line.strip().startswith("batch")] == [
+        "batch 1: 0 cases, 2 recordings, 0 customers, 2 files so far",
+        "batch 2: 0 cases, 3 recordings, 0 customers, 3 files so far"]
+    assert "deleted 0 cases, 0 attachments, 3 recordings" in second
+    assert client.get("/api/v1/recordings", headers=admin).get_json()["total"] == 0
+    assert _audio_files(voice_app) == []

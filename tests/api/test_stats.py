@@ -424,3 +424,19 @@ def test_rebuild_counts_cases_and_contacts_from_before_statistics_existed(exact_
         "2026-01-10": 1, "2026-01-11": 1, "2026-01-12": 1}
     since_then = {"from": "2026-01-01", "to": "2026-02-02"}
     assert _stats(client, supervisor, "cases", **since_then).get_json()["total"]["opened"] == 3
+
+
+def test_a_message_without_a_language_counts_in_the_language_and_line_of_the_case_it_joins(exact_app):
+    client = exact_app.test_client()
+    api_ = _api(exact_app)
+    intake, supervisor = api_.api_key_headers(), api_.headers_for("supervisor")
+    day = "2026-05-06T09:00:00Z"
+    with time_machine.travel(datetime(2026, 5, 6, 12, 0, tzinfo=timezone.utc), tick=False):
+        first = _sms(client, intake, day, 1, language="sv")
+        again = _sms(client, intake, day, 101, **{"from": {"phone": PHONES[1], "name": NAME}})
+        assert again["case_id"] == first["case_id"]
+        _roll_up(exact_app)
+
+        body = _stats(client, supervisor, group_by="language,service_line",
+                      **{"from": "2026-05-06", "to": "2026-05-06"}).get_json()
+    assert {(r["language"], r["service_line"]): r["contacts"] for r in body["rows"]} == {("sv", DEFAULT_LINE_NAME): 2}

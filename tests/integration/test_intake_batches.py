@@ -343,3 +343,28 @@ def test_a_batch_stores_a_repeat_once_messages_without_an_id_each_and_names_a_kn
     assert not plain.duplicate and not plain_again.duplicate and plain.contact_id != plain_again.contact_id
     assert plain.case_id == plain_again.case_id
     assert _bodies(client, adviser, plain.case_id) == ["ilman tunnusta", "ilman tunnusta"]
+
+
+def test_a_providers_retry_of_a_stored_message_is_taken_as_a_replay_by_the_batch_not_as_its_failure(  # noqa: F811
+        queued_app, admin_for, caplog):
+    """Providers retry: a message stored before, landed again among new ones, is answered as a
+    replay inside the batch. Were it missed there, the contacts' unique index would fail the
+    whole batch, logged as an error, and every message of it would be stored again alone."""
+    import logging
+
+    from tests.conftest import Api
+
+    adviser = admin_for(queued_app, "adviser")
+    client = queued_app.test_client()
+    sid = "SM" + "q" * 32
+    assert client.post("/api/v1/inbound/messages", headers=Api(queued_app, client).api_key_headers(), json={
+        "channel": "sms", "external_id": sid, "from": {"phone": "+358401000051"}, "body": "ensin"}).status_code == 201
+    _land(queued_app, [("SM" + "p" * 32, "+358401000052", "toinen asiakas"), (sid, "+358401000051", "ensin"),
+                       ("SM" + "o" * 32, "+358401000051", "sitten")])
+
+    with caplog.at_level(logging.WARNING):
+        assert _process(queued_app) == 3
+
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    bodies = sorted(_bodies(client, adviser, case["id"]) for case in _cases(client, adviser))
+    assert bodies == [["ensin", "sitten"], ["toinen asiakas"]]

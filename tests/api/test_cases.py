@@ -526,7 +526,8 @@ def test_log_contact__handled_by_defaults_to_the_caller_and_opens_the_case(clien
 
 def test_log_contact__with_no_handler(client, adviser, sms_case):
     contact = ok(client.post(f"{CASES}/{sms_case['case_id']}/contacts", headers=adviser,
-                             json={"channel": "phone", "started_at": "2026-03-02T08:00:00Z", "handled_by_id": None}), 201)
+                             json={"channel": "phone", "started_at": "2026-03-02T08:00:00Z",
+                                   "handled_by_id": None}), 201)
 
     assert contact["handled_by"] is None
     logged = next(c for c in detail(client, adviser, sms_case["case_id"])["contacts"] if c["id"] == contact["id"])

@@ -602,4 +602,5 @@ def test_calling_from_a_closed_case_is_a_conflict_and_places_no_call(calling_app
 
     assert_problem(client.post(f"/api/v1/cases/{case_id}/calls", headers=adviser), 409, "invalid-transition")
     assert calling_app.extensions["fake_twilio_http"].calls_placed == []
-    assert [c["channel"] for c in client.get(f"/api/v1/cases/{case_id}", headers=adviser).get_json()["contacts"]] == ["sms"]
+    contacts = client.get(f"/api/v1/cases/{case_id}", headers=adviser).get_json()["contacts"]
+    assert [c["channel"] for c in contacts] == ["sms"]

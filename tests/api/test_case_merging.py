@@ -369,6 +369,24 @@ def test_a_merge_needs_both_cases_in_the_officials_own_lines(api, client, admin,
     assert_problem(merge(client, headers, first, second), 404)
 
 
+def test_a_merge_across_lines_is_undone_only_by_an_official_of_both_lines(api, client, admin, two_lines):
+    lines, (first, second) = two_lines
+    supervisor = api.headers_for("supervisor")
+    for line in lines:
+        ok(client.patch(f"/api/v1/service-lines/{line['id']}", json={"merge_across_lines": True}, headers=admin))
+    merge_id = ok(merge(client, supervisor, second, first))["merge"]["id"]
+    member = api.official("adviser", service_line_ids=[lines[0]["id"]])
+    headers = {"Authorization": "Bearer " + api.login(member["username"]).get_json()["access_token"]}
+    if second in {c["id"] for c in ok(client.get(CASES, headers=headers))["items"]}:
+        pytest.skip("advisers see every line on this configuration")
+
+    assert_problem(client.post(f"{CASES}/merges/{merge_id}/undo", headers=headers), 404)
+
+    assert len(detail(client, supervisor, first)["contacts"]) == 2  # still merged
+    ok(client.post(f"{CASES}/merges/{merge_id}/undo", headers=supervisor))
+    assert len(detail(client, supervisor, first)["contacts"]) == 1
+
+
 # --- splitting ------------------------------------------------------------------------------------
 
 def test_a_split_moves_the_chosen_contacts_with_their_files_to_a_new_case(api, client, intake, adviser):

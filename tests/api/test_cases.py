@@ -466,6 +466,17 @@ def test_add_note__keeps_the_first_response_time(client, adviser, sms_case):
     assert [n["body"] for n in case["notes"]] == ["eka", "toka"]
 
 
+def test_add_note__on_a_closed_case_is_kept_and_counts_no_first_response(client, adviser, sms_case):
+    url = f"{CASES}/{sms_case['case_id']}"
+    ok(client.post(f"{url}/close", headers=adviser))
+
+    note = ok(client.post(f"{url}/notes", json={"body": "Korjaus: asiakas soitti itse"}, headers=adviser), 201)
+
+    case = detail(client, adviser, sms_case["case_id"])
+    assert (case["status"], case["first_response_at"]) == ("closed", None)
+    assert [n["id"] for n in case["notes"]] == [note["id"]]
+
+
 def test_add_note__on_a_missing_case_is_404_problem(client, adviser):
     body = assert_problem(client.post(f"{CASES}/999999/notes", json={"body": "x"}, headers=adviser), 404)
 
@@ -513,10 +524,22 @@ def test_log_contact__handled_by_defaults_to_the_caller_and_opens_the_case(clien
     assert detail(client, adviser, sms_case["case_id"])["status"] == "open"
 
 
+def test_log_contact__with_no_handler(client, adviser, sms_case):
+    contact = ok(client.post(f"{CASES}/{sms_case['case_id']}/contacts", headers=adviser,
+                             json={"channel": "phone", "started_at": "2026-03-02T08:00:00Z",
+                                   "handled_by_id": None}), 201)
+
+    assert contact["handled_by"] is None
+    logged = next(c for c in detail(client, adviser, sms_case["case_id"])["contacts"] if c["id"] == contact["id"])
+    assert logged["handled_by"] is None
+
+
 @pytest.mark.parametrize("body, offending", [
     ({"channel": "phone", "started_at": "2026-03-02T08:00:00Z", "ended_at": "2026-03-02T07:59:59Z"}, "ended_at"),
     ({"channel": "phone", "started_at": "2026-03-02T08:00:00Z", "answered_at": "2026-03-02T07:00:00Z"},
      "answered_at"),
+    pytest.param({"channel": "phone", "started_at": "2026-03-02T08:00:00Z", "answered_at": "2026-03-02T08:10:00Z",
+                  "ended_at": "2026-03-02T08:05:00Z"}, "ended_at", id="ended-before-answered"),
     ({"channel": "phone", "ended_at": "2026-03-02T08:00:00Z"}, "started_at"),
     ({"channel": "phone", "started_at": "2026-03-02T08:00:00"}, "started_at"),
     ({"channel": "phone", "queue_seconds": -5}, "queue_seconds"),

@@ -293,6 +293,8 @@ def test_mailgun_raw_mime_route(mail_client, staff):
 @pytest.mark.parametrize("form", [
     _mailgun_form(b"From: a@example.fi\r\n\r\nx", key="wrong"),
     _mailgun_form(b"From: a@example.fi\r\n\r\nx", timestamp=1_000_000_000),
+    pytest.param({"body-mime": "From: a@example.fi\r\n\r\nx", "recipient": "asiakaspalvelu@virasto.fi"},
+                 id="no-signature"),
 ])
 def test_mailgun_posts_with_a_bad_or_stale_signature_are_refused(mail_client, form):
     assert mail_client.post("/webhooks/email/mailgun", data=form).status_code == 403

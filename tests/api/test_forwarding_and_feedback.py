@@ -164,6 +164,19 @@ def test_a_closed_case_is_not_forwarded_and_nothing_is_disclosed(app, client, in
     assert client.get(f"/api/v1/cases/{case_id}/disclosures", headers=adviser).get_json()["items"] == []
 
 
+def test_a_forwarded_case_cannot_be_marked_waiting(client, intake, adviser, admin):
+    case_id = _case_with_customer(client, intake, adviser)
+    authority = _authority(client, admin)
+    forwarded = client.post(f"/api/v1/cases/{case_id}/forward", headers=adviser,
+                            json={"authority_id": authority["id"], "disclose": ["email"], "legal_basis": "x"})
+    assert forwarded.status_code == 201, forwarded.get_json()
+
+    response = client.patch(f"/api/v1/cases/{case_id}", json={"status": "waiting"}, headers=adviser)
+
+    assert_problem(response, 409, "invalid-transition")
+    assert client.get(f"/api/v1/cases/{case_id}", headers=adviser).get_json()["status"] == "forwarded"
+
+
 def test_authorities_have_unique_names_and_an_unknown_one_is_404(client, admin):
     _authority(client, admin)
 

@@ -207,6 +207,24 @@ def test_a_pause_over_a_weekend_keeps_the_working_time_already_used(desk):
     assert closed["resolution_due_at"] is None and closed["due_state"] is None
 
 
+def test_a_line_with_a_first_response_target_only_pauses_and_closes_with_no_resolution_clock(desk):
+    desk.targets({"channel": "sms", "first_response_minutes": 120})
+    desk.at(local("2026-11-23 10:00"))  # Monday
+    case = desk.sms()
+    assert (case["first_response_due_at"], case["resolution_due_at"]) == (utc("2026-11-23T10:00:00+00:00"), None)
+
+    desk.at(local("2026-11-23 11:00"))
+    waiting = desk.patch(case["id"], status="waiting")
+    assert (waiting["first_response_met"], waiting["first_response_working_seconds"]) == (True, 3600)
+    assert waiting["due_state"] == "paused"
+
+    desk.at(local("2026-11-24 09:00"))
+    closed = desk.close(case["id"])
+    assert (closed["resolution_met"], closed["resolution_working_seconds"]) == (None, None)
+    assert (closed["first_response_met"], closed["first_response_working_seconds"]) == (True, 3600)
+    assert closed["next_due_at"] is None and closed["due_state"] is None
+
+
 def test_the_worked_example_of_the_documentation(desk):
     """docs/service-clocks.md, "A worked example", step by step."""
     desk.targets({"channel": "sms", "first_response_minutes": 120, "resolution_days": 2})

@@ -571,3 +571,36 @@ def test_calling_a_customer_without_a_phone_number_is_a_validation_error(calling
 
     assert_problem(client.post(f"/api/v1/cases/{case['id']}/calls", headers=adviser), 422, "validation-failed")
     assert calling_app.extensions["fake_twilio_http"].calls_placed == []
+
+
+def test_a_call_from_a_line_that_records_nothing_is_placed_and_answered_without_recording(calling_app, admin_for):
+    client = calling_app.test_client()
+    admin, adviser = admin_for(calling_app, "admin"), admin_for(calling_app, "adviser")
+    _line(client, admin, recording_policy="none")
+    case_id = _sms_case(client, admin)
+
+    response = client.post(f"/api/v1/cases/{case_id}/calls", headers=adviser)
+
+    assert response.status_code == 201, response.get_json()
+    contact = response.get_json()
+    (placed,) = calling_app.extensions["fake_twilio_http"].calls_placed
+    assert "Record" not in placed["data"] and "RecordingStatusCallback" not in placed["data"]
+    # No notice of a recording that is not made: the customer goes straight to the official.
+    root = _twiml(twilio_post(client, f"/webhooks/twilio/voice/outbound?contact={contact['id']}",
+                              {"CallSid": contact["external_id"], "From": LINE_NUMBER, "To": CALLER,
+                               "Direction": "outbound-api"}))
+    assert [child.tag for child in root] == ["Dial"]
+    assert root.find("Dial/Client").text == adviser.username
+
+
+def test_calling_from_a_closed_case_is_a_conflict_and_places_no_call(calling_app, admin_for):
+    client = calling_app.test_client()
+    admin, adviser = admin_for(calling_app, "admin"), admin_for(calling_app, "adviser")
+    _line(client, admin)
+    case_id = _sms_case(client, admin)
+    assert client.post(f"/api/v1/cases/{case_id}/close", headers=adviser).status_code == 200
+
+    assert_problem(client.post(f"/api/v1/cases/{case_id}/calls", headers=adviser), 409, "invalid-transition")
+    assert calling_app.extensions["fake_twilio_http"].calls_placed == []
+    contacts = client.get(f"/api/v1/cases/{case_id}", headers=adviser).get_json()["contacts"]
+    assert [c["channel"] for c in contacts] == ["sms"]

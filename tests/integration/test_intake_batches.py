@@ -368,3 +368,28 @@ def test_a_providers_retry_of_a_stored_message_is_taken_as_a_replay_by_the_batch
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
     bodies = sorted(_bodies(client, adviser, case["id"]) for case in _cases(client, adviser))
     assert bodies == [["ensin", "sitten"], ["toinen asiakas"]]
+
+
+def test_a_new_customers_name_from_a_later_message_of_the_same_batch_is_kept(make_app, admin_for):
+    """Two messages of one new customer in a batch: the first gives no name, the second does."""
+    from service.intake import batch
+    from service.intake.logic import IntakeSettings
+    from service.intake.message import InboundMessage, Sender
+
+    app = make_app()
+    adviser = admin_for(app, "adviser")
+    client = app.test_client()
+
+    def sms(external_id, body, name=None):
+        return InboundMessage(channel="sms", external_id=external_id, sender=Sender(phone="+358401000051", name=name),
+                              to="+358501112223", body=body, received_at=utcnow())
+
+    with app.app_context():
+        messages = [sms("SM" + "m" * 32, "hei"), sms("SM" + "n" * 32, "terveisin", "Matti Virtanen")]
+        first, second = batch.store_plain(messages, actor=None, settings=IntakeSettings(), now=utcnow())
+        db.session.commit()
+
+    assert first.created_case and second.case_id == first.case_id
+    case = client.get(f"/api/v1/cases/{first.case_id}", headers=adviser).get_json()
+    assert case["customer"]["name"] == "Matti Virtanen"
+    assert _bodies(client, adviser, first.case_id) == ["hei", "terveisin"]

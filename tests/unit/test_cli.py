@@ -128,3 +128,18 @@ def test_demo__run_twice_creates_one_admin(app, runner):
     runner.invoke(args=["demo"])
 
     assert _count_officials(app) == 1
+
+
+def test_stats_rebuild__from_after_to_fails_naming_from(runner):
+    result = runner.invoke(args=["stats", "rebuild", "--from", "2026-03-31", "--to", "2026-03-01"])
+
+    assert result.exit_code != 0
+    assert "--from is after --to" in result.output and "--from" in result.output
+
+
+def test_stats_rebuild__with_nothing_to_count_says_so(runner):
+    result = runner.invoke(args=["stats", "rebuild"])
+
+    assert result.exit_code == 0, result.output
+    assert "no contacts to count" in result.output
+    assert "Statistics rebuilt: 0 days recounted" in result.output

@@ -65,3 +65,13 @@ def test_single_sign_on_settings_that_cannot_work_stop_the_start(settings, messa
         create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": "sqlite://", "REDIS_URL": None, **settings})
 
     assert str(refused.value) == message
+
+
+def test_an_unknown_log_format_stops_the_start():
+    # Otherwise the logs of every process would come out in a format nobody's collector reads.
+    from service import create_app
+
+    with pytest.raises(RuntimeError) as refused:
+        create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": "sqlite://", "REDIS_URL": None, "LOG_FORMAT": "xml"})
+
+    assert str(refused.value) == "LOG_FORMAT must be text or json, got 'xml'"

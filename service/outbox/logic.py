@@ -451,10 +451,3 @@ def due_for_delivery(*, now: datetime | None = None, limit: int = 500) -> list[i
     ).all()
     return list(ids)
 
-
-def outbox_for_contacts(contact_ids: list[int]) -> dict[int, OutboxMessage]:
-    if not contact_ids:
-        return {}
-    rows = db.session.scalars(select(OutboxMessage).where(OutboxMessage.contact_id.in_(contact_ids)))
-    return {row.contact_id: row for row in rows}
-

@@ -78,14 +78,16 @@ class PurgeReport:
     provider_copies: int = 0
     held_cases_skipped: int = 0
     batches: int = 0
-    missing_files: list[str] = field(default_factory=list)
+    # Files the rows named that were already gone from storage: the storage and the database
+    # disagree, which an operator should look into (a restored backup, a hand deletion).
+    files_missing: int = 0
     # Side tables on their own periods (service/privacy/retention.py), by table.
     privacy: dict[str, int] = field(default_factory=dict)
 
     def counts(self) -> dict:
         return {"cases": self.cases, "audit_entries": self.audit_entries, "attachments": self.attachments, "recordings": self.recordings,
                 "recordings_detached": self.recordings_detached, "envelopes": self.envelopes,
-                "customers": self.customers, "files": self.files, "provider_copies": self.provider_copies, "held_cases_skipped": self.held_cases_skipped,
+                "customers": self.customers, "files": self.files, "files_missing": self.files_missing, "provider_copies": self.provider_copies, "held_cases_skipped": self.held_cases_skipped,
                 **self.privacy}
 
 
@@ -228,6 +230,9 @@ def purge(*, as_of: datetime | None = None, dry_run: bool = False, storage: File
     if not dry_run:
         report.provider_copies = delete_provider_copies(settings.provider_deleters)
     log.info("retention purge%s as of %s: %s", " (dry run)" if dry_run else "", as_of.isoformat(), report.counts())
+    if report.files_missing:
+        # Counts only: a file's key may hold a customer's file name.
+        log.warning("retention purge: %d files its rows named were already missing from storage", report.files_missing)
     return report
 
 
@@ -247,7 +252,8 @@ def _count_only(report: PurgeReport, as_of: datetime, expired) -> None:
 def _delete_files(report: PurgeReport, storage: FileStorage, keys: list[str]) -> None:
     for key in keys:
         if not storage.exists(key):
-            report.missing_files.append(key)
+            report.files_missing += 1
+            continue
         storage.delete(key)
         report.files += 1
 

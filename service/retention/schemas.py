@@ -43,6 +43,8 @@ class PurgeOut(Schema):
     rectification_history = fields.Function(lambda report: report.privacy.get("rectification_history", 0), metadata={
         "type": "integer", "description": "Old values of corrections past their period"})
     files = fields.Integer()
+    files_missing = fields.Integer(metadata={
+        "description": "Files the deleted rows named that were already gone from storage"})
     provider_copies = fields.Integer(metadata={"description": "Provider copies (Twilio's recordings and messages) deleted there"})
     held_cases_skipped = fields.Integer()
 

@@ -315,7 +315,7 @@ def test_a_purge_in_batches_deletes_every_expired_case_and_shows_each_batchs_run
     assert client.get("/api/v1/customers", headers=admin).get_json()["total"] == 0
     (entry,) = client.get("/api/v1/audit?action=retention.purged", headers=admin).get_json()["items"]
     assert entry["details"] == {"as_of": as_of, "cases": 5, "attachments": 5, "recordings": 0,
-                                "recordings_detached": 0, "customers": 5, "files": 5, "envelopes": 0,
+                                "recordings_detached": 0, "customers": 5, "files": 5, "files_missing": 0, "envelopes": 0,
                                 "held_cases_skipped": 0, "audit_entries": 0, "provider_copies": 0,
                                 "privacy_requests": 0, "rectification_history": 0}
 
@@ -367,3 +367,21 @@ def test_a_purge_through_the_api_is_in_the_audit_log_as_the_official_who_ran_it(
     (entry,) = client.get("/api/v1/audit?action=retention.dry_run", headers=manager).get_json()["items"]
     assert (entry["actor_type"], entry["actor_id"]) == ("official", manager.id)
     assert datetime.fromisoformat(entry["details"]["as_of"]) == as_of
+
+
+def test_a_file_already_gone_from_storage_is_counted_apart_in_the_purges_audit_entry(app, client, runner, intake,
+                                                                                  adviser, admin, caplog):
+    case = _closed_case(client, intake, adviser, 80)
+    _closed_case(client, intake, adviser, 81)
+    gone, _ = _files(app)
+    gone.unlink()  # a restored backup, a hand deletion: the row still names the file
+
+    output = _purge(runner, "--as-of", (datetime.now(timezone.utc) + timedelta(days=366)).isoformat())
+
+    assert "deleted 2 cases, 2 attachments" in output
+    assert _files(app) == []
+    (entry,) = client.get("/api/v1/audit?action=retention.purged", headers=admin).get_json()["items"]
+    assert (entry["details"]["files"], entry["details"]["files_missing"]) == (1, 1)
+    warned = [r.getMessage() for r in caplog.records if "already missing" in r.getMessage()]
+    assert warned == ["retention purge: 1 files its rows named were already missing from storage"]
+    assert_problem(client.get(f"/api/v1/cases/{case['id']}", headers=admin), 404)

@@ -98,6 +98,26 @@ def test_an_answer_reopens_a_case_waiting_on_the_customer(queued_app, admin_for)
     assert [c["body"] for c in detail["contacts"]] == ["kysymys", "tässä vastaus"]
 
 
+def test_one_batch_reopens_the_waiting_case_and_leaves_another_customers_case_as_it_was(queued_app,  # noqa: F811
+                                                                                          admin_for):
+    adviser = admin_for(queued_app, "adviser")
+    client = queued_app.test_client()
+    _land(queued_app, [("SM" + "m" * 32, "+358401000021", "odottaa"), ("SM" + "n" * 32, "+358401000022", "uusi")])
+    _process(queued_app)
+    cases = {case["customer"]["phone"]: case["id"] for case in
+             (client.get(f"/api/v1/cases/{c['id']}", headers=adviser).get_json() for c in _cases(client, adviser))}
+    waiting, untouched = cases["+358401000021"], cases["+358401000022"]
+    assert client.patch(f"/api/v1/cases/{waiting}", headers=adviser, json={"status": "waiting"}).status_code == 200
+    _land(queued_app, [("SM" + "o" * 32, "+358401000021", "vastaus"), ("SM" + "p" * 32, "+358401000022", "lisää")])
+
+    _process(queued_app)
+
+    shown = {case_id: client.get(f"/api/v1/cases/{case_id}", headers=adviser).get_json()
+             for case_id in (waiting, untouched)}
+    assert (shown[waiting]["status"], shown[untouched]["status"]) == ("open", "new")
+    assert [c["body"] for c in shown[untouched]["contacts"]] == ["uusi", "lisää"]
+
+
 def test_a_message_stored_before_under_the_same_id_is_not_stored_again(queued_app, admin_for):  # noqa: F811
     from tests.conftest import Api
 

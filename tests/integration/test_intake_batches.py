@@ -188,6 +188,23 @@ def test_messages_from_senders_without_a_number_each_open_their_own_case_in_one_
     assert bodies == [["hei"], ["kysymys"], ["tunnusluku"]]
 
 
+def test_a_step_takes_no_more_than_its_limit__oldest_first__and_the_rest_wait_for_the_next(queued_app,  # noqa: F811
+                                                                                          admin_for):
+    adviser = admin_for(queued_app, "adviser")
+    client = queued_app.test_client()
+    _land(queued_app, [("SM" + f"{n:032d}", "+358401000041", f"viesti {n}") for n in range(5)])
+
+    with queued_app.app_context():
+        handlers = queued_app.extensions["inbound_handlers"]
+        assert envelopes.process_due(handlers, limit=3, batch_size=2) == 3  # a batch of 2, then 1
+        assert envelopes.due_count() == 2
+    (case,) = _cases(client, adviser)
+    assert _bodies(client, adviser, case["id"]) == ["viesti 0", "viesti 1", "viesti 2"]
+
+    assert _process(queued_app) == 2
+    assert _bodies(client, adviser, case["id"]) == [f"viesti {n}" for n in range(5)]
+
+
 def test_a_job_that_worked_off_everything_waits_for_more_to_batch(make_app, redis_conn, twilio_http,  # noqa: F811
                                                                   admin_for):
     from service.intake import processing

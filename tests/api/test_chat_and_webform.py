@@ -360,3 +360,29 @@ def test_a_customers_chat_token_cannot_join_its_own_chat_as_the_adviser(client, 
 
     assert_problem(refused, 403)
     assert client.post(f"/api/v1/chats/{started['chat_id']}/join", headers=adviser).status_code == 200
+
+
+def test_without_redis__the_counts_of_past_minutes_are_dropped_once_over_ten_thousand_clients(make_app):
+    """The in-process count (embedded default, or Redis down) must not grow with every address
+    ever seen: past the cap, a new minute drops the old minutes' counts, and keeps its own."""
+    from service.errors import TooManyRequests
+    from service.ratelimit import limit_per_client
+
+    app = make_app()
+
+    def hit(address):
+        with app.test_request_context(environ_base={"REMOTE_ADDR": address}):
+            limit_per_client("webform", per_minute=3)
+
+    with time_machine.travel(datetime(2026, 6, 1, 9, 0, 20, tzinfo=timezone.utc), tick=False) as clock:
+        for n in range(10_001):  # a scan of addresses, each once
+            hit(f"10.{n // 65536}.{n // 256 % 256}.{n % 256}")
+        counts = app.extensions["ratelimit_counts"]
+        assert len(counts) == 10_001
+
+        clock.shift(timedelta(minutes=1))
+        for _ in range(3):
+            hit("192.0.2.40")
+        assert len(counts) == 1  # only this minute's client is left
+        with pytest.raises(TooManyRequests):
+            hit("192.0.2.40")  # and its count was kept through the clean-up

@@ -368,7 +368,7 @@ def test_without_redis__the_counts_of_past_minutes_are_dropped_once_over_ten_tho
     from service.errors import TooManyRequests
     from service.ratelimit import limit_per_client
 
-    app = make_app()
+    app = make_app(REDIS_URL=None)
 
     def hit(address):
         with app.test_request_context(environ_base={"REMOTE_ADDR": address}):

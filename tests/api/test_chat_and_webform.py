@@ -185,6 +185,39 @@ def test_a_resubmitted_form_creates_nothing_new(client, adviser):
     assert client.get("/api/v1/cases", headers=adviser).get_json()["total"] == 1
 
 
+def test_a_form_posted_again_while_the_first_copy_waits__is_answered_the_same_and_opens_one_case(make_app,
+                                                                                                admin_for):
+    """With workers (RQ), the copy posted again finds the first still waiting to be processed:
+    same answer, nothing landed or asked for twice, one case once the workers run."""
+    import os
+
+    import fakeredis
+    from redis import Redis
+    from rq import Queue, SimpleWorker
+
+    from service.queue import flush_soon_enqueues
+
+    url = os.environ.get("REDIS_URL")
+    conn = Redis.from_url(url) if url else fakeredis.FakeStrictRedis()
+    conn.flushdb()
+    app = make_app(REDIS_URL=url or "redis://fake")
+    app.extensions["redis"] = conn
+    client, adviser = app.test_client(), admin_for(app, "adviser")
+
+    answers = [client.post("/api/v1/inbound/webform", json=FORM) for _ in range(2)]
+    assert [(a.status_code, a.get_json()) for a in answers] == [(202, {"received": True})] * 2
+    flush_soon_enqueues(app)
+    queue = Queue("default", connection=conn)
+    assert queue.count == 1 and client.get("/api/v1/cases", headers=adviser).get_json()["total"] == 0
+    with app.app_context():
+        SimpleWorker([queue], connection=conn).work(burst=True)
+    cases = client.get("/api/v1/cases?channel=webform", headers=adviser).get_json()
+    assert cases["total"] == 1
+    case = client.get(f"/api/v1/cases/{cases['items'][0]['id']}", headers=adviser).get_json()
+    assert [c["body"] for c in case["contacts"]] == ["Hej, hur anmäler jag flytt?"]
+    conn.flushdb()
+
+
 def test_the_honeypot_stores_nothing_but_answers_the_same(client, adviser):
     response = client.post("/api/v1/inbound/webform", json={**FORM, "website": "http://spam.example"})
 
@@ -327,3 +360,29 @@ def test_a_customers_chat_token_cannot_join_its_own_chat_as_the_adviser(client, 
 
     assert_problem(refused, 403)
     assert client.post(f"/api/v1/chats/{started['chat_id']}/join", headers=adviser).status_code == 200
+
+
+def test_without_redis__the_counts_of_past_minutes_are_dropped_once_over_ten_thousand_clients(make_app):
+    """The in-process count (embedded default, or Redis down) must not grow with every address
+    ever seen: past the cap, a new minute drops the old minutes' counts, and keeps its own."""
+    from service.errors import TooManyRequests
+    from service.ratelimit import limit_per_client
+
+    app = make_app(REDIS_URL=None)
+
+    def hit(address):
+        with app.test_request_context(environ_base={"REMOTE_ADDR": address}):
+            limit_per_client("webform", per_minute=3)
+
+    with time_machine.travel(datetime(2026, 6, 1, 9, 0, 20, tzinfo=timezone.utc), tick=False) as clock:
+        for n in range(10_001):  # a scan of addresses, each once
+            hit(f"10.{n // 65536}.{n // 256 % 256}.{n % 256}")
+        counts = app.extensions["ratelimit_counts"]
+        assert len(counts) == 10_001
+
+        clock.shift(timedelta(minutes=1))
+        for _ in range(3):
+            hit("192.0.2.40")
+        assert len(counts) == 1  # only this minute's client is left
+        with pytest.raises(TooManyRequests):
+            hit("192.0.2.40")  # and its count was kept through the clean-up

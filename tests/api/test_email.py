@@ -505,6 +505,33 @@ def test_a_reply_whose_file_left_the_disk_fails_and_sends_nothing(smtp_app, smtp
     assert inbox.envelopes == []
 
 
+def test_a_reply_queued_with_an_unscanned_file__is_not_sent_once_a_scanner_is_configured(make_app, smtp_app, smtpd,
+                                                                                         admin_for, tmp_path, clamd):
+    # The embedded default (no scanner) lets its unscanned files go out with replies. A reply
+    # still waiting when a scanner is configured must not send a file nobody scanned.
+    controller, inbox = smtpd
+    client = smtp_app.test_client()
+    adviser = admin_for(smtp_app, "adviser")
+    case_id, uploaded, _ = _case_with_a_stored_file(client, adviser, tmp_path)
+    assert uploaded["scan_status"] == "unscanned"
+    with smtp_app.app_context():  # queued, its delivery not yet run
+        me = client.get("/api/v1/auth/me", headers=adviser).get_json()
+        held = send_reply(actor=Principal(kind="official", id=me["id"], name="A", role="adviser"), case_id=case_id,
+                          channel="email", body="Liitteenä.", attachment_ids=[uploaded["id"]]).outbox.id
+
+    scanning = make_app(EMAIL_WEBHOOK_SECRET=SECRET, SMTP_HOST="127.0.0.1", SMTP_PORT=controller.port,
+                        SMTP_STARTTLS=0, MAIL_FROM="Asiakaspalvelu <asiakaspalvelu@virasto.fi>",
+                        MAIL_DOMAIN="virasto.fi", CLAMD_SOCKET=clamd.socket, REDIS_URL=None)
+
+    with scanning.app_context():
+        from service.jobs import sweep_outbox
+
+        assert sweep_outbox() == 1  # the cron job finds it due, and its drain job runs
+
+    assert delivery_status(scanning, held) == ("failed", "an attached file is no longer stored")
+    assert inbox.envelopes == []
+
+
 def test_a_reply_cannot_send_a_file_of_another_case(mail_client, staff, api):
     first = _post(mail_client, _eml("plain_utf8_qp.eml")).get_json()
     other = _post(mail_client, _eml("windows1252.eml")).get_json()

@@ -62,6 +62,26 @@ def test_an_mms_image_the_provider_will_not_hand_over_stays_unfetched_until_a_re
         assert download.status_code == 200 and download.data == JPEG
 
 
+def test_an_mms_that_looks_like_a_feedback_score_but_answers_no_request__keeps_its_image(make_app, admin_for):
+    """A body such as "5" might answer a feedback request, so the message is stored on its own
+    rather than in a batch; with no request to answer it is a contact, and its image is kept."""
+    media = FlakyMediaServer()
+    app = make_app(TWILIO_ACCOUNT_SID=ACCOUNT_SID, SMS_FETCH_MEDIA=1, TWILIO_MEDIA_GET=media.get)
+    client, admin = app.test_client(), admin_for(app)
+    params = inbound_sms("MM" + "e3" * 16, body="5", NumMedia="1",
+                         MediaUrl0="https://api.twilio.com/media/ME-score", MediaContentType0="image/jpeg")
+
+    assert twilio_post(client, "/webhooks/twilio/sms", params).status_code == 200
+
+    (case,) = client.get("/api/v1/cases", headers=admin).get_json()["items"]
+    shown = client.get(f"/api/v1/cases/{case['id']}", headers=admin).get_json()
+    assert [c["body"] for c in shown["contacts"]] == ["5"]
+    (attachment,) = shown["attachments"]
+    assert (attachment["filename"], attachment["downloadable"]) == ("media-1", True)
+    with client.get(f"/api/v1/cases/{case['id']}/attachments/{attachment['id']}", headers=admin) as download:
+        assert download.status_code == 200 and download.data == JPEG
+
+
 def test_recording_audio_the_phone_system_will_not_hand_over_is_not_stored_and_a_retry_gets_it(make_app, admin_for):
     media = FlakyMediaServer(503)
     app = make_app(TWILIO_ACCOUNT_SID=ACCOUNT_SID, VOICE_FETCH_RECORDINGS=0, TWILIO_MEDIA_GET=media.get)

@@ -371,6 +371,21 @@ def test_when_the_stems_find_nothing_the_end_of_a_compound_and_a_typo_are_found_
     assert found(client, adviser, "verokortti") == [compound + 2]
 
 
+def test_a_case_found_by_a_similar_word_whose_first_text_has_no_words_shows_its_start_unmarked(app, client, intake,
+                                                                                                adviser):
+    if not app.config["DATABASE_URL"].startswith("postgresql"):
+        pytest.skip("the trigram fallback is PostgreSQL's (pg_trgm)")
+    thumbs = "\U0001F44D" * 300  # a subject of emoji only: no word to show a window around
+    case_id = ok(client.post(CASES, headers=adviser, json={"channel": "internal", "subject": thumbs,
+                                                           "language": "fi"}), 201)["id"]
+    ok(client.post(f"{CASES}/{case_id}/notes", headers=adviser, json={"body": "Muuttoilmoitus tehty"}), 201)
+
+    (hit,) = search(client, adviser, "muutoilmoitus")["items"]  # a typo: found by the similar word only
+
+    assert hit["id"] == case_id
+    assert hit["snippet"]["text"] == thumbs[:200] and hit["snippet"]["highlights"] == []
+
+
 def test_the_similar_word_fallback_gives_up_at_its_budget_and_the_request_goes_on(make_app, caplog):
     from sqlalchemy import text
 

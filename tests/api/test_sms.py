@@ -511,6 +511,65 @@ def test_a_temporary_failure_is_retried_with_backoff_until_it_goes_through(twili
     assert len(twilio_http.messages_sent) == 3
 
 
+def test_a_retry_that_fails_again__is_put_back_on_the_queue_for_its_next_step(make_app, twilio_http, admin_for):
+    """With RQ, a temporary failure schedules a job for the retry; when that job fails again it
+    schedules the next one, on the backoff's next step, until the message goes through."""
+    import os
+
+    import fakeredis
+    from redis import Redis
+    from rq import Queue, SimpleWorker
+    from rq.registry import ScheduledJobRegistry
+
+    url = os.environ.get("REDIS_URL")
+    conn = Redis.from_url(url) if url else fakeredis.FakeStrictRedis()
+    conn.flushdb()
+    app = make_app(TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_FROM_NUMBER="+358501112223",
+                   TWILIO_HTTP_CLIENT=twilio_http, REDIS_URL=url or "redis://fake")
+    app.extensions["redis"] = conn
+    queue, scheduled = Queue("default", connection=conn), ScheduledJobRegistry("default", connection=conn)
+    client, adviser = app.test_client(), admin_for(app, "adviser")
+
+    def work():
+        with app.app_context():
+            SimpleWorker([queue], connection=conn).work(burst=True)
+
+    def the_scheduled_retry():
+        (job_id,) = scheduled.get_job_ids()
+        job = queue.fetch_job(job_id)
+        assert (job.func_name, job.args) == ("service.jobs.deliver_outbox", (outbox_id,))
+        due = _delivery(app, outbox_id).next_attempt_at
+        # RQ keeps whole seconds (a job run early finds the row not due and is put back).
+        assert scheduled.get_scheduled_time(job_id) == due.replace(microsecond=0)
+        return job, due
+
+    _open_sms_case(client)
+    work()
+    case_id = _cases(client, adviser)["items"][0]["id"]
+    twilio_http.fail_with = [(503, 20503), (500, 20500)]
+    reply = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei!"},
+                        headers=adviser).get_json()
+    outbox_id = reply["delivery"]["id"]
+    work()  # the drain job: the first attempt fails and schedules the retry
+    job, at = the_scheduled_retry()
+    assert (_delivery(app, outbox_id).status, _delivery(app, outbox_id).attempts) == ("queued", 1)
+
+    scheduled.remove(job)
+    with time_machine.travel(at, tick=False), app.app_context():
+        job.perform()  # the retry falls due, and fails again
+    job, second_at = the_scheduled_retry()
+    row = _delivery(app, outbox_id)
+    assert (row.status, row.attempts) == ("queued", 2)
+    assert second_at - at == timedelta(seconds=30)  # the documented second step
+
+    scheduled.remove(job)
+    with time_machine.travel(second_at, tick=False), app.app_context():
+        job.perform()
+    assert scheduled.get_job_ids() == []
+    assert _delivery(app, outbox_id).status == "sent" and len(twilio_http.messages_sent) == 3
+    conn.flushdb()
+
+
 # The documented defaults (docs/configuration.md, OUTBOX_MAX_ATTEMPTS): six attempts, waiting
 # 10 s, 30 s, 2 min, 10 min and 30 min between them. Written out here, not read from the code.
 DOCUMENTED_BACKOFF_SECONDS = [10, 30, 120, 600, 1800]

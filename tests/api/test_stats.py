@@ -346,8 +346,10 @@ def test_advisers_and_integrations_get_no_statistics(client, adviser, intake):
     assert_problem(client.get("/api/v1/stats/contacts", query_string=params, headers=intake), 403)
 
 
-def _feedback_report(make_app, admin_for, answers: tuple[str, ...], sent: int, threshold: int) -> dict:
-    """``sent`` cases closed and asked for feedback; the first ones answered with ``answers``."""
+def _feedback_report(make_app, admin_for, answers: tuple[str, ...], sent: int, threshold: int,
+                     before_counting=None) -> dict:
+    """``sent`` cases closed and asked for feedback; the first ones answered with ``answers``;
+    ``before_counting(app)`` runs after the answers, before the rollup."""
     from service.feedback.logic import FeedbackSettings, send_due
     from service.outbox import delivery
     from tests.jobs import run_queued_jobs
@@ -371,6 +373,8 @@ def _feedback_report(make_app, admin_for, answers: tuple[str, ...], sent: int, t
     for n, (phone, score) in enumerate(zip(phones, answers)):
         twilio_post(client, "/webhooks/twilio/sms", inbound_sms(f"SM{n + 10:032d}", from_=phone, body=score))
 
+    if before_counting is not None:
+        before_counting(app)
     today = datetime.now(timezone.utc).date()
     window = {"from": (today - timedelta(days=1)).isoformat(), "to": (today + timedelta(days=1)).isoformat()}
     _roll_up(app)
@@ -379,6 +383,30 @@ def _feedback_report(make_app, admin_for, answers: tuple[str, ...], sent: int, t
 
 def test_feedback_sent_answered_mean_and_distribution(make_app, admin_for):
     total = _feedback_report(make_app, admin_for, answers=("5", "2 ei auttanut"), sent=3, threshold=1)
+    assert (total["sent"], total["answered"], total["score_mean"]) == (3, 2, 3.5)
+    assert [total[f"score_{s}"] for s in range(1, 6)] == [0, 1, 0, 0, 1]
+
+
+def test_rebuild_counts_the_feedback_of_cases_from_before_statistics_existed(make_app, admin_for):
+    def as_before_statistics_then_rebuilt(app):
+        from sqlalchemy import delete, update
+
+        from service.cases.models import Case, Contact
+        from service.extensions import db
+        from service.stats.models import CaseFact, ContactDaily, ContactFact
+
+        with app.app_context():  # as a database upgraded from before statistics looks
+            db.session.execute(update(Contact).values(stats_fact_id=None))
+            db.session.execute(update(Case).values(stats_fact_id=None))
+            for model in (ContactDaily, ContactFact, CaseFact):
+                db.session.execute(delete(model))
+            db.session.commit()
+        result = app.test_cli_runner().invoke(args=["stats", "rebuild"])
+        assert result.exit_code == 0, result.output
+        assert "case: 3 given a statistics fact" in result.output
+
+    total = _feedback_report(make_app, admin_for, answers=("5", "2 ei auttanut"), sent=3, threshold=1,
+                             before_counting=as_before_statistics_then_rebuilt)
     assert (total["sent"], total["answered"], total["score_mean"]) == (3, 2, 3.5)
     assert [total[f"score_{s}"] for s in range(1, 6)] == [0, 1, 0, 0, 1]
 

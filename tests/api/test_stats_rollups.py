@@ -191,6 +191,23 @@ def test_a_call_that_ends_after_the_rollup_is_recounted_on_its_day(exact_app_wit
     assert (total["queue_seconds_median"], total["handling_seconds_median"]) == (40, pytest.approx(300, rel=0.01))
 
 
+def test_a_call_still_going_at_the_rollup_counts_as_answered_with_no_handling_time_yet(exact_app_with_supervisor):
+    app, client, supervisor, _, intake = exact_app_with_supervisor
+    start = datetime(2026, 9, 15, 7, 0, tzinfo=timezone.utc)
+    for n, ended in enumerate((None, start + timedelta(seconds=400))):
+        call = {"external_id": f"CALL-rollup-going-{n}", "from": {"phone": f"+35840777001{n}"},
+                "started_at": start.isoformat(), "answered_at": (start + timedelta(seconds=20 + 20 * n)).isoformat(),
+                "ended_at": ended and ended.isoformat()}
+        assert client.post("/api/v1/inbound/calls", json=call, headers=intake).status_code in (200, 201)
+    _roll_up(app)
+    day = {"from": "2026-09-15", "to": "2026-09-15"}
+    total = client.get("/api/v1/stats/calls", query_string=day, headers=supervisor).get_json()["total"]
+    assert (total["offered"], total["answered"]) == (2, 2)
+    # Both waited (20 s and 40 s); only the call that ended has a handling time (360 s, not
+    # averaged with a zero for the call still going).
+    assert (total["queue_seconds_mean"], total["handling_seconds_mean"]) == (30.0, 360.0)
+
+
 @pytest.fixture
 def exact_app_with_supervisor(make_app, admin_for):
     from tests.conftest import Api

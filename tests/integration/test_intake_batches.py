@@ -98,6 +98,26 @@ def test_an_answer_reopens_a_case_waiting_on_the_customer(queued_app, admin_for)
     assert [c["body"] for c in detail["contacts"]] == ["kysymys", "tässä vastaus"]
 
 
+def test_one_batch_reopens_the_waiting_case_and_leaves_another_customers_case_as_it_was(queued_app,  # noqa: F811
+                                                                                          admin_for):
+    adviser = admin_for(queued_app, "adviser")
+    client = queued_app.test_client()
+    _land(queued_app, [("SM" + "m" * 32, "+358401000021", "odottaa"), ("SM" + "n" * 32, "+358401000022", "uusi")])
+    _process(queued_app)
+    cases = {case["customer"]["phone"]: case["id"] for case in
+             (client.get(f"/api/v1/cases/{c['id']}", headers=adviser).get_json() for c in _cases(client, adviser))}
+    waiting, untouched = cases["+358401000021"], cases["+358401000022"]
+    assert client.patch(f"/api/v1/cases/{waiting}", headers=adviser, json={"status": "waiting"}).status_code == 200
+    _land(queued_app, [("SM" + "o" * 32, "+358401000021", "vastaus"), ("SM" + "p" * 32, "+358401000022", "lisää")])
+
+    _process(queued_app)
+
+    shown = {case_id: client.get(f"/api/v1/cases/{case_id}", headers=adviser).get_json()
+             for case_id in (waiting, untouched)}
+    assert (shown[waiting]["status"], shown[untouched]["status"]) == ("open", "new")
+    assert [c["body"] for c in shown[untouched]["contacts"]] == ["uusi", "lisää"]
+
+
 def test_a_message_stored_before_under_the_same_id_is_not_stored_again(queued_app, admin_for):  # noqa: F811
     from tests.conftest import Api
 
@@ -166,6 +186,23 @@ def test_messages_from_senders_without_a_number_each_open_their_own_case_in_one_
     assert not [r for r in caplog.records if "failed; each is tried alone" in r.getMessage()]
     bodies = sorted(_bodies(client, adviser, case["id"]) for case in _cases(client, adviser))
     assert bodies == [["hei"], ["kysymys"], ["tunnusluku"]]
+
+
+def test_a_step_takes_no_more_than_its_limit__oldest_first__and_the_rest_wait_for_the_next(queued_app,  # noqa: F811
+                                                                                          admin_for):
+    adviser = admin_for(queued_app, "adviser")
+    client = queued_app.test_client()
+    _land(queued_app, [("SM" + f"{n:032d}", "+358401000041", f"viesti {n}") for n in range(5)])
+
+    with queued_app.app_context():
+        handlers = queued_app.extensions["inbound_handlers"]
+        assert envelopes.process_due(handlers, limit=3, batch_size=2) == 3  # a batch of 2, then 1
+        assert envelopes.due_count() == 2
+    (case,) = _cases(client, adviser)
+    assert _bodies(client, adviser, case["id"]) == ["viesti 0", "viesti 1", "viesti 2"]
+
+    assert _process(queued_app) == 2
+    assert _bodies(client, adviser, case["id"]) == [f"viesti {n}" for n in range(5)]
 
 
 def test_a_job_that_worked_off_everything_waits_for_more_to_batch(make_app, redis_conn, twilio_http,  # noqa: F811

@@ -389,18 +389,7 @@ def test_feedback_sent_answered_mean_and_distribution(make_app, admin_for):
 
 def test_rebuild_counts_the_feedback_of_cases_from_before_statistics_existed(make_app, admin_for):
     def as_before_statistics_then_rebuilt(app):
-        from sqlalchemy import delete, update
-
-        from service.cases.models import Case, Contact
-        from service.extensions import db
-        from service.stats.models import CaseFact, ContactDaily, ContactFact
-
-        with app.app_context():  # as a database upgraded from before statistics looks
-            db.session.execute(update(Contact).values(stats_fact_id=None))
-            db.session.execute(update(Case).values(stats_fact_id=None))
-            for model in (ContactDaily, ContactFact, CaseFact):
-                db.session.execute(delete(model))
-            db.session.commit()
+        _as_before_statistics(app)
         result = app.test_cli_runner().invoke(args=["stats", "rebuild"])
         assert result.exit_code == 0, result.output
         assert "case: 3 given a statistics fact" in result.output
@@ -421,26 +410,31 @@ def test_the_mean_score_is_hidden_with_the_score_counts_it_would_give_back(make_
     assert {"score_2", "score_5", "score_mean"} <= set(total["suppressed"])
 
 
-# A fixed today, so that the window since the messages stays within the longest range allowed.
-@time_machine.travel(datetime(2026, 2, 1, 12, 0, tzinfo=timezone.utc), tick=False)
-def test_rebuild_counts_cases_and_contacts_from_before_statistics_existed(exact_app):
+def _as_before_statistics(app) -> None:
+    """The database as one upgraded from before statistics looks: no facts, no rollups."""
     from sqlalchemy import delete, update
 
     from service.cases.models import Case, Contact
     from service.extensions import db
     from service.stats.models import CaseFact, ContactDaily, ContactFact
 
-    client = exact_app.test_client()
-    api_ = _api(exact_app)
-    intake, supervisor = api_.api_key_headers(), api_.headers_for("supervisor")
-    for n in range(3):
-        _sms(client, intake, f"2026-01-1{n}T10:00:00Z", n)
-    with exact_app.app_context():  # as a database upgraded from before statistics looks
+    with app.app_context():
         db.session.execute(update(Contact).values(stats_fact_id=None))
         db.session.execute(update(Case).values(stats_fact_id=None))
         for model in (ContactDaily, ContactFact, CaseFact):
             db.session.execute(delete(model))
         db.session.commit()
+
+
+# A fixed today, so that the window since the messages stays within the longest range allowed.
+@time_machine.travel(datetime(2026, 2, 1, 12, 0, tzinfo=timezone.utc), tick=False)
+def test_rebuild_counts_cases_and_contacts_from_before_statistics_existed(exact_app):
+    client = exact_app.test_client()
+    api_ = _api(exact_app)
+    intake, supervisor = api_.api_key_headers(), api_.headers_for("supervisor")
+    for n in range(3):
+        _sms(client, intake, f"2026-01-1{n}T10:00:00Z", n)
+    _as_before_statistics(exact_app)
     window = {"from": "2026-01-01", "to": "2026-01-31"}
     assert _stats(client, supervisor, **window).get_json()["total"]["contacts"] == 0
 

@@ -381,11 +381,22 @@ def _routes(cli):
     assert re.search(r"GET\s+/healthz", result.stdout) and "/api/v1/cases/<int:case_id>" in result.stdout
 
 
+def _as_from_a_terminal() -> None:
+    # A child inherits its parent's blocked and ignored signals. In the whole suite the dev
+    # server, started from a pytest worker, ignored Ctrl-C now and then (three full runs of
+    # 2026-11-30, never alone), as it does when started with SIGINT blocked in the parent (tried
+    # by hand); which earlier test leaves it blocked was not found. So it starts here with
+    # SIGINT as a shell gives it.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @case("run")
 def _run(cli):
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "run", "--port", str(port)],
-                              cwd=ROOT, env=cli.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                              cwd=ROOT, env=cli.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              preexec_fn=_as_from_a_terminal)
     try:
         assert wait_for_http(f"http://127.0.0.1:{port}/readyz", server) == (200, {"checks": {"database": "ok"},
                                                                                "status": "ok"})

@@ -69,20 +69,33 @@ class _Handler(BaseHTTPRequestHandler):
         with server.lock:
             server.in_flight += 1
             server.most_in_flight = max(server.most_in_flight, server.in_flight)
+        answered = False
+
+        def answered_now():
+            # A request stops counting before its answer is written: once the client has the
+            # answer it may send its next request before this thread would run its ``finally``.
+            nonlocal answered
+            if not answered:
+                answered = True
+                with server.lock:
+                    server.in_flight -= 1
+
         try:
             time.sleep(server.delay)
-            self._answer(dict(parse_qsl(self.rfile.read(int(self.headers["Content-Length"])).decode())))
+            self._answer(dict(parse_qsl(self.rfile.read(int(self.headers["Content-Length"])).decode())),
+                         answered_now)
         finally:
-            with server.lock:
-                server.in_flight -= 1
+            answered_now()
 
-    def _answer(self, form):
+    def _answer(self, form, answered_now):
         server = self.server
         if form.get("To") in server.drop:
+            answered_now()
             self.close_connection = True
             return
         if form.get("To") in server.refuse:
             status, code = server.refuse[form["To"]]
+            answered_now()
             self._json(status, {"code": code, "message": "refused", "status": status})
             return
         message = {"sid": f"SM{next(_sids):032d}", "status": "queued", "to": form.get("To"),
@@ -94,6 +107,7 @@ class _Handler(BaseHTTPRequestHandler):
             server.arrived.set()
             server.release.wait(30)
             return  # the worker is dead by now; nobody reads an answer
+        answered_now()
         self._json(201, {**message, "account_sid": ACCOUNT_SID})
 
     def _json(self, status, payload):

@@ -65,6 +65,7 @@ class CpuByRole:
         workers = _descendants(processes, self.workers)
         bench = _descendants(processes, {os.getpid()}) - web - workers
         totals = {"web": 0.0, "workers": 0.0, "postgres": 0.0, "redis": 0.0, "bench": 0.0}
+        postgres_parts = dict.fromkeys(POSTGRES_PARTS, 0.0)
         for pid, (name, _, seconds) in processes.items():
             if pid in web:
                 totals["web"] += seconds
@@ -74,16 +75,38 @@ class CpuByRole:
                 totals["bench"] += seconds
             elif name.startswith("postgres"):
                 totals["postgres"] += seconds
+                postgres_parts[_postgres_part(pid)] += seconds
             elif name.startswith("redis-server"):
                 totals["redis"] += seconds
         totals["machine"] = _machine_busy_seconds()
-        return totals
+        return totals | postgres_parts
 
     @staticmethod
     def since(earlier: dict[str, float], later: dict[str, float]) -> dict[str, float]:
         spent = {role: later[role] - earlier[role] for role in earlier}
-        spent["other"] = spent["machine"] - sum(value for role, value in spent.items() if role != "machine")
+        spent["other"] = spent["machine"] - sum(value for role, value in spent.items()
+                                                if role != "machine" and role not in POSTGRES_PARTS)
         return spent
+
+
+# PostgreSQL's share split by what its processes do: the sessions serving statements, the
+# autovacuum workers (the landing table's churn, the GIN pending lists), and the rest (the
+# WAL writer, the checkpointer, the background writer, and the postmaster with the sessions
+# and workers it has reaped).
+POSTGRES_PARTS = ("postgres_sessions", "postgres_autovacuum", "postgres_background")
+
+
+def _postgres_part(pid: int) -> str:
+    try:
+        title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return "postgres_background"
+    if "autovacuum" in title:
+        return "postgres_autovacuum"
+    # A session's title is "postgres: USER DATABASE HOST(PORT) STATE".
+    if "(" in title or "[local]" in title:
+        return "postgres_sessions"
+    return "postgres_background"
 
 
 def per_message_ms(spent: dict[str, float], messages: int) -> dict[str, float]:

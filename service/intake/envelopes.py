@@ -108,13 +108,20 @@ def landing_engine() -> Engine:
     """The landing INSERT's own connections: in autocommit, one round trip instead of three
     (begin, insert, commit), and not pinged before each use as the application's are (another
     round trip, on the path every provider request waits for); ``land`` retries instead.
-    Opened when first needed, in the process that uses them."""
+    Opened when first needed, in the process that uses them.
+
+    Bounded as the application's pool is (``DATABASE_POOL_SIZE``, no overflow): a thread waits
+    the moment another's INSERT takes rather than opening a connection. With SQLAlchemy's
+    default overflow, a threaded web worker under load opened and closed connections over the
+    five it kept, some 24 a second, and starting a PostgreSQL session (a process, its caches,
+    the statement prepared again) cost more than the INSERTs it served."""
     extensions = current_app.extensions
     if "landing_engine" not in extensions:
         with _engine_made:
             if "landing_engine" not in extensions:
-                extensions["landing_engine"] = create_engine(db.engine.url, isolation_level="AUTOCOMMIT",
-                                                             hide_parameters=True)
+                extensions["landing_engine"] = create_engine(
+                    db.engine.url, isolation_level="AUTOCOMMIT", hide_parameters=True,
+                    pool_size=current_app.config["DATABASE_POOL_SIZE"], max_overflow=0)
     return extensions["landing_engine"]
 
 

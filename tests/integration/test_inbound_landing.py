@@ -274,3 +274,31 @@ def test_every_idle_landing_connection_the_database_dropped_is_replaced(queued_a
 
     assert response.status_code == 200
     assert [row.external_id for row in _waiting(queued_app)] == ["SM" + "d3" * 16]
+
+
+def test_a_burst_of_landings_waits_for_the_pools_connections_instead_of_opening_more(queued_app, redis_conn):  # noqa: F811
+    """Opening a PostgreSQL session costs more than the INSERTs it serves: a threaded web
+    worker under load once opened some 24 a second over the ones it kept."""
+    if not queued_app.config["DATABASE_URL"].startswith("postgresql"):
+        pytest.skip("the landing connections are PostgreSQL's")
+    from sqlalchemy import event
+
+    kept = queued_app.config["DATABASE_POOL_SIZE"]
+    opened = []
+    with queued_app.app_context():
+        engine = envelopes.landing_engine()
+        event.listen(engine, "connect", lambda *args: opened.append(1))
+        busy = [engine.connect() for _ in range(kept)]  # every kept connection in an INSERT
+    answers = []
+    webhook = threading.Thread(target=lambda: answers.append(
+        twilio_post(queued_app.test_client(), "/webhooks/twilio/sms", inbound_sms("SM" + "b1" * 16)).status_code))
+    webhook.start()
+    webhook.join(0.5)
+    assert webhook.is_alive() and len(opened) == kept  # waiting, not opening one more
+
+    busy.pop().close()
+    webhook.join(10)
+    assert answers == [200] and len(opened) == kept
+    assert [row.external_id for row in _waiting(queued_app)] == ["SM" + "b1" * 16]
+    for connection in busy:
+        connection.close()

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import g, has_request_context
-from sqlalchemy import bindparam, case as when, or_, select, text, tuple_, update
+from sqlalchemy import bindparam, case as when, or_, select, text, update
 
 from ..auth.permissions import Principal
 from ..cases.logic import move
@@ -36,7 +36,7 @@ from ..lines.logic import line_for_address
 from ..stats.models import CaseFact, ContactFact, StatsRecount
 from ..stats.recorder import _minute  # the facts' minute, as the recorder cuts it
 from ..audit.models import AuditEntry
-from .bulk_sql import insert_rows
+from .bulk_sql import any_of, insert_rows
 from .message import InboundMessage, shortened
 
 # Channels with rules of their own: email threads by reference and may be automatic; a call
@@ -131,13 +131,18 @@ def _mark_replays(planned: list[_Planned]) -> None:
         return
     stored = {}
     for chunk in _chunks(sorted(keys), 500):
+        # The channels and the ids each as one list: what they match beyond the pairs asked
+        # for (an id of one channel seen on another) is left out below.
         rows = db.session.execute(
             select(Contact.channel, Contact.external_id, Contact.id, Case.id, Case.reference)
             .join(Case, Contact.case_id == Case.id)
             .where(Contact.external_id_source == PROVIDER_IDS,
-                   tuple_(Contact.channel, Contact.external_id).in_(chunk)))
+                   any_of(Contact.channel, {channel for channel, _ in chunk}),
+                   any_of(Contact.external_id, [external_id for _, external_id in chunk])))
+        asked = set(chunk)
         stored.update({(channel, external_id): (contact, case_id, reference)
-                       for channel, external_id, contact, case_id, reference in rows})
+                       for channel, external_id, contact, case_id, reference in rows
+                       if (channel, external_id) in asked})
     first_in_batch: dict[tuple, _Planned] = {}
     for p in planned:
         key = (p.message.channel, p.message.external_id)
@@ -162,9 +167,9 @@ def _customers(planned: list[_Planned], *, actor, now) -> dict[int, int | _NewCu
     if phones or emails:
         condition = []
         if phones:
-            condition.append(Customer.phone.in_(phones))
+            condition.append(any_of(Customer.phone, phones))
         if emails:
-            condition.append(Customer.email.in_(emails))
+            condition.append(any_of(Customer.email, emails))
         for row in db.session.execute(select(Customer.id, Customer.phone, Customer.email, Customer.name,
                                              Customer.language).where(or_(*condition))):
             if row.phone:
@@ -212,7 +217,7 @@ def _customers(planned: list[_Planned], *, actor, now) -> dict[int, int | _NewCu
     # person end up on one case (SQLite serialises writers anyway). In id order: no deadlock.
     ids = sorted({c if isinstance(c, int) else c.id for c in chosen.values() if c is not None})
     if ids and db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(select(Customer.id).where(Customer.id.in_(ids)).order_by(Customer.id).with_for_update())
+        db.session.execute(select(Customer.id).where(any_of(Customer.id, ids)).order_by(Customer.id).with_for_update())
     return chosen
 
 
@@ -259,7 +264,7 @@ def _assign_cases(planned: list[_Planned], customers: dict, *, settings, now) ->
         rows = db.session.execute(
             select(Case.id, Case.customer_id, Case.service_line_id, Case.channel, Case.status, Case.reference,
                    Case.language)
-            .where(Case.customer_id.in_(known_ids), Case.status != CLOSED, Case.last_activity_at >= since,
+            .where(any_of(Case.customer_id, known_ids), Case.status != CLOSED, Case.last_activity_at >= since,
                    Case.merged_into_id.is_(None))
             .order_by(Case.last_activity_at.desc(), Case.id.desc()))
         for row in rows:
@@ -407,7 +412,7 @@ def _touch_existing_cases(planned: list[_Planned], *, now) -> None:
                 p.slot.status = OPEN
     table = Case.__table__
     for chunk in _chunks(ids, 500):
-        db.session.execute(update(table).where(table.c.id.in_(chunk)).values(
+        db.session.execute(update(table).where(any_of(table.c.id, chunk)).values(
             updated_at=now,
             last_activity_at=when((table.c.last_activity_at < now, now), else_=table.c.last_activity_at)))
     # Cases loaded in this session (above, or by the caller) must not keep the old values.

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from functools import cache
 
-from sqlalchemy import Table
+from sqlalchemy import ColumnElement, Table, any_, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..extensions import db
@@ -35,6 +35,18 @@ def insert_rows(table: Table, rows: list[dict], *, returning: tuple[str, ...] = 
                   for index, name in enumerate(columns)}
     result = db.session.connection().exec_driver_sql(sql, parameters)
     return [tuple(row) for row in result] if returning else []
+
+
+def any_of(column, values) -> ColumnElement[bool]:
+    """``column IN values`` for a batch's lookups. On PostgreSQL as ``column = ANY(array)``:
+    an ``IN`` list is expanded into one placeholder per value when the statement runs, so its
+    text changed with every batch's size and the driver parsed a statement of hundreds of
+    placeholders each time (the worker's largest cost after the INSERTs). One array parameter
+    keeps the text the same, which the driver caches and prepares on the server."""
+    values = list(values)
+    if db.session.get_bind().dialect.name != "postgresql":
+        return column.in_(values)
+    return column == any_(bindparam(None, values, type_=postgresql.ARRAY(column.type)))
 
 
 def _value(value, is_json: bool):

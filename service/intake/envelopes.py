@@ -28,6 +28,7 @@ from ..extensions import db
 from ..metrics import INTAKE
 from ..storage import get_storage
 from . import batch
+from .bulk_sql import any_of
 from .message import InboundMessage, without_nul
 from .models import InboundEnvelope
 
@@ -232,7 +233,7 @@ def _store_batch(channels, plain: list[_Landed], *, now: datetime) -> int | None
     ids = [item.envelope_id for item in plain]
     try:
         # SQLite has no row locks: another worker may have taken some since the claim.
-        still_there = set(db.session.scalars(delete(InboundEnvelope).where(InboundEnvelope.id.in_(ids))
+        still_there = set(db.session.scalars(delete(InboundEnvelope).where(any_of(InboundEnvelope.id, ids))
                                              .returning(InboundEnvelope.id)))
         mine = [item for item in plain if item.envelope_id in still_there]
         settings = logic.IntakeSettings.from_config(current_app.config)

@@ -3,9 +3,9 @@
 A multi-row ``INSERT ... VALUES`` of a few hundred rows has thousands of placeholders; on
 PostgreSQL the driver spent more CPU parsing such a statement (its text differs with the row
 count, so nothing is cached) than the server spent running it. On PostgreSQL the rows are
-sent instead as one array per column, unpacked by ``unnest``: the statement's text is the
-same for every batch, and each column is one parameter. On SQLite a plain multi-row
-INSERT costs little.
+sent instead as one array per column in binary, unpacked by ``unnest``: the statement's
+text is the same for every batch, and each column is one parameter. On SQLite a plain
+multi-row INSERT costs little.
 """
 
 from __future__ import annotations
@@ -65,7 +65,10 @@ def _unnest_insert(table: Table, columns: tuple[str, ...], returning: tuple[str,
                    on_conflict_do_nothing: bool) -> str:
     dialect = postgresql.dialect()
     quote = dialect.identifier_preparer.quote
-    arrays = ", ".join(f"%(p{index})s::{table.c[name].type.compile(dialect=dialect)}[]"
+    # In binary (``%b``): the driver writes the text form of an array in Python, quoting and
+    # escaping each value, which took six times the CPU of the binary one (3.3 against 0.5 ms
+    # for 200 rows of eleven columns).
+    arrays = ", ".join(f"%(p{index})b::{table.c[name].type.compile(dialect=dialect)}[]"
                        for index, name in enumerate(columns))
     # WITH ORDINALITY ... ORDER BY: rows are inserted, given their serial ids and returned in
     # the order of the arrays, so the ids line up with ``rows``.

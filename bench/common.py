@@ -107,10 +107,11 @@ def time_get(client, path: str, params: dict, headers: dict, runs: int):
     return first.get_json(), summarise(samples)
 
 
-def start_workers(app, redis_url: str, count: int, *, burst: bool) -> list:
+def start_workers(app, redis_url: str, count: int, *, burst: bool, nice: int = 0) -> list:
     """Fork ``count`` RQ ``SimpleWorker`` processes (what ``rq worker -w rq.worker.SimpleWorker``
-    runs) on the default queue, each with ``app`` as its application. Burst workers stop when
-    the queue is empty; the others run until terminated (SIGTERM: a warm shutdown)."""
+    runs) on the default queue, each with ``app`` as its application, at niceness ``nice``.
+    Burst workers stop when the queue is empty; the others run until terminated (SIGTERM: a
+    warm shutdown)."""
     from multiprocessing import get_context
 
     from redis import Redis
@@ -119,6 +120,8 @@ def start_workers(app, redis_url: str, count: int, *, burst: bool) -> list:
     def work():
         from service.extensions import db
 
+        if nice:
+            os.nice(nice)
         with app.app_context():
             db.engine.dispose(close=False)  # the parent's connections stay the parent's
             connection = Redis.from_url(redis_url)

@@ -165,6 +165,10 @@ def _percentiles(values: list[float]) -> dict:
     return {"probes": len(ordered), "p50_ms": pct(0.5), "p99_ms": pct(0.99), "max_ms": round(ordered[-1] * 1000, 1)}
 
 
+def _roles(per_message: dict) -> str:
+    return ", ".join(f"{role} {per_message[role]:.2f}" for role in ("web", "workers", "postgres", "bench", "machine"))
+
+
 def _added(phases: list[dict]) -> dict:
     return {role: sum(phase[role] for phase in phases) for role in phases[0]}
 
@@ -188,6 +192,8 @@ def main() -> None:
     parser.add_argument("--web-nice", type=int, default=0,
                         help="run the service's web server at this niceness (not the ceiling's), so that the "
                              "workers turning messages into contacts take the cores first")
+    parser.add_argument("--worker-nice", type=int, default=0,
+                        help="run the RQ workers at this niceness, so that the webhook takes the cores first")
     parser.add_argument("--without-search-index", action="store_true",
                         help="drop the triggers that keep the search index: what indexing costs intake")
     args = parser.parse_args()
@@ -223,7 +229,7 @@ def main() -> None:
         os.environ.pop("REDIS_URL", None)
     ceiling = serve_with_gunicorn("bench.ceiling:app", ceiling_port, args.workers, _ceiling_env(db))
     service = serve_with_gunicorn("wsgi:app", intake_port, args.workers, service_env, nice=args.web_nice)
-    workers = start_workers(app, redis_url, args.rq_workers, burst=False) if redis_url else []
+    workers = start_workers(app, redis_url, args.rq_workers, burst=False, nice=args.worker_nice) if redis_url else []
     worker_pids = [worker.pid for worker in workers]
     ceiling_cpu = CpuByRole(web=[ceiling.pid], workers=[])
     service_cpu = CpuByRole(web=[service.pid], workers=worker_pids)
@@ -268,6 +274,7 @@ def main() -> None:
             done = db.wait_until_stored(before + accepted)
             e2e_spent.append(CpuByRole.since(cpu_before, service_cpu.snapshot()))
             e2e_messages += accepted
+            accepted_flat = accepted
             e2e_rates.append(accepted / (done - started))
 
             requests = signed_sms_requests(base, senders[rng.randrange(budget):], budget, next_sid())
@@ -287,7 +294,8 @@ def main() -> None:
             expected += accepted + probe.sent
             db.wait_until_stored(before + accepted + probe.sent)
             print(f"  round {turn + 1}: ceiling {ceiling_rate}/s; flat out: webhook "
-                  f"{load.summarise(flat[-1:])}, end to end {e2e_rates[-1]:.0f} contacts/s; paced at {rate:.0f}/s: "
+                  f"{load.summarise(flat[-1:])}, end to end {e2e_rates[-1]:.0f} contacts/s "
+                  f"(CPU ms per message: {_roles(per_message_ms(e2e_spent[-1], accepted_flat))}); paced at {rate:.0f}/s: "
                   f"webhook {load.summarise(paced[-1:])}, visible {_percentiles(probe.latencies)}", flush=True)
 
         ceiling_result = load.summarise(ceilings)

@@ -118,15 +118,18 @@ def start_workers(app, redis_url: str, count: int, *, burst: bool, nice: int = 0
     from rq import Queue, SimpleWorker
 
     def work():
+        from service import jobs
         from service.extensions import db
 
         if nice:
             os.nice(nice)
         with app.app_context():
             db.engine.dispose(close=False)  # the parent's connections stay the parent's
-            connection = Redis.from_url(redis_url)
-            SimpleWorker([Queue("default", connection=connection)], connection=connection).work(
-                burst=burst, logging_level="WARNING", with_scheduler=not burst)
+        # Outside any application context, as under `rq worker`: each job opens its own.
+        jobs.use_application(app)
+        connection = Redis.from_url(redis_url)
+        SimpleWorker([Queue("default", connection=connection)], connection=connection).work(
+            burst=burst, logging_level="WARNING", with_scheduler=not burst)
 
     processes = [get_context("fork").Process(target=work) for _ in range(count)]
     for process in processes:

@@ -17,6 +17,15 @@ from .extensions import db
 _worker_app = None
 
 
+def use_application(app) -> None:
+    """The application this process's jobs run in, for a worker started from code (a
+    benchmark) rather than by ``rq worker``, which builds it from ``wsgi``. Each job still
+    runs in an application context of its own, as under ``rq worker``: a job that fails on a
+    connection the database dropped leaves no broken session to the next one."""
+    global _worker_app
+    _worker_app = app
+
+
 @contextlib.contextmanager
 def _application():
     if has_app_context():

@@ -131,18 +131,16 @@ def _mark_replays(planned: list[_Planned]) -> None:
         return
     stored = {}
     for chunk in _chunks(sorted(keys), 500):
-        # The channels and the ids each as one list: what they match beyond the pairs asked
-        # for (an id of one channel seen on another) is left out below.
+        # The channels and the ids each as one list; a row they match beyond the pairs asked
+        # for (an id of one channel seen on another) is keyed by its own pair, never asked for.
         rows = db.session.execute(
             select(Contact.channel, Contact.external_id, Contact.id, Case.id, Case.reference)
             .join(Case, Contact.case_id == Case.id)
             .where(Contact.external_id_source == PROVIDER_IDS,
                    any_of(Contact.channel, {channel for channel, _ in chunk}),
                    any_of(Contact.external_id, [external_id for _, external_id in chunk])))
-        asked = set(chunk)
         stored.update({(channel, external_id): (contact, case_id, reference)
-                       for channel, external_id, contact, case_id, reference in rows
-                       if (channel, external_id) in asked})
+                       for channel, external_id, contact, case_id, reference in rows})
     first_in_batch: dict[tuple, _Planned] = {}
     for p in planned:
         key = (p.message.channel, p.message.external_id)

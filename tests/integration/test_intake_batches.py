@@ -430,3 +430,31 @@ def test_a_new_customers_name_from_a_later_message_of_the_same_batch_is_kept(mak
     case = client.get(f"/api/v1/cases/{first.case_id}", headers=adviser).get_json()
     assert case["customer"]["name"] == "Matti Virtanen"
     assert _bodies(client, adviser, first.case_id) == ["hei", "terveisin"]
+
+
+def test_an_id_stored_on_another_channel_is_no_replay_in_a_batch(make_app, admin_for):
+    """Idempotency is on (channel, provider id): a batch looks the ids and the channels up as
+    two lists, so an id seen on another channel must not be taken for a replay."""
+    from service.intake import batch
+    from service.intake.logic import IntakeSettings
+    from service.intake.message import InboundMessage, Sender
+    from tests.conftest import Api
+
+    app = make_app()
+    adviser = admin_for(app, "adviser")
+    client = app.test_client()
+    stored = client.post("/api/v1/inbound/messages", headers=Api(app, client).api_key_headers(), json={
+        "channel": "chat", "external_id": "X-7", "from": {"name": "Chat-asiakas"}, "body": "chatissa"}).get_json()
+
+    def message(channel, body):
+        return InboundMessage(channel=channel, external_id="X-7", sender=Sender(phone="+358401000061"),
+                              to="+358501112223", body=body, received_at=utcnow())
+
+    with app.app_context():
+        sms, chat_again = batch.store_plain([message("sms", "tekstiviestinä"), message("chat", "chatissa")],
+                                            actor=None, settings=IntakeSettings(), now=utcnow())
+        db.session.commit()
+
+    assert not sms.duplicate and sms.case_id != stored["case_id"]
+    assert _bodies(client, adviser, sms.case_id) == ["tekstiviestinä"]
+    assert chat_again.duplicate and chat_again.contact_id == stored["contact_id"]

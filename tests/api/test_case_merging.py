@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -180,7 +181,8 @@ def test_statistics_do_not_change_when_cases_are_merged_split_and_unmerged(api, 
     first = sms(api, intake, "040 121 2121", "Yksi")
     sms(api, intake, "040 121 2121", "Kaksi")
     second = sms(api, intake, "040 343 4343", "Kolme")
-    today = datetime.now(timezone.utc).date().isoformat()
+    # The statistics' day is the one of STATS_TIME_ZONE: from 22:00 UTC it is tomorrow's there.
+    today = datetime.now(ZoneInfo(app.config["STATS_TIME_ZONE"])).date().isoformat()
 
     def figures():
         with app.app_context():

@@ -73,8 +73,9 @@ function sessionsPart(box, sessions) {
     try {
       await api.request("DELETE", path);
       if (!signsOut) {
+        // The list first: the notice, which a screen reader announces, then matches the page.
+        await render(box);
         notify(t("account.ended"));
-        render(box);
       }
     } catch (failure) {
       notify(api.problemText(failure), "error");

@@ -274,8 +274,8 @@ def main() -> None:
             done = db.wait_until_stored(before + accepted)
             e2e_spent.append(CpuByRole.since(cpu_before, service_cpu.snapshot()))
             e2e_messages += accepted
-            accepted_flat = accepted
             e2e_rates.append(accepted / (done - started))
+            flat_cpu = _roles(per_message_ms(e2e_spent[-1], accepted))
 
             requests = signed_sms_requests(base, senders[rng.randrange(budget):], budget, next_sid())
             db.settle()
@@ -295,7 +295,7 @@ def main() -> None:
             db.wait_until_stored(before + accepted + probe.sent)
             print(f"  round {turn + 1}: ceiling {ceiling_rate}/s; flat out: webhook "
                   f"{load.summarise(flat[-1:])}, end to end {e2e_rates[-1]:.0f} contacts/s "
-                  f"(CPU ms per message: {_roles(per_message_ms(e2e_spent[-1], accepted_flat))}); paced at {rate:.0f}/s: "
+                  f"(CPU ms per message: {flat_cpu}); paced at {rate:.0f}/s: "
                   f"webhook {load.summarise(paced[-1:])}, visible {_percentiles(probe.latencies)}", flush=True)
 
         ceiling_result = load.summarise(ceilings)

@@ -53,7 +53,9 @@ def test_an_answered_request_loses_whom_it_was_about_when_its_period_ends(client
     assert (purged["type"], purged["status"], purged["received_at"]) == ("erasure", "completed",
                                                                         "2026-11-01T00:00:00+00:00")
     assert purged["completed_at"] and purged["personal_data_deleted_at"]
-    assert "Anna" not in json.dumps(purged) and "4567" not in json.dumps(purged)
+    # Whole values, not fragments: a bare "4567" also turns up in a timestamp's microseconds.
+    remains = json.dumps(purged)
+    assert not [value for value in ("Anna", "040 123 4567", "401234567", "anna@example.fi") if value in remains]
     assert purged["subject"] == {} and purged["details"] is None and purged["answer_reason"] is None
     untouched = client.get(f"/api/v1/privacy/requests/{still_open['id']}", headers=privacy).get_json()
     assert untouched["subject"]["name"] == "Anna Asiakas"

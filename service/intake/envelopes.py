@@ -122,7 +122,9 @@ def landing_engine() -> Engine:
             if "landing_engine" not in extensions:
                 extensions["landing_engine"] = create_engine(
                     db.engine.url, isolation_level="AUTOCOMMIT", hide_parameters=True,
-                    pool_size=current_app.config["DATABASE_POOL_SIZE"], max_overflow=0)
+                    pool_size=current_app.config["DATABASE_POOL_SIZE"], max_overflow=0,
+                    # In autocommit there is no transaction to end when a connection goes back.
+                    pool_reset_on_return=None)
     return extensions["landing_engine"]
 
 

@@ -51,8 +51,10 @@ def create_app(config: dict | None = None, plugins: Iterable[Callable[[Flask], N
             app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(config["DATABASE_URL"])
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         # Threaded web workers (gunicorn.conf.py) would otherwise open up to SQLAlchemy's 15 each.
+        from .config import postgresql_session_options
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**app.config["SQLALCHEMY_ENGINE_OPTIONS"],
-                                                   "pool_size": app.config["DATABASE_POOL_SIZE"], "max_overflow": 0}
+                                                   "pool_size": app.config["DATABASE_POOL_SIZE"], "max_overflow": 0,
+                                                   "connect_args": {"options": postgresql_session_options()}}
     if app.config["LOG_FORMAT"] not in ("text", "json"):
         raise RuntimeError(f"LOG_FORMAT must be text or json, got {app.config['LOG_FORMAT']!r}")
     configure_logging(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])

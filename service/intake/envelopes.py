@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import psycopg as postgresql_psycopg
 
+from ..config import postgresql_session_options
 from ..db_types import utcnow
 from ..extensions import db
 from ..metrics import INTAKE
@@ -124,7 +125,8 @@ def landing_engine() -> Engine:
                     db.engine.url, isolation_level="AUTOCOMMIT", hide_parameters=True,
                     pool_size=current_app.config["DATABASE_POOL_SIZE"], max_overflow=0,
                     # In autocommit there is no transaction to end when a connection goes back.
-                    pool_reset_on_return=None)
+                    pool_reset_on_return=None,
+                    connect_args={"options": postgresql_session_options()})
     return extensions["landing_engine"]
 
 

@@ -302,3 +302,26 @@ def test_a_burst_of_landings_waits_for_the_pools_connections_instead_of_opening_
     assert [row.external_id for row in _waiting(queued_app)] == ["SM" + "b1" * 16]
     for connection in busy:
         connection.close()
+
+
+def test_every_postgresql_session_runs_without_jit_and_keeps_the_operators_pgoptions(monkeypatch):
+    """JIT compiled a search at a million cases for about 55 ms, longer than it ran. An
+    operator's own PGOPTIONS still apply."""
+    from sqlalchemy import text
+
+    from service import create_app
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postgresql"):
+        pytest.skip("JIT is PostgreSQL's")
+    monkeypatch.setenv("PGOPTIONS", "-c statement_timeout=12345")
+    app = create_app({"DATABASE_URL": url, "TESTING": True, "REDIS_URL": None})
+
+    with app.app_context():
+        session = db.session.execute(text("SELECT current_setting('jit'), current_setting('statement_timeout')")).one()
+        with envelopes.landing_engine().connect() as landing:
+            landing_session = landing.execute(text("SELECT current_setting('jit'), current_setting('statement_timeout')")).one()
+        db.session.remove()
+        db.engine.dispose()
+        envelopes.landing_engine().dispose()
+
+    assert tuple(session) == tuple(landing_session) == ("off", "12345ms")

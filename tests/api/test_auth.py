@@ -78,6 +78,21 @@ def test_login__right_password_returns_a_bearer_token_expiring_in_the_future(api
     assert me.get_json()["id"] == official["id"]
 
 
+def test_login__the_token_records_the_logins_moment_and_its_client_cut_to_200_characters_or_none(api, app):
+    official = api.official("adviser")
+    at = datetime.now(timezone.utc) - timedelta(hours=1)  # a moment the clock does not give by itself
+
+    def login(client):
+        with app.app_context():
+            _, token = logic.login(username=official["username"], password=PASSWORD, token_ttl_seconds=3600,
+                                   max_failures=5, lockout_seconds=900, now=at, client=client)
+            return token.created_at, token.client
+
+    assert login(None) == (at, None)
+    assert login("") == (at, None)
+    assert login("Mozilla/5.0 " + "x" * 300) == (at, ("Mozilla/5.0 " + "x" * 300)[:200])
+
+
 def test_login__each_login_gets_its_own_token(api):
     official = api.official("adviser")
     assert _login_ok(api, official["username"]) != _login_ok(api, official["username"])

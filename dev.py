@@ -185,6 +185,9 @@ MUTATION_DOMAINS: dict[str, tuple[list[str], list[str]]] = {
     # The SMS opt-out's rules live with the customer too (customers/logic.py, named by a run).
     "outbox": (["service/outbox/logic.py", "service/outbox/delivery.py", "service/customers/logic.py"],
                ["tests/integration/test_outbox_drain.py", "tests/api/test_sms.py"]),
+    # Sign-in's rules: failed logins counted, the lockout, tokens issued, expired and revoked.
+    "auth": (["service/auth/logic.py"],
+             ["tests/api/test_auth.py", "tests/api/test_sessions.py", "tests/api/test_second_factor.py"]),
     "intake": (["service/intake/batch.py", "service/intake/logic.py"],
                ["tests/api/test_intake.py", "tests/integration/test_intake_batches.py",
                 "tests/api/test_thread_window.py", "tests/api/test_email.py", "tests/api/test_case_merging.py"]),

@@ -90,6 +90,8 @@ def test_intake__is_audited_as_the_api_key(api, client, admin, intake):
 
     assert entry["actor_type"] == "api_key"
     assert entry["actor_role"] == "api_key:intake"
+    (key,) = client.get("/api/v1/api-keys", headers=admin).get_json()["items"]
+    assert entry["actor_id"] == key["id"]  # which key: its scopes alone do not say
     assert entry["details"]["channel"] == "sms"
     assert [e["action"] for e in _entries(client, admin, action="customer.created")] == ["customer.created"]
 

@@ -78,6 +78,21 @@ def test_login__right_password_returns_a_bearer_token_expiring_in_the_future(api
     assert me.get_json()["id"] == official["id"]
 
 
+def test_login__the_token_records_the_logins_moment_and_its_client_cut_to_200_characters_or_none(api, app):
+    official = api.official("adviser")
+    at = datetime.now(timezone.utc) - timedelta(hours=1)  # a moment the clock does not give by itself
+
+    def login(client):
+        with app.app_context():
+            _, token = logic.login(username=official["username"], password=PASSWORD, token_ttl_seconds=3600,
+                                   max_failures=5, lockout_seconds=900, now=at, client=client)
+            return token.created_at, token.client
+
+    assert login(None) == (at, None)
+    assert login("") == (at, None)
+    assert login("Mozilla/5.0 " + "x" * 300) == (at, ("Mozilla/5.0 " + "x" * 300)[:200])
+
+
 def test_login__each_login_gets_its_own_token(api):
     official = api.official("adviser")
     assert _login_ok(api, official["username"]) != _login_ok(api, official["username"])
@@ -229,9 +244,36 @@ def test_lockout__failures_older_than_the_lockout_period_do_not_add_up_with_new_
     for _ in range(DOCUMENTED_MAX_FAILURES - 1):
         wrong(now)
     later = now + DOCUMENTED_LOCKOUT + timedelta(seconds=1)
-    wrong(later)  # the fifth failure, but the first of a new count
+    for _ in range(DOCUMENTED_MAX_FAILURES - 1):
+        wrong(later)  # the first is the fifth failure, but the first of a new count from zero
 
     raw, _ = _logic_login(app, official["username"], PASSWORD, later + timedelta(seconds=1))
+    assert raw
+
+
+def test_lockout__a_failure_one_lockout_period_after_the_last_still_counts_and_after_a_lock_the_count_starts_at_zero(
+        api, app):
+    """The edges: a failure exactly 15 minutes after the previous one is not older than the
+    period, so it adds up; a lock ends exactly 15 minutes after it began, and the failures
+    after it count from zero, as after a success."""
+    official = api.official("adviser")
+    start = datetime.now(timezone.utc)
+
+    def wrong(at):
+        with app.app_context(), pytest.raises(Unauthorized):
+            _logic_login(app, official["username"], "not the password at all", at)
+
+    for _ in range(DOCUMENTED_MAX_FAILURES - 1):
+        wrong(start)
+    locked_at = start + DOCUMENTED_LOCKOUT
+    wrong(locked_at)  # the fifth in a row: locks
+    with app.app_context(), pytest.raises(TooManyRequests):
+        _logic_login(app, official["username"], PASSWORD, locked_at + timedelta(seconds=1))
+
+    unlocked_at = locked_at + DOCUMENTED_LOCKOUT
+    for _ in range(DOCUMENTED_MAX_FAILURES - 1):
+        wrong(unlocked_at)  # the lock is over at its end, and these are the first four of a new count
+    raw, _ = _logic_login(app, official["username"], PASSWORD, unlocked_at + timedelta(seconds=1))
     assert raw
 
 
@@ -260,6 +302,17 @@ def test_logout__revokes_the_token_so_the_next_request_is_401(api, client):
     assert_problem(after, 401, "invalid-token")
     # Only the token that signed out is revoked, not the official's other sessions.
     assert client.get(ME, headers=_bearer(other_session)).status_code == 200
+
+
+def test_logout__is_in_the_audit_log_as_the_official_signing_out(api, client, admin):
+    official = api.official("adviser")
+    token = _login_ok(api, official["username"])
+
+    assert client.delete(TOKEN, headers=_bearer(token)).status_code == 204
+
+    (entry,) = client.get("/api/v1/audit", query_string={"action": "auth.logout"}, headers=admin).get_json()["items"]
+    assert (entry["actor_type"], entry["actor_id"], entry["actor_role"]) == ("official", official["id"], "adviser")
+    assert (entry["object_type"], entry["object_id"]) == ("official", official["id"])
 
 
 def test_logout__twice_is_401_the_second_time(api, client):

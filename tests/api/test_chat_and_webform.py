@@ -1,5 +1,6 @@
 """A whole chat between a customer and an adviser through the API, and the web form."""
 
+import os
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -273,6 +274,41 @@ def test_with_redis_down_the_limit_falls_back_to_the_process_own_count(make_app)
             with pytest.raises(TooManyRequests) as refused:
                 limit_per_client("webform", per_minute=3)
     assert refused.value.headers["Retry-After"] == "40"
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs a real Redis (REDIS_URL)")
+def test_with_redis_two_web_processes_share_one_count_kept_in_redis(make_app):
+    """Two applications stand for two web processes. Their only shared state is Redis, so the
+    second is refused only if the count lives there: the limiter's fallback, a count of each
+    process's own, would let it through."""
+    from redis import Redis
+
+    from service.errors import TooManyRequests
+    from service.ratelimit import limit_per_client
+
+    first, second = make_app(), make_app()
+    assert first.config["REDIS_URL"] == second.config["REDIS_URL"] == os.environ["REDIS_URL"]
+    at = datetime(2026, 6, 1, 9, 0, 20, tzinfo=timezone.utc)
+    key = f"ratelimit:webform:192.0.2.50:{int(at.timestamp()) // 60}"
+    with time_machine.travel(at, tick=False):
+        with first.test_request_context(environ_base={"REMOTE_ADDR": "192.0.2.50"}):
+            for _ in range(3):
+                limit_per_client("webform", per_minute=3)
+        with second.test_request_context(environ_base={"REMOTE_ADDR": "192.0.2.50"}):
+            with pytest.raises(TooManyRequests):
+                limit_per_client("webform", per_minute=3)
+            limit_per_client("webform", per_minute=5)  # the fifth request of the minute, not the first
+            with pytest.raises(TooManyRequests):
+                limit_per_client("webform", per_minute=5)
+
+    conn = Redis.from_url(os.environ["REDIS_URL"])
+    try:
+        assert conn.get(key) == b"6"
+        assert 0 < conn.ttl(key) <= 120  # gone two minutes after it was last counted
+    finally:
+        conn.close()
+    # Neither process kept a count of its own.
+    assert "ratelimit_counts" not in first.extensions and "ratelimit_counts" not in second.extensions
 
 
 def test_an_adviser_limited_to_another_line_cannot_reach_the_chat(client, api, admin):

@@ -258,10 +258,11 @@ def test_the_sweep_finds_due_rows_oldest_first_and_frees_only_rows_a_lost_worker
 
     app = _app(make_app, redis_conn, twilio_http)
     adviser = admin_for(app, "adviser")
-    ids = _replies(app, adviser, sms_case(app, adviser), 5)
+    ids = _replies(app, adviser, sms_case(app, adviser), 6)
     now = utcnow().replace(microsecond=0)
-    lost, accepted, working, later, due = ids
+    lost, accepted, working, later, due, long_lost = ids
     rows = {lost: ("sending", now, None),  # its lease ends this very moment
+            long_lost: ("sending", now - timedelta(seconds=30), None),  # its lease ended before `due` was due
             accepted: ("sending", now - timedelta(minutes=1), "SM" + "a" * 32),  # the provider has it
             working: ("sending", now + timedelta(minutes=1), None),  # still within its lease
             later: ("queued", now + timedelta(minutes=1), None),  # a retry not yet due
@@ -272,8 +273,12 @@ def test_the_sweep_finds_due_rows_oldest_first_and_frees_only_rows_a_lost_worker
                 status=status, next_attempt_at=at, provider_id=provider_id))
         db.session.commit()
 
+        # A freed row is due from the moment it was freed: it does not go before a row already
+        # waiting, however long ago its lease ended.
         assert logic.due_for_delivery(now=now, limit=1) == [due]
-        assert logic.due_for_delivery(now=now) == [due, lost]
-        freed = db.session.get(OutboxMessage, lost)
-        assert (freed.status, freed.next_attempt_at, freed.updated_at) == ("queued", now, now)
+        found = logic.due_for_delivery(now=now)
+        assert found[0] == due and sorted(found[1:]) == sorted([lost, long_lost])
+        for row_id in (lost, long_lost):
+            freed = db.session.get(OutboxMessage, row_id)
+            assert (freed.status, freed.next_attempt_at, freed.updated_at) == ("queued", now, now)
     assert _statuses(app, [accepted, working, later]) == ["sending", "sending", "queued"]

@@ -2,9 +2,11 @@
 second pass), else on fakeredis. Jobs run in a SimpleWorker in this process."""
 
 import os
+from datetime import datetime
 
 import fakeredis
 import pytest
+import time_machine
 from redis import Redis
 from rq import Queue, SimpleWorker
 from rq.cron import CronScheduler
@@ -113,3 +115,28 @@ def test_the_cron_configuration_enqueues_the_periodic_jobs(redis_conn):
     assert sorted(job.func_name for job in jobs) == [
         "service.jobs.delete_provider_copies", "service.jobs.roll_up_statistics", "service.jobs.seal_audit_log",
         "service.jobs.sweep_inbound", "service.jobs.sweep_outbox", "service.jobs.sweep_scans"]
+
+
+def test_the_cron_configuration_enqueues_the_retention_purge_daily_at_0230_local_time(redis_conn):
+    """The purge is what deletes personal data on time (docs/data-protection.md): it is queued
+    at 02:30 of the cron process's local time, every day, and at no other minute."""
+    def local(hour, minute, second=0, day=1):
+        return datetime(2026, 6, day, hour, minute, second).astimezone()  # this machine's zone, as RQ's cron
+
+    with time_machine.travel(local(2, 29, 30), tick=False) as clock:
+        scheduler = CronScheduler(connection=redis_conn)
+        scheduler.load_config_from_file("service.cron")
+        [purge] = [job for job in scheduler.get_jobs() if job.func_name == "service.jobs.purge_expired"]
+        assert (purge.cron, purge.queue_name) == ("30 2 * * *", "default")
+
+        assert "service.jobs.purge_expired" not in {job.func_name for job in scheduler.enqueue_jobs()}
+        clock.move_to(local(2, 29, 59))
+        assert scheduler.enqueue_jobs() == []  # the interval jobs are not due again for a minute
+        clock.move_to(local(2, 30))
+        assert [job.func_name for job in scheduler.enqueue_jobs()] == ["service.jobs.purge_expired"]
+        assert purge.next_enqueue_time == local(2, 30, day=2)  # and again the next day, not before
+        clock.move_to(local(2, 29, 59, day=2))
+        assert "service.jobs.purge_expired" not in {job.func_name for job in scheduler.enqueue_jobs()}
+
+    queued = Queue("default", connection=redis_conn).jobs
+    assert [job.func_name for job in queued].count("service.jobs.purge_expired") == 1

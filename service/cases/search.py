@@ -14,8 +14,8 @@ import logging
 import math
 from typing import Callable, TypeVar
 
-from sqlalchemy import (Text, and_, bindparam, cast, column, func, literal, literal_column, or_, select, table, text,
-                        true, union_all)
+from sqlalchemy import (Text, and_, bindparam, cast, column, func, literal, literal_column, not_, or_, select, table,
+                        text, true, union_all)
 from sqlalchemy.dialects.postgresql import ARRAY, TSQUERY, TSVECTOR
 from sqlalchemy.exc import OperationalError
 
@@ -133,18 +133,6 @@ def _parsed(queries: list[str]) -> tuple[dict[str, float], list[str]]:
     return sizes, list(parsed)
 
 
-def _customers_matching(parsed: list[str], up_to: int) -> list[int]:
-    """How many customers each query matches, counted up to ``up_to`` (reading at most that
-    many rows). Counted, not estimated: for a prefix (``korho:*``) in the customers' index the
-    planner guessed a fixed 2% in the benchmark (1,000 customers where 2,506 matched), its
-    statistics holding too few common words for an estimate of a prefix."""
-    return list(db.session.execute(
-        text("SELECT ARRAY(SELECT (SELECT count(*) FROM (SELECT 1 FROM customer"
-             "                      WHERE search_tsv @@ CAST(q AS tsquery) LIMIT :up_to) c)"
-             "              FROM unnest(:queries) WITH ORDINALITY AS u(q, n) ORDER BY n)")
-        .bindparams(bindparam("queries", parsed, type_=ARRAY(Text)), up_to=up_to)).scalar())
-
-
 def _estimate(parsed: str) -> float:
     """How many texts the planner expects ``parsed`` to match (from the statistics of the index's
     most common words): planning only, nothing is read."""
@@ -174,10 +162,10 @@ def through_the_index(matches: float, total: float) -> bool:
     return matches * matches <= INDEX_FIRST * CANDIDATES * total
 
 
-def customers_through_the_index(found: int, break_even: int) -> bool:
-    """Whether to collect the cases of the ``found`` customers a query matches through the case
-    table's index on customer_id, rather than walk the cases newest first (fewer than
-    ``break_even``, see _postgres_text)."""
+def customers_through_the_index(found, break_even: int):
+    """SQL: whether to collect the cases of the ``found`` customers a query matches (a count,
+    in the statement) through the case table's index on customer_id, rather than walk the cases
+    newest first (fewer than ``break_even``, see _postgres_text)."""
     return found < break_even
 
 
@@ -222,26 +210,33 @@ def _postgres_text(groups):
     # 100,000 cases: 12-15 ms walking 28,000 cases, 35-70 ms reading its 5,012 cases by customer).
     break_even = int(math.sqrt(CANDIDATES * max(cases, 0.0) * CASE_WALKED) / per_customer) + 1
 
-    def customers(query: str, found_customers: int):
-        found = select(Customer.id).where(_CUSTOMER_TSV.op("@@")(_constant(query)))
-        if customers_through_the_index(found_customers, break_even):
-            # Each customer's newest cases (LIMIT keeps it a loop over the customers: as a
-            # join, the planner read every case), then the newest of them all.
-            found = found.subquery("found")
-            theirs = (select(Case.id, Case.customer_id).where(Case.customer_id == found.c.id)
-                      .order_by(Case.id.desc()).limit(CANDIDATES).lateral("theirs"))
-            newest = select(theirs.c.id, theirs.c.customer_id).join_from(found, theirs, true())
-            newest = newest.order_by(theirs.c.id.desc())
-        else:
-            # The cases walked newest first, each looked up in a hash of the customers found.
-            # IS TRUE keeps the IN a filter: as a join, the planner read every case.
-            newest = (select(Case.id, Case.customer_id).where(Case.customer_id.in_(found).is_(True))
-                      .order_by(Case.id.desc()))
-        newest = newest.limit(CANDIDATES).subquery("newest_of_customers")
+    def customers(query: str, n: int):
+        # The customers found, read once (a CTE named twice is materialised) for both their
+        # count and their cases. Counted, not estimated: for a prefix (``korho:*``) the planner
+        # guessed a fixed 2% (1,000 customers where 2,506 matched), its statistics holding too
+        # few common words for an estimate of a prefix. The count chooses the way in the
+        # statement (a one-time filter: the other way is never run), where a statement of its
+        # own read the customers' index once more, 8-12 ms of a surname's search at a million cases.
+        found = select(Customer.id).where(_CUSTOMER_TSV.op("@@")(_constant(query))).cte(f"found_customers_{n}")
+        counted = select(found.c.id).limit(break_even).subquery(f"counted_{n}")
+        # A case table never analysed (a small new one) counts as none: each customer's cases.
+        how_many = select(func.count()).select_from(counted).scalar_subquery() if cases > 0 else literal(0)
+        through_the_index = customers_through_the_index(how_many, break_even)
+        # Each customer's newest cases (LIMIT keeps it a loop over the customers: as a join,
+        # the planner read every case), then the newest of them all.
+        theirs = (select(Case.id, Case.customer_id).where(Case.customer_id == found.c.id)
+                  .order_by(Case.id.desc()).limit(CANDIDATES).lateral(f"theirs_{n}"))
+        by_customer = (select(theirs.c.id, theirs.c.customer_id).join_from(found, theirs, true())
+                       .where(through_the_index).order_by(theirs.c.id.desc()).limit(CANDIDATES))
+        # The cases walked newest first, each looked up in a hash of the customers found.
+        # IS TRUE keeps the IN a filter: as a join, the planner read every case.
+        walked = (select(Case.id, Case.customer_id).where(Case.customer_id.in_(select(found.c.id)).is_(True))
+                  .where(not_(through_the_index)).order_by(Case.id.desc()).limit(CANDIDATES))
+        newest = union_all(by_customer, walked).subquery(f"newest_of_customers_{n}")
         # Each case's customer looked up by id (as a join, the planner read every customer), once
         # (OFFSET 0) for the rank and the flags.
         tsv = select(_CUSTOMER_TSV).where(Customer.id == newest.c.customer_id).scalar_subquery()
-        named = select(newest.c.id.label("case_id"), tsv.label("tsv")).offset(0).subquery("named")
+        named = select(newest.c.id.label("case_id"), tsv.label("tsv")).offset(0).subquery(f"named_{n}")
         return select(named.c.case_id, *ranked(named.c))
 
     # Texts holding any word: at most as many as all the words' matches together (and the text
@@ -253,12 +248,8 @@ def _postgres_text(groups):
     queries = [(parsed[len(words)], sum(estimates))]
     if len(words) > 1:
         queries.append((parsed[len(words) + 1], min(estimates)))
-    # Counted once the case table has been analysed (None: not counted, a small new table).
-    found_customers = (_customers_matching([query for query, _ in queries], break_even) if cases > 0
-                       else [None] * len(queries))
-    # A query no customer matches (most words of a message) leaves the customers' part out.
-    parts = [part for (query, matches), count in zip(queries, found_customers)
-             for part in (candidates(query, matches), *([customers(query, count or 0)] if count != 0 else []))]
+    parts = [part for n, (query, matches) in enumerate(queries)
+             for part in (candidates(query, matches), customers(query, n))]
     hits = union_all(*parts).subquery("hits") if len(parts) > 1 else parts[0].subquery("hits")
     return (select(hits.c.case_id, func.max(hits.c.rank).label("rank"))
             .group_by(hits.c.case_id)

@@ -11,7 +11,7 @@ worked on, cost about ten table rows read for each one listed (537 buffers for p
 cases, against 28 for the every-channel list). As trailing keys they do not change the order
 the index is walked in; an equality on them (one status, one channel, one line) becomes an
 index condition, checked on the index entry. A list of two or more values (status new and open,
-an adviser of several lines) is still checked on the row before PostgreSQL 17, which keeps the
+an adviser of several lines) is still checked on the row on PostgreSQL 15, which keeps the
 order, as before.
 """
 from alembic import op

@@ -65,16 +65,20 @@ def without_search_index_upkeep(app) -> int:
     return len(found)
 
 
-def bearer(app, role: str) -> dict:
+def bearer(app, role: str, *, service_line_ids: tuple[int, ...] = ()) -> dict:
+    """The headers of an official of ``role``, a member of ``service_line_ids`` (an adviser of
+    some lines sees only their cases; of none, every line's)."""
     from service.auth.models import Official
     from service.auth.officials import create_official
     from service.extensions import db
 
+    username = f"bench-{role}" + "".join(f"-{line}" for line in service_line_ids)
     with app.app_context():
-        if db.session.query(Official.id).filter_by(username=f"bench-{role}").first() is None:
-            create_official(actor=None, data={"username": f"bench-{role}", "password": "bench-password-123",
-                                              "role": role, "name": f"Bench {role}"})
-    response = app.test_client().post("/api/v1/auth/token", json={"username": f"bench-{role}",
+        if db.session.query(Official.id).filter_by(username=username).first() is None:
+            create_official(actor=None, data={"username": username, "password": "bench-password-123",
+                                              "role": role, "name": f"Bench {role}",
+                                              "service_line_ids": list(service_line_ids)})
+    response = app.test_client().post("/api/v1/auth/token", json={"username": username,
                                                                   "password": "bench-password-123"})
     return {"Authorization": "Bearer " + response.get_json()["access_token"]}
 

@@ -1,5 +1,6 @@
-"""Agent queue benchmark: the adviser's case list (newest first, and by what is due next), the
-breached cases, and a long case, with a million cases and five million contacts in PostgreSQL.
+"""Agent queue benchmark: the adviser's case list (newest first, and by what is due next, of every
+line and of one), the breached cases, and a long case, with a million cases on four lines and
+five million contacts in PostgreSQL.
 
     .venv/bin/python -m bench.queue                    # 1,000,000 cases, 5,000,000 contacts
     .venv/bin/python -m bench.queue --cases 100000     # a quick run
@@ -24,16 +25,17 @@ SEED_CUSTOMERS = text("""
 INSERT INTO customer (name, phone, language, created_at, updated_at)
 SELECT 'Asiakas ' || n, '+3584' || lpad(n::text, 8, '0'), 'fi', now(), now() FROM generate_series(1, :n) n
 """)
-# 10% of cases still being worked on (new or open), the rest closed; five channels. The cases
-# being worked on have running service clocks, due from two days ago (breached) to eight days
-# ahead; new ones still wait for their first response.
+# 10% of cases still being worked on (new or open), the rest closed; five channels, four lines
+# (each independent of the status and channel). The cases being worked on have running service
+# clocks, due from two days ago (breached) to eight days ahead; new ones still wait for their
+# first response.
 SEED_CASES = text("""
 INSERT INTO "case" (reference, service_line_id, customer_id, channel, status, subject, language,
                     created_at, updated_at, last_activity_at, closed_at,
                     first_response_due_at, resolution_due_at, next_due_at, clock_since,
                     first_response_left_seconds, resolution_left_seconds,
                     first_response_target_seconds, resolution_target_seconds, resolution_started_at)
-SELECT '2026-B' || n, :line, 1 + (n % :customers),
+SELECT '2026-B' || n, (CAST(:lines AS integer[]))[1 + (n / 50) % 4], 1 + (n % :customers),
        (ARRAY['email','sms','chat','phone','webform'])[1 + (n / 10) % 5],
        CASE WHEN n % 10 = 0 THEN 'open' WHEN n % 10 = 1 THEN 'new' ELSE 'closed' END,
        'Asia ' || n, 'fi', t, t, t, CASE WHEN n % 10 > 1 THEN t + interval '2 days' END,
@@ -57,20 +59,25 @@ WHERE c.id BETWEEN :first AND :last
 """)
 
 
+# The line-member adviser of the benchmark works on the second.
+LINES = ("Neuvonta", "Verotus", "Rakennusvalvonta", "Sosiaalipalvelut")
+
+
 def seed(app, cases: int, contacts_per_case: int, chunk: int = 200_000) -> int:
     from service.extensions import db
     from service.lines.models import ServiceLine
 
     with app.app_context():
-        line = ServiceLine(name="Neuvonta", is_default=True)
-        db.session.add(line)
+        lines = [ServiceLine(name=name, is_default=name == LINES[0]) for name in LINES]
+        db.session.add_all(lines)
         db.session.commit()
+        line_ids = [line.id for line in lines]
         customers = max(1, cases // 2)
         db.session.execute(SEED_CUSTOMERS, {"n": customers})
         db.session.commit()
         for first in range(1, cases + 1, chunk):
             last = min(cases, first + chunk - 1)
-            db.session.execute(SEED_CASES, {"first": first, "last": last, "line": line.id, "customers": customers})
+            db.session.execute(SEED_CASES, {"first": first, "last": last, "lines": line_ids, "customers": customers})
             db.session.commit()
             print(f"  seeded {last:,}/{cases:,} cases", flush=True)
         low, high = db.session.execute(text('SELECT min(id), max(id) FROM "case"')).one()
@@ -95,20 +102,38 @@ def seed(app, cases: int, contacts_per_case: int, chunk: int = 200_000) -> int:
 
 
 def list_requests() -> dict:
-    """The case lists timed, each with who asks (its role) and its query."""
+    """The case lists timed, each with who asks (its role; "line adviser": an adviser of the
+    second line, who sees its cases only) and its query. The lists sorted by due time are timed
+    on the same page."""
     return {
         "case list: open, sms, newest first, page 2": ("adviser", {"status": "open", "channel": "sms",
                                                                    "sort": "-created_at", "page": 2}),
         "case list: open, sms, due first, page 2": ("adviser", {"status": "open", "channel": "sms", "sort": "due",
                                                                 "page": 2}),
-        "case list: new and open, every channel, due first": ("adviser", {"status": ["new", "open"], "sort": "due"}),
+        "case list: new and open, every channel, due first, page 2": ("adviser", {"status": ["new", "open"],
+                                                                                  "sort": "due", "page": 2}),
+        "case list: new and open, own line, due first, page 2 (line adviser)": (
+            "line adviser", {"status": ["new", "open"], "sort": "due", "page": 2}),
         "case list: breached, due first (supervisor)": ("supervisor", {"breached": "true", "sort": "due"}),
     }
 
 
+def queue_roles(app) -> dict:
+    """The headers of each role list_requests names."""
+    from service.extensions import db
+    from service.lines.models import ServiceLine
+
+    with app.app_context():
+        line = db.session.query(ServiceLine.id).filter_by(name=LINES[1]).scalar()
+    if line is None:
+        raise SystemExit(f"no line {LINES[1]!r}: the database was seeded on one line; seed it again")
+    return {"adviser": bearer(app, "adviser"), "supervisor": bearer(app, "supervisor"),
+            "line adviser": bearer(app, "adviser", service_line_ids=(line,))}
+
+
 def measure(app, long_case: int, runs: int) -> dict:
     client = app.test_client()
-    roles = {"adviser": bearer(app, "adviser"), "supervisor": bearer(app, "supervisor")}
+    roles = queue_roles(app)
     requests = {label: (roles[role], params) for label, (role, params) in list_requests().items()}
     requests["a case with 50 contacts"] = (roles["adviser"], None)
     results = {}

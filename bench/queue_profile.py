@@ -21,8 +21,8 @@ import time
 
 from sqlalchemy import event
 
-from bench.common import bearer, database_url, migrated_app
-from bench.queue import list_requests
+from bench.common import database_url, migrated_app
+from bench.queue import list_requests, queue_roles
 
 
 def main() -> None:
@@ -34,7 +34,7 @@ def main() -> None:
 
     app = migrated_app(database_url())
     client = app.test_client()
-    roles = {"adviser": bearer(app, "adviser"), "supervisor": bearer(app, "supervisor")}
+    roles = queue_roles(app)
     from service.extensions import db
 
     sent: list[list] = []  # [statement, parameters, seconds] of the request being timed

@@ -135,7 +135,9 @@ class Case(db.Model):
         # whatever the filters), and the breached and due-soon counts. Not partial on a due
         # time: the queue lists the cases without a running clock too, last, and such an index
         # could not serve that order; merged cases, which no list or count shows, are left out.
-        Index("ix_case_next_due", "next_due_at", "id",
+        # Status, channel and line trail the order: a filter on one of each is checked on the
+        # index entry, so the cases a page skips (nine in ten for open SMS) cost no table row.
+        Index("ix_case_next_due", "next_due_at", "id", "status", "channel", "service_line_id",
               postgresql_where=text("merged_into_id IS NULL"), sqlite_where=text("merged_into_id IS NULL")),
         # Looked up only by a value (the purge's closed cases past their date; the cases merged
         # into one), so an open, unmerged case, as every case intake writes is, has no entry:

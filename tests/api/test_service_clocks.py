@@ -68,6 +68,12 @@ class Desk:
         result = ok(self.api.inbound(self.intake, channel="sms", to=LINE_PHONE, **{"from": {"phone": phone}}), 201)
         return self.case(result["case_id"]) | {"phone": phone}
 
+    def email(self, address: str | None = None) -> dict:
+        address = address or f"asiakas{next(_numbers)}@example.fi"
+        result = ok(self.api.inbound(self.intake, channel="email", to=LINE_EMAIL, subject="Kysymys",
+                                     **{"from": {"email": address}}), 201)
+        return self.case(result["case_id"]) | {"email": address}
+
     def case(self, case_id: int) -> dict:
         return ok(self.client.get(f"{CASES}/{case_id}", headers=self.adviser))
 
@@ -628,21 +634,26 @@ def test_targets_take_one_row_per_channel_and_a_renamed_calendar_keeps_its_close
 def test_statistics_count_the_targets_met_and_working_times_anonymously_and_survive_the_purge(desk):
     from service.jobs import roll_up_statistics
 
-    desk.targets({"channel": "sms", "first_response_minutes": 60, "resolution_days": 1})
+    desk.targets({"channel": "sms", "first_response_minutes": 60, "resolution_days": 1},
+                 {"channel": "email", "first_response_minutes": 120, "resolution_days": 1})
     desk.at(local("2026-11-23 09:00"))  # Monday
     cases = [desk.sms() for _ in range(13)]
+    emails = [desk.email() for _ in range(5)]
     desk.at(local("2026-11-23 09:30"))
-    for case in cases[:7]:
+    for case in cases[:7] + emails:
         desk.note(case["id"])  # within the hour: 30 working minutes
     desk.at(local("2026-11-24 08:30"))
     for case in cases[7:12]:
         desk.note(case["id"])  # late: Monday 09-16 and Tuesday 08-08:30
-    for case in cases[:6]:
+    for case in cases[:6] + emails:
         desk.close(case["id"])  # within the working day, due Tuesday 09:00
     desk.at(local("2026-11-25 10:00"))
     desk.note(cases[12]["id"])  # one more late answer, alone on its day
-    for case in cases[6:]:
+    for case in cases[6:10]:
         desk.close(case["id"])  # late: 7 + 8 + 2 working hours
+    desk.at(local("2026-11-25 15:00"))
+    for case in cases[10:]:
+        desk.close(case["id"])  # later still: 7 + 8 + 7 working hours
     with desk.app.app_context():
         roll_up_statistics()
 
@@ -650,15 +661,18 @@ def test_statistics_count_the_targets_met_and_working_times_anonymously_and_surv
     response = desk.client.get("/api/v1/stats/cases", query_string=window, headers=desk.supervisor)
     body = ok(response)
     total = body["total"]
-    assert (total["first_response_target_met"], total["first_response_target_missed"]) == (7, 6)
-    assert total["first_response_target_share"] == pytest.approx(0.538)
-    assert (total["resolution_target_met"], total["resolution_target_missed"]) == (6, 7)
-    assert total["resolution_target_share"] == pytest.approx(0.462)
+    assert (total["first_response_target_met"], total["first_response_target_missed"]) == (12, 6)
+    assert total["first_response_target_share"] == pytest.approx(0.667)
+    assert (total["resolution_target_met"], total["resolution_target_missed"]) == (11, 7)
+    assert total["resolution_target_share"] == pytest.approx(0.611)
+    # First responses: twelve of 30 minutes, five of 7.5 hours, one of 17.
     assert total["first_response_working_seconds_median"] == pytest.approx(1800, rel=0.01)
     assert total["first_response_working_seconds_p90"] == pytest.approx(7.5 * 3600, rel=0.01)
-    assert total["resolution_working_seconds_median"] == pytest.approx(17 * 3600, rel=0.01)
+    # Resolutions: eleven of 7.5 working hours, four of 17 and three of 22.
+    assert total["resolution_working_seconds_median"] == pytest.approx(7.5 * 3600, rel=0.01)
+    assert total["resolution_working_seconds_p90"] == pytest.approx(22 * 3600, rel=0.01)
     days = {row["period"]: row for row in body["rows"]}
-    assert days["2026-11-23"]["first_response_target_met"] == 7
+    assert days["2026-11-23"]["first_response_target_met"] == 12
     assert days["2026-11-24"]["first_response_target_missed"] == 5
     # Wednesday's one late answer is fewer than the threshold of five: hidden, and so is the
     # share it would be read back from.
@@ -667,8 +681,28 @@ def test_statistics_count_the_targets_met_and_working_times_anonymously_and_surv
     assert {"first_response_target_missed", "first_response_target_share"} <= set(wednesday["suppressed"])
     text = response.get_data(as_text=True)
     assert not any(case["reference"] in text or case["phone"].replace(" ", "")[1:] in text for case in cases)
+    assert not any(case["reference"] in text or case["email"] in text for case in emails)
+
+    # Per channel, over the week: each channel's own targets and times, not the line's mix.
+    by_channel = {"from": "2026-11-23", "to": "2026-11-26", "group_by": "channel", "interval": "week"}
+    channels = {row["channel"]: row for row in ok(desk.client.get(
+        "/api/v1/stats/cases", query_string=by_channel, headers=desk.supervisor))["rows"]}
+    assert set(channels) == {"sms", "email"}
+    sms, email = channels["sms"], channels["email"]
+    assert (sms["first_response_target_met"], sms["first_response_target_missed"]) == (7, 6)
+    assert (sms["resolution_target_met"], sms["resolution_target_missed"]) == (6, 7)
+    assert sms["resolution_target_share"] == pytest.approx(0.462)
+    assert sms["first_response_working_seconds_p90"] == pytest.approx(7.5 * 3600, rel=0.01)
+    assert sms["resolution_working_seconds_median"] == pytest.approx(17 * 3600, rel=0.01)
+    assert sms["resolution_working_seconds_p90"] == pytest.approx(22 * 3600, rel=0.01)
+    assert (email["first_response_target_met"], email["first_response_target_missed"]) == (5, 0)
+    assert (email["resolution_target_met"], email["resolution_target_missed"]) == (5, 0)
+    assert email["resolution_target_share"] == pytest.approx(1.0)
+    assert email["first_response_working_seconds_p90"] == pytest.approx(1800, rel=0.01)
+    assert email["resolution_working_seconds_median"] == pytest.approx(7.5 * 3600, rel=0.01)
+    assert email["resolution_working_seconds_p90"] == pytest.approx(7.5 * 3600, rel=0.01)
 
     purged = desk.app.test_cli_runner().invoke(args=["retention", "purge", "--as-of", "2028-01-01T00:00:00Z"])
-    assert "deleted 13 cases" in purged.output, purged.output
+    assert "deleted 18 cases" in purged.output, purged.output
     after = ok(desk.client.get("/api/v1/stats/cases", query_string=window, headers=desk.supervisor))
     assert after == body

@@ -334,7 +334,8 @@ def _short_time(value: str) -> str:
     return f"{local:%d/%m/%Y}, {local:%H:%M:%S}"
 
 
-def test_the_queue_marks_what_is_due_soon_and_orders_by_what_is_due_next(make_app, admin_for, browser, serve, api):
+def test_the_queue_marks_what_is_due_soon_and_past_due_and_orders_by_what_is_due_next(make_app, admin_for, browser,
+                                                                                    serve, api):
     app = make_app()
     server = serve(app)
     client = app.test_client()
@@ -353,20 +354,29 @@ def test_the_queue_marks_what_is_due_soon_and_orders_by_what_is_due_next(make_ap
     email = api.inbound(intake, channel="email", to="neuvonta@example.fi", **{"from": {"email": "a@example.fi"}},
                         subject="Kysymys").get_json()
     sms = api.inbound(intake, channel="sms", to="+358 9 310 1234").get_json()
+    late = api.inbound(intake, channel="sms", to="+358 9 310 1234", **{"from": {"phone": "040 765 4321"}}).get_json()
+    with app.app_context():
+        from service.cases.models import Case
+
+        # Its 30 minutes ran out ten minutes ago: the due time is moved back rather than waited out.
+        case = db.session.get(Case, late["case_id"])
+        case.first_response_due_at = case.next_due_at = case.first_response_due_at - timedelta(minutes=40)
+        db.session.commit()
 
     console = Console(browser, server.url).open()
     console.sign_in(adviser.username)
-    console.wait_for_text("#queue-others", sms["case_reference"])
+    console.wait_for_text("#queue-others", late["case_reference"])
     console.select("#filter-sort", "due")
 
     def queue():
-        return [(row.find_element("css selector", "a").text, "Due soon" in row.text)
+        return [(row.find_element("css selector", "a").text,
+                 [mark for mark in ("Past due", "Due soon") if mark in row.text])
                 for row in console.all("#queue-others tbody tr")]
-    # "Due soon" is on the page before the re-sorted list replaces the old one: wait for the order.
-    console.wait_until_shown(queue, [(sms["case_reference"], True), (email["case_reference"], False)],
-                             "the queue sorted by what is due next")
+    # The marks are on the page before the re-sorted list replaces the old one: wait for the order.
+    console.wait_until_shown(queue, [(late["case_reference"], ["Past due"]), (sms["case_reference"], ["Due soon"]),
+                                     (email["case_reference"], [])], "the queue sorted by what is due next")
     console.click("#filter-breached")
-    console.wait_for_text("#queue-others", "No cases here")
+    console.wait_until_shown(queue, [(late["case_reference"], ["Past due"])], "the queue of past due cases")
 
 
 def test_each_file_shows_its_scan_state_and_only_clean_files_can_be_downloaded(make_app, admin_for, browser, serve,

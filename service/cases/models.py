@@ -124,7 +124,9 @@ class Case(db.Model):
         Index("ix_case_created_at", "created_at"),
         Index("ix_case_updated_at", "updated_at"),
         Index("ix_case_channel_created", "channel", "created_at"),
-        Index("ix_case_line_status", "service_line_id", "status"),
+        # An adviser's lines: their list and its count, the count from the index alone (channel
+        # and merged_into_id are keys so that it need not read each case's row).
+        Index("ix_case_line_status", "service_line_id", "status", "channel", "merged_into_id"),
         Index("ix_case_assignee_status", "assignee_id", "status"),
         Index("ix_case_language", "language"),
         # The purge's look for cases left open past their line's period.

@@ -39,6 +39,12 @@ def _login_ok(api, username: str, password: str = PASSWORD) -> str:
     return response.get_json()["access_token"]
 
 
+def _fail_login(app, username: str, at: datetime) -> None:
+    """One wrong password at ``at``, refused as such (not as a lockout)."""
+    with app.app_context(), pytest.raises(Unauthorized):
+        _logic_login(app, username, "not the password at all", at)
+
+
 def _logic_login(app, username: str, password: str, now: datetime):
     config = app.config
     with app.app_context():
@@ -237,15 +243,12 @@ def test_lockout__failures_older_than_the_lockout_period_do_not_add_up_with_new_
     official = api.official("adviser")
     now = datetime.now(timezone.utc)
 
-    def wrong(at):
-        with app.app_context(), pytest.raises(Unauthorized):
-            _logic_login(app, official["username"], "not the password at all", at)
-
     for _ in range(DOCUMENTED_MAX_FAILURES - 1):
-        wrong(now)
+        _fail_login(app, official["username"], now)
     later = now + DOCUMENTED_LOCKOUT + timedelta(seconds=1)
     for _ in range(DOCUMENTED_MAX_FAILURES - 1):
-        wrong(later)  # the first is the fifth failure, but the first of a new count from zero
+        # The first is the fifth failure, but the first of a new count from zero.
+        _fail_login(app, official["username"], later)
 
     raw, _ = _logic_login(app, official["username"], PASSWORD, later + timedelta(seconds=1))
     assert raw
@@ -259,20 +262,17 @@ def test_lockout__a_failure_one_lockout_period_after_the_last_still_counts_and_a
     official = api.official("adviser")
     start = datetime.now(timezone.utc)
 
-    def wrong(at):
-        with app.app_context(), pytest.raises(Unauthorized):
-            _logic_login(app, official["username"], "not the password at all", at)
-
     for _ in range(DOCUMENTED_MAX_FAILURES - 1):
-        wrong(start)
+        _fail_login(app, official["username"], start)
     locked_at = start + DOCUMENTED_LOCKOUT
-    wrong(locked_at)  # the fifth in a row: locks
+    _fail_login(app, official["username"], locked_at)  # the fifth in a row: locks
     with app.app_context(), pytest.raises(TooManyRequests):
         _logic_login(app, official["username"], PASSWORD, locked_at + timedelta(seconds=1))
 
     unlocked_at = locked_at + DOCUMENTED_LOCKOUT
     for _ in range(DOCUMENTED_MAX_FAILURES - 1):
-        wrong(unlocked_at)  # the lock is over at its end, and these are the first four of a new count
+        # The lock is over at its end, and these are the first four of a new count.
+        _fail_login(app, official["username"], unlocked_at)
     raw, _ = _logic_login(app, official["username"], PASSWORD, unlocked_at + timedelta(seconds=1))
     assert raw
 

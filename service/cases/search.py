@@ -218,9 +218,9 @@ def _postgres_text(groups):
         # statement (a one-time filter: the other way is never run), where a statement of its
         # own read the customers' index once more, 8-12 ms of a surname's search at a million cases.
         found = select(Customer.id).where(_CUSTOMER_TSV.op("@@")(_constant(query))).cte(f"found_customers_{n}")
-        counted = select(found.c.id).limit(break_even).subquery(f"counted_{n}")
         # A case table never analysed (a small new one) counts as none: each customer's cases.
-        how_many = select(func.count()).select_from(counted).scalar_subquery() if cases > 0 else literal(0)
+        how_many = (select(func.count()).select_from(select(found.c.id).limit(break_even).subquery(f"counted_{n}"))
+                    .scalar_subquery() if cases > 0 else literal(0))
         through_the_index = customers_through_the_index(how_many, break_even)
         # Each customer's newest cases (LIMIT keeps it a loop over the customers: as a join,
         # the planner read every case), then the newest of them all.

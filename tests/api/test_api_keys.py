@@ -172,3 +172,13 @@ def test_only_an_admin_manages_keys(api, client, admin, role):
     assert_problem(client.get(KEYS, headers=headers), 403, "forbidden")
     assert_problem(client.delete(f"{KEYS}/{created['id']}", headers=headers), 403, "forbidden")
     assert api.inbound(_key_headers(created)).status_code == 201
+
+
+def test_creating_and_revoking_a_key_are_audited_on_that_key(client, admin):
+    created = _created(client, admin)
+    assert client.delete(f"{KEYS}/{created['id']}", headers=admin).status_code == 204
+
+    entries = client.get("/api/v1/audit", query_string={"object_id": created["id"], "page_size": 100},
+                         headers=admin).get_json()["items"]
+    on_the_key = sorted(e["action"] for e in entries if e["object_type"] == "api_key")
+    assert on_the_key == ["api_key.created", "api_key.revoked"]

@@ -480,3 +480,34 @@ def test_api_key_use_is_recorded_within_the_hour(api, client, admin):
 
     listed = client.get("/api/v1/api-keys", headers=admin).get_json()["items"]
     assert next(k for k in listed if k["id"] == key["id"])["last_used_at"] is not None
+
+
+def test_login__a_lock_set_while_the_password_was_checked_refuses_it_for_the_time_the_lock_has_left(api, monkeypatch):
+    """Another request's wrong password locks the username while this one's right password is
+    hashed (no transaction is held meanwhile): the answer is the lockout's, with its time left."""
+    official = api.official("adviser")
+    checked = logic._password_matches
+
+    def while_hashing(stored_hash, password):
+        now = datetime.now(timezone.utc)
+        db.session.add(LoginThrottle(username=official["username"], client_address=TEST_CLIENT_ADDRESS,
+                                     failures=0, last_failure_at=now, locked_until=now + DOCUMENTED_LOCKOUT))
+        db.session.commit()
+        return checked(stored_hash, password)
+
+    monkeypatch.setattr(logic, "_password_matches", while_hashing)
+    response = api.login(official["username"])
+
+    assert_problem(response, 429, "too-many-requests")
+    retry_after = int(response.headers["Retry-After"])
+    assert DOCUMENTED_LOCKOUT.total_seconds() - 60 < retry_after <= DOCUMENTED_LOCKOUT.total_seconds() + 1
+
+
+def test_me__an_inspector_is_told_the_lines_they_are_on_not_every_line(api, client, admin):
+    """None would mean every line: an inspector sees only the lines they are on."""
+    lines = [client.post("/api/v1/service-lines", headers=admin, json={"name": name}).get_json()["id"]
+             for name in ("Passit", "Luvat")]
+    official = api.official("inspector", service_line_ids=lines[:1])
+    token = _login_ok(api, official["username"])
+
+    assert client.get(ME, headers=_bearer(token)).get_json()["service_line_ids"] == lines[:1]

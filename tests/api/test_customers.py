@@ -212,3 +212,29 @@ def test_patch_customer__invalid_detail_is_422_and_nothing_changes(client, advis
 
 def test_patch_customer__missing_is_404_problem(client, adviser):
     assert_problem(client.patch(f"{CUSTOMERS}/999999", json={"name": "X"}, headers=adviser), 404, "not-found")
+
+
+def test_search_customers__a_local_number_is_read_in_the_deployments_own_region(make_app, admin_for):
+    from tests.conftest import Api
+
+    app = make_app(DEFAULT_PHONE_REGION="SE")
+    client = app.test_client()
+    admin, api = admin_for(app, "admin"), Api(app, client)
+    ok(api.inbound(api.api_key_headers(), **{"from": {"phone": "070 123 45 67"}}), 201)
+
+    page = search(client, admin, phone="070 123 45 67")
+
+    assert [c["phone"] for c in page["items"]] == ["+46701234567"]
+
+
+def test_a_search_is_audited_on_customers_and_a_correction_once_as_a_correction(client, adviser, admin, matti):
+    """The correction reads the customer to change it: that read is the correction's own entry,
+    not a second one saying the adviser looked at the customer."""
+    search(client, adviser, phone="040 123 4567")
+    ok(client.patch(f"{CUSTOMERS}/{matti['id']}", headers=adviser, json={"name": "Matti M."}))
+
+    audit = ok(client.get("/api/v1/audit", query_string={"page_size": 100}, headers=admin))["items"]
+    (listed,) = [e for e in audit if e["action"] == "customer.listed"]
+    assert listed["object_type"] == "customer"
+    assert [e["action"] for e in audit if e["object_id"] == matti["id"] and e["object_type"] == "customer"
+            and e["action"] in ("customer.read", "customer.updated")] == ["customer.updated", "customer.updated"]

@@ -623,3 +623,18 @@ def test_a_server_certificate_this_machine_does_not_trust_gets_no_password_and_n
 
     assert delivery["status"] == "queued"  # tried again later, perhaps with the certificate fixed
     assert inbox.envelopes == [] and accounts.attempts == []
+
+
+def test_a_reply_subject_that_already_carries_the_cases_tag_is_not_tagged_twice(smtp_app, smtpd, admin_for):
+    _, inbox = smtpd
+    client = smtp_app.test_client()
+    adviser = admin_for(smtp_app, "adviser")
+    first = _post(client, _eml("plain_utf8_qp.eml")).get_json()
+    subject = f"Päätös [#{first['case_reference']}] liitteineen"
+
+    reply = client.post(f"/api/v1/cases/{first['case_id']}/replies", headers=adviser,
+                        json={"channel": "email", "subject": subject, "body": "Päätös on valmis."})
+
+    assert reply.status_code == 201, reply.get_json()
+    (envelope,) = inbox.envelopes
+    assert BytesParser(policy=policy.default).parsebytes(envelope.content)["Subject"] == subject

@@ -624,3 +624,29 @@ def test_post_message__a_replay_of_a_later_message_on_a_case_answers_with_that_m
 
     assert again.status_code == 200
     assert again.get_json() == {**second.get_json(), "created_case": False}
+
+
+def test_post_call__has_the_moment_it_started_and_none_of_being_received(client, intake, admin):
+    """A call is not received like a message: its time is when it started."""
+    response = client.post("/api/v1/inbound/calls", headers=intake, json={
+        "external_id": "call-started-1", "from": {"phone": "040 999 7788"}, "started_at": "2026-03-02T08:00:00Z"})
+
+    assert response.status_code == 201, response.get_json()
+    (contact,) = case_detail(client, admin, response.get_json()["case_id"])["contacts"]
+    assert (contact["received_at"], contact["started_at"], contact["occurred_at"]) == (
+        None, "2026-03-02T08:00:00+00:00", "2026-03-02T08:00:00+00:00")
+
+
+def test_post_message__with_a_file_a_new_customer_has_the_messages_language_and_the_receipt_is_audited(
+        api, client, intake, admin):
+    """A message with a file goes the slower way, through the customer's lookup one at a time."""
+    response = api.inbound(intake, language="sv", **{"from": {"phone": "040 999 7789"}}, attachments=[
+        {"filename": "liite.pdf", "content_type": "application/pdf", "content_base64": base64.b64encode(PDF).decode()}])
+
+    assert response.status_code == 201, response.get_json()
+    case = case_detail(client, admin, response.get_json()["case_id"])
+    customer = client.get(f"/api/v1/customers/{case['customer']['id']}", headers=admin).get_json()
+    assert customer["language"] == "sv"
+    (entry,) = client.get("/api/v1/audit", query_string={"action": "contact.received", "object_id": case["id"]},
+                          headers=admin).get_json()["items"]
+    assert entry["details"] == {"contact_id": case["contacts"][0]["id"], "channel": "sms"}

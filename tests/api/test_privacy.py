@@ -334,6 +334,7 @@ def test_the_export_holds_every_personal_field_and_the_archive_the_files_themsel
     assert sms_case["register"] and sms_case["language"]
     (attachment,) = sms_case["attachments"]
     assert "/" not in attachment["file_in_archive"].removeprefix("files/")
+    assert document["recordings_whose_case_has_ended"] == []  # the recording's case still holds it
     chatter = by_email["anna@example.fi"]
     (chat_case,) = chatter["cases"]
     assert [m["body"] for m in chat_case["chats"][0]["messages"]] == ["Chatissa kysyn"]
@@ -515,3 +516,63 @@ def test_the_export_follows_the_persons_merged_case_to_its_survivor_and_no_one_e
     assert [case["id"] for case in person["cases"]] == [theirs, survivor]
     assert person["cases"][0]["merged_into_case_id"] == survivor
     assert "Passini" in [contact["body"] for contact in person["cases"][1]["contacts"]]
+
+
+def test_a_withheld_attachment_is_named_not_given_and_the_export_is_audited_with_what_was_withheld(
+        client, intake, adviser, admin, privacy):
+    case_id, _, _ = _history(client, intake, adviser, admin)
+    (attachment,) = client.get(f"/api/v1/cases/{case_id}", headers=admin).get_json()["attachments"]
+    request = _register(client, privacy)
+    client.post(f"/api/v1/privacy/requests/{request['id']}/withhold", headers=privacy, json={
+        "item_type": "attachment", "item_id": attachment["id"], "reason": "Kolmannen osapuolen tietoja"})
+
+    document = client.get(f"/api/v1/privacy/requests/{request['id']}/export", headers=privacy).get_json()
+
+    assert document["request"]["id"] == request["id"]
+    (case,) = document["people"][0]["cases"]
+    assert case["attachments"] == [{"withheld": True, "type": "attachment", "id": attachment["id"],
+                                    "reason": "Kolmannen osapuolen tietoja"}]
+    (entry,) = client.get("/api/v1/audit?action=privacy.exported", headers=admin).get_json()["items"]
+    assert entry["details"] == {"customers": 1, "files": 0, "withheld": 1}
+
+
+def test_the_export_says_when_the_person_opted_out_of_sms(client, privacy):
+    from tests.twilio_fakes import inbound_sms, twilio_post
+
+    twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "6" * 32))
+    twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "7" * 32, body="STOP"))
+    request = _register(client, privacy)
+
+    document = client.get(f"/api/v1/privacy/requests/{request['id']}/export", headers=privacy).get_json()
+
+    (person,) = document["people"]
+    assert person["customer"]["sms_opted_out_at"]
+
+
+def test_recordings_whose_case_has_ended_are_listed_by_when_made_from_the_windows_first_moment(
+        app, api, client, runner, admin, privacy):
+    """The later call was recorded first (a switchboard's report can arrive late): the list is
+    in the order the calls were made, and a window starting at a recording's moment has it."""
+    from service.extensions import db
+    from service.recordings.models import Recording
+    from tests.api.test_retention_clocks import _later, _line, _purge, _recorded_call
+
+    _line(client, admin, "Väestötiedot", "+358 9 8888 8888", case_retention_days=30,
+          recording_policy="all", recording_retention_days=365)
+    _recorded_call(client, "5", to="+358988888888")
+    _recorded_call(client, "6", to="+358988888888")
+    _purge(runner, "--as-of", _later(31))
+    with app.app_context():
+        made_first, made_later = db.session.scalars(db.select(Recording).order_by(Recording.id)).all()
+        made_first.recorded_at = made_later.recorded_at + timedelta(minutes=5)
+        earliest, ids = made_later.recorded_at.replace(tzinfo=timezone.utc), [made_later.id, made_first.id]
+        db.session.commit()
+    request = client.post("/api/v1/privacy/requests", headers=privacy, json={
+        "type": "access", "subject": {"phone": "040 123 4567", "contacted_between": {
+            "from": earliest.isoformat(), "to": _later(1)}},
+        "received_at": datetime.now(timezone.utc).isoformat()}).get_json()
+
+    document = client.get(f"/api/v1/privacy/requests/{request['id']}/export", headers=privacy).get_json()
+
+    assert [(r["id"], r["register"]) for r in document["recordings_whose_case_has_ended"]] == [
+        (ids[0], "Väestötiedot"), (ids[1], "Väestötiedot")]

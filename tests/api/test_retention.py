@@ -385,3 +385,42 @@ def test_a_file_already_gone_from_storage_is_counted_apart_in_the_purges_audit_e
     warned = [r.getMessage() for r in caplog.records if "already missing" in r.getMessage()]
     assert warned == ["retention purge: 1 files its rows named were already missing from storage"]
     assert_problem(client.get(f"/api/v1/cases/{case['id']}", headers=admin), 404)
+
+
+def test_files_already_gone_are_each_counted_and_the_purge_still_deletes_the_rest(app, client, runner, intake,
+                                                                                  adviser, admin):
+    """Two of three files gone: whichever order the purge meets them in, it counts both and
+    deletes the one left."""
+    for n in (82, 83, 84):
+        _closed_case(client, intake, adviser, n)
+    first, second, _ = _files(app)
+    first.unlink()
+    second.unlink()
+
+    _purge(runner, "--as-of", (datetime.now(timezone.utc) + timedelta(days=366)).isoformat())
+
+    assert _files(app) == []
+    (entry,) = client.get("/api/v1/audit?action=retention.purged", headers=admin).get_json()["items"]
+    assert (entry["details"]["files"], entry["details"]["files_missing"]) == (1, 2)
+
+
+def test_customers_kept_for_answered_requests_all_go_however_small_the_purges_batches(app, client, runner, intake,
+                                                                                     adviser, admin, privacy):
+    """Three customers kept past their cases for access requests; once the requests are answered,
+    a purge in batches of two deletes all three, not only the first batch."""
+    requests = []
+    for n in (75, 76, 77):
+        kept = _closed_case(client, intake, adviser, n, phone=f"+3584012300{n}", attach=False)
+        _closed_long_ago(app, kept["id"], 400)
+        requests.append(client.post("/api/v1/privacy/requests", headers=privacy, json={
+            "type": "access", "subject": {"phone": f"040 123 00{n}"},
+            "received_at": "2026-11-01T00:00:00Z"}).get_json())
+    _purge(runner)
+    assert client.get("/api/v1/customers", headers=admin).get_json()["total"] == 3
+    for request in requests:
+        assert client.post(f"/api/v1/privacy/requests/{request['id']}/complete", headers=privacy,
+                           json={}).status_code == 200
+
+    assert "3 customers" in _purge(runner, "--batch-size", "2")
+
+    assert client.get("/api/v1/customers", headers=admin).get_json()["total"] == 0

@@ -922,3 +922,15 @@ def test_media_are_fetched_into_storage_when_configured(make_app, admin_for):
     with client.get(f"/api/v1/cases/{case_id}/attachments/{jpeg['id']}", headers=admin) as download:
         assert download.data == JPEG
     assert media.requests[0] == ("https://api.twilio.com/media/ME-jpeg", (ACCOUNT_SID, "test-twilio-auth-token"))
+
+
+def test_a_reply_is_in_the_audit_log_as_the_official_who_sent_it(client, adviser, admin):
+    _open_sms_case(client)
+    case_id = _cases(client, admin)["items"][0]["id"]
+
+    reply = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei!"}, headers=adviser)
+
+    assert reply.status_code == 201, reply.get_json()
+    entries = client.get("/api/v1/audit?action=contact.created", headers=admin).get_json()["items"]
+    (sent,) = [e for e in entries if e["details"]["direction"] == "outbound"]
+    assert (sent["actor_type"], sent["actor_id"], sent["object_id"]) == ("official", adviser.id, case_id)

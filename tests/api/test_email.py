@@ -367,11 +367,17 @@ def smtp_app(make_app, smtpd):
                     MAIL_FROM="Asiakaspalvelu <asiakaspalvelu@virasto.fi>", MAIL_DOMAIN="virasto.fi")
 
 
-def test_reply_goes_out_over_smtp_and_the_customers_answer_threads_back(smtp_app, smtpd, admin_for):
-    _, inbox = smtpd
+@pytest.fixture
+def mailed_case(smtp_app, smtpd, admin_for):
+    """A case opened by an email, and what a reply test needs beside it: the SMTP server's
+    inbox, a client, an adviser's headers and the inbound webhook's answer."""
     client = smtp_app.test_client()
     adviser = admin_for(smtp_app, "adviser")
-    first = _post(client, _eml("plain_utf8_qp.eml")).get_json()
+    return smtpd[1], client, adviser, _post(client, _eml("plain_utf8_qp.eml")).get_json()
+
+
+def test_reply_goes_out_over_smtp_and_the_customers_answer_threads_back(smtp_app, mailed_case):
+    inbox, client, adviser, first = mailed_case
 
     reply = client.post(f"/api/v1/cases/{first['case_id']}/replies", headers=adviser,
                         json={"channel": "email", "body": "Hei Matti,\n\nkäsittely kestää noin 3 kuukautta."})
@@ -436,11 +442,8 @@ def test_a_50_mb_attachment_becomes_metadata_and_the_message_is_kept(mail_client
     assert pdf["filename"] == "hakemus.pdf" and pdf["downloadable"] is False and pdf["size"] > 50 * 1024 * 1024
 
 
-def test_a_reply_carries_files_already_on_the_case(smtp_app, smtpd, admin_for):
-    _, inbox = smtpd
-    client = smtp_app.test_client()
-    adviser = admin_for(smtp_app, "adviser")
-    first = _post(client, _eml("plain_utf8_qp.eml")).get_json()
+def test_a_reply_carries_files_already_on_the_case(smtp_app, mailed_case):
+    inbox, client, adviser, first = mailed_case
     decision = b"%PDF-1.4\npaatos\n%%EOF\n"
     uploaded = client.post(f"/api/v1/cases/{first['case_id']}/attachments", headers=adviser,
                            data={"file": (__import__("io").BytesIO(decision), "päätös.pdf", "application/pdf")},
@@ -625,11 +628,8 @@ def test_a_server_certificate_this_machine_does_not_trust_gets_no_password_and_n
     assert inbox.envelopes == [] and accounts.attempts == []
 
 
-def test_a_reply_subject_that_already_carries_the_cases_tag_is_not_tagged_twice(smtp_app, smtpd, admin_for):
-    _, inbox = smtpd
-    client = smtp_app.test_client()
-    adviser = admin_for(smtp_app, "adviser")
-    first = _post(client, _eml("plain_utf8_qp.eml")).get_json()
+def test_a_reply_subject_that_already_carries_the_cases_tag_is_not_tagged_twice(smtp_app, mailed_case):
+    inbox, client, adviser, first = mailed_case
     subject = f"Päätös [#{first['case_reference']}] liitteineen"
 
     reply = client.post(f"/api/v1/cases/{first['case_id']}/replies", headers=adviser,

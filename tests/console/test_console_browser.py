@@ -378,6 +378,12 @@ def test_the_queue_marks_what_is_due_soon_and_past_due_and_orders_by_what_is_due
     console.click("#filter-breached")
     console.wait_until_shown(queue, [(late["case_reference"], ["Past due"])], "the queue of past due cases")
 
+    for language, past_due in (("fi", "Myöhässä"), ("sv", "Försenad")):
+        console.choose_language(language)
+        console.wait_until_shown(lambda: [(row.find_element("css selector", "a").text, past_due in row.text)
+                                          for row in console.all("#queue-others tbody tr")],
+                                 [(late["case_reference"], True)], f"the past due mark in {language}")
+
 
 def test_each_file_shows_its_scan_state_and_only_clean_files_can_be_downloaded(make_app, admin_for, browser, serve,
                                                                                screenshot, clamd, downloads):

@@ -8,11 +8,11 @@ import multiprocessing
 import random
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 def _client(host: str, port: int, requests: list, deadline: float, out: list, stop=None,
-            interval: float | None = None) -> None:
+            interval: float | None = None, late: list | None = None) -> None:
     conn = http.client.HTTPConnection(host, port, timeout=30)
     due = time.perf_counter() + random.random() * (interval or 0)  # clients out of step
     for path, body, headers in requests:
@@ -24,6 +24,9 @@ def _client(host: str, port: int, requests: list, deadline: float, out: list, st
             # held up behind a slow one is not measured as if it had been sent late on purpose.
             if due > started:
                 time.sleep(due - started)
+            # How far behind its schedule this client sent: the wait for its own previous
+            # answer, and the load generator's own share of the cores, both counted in latency.
+            late.append(max(0.0, time.perf_counter() - due))
             started = due
             due += interval
         try:
@@ -44,20 +47,23 @@ def _client(host: str, port: int, requests: list, deadline: float, out: list, st
 def _process(host, port, shares, seconds, queue, stop=None, interval=None) -> None:
     deadline = time.perf_counter() + seconds
     results: list = []
-    threads = [threading.Thread(target=_client, args=(host, port, share, deadline, results, stop, interval))
+    late: list = []
+    threads = [threading.Thread(target=_client, args=(host, port, share, deadline, results, stop, interval, late))
                for share in shares]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    queue.put(results)
+    queue.put((results, late))
 
 
 @dataclass
 class Sample:
-    """What one load run saw: (status, seconds) per request, and how long it ran."""
+    """What one load run saw: (status, seconds) per request, how long it ran, and (paced) how
+    many seconds behind its schedule each request was sent."""
     results: list
     seconds: float
+    late: list = field(default_factory=list)
 
 
 def measure(host: str, port: int, requests: list, *, clients: int, seconds: float, processes: int = 2,
@@ -76,26 +82,33 @@ def measure(host: str, port: int, requests: list, *, clients: int, seconds: floa
                for p in per_process]
     for worker in workers:
         worker.start()
-    results = []
+    results, late = [], []
     for _ in workers:
-        results.extend(queue.get())
+        answered, behind = queue.get()
+        results.extend(answered)
+        late.extend(behind)
     for worker in workers:
         worker.join()
-    return Sample(results, time.perf_counter() - started)
+    return Sample(results, time.perf_counter() - started, late)
 
 
 def summarise(samples: list[Sample]) -> dict:
-    """Throughput, latency percentiles and non-2xx counts over one or more samples."""
+    """Throughput, latency percentiles and non-2xx counts over one or more samples; paced, also
+    how late the requests were sent (p99), which their latencies include."""
     results = [result for sample in samples for result in sample.results]
     elapsed = sum(sample.seconds for sample in samples)
     latencies = sorted(latency for _, latency in results)
     errors = sum(1 for status, _ in results if not 200 <= status < 300)
+    late = sorted(seconds for sample in samples for seconds in sample.late)
 
-    def pct(share):
-        return round(latencies[min(len(latencies) - 1, int(share * len(latencies)))] * 1000, 1) if latencies else None
+    def pct(values, share):
+        return round(values[min(len(values) - 1, int(share * len(values)))] * 1000, 1) if values else None
 
-    return {"requests": len(results), "per_second": round(len(results) / elapsed), "p50_ms": pct(0.5),
-            "p99_ms": pct(0.99), "errors": errors}
+    summary = {"requests": len(results), "per_second": round(len(results) / elapsed), "p50_ms": pct(latencies, 0.5),
+               "p99_ms": pct(latencies, 0.99), "errors": errors}
+    if late:
+        summary["sent_late_p99_ms"] = pct(late, 0.99)
+    return summary
 
 
 def run(host: str, port: int, requests: list, **options) -> dict:

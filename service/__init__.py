@@ -6,7 +6,6 @@ import os
 import re
 import uuid
 from pathlib import Path
-from types import FunctionType
 from typing import Callable, Iterable
 
 from flask import Flask, current_app, g, request
@@ -37,7 +36,7 @@ _API_HEADERS = _HEADERS + tuple((name.lower(), name, value) for name, value in (
 def create_app(config: dict | None = None, plugins: Iterable[Callable[[Flask], None]] = ()) -> Flask:
     """Build the application. ``plugins`` install the channel adapters (webhooks, senders):
     the service itself never imports a concrete channel; ``wsgi.py`` passes them in."""
-    app = Service(__name__, instance_relative_config=True)
+    app = Flask(__name__, instance_relative_config=True)
     app.url_rule_class = RuleBuiltOnFirstUse
     app.json = StrictJSONProvider(app)
     app.session_interface = NoCookieSessions()
@@ -120,27 +119,6 @@ def create_app(config: dict | None = None, plugins: Iterable[Callable[[Flask], N
     register_cli(app)
     start_inprocess_sweeper(app)
     return app
-
-
-class Service(Flask):
-    """Flask, remembering which functions are coroutines.
-
-    Flask asks it of every hook and view of every request (thirteen for an SMS webhook: the
-    request hooks and flask-smorest's documentation wrappers), and ``inspect``'s answer cost
-    more CPU than some of the hooks themselves. A plain function's answer never changes; a
-    bound method is asked afresh, as it is a new object each time."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self._callable_as_sync: dict[FunctionType, Callable] = {}
-
-    def ensure_sync(self, func: Callable) -> Callable:
-        if type(func) is not FunctionType:
-            return super().ensure_sync(func)
-        known = self._callable_as_sync.get(func)
-        if known is None:
-            known = self._callable_as_sync[func] = super().ensure_sync(func)
-        return known
 
 
 class NoCookieSessions(SecureCookieSessionInterface):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import weakref
 
 import channels
-from flask import url_for
+from flask import after_this_request, url_for
 from flask_smorest import Api as SmorestApi
 from werkzeug.routing import Map, Rule
 
@@ -49,3 +51,30 @@ def test_url_for_builds_what_werkzeug_builds_eagerly():
         built_again = url_for("cases.add_note", case_id=7)
     assert built == eager.build("notes", {"case_id": 42, "page": 2}) == "/api/v1/cases/42/notes?page=2"
     assert built_again == "/api/v1/cases/7/notes"
+
+
+def test_a_hook_made_for_one_request_is_not_kept_once_the_request_is_answered():
+    """Flask asks whether each hook is a coroutine, and the service remembers the answer. A hook
+    made for one request (``after_this_request``) closes over that request, perhaps a citizen's
+    message: the service must not keep it, or its data, for the life of the process."""
+    app = create_app(CONFIG)
+    made = []
+
+    def view():
+        message = {"body": "Hei, muutin Tampereelle"}
+
+        @after_this_request
+        def seen(response):
+            response.headers["X-Seen"] = str(len(message["body"]))
+            return response
+
+        made.append(weakref.ref(seen))
+        return "ok"
+
+    app.add_url_rule("/one-request-hook", view_func=view)
+    client = app.test_client()
+    for _ in range(3):
+        assert client.get("/one-request-hook").headers["X-Seen"] == "23"
+    gc.collect()
+
+    assert [ref() for ref in made] == [None, None, None]

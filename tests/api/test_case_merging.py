@@ -389,6 +389,22 @@ def test_a_merge_across_lines_is_undone_only_by_an_official_of_both_lines(api, c
     assert len(detail(client, supervisor, first)["contacts"]) == 1
 
 
+def test_another_lines_merge_answers_404_to_an_adviser_whatever_state_it_is_in(api, client, admin, intake,
+                                                                              two_lines):
+    lines, (_, on_b) = two_lines
+    other_on_b = sms(api, intake, "040 535 3535", "Hei taas", to=lines[1]["phone_numbers"][0])["case_id"]
+    merge_id = ok(merge(client, admin, other_on_b, on_b))["merge"]["id"]
+    ok(client.post(f"{CASES}/merges/{merge_id}/undo", headers=admin))
+    member_of_a = api.headers_for("adviser", service_line_ids=[lines[0]["id"]])
+
+    # An undone merge of line B is as unknown to line A as a merge id that never existed: a 409
+    # would tell them it exists, and (with the ids in sequence) how B's case work goes.
+    assert_problem(client.post(f"{CASES}/merges/{merge_id}/undo", headers=member_of_a), 404)
+    assert_problem(client.post(f"{CASES}/merges/999999/undo", headers=member_of_a), 404)
+    assert_problem(client.get(f"{CASES}/{on_b}/merges", headers=member_of_a), 404)
+    assert_problem(client.post(f"{CASES}/merges/{merge_id}/undo", headers=admin), 409, "merge-already-undone")
+
+
 # --- splitting ------------------------------------------------------------------------------------
 
 def test_a_split_moves_the_chosen_contacts_with_their_files_to_a_new_case(api, client, intake, adviser):

@@ -405,6 +405,26 @@ def test_another_lines_merge_answers_404_to_an_adviser_whatever_state_it_is_in(a
     assert_problem(client.post(f"{CASES}/merges/{merge_id}/undo", headers=admin), 409, "merge-already-undone")
 
 
+def test_a_customer_merged_over_to_another_line_is_seen_on_that_line_and_no_longer_on_their_old_one(
+        api, client, admin, intake, two_lines):
+    lines, (on_a, on_b) = two_lines
+    for line in lines:
+        ok(client.patch(f"/api/v1/service-lines/{line['id']}", json={"merge_across_lines": True}, headers=admin))
+    customer = detail(client, admin, on_a)["customer"]["id"]
+    ok(merge(client, api.headers_for("supervisor"), on_a, on_b))
+    member_of_a = api.headers_for("adviser", service_line_ids=[lines[0]["id"]])
+    member_of_b = api.headers_for("adviser", service_line_ids=[lines[1]["id"]])
+
+    # Every contact of theirs is on line B now: line A keeps only the merged case's row, which
+    # is no case of line A's any more, so neither is the person (as for a case never on A).
+    assert_problem(client.get(f"/api/v1/customers/{customer}", headers=member_of_a), 404)
+    assert ok(client.get("/api/v1/customers", query_string={"phone": "040 515 1515"}, headers=member_of_a))[
+        "items"] == []
+    # Line B sees them, with their case list leading to the survivor their contacts are on.
+    assert [c["id"] for c in ok(client.get(f"/api/v1/customers/{customer}", headers=member_of_b))["cases"]] == [
+        on_b]
+
+
 # --- splitting ------------------------------------------------------------------------------------
 
 def test_a_split_moves_the_chosen_contacts_with_their_files_to_a_new_case(api, client, intake, adviser):

@@ -58,6 +58,25 @@ def test_a_message_queued_before_the_restriction_is_cancelled_at_delivery(app, c
     assert app.extensions["senders"][channel].sent == []
 
 
+def test_a_message_queued_before_the_restriction_is_cancelled_after_its_case_is_merged_into_anothers(
+        app, client, intake, adviser, privacy):
+    case_id, customer_id = _case(client, intake, adviser)
+    other = client.post("/api/v1/inbound/messages", headers=intake, json={
+        "channel": "sms", "external_id": "SM-someone-else", "from": {"phone": "+358407654321"}, "body": "Hei"})
+    with app.app_context():
+        outbox_id = send_reply(actor=Principal(kind="official", id=adviser.id, name="x", role="adviser"),
+                               case_id=case_id, channel="sms", body="Hei").outbox.id
+    _restrict(client, privacy, customer_id)
+    # The queued message moves to a case of another customer, who is not restricted: it is still
+    # a message to the restricted person, and a merge is no way round their restriction.
+    merged = client.post(f"/api/v1/cases/{case_id}/merge", json={"into_case_id": other.get_json()["case_id"]},
+                         headers=adviser)
+    assert merged.status_code == 200, merged.get_json()
+
+    with app.app_context():
+        assert delivery.deliver_and_reschedule(outbox_id) == "cancelled"
+    assert app.extensions["senders"]["sms"].sent == []
+
 def test_no_forwarding_and_no_feedback_for_a_restricted_customer(app, client, intake, adviser, admin, privacy):
     case_id, customer_id = _case(client, intake, adviser)
     authority = client.post("/api/v1/authorities", headers=admin,

@@ -77,6 +77,7 @@ def test_a_message_queued_before_the_restriction_is_cancelled_after_its_case_is_
         assert delivery.deliver_and_reschedule(outbox_id) == "cancelled"
     assert app.extensions["senders"]["sms"].sent == []
 
+
 def test_no_forwarding_and_no_feedback_for_a_restricted_customer(app, client, intake, adviser, admin, privacy):
     case_id, customer_id = _case(client, intake, adviser)
     authority = client.post("/api/v1/authorities", headers=admin,
@@ -99,6 +100,22 @@ def test_a_feedback_request_scheduled_before_the_restriction_is_not_sent(app, cl
     with app.app_context():
         assert send_due(FeedbackSettings.from_config(app.config), now=utcnow() + timedelta(hours=2)) == []
     assert client.get(f"/api/v1/cases/{case_id}", headers=adviser).get_json()["feedback"][0]["status"] == "skipped"
+
+
+def test_a_feedback_request_scheduled_before_the_restriction_is_not_sent_after_its_case_is_merged(
+        app, client, intake, adviser, privacy):
+    case_id, customer_id = _case(client, intake, adviser)
+    other = client.post("/api/v1/inbound/messages", headers=intake, json={
+        "channel": "sms", "external_id": "SM-someone-else", "from": {"phone": "+358407654321"}, "body": "Hei"})
+    client.post(f"/api/v1/cases/{case_id}/close", headers=adviser)
+    _restrict(client, privacy, customer_id)
+    # The request moves to the other customer's case, and is still to the restricted person.
+    merged = client.post(f"/api/v1/cases/{case_id}/merge", json={"into_case_id": other.get_json()["case_id"]},
+                         headers=adviser)
+    assert merged.status_code == 200, merged.get_json()
+
+    with app.app_context():
+        assert send_due(FeedbackSettings.from_config(app.config), now=utcnow() + timedelta(hours=2)) == []
 
 
 def test_only_the_privacy_officer_corrects_a_restricted_customer(client, intake, adviser, privacy):

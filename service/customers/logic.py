@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, exists, or_, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
@@ -77,12 +77,13 @@ def _visible(query, principal: Principal):
         return query
     # A merged case counts on the line of the survivor its contacts moved to, not its own: after
     # a merge across lines, the person is the survivor's line's (as their case list says).
-    survivor = aliased(Case)
+    # Aliases, correlated to the customer only: ``query`` may read cases itself (the candidates).
+    theirs, survivor = aliased(Case), aliased(Case)
     return query.where(or_(
-        exists().where(Case.customer_id == Customer.id, Case.merged_into_id.is_(None),
-                       Case.service_line_id.in_(line_ids)),
-        exists().where(Case.customer_id == Customer.id, survivor.id == Case.merged_into_id,
-                       survivor.service_line_id.in_(line_ids))))
+        select(theirs.id).where(theirs.customer_id == Customer.id, theirs.merged_into_id.is_(None),
+                                theirs.service_line_id.in_(line_ids)).correlate(Customer).exists(),
+        select(theirs.id).join(survivor, survivor.id == theirs.merged_into_id).where(
+            theirs.customer_id == Customer.id, survivor.service_line_id.in_(line_ids)).correlate(Customer).exists()))
 
 
 def get_customer(*, actor: Principal, customer_id: int, audit: bool = True) -> Customer:

@@ -255,6 +255,59 @@ def test_a_case_is_not_merged_into_itself_or_an_unknown_or_merged_case(api, clie
     assert_problem(client.post(f"{CASES}/{merged_id}/notes", json={"body": "x"}, headers=adviser), 404)
 
 
+# Every endpoint that names a case, with a valid request: a merged case's id must fail as the id
+# of no case does, not on its input.
+CASE_ENDPOINTS = {
+    ("GET", "/api/v1/cases/<int:case_id>"): {},
+    ("PATCH", "/api/v1/cases/<int:case_id>"): {"json": {"topic": "passi"}},
+    ("POST", "/api/v1/cases/<int:case_id>/notes"): {"json": {"body": "Soitettu"}},
+    ("POST", "/api/v1/cases/<int:case_id>/contacts"): {"json": {"channel": "phone", "direction": "outbound",
+                                                                "body": "Soitto"}},
+    ("POST", "/api/v1/cases/<int:case_id>/attachments"): {
+        "content_type": "multipart/form-data", "data": lambda: {"file": (io.BytesIO(PDF), "a.pdf", "application/pdf")}},
+    ("GET", "/api/v1/cases/<int:case_id>/attachments/<int:attachment_id>"): {},
+    ("POST", "/api/v1/cases/<int:case_id>/attachments/<int:attachment_id>/release"): {"json": {"reason": "Tuttu"}},
+    ("POST", "/api/v1/cases/<int:case_id>/calls"): {},
+    ("POST", "/api/v1/cases/<int:case_id>/close"): {},
+    ("POST", "/api/v1/cases/<int:case_id>/reopen"): {},
+    ("POST", "/api/v1/cases/<int:case_id>/replies"): {"json": {"channel": "sms", "body": "Hei"}},
+    ("GET", "/api/v1/cases/<int:case_id>/reply-templates"): {},
+    ("POST", "/api/v1/cases/<int:case_id>/forward"): {"json": {"authority_id": 1, "disclose": ["phone"],
+                                                               "legal_basis": "HL 21 §"}},
+    ("POST", "/api/v1/cases/<int:case_id>/disclosures"): {"json": {"recipient": "Poliisi", "fields": ["phone"],
+                                                                   "legal_basis": "Poliisilaki 4:3"}},
+    ("GET", "/api/v1/cases/<int:case_id>/disclosures"): {},
+    ("POST", "/api/v1/cases/<int:case_id>/hold"): {"json": {"reason": "Oikeudenkäynti"}},
+    ("DELETE", "/api/v1/cases/<int:case_id>/hold"): {},
+    ("POST", "/api/v1/cases/<int:case_id>/merge"): {"json": {"into_case_id": 1}},
+    ("POST", "/api/v1/cases/<int:case_id>/split"): {"json": {"contact_ids": [1]}},
+    ("GET", "/api/v1/cases/<int:case_id>/merges"): {},
+}
+
+
+def test_a_merged_cases_id_answers_every_endpoint_as_an_id_of_no_case_does(app, api, client, two_cases):
+    survivor_id, merged_id = two_cases
+    admin = api.headers_for("admin")  # every line, and every permission: only the merge can stop it
+    attachment_id = detail(client, admin, merged_id)["attachments"][0]["id"]
+    ok(merge(client, admin, merged_id, survivor_id))
+    named = {(method, rule.rule) for rule in app.url_map.iter_rules() if "<int:case_id>" in rule.rule
+             for method in rule.methods - {"HEAD", "OPTIONS"}}
+    assert named == set(CASE_ENDPOINTS), "a new endpoint names a case: add it here"
+
+    def call(method, rule, case_id, request):
+        path = rule.replace("<int:case_id>", str(case_id)).replace("<int:attachment_id>", str(attachment_id))
+        request = {key: value() if callable(value) else value for key, value in request.items()}
+        return client.open(path, method=method, headers=admin, **request)
+
+    for (method, rule), request in CASE_ENDPOINTS.items():
+        unknown = call(method, rule, 999999, request)
+        answer = call(method, rule, merged_id, request)
+        assert (answer.status_code, answer.get_json()["type"]) == (unknown.status_code, unknown.get_json()["type"]), \
+            (method, rule, answer.get_json())
+        # No phone system here: a call is refused (409) before any case is looked up, for any id alike.
+        assert answer.status_code == (409 if rule.endswith("/calls") else 404), (method, rule)
+
+
 # --- across service lines ------------------------------------------------------------------------
 
 @pytest.fixture

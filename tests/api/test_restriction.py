@@ -168,3 +168,21 @@ def test_no_case_is_opened_for_a_restricted_customer(client, intake, adviser, pr
     assert_problem(response, 409, "processing-restricted")
     assert "Accuracy contested" not in response.get_data(as_text=True)
     assert client.get("/api/v1/cases", headers=adviser).get_json()["total"] == 1
+
+
+def test_a_restricted_customers_case_is_read_and_found_as_before_by_those_who_see_its_line(api, client, intake,
+                                                                                        adviser, privacy, admin):
+    case_id, customer_id = _case(client, intake, adviser)
+    _restrict(client, privacy, customer_id)
+    other_line = client.post("/api/v1/service-lines", headers=admin, json={"name": "Muu linja"}).get_json()
+    elsewhere = api.headers_for("adviser", service_line_ids=[other_line["id"]])
+
+    # The data is kept, and kept reachable to the line's officials: a restriction stops what goes
+    # out to or about the person, not the work on their case (the notice shows on it).
+    assert client.get(f"/api/v1/cases/{case_id}", headers=adviser).get_json()["customer"]["restricted"] is True
+    for q in (PHONE, "Hei"):
+        found = client.get("/api/v1/cases/search", query_string={"q": q}, headers=adviser).get_json()
+        assert [hit["id"] for hit in found["items"]] == [case_id], q
+        # Nor is it found any more than another case by an official of another line.
+        assert client.get("/api/v1/cases/search", query_string={"q": q}, headers=elsewhere).get_json()["total"] == 0
+    assert_problem(client.get(f"/api/v1/customers/{customer_id}", headers=elsewhere), 404)

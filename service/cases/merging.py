@@ -233,16 +233,18 @@ def undo_merge(*, actor: Principal, merge_id: int, default_retention_days: int) 
     merge = db.session.get(CaseMerge, merge_id)
     if merge is None or merge.kind != MERGE:
         raise NotFound(f"Merge {merge_id} does not exist.")
-    if merge.undone_at is not None:
-        raise Conflict("This merge has already been undone.", code="merge-already-undone")
     pair = {case.id: case for case in db.session.scalars(
         select(Case).where(Case.id.in_((merge.source_id, merge.target_id))).order_by(Case.id).with_for_update())}
     source, target = pair.get(merge.source_id), pair.get(merge.target_id)
+    # The lines first: whether another line's merge was undone, or lost a case to the purge, is
+    # not for an official of this line to learn (404, as for an id that never existed).
     line_ids = visible_line_ids(actor)
+    if line_ids is not None and not {case.service_line_id for case in pair.values()} <= line_ids:
+        raise NotFound(f"Merge {merge_id} does not exist.")
+    if merge.undone_at is not None:
+        raise Conflict("This merge has already been undone.", code="merge-already-undone")
     if source is None or target is None:
         raise Conflict("One of the cases has been purged: the merge can no longer be undone.", code="case-purged")
-    if line_ids is not None and not {source.service_line_id, target.service_line_id} <= line_ids:
-        raise NotFound(f"Merge {merge_id} does not exist.")
     if source.merged_into_id != target.id or target.merged_into_id is not None:
         raise Conflict("The survivor has since been merged into another case: undo that merge first.",
                        code="merge-not-last")

@@ -24,7 +24,7 @@ from ..auth.permissions import Principal
 from ..db_types import utcnow
 from ..errors import Conflict, ValidationFailed
 from ..extensions import db
-from .logic import _visible, get_customer
+from .logic import _visible, get_customer, may_see
 from .models import Customer
 
 
@@ -34,6 +34,18 @@ def person_of(customer: Customer) -> list[Customer]:
     main = main or customer
     linked = db.session.scalars(select(Customer).where(Customer.merged_into_id == main.id).order_by(Customer.id))
     return [main, *linked]
+
+
+def linked_records(*, actor: Principal, customer: Customer) -> list[Customer]:
+    """The person's other records that ``actor`` may see. A record only on lines the official
+    does not see is another register's, as it is by id (404): its number and address are not
+    named to them because an official of every line linked it to one of theirs."""
+    others = [c for c in person_of(customer) if c.id != customer.id]
+    if not others:
+        return []
+    seen = set(db.session.scalars(_visible(select(Customer.id).where(Customer.id.in_([c.id for c in others])),
+                                           actor)))
+    return [c for c in others if c.id in seen]
 
 
 def person_ids(customer_ids: set[int]) -> set[int]:
@@ -77,7 +89,8 @@ def link(*, actor: Principal, customer_id: int, into_customer_id: int) -> Custom
     record("customer.linked", actor=actor, object_type="customer", object_id=main.id,
            details={"linked_customer_ids": [c.id for c in moved]})
     db.session.commit()
-    return main
+    # The person's main record, unless it is on lines the official does not see: then the one they named.
+    return main if may_see(actor, main) else target
 
 
 def unlink(*, actor: Principal, customer_id: int) -> Customer:

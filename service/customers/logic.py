@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, exists, or_, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 
 from ..audit.logic import commit_read, record
 from ..auth.permissions import PRIVACY_OFFICER, Principal
@@ -74,8 +75,15 @@ def _visible(query, principal: Principal):
     line_ids = visible_line_ids(principal)
     if line_ids is None:
         return query
-    return query.where(exists().where(Case.customer_id == Customer.id,
-                                      Case.service_line_id.in_(line_ids)))
+    # A merged case counts on the line of the survivor its contacts moved to, not its own: after
+    # a merge across lines, the person is the survivor's line's (as their case list says).
+    # Aliases, correlated to the customer only: ``query`` may read cases itself (the candidates).
+    theirs, survivor = aliased(Case), aliased(Case)
+    return query.where(or_(
+        select(theirs.id).where(theirs.customer_id == Customer.id, theirs.merged_into_id.is_(None),
+                                theirs.service_line_id.in_(line_ids)).correlate(Customer).exists(),
+        select(theirs.id).join(survivor, survivor.id == theirs.merged_into_id).where(
+            theirs.customer_id == Customer.id, survivor.service_line_id.in_(line_ids)).correlate(Customer).exists()))
 
 
 def get_customer(*, actor: Principal, customer_id: int, audit: bool = True) -> Customer:

@@ -25,7 +25,7 @@ def list_customers(args):
 
 def _with_cases(customer):
     customer.cases = logic.customer_cases(actor=current_principal(), customer=customer)
-    customer.linked = [c for c in linking.person_of(customer) if c.id != customer.id]
+    customer.linked = linking.linked_records(actor=current_principal(), customer=customer)
     return customer
 
 

@@ -21,6 +21,7 @@ from ..audit.logic import record
 from ..cases.logic import DETAIL_LOADERS
 from ..cases.models import Case
 from ..customers.logic import is_opted_out_of_sms
+from ..customers.models import Customer
 from ..customers.normalise import is_mobile, phone_or_none
 from ..db_types import utcnow
 from ..extensions import db
@@ -94,7 +95,8 @@ def send_due(settings: FeedbackSettings, *, now: datetime | None = None, limit: 
         .order_by(FeedbackRequest.send_after).limit(limit).with_for_update(skip_locked=True)))
     outbox_ids = []
     for request in due:
-        customer = request.case.customer
+        # The request's own customer: after a merge, its case is another customer's.
+        customer = db.session.get(Customer, request.customer_id) if request.customer_id else request.case.customer
         if is_opted_out_of_sms(request.phone) or (customer is not None and customer.restricted):
             request.status = SKIPPED
             continue

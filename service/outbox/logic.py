@@ -14,7 +14,7 @@ from email.utils import make_msgid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select, union_all, update
 from sqlalchemy.exc import IntegrityError
 
 from ..audit.logic import record
@@ -368,9 +368,14 @@ def _restricted_recipients(rows: list[OutboxMessage]) -> set[tuple[int, str]]:
     case_ids = {row.case_id for row in rows if row.case_id is not None}
     if not case_ids:
         return set()
+    # The customers of cases merged into a row's case too: a message queued to them moved there
+    # with their case, and is still to them (a merge is no way round a restriction).
+    owners = union_all(
+        select(Case.id.label("case_id"), Case.customer_id.label("customer_id")).where(Case.id.in_(case_ids)),
+        select(Case.merged_into_id, Case.customer_id).where(Case.merged_into_id.in_(case_ids))).subquery("owners")
     found = db.session.execute(
-        select(Case.id, Customer.phone, Customer.email).join(Customer, Case.customer_id == Customer.id)
-        .where(Case.id.in_(case_ids), Customer.restricted_at.is_not(None))).all()
+        select(owners.c.case_id, Customer.phone, Customer.email).join(Customer, owners.c.customer_id == Customer.id)
+        .where(Customer.restricted_at.is_not(None))).all()
     return {(case_id, address) for case_id, phone, email in found for address in (phone, email) if address}
 
 

@@ -255,6 +255,59 @@ def test_a_case_is_not_merged_into_itself_or_an_unknown_or_merged_case(api, clie
     assert_problem(client.post(f"{CASES}/{merged_id}/notes", json={"body": "x"}, headers=adviser), 404)
 
 
+# Every endpoint that names a case, with a valid request: a merged case's id must fail as the id
+# of no case does, not on its input.
+CASE_ENDPOINTS = {
+    ("GET", "/api/v1/cases/<int:case_id>"): {},
+    ("PATCH", "/api/v1/cases/<int:case_id>"): {"json": {"topic": "passi"}},
+    ("POST", "/api/v1/cases/<int:case_id>/notes"): {"json": {"body": "Soitettu"}},
+    ("POST", "/api/v1/cases/<int:case_id>/contacts"): {"json": {"channel": "phone", "direction": "outbound",
+                                                                "body": "Soitto"}},
+    ("POST", "/api/v1/cases/<int:case_id>/attachments"): {
+        "content_type": "multipart/form-data", "data": lambda: {"file": (io.BytesIO(PDF), "a.pdf", "application/pdf")}},
+    ("GET", "/api/v1/cases/<int:case_id>/attachments/<int:attachment_id>"): {},
+    ("POST", "/api/v1/cases/<int:case_id>/attachments/<int:attachment_id>/release"): {"json": {"reason": "Tuttu"}},
+    ("POST", "/api/v1/cases/<int:case_id>/calls"): {},
+    ("POST", "/api/v1/cases/<int:case_id>/close"): {},
+    ("POST", "/api/v1/cases/<int:case_id>/reopen"): {},
+    ("POST", "/api/v1/cases/<int:case_id>/replies"): {"json": {"channel": "sms", "body": "Hei"}},
+    ("GET", "/api/v1/cases/<int:case_id>/reply-templates"): {},
+    ("POST", "/api/v1/cases/<int:case_id>/forward"): {"json": {"authority_id": 1, "disclose": ["phone"],
+                                                               "legal_basis": "HL 21 §"}},
+    ("POST", "/api/v1/cases/<int:case_id>/disclosures"): {"json": {"recipient": "Poliisi", "fields": ["phone"],
+                                                                   "legal_basis": "Poliisilaki 4:3"}},
+    ("GET", "/api/v1/cases/<int:case_id>/disclosures"): {},
+    ("POST", "/api/v1/cases/<int:case_id>/hold"): {"json": {"reason": "Oikeudenkäynti"}},
+    ("DELETE", "/api/v1/cases/<int:case_id>/hold"): {},
+    ("POST", "/api/v1/cases/<int:case_id>/merge"): {"json": {"into_case_id": 1}},
+    ("POST", "/api/v1/cases/<int:case_id>/split"): {"json": {"contact_ids": [1]}},
+    ("GET", "/api/v1/cases/<int:case_id>/merges"): {},
+}
+
+
+def test_a_merged_cases_id_answers_every_endpoint_as_an_id_of_no_case_does(app, api, client, two_cases):
+    survivor_id, merged_id = two_cases
+    admin = api.headers_for("admin")  # every line, and every permission: only the merge can stop it
+    attachment_id = detail(client, admin, merged_id)["attachments"][0]["id"]
+    ok(merge(client, admin, merged_id, survivor_id))
+    named = {(method, rule.rule) for rule in app.url_map.iter_rules() if "<int:case_id>" in rule.rule
+             for method in rule.methods - {"HEAD", "OPTIONS"}}
+    assert named == set(CASE_ENDPOINTS), "a new endpoint names a case: add it here"
+
+    def call(method, rule, case_id, request):
+        path = rule.replace("<int:case_id>", str(case_id)).replace("<int:attachment_id>", str(attachment_id))
+        request = {key: value() if callable(value) else value for key, value in request.items()}
+        return client.open(path, method=method, headers=admin, **request)
+
+    for (method, rule), request in CASE_ENDPOINTS.items():
+        unknown = call(method, rule, 999999, request)
+        answer = call(method, rule, merged_id, request)
+        assert (answer.status_code, answer.get_json()["type"]) == (unknown.status_code, unknown.get_json()["type"]), \
+            (method, rule, answer.get_json())
+        # No phone system here: a call is refused (409) before any case is looked up, for any id alike.
+        assert answer.status_code == (409 if rule.endswith("/calls") else 404), (method, rule)
+
+
 # --- across service lines ------------------------------------------------------------------------
 
 @pytest.fixture
@@ -387,6 +440,42 @@ def test_a_merge_across_lines_is_undone_only_by_an_official_of_both_lines(api, c
     assert len(detail(client, supervisor, first)["contacts"]) == 2  # still merged
     ok(client.post(f"{CASES}/merges/{merge_id}/undo", headers=supervisor))
     assert len(detail(client, supervisor, first)["contacts"]) == 1
+
+
+def test_another_lines_merge_answers_404_to_an_adviser_whatever_state_it_is_in(api, client, admin, intake,
+                                                                              two_lines):
+    lines, (_, on_b) = two_lines
+    other_on_b = sms(api, intake, "040 535 3535", "Hei taas", to=lines[1]["phone_numbers"][0])["case_id"]
+    merge_id = ok(merge(client, admin, other_on_b, on_b))["merge"]["id"]
+    ok(client.post(f"{CASES}/merges/{merge_id}/undo", headers=admin))
+    member_of_a = api.headers_for("adviser", service_line_ids=[lines[0]["id"]])
+
+    # An undone merge of line B is as unknown to line A as a merge id that never existed: a 409
+    # would tell them it exists, and (with the ids in sequence) how B's case work goes.
+    assert_problem(client.post(f"{CASES}/merges/{merge_id}/undo", headers=member_of_a), 404)
+    assert_problem(client.post(f"{CASES}/merges/999999/undo", headers=member_of_a), 404)
+    assert_problem(client.get(f"{CASES}/{on_b}/merges", headers=member_of_a), 404)
+    assert_problem(client.post(f"{CASES}/merges/{merge_id}/undo", headers=admin), 409, "merge-already-undone")
+
+
+def test_a_customer_merged_over_to_another_line_is_seen_on_that_line_and_no_longer_on_their_old_one(
+        api, client, admin, intake, two_lines):
+    lines, (on_a, on_b) = two_lines
+    for line in lines:
+        ok(client.patch(f"/api/v1/service-lines/{line['id']}", json={"merge_across_lines": True}, headers=admin))
+    customer = detail(client, admin, on_a)["customer"]["id"]
+    ok(merge(client, api.headers_for("supervisor"), on_a, on_b))
+    member_of_a = api.headers_for("adviser", service_line_ids=[lines[0]["id"]])
+    member_of_b = api.headers_for("adviser", service_line_ids=[lines[1]["id"]])
+
+    # Every contact of theirs is on line B now: line A keeps only the merged case's row, which
+    # is no case of line A's any more, so neither is the person (as for a case never on A).
+    assert_problem(client.get(f"/api/v1/customers/{customer}", headers=member_of_a), 404)
+    assert ok(client.get("/api/v1/customers", query_string={"phone": "040 515 1515"}, headers=member_of_a))[
+        "items"] == []
+    # Line B sees them, with their case list leading to the survivor their contacts are on.
+    assert [c["id"] for c in ok(client.get(f"/api/v1/customers/{customer}", headers=member_of_b))["cases"]] == [
+        on_b]
 
 
 # --- splitting ------------------------------------------------------------------------------------

@@ -381,3 +381,58 @@ def test_the_purge_of_a_persons_main_record_leaves_the_rest_one_person(client, r
     assert person["merged_into_id"] is None
     assert [c["id"] for c in person["linked"]] == [work_id]
     assert sorted(c["id"] for c in person["cases"]) == sorted([by_email["case_id"], work["case_id"]])
+
+
+LINE_A, LINE_B = "+358295000001", "+358295000002"
+
+
+def _two_lines(client, admin) -> tuple[int, int]:
+    return tuple(ok(client.post("/api/v1/service-lines", headers=admin, json={
+        "name": name, "phone_numbers": [number]}), 201)["id"] for name, number in
+        (("Neuvonta", LINE_A), ("Verotus", LINE_B)))
+
+
+def _record_on(api, client, intake, admin, to: str, phone: str) -> int:
+    """The customer record of an SMS from ``phone`` to the line of number ``to``."""
+    case_id = ok(api.inbound(intake, **{"from": {"phone": phone}}, to=to), 201)["case_id"]
+    return _customer_of(client, admin, case_id)["id"]
+
+
+def test_a_line_limited_official_is_shown_none_of_the_persons_records_on_lines_they_do_not_see(api, client, intake,
+                                                                                              admin, privacy):
+    line_a, _ = _two_lines(client, admin)
+    on_a, also_on_a, on_b = (_record_on(api, client, intake, admin, to, phone) for to, phone in (
+        (LINE_A, "+358401230001"), (LINE_A, "+358401230003"), (LINE_B, "+358401230002")))
+    # The person's main record is the one on line B.
+    ok(client.post(f"/api/v1/customers/{on_a}/link", json={"into_customer_id": on_b}, headers=privacy))
+    member_of_a = api.headers_for("adviser", service_line_ids=[line_a], may_link_customers=True)
+    assert_problem(client.get(f"/api/v1/customers/{on_b}", headers=member_of_a), 404)
+
+    # The record on line B is another register's: its number is not named to line A by way of the link.
+    assert ok(client.get(f"/api/v1/customers/{on_a}", headers=member_of_a))["linked"] == []
+    # Nor in the answer to a link line A makes to the person: it shows the record they named.
+    person = ok(client.post(f"/api/v1/customers/{also_on_a}/link", json={"into_customer_id": on_a},
+                            headers=member_of_a))
+    assert (person["id"], [c["id"] for c in person["linked"]]) == (on_a, [also_on_a])
+    assert "+358401230002" not in str(person)
+    # Those who see every line see the whole person.
+    assert {c["id"] for c in ok(client.get(f"/api/v1/customers/{on_a}", headers=privacy))["linked"]} == {
+        on_b, also_on_a}
+
+
+def test_a_line_limited_official_is_offered_no_candidate_of_a_line_they_do_not_see(api, client, intake, admin,
+                                                                                  privacy):
+    line_a, _ = _two_lines(client, admin)
+    on_a, on_b = (_record_on(api, client, intake, admin, to, phone) for to, phone in (
+        (LINE_A, "+358401230001"), (LINE_B, "+358401230002")))
+    for customer_id in (on_a, on_b):
+        ok(client.patch(f"/api/v1/customers/{customer_id}", json={"name": "Liisa Laine", "address": "Kotikatu 1"},
+                        headers=privacy))
+    member_of_a = api.headers_for("adviser", service_line_ids=[line_a], may_link_customers=True)
+
+    # The same name and address on line B is another register's person: not named to line A.
+    assert ok(client.get(f"/api/v1/customers/{on_a}/link-candidates", headers=member_of_a))["items"] == []
+    assert [c["customer"]["id"] for c in ok(client.get(f"/api/v1/customers/{on_a}/link-candidates",
+                                                         headers=privacy))["items"]] == [on_b]
+    assert_problem(client.post(f"/api/v1/customers/{on_a}/link", json={"into_customer_id": on_b},
+                               headers=member_of_a), 404)

@@ -2,6 +2,7 @@
 
 import re
 
+from tests.api.problems import assert_problem
 from tests.twilio_fakes import inbound_sms, twilio_post
 
 
@@ -82,3 +83,18 @@ def test_with_a_token_metrics_are_served_anywhere_to_its_holder(make_app):
                           headers={"Authorization": "Bearer scrape-secret"})
 
     assert response.status_code == 200
+
+
+def test_an_officials_token_does_not_open_the_metrics(make_app, admin_for):
+    # The metrics count every line (e.g. service_clock_breached_cases): they are the operator's,
+    # not a supervisor's, however many lines the supervisor sees.
+    with_token = make_app(METRICS_TOKEN="scrape-secret")
+    supervisor = admin_for(with_token, "supervisor")
+    assert_problem(with_token.test_client().get("/metrics", headers=supervisor), 401)
+
+    without_token = make_app()
+    supervisor = admin_for(without_token, "supervisor")
+    response = without_token.test_client().get("/metrics", headers=supervisor,
+                                               environ_base={"REMOTE_ADDR": "203.0.113.7"})
+    assert_problem(response, 403)
+    assert "service_clock_breached_cases" not in response.get_data(as_text=True)

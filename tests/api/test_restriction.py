@@ -58,6 +58,26 @@ def test_a_message_queued_before_the_restriction_is_cancelled_at_delivery(app, c
     assert app.extensions["senders"][channel].sent == []
 
 
+def test_a_message_queued_before_the_restriction_is_cancelled_after_its_case_is_merged_into_anothers(
+        app, client, intake, adviser, privacy):
+    case_id, customer_id = _case(client, intake, adviser)
+    other = client.post("/api/v1/inbound/messages", headers=intake, json={
+        "channel": "sms", "external_id": "SM-someone-else", "from": {"phone": "+358407654321"}, "body": "Hei"})
+    with app.app_context():
+        outbox_id = send_reply(actor=Principal(kind="official", id=adviser.id, name="x", role="adviser"),
+                               case_id=case_id, channel="sms", body="Hei").outbox.id
+    _restrict(client, privacy, customer_id)
+    # The queued message moves to a case of another customer, who is not restricted: it is still
+    # a message to the restricted person, and a merge is no way round their restriction.
+    merged = client.post(f"/api/v1/cases/{case_id}/merge", json={"into_case_id": other.get_json()["case_id"]},
+                         headers=adviser)
+    assert merged.status_code == 200, merged.get_json()
+
+    with app.app_context():
+        assert delivery.deliver_and_reschedule(outbox_id) == "cancelled"
+    assert app.extensions["senders"]["sms"].sent == []
+
+
 def test_no_forwarding_and_no_feedback_for_a_restricted_customer(app, client, intake, adviser, admin, privacy):
     case_id, customer_id = _case(client, intake, adviser)
     authority = client.post("/api/v1/authorities", headers=admin,
@@ -80,6 +100,22 @@ def test_a_feedback_request_scheduled_before_the_restriction_is_not_sent(app, cl
     with app.app_context():
         assert send_due(FeedbackSettings.from_config(app.config), now=utcnow() + timedelta(hours=2)) == []
     assert client.get(f"/api/v1/cases/{case_id}", headers=adviser).get_json()["feedback"][0]["status"] == "skipped"
+
+
+def test_a_feedback_request_scheduled_before_the_restriction_is_not_sent_after_its_case_is_merged(
+        app, client, intake, adviser, privacy):
+    case_id, customer_id = _case(client, intake, adviser)
+    other = client.post("/api/v1/inbound/messages", headers=intake, json={
+        "channel": "sms", "external_id": "SM-someone-else", "from": {"phone": "+358407654321"}, "body": "Hei"})
+    client.post(f"/api/v1/cases/{case_id}/close", headers=adviser)
+    _restrict(client, privacy, customer_id)
+    # The request moves to the other customer's case, and is still to the restricted person.
+    merged = client.post(f"/api/v1/cases/{case_id}/merge", json={"into_case_id": other.get_json()["case_id"]},
+                         headers=adviser)
+    assert merged.status_code == 200, merged.get_json()
+
+    with app.app_context():
+        assert send_due(FeedbackSettings.from_config(app.config), now=utcnow() + timedelta(hours=2)) == []
 
 
 def test_only_the_privacy_officer_corrects_a_restricted_customer(client, intake, adviser, privacy):
@@ -132,3 +168,21 @@ def test_no_case_is_opened_for_a_restricted_customer(client, intake, adviser, pr
     assert_problem(response, 409, "processing-restricted")
     assert "Accuracy contested" not in response.get_data(as_text=True)
     assert client.get("/api/v1/cases", headers=adviser).get_json()["total"] == 1
+
+
+def test_a_restricted_customers_case_is_read_and_found_as_before_by_those_who_see_its_line(api, client, intake,
+                                                                                        adviser, privacy, admin):
+    case_id, customer_id = _case(client, intake, adviser)
+    _restrict(client, privacy, customer_id)
+    other_line = client.post("/api/v1/service-lines", headers=admin, json={"name": "Muu linja"}).get_json()
+    elsewhere = api.headers_for("adviser", service_line_ids=[other_line["id"]])
+
+    # The data is kept, and kept reachable to the line's officials: a restriction stops what goes
+    # out to or about the person, not the work on their case (the notice shows on it).
+    assert client.get(f"/api/v1/cases/{case_id}", headers=adviser).get_json()["customer"]["restricted"] is True
+    for q in (PHONE, "Hei"):
+        found = client.get("/api/v1/cases/search", query_string={"q": q}, headers=adviser).get_json()
+        assert [hit["id"] for hit in found["items"]] == [case_id], q
+        # Nor is it found any more than another case by an official of another line.
+        assert client.get("/api/v1/cases/search", query_string={"q": q}, headers=elsewhere).get_json()["total"] == 0
+    assert_problem(client.get(f"/api/v1/customers/{customer_id}", headers=elsewhere), 404)

@@ -416,3 +416,23 @@ def test_the_similar_word_fallback_gives_up_at_its_budget_and_the_request_goes_o
     # With time enough, the same search over the same texts finds the near miss.
     app.config["SEARCH_SIMILAR_TIMEOUT_MS"] = 60_000
     assert found(client, adviser, "muutoilmoitus") == [typo]
+
+
+def test_another_lines_case_is_found_by_none_of_its_names_nor_counted(client, api, intake, admin):
+    line = ok(client.post("/api/v1/service-lines", headers=admin, json={"name": "Oleskeluluvat"}), 201)
+    limited = api.headers_for("adviser", service_line_ids=[line["id"]])
+    # Two cases on the default line, a phone's and an email's, one merged into the other, and a note.
+    survivor = sms(client, intake, "Ensimmäinen viesti", phone="+358401000020")
+    merged = ok(client.post("/api/v1/inbound/messages", headers=intake, json={
+        "channel": "email", "external_id": "<line-search@example.fi>", "from": {"email": "ville@example.fi"},
+        "subject": "Asia", "body": "Toinen viesti"}), 201)["case_id"]
+    ok(client.post(f"{CASES}/{survivor}/notes", json={"body": "Takaisinsoittopyyntö"}, headers=admin), 201)
+    references = [ok(client.get(f"{CASES}/{case_id}", headers=admin))["reference"] for case_id in (survivor, merged)]
+    ok(client.post(f"{CASES}/{merged}/merge", json={"into_case_id": survivor}, headers=admin))
+
+    # By reference (the merged one too), by exact phone, by a word of the note: the
+    # case itself is found by those who see its line, and nothing, not even a count, by others.
+    for q in (*references, "+358401000020", "040 100 0020", "takaisinsoittopyyntö"):
+        assert found(client, admin, q) == [survivor], q
+        assert search(client, limited, q)["total"] == 0, q
+        assert ok(client.get(CASES, query_string={"q": q}, headers=limited))["total"] == 0, q

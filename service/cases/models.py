@@ -131,8 +131,10 @@ class Case(db.Model):
         Index("ix_case_language", "language"),
         # The purge's look for cases left open past their line's period.
         Index("ix_case_line_activity", "service_line_id", "last_activity_at"),
-        # Threading looks up a customer's open case on one line and channel.
-        Index("ix_case_customer_thread", "customer_id", "service_line_id", "channel", "status"),
+        # Threading looks up a customer's open case on one line and channel; whether a
+        # line-limited official sees a customer reads each of their cases' line and merge here
+        # (index-only: customers.logic._visible).
+        Index("ix_case_customer_thread", "customer_id", "service_line_id", "channel", "status", "merged_into_id"),
         # The queue sorted by what is due next (walked in order, so a page reads a few rows
         # whatever the filters), and the breached and due-soon counts. Not partial on a due
         # time: the queue lists the cases without a running clock too, last, and such an index

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
@@ -78,12 +78,19 @@ def _visible(query, principal: Principal):
     # A merged case counts on the line of the survivor its contacts moved to, not its own: after
     # a merge across lines, the person is the survivor's line's (as their case list says).
     # Aliases, correlated to the customer only: ``query`` may read cases itself (the candidates).
+    # One EXISTS over the customer's cases, the survivor looked up only for a merged one: two
+    # EXISTS in an OR cannot be a semi-join, and a line adviser's customer list at a million
+    # cases took 319 ms at p50 instead of 32.
     theirs, survivor = aliased(Case), aliased(Case)
-    return query.where(or_(
-        select(theirs.id).where(theirs.customer_id == Customer.id, theirs.merged_into_id.is_(None),
-                                theirs.service_line_id.in_(line_ids)).correlate(Customer).exists(),
-        select(theirs.id).join(survivor, survivor.id == theirs.merged_into_id).where(
-            theirs.customer_id == Customer.id, survivor.service_line_id.in_(line_ids)).correlate(Customer).exists()))
+    # OFFSET 0 keeps it a lookup by id for each merged case: PostgreSQL would otherwise hash every
+    # case of the lines first (188 ms at a million cases once a single merged case is met).
+    on_the_survivors_line = (select(survivor.id).where(survivor.id == theirs.merged_into_id,
+                                                       survivor.service_line_id.in_(line_ids))
+                             .offset(0).correlate(theirs).exists())
+    return query.where(
+        select(theirs.id).where(theirs.customer_id == Customer.id, or_(
+            and_(theirs.merged_into_id.is_(None), theirs.service_line_id.in_(line_ids)),
+            and_(theirs.merged_into_id.is_not(None), on_the_survivors_line))).correlate(Customer).exists())
 
 
 def get_customer(*, actor: Principal, customer_id: int, audit: bool = True) -> Customer:

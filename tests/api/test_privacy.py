@@ -699,3 +699,27 @@ def test_a_withheld_recording_and_chat_are_named_not_given(voice_app, admin_for)
         "recordings": [{"withheld": True, "type": "recording", "id": recording["id"],
                         "reason": "Kolmannen osapuolen tietoja"}],
         "chats": [{"withheld": True, "type": "chat", "id": chat["id"], "reason": "Kolmannen osapuolen tietoja"}]}
+
+
+def test_a_registered_request_keeps_its_details_and_is_audited_as_the_officer(client, admin, privacy):
+    request = _register(client, privacy, type="erasure", details="Pyyntö kirjeitse")
+
+    shown = client.get(f"/api/v1/privacy/requests/{request['id']}", headers=privacy).get_json()
+    assert (shown["details"], shown["status"]) == ("Pyyntö kirjeitse", "open")
+    audit = client.get("/api/v1/audit", headers=admin,
+                       query_string={"action": "privacy.request_registered"}).get_json()["items"]
+    assert [(e["actor_id"], e["object_type"], e["object_id"], e["details"]) for e in audit] == [
+        (privacy.id, "privacy_request", request["id"], {"type": "erasure"})]
+
+
+def test_a_name_given_with_a_phone_number_finds_no_one_else_of_that_name(client, intake, privacy):
+    # The phone number names the person; the name beside it must not add a namesake's data.
+    for phone in ("+358401234567", "+358402222222"):
+        assert client.post("/api/v1/inbound/messages", headers=intake, json={
+            "channel": "sms", "external_id": f"SM-namesake-{phone}", "from": {"phone": phone, "name": "Anna Virtanen"},
+            "body": "Hei"}).status_code == 201
+    request = _register(client, privacy, subject={"phone": "040 123 4567", "name": "Anna Virtanen"})
+
+    document = client.get(f"/api/v1/privacy/requests/{request['id']}/export", headers=privacy).get_json()
+
+    assert [person["customer"]["phone"] for person in document["people"]] == ["+358401234567"]

@@ -327,7 +327,8 @@ def test_the_export_holds_every_personal_field_and_the_archive_the_files_themsel
         "2026-11-26T06:00:00+00:00")
     assert call["call_status"] == "completed" and call["from"] == "+358401234567"
     (recording,) = [r for case in caller["cases"] for r in case["recordings"]]
-    assert recording["duration_seconds"] == 61 and recording["audio_in_archive"].startswith("files/recording-")
+    assert (recording["duration_seconds"], recording["audio_in_archive"]) == (
+        61, f"files/recording-{recording['id']}.mp3")
     (sms_case,) = [case for case in caller["cases"] if case["id"] == case_id]
     assert [m["body"] for m in sms_case["messages"]] == ["Kiitos, saatu."]
     assert sms_case["messages"][0]["to"] == "+358401234567"
@@ -419,7 +420,9 @@ def test_audio_the_phone_system_still_holds_is_fetched_into_the_archive(make_app
         assert recording["held_by_phone_system"] is True
         assert zipped.read(recording["audio_in_archive"]) == MP3
         assert "missing_files" not in document
-    assert len(media.requests) == 1
+    # Fetched from the address the phone system gave for this recording.
+    assert [url for url, _ in media.requests] == [
+        f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/RE{'e' * 32}.mp3"]
 
 
 def test_reading_and_listing_requests_is_audited(client, admin, privacy):
@@ -576,3 +579,147 @@ def test_recordings_whose_case_has_ended_are_listed_by_when_made_from_the_window
 
     assert [(r["id"], r["register"]) for r in document["recordings_whose_case_has_ended"]] == [
         (ids[0], "Väestötiedot"), (ids[1], "Väestötiedot")]
+
+
+# --- survivors of the privacy domain's mutation run (docs/mutation-privacy.md) ---
+
+def test_withholding_an_item_again_replaces_its_reason_and_keeps_the_others_and_each_is_audited(
+        client, intake, adviser, admin, privacy):
+    case_id, note_id, internal_id = _history(client, intake, adviser, admin)
+    (contact,) = client.get(f"/api/v1/cases/{case_id}", headers=admin).get_json()["contacts"]
+    request = _register(client, privacy)
+    url = f"/api/v1/privacy/requests/{request['id']}/withhold"
+    assert client.post(url, headers=privacy, json={"item_type": "contact", "item_id": contact["id"],
+                                                   "reason": "Kolmas osapuoli"}).status_code == 200
+
+    for item_id, reason in ((internal_id, "Esitutkinta"), (note_id, "Kolmas osapuoli"),
+                            (internal_id, "Esitutkinnan salassapito")):
+        assert client.post(url, headers=privacy, json={"item_type": "note", "item_id": item_id,
+                                                       "reason": reason}).status_code == 200
+
+    # One entry an item: the second reason replaced the first, the other note is still withheld.
+    shown = client.get(f"/api/v1/privacy/requests/{request['id']}", headers=privacy).get_json()
+    assert shown["withheld"] == [{"type": "contact", "id": contact["id"], "reason": "Kolmas osapuoli"},
+                                 {"type": "note", "id": note_id, "reason": "Kolmas osapuoli"},
+                                 {"type": "note", "id": internal_id, "reason": "Esitutkinnan salassapito"}]
+    document = client.get(f"/api/v1/privacy/requests/{request['id']}/export", headers=privacy).get_json()
+    (case,) = document["people"][0]["cases"]
+    assert [n["reason"] for n in case["notes"]] == ["Kolmas osapuoli", "Esitutkinnan salassapito"]
+    assert case["contacts"] == [{"withheld": True, "type": "contact", "id": contact["id"], "reason": "Kolmas osapuoli"}]
+    # The audit log names who withheld what from which request, not the reason (it may name the matter).
+    audit = client.get("/api/v1/audit", headers=admin, query_string={"action": "privacy.item_withheld"}).get_json()
+    assert sorted((e["actor_id"], e["object_type"], e["object_id"], e["details"]["item_id"], e["details"]["item_type"],
+                   len(e["details"])) for e in audit["items"]) == sorted(
+        [(privacy.id, "privacy_request", request["id"], item_id, "note", 2)
+         for item_id in (internal_id, note_id, internal_id)] + [
+            (privacy.id, "privacy_request", request["id"], contact["id"], "contact", 2)])
+
+
+def test_requests_are_listed_by_due_date_overdue_only_once_past_it_and_reading_listing_and_answering_are_audited(
+        app, client, admin, privacy):
+    from service.auth.permissions import Principal
+    from service.privacy.logic import list_requests
+
+    later = _register(client, privacy, received_at="2026-01-20T00:00:00Z")
+    sooner = _register(client, privacy, received_at="2026-01-10T00:00:00Z")
+    ahead = _register(client, privacy, received_at=(datetime.now(timezone.utc) + timedelta(days=1)).isoformat())
+
+    listed = client.get("/api/v1/privacy/requests", headers=privacy).get_json()["items"]
+    assert [r["id"] for r in listed] == [sooner["id"], later["id"], ahead["id"]]
+    overdue = client.get("/api/v1/privacy/requests?overdue=true&status=open", headers=privacy).get_json()["items"]
+    assert [r["id"] for r in overdue] == [sooner["id"], later["id"]]
+    # Due at this very moment is not overdue yet: the deadline's last moment is still in time.
+    officer = Principal(kind="official", id=privacy.id, name="Tietosuojavastaava", role="privacy_officer")
+    with app.app_context():
+        due = datetime.fromisoformat(sooner["due_at"])
+        assert [r.id for r in list_requests(actor=officer, page=1, page_size=10, overdue=True, now=due).items] == []
+    client.get(f"/api/v1/privacy/requests/{later['id']}", headers=privacy)
+    client.post(f"/api/v1/privacy/requests/{later['id']}/complete", headers=privacy)
+
+    audit = client.get("/api/v1/audit", headers=admin, query_string={"page_size": 100}).get_json()["items"]
+    entries = {(e["action"], e["object_type"], e["object_id"], json.dumps(e["details"], sort_keys=True))
+               for e in audit if e["actor_id"] == privacy.id and e["action"].startswith("privacy.request_")
+               and e["action"] != "privacy.request_registered"}
+    assert entries == {
+        ("privacy.request_listed", "privacy_request", None, json.dumps({"count": 3, "filters": []})),
+        ("privacy.request_listed", "privacy_request", None, json.dumps({"count": 2, "filters": ["overdue", "status"]})),
+        ("privacy.request_listed", "privacy_request", None, json.dumps({"count": 0, "filters": ["overdue"]})),
+        ("privacy.request_read", "privacy_request", later["id"], "null"),
+        ("privacy.request_completed", "privacy_request", later["id"], json.dumps({"type": "access"}))}
+
+
+def test_the_files_after_one_gone_from_disk_are_still_in_the_archive_and_its_text_is_readable_as_written(
+        app, client, intake, adviser, admin, privacy):
+    second = b"%PDF-1.4\ntoinen liite\n%%EOF\n"
+    case_id, _, _ = _history(client, intake, adviser, admin)
+    assert client.post("/api/v1/inbound/messages", headers=intake, json={
+        "channel": "sms", "external_id": "SM-dsr-2", "from": {"phone": "+358401234567"}, "body": "Toinen liite",
+        "attachments": [{"filename": "liite.pdf", "content_type": "application/pdf",
+                         "content_base64": base64.b64encode(second).decode()}]}).get_json()["case_id"] == case_id
+    (gone,) = [p for p in app.extensions["file_storage"].root.rglob("*") if p.is_file() and p.read_bytes() == PDF]
+    gone.unlink()
+    request = _register(client, privacy)
+
+    archive = client.get(f"/api/v1/privacy/requests/{request['id']}/export?format=zip", headers=privacy)
+
+    with zipfile.ZipFile(io.BytesIO(archive.data)) as zipped:
+        text = zipped.read("export.json").decode()
+        first, kept = json.loads(text)["people"][0]["cases"][0]["attachments"]
+        assert json.loads(text)["missing_files"] == [first["file_in_archive"]]
+        assert zipped.read(kept["file_in_archive"]) == second
+    # The person reads the file as it was written to them, not as \u escapes.
+    assert "Missä passini on?" in text
+
+
+def test_a_withheld_recording_and_chat_are_named_not_given(voice_app, admin_for):
+    from tests.voice_fakes import recorded_call, voice_line
+
+    client = voice_app.test_client()
+    admin, privacy = admin_for(voice_app, "admin"), admin_for(voice_app, "privacy_officer")
+    voice_line(client, admin)
+    recorded_call(client, admin, "CA" + "f" * 32)
+    chat = client.post("/api/v1/chats", json={"anonymous": False, "name": "Anna", "email": "anna@example.fi"})
+    client.post(f"/api/v1/chats/{chat.get_json()['chat_id']}/messages", json={"body": "Chatissa kysyn"},
+                headers={"Authorization": "Bearer " + chat.get_json()["token"]})
+    request = _register(client, privacy, subject={"phone": "040 123 4567", "email": "anna@example.fi"})
+    url = f"/api/v1/privacy/requests/{request['id']}"
+
+    def export():
+        people = client.get(url + "/export", headers=privacy).get_json()["people"]
+        return {kind: [item for person in people for case in person["cases"] for item in case[kind]]
+                for kind in ("recordings", "chats")}
+
+    (recording,), (chat,) = export().values()
+    assert [m["body"] for m in chat["messages"]] == ["Chatissa kysyn"]
+    for kind, item in (("recording", recording), ("chat", chat)):
+        client.post(url + "/withhold", headers=privacy, json={"item_type": kind, "item_id": item["id"],
+                                                              "reason": "Kolmannen osapuolen tietoja"})
+
+    assert export() == {
+        "recordings": [{"withheld": True, "type": "recording", "id": recording["id"],
+                        "reason": "Kolmannen osapuolen tietoja"}],
+        "chats": [{"withheld": True, "type": "chat", "id": chat["id"], "reason": "Kolmannen osapuolen tietoja"}]}
+
+
+def test_a_registered_request_keeps_its_details_and_is_audited_as_the_officer(client, admin, privacy):
+    request = _register(client, privacy, type="erasure", details="Pyyntö kirjeitse")
+
+    shown = client.get(f"/api/v1/privacy/requests/{request['id']}", headers=privacy).get_json()
+    assert (shown["details"], shown["status"]) == ("Pyyntö kirjeitse", "open")
+    audit = client.get("/api/v1/audit", headers=admin,
+                       query_string={"action": "privacy.request_registered"}).get_json()["items"]
+    assert [(e["actor_id"], e["object_type"], e["object_id"], e["details"]) for e in audit] == [
+        (privacy.id, "privacy_request", request["id"], {"type": "erasure"})]
+
+
+def test_a_name_given_with_a_phone_number_finds_no_one_else_of_that_name(client, intake, privacy):
+    # The phone number names the person; the name beside it must not add a namesake's data.
+    for phone in ("+358401234567", "+358402222222"):
+        assert client.post("/api/v1/inbound/messages", headers=intake, json={
+            "channel": "sms", "external_id": f"SM-namesake-{phone}", "from": {"phone": phone, "name": "Anna Virtanen"},
+            "body": "Hei"}).status_code == 201
+    request = _register(client, privacy, subject={"phone": "040 123 4567", "name": "Anna Virtanen"})
+
+    document = client.get(f"/api/v1/privacy/requests/{request['id']}/export", headers=privacy).get_json()
+
+    assert [person["customer"]["phone"] for person in document["people"]] == ["+358401234567"]

@@ -451,12 +451,15 @@ def test_a_dry_run_counts_only_what_the_purge_would_delete(app, client, intake, 
     def dry_run(days):
         as_of = (datetime.now(timezone.utc) + timedelta(days=days)).isoformat()
         counted = client.post("/api/v1/retention/purge", json={"as_of": as_of}, headers=admin).get_json()
-        return {k: counted[k] for k in ("cases", "attachments", "recordings", "customers")}
+        return {k: counted.get(k) for k in ("cases", "attachments", "recordings", "customers", "privacy_requests",
+                                            "rectification_history")}
 
-    assert dry_run(30) == {"cases": 0, "attachments": 0, "recordings": 0, "customers": 0}
+    assert dry_run(30) == {"cases": 0, "attachments": 0, "recordings": 0, "customers": 0, "privacy_requests": 0,
+                           "rectification_history": 0}
     for case in (goes, stays):
         _closed_long_ago(app, case["id"], 400)
 
-    assert dry_run(30) == {"cases": 2, "attachments": 2, "recordings": 0, "customers": 1}
-    assert dry_run(61) == {"cases": 2, "attachments": 2, "recordings": 1, "customers": 1}
+    nothing_private = {"privacy_requests": 0, "rectification_history": 0}
+    assert dry_run(30) == {"cases": 2, "attachments": 2, "recordings": 0, "customers": 1, **nothing_private}
+    assert dry_run(61) == {"cases": 2, "attachments": 2, "recordings": 1, "customers": 1, **nothing_private}
     assert client.get("/api/v1/cases", headers=admin).get_json()["total"] == 5

@@ -369,6 +369,22 @@ def test_a_retention_policy_change_keeps_the_clock_a_merge_took_over(api, client
     assert 49 < kept_for() < 51
 
 
+def test_a_policy_change_recounts_a_survivor_by_the_default_period_of_a_merged_case_whose_line_has_none(
+        api, client, admin, two_lines):
+    lines, (survivor_id, merged_id) = two_lines
+    supervisor = api.headers_for("supervisor")
+    for line in lines:
+        ok(client.patch(f"/api/v1/service-lines/{line['id']}", json={"merge_across_lines": True}, headers=admin))
+    ok(client.post(f"{CASES}/{merged_id}/close", headers=supervisor))
+    ok(merge(client, supervisor, merged_id, survivor_id))
+    ok(client.post(f"{CASES}/{survivor_id}/close", headers=supervisor))
+
+    ok(client.patch(f"/api/v1/retention/policies/{lines[0]['id']}", json={"case_retention_days": 50}, headers=admin))
+
+    # The merged case's line keeps the default 365 days: the survivor keeps them too.
+    assert 364 < _days_from_now(detail(client, supervisor, survivor_id)["retention_until"]) < 366
+
+
 def test_a_closed_survivor_is_purged_by_its_date_not_by_its_own_lines_period_since_its_last_activity(
         api, client, admin, runner, two_lines):
     lines, (survivor_id, merged_id) = two_lines

@@ -153,3 +153,19 @@ def test_the_purge_also_clears_what_was_withheld_and_why_the_answer_was_late(cli
     purged = client.get(f"/api/v1/privacy/requests/{request['id']}", headers=privacy).get_json()
     assert (purged["withheld"], purged["extension_reason"]) == (None, None)
     assert "Anna" not in json.dumps(purged) and purged["extended_at"] and purged["personal_data_deleted_at"]
+
+
+def test_answered_requests_are_all_cleared_and_counted_however_small_the_purges_batches(client, runner, admin,
+                                                                                         privacy):
+    answered = [_request(client, privacy) for _ in range(3)]
+    for request in answered:
+        client.post(f"/api/v1/privacy/requests/{request['id']}/complete", headers=privacy, json={})
+
+    _purge(runner, "--batch-size", "2", "--as-of", _days_on(3 * 365 + 1))
+
+    for request in answered:
+        assert client.get(f"/api/v1/privacy/requests/{request['id']}", headers=privacy).get_json()["subject"] == {}
+    # A rerun finds nothing left to clear: the requests cleared once are not counted again.
+    _purge(runner, "--batch-size", "2", "--as-of", _days_on(3 * 365 + 2))
+    runs = client.get("/api/v1/audit?action=retention.purged", headers=admin).get_json()["items"]
+    assert [r["details"]["privacy_requests"] for r in runs] == [0, 3]

@@ -148,7 +148,8 @@ def test_the_api_purge_defaults_to_a_dry_run(client, intake, adviser, admin):
     assert (counted["dry_run"], counted["cases"]) == (True, 1)
     assert client.get("/api/v1/cases", headers=admin).get_json()["total"] == 1
     now = client.post("/api/v1/retention/purge", json={"dry_run": False}, headers=admin).get_json()
-    assert now["cases"] == 0  # nothing has expired yet today
+    # Nothing has expired yet today, and without the provider's credentials nothing is deleted there.
+    assert (now["cases"], now["provider_copies"]) == (0, 0)
     assert client.post("/api/v1/retention/purge", json={}, headers=adviser).status_code == 403
 
 
@@ -406,8 +407,8 @@ def test_files_already_gone_are_each_counted_and_the_purge_still_deletes_the_res
 
 def test_customers_kept_for_answered_requests_all_go_however_small_the_purges_batches(app, client, runner, intake,
                                                                                      adviser, admin, privacy):
-    """Three customers kept past their cases for access requests; once the requests are answered,
-    a purge in batches of two deletes all three, not only the first batch."""
+    """Three customers kept past their cases for access requests; once two of the requests are
+    answered, a purge in batches of one deletes both, past the first customer still kept."""
     requests = []
     for n in (75, 76, 77):
         kept = _closed_case(client, intake, adviser, n, phone=f"+3584012300{n}", attach=False)
@@ -417,10 +418,48 @@ def test_customers_kept_for_answered_requests_all_go_however_small_the_purges_ba
             "received_at": "2026-11-01T00:00:00Z"}).get_json())
     _purge(runner)
     assert client.get("/api/v1/customers", headers=admin).get_json()["total"] == 3
-    for request in requests:
+    for request in requests[1:]:
         assert client.post(f"/api/v1/privacy/requests/{request['id']}/complete", headers=privacy,
                            json={}).status_code == 200
 
-    assert "3 customers" in _purge(runner, "--batch-size", "2")
+    assert "2 customers" in _purge(runner, "--batch-size", "1")
 
-    assert client.get("/api/v1/customers", headers=admin).get_json()["total"] == 0
+    assert client.get("/api/v1/customers?phone=0401230075", headers=admin).get_json()["total"] == 1
+    assert client.get("/api/v1/customers", headers=admin).get_json()["total"] == 1
+
+
+def test_a_dry_run_counts_only_what_the_purge_would_delete(app, client, intake, adviser, admin):
+    """Nothing due counts nothing; once some is due, a customer with a case still running, or
+    whose only case still runs, is not counted, nor a recording whose date has not come."""
+    client.post("/api/v1/service-lines", headers=admin, json={
+        "name": "Muutto", "phone_numbers": ["+358951234567"], "recording_policy": "all",
+        "recording_retention_days": 60})
+    sid = "CA" + "8" * 32
+    twilio_post(client, "/webhooks/twilio/voice", {"CallSid": sid, "From": "+358401234568", "To": "+358951234567",
+                                                   "CallStatus": "ringing"})
+    twilio_post(client, "/webhooks/twilio/voice/recording", {
+        "CallSid": sid, "RecordingSid": "RE" + "8" * 32, "RecordingStatus": "completed",
+        "RecordingUrl": "https://api.twilio.com/x/RE8", "RecordingDuration": "30"})
+    # A case of no customer still running: its empty customer must not hide the others' counts.
+    assert client.post("/api/v1/cases", json={"subject": "Sisäinen"}, headers=adviser).status_code == 201
+    goes = _closed_case(client, intake, adviser, 85, phone="+358401230085")
+    stays = _closed_case(client, intake, adviser, 86, phone="+358401230086")
+    client.post("/api/v1/inbound/messages", headers=intake, json={
+        "channel": "email", "external_id": "<stays@example.fi>", "from": {"phone": "+358401230086",
+                                                                           "email": "s@example.fi"}})
+
+    def dry_run(days):
+        as_of = (datetime.now(timezone.utc) + timedelta(days=days)).isoformat()
+        counted = client.post("/api/v1/retention/purge", json={"as_of": as_of}, headers=admin).get_json()
+        return {k: counted.get(k) for k in ("cases", "attachments", "recordings", "customers", "privacy_requests",
+                                            "rectification_history")}
+
+    assert dry_run(30) == {"cases": 0, "attachments": 0, "recordings": 0, "customers": 0, "privacy_requests": 0,
+                           "rectification_history": 0}
+    for case in (goes, stays):
+        _closed_long_ago(app, case["id"], 400)
+
+    nothing_private = {"privacy_requests": 0, "rectification_history": 0}
+    assert dry_run(30) == {"cases": 2, "attachments": 2, "recordings": 0, "customers": 1, **nothing_private}
+    assert dry_run(61) == {"cases": 2, "attachments": 2, "recordings": 1, "customers": 1, **nothing_private}
+    assert client.get("/api/v1/cases", headers=admin).get_json()["total"] == 5

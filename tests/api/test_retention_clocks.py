@@ -151,13 +151,47 @@ def test_twilios_copies_of_a_purged_cases_messages_and_recordings_are_deleted(ma
     assert deleted == sorted([f"{inbound_sid}.json", f"{outbound_sid}.json"])
 
 
+def test_only_the_purged_cases_sms_are_deleted_at_the_provider(make_app, admin_for):
+    """A case still running keeps its SMS at the provider; an email's message id is no SMS."""
+    from tests.conftest import Api
+
+    http = FakeTwilioHttp()
+    app = make_app(TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_HTTP_CLIENT=http)
+    client = app.test_client()
+    gone_sid, kept_sid = "SM" + "3" * 32, "SM" + "4" * 32
+    twilio_post(client, "/webhooks/twilio/sms", inbound_sms(gone_sid, from_="+358401230001"))
+    email = client.post("/api/v1/inbound/messages", headers=Api(app, client).api_key_headers(), json={
+        "channel": "email", "external_id": "<gone@example.fi>", "from": {"email": "gone@example.fi"},
+        "subject": "Muutto", "body": "Viesti"})
+    assert email.status_code == 201, email.get_json()
+    adviser = admin_for(app, "adviser")
+
+    def reply(case_id, channel):
+        sent = client.post(f"/api/v1/cases/{case_id}/replies", headers=adviser,
+                           json={"channel": channel, "body": "Hei"})
+        assert sent.status_code == 201, sent.get_json()
+
+    reply(email.get_json()["case_id"], "email")
+    for case in client.get("/api/v1/cases", headers=adviser).get_json()["items"]:
+        _age(app, case["id"], 400)
+    twilio_post(client, "/webhooks/twilio/sms", inbound_sms(kept_sid, from_="+358401230002"))
+    reply(max(c["id"] for c in client.get("/api/v1/cases", headers=adviser).get_json()["items"]), "sms")
+    assert len(http.messages_sent) == 1
+
+    with app.app_context():
+        report = purge(as_of=datetime.now(timezone.utc), storage=get_storage(), settings=PurgeSettings.from_app(app))
+
+    assert (report.cases, report.provider_copies) == (2, 1)
+    assert [r["uri"].rsplit("/", 1)[1] for r in http.requests if r["method"] == "DELETE"] == [f"{gone_sid}.json"]
+
+
 def test_a_provider_copy_that_could_not_be_deleted_is_tried_again(make_app, admin_for):
     http = FakeTwilioHttp()
     app = make_app(TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_HTTP_CLIENT=http)
     client = app.test_client()
     sid = "SM" + "6" * 32
     twilio_post(client, "/webhooks/twilio/sms", inbound_sms(sid))
-    http.fail_deletes_with = [(503, 20500)]
+    http.fail_deletes_with = [(503, 20500)] * 4
 
     with app.app_context():
         report = purge(as_of=datetime.now(timezone.utc) + timedelta(days=366), storage=get_storage(),
@@ -166,13 +200,33 @@ def test_a_provider_copy_that_could_not_be_deleted_is_tried_again(make_app, admi
         from service.jobs import delete_provider_copies
         from service.retention.models import ProviderCopy
 
+        def backing_off() -> tuple[int, str, float]:
+            (copy,) = db.session.scalars(db.select(ProviderCopy)).all()
+            db.session.refresh(copy)
+            due_in = (copy.next_attempt_at - datetime.now(timezone.utc)) / timedelta(minutes=1)
+            return copy.attempts, copy.last_error, round(due_in)
+
+        def due_now() -> None:
+            db.session.execute(ProviderCopy.__table__.update().values(next_attempt_at=datetime.now(timezone.utc)))
+            db.session.commit()
+
+        # Each failure counts, names the error, and doubles the wait: 10 minutes, 20, 40...
+        assert backing_off() == (1, "TwilioRestException", 10)
         assert delete_provider_copies() == 0  # not due yet: backing off
-        db.session.execute(ProviderCopy.__table__.update().values(next_attempt_at=datetime.now(timezone.utc)))
-        db.session.commit()
+        for attempts, waits in ((2, 20), (3, 40)):
+            due_now()
+            assert delete_provider_copies() == 0
+            assert backing_off() == (attempts, "TwilioRestException", waits)
+        # ...until the ninth: 5 minutes doubled 8 times (21 h 20 min), and no longer after.
+        db.session.execute(ProviderCopy.__table__.update().values(attempts=8))
+        due_now()
+        assert delete_provider_copies() == 0
+        assert backing_off() == (9, "TwilioRestException", 5 * 2 ** 8)
+        due_now()
         assert delete_provider_copies() == 1
         assert db.session.query(ProviderCopy).count() == 0
 
-    assert [r["uri"].endswith(f"{sid}.json") for r in http.requests if r["method"] == "DELETE"] == [True, True]
+    assert [r["uri"].endswith(f"{sid}.json") for r in http.requests if r["method"] == "DELETE"] == [True] * 5
 
 
 def test_without_credentials_no_provider_copy_is_queued(app, client, runner, intake):
@@ -301,3 +355,30 @@ def test_an_access_requests_window_applies_to_a_recording_whose_case_has_ended(a
     assert found(_later(-1), _later(1)) == 1
     assert found(_later(-10), _later(-1)) == 0  # the call was not made then
     assert found(_later(1), _later(10)) == 0
+
+
+def test_the_purge_takes_its_periods_and_its_region_from_the_configuration(make_app):
+    # The settings' own defaults equal the configuration's: only values unlike them tell.
+    app = make_app(CASE_RETENTION_DAYS=30, PRIVACY_REQUEST_RETENTION_DAYS=60, AUDIT_RETENTION_DAYS=90,
+                   DEFAULT_PHONE_REGION="SE")
+
+    settings = PurgeSettings.from_app(app)
+
+    assert (settings.default_case_days, settings.privacy_request_days, settings.audit_retention_days,
+            settings.region) == (30, 60, 90, "SE")
+
+
+def test_a_message_that_could_never_be_processed_goes_when_the_shortest_case_period_has_passed(app, client, admin):
+    from service.intake.models import InboundEnvelope
+
+    _line(client, admin, "Lyhyt", "+358951230030", case_retention_days=30)
+    with app.app_context():
+        for sid, days in (("SM" + "1" * 32, 31), ("SM" + "2" * 32, 29)):
+            db.session.add(InboundEnvelope(channel="sms", external_id=sid, attempts=9, payload={"Body": "x"},
+                                           received_at=datetime.now(timezone.utc) - timedelta(days=days)))
+        db.session.commit()
+
+        report = purge(storage=get_storage(), settings=PurgeSettings.from_app(app))
+
+        assert report.envelopes == 1
+        assert db.session.scalars(db.select(InboundEnvelope.external_id)).all() == ["SM" + "2" * 32]

@@ -180,7 +180,7 @@ def search_cases(*, actor: Principal, q: str, page: int, page_size: int, region:
     snippet of the text that matched (``search_snippet``) and its rank (``search_rank``)."""
     ranked, groups = search.ranked_cases(q, region)
     matches = _ranked_ids(actor, ranked, filters)
-    similar = not matches and groups and search.has_trigrams()
+    similar = not matches and groups and not search.names_one_person(q, region) and search.has_trigrams()
     if similar:
         # Nothing by the stems: words that hold the search's words, or nearly (PostgreSQL).
         ranked = search.similar_cases(q)

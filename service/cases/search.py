@@ -106,7 +106,11 @@ def _exact(q: str, region: str):
                   # A merged case's reference finds the case it was merged into.
                   Case.id.in_(select(_MERGED.c.merged_into_id).where(_MERGED.c.reference == reference))]
     if customer_match:
-        conditions.append(Case.customer_id.in_(select(Customer.id).where(or_(*customer_match))))
+        customers = select(Customer.id).where(or_(*customer_match))
+        conditions.append(Case.customer_id.in_(customers))
+        # A merged case's messages live on in its survivor: its sender's number or address
+        # finds that case, as its reference does.
+        conditions.append(Case.id.in_(select(_MERGED.c.merged_into_id).where(_MERGED.c.customer_id.in_(customers))))
     return [select(Case.id.label("case_id"), literal(EXACT).label("rank")).where(condition)
             for condition in conditions]
 
@@ -276,6 +280,13 @@ def _sqlite_text(groups):
     both = union_all(query, select(together.c.case_id, func.max(together.c.rank).label("rank"))
                      .group_by(together.c.case_id)).subquery("both")
     return select(both.c.case_id, both.c.rank)
+
+
+def names_one_person(q: str, region: str) -> bool:
+    """Whether ``q`` is a phone number or an email address. Either names one person exactly, so
+    a near miss of it (a digit or a letter off) is someone else, never a match."""
+    q = q.strip()
+    return bool(phone_or_none(q, region) or email_or_none(q))
 
 
 def has_trigrams() -> bool:

@@ -436,3 +436,35 @@ def test_another_lines_case_is_found_by_none_of_its_names_nor_counted(client, ap
         assert found(client, admin, q) == [survivor], q
         assert search(client, limited, q)["total"] == 0, q
         assert ok(client.get(CASES, query_string={"q": q}, headers=limited))["total"] == 0, q
+
+
+def test_a_merged_cases_customer_is_found_by_their_phone_or_email_on_the_case_it_went_into(client, intake, admin):
+    """The merged case's messages moved to the survivor with the merge; finding them by the
+    sender's own number or address leads there too, as the merged reference does."""
+    survivor = sms(client, intake, "Ensimmäinen viesti", phone="+358401000021")
+    by_email = ok(client.post("/api/v1/inbound/messages", headers=intake, json={
+        "channel": "email", "external_id": "<merged-search@example.fi>", "from": {"email": "aino@example.fi"},
+        "subject": "Asia", "body": "Toinen viesti"}), 201)["case_id"]
+    by_sms = sms(client, intake, "Kolmas viesti", phone="+358401000022")
+    for merged in (by_email, by_sms):
+        ok(client.post(f"{CASES}/{merged}/merge", json={"into_case_id": survivor}, headers=admin))
+
+    for q in ("aino@example.fi", "+358401000022", "040 100 0022"):
+        assert found(client, admin, q) == [survivor], q
+        assert [case["id"] for case in ok(client.get(CASES, query_string={"q": q}, headers=admin))["items"]] == [
+            survivor], q
+
+
+def test_a_phone_number_or_email_with_no_case_finds_no_one_else_by_a_near_miss(app, client, intake, adviser):
+    """A number or address names one person: the similar-word fallback, there for typos and the
+    ends of compounds, must not offer the case of someone whose number differs by a digit."""
+    if not app.config["DATABASE_URL"].startswith("postgresql"):
+        pytest.skip("the trigram fallback is PostgreSQL's (pg_trgm)")
+    near = sms(client, intake, "Soittakaa numeroon 0401234599 tai osoitteeseen liisa.virtanen@example.fi",
+               phone="+358401000030")
+    assert found(client, adviser, "muutoilmoitus") == [] and found(client, adviser, "0401234599") == [near]
+
+    for q in ("0401234598", "+358401234598", "liisa.virtanen@example.com"):
+        assert found(client, adviser, q) == [], q
+    # A word is still found by a near miss.
+    assert found(client, adviser, "numeroonn") == [near]

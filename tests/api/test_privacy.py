@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from service.extensions import db
 from tests.api.problems import assert_problem
 
 PDF = b"%PDF-1.4\nhakemus\n%%EOF\n"
@@ -723,3 +724,71 @@ def test_a_name_given_with_a_phone_number_finds_no_one_else_of_that_name(client,
     document = client.get(f"/api/v1/privacy/requests/{request['id']}/export", headers=privacy).get_json()
 
     assert [person["customer"]["phone"] for person in document["people"]] == ["+358401234567"]
+
+
+def test_an_attachments_archive_name_is_cleaned_and_cut_and_a_name_of_nothing_usable_is_file(
+        app, client, intake, privacy):
+    from service.cases.models import Attachment
+
+    # A name the person gave: spaces and a bracket become one "_", a trailing "!" goes, and
+    # a leading capital X stays; 100 characters at most.
+    long_name = "Xmas hakemus (kopio) " + "a" * 120 + "!"
+    files = [{"filename": name, "content_type": "application/pdf", "content_base64": base64.b64encode(PDF).decode()}
+             for name in (long_name, "!!!")]
+    client.post("/api/v1/inbound/messages", headers=intake, json={
+        "channel": "sms", "external_id": "SM-dsr-names", "from": {"phone": "+358401234567"}, "body": "Liitteet",
+        "attachments": files})
+    # A file stored here that the provider also still offers: it is in the archive, not held there.
+    with app.app_context():
+        db.session.execute(Attachment.__table__.update().values(source_url="https://media.example.fi/liite"))
+        db.session.commit()
+    request = _register(client, privacy)
+
+    archive = client.get(f"/api/v1/privacy/requests/{request['id']}/export?format=zip", headers=privacy)
+
+    with zipfile.ZipFile(io.BytesIO(archive.data)) as zipped:
+        named, bare = json.loads(zipped.read("export.json"))["people"][0]["cases"][0]["attachments"]
+        assert named["file_in_archive"] == f"files/attachment-{named['id']}-" + (
+            "Xmas_hakemus_kopio_" + "a" * 120)[:100]
+        assert bare["file_in_archive"] == f"files/attachment-{bare['id']}-file"
+        assert (named["held_by_provider"], bare["held_by_provider"]) == (False, False)
+        assert zipped.read(named["file_in_archive"]) == zipped.read(bare["file_in_archive"]) == PDF
+
+
+def test_a_recordings_archive_name_is_mp3_with_no_type_and_bin_with_a_type_of_no_known_extension(
+        voice_app, admin_for):
+    from service.recordings.models import Recording
+    from tests.voice_fakes import recorded_call, voice_line
+
+    client = voice_app.test_client()
+    admin, privacy = admin_for(voice_app, "admin"), admin_for(voice_app, "privacy_officer")
+    voice_line(client, admin)
+    recorded_call(client, admin, "CA" + "f" * 32)
+    request = _register(client, privacy)
+
+    def archive_name(content_type):
+        with voice_app.app_context():
+            db.session.execute(Recording.__table__.update().values(content_type=content_type))
+            db.session.commit()
+        document = client.get(f"/api/v1/privacy/requests/{request['id']}/export", headers=privacy).get_json()
+        (recording,) = document["people"][0]["cases"][0]["recordings"]
+        return recording["audio_in_archive"].removeprefix(f"files/recording-{recording['id']}")
+
+    # Twilio's recordings are MP3 when no type was stored.
+    assert archive_name(None) == ".mp3"
+    assert archive_name("audio/x-tuntematon") == ".bin"
+
+
+def test_a_phone_number_in_a_request_is_read_in_the_deployments_own_region(make_app, admin_for):
+    from tests.conftest import Api
+
+    app = make_app(DEFAULT_PHONE_REGION="SE")
+    client = app.test_client()
+    privacy, intake = admin_for(app, "privacy_officer"), Api(app, client).api_key_headers()
+    client.post("/api/v1/inbound/messages", headers=intake, json={
+        "channel": "sms", "external_id": "SM-dsr-se", "from": {"phone": "+46701234567"}, "body": "Hej"})
+    request = _register(client, privacy, subject={"phone": "070 123 45 67"})
+
+    document = client.get(f"/api/v1/privacy/requests/{request['id']}/export", headers=privacy).get_json()
+
+    assert [p["customer"]["phone"] for p in document["people"]] == ["+46701234567"]

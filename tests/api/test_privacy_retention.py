@@ -102,6 +102,9 @@ def test_a_corrections_old_value_is_not_in_the_audit_log_and_goes_with_the_case_
     _purge(runner, "--as-of", _days_on(364))
     assert len(client.get(f"/api/v1/privacy/requests/{request['id']}/export", headers=privacy)
                .get_json()["people"][0]["corrections"]) == 2
+    # The dry run must report the corrections due, not only the real purge.
+    dry = client.post("/api/v1/retention/purge", headers=admin, json={"as_of": _days_on(366)}).get_json()
+    assert (dry["dry_run"], dry["rectification_history"]) == (True, 2)
     _purge(runner, "--as-of", _days_on(366))
 
     export = client.get(f"/api/v1/privacy/requests/{request['id']}/export", headers=privacy).get_json()

@@ -431,15 +431,10 @@ def test_customers_kept_for_answered_requests_all_go_however_small_the_purges_ba
 def test_a_dry_run_counts_only_what_the_purge_would_delete(app, client, intake, adviser, admin):
     """Nothing due counts nothing; once some is due, a customer with a case still running, or
     whose only case still runs, is not counted, nor a recording whose date has not come."""
-    client.post("/api/v1/service-lines", headers=admin, json={
-        "name": "Muutto", "phone_numbers": ["+358951234567"], "recording_policy": "all",
-        "recording_retention_days": 60})
-    sid = "CA" + "8" * 32
-    twilio_post(client, "/webhooks/twilio/voice", {"CallSid": sid, "From": "+358401234568", "To": "+358951234567",
-                                                   "CallStatus": "ringing"})
-    twilio_post(client, "/webhooks/twilio/voice/recording", {
-        "CallSid": sid, "RecordingSid": "RE" + "8" * 32, "RecordingStatus": "completed",
-        "RecordingUrl": "https://api.twilio.com/x/RE8", "RecordingDuration": "30"})
+    from tests.api.test_retention_clocks import _line, _recorded_call
+
+    _line(client, admin, "Muutto", "+358951234567", recording_policy="all", recording_retention_days=60)
+    _recorded_call(client, "8", to="+358951234567", caller="+358401234568")
     # A case of no customer still running: its empty customer must not hide the others' counts.
     assert client.post("/api/v1/cases", json={"subject": "Sisäinen"}, headers=adviser).status_code == 201
     goes = _closed_case(client, intake, adviser, 85, phone="+358401230085")

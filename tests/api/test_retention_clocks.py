@@ -100,9 +100,9 @@ def test_a_legal_hold_keeps_an_open_case_past_its_period(api, client, runner, in
     assert client.get(f"/api/v1/cases/{case_id}", headers=admin).status_code == 200
 
 
-def _recorded_call(client, sid_digit: str, *, to: str):
+def _recorded_call(client, sid_digit: str, *, to: str, caller: str = "+358401234567"):
     call_sid, recording_sid = "CA" + sid_digit * 32, "RE" + sid_digit * 32
-    twilio_post(client, "/webhooks/twilio/voice", {"CallSid": call_sid, "From": "+358401234567", "To": to})
+    twilio_post(client, "/webhooks/twilio/voice", {"CallSid": call_sid, "From": caller, "To": to})
     twilio_post(client, "/webhooks/twilio/voice/recording", {
         "CallSid": call_sid, "RecordingSid": recording_sid, "RecordingStatus": "completed",
         "RecordingUrl": f"https://api.twilio.com/x/{recording_sid}", "RecordingDuration": "30"})

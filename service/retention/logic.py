@@ -283,7 +283,8 @@ def delete_provider_copies(deleters: Mapping[str, object], *, limit: int = 1000)
         except Exception as failure:  # noqa: BLE001 - any failure: the copy stays queued
             copy.attempts += 1
             copy.last_error = type(failure).__name__[:200]
-            copy.next_attempt_at = utcnow() + min(timedelta(minutes=5) * 2 ** min(copy.attempts, 8), timedelta(hours=24))
+            # The exponent's own cap only keeps the product in timedelta's range; the day is the cap.
+            copy.next_attempt_at = utcnow() + min(timedelta(minutes=5) * 2 ** min(copy.attempts, 16), timedelta(days=1))
             log.warning("could not delete a provider's copy (%s), attempt %d: %s", copy.kind, copy.attempts,
                         type(failure).__name__)
         else:

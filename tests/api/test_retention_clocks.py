@@ -191,7 +191,7 @@ def test_a_provider_copy_that_could_not_be_deleted_is_tried_again(make_app, admi
     client = app.test_client()
     sid = "SM" + "6" * 32
     twilio_post(client, "/webhooks/twilio/sms", inbound_sms(sid))
-    http.fail_deletes_with = [(503, 20500)] * 4
+    http.fail_deletes_with = [(503, 20500)] * 6
 
     with app.app_context():
         report = purge(as_of=datetime.now(timezone.utc) + timedelta(days=366), storage=get_storage(),
@@ -217,16 +217,17 @@ def test_a_provider_copy_that_could_not_be_deleted_is_tried_again(make_app, admi
             due_now()
             assert delete_provider_copies() == 0
             assert backing_off() == (attempts, "TwilioRestException", waits)
-        # ...until the ninth: 5 minutes doubled 8 times (21 h 20 min), and no longer after.
-        db.session.execute(ProviderCopy.__table__.update().values(attempts=8))
-        due_now()
-        assert delete_provider_copies() == 0
-        assert backing_off() == (9, "TwilioRestException", 5 * 2 ** 8)
+        # ...to 21 h 20 min after the eighth (5 minutes doubled 8 times), then a day, and never longer.
+        for attempts, waits in ((8, 5 * 2 ** 8), (9, 24 * 60), (40, 24 * 60)):
+            db.session.execute(ProviderCopy.__table__.update().values(attempts=attempts - 1))
+            due_now()
+            assert delete_provider_copies() == 0
+            assert backing_off() == (attempts, "TwilioRestException", waits)
         due_now()
         assert delete_provider_copies() == 1
         assert db.session.query(ProviderCopy).count() == 0
 
-    assert [r["uri"].endswith(f"{sid}.json") for r in http.requests if r["method"] == "DELETE"] == [True] * 5
+    assert [r["uri"].endswith(f"{sid}.json") for r in http.requests if r["method"] == "DELETE"] == [True] * 7
 
 
 def test_without_credentials_no_provider_copy_is_queued(app, client, runner, intake):

@@ -603,3 +603,66 @@ def test_passwords__twelve_characters_are_enough_and_eleven_are_not_even_from_th
     assert created.exit_code == 0, created.output
     assert client.post(TOKEN, json={"username": "twelve", "password": "kahvi+pulla7"}).status_code == 201
     assert client.post(TOKEN, json={"username": "eleven", "password": "kahvi+pulla"}).status_code == 401
+
+
+def test_lockout__retry_after_is_the_locks_remaining_seconds_rounded_up(api, app):
+    official = api.official("adviser")
+    start = datetime.now(timezone.utc)
+    for _ in range(DOCUMENTED_MAX_FAILURES):
+        _fail_login(app, official["username"], start)  # locked until start + 900 s
+
+    with pytest.raises(TooManyRequests) as refused:
+        _logic_login(app, official["username"], PASSWORD, start + timedelta(seconds=100.5))
+
+    # 799.5 s left. HTTP header names are case-insensitive, and so is this comparison.
+    assert {name.lower(): value for name, value in refused.value.headers.items()} == {"retry-after": "800"}
+
+
+def test_lockout__a_client_address_is_read_to_its_first_45_characters_as_stored(api, client):
+    """The column holds 45 characters (the longest IPv6 text): addresses that differ only after
+    them share one count, as they share one row."""
+    official = api.official("adviser")
+    address = "2001:db8:" + "0" * 36
+    for _ in range(DOCUMENTED_MAX_FAILURES):
+        assert _login_from(client, address + "1", official["username"], "arvaus on väärin").status_code == 401
+
+    assert_problem(_login_from(client, address + "2", official["username"]), 429, "too-many-requests")
+
+
+def test_lockout__the_right_password_is_taken_at_the_very_moment_the_lock_ends(api, app):
+    official = api.official("adviser")
+    start = datetime.now(timezone.utc)
+    for _ in range(DOCUMENTED_MAX_FAILURES):
+        _fail_login(app, official["username"], start)
+
+    raw, _ = _logic_login(app, official["username"], PASSWORD, start + DOCUMENTED_LOCKOUT)
+
+    assert raw
+
+
+def test_login__a_lock_set_while_hashing_is_reported_with_its_remaining_seconds_rounded_up(api, app, monkeypatch):
+    official = api.official("adviser")
+    at = datetime.now(timezone.utc)
+    checked = logic._password_matches
+
+    def while_hashing(stored_hash, password):
+        db.session.add(LoginThrottle(username=official["username"], client_address=TEST_CLIENT_ADDRESS, failures=0,
+                                     last_failure_at=at, locked_until=at + timedelta(seconds=100.5)))
+        db.session.commit()
+        return checked(stored_hash, password)
+
+    monkeypatch.setattr(logic, "_password_matches", while_hashing)
+    with pytest.raises(TooManyRequests) as refused:
+        _logic_login(app, official["username"], PASSWORD, at)
+
+    assert {name.lower(): value for name, value in refused.value.headers.items()} == {"retry-after": "101"}
+
+
+def test_login__a_wrong_password_is_audited_on_the_official_and_an_unknown_username_on_no_one(api, client, admin):
+    official = api.official("adviser")
+    assert api.login(official["username"], "not the password at all").status_code == 401
+    assert api.login("nobody-by-this-name", "not the password at all").status_code == 401
+
+    entries = client.get("/api/v1/audit", query_string={"action": "auth.login_failed"}, headers=admin).get_json()
+    assert [(e["actor_type"], e["actor_id"], e["object_type"], e["object_id"]) for e in entries["items"]] == [
+        ("system", None, "official", official["id"])]

@@ -666,3 +666,13 @@ def test_login__a_wrong_password_is_audited_on_the_official_and_an_unknown_usern
     entries = client.get("/api/v1/audit", query_string={"action": "auth.login_failed"}, headers=admin).get_json()
     assert [(e["actor_type"], e["actor_id"], e["object_type"], e["object_id"]) for e in entries["items"]] == [
         ("system", None, "official", official["id"])]
+
+
+def test_login__is_audited_as_the_official_by_password_without_a_second_factor(api, client, admin):
+    official = api.official("adviser")
+    _login_ok(api, official["username"])
+
+    entries = client.get("/api/v1/audit", query_string={"action": "auth.login", "object_id": official["id"]},
+                         headers=admin).get_json()["items"]
+    assert [(e["actor_type"], e["actor_id"], e["object_type"], e["details"]) for e in entries] == [
+        ("official", official["id"], "official", {"method": "password", "second_factor": False})]

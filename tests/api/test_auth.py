@@ -360,7 +360,9 @@ def test_passwords__are_stored_as_argon2_hashes(api, app):
     with app.app_context():
         stored = db.session.scalar(select(Official.password_hash).where(Official.id == official["id"]))
     assert PASSWORD not in stored
-    assert stored.startswith("$argon2id$")
+    # At the configured costs (the tests lower them), not the library's defaults.
+    costs = f"m={app.config['ARGON2_MEMORY_KIB']},t={app.config['ARGON2_TIME_COST']},"
+    assert stored.startswith("$argon2id$v=19$" + costs)
 
 
 def test_passwords__a_hash_of_other_argon2_costs_is_redone_at_the_next_sign_in(api, app):
@@ -511,3 +513,168 @@ def test_me__an_inspector_is_told_the_lines_they_are_on_not_every_line(api, clie
     token = _login_ok(api, official["username"])
 
     assert client.get(ME, headers=_bearer(token)).get_json()["service_line_ids"] == lines[:1]
+
+
+def test_me__a_supervisor_limited_to_their_lines_is_told_those_lines_and_an_unlimited_one_every_line(
+        api, client, admin):
+    """The session carries the official's limit to their lines: without it a limited supervisor
+    would see every line's cases."""
+    lines = [client.post("/api/v1/service-lines", headers=admin, json={"name": name}).get_json()["id"]
+             for name in ("Passit", "Luvat")]
+    limited = api.official("supervisor", service_line_ids=lines[:1], limited_to_lines=True)
+    unlimited = api.official("supervisor", service_line_ids=lines[:1])
+
+    def lines_of(official):
+        return client.get(ME, headers=_bearer(_login_ok(api, official["username"]))).get_json()["service_line_ids"]
+
+    assert lines_of(limited) == lines[:1]
+    assert lines_of(unlimited) is None
+
+
+def test_me__an_adviser_granted_customer_linking_holds_it_in_the_session_and_another_does_not(api, client):
+    granted = api.official("adviser", may_link_customers=True)
+    other = api.official("adviser")
+
+    def permissions_of(official):
+        return client.get(ME, headers=_bearer(_login_ok(api, official["username"]))).get_json()["permissions"]
+
+    assert "customers.link" in permissions_of(granted)
+    assert "customers.link" not in permissions_of(other)
+
+
+def test_api_key__a_revoked_key_is_refused_at_once_and_its_creation_and_revocation_are_audited_once_on_it(
+        api, client, admin):
+    """An API key is a credential like a session: revoked, it stops at the next request, and
+    revoking it again changes neither its moment nor the audit log."""
+    keys = "/api/v1/api-keys"
+    revoked = client.post(keys, json={"name": "gateway", "scopes": ["intake"]}, headers=admin).get_json()
+    other = client.post(keys, json={"name": "other", "scopes": ["intake"]}, headers=admin).get_json()
+    assert api.inbound(_bearer(revoked["key"])).status_code == 201
+
+    assert client.delete(f"{keys}/{revoked['id']}", headers=admin).status_code == 204
+
+    assert_problem(api.inbound(_bearer(revoked["key"])), 401, "invalid-token")
+    assert api.inbound(_bearer(other["key"])).status_code == 201
+
+    def revoked_at():
+        listed = client.get(keys, query_string={"include_revoked": "true"}, headers=admin).get_json()["items"]
+        assert [k["id"] for k in listed] == [other["id"], revoked["id"]]  # newest first
+        return {k["id"]: k["revoked_at"] for k in listed}
+
+    first = revoked_at()
+    assert first[revoked["id"]] is not None and first[other["id"]] is None
+    assert client.delete(f"{keys}/{revoked['id']}", headers=admin).status_code == 204
+    assert revoked_at() == first
+    assert_problem(client.delete(f"{keys}/{other['id'] + 100}", headers=admin), 404, "not-found")
+
+    entries = client.get("/api/v1/audit", query_string={"object_type": "api_key", "page_size": 100},
+                         headers=admin).get_json()["items"]
+    seen = sorted((e["action"], e["object_id"], e["actor_type"], e["actor_id"], e["details"]) for e in entries
+                  if e["action"].startswith("api_key."))
+    assert seen == sorted([("api_key.created", revoked["id"], "official", admin.id, {"scopes": ["intake"]}),
+                           ("api_key.created", other["id"], "official", admin.id, {"scopes": ["intake"]}),
+                           ("api_key.revoked", revoked["id"], "official", admin.id, None)])
+
+
+def test_lockout__a_password_reset_lifts_that_officials_lock_and_no_one_elses(api, client, admin):
+    reset = api.official("adviser")
+    other = api.official("adviser")
+    for official in (reset, other):
+        _lock_out(api, None, official["username"])
+        assert_problem(api.login(official["username"]), 429, "too-many-requests")
+    new_password = "a new and long enough passphrase 42"
+
+    response = client.patch(f"/api/v1/officials/{reset['id']}", json={"password": new_password}, headers=admin)
+
+    assert response.status_code == 200
+    _login_ok(api, reset["username"], new_password)
+    assert_problem(api.login(other["username"]), 429, "too-many-requests")
+
+
+def test_passwords__twelve_characters_are_enough_and_eleven_are_not_even_from_the_command_line(runner, client):
+    """The API's schema checks the length too; the command line has only the hashing's check."""
+    def create(username, password):
+        return runner.invoke(args=["officials", "create", username, "--role", "adviser", "--name", "Pituus Testi"],
+                             input=password + "\n")
+
+    refused = create("eleven", "kahvi+pulla")
+    created = create("twelve", "kahvi+pulla7")
+
+    assert refused.exit_code != 0
+    assert "The password is too short. password: At least 12 characters." in refused.output
+    assert created.exit_code == 0, created.output
+    assert client.post(TOKEN, json={"username": "twelve", "password": "kahvi+pulla7"}).status_code == 201
+    assert client.post(TOKEN, json={"username": "eleven", "password": "kahvi+pulla"}).status_code == 401
+
+
+def test_lockout__retry_after_is_the_locks_remaining_seconds_rounded_up(api, app):
+    official = api.official("adviser")
+    start = datetime.now(timezone.utc)
+    for _ in range(DOCUMENTED_MAX_FAILURES):
+        _fail_login(app, official["username"], start)  # locked until start + 900 s
+
+    with pytest.raises(TooManyRequests) as refused:
+        _logic_login(app, official["username"], PASSWORD, start + timedelta(seconds=100.5))
+
+    # 799.5 s left. HTTP header names are case-insensitive, and so is this comparison.
+    assert {name.lower(): value for name, value in refused.value.headers.items()} == {"retry-after": "800"}
+
+
+def test_lockout__a_client_address_is_read_to_its_first_45_characters_as_stored(api, client):
+    """The column holds 45 characters (the longest IPv6 text): addresses that differ only after
+    them share one count, as they share one row."""
+    official = api.official("adviser")
+    address = "2001:db8:" + "0" * 36
+    for _ in range(DOCUMENTED_MAX_FAILURES):
+        assert _login_from(client, address + "1", official["username"], "arvaus on väärin").status_code == 401
+
+    assert_problem(_login_from(client, address + "2", official["username"]), 429, "too-many-requests")
+
+
+def test_lockout__the_right_password_is_taken_at_the_very_moment_the_lock_ends(api, app):
+    official = api.official("adviser")
+    start = datetime.now(timezone.utc)
+    for _ in range(DOCUMENTED_MAX_FAILURES):
+        _fail_login(app, official["username"], start)
+
+    raw, _ = _logic_login(app, official["username"], PASSWORD, start + DOCUMENTED_LOCKOUT)
+
+    assert raw
+
+
+def test_login__a_lock_set_while_hashing_is_reported_with_its_remaining_seconds_rounded_up(api, app, monkeypatch):
+    official = api.official("adviser")
+    at = datetime.now(timezone.utc)
+    checked = logic._password_matches
+
+    def while_hashing(stored_hash, password):
+        db.session.add(LoginThrottle(username=official["username"], client_address=TEST_CLIENT_ADDRESS, failures=0,
+                                     last_failure_at=at, locked_until=at + timedelta(seconds=100.5)))
+        db.session.commit()
+        return checked(stored_hash, password)
+
+    monkeypatch.setattr(logic, "_password_matches", while_hashing)
+    with pytest.raises(TooManyRequests) as refused:
+        _logic_login(app, official["username"], PASSWORD, at)
+
+    assert {name.lower(): value for name, value in refused.value.headers.items()} == {"retry-after": "101"}
+
+
+def test_login__a_wrong_password_is_audited_on_the_official_and_an_unknown_username_on_no_one(api, client, admin):
+    official = api.official("adviser")
+    assert api.login(official["username"], "not the password at all").status_code == 401
+    assert api.login("nobody-by-this-name", "not the password at all").status_code == 401
+
+    entries = client.get("/api/v1/audit", query_string={"action": "auth.login_failed"}, headers=admin).get_json()
+    assert [(e["actor_type"], e["actor_id"], e["object_type"], e["object_id"]) for e in entries["items"]] == [
+        ("system", None, "official", official["id"])]
+
+
+def test_login__is_audited_as_the_official_by_password_without_a_second_factor(api, client, admin):
+    official = api.official("adviser")
+    _login_ok(api, official["username"])
+
+    entries = client.get("/api/v1/audit", query_string={"action": "auth.login", "object_id": official["id"]},
+                         headers=admin).get_json()["items"]
+    assert [(e["actor_type"], e["actor_id"], e["object_type"], e["details"]) for e in entries] == [
+        ("official", official["id"], "official", {"method": "password", "second_factor": False})]

@@ -138,6 +138,29 @@ def test_a_code_is_good_once_even_within_its_window(api2):
     assert_problem(_sign_in(api2, admin["username"], code=_code(secret, 0)), 401, "invalid-second-factor")
 
 
+def test_a_code_is_judged_at_the_moment_of_the_sign_in(api2, required_app):
+    """The sign-in's own clock decides which codes are current, not a second reading of it."""
+    from datetime import datetime, timedelta, timezone
+
+    from service.auth import logic
+    from service.errors import Unauthorized
+
+    admin = api2.official("admin")
+    secret, _ = _enrol(api2, _bearer(_sign_in(api2, admin["username"])))
+    later = datetime.now(timezone.utc) + timedelta(hours=1)
+
+    def sign_in_later(code):
+        with required_app.app_context():
+            raw, _ = logic.login(username=admin["username"], password=PASSWORD, token_ttl_seconds=3600,
+                                 max_failures=5, lockout_seconds=900, second_factor_code=code, now=later)
+            return raw
+
+    with pytest.raises(Unauthorized) as refused:
+        sign_in_later(_code(secret, 1))  # good now, an hour before the sign-in's moment
+    assert refused.value.code == "invalid-second-factor"
+    assert sign_in_later(pyotp.TOTP(secret).at(later))
+
+
 def test_a_recovery_code_signs_in_once(api2):
     admin = api2.official("admin")
     headers = _bearer(_sign_in(api2, admin["username"]))
@@ -244,6 +267,11 @@ def test_factor_changes_and_failures_are_audited_without_the_codes(api2):
     actions = [e["action"] for e in entries]
     assert {"auth.totp_enrolled", "auth.second_factor_failed", "auth.recovery_code_used"} <= set(actions)
     assert secret not in str(entries) and codes[0] not in str(entries) and "654321" not in str(entries)
+    # Both happen before anyone is signed in: on the official, by the system.
+    for action in ("auth.second_factor_failed", "auth.recovery_code_used"):
+        (entry,) = (e for e in entries if e["action"] == action)
+        assert (entry["actor_type"], entry["actor_id"]) == ("system", None)
+        assert (entry["object_type"], entry["object_id"]) == ("official", admin["id"])
 
 
 def test_an_unknown_role_in_the_setting_stops_the_start(make_app):

@@ -34,7 +34,7 @@ def test_an_official_lists_their_active_sessions_with_client_and_last_use(api, c
     assert by_client["Firefox on the office laptop"]["current"] is True
     assert by_client["Safari on a phone"]["current"] is False
     assert by_client["Firefox on the office laptop"]["last_used_at"] is not None
-    assert all(s["method"] == "password" for s in body["items"])
+    assert all(s["method"] == "password" and s["second_factor"] is False for s in body["items"])
     assert phone  # signed in, not yet used: no last use
     assert by_client["Safari on a phone"]["last_used_at"] is None
 

@@ -876,3 +876,51 @@ def test_a_recording_whose_case_has_ended_is_found_by_a_number_read_in_the_deplo
 
     assert document["people"] == []
     assert [r["caller"] for r in document["recordings_whose_case_has_ended"]] == ["+46701234567"]
+
+
+def test_a_withheld_case_message_or_disclosure_is_named_not_given_and_the_document_says_what_request_it_answers(
+        client, intake, adviser, admin, privacy):
+    case_id, _, _ = _history(client, intake, adviser, admin)
+    assert client.post(f"/api/v1/cases/{case_id}/replies", headers=adviser,
+                       json={"channel": "sms", "body": "Passisi on noudettavissa"}).status_code in (200, 201)
+    # A disclosure recorded by hand afterwards, made before the one recorded first.
+    assert client.post(f"/api/v1/cases/{case_id}/disclosures", headers=adviser, json={
+        "recipient": "Verohallinto", "fields": ["name"], "legal_basis": "Verotusmenettelylaki 20 §",
+        "disclosed_at": "2026-01-05T10:00:00+02:00"}).status_code == 201
+    request = _register(client, privacy)
+    url = f"/api/v1/privacy/requests/{request['id']}"
+
+    document = client.get(url + "/export", headers=privacy).get_json()
+
+    assert set(document) == {"recordings_whose_case_has_ended", "request", "generated_at", "about", "people",
+                             "withheld_items"}
+    assert document["request"] == {"id": request["id"], "type": "access", "received_at": "2026-01-31T08:00:00+00:00",
+                                   "due_at": "2026-02-28T08:00:00+00:00"}
+    assert abs(datetime.fromisoformat(document["generated_at"]) - datetime.now(timezone.utc)) < timedelta(minutes=5)
+    (person,) = document["people"]
+    assert person["customer"]["sms_opted_out_at"] is None
+    assert [d["recipient"] for d in person["disclosures"]] == ["Verohallinto", "Poliisi"]
+    (message,) = person["cases"][0]["messages"]
+    assert message["body"] == "Passisi on noudettavissa"
+    police = person["disclosures"][1]
+
+    reason = "Kolmannen osapuolen tietoja"
+    for kind, item_id in (("outbox_message", message["id"]), ("disclosure", police["id"])):
+        assert client.post(url + "/withhold", headers=privacy, json={
+            "item_type": kind, "item_id": item_id, "reason": reason}).status_code == 200
+    (person,) = client.get(url + "/export", headers=privacy).get_json()["people"]
+    assert person["cases"][0]["messages"] == [{"withheld": True, "type": "outbox_message", "id": message["id"],
+                                               "reason": reason}]
+    assert person["disclosures"][1] == {"withheld": True, "type": "disclosure", "id": police["id"], "reason": reason}
+
+    client.post(url + "/withhold", headers=privacy, json={"item_type": "case", "item_id": case_id, "reason": reason})
+    document = client.get(url + "/export", headers=privacy).get_json()
+    assert document["people"][0]["cases"] == [{"withheld": True, "type": "case", "id": case_id, "reason": reason}]
+    assert "Missä passini on?" not in json.dumps(document, ensure_ascii=False)
+
+    # Each export is audited as the officer's, on the request, with what it held.
+    audit = client.get("/api/v1/audit", headers=admin, query_string={"action": "privacy.exported"}).get_json()["items"]
+    assert sorted((e["actor_id"], e["object_type"], e["object_id"], json.dumps(e["details"], sort_keys=True))
+                  for e in audit) == sorted(
+        (privacy.id, "privacy_request", request["id"], json.dumps({"customers": 1, "files": files, "withheld": n}))
+        for files, n in ((1, 0), (1, 2), (0, 3)))

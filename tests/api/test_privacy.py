@@ -792,3 +792,135 @@ def test_a_phone_number_in_a_request_is_read_in_the_deployments_own_region(make_
     document = client.get(f"/api/v1/privacy/requests/{request['id']}/export", headers=privacy).get_json()
 
     assert [p["customer"]["phone"] for p in document["people"]] == ["+46701234567"]
+
+
+# --- survivors of the export's own run (docs/mutation-privacy.md, "The export's run") ---
+
+def test_a_case_merged_into_an_older_one_is_listed_after_it_in_the_order_the_cases_were_opened(
+        client, intake, adviser, privacy):
+    # The older case is someone else's (their spouse's); the person's own, newer case was merged into it.
+    def sms(phone, body):
+        response = client.post("/api/v1/inbound/messages", headers=intake, json={
+            "channel": "sms", "external_id": f"SM-older-{phone}", "from": {"phone": phone}, "body": body})
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()["case_id"]
+
+    older = sms("+358402222222", "Puolison passi")
+    theirs = sms("+358401234567", "Passini")
+    merged = client.post(f"/api/v1/cases/{theirs}/merge", json={"into_case_id": older}, headers=adviser)
+    assert merged.status_code == 200, merged.get_json()
+    request = _register(client, privacy, subject={"phone": "040 123 4567"})
+
+    (person,) = client.get(f"/api/v1/privacy/requests/{request['id']}/export", headers=privacy).get_json()["people"]
+
+    assert [case["id"] for case in person["cases"]] == [older, theirs]
+
+
+def test_only_the_persons_own_recordings_whose_case_has_ended_are_given_inside_the_window_and_one_withheld_is_named(
+        app, client, runner, admin, privacy):
+    from service.recordings.models import Recording
+    from tests.api.test_retention_clocks import _later, _line, _purge, _recorded_call
+
+    _line(client, admin, "Väestötiedot", "+358 9 8888 8888", case_retention_days=30,
+          recording_policy="all", recording_retention_days=365)
+    _recorded_call(client, "5", to="+358988888888")
+    _recorded_call(client, "6", to="+358988888888")
+    _recorded_call(client, "7", to="+358988888888", caller="+358402222222")  # someone else's call
+    _purge(runner, "--as-of", _later(31))
+    with app.app_context():
+        earlier, later, _ = db.session.scalars(db.select(Recording).order_by(Recording.id)).all()
+        earlier.recorded_at = later.recorded_at - timedelta(days=1)
+        at = later.recorded_at.replace(tzinfo=timezone.utc)
+        ids = earlier.id, later.id
+        db.session.commit()
+
+    def export(**window):
+        request = _register(client, privacy, subject={"phone": "040 123 4567", **(
+            {"contacted_between": window} if window else {})}, received_at=datetime.now(timezone.utc).isoformat())
+        return request, client.get(f"/api/v1/privacy/requests/{request['id']}/export", headers=privacy).get_json()
+
+    def given(document):
+        return [r["id"] for r in document["recordings_whose_case_has_ended"]]
+
+    request, document = export()
+    assert document["people"] == []  # the cases, and with them the person's record, are gone
+    assert given(document) == list(ids)
+    assert [r["caller"] for r in document["recordings_whose_case_has_ended"]] == ["+358401234567"] * 2
+    # A window takes its start and leaves its end out.
+    assert given(export(**{"from": at.isoformat(), "to": _later(1)})[1]) == [ids[1]]
+    assert given(export(**{"from": (at - timedelta(days=2)).isoformat(), "to": at.isoformat()})[1]) == [ids[0]]
+
+    client.post(f"/api/v1/privacy/requests/{request['id']}/withhold", headers=privacy, json={
+        "item_type": "recording", "item_id": ids[1], "reason": "Kolmannen osapuolen tietoja"})
+    document = client.get(f"/api/v1/privacy/requests/{request['id']}/export", headers=privacy).get_json()
+    assert document["recordings_whose_case_has_ended"][1] == {
+        "withheld": True, "type": "recording", "id": ids[1], "reason": "Kolmannen osapuolen tietoja"}
+    assert document["withheld_items"] == [{"type": "recording", "id": ids[1], "reason": "Kolmannen osapuolen tietoja"}]
+
+
+def test_a_recording_whose_case_has_ended_is_found_by_a_number_read_in_the_deployments_own_region(
+        make_app, admin_for):
+    from tests.api.test_retention_clocks import _later, _line, _purge, _recorded_call
+
+    app = make_app(DEFAULT_PHONE_REGION="SE")
+    client = app.test_client()
+    admin, privacy = admin_for(app, "admin"), admin_for(app, "privacy_officer")
+    _line(client, admin, "Folkbokföring", "+358 9 8888 8888", case_retention_days=30,
+          recording_policy="all", recording_retention_days=365)
+    _recorded_call(client, "5", to="+358988888888", caller="+46701234567")
+    _purge(app.test_cli_runner(), "--as-of", _later(31))
+    request = _register(client, privacy, subject={"phone": "070 123 45 67"},
+                        received_at=datetime.now(timezone.utc).isoformat())
+
+    document = client.get(f"/api/v1/privacy/requests/{request['id']}/export", headers=privacy).get_json()
+
+    assert document["people"] == []
+    assert [r["caller"] for r in document["recordings_whose_case_has_ended"]] == ["+46701234567"]
+
+
+def test_a_withheld_case_message_or_disclosure_is_named_not_given_and_the_document_says_what_request_it_answers(
+        client, intake, adviser, admin, privacy):
+    case_id, _, _ = _history(client, intake, adviser, admin)
+    assert client.post(f"/api/v1/cases/{case_id}/replies", headers=adviser,
+                       json={"channel": "sms", "body": "Passisi on noudettavissa"}).status_code in (200, 201)
+    # A disclosure recorded by hand afterwards, made before the one recorded first.
+    assert client.post(f"/api/v1/cases/{case_id}/disclosures", headers=adviser, json={
+        "recipient": "Verohallinto", "fields": ["name"], "legal_basis": "Verotusmenettelylaki 20 §",
+        "disclosed_at": "2026-01-05T10:00:00+02:00"}).status_code == 201
+    request = _register(client, privacy)
+    url = f"/api/v1/privacy/requests/{request['id']}"
+
+    document = client.get(url + "/export", headers=privacy).get_json()
+
+    assert set(document) == {"recordings_whose_case_has_ended", "request", "generated_at", "about", "people",
+                             "withheld_items"}
+    assert document["request"] == {"id": request["id"], "type": "access", "received_at": "2026-01-31T08:00:00+00:00",
+                                   "due_at": "2026-02-28T08:00:00+00:00"}
+    assert abs(datetime.fromisoformat(document["generated_at"]) - datetime.now(timezone.utc)) < timedelta(minutes=5)
+    (person,) = document["people"]
+    assert person["customer"]["sms_opted_out_at"] is None
+    assert [d["recipient"] for d in person["disclosures"]] == ["Verohallinto", "Poliisi"]
+    (message,) = person["cases"][0]["messages"]
+    assert message["body"] == "Passisi on noudettavissa"
+    police = person["disclosures"][1]
+
+    reason = "Kolmannen osapuolen tietoja"
+    for kind, item_id in (("outbox_message", message["id"]), ("disclosure", police["id"])):
+        assert client.post(url + "/withhold", headers=privacy, json={
+            "item_type": kind, "item_id": item_id, "reason": reason}).status_code == 200
+    (person,) = client.get(url + "/export", headers=privacy).get_json()["people"]
+    assert person["cases"][0]["messages"] == [{"withheld": True, "type": "outbox_message", "id": message["id"],
+                                               "reason": reason}]
+    assert person["disclosures"][1] == {"withheld": True, "type": "disclosure", "id": police["id"], "reason": reason}
+
+    client.post(url + "/withhold", headers=privacy, json={"item_type": "case", "item_id": case_id, "reason": reason})
+    document = client.get(url + "/export", headers=privacy).get_json()
+    assert document["people"][0]["cases"] == [{"withheld": True, "type": "case", "id": case_id, "reason": reason}]
+    assert "Missä passini on?" not in json.dumps(document, ensure_ascii=False)
+
+    # Each export is audited as the officer's, on the request, with what it held.
+    audit = client.get("/api/v1/audit", headers=admin, query_string={"action": "privacy.exported"}).get_json()["items"]
+    assert sorted((e["actor_id"], e["object_type"], e["object_id"], json.dumps(e["details"], sort_keys=True))
+                  for e in audit) == sorted(
+        (privacy.id, "privacy_request", request["id"], json.dumps({"customers": 1, "files": files, "withheld": n}))
+        for files, n in ((1, 0), (1, 2), (0, 3)))

@@ -214,6 +214,10 @@ def _mutation_config(domain: str) -> str:
             "pytest_add_cli_args =\n    -n\n    0\n    -p\n    no:cacheprovider\n"
             f"also_copy ={lines(MUTATION_ALSO_COPY)}\n"
             "use_git_change_detection = false\n"
+            # mutmut stops a mutant after 15 times its tests' measured time, by the wall clock: on a
+            # shared machine (load 5-8 on 2 cores) a mutant that merely runs every test slowly got
+            # there and counted as killed (a timeout). 40 times leaves room for that load.
+            "timeout_multiplier = 40\n"
             # A log line's wording is no rule (masking is tested on the handler itself).
             "do_not_mutate_patterns =\n    ^\\s*log\\.\n")
 

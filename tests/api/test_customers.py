@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import pytest
+import time_machine
 
 from tests.api.problems import assert_problem
 
@@ -64,6 +67,15 @@ def test_search_customers__by_email_ignores_case(client, adviser, matti, liisa):
 @pytest.mark.parametrize("q", ["meikäläinen", "MATTI", "matti@example.fi", "0401234567", "+358 40 123 4567"])
 def test_search_customers__q_matches_name_email_or_phone(client, adviser, matti, liisa, q):
     assert ids(search(client, adviser, q=q)) == [matti["id"]]
+
+
+def test_search_customers__q_takes_a_percent_sign_or_an_underscore_literally(client, adviser, matti, liisa):
+    percent = ok(client.post("/api/v1/cases", headers=adviser, json={"customer": {"name": "Sata 100% Oy"}}), 201)
+    underscore = ok(client.post("/api/v1/cases", headers=adviser, json={"customer": {"name": "pouta_pilvi"}}), 201)
+
+    assert ids(search(client, adviser, q="100%")) == [percent["customer"]["id"]]
+    assert ids(search(client, adviser, q="a_p")) == [underscore["customer"]["id"]]
+    assert ids(search(client, adviser, q="%")) == [percent["customer"]["id"]]
 
 
 def test_search_customers__without_filters_lists_everyone_paginated(client, adviser, matti, liisa):
@@ -225,16 +237,104 @@ def test_search_customers__a_local_number_is_read_in_the_deployments_own_region(
     page = search(client, admin, phone="070 123 45 67")
 
     assert [c["phone"] for c in page["items"]] == ["+46701234567"]
+    assert [c["phone"] for c in search(client, admin, q="070 123 45 67")["items"]] == ["+46701234567"]
 
 
 def test_a_search_is_audited_on_customers_and_a_correction_once_as_a_correction(client, adviser, admin, matti):
     """The correction reads the customer to change it: that read is the correction's own entry,
     not a second one saying the adviser looked at the customer."""
-    search(client, adviser, phone="040 123 4567")
+    search(client, adviser, phone="040 123 4567", email="matti@example.fi", q="Meikäläinen")
     ok(client.patch(f"{CUSTOMERS}/{matti['id']}", headers=adviser, json={"name": "Matti M."}))
 
     audit = ok(client.get("/api/v1/audit", query_string={"page_size": 100}, headers=admin))["items"]
     (listed,) = [e for e in audit if e["action"] == "customer.listed"]
-    assert listed["object_type"] == "customer"
+    assert (listed["object_type"], listed["actor_type"], listed["actor_id"]) == ("customer", "official", adviser.id)
+    assert listed["details"] == {"filters": ["email", "phone", "q"], "count": 1}
     assert [e["action"] for e in audit if e["object_id"] == matti["id"] and e["object_type"] == "customer"
             and e["action"] in ("customer.read", "customer.updated")] == ["customer.updated", "customer.updated"]
+    (corrected,) = [e for e in audit if e["action"] == "customer.updated" and e["details"]["fields"] == ["name"]]
+    assert (corrected["actor_type"], corrected["actor_id"]) == ("official", adviser.id)
+    assert sorted(corrected["details"]) == ["fields", "rectification_ids"]
+    assert len(corrected["details"]["rectification_ids"]) == 1
+
+
+# --- across service lines -------------------------------------------------------------------
+
+
+@pytest.fixture
+def two_lines(client, admin) -> list[dict]:
+    """Lines A and B, each with a number of its own, that allow merging cases across them."""
+    lines = [ok(client.post("/api/v1/service-lines", headers=admin, json={"name": name, "phone_numbers": [number]}),
+                201) for name, number in (("Neuvonta", "+358295000001"), ("Verotus", "+358295000002"))]
+    for line in lines:
+        ok(client.patch(f"/api/v1/service-lines/{line['id']}", json={"merge_across_lines": True}, headers=admin))
+    return lines
+
+
+def _sms_to(api, intake, line: dict, phone: str) -> int:
+    return ok(api.inbound(intake, **{"from": {"phone": phone}}, to=line["phone_numbers"][0]), 201)["case_id"]
+
+
+def test_a_line_member_sees_a_customer_and_their_cases_only_through_their_own_lines(api, client, admin, intake,
+                                                                                     two_lines):
+    line_a, line_b = two_lines
+    on_a, on_b = _sms_to(api, intake, line_a, "040 515 1515"), _sms_to(api, intake, line_b, "040 525 2525")
+    also_on_b = _sms_to(api, intake, line_b, "040 515 1515")
+    ours, theirs = customer_of(client, admin, on_a)["id"], customer_of(client, admin, on_b)["id"]
+    member_of_a = api.headers_for("adviser", service_line_ids=[line_a["id"]])
+
+    assert [c["id"] for c in ok(client.get(f"{CUSTOMERS}/{ours}", headers=member_of_a))["cases"]] == [on_a]
+    assert [c["id"] for c in ok(client.get(f"{CUSTOMERS}/{ours}", headers=admin))["cases"]] == [also_on_b, on_a]
+    assert_problem(client.get(f"{CUSTOMERS}/{theirs}", headers=member_of_a), 404)
+    assert ids(search(client, member_of_a)) == [ours]
+    assert ids(search(client, admin)) == [theirs, ours]
+    # Naming a customer by their number is naming them by id: only one of the official's own lines.
+    assert_problem(client.post("/api/v1/cases", headers=member_of_a, json={
+        "service_line_id": line_a["id"], "customer": {"phone": "040 525 2525"}}), 409, "customer-not-visible")
+    opened = ok(client.post("/api/v1/cases", headers=member_of_a, json={
+        "service_line_id": line_a["id"], "customer": {"phone": "040 515 1515"}}), 201)
+    assert opened["customer"]["id"] == ours
+
+
+def test_a_customers_cases_opened_in_the_same_instant_are_listed_newest_first(api, client, admin, intake, two_lines):
+    with time_machine.travel(datetime.now(timezone.utc), tick=False):
+        first, second = (_sms_to(api, intake, line, "040 515 1515") for line in two_lines)
+    customer = customer_of(client, admin, first)["id"]
+
+    assert [c["id"] for c in ok(client.get(f"{CUSTOMERS}/{customer}", headers=admin))["cases"]] == [second, first]
+
+
+def test_a_customer_whose_case_was_merged_into_another_lines_case_is_that_lines_customer(api, client, admin, intake,
+                                                                                        two_lines):
+    line_a, line_b = two_lines
+    moved, survivor = _sms_to(api, intake, line_a, "040 535 3535"), _sms_to(api, intake, line_b, "040 525 2525")
+    bystander_case = _sms_to(api, intake, line_b, "040 545 4545")
+    customer, bystander = customer_of(client, admin, moved)["id"], customer_of(client, admin, bystander_case)["id"]
+    ok(client.post(f"/api/v1/cases/{moved}/merge", json={"into_case_id": survivor},
+                   headers=api.headers_for("supervisor")))
+    member_of_a = api.headers_for("adviser", service_line_ids=[line_a["id"]])
+    member_of_b = api.headers_for("adviser", service_line_ids=[line_b["id"]])
+    # Another person's merge on line A: line A has a survivor, but not this person's.
+    ok(client.post(f"/api/v1/cases/{_sms_to(api, intake, line_a, '040 565 6565')}/merge", headers=member_of_a,
+                   json={"into_case_id": _sms_to(api, intake, line_a, "040 555 5555")}))
+
+    # The merged case's own row stays on line A, but nothing of the person is there any more.
+    assert_problem(client.get(f"{CUSTOMERS}/{customer}", headers=member_of_a), 404)
+    assert len(ids(search(client, member_of_a))) == 2 and customer not in ids(search(client, member_of_a))
+    assert_problem(client.post("/api/v1/cases", headers=member_of_a, json={
+        "service_line_id": line_a["id"], "customer": {"phone": "040 535 3535"}}), 409, "customer-not-visible")
+    # Their case list leads to the case their contacts are on now, not to the merged one.
+    for official in (member_of_b, admin):
+        assert [c["id"] for c in ok(client.get(f"{CUSTOMERS}/{customer}", headers=official))["cases"]] == [survivor]
+    survivors_customer = customer_of(client, admin, survivor)["id"]
+    assert sorted(ids(search(client, member_of_b))) == sorted([customer, bystander, survivors_customer])
+    assert [c["id"] for c in ok(client.get(f"{CUSTOMERS}/{bystander}", headers=member_of_b))["cases"]] == [
+        bystander_case]
+
+
+def test_reading_a_customer_is_audited_as_the_official_who_read_them(client, adviser, admin, matti):
+    ok(client.get(f"{CUSTOMERS}/{matti['id']}", headers=adviser))
+
+    audit = ok(client.get("/api/v1/audit", query_string={"page_size": 100}, headers=admin))["items"]
+    assert [(e["actor_type"], e["actor_id"], e["object_type"], e["object_id"]) for e in audit
+            if e["action"] == "customer.read"] == [("official", adviser.id, "customer", matti["id"])]

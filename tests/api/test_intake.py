@@ -160,6 +160,18 @@ def test_post_message__email_address_matches_the_customer_whatever_its_case(api,
     assert customer_total(client, admin) == 1
 
 
+def test_post_message__a_web_form_finds_its_customer_by_the_email_address_in_any_case(api, client, intake, admin):
+    # Web forms go through intake's batch path, email through its path one at a time.
+    first = api.inbound(intake, channel="webform", **{"from": {"email": "Liisa@Example.FI", "name": "Liisa"}})
+    second = api.inbound(intake, channel="webform", **{"from": {"email": "liisa@example.fi"}})
+
+    assert second.get_json()["case_id"] == first.get_json()["case_id"]
+    case = case_detail(client, admin, first.get_json()["case_id"])
+    assert case["customer"]["email"] == "liisa@example.fi"
+    assert [c["sender"] for c in case["contacts"]] == ["liisa@example.fi"] * 2
+    assert customer_total(client, admin) == 1
+
+
 def test_post_message__sender_name_is_kept_on_a_new_customer(api, client, intake, admin):
     response = api.inbound(intake, channel="email",
                            **{"from": {"email": "liisa@example.fi", "name": "Liisa Virtanen"}}, language="sv")

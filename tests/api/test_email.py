@@ -227,6 +227,32 @@ def test_a_stranger_answering_one_of_our_message_ids_does_not_join_its_case(mail
     assert stranger["id"] != case["id"] and stranger["linked_case_id"] == case["id"]
 
 
+def _customers_mail(message_id: str, *, to: str = "asiakaspalvelu@virasto.fi", subject: str = "Asia",
+                    references: str | None = None) -> bytes:
+    headers = (f"From: Matti <matti@example.fi>\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: {message_id}\r\n")
+    if references:
+        headers += f"References: {references}\r\n"
+    return (headers + "Content-Type: text/plain; charset=utf-8\r\n\r\nHei.\r\n").encode()
+
+
+def test_an_answer_naming_messages_of_two_open_cases_joins_the_case_of_the_latest_of_them(mail_client, staff):
+    for name, address in (("Muutot", "muutot@virasto.fi"), ("Neuvonta", "neuvonta@virasto.fi")):
+        line = mail_client.post("/api/v1/service-lines", headers=staff,
+                                json={"name": name, "email_addresses": [address]})
+        assert line.status_code == 201, line.get_json()
+    # The older message's id sorts first: a query in no order would give its case.
+    older = _case_of(mail_client, staff,
+                     _post(mail_client, _customers_mail("<a.older@example.fi>", to="muutot@virasto.fi")))
+    newer = _case_of(mail_client, staff,
+                     _post(mail_client, _customers_mail("<b.newer@example.fi>", to="neuvonta@virasto.fi")))
+    assert older["id"] != newer["id"]
+
+    answer = _post(mail_client, _customers_mail("<c.answer@example.fi>", subject="Re: Asia",
+                                                references="<a.older@example.fi> <b.newer@example.fi>")).get_json()
+
+    assert answer["case_id"] == newer["id"] and answer["created_case"] is False
+
+
 def test_an_auto_reply_from_a_stranger_naming_a_case_is_not_stored(mail_client, staff):
     case = _case_of(mail_client, staff, _post(mail_client, _eml("plain_utf8_qp.eml")))
 

@@ -253,6 +253,26 @@ def test_an_answer_naming_messages_of_two_open_cases_joins_the_case_of_the_lates
     assert answer["case_id"] == newer["id"] and answer["created_case"] is False
 
 
+def test_an_answer_naming_no_message_of_ours_joins_the_customers_own_case_not_the_last_one_written_to(mail_client,
+                                                                                                      staff):
+    own = _case_of(mail_client, staff, _post(mail_client, _customers_mail("<own.1@example.fi>")))
+    _post(mail_client, _stranger_mail("Toinen asia"))  # another customer's case, written to last
+
+    answer = _post(mail_client, _customers_mail("<own.2@example.fi>", subject="Re: Asia",
+                                                references="<unknown.1@elsewhere.example>")).get_json()
+
+    assert answer["case_id"] == own["id"] and answer["created_case"] is False
+
+
+def test_an_answer_naming_the_id_of_a_contact_on_another_channel_does_not_join_that_case(mail_client, staff, api):
+    webform = api.inbound(api.api_key_headers(), channel="webform", external_id="<shared.1@example.fi>",
+                          **{"from": {"email": "matti@example.fi", "name": "Matti"}}).get_json()
+
+    answer = _post(mail_client, _customers_mail("<own.3@example.fi>", references="<shared.1@example.fi>")).get_json()
+
+    assert answer["case_id"] != webform["case_id"] and answer["created_case"] is True
+
+
 def test_an_auto_reply_from_a_stranger_naming_a_case_is_not_stored(mail_client, staff):
     case = _case_of(mail_client, staff, _post(mail_client, _eml("plain_utf8_qp.eml")))
 

@@ -9,6 +9,7 @@ import re
 from datetime import datetime, timezone
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 
 from tests.api.problems import assert_problem
 
@@ -124,6 +125,34 @@ def test_post_message__replay_of_an_email_with_attachment_stores_the_file_once(a
     assert (first.status_code, again.status_code) == (201, 200)
     assert len(case_detail(client, admin, first.get_json()["case_id"])["attachments"]) == 1
     assert len(stored_files(app)) == 1
+
+
+def test_post_message__a_replay_racing_the_original_answers_with_its_contact_and_keeps_no_file_of_its_own(
+        api, client, intake, admin, app, monkeypatch):
+    """The original commits between the replay's look-up and its insert (here the look-up misses
+    it once): the replay loses at the unique constraint, rolls back and answers as a replay."""
+    from service.intake import logic
+
+    message = {"channel": "email", "external_id": "<race@example.fi>", "from": {"email": "a@example.fi"},
+               "attachments": [{"filename": "kuva.png", "content_type": "image/png", "content_base64": b64(PNG)}]}
+    first = api.inbound(intake, **message)
+    looked_up, existing = [], logic._existing
+
+    def missed_once(channel, external_id):
+        looked_up.append((channel, external_id))
+        return None if len(looked_up) == 1 else existing(channel, external_id)
+
+    monkeypatch.setattr(logic, "_existing", missed_once)
+
+    again = api.inbound(intake, **message)
+
+    assert again.status_code == 200, again.get_json()
+    assert again.get_json() == {**first.get_json(), "created_case": False}
+    assert looked_up == [("email", "<race@example.fi>")] * 2
+    case = case_detail(client, admin, first.get_json()["case_id"])
+    assert len(case["contacts"]) == 1 and len(case["attachments"]) == 1
+    assert len(stored_files(app)) == 1
+    assert download(client, admin, case["id"], case["attachments"][0]["id"]).status_code == 200
 
 
 def test_post_message__same_external_id_on_another_channel_is_a_different_contact(api, client, intake, admin):
@@ -460,7 +489,10 @@ def test_post_message__missing_required_fields_are_named(client, intake, admin):
 # --- attachments ----------------------------------------------------------------------------
 
 
-def test_receive__files_written_before_a_later_failure_are_deleted(app, client, admin):
+# An IntegrityError (a row of the caller's colliding) takes the path a replay racing the original takes.
+@pytest.mark.parametrize("failure", [RuntimeError("the caller's rows failed"),
+                                     IntegrityError("INSERT INTO chat", {}, Exception("unique"))])
+def test_receive__files_written_before_a_later_failure_are_deleted(app, client, admin, failure):
     """A caller's own rows (``on_stored``, e.g. a chat) failing after the files were written:
     nothing of the message is kept, on disk or in the database."""
     from service.intake.logic import IntakeSettings, receive
@@ -473,11 +505,11 @@ def test_receive__files_written_before_a_later_failure_are_deleted(app, client, 
 
     def fail(result):
         assert len([p for p in storage.root.rglob("*") if p.is_file()]) == 2  # written by now
-        raise RuntimeError("the caller's rows failed")
+        raise failure
 
     with app.app_context():
         storage = get_storage()
-        with pytest.raises(RuntimeError):
+        with pytest.raises(type(failure)):
             receive(message, actor=None, settings=IntakeSettings(), storage=storage, on_stored=fail)
     assert [p for p in storage.root.rglob("*") if p.is_file()] == []
     assert case_total(client, admin) == 0

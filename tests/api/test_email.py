@@ -273,6 +273,33 @@ def test_an_answer_naming_the_id_of_a_contact_on_another_channel_does_not_join_t
     assert answer["case_id"] != webform["case_id"] and answer["created_case"] is True
 
 
+def test_an_answer_to_a_message_of_a_closed_case_opens_a_new_case(mail_client, staff):
+    closed = _case_of(mail_client, staff, _post(mail_client, _customers_mail("<closing.1@example.fi>")))
+    assert mail_client.post(f"/api/v1/cases/{closed['id']}/close", headers=staff).status_code == 200
+
+    answer = _post(mail_client, _customers_mail("<closing.2@example.fi>", subject="Re: Asia",
+                                                references="<closing.1@example.fi>")).get_json()
+
+    assert answer["created_case"] is True and answer["case_id"] != closed["id"]
+    assert len(mail_client.get(f"/api/v1/cases/{closed['id']}", headers=staff).get_json()["contacts"]) == 1
+
+
+def test_an_answer_naming_an_id_an_official_logged_by_hand_is_not_threaded_by_it(mail_client, staff):
+    line = mail_client.post("/api/v1/service-lines", headers=staff,
+                            json={"name": "Muutot", "email_addresses": ["muutot@virasto.fi"]})
+    assert line.status_code == 201, line.get_json()
+    case = _case_of(mail_client, staff, _post(mail_client, _customers_mail("<logged.1@example.fi>",
+                                                                              to="muutot@virasto.fi")))
+    logged = mail_client.post(f"/api/v1/cases/{case['id']}/contacts", headers=staff,
+                              json={"channel": "email", "external_id": "<typed.1@example.fi>", "body": "Soitto"})
+    assert logged.status_code == 201, logged.get_json()
+
+    # To the default line, where the customer has no case: only a provider's id would thread it to theirs.
+    answer = _post(mail_client, _customers_mail("<logged.2@example.fi>", references="<typed.1@example.fi>")).get_json()
+
+    assert answer["created_case"] is True and answer["case_id"] != case["id"]
+
+
 def test_an_auto_reply_from_a_stranger_naming_a_case_is_not_stored(mail_client, staff):
     case = _case_of(mail_client, staff, _post(mail_client, _eml("plain_utf8_qp.eml")))
 

@@ -155,6 +155,26 @@ def test_post_message__a_replay_racing_the_original_answers_with_its_contact_and
     assert download(client, admin, case["id"], case["attachments"][0]["id"]).status_code == 200
 
 
+def test_post_message__a_replay_of_a_first_message_that_reads_as_a_score_answers_no_later_feedback_request(
+        api, app, client, intake, adviser):
+    from datetime import timedelta
+
+    from service.db_types import utcnow
+    from service.feedback.logic import FeedbackSettings, send_due
+
+    first = api.inbound(intake, channel="sms", external_id="SM-five", body="5")
+    case_id = first.get_json()["case_id"]
+    assert client.post(f"/api/v1/cases/{case_id}/close", headers=adviser).status_code == 200
+    with app.app_context():
+        send_due(FeedbackSettings.from_config(app.config), now=utcnow() + timedelta(minutes=61))
+    assert [f["status"] for f in case_detail(client, adviser, case_id)["feedback"]] == ["sent"]
+
+    again = api.inbound(intake, channel="sms", external_id="SM-five", body="5")
+
+    assert again.status_code == 200 and again.get_json() == {**first.get_json(), "created_case": False}
+    assert [(f["status"], f["score"]) for f in case_detail(client, adviser, case_id)["feedback"]] == [("sent", None)]
+
+
 def test_post_message__same_external_id_on_another_channel_is_a_different_contact(api, client, intake, admin):
     sms = api.inbound(intake, channel="sms", external_id="X-1")
     call = api.inbound(intake, channel="phone", external_id="X-1")

@@ -714,3 +714,25 @@ def test_post_message__with_a_file_a_new_customer_has_the_messages_language_and_
     (entry,) = client.get("/api/v1/audit", query_string={"action": "contact.received", "object_id": case["id"]},
                           headers=admin).get_json()["items"]
     assert entry["details"] == {"contact_id": case["contacts"][0]["id"], "channel": "sms"}
+    (key,) = client.get("/api/v1/api-keys", headers=admin).get_json()["items"]
+    assert (entry["actor_type"], entry["actor_id"]) == ("api_key", key["id"])
+    (created,) = client.get("/api/v1/audit", query_string={"action": "customer.created"},
+                            headers=admin).get_json()["items"]
+    assert (created["actor_type"], created["actor_id"], created["object_id"]) == ("api_key", key["id"], customer["id"])
+
+
+def test_post_message__a_plain_sms_and_its_new_customer_are_audited_as_the_api_key_that_posted_it(
+        api, client, intake, admin):
+    """A message without a file goes the batch's way, which writes its audit entries itself."""
+    response = api.inbound(intake, channel="sms", **{"from": {"phone": "040 999 7790"}})
+
+    case = case_detail(client, admin, response.get_json()["case_id"])
+    (key,) = client.get("/api/v1/api-keys", headers=admin).get_json()["items"]
+    entries = client.get("/api/v1/audit", query_string={"page_size": 100}, headers=admin).get_json()["items"]
+    assert [(e["actor_type"], e["actor_id"], e["actor_role"], e["object_type"], e["object_id"], e["details"])
+            for e in entries if e["action"] == "contact.received"] == [
+        ("api_key", key["id"], "api_key:intake", "case", case["id"],
+         {"contact_id": case["contacts"][0]["id"], "channel": "sms"})]
+    assert [(e["actor_type"], e["actor_id"], e["object_type"], e["object_id"])
+            for e in entries if e["action"] == "customer.created"] == [
+        ("api_key", key["id"], "customer", case["customer"]["id"])]

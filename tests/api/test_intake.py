@@ -535,6 +535,21 @@ def test_receive__files_written_before_a_later_failure_are_deleted(app, client, 
     assert case_total(client, admin) == 0
 
 
+def test_receive__the_callers_own_rows_are_made_from_the_stored_contact(app):
+    """``on_stored`` (a chat's row) is given the contact and case just stored, in the same transaction."""
+    from service.intake.logic import IntakeSettings, receive
+    from service.intake.message import InboundMessage, Sender
+    from service.storage import get_storage
+
+    given = []
+    message = InboundMessage(channel="chat", external_id="chat-given", sender=Sender(name="Matti"), body="Hei")
+    with app.app_context():
+        result = receive(message, actor=None, settings=IntakeSettings(), storage=get_storage(),
+                         on_stored=given.append)
+
+    assert given == [result] and result.contact_id is not None and result.case_id is not None
+
+
 def test_post_message__attachment_is_stored_with_its_hash_and_downloads_byte_for_byte(api, client, intake, admin):
     response = api.inbound(intake, channel="email", **{"from": {"email": "a@example.fi"}}, attachments=[
         {"filename": "kuva.png", "content_type": "image/png", "content_base64": b64(PNG)},

@@ -751,3 +751,18 @@ def test_post_message__a_plain_sms_and_its_new_customer_are_audited_as_the_api_k
     assert [(e["actor_type"], e["actor_id"], e["object_type"], e["object_id"])
             for e in entries if e["action"] == "customer.created"] == [
         ("api_key", key["id"], "customer", case["customer"]["id"])]
+
+
+def test_post_message__each_message_stored_is_counted_once_by_its_channel_and_a_replay_not(api, client, intake):
+    def counted(channel: str) -> float:
+        text = client.get("/metrics").get_data(as_text=True)
+        match = re.search(r'intake_contacts_total\{channel="' + channel + r'"\} (\S+)', text)
+        return float(match.group(1)) if match else 0.0
+
+    before = counted("email"), counted("sms")
+    message = {"channel": "email", "external_id": "<counted@example.fi>", "from": SENDERS["email"]}
+    assert api.inbound(intake, **message).status_code == 201
+    assert api.inbound(intake, **message).status_code == 200  # a replay
+    assert api.inbound(intake, channel="sms").status_code == 201
+
+    assert (counted("email"), counted("sms")) == (before[0] + 1, before[1] + 1)

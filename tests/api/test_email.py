@@ -227,6 +227,79 @@ def test_a_stranger_answering_one_of_our_message_ids_does_not_join_its_case(mail
     assert stranger["id"] != case["id"] and stranger["linked_case_id"] == case["id"]
 
 
+def _customers_mail(message_id: str, *, to: str = "asiakaspalvelu@virasto.fi", subject: str = "Asia",
+                    references: str | None = None) -> bytes:
+    headers = (f"From: Matti <matti@example.fi>\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: {message_id}\r\n")
+    if references:
+        headers += f"References: {references}\r\n"
+    return (headers + "Content-Type: text/plain; charset=utf-8\r\n\r\nHei.\r\n").encode()
+
+
+def test_an_answer_naming_messages_of_two_open_cases_joins_the_case_of_the_latest_of_them(mail_client, staff):
+    for name, address in (("Muutot", "muutot@virasto.fi"), ("Neuvonta", "neuvonta@virasto.fi")):
+        line = mail_client.post("/api/v1/service-lines", headers=staff,
+                                json={"name": name, "email_addresses": [address]})
+        assert line.status_code == 201, line.get_json()
+    # The older message's id sorts first: a query in no order would give its case.
+    older = _case_of(mail_client, staff,
+                     _post(mail_client, _customers_mail("<a.older@example.fi>", to="muutot@virasto.fi")))
+    newer = _case_of(mail_client, staff,
+                     _post(mail_client, _customers_mail("<b.newer@example.fi>", to="neuvonta@virasto.fi")))
+    assert older["id"] != newer["id"]
+
+    answer = _post(mail_client, _customers_mail("<c.answer@example.fi>", subject="Re: Asia",
+                                                references="<a.older@example.fi> <b.newer@example.fi>")).get_json()
+
+    assert answer["case_id"] == newer["id"] and answer["created_case"] is False
+
+
+def test_an_answer_naming_no_message_of_ours_joins_the_customers_own_case_not_the_last_one_written_to(mail_client,
+                                                                                                      staff):
+    own = _case_of(mail_client, staff, _post(mail_client, _customers_mail("<own.1@example.fi>")))
+    _post(mail_client, _stranger_mail("Toinen asia"))  # another customer's case, written to last
+
+    answer = _post(mail_client, _customers_mail("<own.2@example.fi>", subject="Re: Asia",
+                                                references="<unknown.1@elsewhere.example>")).get_json()
+
+    assert answer["case_id"] == own["id"] and answer["created_case"] is False
+
+
+def test_an_answer_naming_the_id_of_a_contact_on_another_channel_does_not_join_that_case(mail_client, staff, api):
+    webform = api.inbound(api.api_key_headers(), channel="webform", external_id="<shared.1@example.fi>",
+                          **{"from": {"email": "matti@example.fi", "name": "Matti"}}).get_json()
+
+    answer = _post(mail_client, _customers_mail("<own.3@example.fi>", references="<shared.1@example.fi>")).get_json()
+
+    assert answer["case_id"] != webform["case_id"] and answer["created_case"] is True
+
+
+def test_an_answer_to_a_message_of_a_closed_case_opens_a_new_case(mail_client, staff):
+    closed = _case_of(mail_client, staff, _post(mail_client, _customers_mail("<closing.1@example.fi>")))
+    assert mail_client.post(f"/api/v1/cases/{closed['id']}/close", headers=staff).status_code == 200
+
+    answer = _post(mail_client, _customers_mail("<closing.2@example.fi>", subject="Re: Asia",
+                                                references="<closing.1@example.fi>")).get_json()
+
+    assert answer["created_case"] is True and answer["case_id"] != closed["id"]
+    assert len(mail_client.get(f"/api/v1/cases/{closed['id']}", headers=staff).get_json()["contacts"]) == 1
+
+
+def test_an_answer_naming_an_id_an_official_logged_by_hand_is_not_threaded_by_it(mail_client, staff):
+    line = mail_client.post("/api/v1/service-lines", headers=staff,
+                            json={"name": "Muutot", "email_addresses": ["muutot@virasto.fi"]})
+    assert line.status_code == 201, line.get_json()
+    case = _case_of(mail_client, staff, _post(mail_client, _customers_mail("<logged.1@example.fi>",
+                                                                              to="muutot@virasto.fi")))
+    logged = mail_client.post(f"/api/v1/cases/{case['id']}/contacts", headers=staff,
+                              json={"channel": "email", "external_id": "<typed.1@example.fi>", "body": "Soitto"})
+    assert logged.status_code == 201, logged.get_json()
+
+    # To the default line, where the customer has no case: only a provider's id would thread it to theirs.
+    answer = _post(mail_client, _customers_mail("<logged.2@example.fi>", references="<typed.1@example.fi>")).get_json()
+
+    assert answer["created_case"] is True and answer["case_id"] != case["id"]
+
+
 def test_an_auto_reply_from_a_stranger_naming_a_case_is_not_stored(mail_client, staff):
     case = _case_of(mail_client, staff, _post(mail_client, _eml("plain_utf8_qp.eml")))
 

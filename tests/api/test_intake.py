@@ -9,6 +9,7 @@ import re
 from datetime import datetime, timezone
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 
 from tests.api.problems import assert_problem
 
@@ -126,6 +127,54 @@ def test_post_message__replay_of_an_email_with_attachment_stores_the_file_once(a
     assert len(stored_files(app)) == 1
 
 
+def test_post_message__a_replay_racing_the_original_answers_with_its_contact_and_keeps_no_file_of_its_own(
+        api, client, intake, admin, app, monkeypatch):
+    """The original commits between the replay's look-up and its insert (here the look-up misses
+    it once): the replay loses at the unique constraint, rolls back and answers as a replay."""
+    from service.intake import logic
+
+    message = {"channel": "email", "external_id": "<race@example.fi>", "from": {"email": "a@example.fi"},
+               "attachments": [{"filename": "kuva.png", "content_type": "image/png", "content_base64": b64(PNG)}]}
+    first = api.inbound(intake, **message)
+    looked_up, existing = [], logic._existing
+
+    def missed_once(channel, external_id):
+        looked_up.append((channel, external_id))
+        return None if len(looked_up) == 1 else existing(channel, external_id)
+
+    monkeypatch.setattr(logic, "_existing", missed_once)
+
+    again = api.inbound(intake, **message)
+
+    assert again.status_code == 200, again.get_json()
+    assert again.get_json() == {**first.get_json(), "created_case": False}
+    assert looked_up == [("email", "<race@example.fi>")] * 2
+    case = case_detail(client, admin, first.get_json()["case_id"])
+    assert len(case["contacts"]) == 1 and len(case["attachments"]) == 1
+    assert len(stored_files(app)) == 1
+    assert download(client, admin, case["id"], case["attachments"][0]["id"]).status_code == 200
+
+
+def test_post_message__a_replay_of_a_first_message_that_reads_as_a_score_answers_no_later_feedback_request(
+        api, app, client, intake, adviser):
+    from datetime import timedelta
+
+    from service.db_types import utcnow
+    from service.feedback.logic import FeedbackSettings, send_due
+
+    first = api.inbound(intake, channel="sms", external_id="SM-five", body="5")
+    case_id = first.get_json()["case_id"]
+    assert client.post(f"/api/v1/cases/{case_id}/close", headers=adviser).status_code == 200
+    with app.app_context():
+        send_due(FeedbackSettings.from_config(app.config), now=utcnow() + timedelta(minutes=61))
+    assert [f["status"] for f in case_detail(client, adviser, case_id)["feedback"]] == ["sent"]
+
+    again = api.inbound(intake, channel="sms", external_id="SM-five", body="5")
+
+    assert again.status_code == 200 and again.get_json() == {**first.get_json(), "created_case": False}
+    assert [(f["status"], f["score"]) for f in case_detail(client, adviser, case_id)["feedback"]] == [("sent", None)]
+
+
 def test_post_message__same_external_id_on_another_channel_is_a_different_contact(api, client, intake, admin):
     sms = api.inbound(intake, channel="sms", external_id="X-1")
     call = api.inbound(intake, channel="phone", external_id="X-1")
@@ -157,6 +206,18 @@ def test_post_message__email_address_matches_the_customer_whatever_its_case(api,
     assert second.get_json()["created_case"] is False
     customer = case_detail(client, admin, first.get_json()["case_id"])["customer"]
     assert customer["email"] == "matti.meikalainen@example.fi"
+    assert customer_total(client, admin) == 1
+
+
+def test_post_message__a_web_form_finds_its_customer_by_the_email_address_in_any_case(api, client, intake, admin):
+    # Web forms go through intake's batch path, email through its path one at a time.
+    first = api.inbound(intake, channel="webform", **{"from": {"email": "Liisa@Example.FI", "name": "Liisa"}})
+    second = api.inbound(intake, channel="webform", **{"from": {"email": "liisa@example.fi"}})
+
+    assert second.get_json()["case_id"] == first.get_json()["case_id"]
+    case = case_detail(client, admin, first.get_json()["case_id"])
+    assert case["customer"]["email"] == "liisa@example.fi"
+    assert [c["sender"] for c in case["contacts"]] == ["liisa@example.fi"] * 2
     assert customer_total(client, admin) == 1
 
 
@@ -448,7 +509,10 @@ def test_post_message__missing_required_fields_are_named(client, intake, admin):
 # --- attachments ----------------------------------------------------------------------------
 
 
-def test_receive__files_written_before_a_later_failure_are_deleted(app, client, admin):
+# An IntegrityError (a row of the caller's colliding) takes the path a replay racing the original takes.
+@pytest.mark.parametrize("failure", [RuntimeError("the caller's rows failed"),
+                                     IntegrityError("INSERT INTO chat", {}, Exception("unique"))])
+def test_receive__files_written_before_a_later_failure_are_deleted(app, client, admin, failure):
     """A caller's own rows (``on_stored``, e.g. a chat) failing after the files were written:
     nothing of the message is kept, on disk or in the database."""
     from service.intake.logic import IntakeSettings, receive
@@ -461,14 +525,29 @@ def test_receive__files_written_before_a_later_failure_are_deleted(app, client, 
 
     def fail(result):
         assert len([p for p in storage.root.rglob("*") if p.is_file()]) == 2  # written by now
-        raise RuntimeError("the caller's rows failed")
+        raise failure
 
     with app.app_context():
         storage = get_storage()
-        with pytest.raises(RuntimeError):
+        with pytest.raises(type(failure)):
             receive(message, actor=None, settings=IntakeSettings(), storage=storage, on_stored=fail)
     assert [p for p in storage.root.rglob("*") if p.is_file()] == []
     assert case_total(client, admin) == 0
+
+
+def test_receive__the_callers_own_rows_are_made_from_the_stored_contact(app):
+    """``on_stored`` (a chat's row) is given the contact and case just stored, in the same transaction."""
+    from service.intake.logic import IntakeSettings, receive
+    from service.intake.message import InboundMessage, Sender
+    from service.storage import get_storage
+
+    given = []
+    message = InboundMessage(channel="chat", external_id="chat-given", sender=Sender(name="Matti"), body="Hei")
+    with app.app_context():
+        result = receive(message, actor=None, settings=IntakeSettings(), storage=get_storage(),
+                         on_stored=given.append)
+
+    assert given == [result] and result.contact_id is not None and result.case_id is not None
 
 
 def test_post_message__attachment_is_stored_with_its_hash_and_downloads_byte_for_byte(api, client, intake, admin):
@@ -650,3 +729,40 @@ def test_post_message__with_a_file_a_new_customer_has_the_messages_language_and_
     (entry,) = client.get("/api/v1/audit", query_string={"action": "contact.received", "object_id": case["id"]},
                           headers=admin).get_json()["items"]
     assert entry["details"] == {"contact_id": case["contacts"][0]["id"], "channel": "sms"}
+    (key,) = client.get("/api/v1/api-keys", headers=admin).get_json()["items"]
+    assert (entry["actor_type"], entry["actor_id"]) == ("api_key", key["id"])
+    (created,) = client.get("/api/v1/audit", query_string={"action": "customer.created"},
+                            headers=admin).get_json()["items"]
+    assert (created["actor_type"], created["actor_id"], created["object_id"]) == ("api_key", key["id"], customer["id"])
+
+
+def test_post_message__a_plain_sms_and_its_new_customer_are_audited_as_the_api_key_that_posted_it(
+        api, client, intake, admin):
+    """A message without a file goes the batch's way, which writes its audit entries itself."""
+    response = api.inbound(intake, channel="sms", **{"from": {"phone": "040 999 7790"}})
+
+    case = case_detail(client, admin, response.get_json()["case_id"])
+    (key,) = client.get("/api/v1/api-keys", headers=admin).get_json()["items"]
+    entries = client.get("/api/v1/audit", query_string={"page_size": 100}, headers=admin).get_json()["items"]
+    assert [(e["actor_type"], e["actor_id"], e["actor_role"], e["object_type"], e["object_id"], e["details"])
+            for e in entries if e["action"] == "contact.received"] == [
+        ("api_key", key["id"], "api_key:intake", "case", case["id"],
+         {"contact_id": case["contacts"][0]["id"], "channel": "sms"})]
+    assert [(e["actor_type"], e["actor_id"], e["object_type"], e["object_id"])
+            for e in entries if e["action"] == "customer.created"] == [
+        ("api_key", key["id"], "customer", case["customer"]["id"])]
+
+
+def test_post_message__each_message_stored_is_counted_once_by_its_channel_and_a_replay_not(api, client, intake):
+    def counted(channel: str) -> float:
+        text = client.get("/metrics").get_data(as_text=True)
+        match = re.search(r'intake_contacts_total\{channel="' + channel + r'"\} (\S+)', text)
+        return float(match.group(1)) if match else 0.0
+
+    before = counted("email"), counted("sms")
+    message = {"channel": "email", "external_id": "<counted@example.fi>", "from": SENDERS["email"]}
+    assert api.inbound(intake, **message).status_code == 201
+    assert api.inbound(intake, **message).status_code == 200  # a replay
+    assert api.inbound(intake, channel="sms").status_code == 201
+
+    assert (counted("email"), counted("sms")) == (before[0] + 1, before[1] + 1)

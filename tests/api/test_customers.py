@@ -275,6 +275,16 @@ def _sms_to(api, intake, line: dict, phone: str) -> int:
     return ok(api.inbound(intake, **{"from": {"phone": phone}}, to=line["phone_numbers"][0]), 201)["case_id"]
 
 
+def _case_ids(client, headers, customer_id: int) -> list[int]:
+    return [c["id"] for c in ok(client.get(f"{CUSTOMERS}/{customer_id}", headers=headers))["cases"]]
+
+
+def _open_naming(client, headers, line: dict, phone: str):
+    """Open a case on ``line`` for the customer with this number."""
+    return client.post("/api/v1/cases", headers=headers,
+                       json={"service_line_id": line["id"], "customer": {"phone": phone}})
+
+
 def test_a_line_member_sees_a_customer_and_their_cases_only_through_their_own_lines(api, client, admin, intake,
                                                                                      two_lines):
     line_a, line_b = two_lines
@@ -283,16 +293,14 @@ def test_a_line_member_sees_a_customer_and_their_cases_only_through_their_own_li
     ours, theirs = customer_of(client, admin, on_a)["id"], customer_of(client, admin, on_b)["id"]
     member_of_a = api.headers_for("adviser", service_line_ids=[line_a["id"]])
 
-    assert [c["id"] for c in ok(client.get(f"{CUSTOMERS}/{ours}", headers=member_of_a))["cases"]] == [on_a]
-    assert [c["id"] for c in ok(client.get(f"{CUSTOMERS}/{ours}", headers=admin))["cases"]] == [also_on_b, on_a]
+    assert _case_ids(client, member_of_a, ours) == [on_a]
+    assert _case_ids(client, admin, ours) == [also_on_b, on_a]
     assert_problem(client.get(f"{CUSTOMERS}/{theirs}", headers=member_of_a), 404)
     assert ids(search(client, member_of_a)) == [ours]
     assert ids(search(client, admin)) == [theirs, ours]
     # Naming a customer by their number is naming them by id: only one of the official's own lines.
-    assert_problem(client.post("/api/v1/cases", headers=member_of_a, json={
-        "service_line_id": line_a["id"], "customer": {"phone": "040 525 2525"}}), 409, "customer-not-visible")
-    opened = ok(client.post("/api/v1/cases", headers=member_of_a, json={
-        "service_line_id": line_a["id"], "customer": {"phone": "040 515 1515"}}), 201)
+    assert_problem(_open_naming(client, member_of_a, line_a, "040 525 2525"), 409, "customer-not-visible")
+    opened = ok(_open_naming(client, member_of_a, line_a, "040 515 1515"), 201)
     assert opened["customer"]["id"] == ours
 
 
@@ -301,7 +309,7 @@ def test_a_customers_cases_opened_in_the_same_instant_are_listed_newest_first(ap
         first, second = (_sms_to(api, intake, line, "040 515 1515") for line in two_lines)
     customer = customer_of(client, admin, first)["id"]
 
-    assert [c["id"] for c in ok(client.get(f"{CUSTOMERS}/{customer}", headers=admin))["cases"]] == [second, first]
+    assert _case_ids(client, admin, customer) == [second, first]
 
 
 def test_a_customer_whose_case_was_merged_into_another_lines_case_is_that_lines_customer(api, client, admin, intake,
@@ -321,15 +329,13 @@ def test_a_customer_whose_case_was_merged_into_another_lines_case_is_that_lines_
     # The merged case's own row stays on line A, but nothing of the person is there any more.
     assert_problem(client.get(f"{CUSTOMERS}/{customer}", headers=member_of_a), 404)
     assert len(ids(search(client, member_of_a))) == 2 and customer not in ids(search(client, member_of_a))
-    assert_problem(client.post("/api/v1/cases", headers=member_of_a, json={
-        "service_line_id": line_a["id"], "customer": {"phone": "040 535 3535"}}), 409, "customer-not-visible")
+    assert_problem(_open_naming(client, member_of_a, line_a, "040 535 3535"), 409, "customer-not-visible")
     # Their case list leads to the case their contacts are on now, not to the merged one.
     for official in (member_of_b, admin):
-        assert [c["id"] for c in ok(client.get(f"{CUSTOMERS}/{customer}", headers=official))["cases"]] == [survivor]
+        assert _case_ids(client, official, customer) == [survivor]
     survivors_customer = customer_of(client, admin, survivor)["id"]
     assert sorted(ids(search(client, member_of_b))) == sorted([customer, bystander, survivors_customer])
-    assert [c["id"] for c in ok(client.get(f"{CUSTOMERS}/{bystander}", headers=member_of_b))["cases"]] == [
-        bystander_case]
+    assert _case_ids(client, member_of_b, bystander) == [bystander_case]
 
 
 def test_reading_a_customer_is_audited_as_the_official_who_read_them(client, adviser, admin, matti):

@@ -39,6 +39,15 @@ def _login_ok(api, username: str, password: str = PASSWORD) -> str:
     return response.get_json()["access_token"]
 
 
+def _me_after_sign_in(api, client, official) -> dict:
+    return client.get(ME, headers=_bearer(_login_ok(api, official["username"]))).get_json()
+
+
+def _lowered_headers(problem) -> dict[str, str]:
+    # HTTP header names are case-insensitive, and so is a comparison of these.
+    return {name.lower(): value for name, value in problem.headers.items()}
+
+
 def _fail_login(app, username: str, at: datetime) -> None:
     """One wrong password at ``at``, refused as such (not as a lockout)."""
     with app.app_context(), pytest.raises(Unauthorized):
@@ -524,22 +533,16 @@ def test_me__a_supervisor_limited_to_their_lines_is_told_those_lines_and_an_unli
     limited = api.official("supervisor", service_line_ids=lines[:1], limited_to_lines=True)
     unlimited = api.official("supervisor", service_line_ids=lines[:1])
 
-    def lines_of(official):
-        return client.get(ME, headers=_bearer(_login_ok(api, official["username"]))).get_json()["service_line_ids"]
-
-    assert lines_of(limited) == lines[:1]
-    assert lines_of(unlimited) is None
+    assert _me_after_sign_in(api, client, limited)["service_line_ids"] == lines[:1]
+    assert _me_after_sign_in(api, client, unlimited)["service_line_ids"] is None
 
 
 def test_me__an_adviser_granted_customer_linking_holds_it_in_the_session_and_another_does_not(api, client):
     granted = api.official("adviser", may_link_customers=True)
     other = api.official("adviser")
 
-    def permissions_of(official):
-        return client.get(ME, headers=_bearer(_login_ok(api, official["username"]))).get_json()["permissions"]
-
-    assert "customers.link" in permissions_of(granted)
-    assert "customers.link" not in permissions_of(other)
+    assert "customers.link" in _me_after_sign_in(api, client, granted)["permissions"]
+    assert "customers.link" not in _me_after_sign_in(api, client, other)["permissions"]
 
 
 def test_api_key__a_revoked_key_is_refused_at_once_and_its_creation_and_revocation_are_audited_once_on_it(
@@ -616,8 +619,7 @@ def test_lockout__retry_after_is_the_locks_remaining_seconds_rounded_up(api, app
     with pytest.raises(TooManyRequests) as refused:
         _logic_login(app, official["username"], PASSWORD, start + timedelta(seconds=100.5))
 
-    # 799.5 s left. HTTP header names are case-insensitive, and so is this comparison.
-    assert {name.lower(): value for name, value in refused.value.headers.items()} == {"retry-after": "800"}
+    assert _lowered_headers(refused.value) == {"retry-after": "800"}  # 799.5 s left
 
 
 def test_lockout__a_client_address_is_read_to_its_first_45_characters_as_stored(api, client):
@@ -657,7 +659,7 @@ def test_login__a_lock_set_while_hashing_is_reported_with_its_remaining_seconds_
     with pytest.raises(TooManyRequests) as refused:
         _logic_login(app, official["username"], PASSWORD, at)
 
-    assert {name.lower(): value for name, value in refused.value.headers.items()} == {"retry-after": "101"}
+    assert _lowered_headers(refused.value) == {"retry-after": "101"}
 
 
 def test_login__a_wrong_password_is_audited_on_the_official_and_an_unknown_username_on_no_one(api, client, admin):

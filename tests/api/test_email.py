@@ -235,11 +235,14 @@ def _customers_mail(message_id: str, *, to: str = "asiakaspalvelu@virasto.fi", s
     return (headers + "Content-Type: text/plain; charset=utf-8\r\n\r\nHei.\r\n").encode()
 
 
+def _line_receiving_mail_at(client, staff, name: str, address: str) -> None:
+    line = client.post("/api/v1/service-lines", headers=staff, json={"name": name, "email_addresses": [address]})
+    assert line.status_code == 201, line.get_json()
+
+
 def test_an_answer_naming_messages_of_two_open_cases_joins_the_case_of_the_latest_of_them(mail_client, staff):
     for name, address in (("Muutot", "muutot@virasto.fi"), ("Neuvonta", "neuvonta@virasto.fi")):
-        line = mail_client.post("/api/v1/service-lines", headers=staff,
-                                json={"name": name, "email_addresses": [address]})
-        assert line.status_code == 201, line.get_json()
+        _line_receiving_mail_at(mail_client, staff, name, address)
     # The older message's id sorts first: a query in no order would give its case.
     older = _case_of(mail_client, staff,
                      _post(mail_client, _customers_mail("<a.older@example.fi>", to="muutot@virasto.fi")))
@@ -285,9 +288,7 @@ def test_an_answer_to_a_message_of_a_closed_case_opens_a_new_case(mail_client, s
 
 
 def test_an_answer_naming_an_id_an_official_logged_by_hand_is_not_threaded_by_it(mail_client, staff):
-    line = mail_client.post("/api/v1/service-lines", headers=staff,
-                            json={"name": "Muutot", "email_addresses": ["muutot@virasto.fi"]})
-    assert line.status_code == 201, line.get_json()
+    _line_receiving_mail_at(mail_client, staff, "Muutot", "muutot@virasto.fi")
     case = _case_of(mail_client, staff, _post(mail_client, _customers_mail("<logged.1@example.fi>",
                                                                               to="muutot@virasto.fi")))
     logged = mail_client.post(f"/api/v1/cases/{case['id']}/contacts", headers=staff,

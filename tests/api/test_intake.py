@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from tests.api.problems import assert_problem
+from tests.metrics import metric
 
 INBOUND = "/api/v1/inbound/messages"
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
@@ -755,9 +756,7 @@ def test_post_message__a_plain_sms_and_its_new_customer_are_audited_as_the_api_k
 
 def test_post_message__each_message_stored_is_counted_once_by_its_channel_and_a_replay_not(api, client, intake):
     def counted(channel: str) -> float:
-        text = client.get("/metrics").get_data(as_text=True)
-        match = re.search(r'intake_contacts_total\{channel="' + channel + r'"\} (\S+)', text)
-        return float(match.group(1)) if match else 0.0
+        return metric(client, "intake_contacts_total", missing=0.0, channel=channel)
 
     before = counted("email"), counted("sms")
     message = {"channel": "email", "external_id": "<counted@example.fi>", "from": SENDERS["email"]}

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from tests.api.problems import assert_problem
+from tests.metrics import metric
 from tests.twilio_fakes import twilio_post
 
 PDF = b"%PDF-1.4\nretention test\n%%EOF\n"
@@ -322,11 +323,7 @@ def test_a_purge_in_batches_deletes_every_expired_case_and_shows_each_batchs_run
 
 
 def _purged_metric(client, kind):
-    import re
-
-    match = re.search(r'^retention_purged_total\{kind="%s"\} (\S+)$' % kind, client.get("/metrics").get_data(as_text=True),
-                      re.M)
-    return float(match.group(1)) if match else 0.0
+    return metric(client, "retention_purged_total", missing=0.0, kind=kind)
 
 
 def test_a_customer_kept_for_an_access_request_goes_with_the_first_purge_after_its_answer(app, client, runner, intake,

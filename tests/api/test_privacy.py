@@ -10,6 +10,7 @@ import pytest
 
 from service.extensions import db
 from tests.api.problems import assert_problem
+from tests.conftest import Api
 
 PDF = b"%PDF-1.4\nhakemus\n%%EOF\n"
 
@@ -924,3 +925,45 @@ def test_a_withheld_case_message_or_disclosure_is_named_not_given_and_the_docume
                   for e in audit) == sorted(
         (privacy.id, "privacy_request", request["id"], json.dumps({"customers": 1, "files": files, "withheld": n}))
         for files, n in ((1, 0), (1, 2), (0, 3)))
+
+
+def test_the_export_holds_the_cases_service_clock_history_with_the_due_times_each_moment_left(make_app, admin_for):
+    import time_machine
+
+    # Monday 2026-11-23 in Helsinki (UTC+2), on a clock that moves only when the test moves it.
+    with time_machine.travel(datetime(2026, 11, 23, 7, 0, tzinfo=timezone.utc), tick=False) as traveller:
+        app = make_app()
+        client = app.test_client()
+        admin, adviser = admin_for(app, "admin"), admin_for(app, "adviser")
+        privacy, intake = admin_for(app, "privacy_officer"), Api(app, client).api_key_headers()
+        calendar = client.post("/api/v1/calendars", headers=admin, json={
+            "name": "Virka-aika", "hours": {day: ["08:00", "16:00"] for day in ("mon", "tue", "wed", "thu", "fri")}})
+        line = client.post("/api/v1/service-lines", headers=admin, json={
+            "name": "Neuvonta", "phone_numbers": ["+358 9 310 1234"]}).get_json()
+        targets = client.put(f"/api/v1/service-lines/{line['id']}/targets", headers=admin, json={
+            "calendar_id": calendar.get_json()["id"],
+            "targets": [{"channel": "sms", "first_response_minutes": 60, "resolution_days": 1}]})
+        assert targets.status_code == 200, targets.get_json()
+        case_id = client.post("/api/v1/inbound/messages", headers=intake, json={
+            "channel": "sms", "external_id": "SM-clock-1", "to": "+358 9 310 1234",
+            "from": {"phone": "+358401234567"}, "body": "Milloin päätös tulee?"}).get_json()["case_id"]
+        traveller.move_to(datetime(2026, 11, 23, 7, 30, tzinfo=timezone.utc))
+        client.post(f"/api/v1/cases/{case_id}/notes", json={"body": "Vastattu."}, headers=adviser)
+        traveller.move_to(datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc))
+        assert client.post(f"/api/v1/cases/{case_id}/close", headers=adviser).status_code == 200
+
+        request = _register(client, privacy)
+        document = client.get(f"/api/v1/privacy/requests/{request['id']}/export", headers=privacy).get_json()
+
+    (person,) = document["people"]
+    (case,) = person["cases"]
+    # Opened 09:00 Helsinki: an hour to answer and a working day to resolve; the moments after
+    # the answer and the closing leave the resolution due time alone and the first response done.
+    assert case["service_clock_history"] == [
+        {"event": "started", "at": "2026-11-23T07:00:00+00:00",
+         "first_response_due_at": "2026-11-23T08:00:00+00:00", "resolution_due_at": "2026-11-24T07:00:00+00:00"},
+        {"event": "responded", "at": "2026-11-23T07:30:00+00:00",
+         "first_response_due_at": None, "resolution_due_at": "2026-11-24T07:00:00+00:00"},
+        {"event": "resolved", "at": "2026-11-23T12:00:00+00:00",
+         "first_response_due_at": None, "resolution_due_at": None},
+    ]

@@ -39,6 +39,13 @@ class Widget:
             return found[0] if found and found[0].is_displayed() else False
         return self.wait.until(visible, f"{css} never showed in the widget")
 
+    def click(self, css: str) -> None:
+        # Found, then redrawn before the click lands (seen on a loaded machine): find it again.
+        def clicked(_driver):
+            self.element(css).click()
+            return True
+        self.wait.until(clicked, f"{css} could not be clicked in the widget")
+
     def text(self, css: str) -> str:
         return self.element(css).text
 
@@ -79,10 +86,10 @@ def test_a_citizen_and_an_adviser_chat_live_from_the_widget_to_the_transcript(
     assert privacy.get_attribute("href") == NOTICE and "tietosuojaseloste" in privacy.text
     accessible(citizen_browser, "the widget's start form")
     citizen_browser.save_screenshot(str(_path("widget-start")))
-    widget.element("#scw-named").click()
+    widget.click("#scw-named")
     widget.element("#scw-name").send_keys("Anna Virtanen")
     widget.element("#scw-email").send_keys("anna@example.fi")
-    widget.element("#scw-start").click()
+    widget.click("#scw-start")
     widget.wait_for_text(".scw-status", "Olet jonossa")
     box = widget.element("#scw-message")
     box.send_keys("Hei! Miten haen passia?", Keys.ENTER)
@@ -116,7 +123,7 @@ def test_a_citizen_and_an_adviser_chat_live_from_the_widget_to_the_transcript(
 
     # The citizen's next message arrives in the console without a reload.
     widget.element("#scw-message").send_keys("Kiitos! Tarvitsenko valokuvan?")
-    widget.element("#scw-send").click()
+    widget.click("#scw-send")
     console.wait_for_text(f"{pane}-log", "Tarvitsenko valokuvan?")
     accessible(citizen_browser, "the widget in a chat")
     screenshot("chat-adviser")
@@ -205,7 +212,7 @@ def test_the_widget_embedded_on_another_sites_page_starts_an_anonymous_chat(make
         assert widget.element("#scw-privacy").get_attribute("href") == NOTICE
         accessible(citizen_browser, "the embedded widget, open")
         citizen_browser.save_screenshot(str(_path("widget-embedded")))
-        widget.element("#scw-start").click()
+        widget.click("#scw-start")
         widget.element("#scw-message").send_keys("Hur ansöker jag om bostadsbidrag?", Keys.ENTER)
         widget.wait_for_text("#scw-log", "bostadsbidrag")
         # Escape closes the panel and gives the focus back to the launcher.
@@ -263,11 +270,11 @@ def test_the_widget_says_kindly_when_the_rate_limit_is_reached(make_app, citizen
     with time_machine.travel(minute, tick=True):
         citizen_browser.get(f"{server.url}/chat-widget/?widget=neuvonta&lang=sv")
         widget = Widget(citizen_browser)
-        widget.element("#scw-start").click()
-        widget.element("#scw-end").click()
+        widget.click("#scw-start")
+        widget.click("#scw-end")
         widget.wait_for_text(".scw-status", "Chatten har avslutats")
-        widget.element("#scw-again").click()
-        widget.element("#scw-start").click()
+        widget.click("#scw-again")
+        widget.click("#scw-start")
         widget.wait_for_text(".scw-status", "För många försök. Vänta en stund och försök igen.")
         assert "scw-error" in widget.element(".scw-status").get_attribute("class")
         assert widget.element("#scw-start").is_enabled()

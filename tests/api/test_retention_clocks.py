@@ -151,6 +151,28 @@ def test_twilios_copies_of_a_purged_cases_messages_and_recordings_are_deleted(ma
     assert deleted == sorted([f"{inbound_sid}.json", f"{outbound_sid}.json"])
 
 
+def test_with_deleting_turned_off__twilio_keeps_its_copies_of_a_purged_cases_messages_and_recordings(
+        make_app, admin_for):
+    """TWILIO_DELETE_MESSAGES=0 and TWILIO_DELETE_RECORDINGS=0: ours go, Twilio's stay (docs/configuration.md)."""
+    from service.retention.models import ProviderCopy
+
+    http = FakeTwilioHttp()
+    app = make_app(TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_HTTP_CLIENT=http,
+                   TWILIO_DELETE_MESSAGES=0, TWILIO_DELETE_RECORDINGS=0)
+    client, admin = app.test_client(), admin_for(app)
+    _line(client, admin, "Muutto", "+358 9 5123 4567", recording_policy="all", recording_retention_days=60)
+    assert twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "6" * 32)).status_code == 200
+    _recorded_call(client, "6", to="+358951234567")
+
+    with app.app_context():
+        report = purge(as_of=datetime.now(timezone.utc) + timedelta(days=400), storage=get_storage(),
+                       settings=PurgeSettings.from_app(app))
+        queued = db.session.query(ProviderCopy).count()
+
+    assert (report.cases, report.recordings, report.provider_copies, queued) == (2, 1, 0, 0)
+    assert [r for r in http.requests if r["method"] == "DELETE"] == []
+
+
 def test_only_the_purged_cases_sms_are_deleted_at_the_provider(make_app, admin_for):
     """A case still running keeps its SMS at the provider; an email's message id is no SMS."""
     from tests.conftest import Api

@@ -173,6 +173,26 @@ def test_with_deleting_turned_off__twilio_keeps_its_copies_of_a_purged_cases_mes
     assert [r for r in http.requests if r["method"] == "DELETE"] == []
 
 
+def test_an_sms_logged_with_another_providers_id__is_purged_without_asking_twilio_to_delete_it(make_app):
+    # Given to the inbound API by another gateway: the id means nothing at Twilio, and is not retried there.
+    from service.retention.models import ProviderCopy
+    from tests.conftest import Api
+
+    http = FakeTwilioHttp()
+    app = make_app(TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_HTTP_CLIENT=http)
+    api = Api(app, app.test_client())
+    logged = api.inbound(api.api_key_headers(), external_id="gw-4711")
+    assert logged.status_code == 201, logged.get_json()
+
+    with app.app_context():
+        report = purge(as_of=datetime.now(timezone.utc) + timedelta(days=400), storage=get_storage(),
+                       settings=PurgeSettings.from_app(app))
+        left = db.session.query(ProviderCopy).count()
+
+    assert (report.cases, left) == (1, 0)
+    assert [r for r in http.requests if r["method"] == "DELETE"] == []
+
+
 def test_only_the_purged_cases_sms_are_deleted_at_the_provider(make_app, admin_for):
     """A case still running keeps its SMS at the provider; an email's message id is no SMS."""
     from tests.conftest import Api

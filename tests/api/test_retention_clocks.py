@@ -173,23 +173,30 @@ def test_with_deleting_turned_off__twilio_keeps_its_copies_of_a_purged_cases_mes
     assert [r for r in http.requests if r["method"] == "DELETE"] == []
 
 
-def test_an_sms_logged_with_another_providers_id__is_purged_without_asking_twilio_to_delete_it(make_app):
-    # Given to the inbound API by another gateway: the id means nothing at Twilio, and is not retried there.
+def test_what_a_switchboard_or_another_gateway_logged__is_purged_without_asking_twilio_to_delete_it(make_app):
+    # Given to the inbound API under their own ids: those mean nothing at Twilio, and are not retried there.
     from service.retention.models import ProviderCopy
     from tests.conftest import Api
+    from tests.voice_fakes import LINE_NUMBER, voice_line
 
     http = FakeTwilioHttp()
     app = make_app(TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_HTTP_CLIENT=http)
     api = Api(app, app.test_client())
-    logged = api.inbound(api.api_key_headers(), external_id="gw-4711")
-    assert logged.status_code == 201, logged.get_json()
+    intake = api.api_key_headers()
+    voice_line(api.client, api.headers_for("admin"))
+    sms = api.inbound(intake, external_id="gw-4711")
+    call = api.client.post("/api/v1/inbound/calls", headers=intake, json={
+        "external_id": "pbx-1001", "from": {"phone": "040 765 4321"}, "to": LINE_NUMBER,
+        "started_at": "2026-11-26T08:00:00Z", "answered_at": "2026-11-26T08:01:00Z",
+        "ended_at": "2026-11-26T08:06:00Z", "recording": {"reference": "pbx-rec-1001", "duration_seconds": 300}})
+    assert (sms.status_code, call.status_code) == (201, 201), (sms.get_json(), call.get_json())
 
     with app.app_context():
-        report = purge(as_of=datetime.now(timezone.utc) + timedelta(days=400), storage=get_storage(),
+        report = purge(as_of=datetime.now(timezone.utc) + timedelta(days=2000), storage=get_storage(),
                        settings=PurgeSettings.from_app(app))
         left = db.session.query(ProviderCopy).count()
 
-    assert (report.cases, left) == (1, 0)
+    assert (report.cases, report.recordings, left) == (2, 1, 0)
     assert [r for r in http.requests if r["method"] == "DELETE"] == []
 
 

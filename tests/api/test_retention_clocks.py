@@ -8,6 +8,8 @@ from __future__ import annotations
 import time
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from tests.api.problems import assert_problem
 from tests.twilio_fakes import ACCOUNT_SID, FakeTwilioHttp, inbound_sms, twilio_post
 
@@ -171,6 +173,30 @@ def test_with_deleting_turned_off__twilio_keeps_its_copies_of_a_purged_cases_mes
 
     assert (report.cases, report.recordings, report.provider_copies, queued) == (2, 1, 0, 0)
     assert [r for r in http.requests if r["method"] == "DELETE"] == []
+
+
+@pytest.mark.parametrize("answer, done, left", [((404, 20404), 2, 0), ((503, 20500), 0, 2)],
+                         ids=["already-gone-is-done", "an-error-is-tried-again"])
+def test_twilio_answering_a_delete_with_404_is_done__with_another_error_tried_again(make_app, admin_for, answer,
+                                                                                   done, left):
+    from service.retention.models import ProviderCopy
+
+    http = FakeTwilioHttp()
+    app = make_app(TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_HTTP_CLIENT=http)
+    client = app.test_client()
+    _line(client, admin_for(app), "Muutto", "+358 9 5123 4567", recording_policy="all", recording_retention_days=60)
+    twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "7" * 32))
+    recording_sid = _recorded_call(client, "7", to="+358951234567")
+    http.fail_deletes_with = [answer] * 2
+
+    with app.app_context():
+        report = purge(as_of=datetime.now(timezone.utc) + timedelta(days=400), storage=get_storage(),
+                       settings=PurgeSettings.from_app(app))
+        waiting = sorted(db.session.scalars(db.select(ProviderCopy.provider_sid)))
+
+    deleted = sorted(r["uri"].rsplit("/", 1)[1] for r in http.requests if r["method"] == "DELETE")
+    assert deleted == sorted([f"{recording_sid}.json", f"SM{'7' * 32}.json"])
+    assert (report.cases, report.recordings, report.provider_copies, len(waiting)) == (2, 1, done, left)
 
 
 def test_what_a_switchboard_or_another_gateway_logged__is_purged_without_asking_twilio_to_delete_it(make_app):

@@ -8,6 +8,8 @@ from __future__ import annotations
 import time
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from tests.api.problems import assert_problem
 from tests.twilio_fakes import ACCOUNT_SID, FakeTwilioHttp, inbound_sms, twilio_post
 
@@ -149,6 +151,79 @@ def test_twilios_copies_of_a_purged_cases_messages_and_recordings_are_deleted(ma
     deleted = sorted(r["uri"].rsplit("/", 1)[1] for r in http.requests if r["method"] == "DELETE")
     outbound_sid = "SM%032d" % 1  # the fake's sid of the reply it was sent
     assert deleted == sorted([f"{inbound_sid}.json", f"{outbound_sid}.json"])
+
+
+def test_with_deleting_turned_off__twilio_keeps_its_copies_of_a_purged_cases_messages_and_recordings(
+        make_app, admin_for):
+    """TWILIO_DELETE_MESSAGES=0 and TWILIO_DELETE_RECORDINGS=0: ours go, Twilio's stay (docs/configuration.md)."""
+    from service.retention.models import ProviderCopy
+
+    http = FakeTwilioHttp()
+    app = make_app(TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_HTTP_CLIENT=http,
+                   TWILIO_DELETE_MESSAGES=0, TWILIO_DELETE_RECORDINGS=0)
+    client, admin = app.test_client(), admin_for(app)
+    _line(client, admin, "Muutto", "+358 9 5123 4567", recording_policy="all", recording_retention_days=60)
+    assert twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "6" * 32)).status_code == 200
+    _recorded_call(client, "6", to="+358951234567")
+
+    with app.app_context():
+        report = purge(as_of=datetime.now(timezone.utc) + timedelta(days=400), storage=get_storage(),
+                       settings=PurgeSettings.from_app(app))
+        queued = db.session.query(ProviderCopy).count()
+
+    assert (report.cases, report.recordings, report.provider_copies, queued) == (2, 1, 0, 0)
+    assert [r for r in http.requests if r["method"] == "DELETE"] == []
+
+
+@pytest.mark.parametrize("answer, done, left", [((404, 20404), 2, 0), ((503, 20500), 0, 2)],
+                         ids=["already-gone-is-done", "an-error-is-tried-again"])
+def test_twilio_answering_a_delete_with_404_is_done__with_another_error_tried_again(make_app, admin_for, answer,
+                                                                                   done, left):
+    from service.retention.models import ProviderCopy
+
+    http = FakeTwilioHttp()
+    app = make_app(TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_HTTP_CLIENT=http)
+    client = app.test_client()
+    _line(client, admin_for(app), "Muutto", "+358 9 5123 4567", recording_policy="all", recording_retention_days=60)
+    twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "7" * 32))
+    recording_sid = _recorded_call(client, "7", to="+358951234567")
+    http.fail_deletes_with = [answer] * 2
+
+    with app.app_context():
+        report = purge(as_of=datetime.now(timezone.utc) + timedelta(days=400), storage=get_storage(),
+                       settings=PurgeSettings.from_app(app))
+        waiting = sorted(db.session.scalars(db.select(ProviderCopy.provider_sid)))
+
+    deleted = sorted(r["uri"].rsplit("/", 1)[1] for r in http.requests if r["method"] == "DELETE")
+    assert deleted == sorted([f"{recording_sid}.json", f"SM{'7' * 32}.json"])
+    assert (report.cases, report.recordings, report.provider_copies, len(waiting)) == (2, 1, done, left)
+
+
+def test_what_a_switchboard_or_another_gateway_logged__is_purged_without_asking_twilio_to_delete_it(make_app):
+    # Given to the inbound API under their own ids: those mean nothing at Twilio, and are not retried there.
+    from service.retention.models import ProviderCopy
+    from tests.conftest import Api
+    from tests.voice_fakes import LINE_NUMBER, voice_line
+
+    http = FakeTwilioHttp()
+    app = make_app(TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_HTTP_CLIENT=http)
+    api = Api(app, app.test_client())
+    intake = api.api_key_headers()
+    voice_line(api.client, api.headers_for("admin"))
+    sms = api.inbound(intake, external_id="gw-4711")
+    call = api.client.post("/api/v1/inbound/calls", headers=intake, json={
+        "external_id": "pbx-1001", "from": {"phone": "040 765 4321"}, "to": LINE_NUMBER,
+        "started_at": "2026-11-26T08:00:00Z", "answered_at": "2026-11-26T08:01:00Z",
+        "ended_at": "2026-11-26T08:06:00Z", "recording": {"reference": "pbx-rec-1001", "duration_seconds": 300}})
+    assert (sms.status_code, call.status_code) == (201, 201), (sms.get_json(), call.get_json())
+
+    with app.app_context():
+        report = purge(as_of=datetime.now(timezone.utc) + timedelta(days=2000), storage=get_storage(),
+                       settings=PurgeSettings.from_app(app))
+        left = db.session.query(ProviderCopy).count()
+
+    assert (report.cases, report.recordings, left) == (2, 1, 0)
+    assert [r for r in http.requests if r["method"] == "DELETE"] == []
 
 
 def test_only_the_purged_cases_sms_are_deleted_at_the_provider(make_app, admin_for):

@@ -101,6 +101,19 @@ def test_a_signature_over_the_url_with_or_without_its_default_port_is_accepted(m
     assert response.status_code == 200
 
 
+def test_without_a_public_base_url__the_signature_is_checked_over_the_requests_own_url(make_app, admin_for):
+    # No proxy in front: Twilio signed the URL the request arrived on, and no other is genuine.
+    app = make_app(PUBLIC_BASE_URL="")
+    client = app.test_client()
+
+    refused = twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "9" * 32))
+    accepted = twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "9" * 32), base="http://localhost")
+
+    assert_problem(refused, 403, "invalid-signature")
+    assert accepted.status_code == 200
+    assert _cases(client, admin_for(app))["total"] == 1
+
+
 def test_a_signature_with_an_unknown_algorithm_is_refused(client, admin):
     response = twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "8" * 32), algorithm="HMAC_MD5",
                            signature="anything")

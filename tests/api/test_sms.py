@@ -880,7 +880,8 @@ def test_reply_on_a_closed_case_is_refused(client, adviser, admin):
 
     reply = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei"}, headers=adviser)
 
-    assert_problem(reply, 409, "invalid-transition")
+    # The official is told what to do first.
+    assert assert_problem(reply, 409, "invalid-transition")["detail"] == "The case is closed; reopen it before replying."
 
 
 @pytest.mark.parametrize("body", [{"channel": "sms"}, {"channel": "sms", "body": ""},

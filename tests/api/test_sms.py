@@ -826,6 +826,23 @@ def test_a_replayed_reply_shows_that_replys_delivery_as_it_stands_now(twilio_app
     assert len(twilio_http.messages_sent) == 2
 
 
+def test_a_retried_reply_is_answered_with_the_first_even_once_the_case_is_closed(app, client, adviser, admin):
+    _open_sms_case(client)
+    case_id = _cases(client, admin)["items"][0]["id"]
+    headers = {**adviser, "Idempotency-Key": "sent-then-closed"}
+    first = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei!"}, headers=headers)
+    assert client.post(f"/api/v1/cases/{case_id}/close", headers=adviser).status_code == 200
+
+    # The first answer was lost and the client retries: the reply exists, so it is the answer,
+    # not a refusal to reply on a closed case.
+    retry = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei!"}, headers=headers)
+
+    assert retry.status_code == 201, retry.get_json()
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert retry.get_json()["contact"]["id"] == first.get_json()["contact"]["id"]
+    assert len(app.extensions["senders"]["sms"].sent) == 1
+
+
 def test_an_idempotency_key_reused_on_another_case_is_a_conflict(client, adviser, admin):
     _open_sms_case(client, sid="SM" + "e1" * 16, phone="+358401234567")
     _open_sms_case(client, sid="SM" + "e2" * 16, phone="+358401234568")

@@ -898,7 +898,8 @@ def test_reply_on_a_closed_case_is_refused(client, adviser, admin):
     reply = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei"}, headers=adviser)
 
     # The official is told what to do first.
-    assert assert_problem(reply, 409, "invalid-transition")["detail"] == "The case is closed; reopen it before replying."
+    problem = assert_problem(reply, 409, "invalid-transition")
+    assert problem["detail"] == "The case is closed; reopen it before replying."
 
 
 @pytest.mark.parametrize("body", [{"channel": "sms"}, {"channel": "sms", "body": ""},

@@ -475,6 +475,27 @@ def test_reply_goes_out_over_smtp_and_the_customers_answer_threads_back(smtp_app
     assert threaded["case_id"] == first["case_id"] and threaded["created_case"] is False
 
 
+def test_a_reply_is_on_the_case_as_the_officials_outbound_email_it_went_out_as(smtp_app, mailed_case):
+    inbox, client, adviser, first = mailed_case
+
+    reply = client.post(f"/api/v1/cases/{first['case_id']}/replies", headers=adviser,
+                        json={"channel": "email", "body": "Päätös on tehty."})
+
+    assert reply.status_code == 201, reply.get_json()
+    sent = BytesParser(policy=policy.default).parsebytes(inbox.envelopes[0].content)
+    case = client.get(f"/api/v1/cases/{first['case_id']}", headers=adviser).get_json()
+    contact = case["contacts"][-1]
+    assert contact == reply.get_json()["contact"]
+    # What the timeline shows is what the customer got, from whom, in the case's language.
+    assert {key: contact[key] for key in ("channel", "direction", "recipient", "subject", "body", "external_id",
+                                          "language", "received_at")} == {
+        "channel": "email", "direction": "outbound", "recipient": "matti.meikalainen@example.fi",
+        "subject": sent["Subject"], "body": "Päätös on tehty.", "external_id": sent["Message-ID"],
+        "language": case["language"], "received_at": None}
+    assert case["language"] is not None
+    assert contact["handled_by"]["id"] == adviser.id
+
+
 def test_an_unreachable_smtp_server_leaves_the_reply_queued_for_a_retry(make_app, admin_for):
     app = make_app(EMAIL_WEBHOOK_SECRET=SECRET, SMTP_HOST="127.0.0.1", SMTP_PORT=free_port(), SMTP_STARTTLS=0)
     client = app.test_client()
@@ -496,7 +517,10 @@ def test_email_reply_to_a_customer_without_an_email_address_is_422(client, advis
     reply = client.post(f"/api/v1/cases/{posted['case_id']}/replies", json={"channel": "email", "body": "x"},
                         headers=adviser)
 
-    assert_problem(reply, 422, "validation-failed", fields=["channel"])
+    # The official is told why, in words, and which field to change.
+    problem = assert_problem(reply, 422, "validation-failed", fields=["channel"])
+    assert (problem["detail"], problem["errors"]) == ("The customer has no email address to reply to.",
+                                                      {"channel": ["No email address on this case's customer."]})
 
 
 def test_a_50_mb_attachment_becomes_metadata_and_the_message_is_kept(mail_client, staff):

@@ -211,6 +211,26 @@ def test_no_auto_reply_to_a_customer_whose_processing_is_restricted(make_app, ad
     assert len(app.extensions["senders"]["sms"].sent) == 1  # the first case's auto-reply only
 
 
+def test_a_reply_to_a_customer_whose_processing_is_restricted_is_refused_and_nothing_is_queued(app, client, api,
+                                                                                                adviser, admin):
+    _open_sms_case(client)
+    (case,) = _cases(client, admin)["items"]
+    customer_id = client.get(f"/api/v1/cases/{case['id']}", headers=admin).get_json()["customer"]["id"]
+    assert client.post(f"/api/v1/customers/{customer_id}/restriction", headers=api.headers_for("privacy_officer"),
+                       json={"reason": "Accuracy contested"}).status_code == 200
+
+    reply = client.post(f"/api/v1/cases/{case['id']}/replies", json={"channel": "sms", "body": "Hei!"},
+                        headers=adviser)
+
+    problem = assert_problem(reply, 409, "processing-restricted")
+    # The official is told what the restriction stops.
+    assert problem["detail"] == ("The customer's processing is restricted: sending them messages is not allowed "
+                                 "while it lasts.")
+    assert app.extensions["senders"]["sms"].sent == []
+    with app.app_context():
+        assert db.session.query(OutboxMessage).count() == 0
+
+
 # --- opt-out words ---------------------------------------------------------------------------
 
 def _open_sms_case(client, sid="SM" + "8" * 32, phone="+358401234567"):
@@ -226,7 +246,9 @@ def test_opt_out_words_block_replies_and_open_no_case(client, adviser, admin, wo
 
     assert _cases(client, admin)["total"] == 1
     reply = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei!"}, headers=adviser)
-    assert_problem(reply, 409, "sms-opted-out")
+    # The official is told why nothing went out, and that nothing did.
+    assert assert_problem(reply, 409, "sms-opted-out")["detail"] == (
+        "The customer has opted out of SMS (replied STOP); nothing was sent.")
 
 
 @pytest.mark.parametrize("word", ["START", "aloita", "BÖRJA"])
@@ -742,6 +764,37 @@ def test_the_same_idempotency_key_returns_the_first_reply_and_sends_once(twilio_
     assert [c["direction"] for c in case["contacts"]] == ["inbound", "outbound"]
 
 
+def test_a_reply_whose_idempotency_key_a_request_committed_first_answers_with_that_reply(twilio_app, twilio_http,
+                                                                                         admin_for, monkeypatch):
+    from service.outbox import logic
+
+    client = twilio_app.test_client()
+    adviser = admin_for(twilio_app, "adviser")
+    _open_sms_case(client)
+    case_id = _cases(client, adviser)["items"][0]["id"]
+    headers = {**adviser, "Idempotency-Key": "double-click-2"}
+    first = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei!"}, headers=headers)
+    # Two requests with one key in the same instant: the second looked for the key before the
+    # first committed it, so only its own insert of the key tells it the reply exists.
+    looks, replayed = [], logic._replayed
+
+    def too_early_at_first(*args):
+        looks.append(args)
+        return None if len(looks) == 1 else replayed(*args)
+
+    monkeypatch.setattr(logic, "_replayed", too_early_at_first)
+
+    second = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei!"}, headers=headers)
+
+    assert second.status_code == 201, second.get_json()
+    assert len(looks) == 2  # the look before writing, and the one after the key's insert failed
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert second.get_json()["contact"]["id"] == first.get_json()["contact"]["id"]
+    assert len(twilio_http.messages_sent) == 1
+    case = client.get(f"/api/v1/cases/{case_id}", headers=adviser).get_json()
+    assert [c["direction"] for c in case["contacts"]] == ["inbound", "outbound"]
+
+
 def test_an_idempotency_key_replays_only_the_same_officials_reply_with_that_key(twilio_app, twilio_http, admin_for):
     client = twilio_app.test_client()
     adviser, colleague = admin_for(twilio_app, "adviser"), admin_for(twilio_app, "adviser")
@@ -786,6 +839,23 @@ def test_a_replayed_reply_shows_that_replys_delivery_as_it_stands_now(twilio_app
     assert len(twilio_http.messages_sent) == 2
 
 
+def test_a_retried_reply_is_answered_with_the_first_even_once_the_case_is_closed(app, client, adviser, admin):
+    _open_sms_case(client)
+    case_id = _cases(client, admin)["items"][0]["id"]
+    headers = {**adviser, "Idempotency-Key": "sent-then-closed"}
+    first = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei!"}, headers=headers)
+    assert client.post(f"/api/v1/cases/{case_id}/close", headers=adviser).status_code == 200
+
+    # The first answer was lost and the client retries: the reply exists, so it is the answer,
+    # not a refusal to reply on a closed case.
+    retry = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei!"}, headers=headers)
+
+    assert retry.status_code == 201, retry.get_json()
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert retry.get_json()["contact"]["id"] == first.get_json()["contact"]["id"]
+    assert len(app.extensions["senders"]["sms"].sent) == 1
+
+
 def test_an_idempotency_key_reused_on_another_case_is_a_conflict(client, adviser, admin):
     _open_sms_case(client, sid="SM" + "e1" * 16, phone="+358401234567")
     _open_sms_case(client, sid="SM" + "e2" * 16, phone="+358401234568")
@@ -827,7 +897,10 @@ def test_reply_to_a_customer_without_a_phone_number_is_a_validation_error(client
     reply = client.post(f"/api/v1/cases/{posted['case_id']}/replies", json={"channel": "sms", "body": "Hei"},
                         headers=adviser)
 
-    assert_problem(reply, 422, "validation-failed", fields=["channel"])
+    # The official is told why, in words, and which field to change.
+    problem = assert_problem(reply, 422, "validation-failed", fields=["channel"])
+    assert (problem["detail"], problem["errors"]) == ("The customer has no phone number to reply to.",
+                                                      {"channel": ["No phone number on this case's customer."]})
 
 
 def test_reply_on_a_closed_case_is_refused(client, adviser, admin):
@@ -837,7 +910,9 @@ def test_reply_on_a_closed_case_is_refused(client, adviser, admin):
 
     reply = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei"}, headers=adviser)
 
-    assert_problem(reply, 409, "invalid-transition")
+    # The official is told what to do first.
+    problem = assert_problem(reply, 409, "invalid-transition")
+    assert problem["detail"] == "The case is closed; reopen it before replying."
 
 
 @pytest.mark.parametrize("body", [{"channel": "sms"}, {"channel": "sms", "body": ""},
@@ -946,4 +1021,8 @@ def test_a_reply_is_in_the_audit_log_as_the_official_who_sent_it(client, adviser
     assert reply.status_code == 201, reply.get_json()
     entries = client.get("/api/v1/audit?action=contact.created", headers=admin).get_json()["items"]
     (sent,) = [e for e in entries if e["details"]["direction"] == "outbound"]
-    assert (sent["actor_type"], sent["actor_id"], sent["object_id"]) == ("official", adviser.id, case_id)
+    assert (sent["actor_type"], sent["actor_id"], sent["object_type"], sent["object_id"]) == (
+        "official", adviser.id, "case", case_id)
+    # The entry names the reply itself, and its channel, not only that something went out.
+    assert sent["details"] == {"contact_id": reply.get_json()["contact"]["id"], "direction": "outbound",
+                               "channel": "sms"}

@@ -282,3 +282,19 @@ def test_the_sweep_finds_due_rows_oldest_first_and_frees_only_rows_a_lost_worker
             freed = db.session.get(OutboxMessage, row_id)
             assert (freed.status, freed.next_attempt_at, freed.updated_at) == ("queued", now, now)
     assert _statuses(app, [accepted, working, later]) == ["sending", "sending", "queued"]
+
+
+def test_the_sweep_sends_one_drain_job_to_each_slot_with_rows_due(make_app, redis_conn, twilio_http,  # noqa: F811
+                                                                   admin_for):
+    app = _app(make_app, redis_conn, twilio_http, OUTBOX_DRAIN_JOBS=3)
+    adviser = admin_for(app, "adviser")
+    ids = _replies(app, adviser, sms_case(app, adviser), 7)
+    redis_conn.flushdb()  # the replies' own drain jobs were lost: only the sweep can find the rows
+
+    with app.app_context():
+        assert delivery.sweep() == 7
+
+    # Each slot's key, once: as many drains as the setting allows, none per row, none merged.
+    keys = sorted(job.args for job in Queue("default", connection=redis_conn).jobs)
+    assert keys == [(f"outbox-drain-{slot}",) for slot in range(3)]
+    assert set(_statuses(app, ids)) == {"queued"}

@@ -245,6 +245,20 @@ def test_post_message__a_known_customer_without_a_name_gets_the_one_given_later(
     assert customer_total(client, admin) == 1
 
 
+def test_post_message__a_chat_signed_only_with_a_name_is_a_new_customer_not_one_known_by_number(api, client, intake,
+                                                                                              admin):
+    # A customer known only by number has no email either: nothing may match a name-only one to them.
+    sms = api.inbound(intake, channel="sms", **{"from": {"phone": "040 123 4567"}}).get_json()
+
+    chat = api.inbound(intake, channel="chat", **{"from": {"name": "Liisa"}}).get_json()
+
+    chats_customer = case_detail(client, admin, chat["case_id"])["customer"]
+    sms_customer = case_detail(client, admin, sms["case_id"])["customer"]
+    assert chats_customer["name"] == "Liisa" and chats_customer["id"] != sms_customer["id"]
+    assert sms_customer["name"] is None
+    assert customer_total(client, admin) == 2
+
+
 def test_post_message__anonymous_chat_creates_a_case_without_a_customer(api, client, intake, admin):
     first = api.inbound(intake, channel="chat", external_id="chat-1", **{"from": {}}, body="Hei!")
     second = api.inbound(intake, channel="chat", external_id="chat-2", **{"from": {}}, body="Hei taas")

@@ -222,6 +222,21 @@ def test_post_message__a_web_form_finds_its_customer_by_the_email_address_in_any
     assert customer_total(client, admin) == 1
 
 
+def test_post_message__a_web_form_from_a_known_address_names_that_customer_and_creates_none(api, client, intake,
+                                                                                          admin):
+    # Were the address not looked up, the unique index would still hand over the same customer,
+    # but as one created again, without the name.
+    first = api.inbound(intake, channel="webform", **{"from": {"email": "liisa@example.fi"}}).get_json()
+    named = api.inbound(intake, channel="webform",
+                        **{"from": {"email": "Liisa@Example.FI", "name": "Liisa Virtanen"}}).get_json()
+
+    assert (named["case_id"], named["created_case"]) == (first["case_id"], False)
+    customer = case_detail(client, admin, first["case_id"])["customer"]
+    assert customer["name"] == "Liisa Virtanen"
+    created = client.get("/api/v1/audit", query_string={"action": "customer.created"}, headers=admin).get_json()
+    assert [entry["object_id"] for entry in created["items"]] == [customer["id"]]
+
+
 def test_post_message__sender_name_is_kept_on_a_new_customer(api, client, intake, admin):
     response = api.inbound(intake, channel="email",
                            **{"from": {"email": "liisa@example.fi", "name": "Liisa Virtanen"}}, language="sv")

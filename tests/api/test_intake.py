@@ -274,6 +274,16 @@ def test_post_message__a_chat_signed_only_with_a_name_is_a_new_customer_not_one_
     assert customer_total(client, admin) == 2
 
 
+def test_post_message__a_known_customers_name_is_kept_whatever_a_later_sms_signs_with(api, client, intake, admin):
+    # SMS go through intake's batch path, which fills a missing name itself (email goes one at a time).
+    first = api.inbound(intake, channel="sms", **{"from": {"phone": "040 765 0005", "name": "Liisa Virtanen"}})
+    api.inbound(intake, channel="sms", **{"from": {"phone": "040 765 0005", "name": "L. V."}})
+    api.inbound(intake, channel="sms", **{"from": {"phone": "040 765 0005"}})
+
+    assert case_detail(client, admin, first.get_json()["case_id"])["customer"]["name"] == "Liisa Virtanen"
+    assert customer_total(client, admin) == 1
+
+
 def test_post_message__anonymous_chat_creates_a_case_without_a_customer(api, client, intake, admin):
     first = api.inbound(intake, channel="chat", external_id="chat-1", **{"from": {}}, body="Hei!")
     second = api.inbound(intake, channel="chat", external_id="chat-2", **{"from": {}}, body="Hei taas")

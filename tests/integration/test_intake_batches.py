@@ -485,3 +485,32 @@ def test_people_known_only_by_a_name_each_become_a_customer_of_their_own_in_one_
     customers = [client.get(f"/api/v1/cases/{r.case_id}", headers=adviser).get_json()["customer"] for r in results]
     assert [(c["name"], c["phone"]) for c in customers] == [("Liisa", None), (None, "+358401000071"), ("Pekka", None)]
     assert len({c["id"] for c in customers}) == 3
+
+
+def test_a_new_person_writing_thrice_by_email_in_one_batch_is_one_customer_created_once_with_the_first_name(
+        make_app, admin_for):
+    """Three web forms of one new address in a batch, the later ones unsigned or signed otherwise:
+    one customer, created (and audited) once, keeping the name the first one gave."""
+    from service.intake import batch
+    from service.intake.logic import IntakeSettings
+    from service.intake.message import InboundMessage, Sender
+
+    app = make_app()
+    adviser = admin_for(app, "adviser")
+    client = app.test_client()
+
+    def form(n, name=None):
+        return InboundMessage(channel="webform", external_id=f"webform-twice-{n}",
+                              sender=Sender(email="uusi@example.fi", name=name), to=None, body=f"lomake {n}",
+                              received_at=utcnow())
+
+    with app.app_context():
+        first, *later = batch.store_plain([form(1, "Uusi Asiakas"), form(2), form(3, "U. A.")], actor=None,
+                                          settings=IntakeSettings(), now=utcnow())
+        db.session.commit()
+
+    assert [(result.case_id, result.created_case) for result in later] == [(first.case_id, False)] * 2
+    customer = client.get(f"/api/v1/cases/{first.case_id}", headers=adviser).get_json()["customer"]
+    assert customer["name"] == "Uusi Asiakas"
+    assert _count(app, select(func.count()).select_from(AuditEntry)
+                  .where(AuditEntry.action == "customer.created")) == 1

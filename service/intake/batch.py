@@ -221,12 +221,22 @@ def _customers(planned: list[_Planned], *, actor, now) -> dict[int, int | _NewCu
 
 def _insert_customers(new: list[_NewCustomer], *, now) -> None:
     table = Customer.__table__
-    rows = [{"phone": c.phone, "email": c.email, "name": c.name, "language": c.language,
-             "created_at": now, "updated_at": now} for c in new]
+
+    def rows(customers: list[_NewCustomer]) -> list[dict]:
+        return [{"phone": c.phone, "email": c.email, "name": c.name, "language": c.language,
+                 "created_at": now, "updated_at": now} for c in customers]
+
+    # A person known only by a name (a chat signed so) collides with no one: their ids come
+    # back in their order. Looked up below by a detail they lack, they were given whichever
+    # customer lacked it too: another person.
+    named_only = [c for c in new if not (c.phone or c.email)]
+    for customer, id_ in zip(named_only, _insert_returning_ids(table, rows(named_only))):
+        customer.id = id_
+    new = [c for c in new if c.phone or c.email]
     # Another worker may create the same person at the same moment: their row wins, and is
     # looked up below.
     made_by_phone, made_by_email = {}, {}
-    for id_, phone, email in insert_rows(table, rows, returning=("id", "phone", "email"),
+    for id_, phone, email in insert_rows(table, rows(new), returning=("id", "phone", "email"),
                                          on_conflict_do_nothing=True):
         if phone:
             made_by_phone[phone] = id_
@@ -239,7 +249,6 @@ def _insert_customers(new: list[_NewCustomer], *, now) -> None:
         if customer.id is None:
             missing.append(customer)
     for customer in missing:
-        # Only a person with a phone or an email can collide; a name-only one is always new.
         column, value = (table.c.phone, customer.phone) if customer.phone else (table.c.email, customer.email)
         customer.id = db.session.scalar(select(table.c.id).where(column == value))
         if customer.id is None:

@@ -222,6 +222,21 @@ def test_post_message__a_web_form_finds_its_customer_by_the_email_address_in_any
     assert customer_total(client, admin) == 1
 
 
+def test_post_message__a_web_form_from_a_known_address_names_that_customer_and_creates_none(api, client, intake,
+                                                                                          admin):
+    # Were the address not looked up, the unique index would still hand over the same customer,
+    # but as one created again, without the name.
+    first = api.inbound(intake, channel="webform", **{"from": {"email": "liisa@example.fi"}}).get_json()
+    named = api.inbound(intake, channel="webform",
+                        **{"from": {"email": "Liisa@Example.FI", "name": "Liisa Virtanen"}}).get_json()
+
+    assert (named["case_id"], named["created_case"]) == (first["case_id"], False)
+    customer = case_detail(client, admin, first["case_id"])["customer"]
+    assert customer["name"] == "Liisa Virtanen"
+    created = client.get("/api/v1/audit", query_string={"action": "customer.created"}, headers=admin).get_json()
+    assert [entry["object_id"] for entry in created["items"]] == [customer["id"]]
+
+
 def test_post_message__sender_name_is_kept_on_a_new_customer(api, client, intake, admin):
     response = api.inbound(intake, channel="email",
                            **{"from": {"email": "liisa@example.fi", "name": "Liisa Virtanen"}}, language="sv")
@@ -242,6 +257,30 @@ def test_post_message__a_known_customer_without_a_name_gets_the_one_given_later(
     assert case_detail(client, admin, named.get_json()["case_id"])["customer"]["name"] == "Liisa Virtanen"
     # A name once known is not replaced by what a later message signs with.
     assert case_detail(client, admin, renamed.get_json()["case_id"])["customer"]["name"] == "Liisa Virtanen"
+    assert customer_total(client, admin) == 1
+
+
+def test_post_message__a_chat_signed_only_with_a_name_is_a_new_customer_not_one_known_by_number(api, client, intake,
+                                                                                              admin):
+    # A customer known only by number has no email either: nothing may match a name-only one to them.
+    sms = api.inbound(intake, channel="sms", **{"from": {"phone": "040 123 4567"}}).get_json()
+
+    chat = api.inbound(intake, channel="chat", **{"from": {"name": "Liisa"}}).get_json()
+
+    chats_customer = case_detail(client, admin, chat["case_id"])["customer"]
+    sms_customer = case_detail(client, admin, sms["case_id"])["customer"]
+    assert chats_customer["name"] == "Liisa" and chats_customer["id"] != sms_customer["id"]
+    assert sms_customer["name"] is None
+    assert customer_total(client, admin) == 2
+
+
+def test_post_message__a_known_customers_name_is_kept_whatever_a_later_sms_signs_with(api, client, intake, admin):
+    # SMS go through intake's batch path, which fills a missing name itself (email goes one at a time).
+    first = api.inbound(intake, channel="sms", **{"from": {"phone": "040 765 0005", "name": "Liisa Virtanen"}})
+    api.inbound(intake, channel="sms", **{"from": {"phone": "040 765 0005", "name": "L. V."}})
+    api.inbound(intake, channel="sms", **{"from": {"phone": "040 765 0005"}})
+
+    assert case_detail(client, admin, first.get_json()["case_id"])["customer"]["name"] == "Liisa Virtanen"
     assert customer_total(client, admin) == 1
 
 

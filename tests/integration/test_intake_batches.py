@@ -458,3 +458,59 @@ def test_an_id_stored_on_another_channel_is_no_replay_in_a_batch(make_app, admin
     assert not sms.duplicate and sms.case_id != stored["case_id"]
     assert _bodies(client, adviser, sms.case_id) == ["tekstiviestinä"]
     assert chat_again.duplicate and chat_again.contact_id == stored["contact_id"]
+
+
+def test_people_known_only_by_a_name_each_become_a_customer_of_their_own_in_one_batch(make_app, admin_for):
+    """Chats signed only with a name, among a message from a number, in one batch: each name is
+    a new person, none of them the customer known by a number (who has no email either)."""
+    from service.intake import batch
+    from service.intake.logic import IntakeSettings
+    from service.intake.message import InboundMessage, Sender
+
+    app = make_app()
+    adviser = admin_for(app, "adviser")
+    client = app.test_client()
+
+    def message(channel, body, **sender):
+        return InboundMessage(channel=channel, external_id=None, sender=Sender(**sender), to="+358501112223",
+                              body=body, received_at=utcnow())
+
+    with app.app_context():
+        results = batch.store_plain([message("chat", "liisan", name="Liisa"), message("sms", "numerosta",
+                                                                                     phone="+358401000071"),
+                                     message("chat", "pekan", name="Pekka")],
+                                    actor=None, settings=IntakeSettings(), now=utcnow())
+        db.session.commit()
+
+    customers = [client.get(f"/api/v1/cases/{r.case_id}", headers=adviser).get_json()["customer"] for r in results]
+    assert [(c["name"], c["phone"]) for c in customers] == [("Liisa", None), (None, "+358401000071"), ("Pekka", None)]
+    assert len({c["id"] for c in customers}) == 3
+
+
+def test_a_new_person_writing_thrice_by_email_in_one_batch_is_one_customer_created_once_with_the_first_name(
+        make_app, admin_for):
+    """Three web forms of one new address in a batch, the later ones unsigned or signed otherwise:
+    one customer, created (and audited) once, keeping the name the first one gave."""
+    from service.intake import batch
+    from service.intake.logic import IntakeSettings
+    from service.intake.message import InboundMessage, Sender
+
+    app = make_app()
+    adviser = admin_for(app, "adviser")
+    client = app.test_client()
+
+    def form(n, name=None):
+        return InboundMessage(channel="webform", external_id=f"webform-twice-{n}",
+                              sender=Sender(email="uusi@example.fi", name=name), to=None, body=f"lomake {n}",
+                              received_at=utcnow())
+
+    with app.app_context():
+        first, *later = batch.store_plain([form(1, "Uusi Asiakas"), form(2), form(3, "U. A.")], actor=None,
+                                          settings=IntakeSettings(), now=utcnow())
+        db.session.commit()
+
+    assert [(result.case_id, result.created_case) for result in later] == [(first.case_id, False)] * 2
+    customer = client.get(f"/api/v1/cases/{first.case_id}", headers=adviser).get_json()["customer"]
+    assert customer["name"] == "Uusi Asiakas"
+    assert _count(app, select(func.count()).select_from(AuditEntry)
+                  .where(AuditEntry.action == "customer.created")) == 1

@@ -10,7 +10,6 @@ import pytest
 
 from service.extensions import db
 from tests.api.problems import assert_problem
-from tests.conftest import Api
 
 PDF = b"%PDF-1.4\nhakemus\n%%EOF\n"
 
@@ -927,33 +926,25 @@ def test_a_withheld_case_message_or_disclosure_is_named_not_given_and_the_docume
         for files, n in ((1, 0), (1, 2), (0, 3)))
 
 
-def test_the_export_holds_the_cases_service_clock_history_with_the_due_times_each_moment_left(make_app, admin_for):
+def test_the_export_holds_the_cases_service_clock_history_with_the_due_times_each_moment_left(make_app):
     import time_machine
 
-    # Monday 2026-11-23 in Helsinki (UTC+2), on a clock that moves only when the test moves it.
-    with time_machine.travel(datetime(2026, 11, 23, 7, 0, tzinfo=timezone.utc), tick=False) as traveller:
-        app = make_app()
-        client = app.test_client()
-        admin, adviser = admin_for(app, "admin"), admin_for(app, "adviser")
-        privacy, intake = admin_for(app, "privacy_officer"), Api(app, client).api_key_headers()
-        calendar = client.post("/api/v1/calendars", headers=admin, json={
-            "name": "Virka-aika", "hours": {day: ["08:00", "16:00"] for day in ("mon", "tue", "wed", "thu", "fri")}})
-        line = client.post("/api/v1/service-lines", headers=admin, json={
-            "name": "Neuvonta", "phone_numbers": ["+358 9 310 1234"]}).get_json()
-        targets = client.put(f"/api/v1/service-lines/{line['id']}/targets", headers=admin, json={
-            "calendar_id": calendar.get_json()["id"],
-            "targets": [{"channel": "sms", "first_response_minutes": 60, "resolution_days": 1}]})
-        assert targets.status_code == 200, targets.get_json()
-        case_id = client.post("/api/v1/inbound/messages", headers=intake, json={
-            "channel": "sms", "external_id": "SM-clock-1", "to": "+358 9 310 1234",
-            "from": {"phone": "+358401234567"}, "body": "Milloin päätös tulee?"}).get_json()["case_id"]
-        traveller.move_to(datetime(2026, 11, 23, 7, 30, tzinfo=timezone.utc))
-        client.post(f"/api/v1/cases/{case_id}/notes", json={"body": "Vastattu."}, headers=adviser)
-        traveller.move_to(datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc))
-        assert client.post(f"/api/v1/cases/{case_id}/close", headers=adviser).status_code == 200
+    from tests.api.test_service_clocks import Desk, local
 
-        request = _register(client, privacy)
-        document = client.get(f"/api/v1/privacy/requests/{request['id']}/export", headers=privacy).get_json()
+    # Monday in Helsinki (UTC+2), on a clock that moves only when the test moves it; the desk's
+    # calendar is open 08-16 on weekdays.
+    with time_machine.travel(local("2026-11-23 09:00"), tick=False) as traveller:
+        desk = Desk(make_app(), traveller)
+        desk.targets({"channel": "sms", "first_response_minutes": 60, "resolution_days": 1})
+        case_id = desk.sms("+358401234567")["id"]
+        desk.at(local("2026-11-23 09:30"))
+        desk.note(case_id)
+        desk.at(local("2026-11-23 14:00"))
+        desk.close(case_id)
+
+        privacy = desk.api.headers_for("privacy_officer")
+        request = _register(desk.client, privacy)
+        document = desk.client.get(f"/api/v1/privacy/requests/{request['id']}/export", headers=privacy).get_json()
 
     (person,) = document["people"]
     (case,) = person["cases"]

@@ -10,9 +10,11 @@ from email.parser import BytesParser
 from pathlib import Path
 
 import pytest
+import time_machine
 
 from service.auth.permissions import Principal
 from service.extensions import db
+from service.outbox import delivery
 from service.outbox.logic import send_reply
 from service.outbox.models import OutboxMessage
 from tests.api.problems import assert_problem
@@ -587,6 +589,34 @@ def test_a_file_that_cannot_be_read_holds_back_its_reply_only(smtp_app, smtpd, a
         waiting = db.session.get(OutboxMessage, held)
         # Tried again later, not failed for good.
         assert (waiting.status, waiting.last_error) == ("queued", "file storage: IsADirectoryError")
+
+
+def test_a_reply_held_back_by_its_file_goes_out_with_the_file_on_its_own_retry_job(smtp_app, smtpd, admin_for,
+                                                                                     tmp_path):
+    # On Redis a message that waits is retried by a job of its own (deliver_outbox), not by a
+    # drain: that job must read the file from storage too.
+    _, inbox = smtpd
+    client = smtp_app.test_client()
+    adviser = admin_for(smtp_app, "adviser")
+    case_id, uploaded, stored = _case_with_a_stored_file(client, adviser, tmp_path)
+    content = stored.read_bytes()
+    stored.unlink()
+    stored.mkdir()
+    reply = client.post(f"/api/v1/cases/{case_id}/replies", headers=adviser,
+                        json={"channel": "email", "body": "Liitteenä.", "attachment_ids": [uploaded["id"]]})
+    held = reply.get_json()["delivery"]["id"]
+    assert delivery_status(smtp_app, held) == ("queued", "file storage: IsADirectoryError")
+    stored.rmdir()
+    stored.write_bytes(content)  # the storage is back
+
+    with smtp_app.app_context():
+        retry_at = db.session.get(OutboxMessage, held).next_attempt_at
+    with time_machine.travel(retry_at, tick=False), smtp_app.app_context():
+        assert delivery.deliver_and_reschedule(held) == "sent"  # what the deliver_outbox job runs
+
+    (envelope,) = inbox.envelopes
+    (attached,) = list(BytesParser(policy=policy.default).parsebytes(envelope.content).iter_attachments())
+    assert (attached.get_filename(), attached.get_content()) == ("x.pdf", content)
 
 
 def test_a_reply_whose_file_left_the_disk_fails_and_sends_nothing(smtp_app, smtpd, admin_for, tmp_path):

@@ -554,7 +554,7 @@ def test_a_retry_that_fails_again__is_put_back_on_the_queue_for_its_next_step(ma
     import fakeredis
     from redis import Redis
     from rq import Queue, SimpleWorker
-    from rq.registry import ScheduledJobRegistry
+    from rq.registry import FinishedJobRegistry, ScheduledJobRegistry
 
     from service.queue import flush_soon_enqueues
 
@@ -580,6 +580,9 @@ def test_a_retry_that_fails_again__is_put_back_on_the_queue_for_its_next_step(ma
         due = _delivery(app, outbox_id).next_attempt_at
         # RQ keeps whole seconds (a job run early finds the row not due and is put back).
         assert scheduled.get_scheduled_time(job_id) == due.replace(microsecond=0)
+        # Scheduled, not run at once only to find the row not yet due and schedule itself then.
+        ran = [queue.fetch_job(i).func_name for i in FinishedJobRegistry(queue=queue).get_job_ids()]
+        assert "service.jobs.deliver_outbox" not in ran and "service.jobs.drain_outbox" in ran
         return job, due
 
     _open_sms_case(client)
@@ -701,6 +704,15 @@ def test_delivering_the_same_row_twice_sends_once(twilio_app, twilio_http, admin
         assert delivery.deliver_and_reschedule(reply["delivery"]["id"]) == "sent"
 
     assert len(twilio_http.messages_sent) == 1
+
+
+def test_a_retry_job_whose_message_was_purged_with_its_case_sends_nothing(twilio_app, twilio_http):
+    # A retry is scheduled as a job; the case (and its outbox rows) may be deleted before it runs.
+    with twilio_app.app_context():
+        assert db.session.scalar(db.select(db.func.max(OutboxMessage.id))) is None
+        assert delivery.deliver_and_reschedule(1) == "missing"
+
+    assert twilio_http.messages_sent == []
 
 
 class _WorkerKilled(BaseException):

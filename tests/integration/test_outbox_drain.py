@@ -78,6 +78,39 @@ def test_a_drain_claims_at_most_one_batch_at_a_time(make_app, redis_conn, twilio
     assert len(twilio_http.messages_sent) == 3
 
 
+def test_a_batch_takes_the_longest_waiting_due_rows_and_sent_rows_take_no_place_in_it(make_app, redis_conn,
+                                                                                       twilio_http, admin_for):
+    # A sent row keeps the time its lease ended, long past: were it not left out before the
+    # batch's limit, a busy outbox's history would fill every batch and nothing would go out.
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from service.db_types import utcnow
+    from service.outbox import logic
+
+    app = _app(make_app, redis_conn, twilio_http)
+    adviser = admin_for(app, "adviser")
+    sent, also_sent, recent, older, not_yet, oldest = ids = _replies(app, adviser, sms_case(app, adviser), 6)
+    now = utcnow()
+    rows = {sent: ("sent", now - timedelta(hours=1)), also_sent: ("sent", now - timedelta(hours=1)),
+            recent: ("queued", now - timedelta(minutes=1)), older: ("queued", now - timedelta(minutes=2)),
+            not_yet: ("queued", now + timedelta(minutes=1)), oldest: ("queued", now - timedelta(minutes=10))}
+    with app.app_context():
+        for row_id, (status, at) in rows.items():
+            db.session.execute(update(OutboxMessage).where(OutboxMessage.id == row_id).values(
+                status=status, next_attempt_at=at))
+        db.session.commit()
+
+        first = logic.deliver_due(senders=delivery.senders(), policy=delivery.policy(), limit=2, now=now)
+        second = logic.deliver_due(senders=delivery.senders(), policy=delivery.policy(), limit=2, now=now)
+
+    assert [delivered.outbox_id for delivered in first] == sorted([older, oldest])
+    assert [delivered.outbox_id for delivered in second] == [recent]  # and not the one not yet due
+    assert _statuses(app, ids) == ["sent", "sent", "sent", "sent", "queued", "sent"]
+    assert len(twilio_http.messages_sent) == 3
+
+
 def test_a_long_backlog_is_handed_on_to_a_new_job(make_app, redis_conn, twilio_http, admin_for,  # noqa: F811
                                                   monkeypatch):
     app = _app(make_app, redis_conn, twilio_http, OUTBOX_DRAIN_JOBS=1, OUTBOX_BATCH_SIZE=2)

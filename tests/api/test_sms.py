@@ -237,10 +237,16 @@ def _open_sms_case(client, sid="SM" + "8" * 32, phone="+358401234567"):
     twilio_post(client, "/webhooks/twilio/sms", inbound_sms(sid, from_=phone))
 
 
+def _sms_case(client, headers) -> int:
+    """The id of the case a customer's first SMS opens, as the official of ``headers`` finds it."""
+    _open_sms_case(client)
+    (case,) = _cases(client, headers)["items"]
+    return case["id"]
+
+
 @pytest.mark.parametrize("word", ["STOP", "stop", " Stop. ", "LOPETA", "sluta", "UNSUBSCRIBE"])
 def test_opt_out_words_block_replies_and_open_no_case(client, adviser, admin, word):
-    _open_sms_case(client)
-    case_id = _cases(client, admin)["items"][0]["id"]
+    case_id = _sms_case(client, admin)
 
     assert _twiml_messages(twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "9" * 32, body=word))) == []
 
@@ -253,8 +259,7 @@ def test_opt_out_words_block_replies_and_open_no_case(client, adviser, admin, wo
 
 @pytest.mark.parametrize("word", ["START", "aloita", "BÖRJA"])
 def test_start_words_lift_the_opt_out(client, adviser, admin, word):
-    _open_sms_case(client)
-    case_id = _cases(client, admin)["items"][0]["id"]
+    case_id = _sms_case(client, admin)
     twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "a1" * 16, body="STOP"))
     twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "a2" * 16, body=word))
 
@@ -264,8 +269,7 @@ def test_start_words_lift_the_opt_out(client, adviser, admin, word):
 
 
 def test_a_start_replayed_after_a_later_stop_does_not_opt_the_number_back_in(client, adviser, admin):
-    _open_sms_case(client)
-    case_id = _cases(client, admin)["items"][0]["id"]
+    case_id = _sms_case(client, admin)
     start = inbound_sms("SM" + "a4" * 16, body="START")
     twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "a3" * 16, body="STOP"))
     twilio_post(client, "/webhooks/twilio/sms", start)
@@ -279,8 +283,7 @@ def test_a_start_replayed_after_a_later_stop_does_not_opt_the_number_back_in(cli
 
 
 def test_stop_from_a_sender_that_is_no_number_is_answered_and_blocks_nothing(client, adviser, admin):
-    _open_sms_case(client)
-    case_id = _cases(client, admin)["items"][0]["id"]
+    case_id = _sms_case(client, admin)
 
     # Short codes and alphanumeric senders cannot be replied to, so there is nothing to block.
     answer = twilio_post(client, "/webhooks/twilio/sms", inbound_sms("SM" + "a6" * 16, from_="KELA", body="STOP"))
@@ -329,8 +332,7 @@ def test_help_is_answered_with_the_configured_text(make_app):
 def test_a_queued_reply_is_cancelled_when_the_customer_opts_out_before_delivery(twilio_app, twilio_http, admin_for):
     client = twilio_app.test_client()
     adviser = admin_for(twilio_app, "adviser")
-    _open_sms_case(client)
-    case_id = _cases(client, adviser)["items"][0]["id"]
+    case_id = _sms_case(client, adviser)
     with twilio_app.app_context():
         # A reply waiting in the outbox (written, not yet delivered) ...
         from service.outbox.logic import send_reply
@@ -349,8 +351,7 @@ def test_a_queued_reply_is_cancelled_when_the_customer_opts_out_before_delivery(
 # --- replies ---------------------------------------------------------------------------------
 
 def test_reply_on_the_embedded_default_is_recorded_by_the_console_backend(app, client, adviser, admin):
-    _open_sms_case(client)
-    case_id = _cases(client, admin)["items"][0]["id"]
+    case_id = _sms_case(client, admin)
 
     response = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hakemus on käsittelyssä."},
                            headers=adviser)
@@ -370,8 +371,7 @@ def test_reply_on_the_embedded_default_is_recorded_by_the_console_backend(app, c
 def test_reply_goes_through_twilio_with_the_status_callback(twilio_app, twilio_http, admin_for):
     client = twilio_app.test_client()
     adviser = admin_for(twilio_app, "adviser")
-    _open_sms_case(client)
-    case_id = _cases(client, adviser)["items"][0]["id"]
+    case_id = _sms_case(client, adviser)
 
     response = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei!"}, headers=adviser)
 
@@ -393,8 +393,7 @@ def test_with_a_messaging_service_replies_go_through_it_instead_of_a_from_number
                    TWILIO_MESSAGING_SERVICE_SID="MG" + "7" * 32, TWILIO_HTTP_CLIENT=twilio_http)
     client = app.test_client()
     adviser = admin_for(app, "adviser")
-    _open_sms_case(client)
-    case_id = _cases(client, adviser)["items"][0]["id"]
+    case_id = _sms_case(client, adviser)
 
     response = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei!"}, headers=adviser)
 
@@ -412,8 +411,7 @@ def _delivery(app, outbox_id):
 def test_status_callbacks_move_delivery_forward_only(twilio_app, twilio_http, admin_for):
     client = twilio_app.test_client()
     adviser = admin_for(twilio_app, "adviser")
-    _open_sms_case(client)
-    case_id = _cases(client, adviser)["items"][0]["id"]
+    case_id = _sms_case(client, adviser)
     reply = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei!"},
                         headers=adviser).get_json()
     sid = _delivery(twilio_app, reply["delivery"]["id"]).provider_id
@@ -465,8 +463,7 @@ def test_a_callback_naming_its_row_writes_the_providers_id_the_worker_died_befor
 def test_undelivered_callback_records_the_error_code(twilio_app, admin_for):
     client = twilio_app.test_client()
     adviser = admin_for(twilio_app, "adviser")
-    _open_sms_case(client)
-    case_id = _cases(client, adviser)["items"][0]["id"]
+    case_id = _sms_case(client, adviser)
     reply = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei!"},
                         headers=adviser).get_json()
     sid = _delivery(twilio_app, reply["delivery"]["id"]).provider_id
@@ -481,8 +478,7 @@ def test_undelivered_callback_records_the_error_code(twilio_app, admin_for):
 def test_status_callback_for_an_unknown_message_is_acknowledged_and_changes_nothing(twilio_app, admin_for):
     client = twilio_app.test_client()
     adviser = admin_for(twilio_app, "adviser")
-    _open_sms_case(client)
-    case_id = _cases(client, adviser)["items"][0]["id"]
+    case_id = _sms_case(client, adviser)
     reply = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei!"},
                         headers=adviser).get_json()
     before = _delivery(twilio_app, reply["delivery"]["id"])
@@ -506,8 +502,7 @@ def test_status_callback_must_be_signed(client):
 def test_a_refused_message_is_not_retried(twilio_app, twilio_http, admin_for):
     client = twilio_app.test_client()
     adviser = admin_for(twilio_app, "adviser")
-    _open_sms_case(client)
-    case_id = _cases(client, adviser)["items"][0]["id"]
+    case_id = _sms_case(client, adviser)
     twilio_http.fail_with = [(400, 21610)]  # Twilio: the recipient has replied STOP
 
     reply = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei!"},
@@ -523,8 +518,7 @@ def test_a_refused_message_is_not_retried(twilio_app, twilio_http, admin_for):
 def test_a_temporary_failure_is_retried_with_backoff_until_it_goes_through(twilio_app, twilio_http, admin_for):
     client = twilio_app.test_client()
     adviser = admin_for(twilio_app, "adviser")
-    _open_sms_case(client)
-    case_id = _cases(client, adviser)["items"][0]["id"]
+    case_id = _sms_case(client, adviser)
     twilio_http.fail_with = [(503, 20503), (500, 20500)]
 
     reply = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei!"},
@@ -638,8 +632,7 @@ def test_a_failing_message_is_retried_on_the_documented_schedule_then_given_up(t
                                                                                 admin_for):
     client = twilio_app.test_client()
     adviser = admin_for(twilio_app, "adviser")
-    _open_sms_case(client)
-    case_id = _cases(client, adviser)["items"][0]["id"]
+    case_id = _sms_case(client, adviser)
     twilio_http.fail_with = [(503, 20503)]
     sent_at = datetime(2026, 3, 2, 8, 0, tzinfo=timezone.utc)
     with time_machine.travel(sent_at, tick=False):
@@ -658,8 +651,7 @@ def test_outbox_max_attempts_is_the_setting_the_worker_uses(make_app, twilio_htt
                    TWILIO_HTTP_CLIENT=twilio_http, OUTBOX_MAX_ATTEMPTS=3)
     client = app.test_client()
     adviser = admin_for(app, "adviser")
-    _open_sms_case(client)
-    case_id = _cases(client, adviser)["items"][0]["id"]
+    case_id = _sms_case(client, adviser)
     twilio_http.fail_with = [(503, 20503)]
     sent_at = datetime(2026, 3, 2, 8, 0, tzinfo=timezone.utc)
     with time_machine.travel(sent_at, tick=False):
@@ -676,8 +668,7 @@ def test_outbox_max_attempts_is_the_setting_the_worker_uses(make_app, twilio_htt
 def test_delivery_gives_up_after_the_last_attempt(twilio_app, twilio_http, admin_for):
     client = twilio_app.test_client()
     adviser = admin_for(twilio_app, "adviser")
-    _open_sms_case(client)
-    case_id = _cases(client, adviser)["items"][0]["id"]
+    case_id = _sms_case(client, adviser)
     policy = DeliveryPolicy(max_attempts=2)
     twilio_http.fail_with = [(503, 20503)] * 5
 
@@ -695,8 +686,7 @@ def test_delivery_gives_up_after_the_last_attempt(twilio_app, twilio_http, admin
 def test_delivering_the_same_row_twice_sends_once(twilio_app, twilio_http, admin_for):
     client = twilio_app.test_client()
     adviser = admin_for(twilio_app, "adviser")
-    _open_sms_case(client)
-    case_id = _cases(client, adviser)["items"][0]["id"]
+    case_id = _sms_case(client, adviser)
     reply = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei!"},
                         headers=adviser).get_json()
 
@@ -731,8 +721,7 @@ def test_a_row_whose_worker_died_mid_send_stays_sending_for_its_lease_then_goes_
 
     client = twilio_app.test_client()
     adviser = admin_for(twilio_app, "adviser")
-    _open_sms_case(client)
-    case_id = _cases(client, adviser)["items"][0]["id"]
+    case_id = _sms_case(client, adviser)
     policy = DeliveryPolicy(lease_seconds=60)
     with twilio_app.app_context():
         outbox_id = send_reply(actor=Principal(kind="official", id=adviser.id, name="A", role="adviser"),
@@ -761,8 +750,7 @@ def test_a_row_whose_worker_died_mid_send_stays_sending_for_its_lease_then_goes_
 def test_the_same_idempotency_key_returns_the_first_reply_and_sends_once(twilio_app, twilio_http, admin_for):
     client = twilio_app.test_client()
     adviser = admin_for(twilio_app, "adviser")
-    _open_sms_case(client)
-    case_id = _cases(client, adviser)["items"][0]["id"]
+    case_id = _sms_case(client, adviser)
     headers = {**adviser, "Idempotency-Key": "double-click-1"}
 
     first = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei!"}, headers=headers)
@@ -782,8 +770,7 @@ def test_a_reply_whose_idempotency_key_a_request_committed_first_answers_with_th
 
     client = twilio_app.test_client()
     adviser = admin_for(twilio_app, "adviser")
-    _open_sms_case(client)
-    case_id = _cases(client, adviser)["items"][0]["id"]
+    case_id = _sms_case(client, adviser)
     headers = {**adviser, "Idempotency-Key": "double-click-2"}
     first = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei!"}, headers=headers)
     # Two requests with one key in the same instant: the second looked for the key before the
@@ -810,8 +797,7 @@ def test_a_reply_whose_idempotency_key_a_request_committed_first_answers_with_th
 def test_an_idempotency_key_replays_only_the_same_officials_reply_with_that_key(twilio_app, twilio_http, admin_for):
     client = twilio_app.test_client()
     adviser, colleague = admin_for(twilio_app, "adviser"), admin_for(twilio_app, "adviser")
-    _open_sms_case(client)
-    case_id = _cases(client, adviser)["items"][0]["id"]
+    case_id = _sms_case(client, adviser)
 
     def reply(headers, key, body):
         response = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": body},
@@ -828,8 +814,7 @@ def test_an_idempotency_key_replays_only_the_same_officials_reply_with_that_key(
 def test_a_replayed_reply_shows_that_replys_delivery_as_it_stands_now(twilio_app, twilio_http, admin_for):
     client = twilio_app.test_client()
     adviser = admin_for(twilio_app, "adviser")
-    _open_sms_case(client)
-    case_id = _cases(client, adviser)["items"][0]["id"]
+    case_id = _sms_case(client, adviser)
 
     def reply(key, body):
         response = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": body},
@@ -852,8 +837,7 @@ def test_a_replayed_reply_shows_that_replys_delivery_as_it_stands_now(twilio_app
 
 
 def test_a_retried_reply_is_answered_with_the_first_even_once_the_case_is_closed(app, client, adviser, admin):
-    _open_sms_case(client)
-    case_id = _cases(client, admin)["items"][0]["id"]
+    case_id = _sms_case(client, admin)
     headers = {**adviser, "Idempotency-Key": "sent-then-closed"}
     first = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei!"}, headers=headers)
     assert client.post(f"/api/v1/cases/{case_id}/close", headers=adviser).status_code == 200
@@ -883,8 +867,7 @@ def test_an_idempotency_key_reused_on_another_case_is_a_conflict(client, adviser
 
 def test_an_idempotency_key_whose_reply_was_purged_with_its_case_replays_nothing(app, client, runner, adviser,
                                                                                  admin):
-    _open_sms_case(client)
-    case_id = _cases(client, admin)["items"][0]["id"]
+    case_id = _sms_case(client, admin)
     headers = {**adviser, "Idempotency-Key": "late-retry-1"}
     assert client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei!"},
                        headers=headers).status_code == 201
@@ -916,8 +899,7 @@ def test_reply_to_a_customer_without_a_phone_number_is_a_validation_error(client
 
 
 def test_reply_on_a_closed_case_is_refused(client, adviser, admin):
-    _open_sms_case(client)
-    case_id = _cases(client, admin)["items"][0]["id"]
+    case_id = _sms_case(client, admin)
     client.post(f"/api/v1/cases/{case_id}/close", headers=adviser)
 
     reply = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei"}, headers=adviser)
@@ -931,8 +913,7 @@ def test_reply_on_a_closed_case_is_refused(client, adviser, admin):
                                   {"channel": "fax", "body": "x"}, {"channel": "sms", "body": "x" * 1601},
                                   {"channel": "sms", "body": "x", "cc": "y"}])
 def test_invalid_replies_are_422(client, adviser, admin, body):
-    _open_sms_case(client)
-    case_id = _cases(client, admin)["items"][0]["id"]
+    case_id = _sms_case(client, admin)
 
     assert client.post(f"/api/v1/cases/{case_id}/replies", json=body, headers=adviser).status_code == 422
 
@@ -967,8 +948,7 @@ class _BrokenSender:
 
 def test_a_sender_raising_something_unexpected_is_logged_and_retried_not_failed(app, client, adviser, admin,
                                                                                  caplog):
-    _open_sms_case(client)
-    case_id = _cases(client, admin)["items"][0]["id"]
+    case_id = _sms_case(client, admin)
     app.extensions["senders"]["sms"] = _BrokenSender()
 
     reply = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei"}, headers=adviser)
@@ -979,8 +959,7 @@ def test_a_sender_raising_something_unexpected_is_logged_and_retried_not_failed(
 
 
 def test_a_reply_on_a_channel_with_no_sender_fails_for_good(app, client, adviser, admin):
-    _open_sms_case(client)
-    case_id = _cases(client, admin)["items"][0]["id"]
+    case_id = _sms_case(client, admin)
     del app.extensions["senders"]["sms"]
 
     reply = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei"}, headers=adviser)
@@ -1025,8 +1004,7 @@ def test_media_are_fetched_into_storage_when_configured(make_app, admin_for):
 
 
 def test_a_reply_is_in_the_audit_log_as_the_official_who_sent_it(client, adviser, admin):
-    _open_sms_case(client)
-    case_id = _cases(client, admin)["items"][0]["id"]
+    case_id = _sms_case(client, admin)
 
     reply = client.post(f"/api/v1/cases/{case_id}/replies", json={"channel": "sms", "body": "Hei!"}, headers=adviser)
 

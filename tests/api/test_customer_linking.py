@@ -315,6 +315,23 @@ def test_a_correction_of_the_persons_details_shows_on_every_case_of_theirs(clien
     assert "Liisa" not in str([e["details"] for e in entries])
 
 
+def test_a_correction_through_a_record_that_already_holds_the_detail_corrects_and_audits_the_others(
+        client, adviser, privacy, admin, two_records):
+    by_sms, by_email = two_records
+    phone_id = _customer_of(client, adviser, by_sms["case_id"])["id"]
+    ok(client.patch(f"/api/v1/customers/{phone_id}", headers=privacy, json={"name": "Liisa Laine"}))
+    phone_id, email_id = _link_the_two(client, adviser, privacy, by_sms, by_email)
+
+    # Nothing changes on the record patched; the person's other record still has no name.
+    ok(client.patch(f"/api/v1/customers/{phone_id}", headers=adviser, json={"name": "Liisa Laine"}))
+
+    assert _customer_of(client, adviser, by_email["case_id"])["name"] == "Liisa Laine"
+    entries = ok(client.get("/api/v1/audit", query_string={"action": "customer.updated", "object_id": email_id},
+                            headers=admin))["items"]
+    assert [(e["details"]["fields"], len(e["details"]["rectification_ids"]),
+             e["details"]["corrected_through_customer_id"]) for e in entries] == [(["name"], 1, phone_id)]
+
+
 def test_a_correction_of_an_unlinked_record_stays_on_it(client, adviser, privacy, two_records):
     by_sms, by_email = two_records
     email_id = _customer_of(client, adviser, by_email["case_id"])["id"]

@@ -195,8 +195,10 @@ def test_patch_customer__new_phone_identifies_them_on_the_next_contact(client, a
 
 @pytest.mark.parametrize("change", [{"email": "LIISA@example.com"}, {"phone": "+358 50 765 4321"}])
 def test_patch_customer__to_another_customers_email_or_phone_is_409(client, adviser, matti, liisa, change):
-    assert_problem(client.patch(f"{CUSTOMERS}/{matti['id']}", json={**change, "name": "Changed"},
-                                headers=adviser), 409, "conflict")
+    problem = assert_problem(client.patch(f"{CUSTOMERS}/{matti['id']}", json={**change, "name": "Changed"},
+                                          headers=adviser), 409, "conflict")
+
+    assert problem["detail"] == "Another customer already has this phone number or email address."
 
     unchanged = ok(client.get(f"{CUSTOMERS}/{matti['id']}", headers=adviser))
     assert (unchanged["name"], unchanged["email"], unchanged["phone"]) == (

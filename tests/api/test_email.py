@@ -477,6 +477,27 @@ def test_reply_goes_out_over_smtp_and_the_customers_answer_threads_back(smtp_app
     assert threaded["case_id"] == first["case_id"] and threaded["created_case"] is False
 
 
+def test_a_reply_threads_under_its_own_cases_emails_only_in_the_order_they_were_written(smtp_app, mailed_case):
+    inbox, client, adviser, first = mailed_case
+    case_url = f"/api/v1/cases/{first['case_id']}"
+    # Another customer's mail, come in after this case's own.
+    assert _post(client, _stranger_mail("Toinen asia")).get_json()["case_id"] != first["case_id"]
+    # Logged by hand after the customer's mail: one sent before it, one whose id nobody noted,
+    # and a call with an id of its own.
+    for contact in ({"channel": "email", "external_id": "<earlier.1@example.fi>", "body": "Aiempi viesti",
+                     "received_at": "2026-11-20T10:00:00+02:00"},
+                    {"channel": "email", "body": "Kirje ilman tunnistetta"},
+                    {"channel": "phone", "external_id": "CA" + "1" * 32, "body": "Soitto"}):
+        assert client.post(f"{case_url}/contacts", headers=adviser, json=contact).status_code == 201
+
+    reply = client.post(f"{case_url}/replies", headers=adviser, json={"channel": "email", "body": "Hei"})
+
+    assert reply.status_code == 201, reply.get_json()
+    sent = BytesParser(policy=policy.default).parsebytes(inbox.envelopes[0].content)
+    assert sent["In-Reply-To"] == "<20261126091200.1234@example.fi>"
+    assert sent["References"] == "<earlier.1@example.fi> <20261126091200.1234@example.fi>"
+
+
 def test_a_reply_is_on_the_case_as_the_officials_outbound_email_it_went_out_as(smtp_app, mailed_case):
     inbox, client, adviser, first = mailed_case
 

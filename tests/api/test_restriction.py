@@ -125,7 +125,8 @@ def test_only_the_privacy_officer_corrects_a_restricted_customer(client, intake,
     by_adviser = client.patch(f"/api/v1/customers/{customer_id}", json={"name": "Anna"}, headers=adviser)
     by_privacy_officer = client.patch(f"/api/v1/customers/{customer_id}", json={"name": "Anna A."}, headers=privacy)
 
-    assert_problem(by_adviser, 409, "processing-restricted")
+    assert assert_problem(by_adviser, 409, "processing-restricted")["detail"] == (
+        "The customer's processing is restricted: editing their details is not allowed while it lasts.")
     assert by_privacy_officer.status_code == 200 and by_privacy_officer.get_json()["name"] == "Anna A."
 
 

@@ -747,6 +747,39 @@ def test_a_row_whose_worker_died_mid_send_stays_sending_for_its_lease_then_goes_
     assert _delivery(twilio_app, outbox_id).attempts == 2
 
 
+class _PurgedWhileSent:
+    """A provider that takes the message while the retention purge, in a session of its own,
+    deletes the message's case and with it its outbox row."""
+
+    def __init__(self, app):
+        self.app, self.sent = app, []
+
+    def send(self, message):
+        from service.outbox.ports import SendResult
+
+        with self.app.app_context():
+            db.session.execute(db.delete(OutboxMessage).where(OutboxMessage.id == message.outbox_id))
+            db.session.commit()
+        self.sent.append(message.body)
+        return SendResult(provider_id="SM" + "p" * 32)
+
+
+def test_a_message_purged_with_its_case_while_it_was_sent_ends_its_job_as_missing(twilio_app, admin_for):
+    from service.auth.permissions import Principal
+    from service.outbox.logic import send_reply
+
+    adviser = admin_for(twilio_app, "adviser")
+    case_id = _sms_case(twilio_app.test_client(), adviser)
+    provider = _PurgedWhileSent(twilio_app)
+    with twilio_app.app_context():
+        outbox_id = send_reply(actor=Principal(kind="official", id=adviser.id, name="A", role="adviser"),
+                               case_id=case_id, channel="sms", body="Hei!").outbox.id
+
+        assert deliver(outbox_id, senders={"sms": provider}, policy=DeliveryPolicy()) == "missing"
+
+    assert provider.sent == ["Hei!"]
+
+
 def test_the_same_idempotency_key_returns_the_first_reply_and_sends_once(twilio_app, twilio_http, admin_for):
     client = twilio_app.test_client()
     adviser = admin_for(twilio_app, "adviser")

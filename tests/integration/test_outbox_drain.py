@@ -7,16 +7,19 @@ of REDIS_URL when it is set (CI's second pass), else on fakeredis; on the test d
 from __future__ import annotations
 
 import os
+import signal
 import time
 from email import policy
 from email.parser import BytesParser
 
 import pytest
 from rq import Queue
+from rq.timeouts import JobTimeoutException
 
 from service.extensions import db
 from service.outbox import delivery
 from service.outbox.models import OutboxMessage
+from service.outbox.ports import SendResult
 from tests.conftest import Api
 from tests.integration.test_queue import _work, redis_conn, sms_case, twilio_http  # noqa: F401  (the fixtures)
 from tests.integration.test_worker_killed import _worker_process, twilio_server  # noqa: F401  (the fixture)
@@ -127,6 +130,48 @@ def test_a_long_backlog_is_handed_on_to_a_new_job(make_app, redis_conn, twilio_h
     _work(app, redis_conn)
     assert set(_statuses(app, ids)) == {"sent"}
     assert len(twilio_http.messages_sent) == 5
+
+
+class _SlowProvider:
+    """A provider that takes half a second over each message; the job's time runs out while it
+    has the first one, as RQ ends a job: by a signal raising in the job's thread."""
+
+    def __init__(self):
+        self.started, self.finished = [], []
+
+    def send(self, message):
+        self.started.append(message.outbox_id)
+        if len(self.started) == 1:
+            signal.setitimer(signal.ITIMER_REAL, 0.1)
+        time.sleep(0.5)
+        self.finished.append(message.outbox_id)
+        return SendResult(provider_id=f"SM{message.outbox_id:032d}")
+
+
+def test_a_drain_stopped_mid_batch_ends_after_the_send_under_way_and_hands_over_no_other(
+        make_app, redis_conn, twilio_http, admin_for):  # noqa: F811
+    app = _app(make_app, redis_conn, twilio_http, OUTBOX_DRAIN_JOBS=1, OUTBOX_SEND_CONCURRENCY=1)
+    adviser = admin_for(app, "adviser")
+    ids = _replies(app, adviser, sms_case(app, adviser), 3)
+    provider = app.extensions["senders"]["sms"] = _SlowProvider()
+
+    def time_is_up(signum, frame):
+        raise JobTimeoutException("the job's time is up")
+
+    previous = signal.signal(signal.SIGALRM, time_is_up)
+    try:
+        with app.app_context(), pytest.raises(JobTimeoutException):
+            delivery.drain("outbox-drain-0")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+    # The job's process may end as soon as the drain does: no send may still be under way then.
+    assert provider.finished == ids[:1]
+    time.sleep(0.6)
+    assert provider.started == ids[:1]
+    # No answer was written down: the rows wait for their lease to run out.
+    assert _statuses(app, ids) == ["sending"] * 3
 
 
 def test_each_message_of_a_batch_gets_its_own_outcome(make_app, redis_conn, twilio_http, admin_for, api):  # noqa: F811

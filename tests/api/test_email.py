@@ -18,6 +18,7 @@ from service.outbox import delivery
 from service.outbox.logic import send_reply
 from service.outbox.models import OutboxMessage
 from tests.api.problems import assert_problem
+from tests.api.test_metrics import _value
 from tests.jobs import delivery_status
 from tests.smtp_server import free_port
 
@@ -607,6 +608,7 @@ def test_a_file_that_cannot_be_read_holds_back_its_reply_only(smtp_app, smtpd, a
     case_id, uploaded, stored = _case_with_a_stored_file(client, adviser, tmp_path)
     stored.unlink()
     stored.mkdir()  # the storage answers, but not with the file: an error other than "not found"
+    retries = _retries_counted(client)
 
     held, other = _a_reply_with_the_file_and_another(smtp_app, client, adviser, case_id, uploaded)
 
@@ -616,6 +618,12 @@ def test_a_file_that_cannot_be_read_holds_back_its_reply_only(smtp_app, smtpd, a
         waiting = db.session.get(OutboxMessage, held)
         # Tried again later, not failed for good.
         assert (waiting.status, waiting.last_error) == ("queued", "file storage: IsADirectoryError")
+    assert _retries_counted(client) == retries + 1
+
+
+def _retries_counted(client) -> float:
+    return _value(client.get("/metrics").get_data(as_text=True), "outbox_deliveries_total", channel="email",
+                  outcome="retry")
 
 
 def test_a_reply_held_back_by_its_file_goes_out_with_the_file_on_its_own_retry_job(smtp_app, smtpd, admin_for,

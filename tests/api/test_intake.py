@@ -156,6 +156,23 @@ def test_post_message__a_replay_racing_the_original_answers_with_its_contact_and
     assert download(client, admin, case["id"], case["attachments"][0]["id"]).status_code == 200
 
 
+def test_post_message__an_sms_replay_racing_the_original_answers_with_its_contact_and_case(
+        api, client, intake, admin, monkeypatch):
+    """A plain message's replay that the first look-up misses is caught by the batch's own
+    look-up before any insert: the provider is told the original's contact and case all the same."""
+    from service.intake import logic
+
+    message = {"channel": "sms", "external_id": "SM" + "r" * 32, "from": {"phone": "040 123 4567"}, "body": "Hei"}
+    first = api.inbound(intake, **message)
+    monkeypatch.setattr(logic, "_existing", lambda channel, external_id: None)
+
+    again = api.inbound(intake, **message)
+
+    assert (first.status_code, again.status_code) == (201, 200), again.get_json()
+    assert again.get_json() == {**first.get_json(), "created_case": False}
+    assert len(case_detail(client, admin, first.get_json()["case_id"])["contacts"]) == 1
+
+
 def test_post_message__a_replay_of_a_first_message_that_reads_as_a_score_answers_no_later_feedback_request(
         api, app, client, intake, adviser):
     from datetime import timedelta

@@ -239,6 +239,20 @@ def test_post_message__a_web_form_finds_its_customer_by_the_email_address_in_any
     assert customer_total(client, admin) == 1
 
 
+def test_post_message__a_web_form_shows_the_senders_number_and_each_contact_the_name_it_was_signed_with(
+        api, client, intake, admin):
+    # The number first, as for a call or a message taken one at a time: the customer's own way back.
+    sender = {"phone": "040 765 4321", "email": "liisa@example.fi"}
+    first = api.inbound(intake, channel="webform", **{"from": {**sender, "name": "Liisa Virtanen"}})
+    second = api.inbound(intake, channel="webform", **{"from": {**sender, "name": "L. V."}})
+
+    assert second.get_json()["case_id"] == first.get_json()["case_id"]
+    case = case_detail(client, admin, first.get_json()["case_id"])
+    assert [(c["sender"], c["sender_name"]) for c in case["contacts"]] == [
+        ("+358407654321", "Liisa Virtanen"), ("+358407654321", "L. V.")]
+    assert case["customer"]["name"] == "Liisa Virtanen"
+
+
 def test_post_message__a_web_form_from_a_known_address_names_that_customer_and_creates_none(api, client, intake,
                                                                                           admin):
     # Were the address not looked up, the unique index would still hand over the same customer,

@@ -239,17 +239,19 @@ def test_post_message__a_web_form_finds_its_customer_by_the_email_address_in_any
     assert customer_total(client, admin) == 1
 
 
-def test_post_message__a_web_form_shows_the_senders_number_and_each_contact_the_name_it_was_signed_with(
-        api, client, intake, admin):
+def test_post_message__each_web_form_keeps_its_sender_number_signature_subject_and_form(api, client, intake, admin):
     # The number first, as for a call or a message taken one at a time: the customer's own way back.
     sender = {"phone": "040 765 4321", "email": "liisa@example.fi"}
-    first = api.inbound(intake, channel="webform", **{"from": {**sender, "name": "Liisa Virtanen"}})
-    second = api.inbound(intake, channel="webform", **{"from": {**sender, "name": "L. V."}})
+    first = api.inbound(intake, channel="webform", to="yhteydenotto", subject="Muutto",
+                        **{"from": {**sender, "name": "Liisa Virtanen"}})
+    second = api.inbound(intake, channel="webform", to="palaute", subject="Lisätieto",
+                         **{"from": {**sender, "name": "L. V."}})
 
     assert second.get_json()["case_id"] == first.get_json()["case_id"]
     case = case_detail(client, admin, first.get_json()["case_id"])
-    assert [(c["sender"], c["sender_name"]) for c in case["contacts"]] == [
-        ("+358407654321", "Liisa Virtanen"), ("+358407654321", "L. V.")]
+    assert [(c["sender"], c["sender_name"], c["subject"], c["recipient"]) for c in case["contacts"]] == [
+        ("+358407654321", "Liisa Virtanen", "Muutto", "yhteydenotto"),
+        ("+358407654321", "L. V.", "Lisätieto", "palaute")]
     assert case["customer"]["name"] == "Liisa Virtanen"
 
 

@@ -789,6 +789,27 @@ def test_post_call__has_the_moment_it_started_and_none_of_being_received(client,
         None, "2026-03-02T08:00:00+00:00", "2026-03-02T08:00:00+00:00")
 
 
+def test_post_message__a_message_without_a_time_was_received_when_it_was_posted(api, client, intake, admin):
+    before = datetime.now(timezone.utc)
+    response = api.inbound(intake, channel="sms")
+    after = datetime.now(timezone.utc)
+
+    (contact,) = case_detail(client, admin, response.get_json()["case_id"])["contacts"]
+    assert contact["started_at"] is None
+    assert before <= datetime.fromisoformat(contact["received_at"]) <= after
+    assert contact["occurred_at"] == contact["received_at"]
+
+
+def test_post_message__a_chat_has_the_moment_it_started_and_none_of_being_received(api, client, intake, admin):
+    """A chat, like a call, started: the batch path must not invent a receipt time for it."""
+    response = api.inbound(intake, channel="chat", **{"from": {"name": "Liisa"}}, started_at="2026-03-02T08:00:00Z")
+
+    assert response.status_code == 201, response.get_json()
+    (contact,) = case_detail(client, admin, response.get_json()["case_id"])["contacts"]
+    assert (contact["received_at"], contact["started_at"], contact["occurred_at"]) == (
+        None, "2026-03-02T08:00:00+00:00", "2026-03-02T08:00:00+00:00")
+
+
 def test_post_message__with_a_file_a_new_customer_has_the_messages_language_and_the_receipt_is_audited(
         api, client, intake, admin):
     """A message with a file goes the slower way, through the customer's lookup one at a time."""

@@ -156,6 +156,23 @@ def test_post_message__a_replay_racing_the_original_answers_with_its_contact_and
     assert download(client, admin, case["id"], case["attachments"][0]["id"]).status_code == 200
 
 
+def test_post_message__an_sms_replay_racing_the_original_answers_with_its_contact_and_case(
+        api, client, intake, admin, monkeypatch):
+    """A plain message's replay that the first look-up misses is caught by the batch's own
+    look-up before any insert: the provider is told the original's contact and case all the same."""
+    from service.intake import logic
+
+    message = {"channel": "sms", "external_id": "SM" + "r" * 32, "from": {"phone": "040 123 4567"}, "body": "Hei"}
+    first = api.inbound(intake, **message)
+    monkeypatch.setattr(logic, "_existing", lambda channel, external_id: None)
+
+    again = api.inbound(intake, **message)
+
+    assert (first.status_code, again.status_code) == (201, 200), again.get_json()
+    assert again.get_json() == {**first.get_json(), "created_case": False}
+    assert len(case_detail(client, admin, first.get_json()["case_id"])["contacts"]) == 1
+
+
 def test_post_message__a_replay_of_a_first_message_that_reads_as_a_score_answers_no_later_feedback_request(
         api, app, client, intake, adviser):
     from datetime import timedelta
@@ -220,6 +237,22 @@ def test_post_message__a_web_form_finds_its_customer_by_the_email_address_in_any
     assert case["customer"]["email"] == "liisa@example.fi"
     assert [c["sender"] for c in case["contacts"]] == ["liisa@example.fi"] * 2
     assert customer_total(client, admin) == 1
+
+
+def test_post_message__each_web_form_keeps_its_sender_number_signature_subject_and_form(api, client, intake, admin):
+    # The number first, as for a call or a message taken one at a time: the customer's own way back.
+    sender = {"phone": "040 765 4321", "email": "liisa@example.fi"}
+    first = api.inbound(intake, channel="webform", to="yhteydenotto", subject="Muutto",
+                        **{"from": {**sender, "name": "Liisa Virtanen"}})
+    second = api.inbound(intake, channel="webform", to="palaute", subject="Lisätieto",
+                         **{"from": {**sender, "name": "L. V."}})
+
+    assert second.get_json()["case_id"] == first.get_json()["case_id"]
+    case = case_detail(client, admin, first.get_json()["case_id"])
+    assert [(c["sender"], c["sender_name"], c["subject"], c["recipient"]) for c in case["contacts"]] == [
+        ("+358407654321", "Liisa Virtanen", "Muutto", "yhteydenotto"),
+        ("+358407654321", "L. V.", "Lisätieto", "palaute")]
+    assert case["customer"]["name"] == "Liisa Virtanen"
 
 
 def test_post_message__a_web_form_from_a_known_address_names_that_customer_and_creates_none(api, client, intake,
@@ -749,6 +782,27 @@ def test_post_call__has_the_moment_it_started_and_none_of_being_received(client,
     """A call is not received like a message: its time is when it started."""
     response = client.post("/api/v1/inbound/calls", headers=intake, json={
         "external_id": "call-started-1", "from": {"phone": "040 999 7788"}, "started_at": "2026-03-02T08:00:00Z"})
+
+    assert response.status_code == 201, response.get_json()
+    (contact,) = case_detail(client, admin, response.get_json()["case_id"])["contacts"]
+    assert (contact["received_at"], contact["started_at"], contact["occurred_at"]) == (
+        None, "2026-03-02T08:00:00+00:00", "2026-03-02T08:00:00+00:00")
+
+
+def test_post_message__a_message_without_a_time_was_received_when_it_was_posted(api, client, intake, admin):
+    before = datetime.now(timezone.utc)
+    response = api.inbound(intake, channel="sms")
+    after = datetime.now(timezone.utc)
+
+    (contact,) = case_detail(client, admin, response.get_json()["case_id"])["contacts"]
+    assert contact["started_at"] is None
+    assert before <= datetime.fromisoformat(contact["received_at"]) <= after
+    assert contact["occurred_at"] == contact["received_at"]
+
+
+def test_post_message__a_chat_has_the_moment_it_started_and_none_of_being_received(api, client, intake, admin):
+    """A chat, like a call, started: the batch path must not invent a receipt time for it."""
+    response = api.inbound(intake, channel="chat", **{"from": {"name": "Liisa"}}, started_at="2026-03-02T08:00:00Z")
 
     assert response.status_code == 201, response.get_json()
     (contact,) = case_detail(client, admin, response.get_json()["case_id"])["contacts"]

@@ -142,8 +142,9 @@ def test_media_become_attachments_held_by_the_provider(client, admin):
 
     case_id = _cases(client, admin)["items"][0]["id"]
     attachments = client.get(f"/api/v1/cases/{case_id}", headers=admin).get_json()["attachments"]
-    assert [(a["content_type"], a["downloadable"]) for a in attachments] == [
-        ("image/jpeg", False), ("application/octet-stream", False)]
+    # Numbered from 1, as the path taking messages one at a time names them.
+    assert [(a["filename"], a["content_type"], a["downloadable"]) for a in attachments] == [
+        ("media-1", "image/jpeg", False), ("media-2", "application/octet-stream", False)]
     download = client.get(f"/api/v1/cases/{case_id}/attachments/{attachments[0]['id']}", headers=admin)
     assert_problem(download, 409, "attachment-not-fetched")
 

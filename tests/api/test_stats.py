@@ -313,6 +313,25 @@ def test_a_purged_year_gives_the_same_numbers_and_a_rebuild_keeps_them(exact_app
     assert _every_report(client, supervisor, window) == before
 
 
+def test_a_rebuild_counts_each_message_once(exact_app):
+    """A rebuild gives a fact to every contact without one: a message stored with its fact must
+    point at it, or the rebuild counts it a second time."""
+    client = exact_app.test_client()
+    api_ = _api(exact_app)
+    intake, supervisor = api_.api_key_headers(), api_.headers_for("supervisor")
+    now = utcnow()
+    for n in range(2):
+        _sms(client, intake, (now - timedelta(minutes=n)).isoformat(), n)
+    _roll_up(exact_app)
+    window = {"from": (now.date() - timedelta(days=1)).isoformat(), "to": (now.date() + timedelta(days=1)).isoformat()}
+    assert _stats(client, supervisor, **window).get_json()["total"]["contacts"] == 2
+
+    rebuilt = exact_app.test_cli_runner().invoke(args=["stats", "rebuild"])
+
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert _stats(client, supervisor, **window).get_json()["total"]["contacts"] == 2
+
+
 @pytest.mark.parametrize("params, field", [
     ({"from": "2026-03-31", "to": "2026-03-01"}, "from"),
     ({"from": "2020-01-01", "to": "2026-03-01"}, "to"),

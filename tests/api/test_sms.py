@@ -2,6 +2,7 @@
 delivery status callbacks and retries. Twilio's own RequestValidator signs the requests; a
 fake HTTP client stands in for Twilio's REST API."""
 
+import json
 from datetime import datetime, timedelta, timezone
 from xml.etree import ElementTree
 
@@ -14,6 +15,7 @@ from service.outbox import delivery
 from service.outbox.logic import DeliveryPolicy, deliver
 from service.outbox.models import OutboxMessage
 from tests.api.problems import assert_problem
+from tests.conftest import PUBLIC_BASE_URL
 from tests.jobs import delivery_status
 from tests.twilio_fakes import ACCOUNT_SID, FakeTwilioHttp, inbound_sms, twilio_post
 
@@ -424,6 +426,36 @@ def test_status_callbacks_move_delivery_forward_only(twilio_app, twilio_http, ad
 
     row = _delivery(twilio_app, reply["delivery"]["id"])
     assert row.status == "delivered" and row.delivered_at is not None
+
+
+class _DeliveredBeforeAnswered(FakeTwilioHttp):
+    """Twilio whose delivery report reaches the service before its answer to the send does."""
+
+    client = None
+
+    def _answer(self, method, uri, data):
+        answer = super()._answer(method, uri, data)
+        if uri.endswith("/Messages.json") and answer.status_code == 201:
+            path = data["StatusCallback"].removeprefix(PUBLIC_BASE_URL)
+            report = twilio_post(self.client, path, {"MessageSid": json.loads(answer.text)["sid"],
+                                                     "MessageStatus": "delivered", "AccountSid": ACCOUNT_SID})
+            assert report.status_code == 204
+        return answer
+
+
+def test_a_delivery_report_that_overtakes_the_send_s_answer_is_kept(make_app, admin_for):
+    http = _DeliveredBeforeAnswered()
+    app = make_app(TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_FROM_NUMBER="+358501112223", TWILIO_HTTP_CLIENT=http)
+    client = http.client = app.test_client()
+    adviser = admin_for(app, "adviser")
+
+    reply = client.post(f"/api/v1/cases/{_sms_case(client, adviser)}/replies", headers=adviser,
+                        json={"channel": "sms", "body": "Hei!"}).get_json()
+
+    # The answer ("queued") is written after the report: it must not move the row back to sent.
+    row = _delivery(app, reply["delivery"]["id"])
+    assert (row.status, row.provider_id) == ("delivered", "SM%032d" % 1)
+    assert row.delivered_at is not None and row.sent_at is not None
 
 
 def test_a_callback_naming_its_row_writes_the_providers_id_the_worker_died_before_writing(twilio_app, admin_for):

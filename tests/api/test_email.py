@@ -18,8 +18,8 @@ from service.outbox import delivery
 from service.outbox.logic import send_reply
 from service.outbox.models import OutboxMessage
 from tests.api.problems import assert_problem
-from tests.api.test_metrics import _value
 from tests.jobs import delivery_status
+from tests.metrics import metric
 from tests.smtp_server import free_port
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "email"
@@ -622,8 +622,7 @@ def test_a_file_that_cannot_be_read_holds_back_its_reply_only(smtp_app, smtpd, a
 
 
 def _retries_counted(client) -> float:
-    return _value(client.get("/metrics").get_data(as_text=True), "outbox_deliveries_total", channel="email",
-                  outcome="retry")
+    return metric(client, "outbox_deliveries_total", missing=0.0, channel="email", outcome="retry")
 
 
 def test_a_reply_held_back_by_its_file_goes_out_with_the_file_on_its_own_retry_job(smtp_app, smtpd, admin_for,

@@ -20,10 +20,10 @@ from service.extensions import db
 from service.outbox import delivery
 from service.outbox.models import OutboxMessage
 from service.outbox.ports import SendResult
-from tests.api.test_metrics import _value
 from tests.conftest import Api
 from tests.integration.test_queue import _work, redis_conn, sms_case, twilio_http  # noqa: F401  (the fixtures)
 from tests.integration.test_worker_killed import _worker_process, twilio_server  # noqa: F401  (the fixture)
+from tests.metrics import metric
 from tests.twilio_fakes import ACCOUNT_SID, LoopbackTwilioClients, inbound_sms, twilio_post
 
 
@@ -175,6 +175,11 @@ def test_a_drain_stopped_mid_batch_ends_after_the_send_under_way_and_hands_over_
     assert _statuses(app, ids) == ["sending"] * 3
 
 
+def _deliveries_counted(client) -> dict[str, float]:
+    return {outcome: metric(client, "outbox_deliveries_total", missing=0.0, channel="sms", outcome=outcome)
+            for outcome in ("cancelled", "failed", "retry", "sent")}
+
+
 def test_each_message_of_a_batch_gets_its_own_outcome(make_app, redis_conn, twilio_http, admin_for, api):  # noqa: F811
     app = _app(make_app, redis_conn, twilio_http, OUTBOX_DRAIN_JOBS=1)
     client = app.test_client()
@@ -193,7 +198,7 @@ def test_each_message_of_a_batch_gets_its_own_outcome(make_app, redis_conn, twil
     # Twilio refuses the third (an invalid number) and is unavailable for the fourth, while
     # the batch's sends are on their way at the same time.
     twilio_http.fail_to = {numbers[2]: (400, 21211), numbers[3]: (503, 20500)}
-    before = client.get("/metrics").get_data(as_text=True)
+    before = _deliveries_counted(client)
 
     _work(app, redis_conn)
 
@@ -206,11 +211,9 @@ def test_each_message_of_a_batch_gets_its_own_outcome(make_app, redis_conn, twil
                        ("queued", "20500: Twilio is unavailable"),
                        ("sent", None)]
     assert sorted(r["data"]["To"] for r in twilio_http.messages_sent) == numbers[2:]
-    after = client.get("/metrics").get_data(as_text=True)
-    assert {outcome: _value(after, "outbox_deliveries_total", channel="sms", outcome=outcome)
-            - _value(before, "outbox_deliveries_total", channel="sms", outcome=outcome)
-            for outcome in ("cancelled", "failed", "retry", "sent")} == {"cancelled": 2, "failed": 1, "retry": 1,
-                                                                         "sent": 1}
+    after = _deliveries_counted(client)
+    assert {outcome: after[outcome] - before[outcome] for outcome in after} == {"cancelled": 2, "failed": 1,
+                                                                                "retry": 1, "sent": 1}
     # The one that may go through later waits for its retry as a job of its own.
     assert [job.args for job in (queue.fetch_job(i) for i in queue.scheduled_job_registry.get_job_ids())] == [(ids[3],)]
 

@@ -143,6 +143,11 @@ def worker_app(make_app, redis_conn, twilio_server):  # noqa: F811
     http.close()
 
 
+# The forked workers still running: a test that fails before it reaps its worker leaves one
+# held at a stalled Twilio or a sleeping hook; tests/integration/conftest.py kills them.
+FORKED_WORKERS: set[int] = set()
+
+
 def _worker_process(app, redis_conn) -> int:  # noqa: F811
     """Fork a process that runs an RQ worker over the queue, as `rq worker` would."""
     pid = os.fork()
@@ -153,6 +158,7 @@ def _worker_process(app, redis_conn) -> int:  # noqa: F811
                 SimpleWorker([Queue("default", connection=redis_conn)], connection=redis_conn).work(burst=True)
         finally:
             os._exit(0)
+    FORKED_WORKERS.add(pid)
     return pid
 
 

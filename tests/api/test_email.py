@@ -800,3 +800,22 @@ def test_a_reply_subject_that_already_carries_the_cases_tag_is_not_tagged_twice(
     assert reply.status_code == 201, reply.get_json()
     (envelope,) = inbox.envelopes
     assert BytesParser(policy=policy.default).parsebytes(envelope.content)["Subject"] == subject
+
+
+def test_a_reply_on_a_case_without_a_subject_goes_out_under_a_subject_in_all_three_languages(smtp_app, smtpd,
+                                                                                                 admin_for):
+    client = smtp_app.test_client()
+    adviser = admin_for(smtp_app, "adviser")
+    first = _post(client, b"From: anna@example.fi\r\nTo: asiakaspalvelu@virasto.fi\r\n"
+                          b"Message-ID: <no.subject.1@example.fi>\r\n"
+                          b"Content-Type: text/plain; charset=utf-8\r\n\r\nHei\r\n").get_json()
+    assert client.get(f"/api/v1/cases/{first['case_id']}", headers=adviser).get_json()["subject"] is None
+
+    reply = client.post(f"/api/v1/cases/{first['case_id']}/replies", headers=adviser,
+                        json={"channel": "email", "body": "Hei Anna"})
+
+    assert reply.status_code == 201, reply.get_json()
+    (envelope,) = smtpd[1].envelopes
+    subject = f"Asiasi / Ditt ärende / Your case [#{first['case_reference']}]"
+    assert BytesParser(policy=policy.default).parsebytes(envelope.content)["Subject"] == subject
+    assert reply.get_json()["contact"]["subject"] == subject

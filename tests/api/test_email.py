@@ -819,3 +819,21 @@ def test_a_reply_on_a_case_without_a_subject_goes_out_under_a_subject_in_all_thr
     subject = f"Asiasi / Ditt ärende / Your case [#{first['case_reference']}]"
     assert BytesParser(policy=policy.default).parsebytes(envelope.content)["Subject"] == subject
     assert reply.get_json()["contact"]["subject"] == subject
+
+
+def test_a_reply_subject_at_its_longest_keeps_the_cases_tag_whole(smtp_app, mailed_case):
+    inbox, client, adviser, first = mailed_case
+    tag = f"[#{first['case_reference']}]"
+    subject = " ".join(["Hakemus"] * 62) + " lopp"  # 500 characters, as many as a subject holds
+
+    reply = client.post(f"/api/v1/cases/{first['case_id']}/replies", headers=adviser,
+                        json={"channel": "email", "subject": subject, "body": "Päätös on valmis."})
+
+    assert reply.status_code == 201, reply.get_json()
+    # The subject gives way, not the tag: an answer from a mail client that keeps no
+    # In-Reply-To still finds its case by it.
+    expected = f"{subject[:500 - len(tag) - 1]} {tag}"
+    assert len(expected) == 500
+    (envelope,) = inbox.envelopes
+    assert BytesParser(policy=policy.default).parsebytes(envelope.content)["Subject"] == expected
+    assert reply.get_json()["contact"]["subject"] == expected

@@ -525,6 +525,7 @@ def test_an_unreachable_smtp_server_leaves_the_reply_queued_for_a_retry(make_app
     client = app.test_client()
     adviser = admin_for(app, "adviser")
     first = _post(client, _eml("plain_utf8_qp.eml")).get_json()
+    retries = _retries_counted(client)
 
     reply = client.post(f"/api/v1/cases/{first['case_id']}/replies", headers=adviser,
                         json={"channel": "email", "body": "Hei"}).get_json()
@@ -532,6 +533,8 @@ def test_an_unreachable_smtp_server_leaves_the_reply_queued_for_a_retry(make_app
     status, last_error = delivery_status(app, reply["delivery"]["id"])
     assert status == "queued"
     assert last_error.startswith("SMTP unavailable")
+    # Counted as a retry, which an operator's alert on failures must not take for one.
+    assert _retries_counted(client) == retries + 1
 
 
 def test_email_reply_to_a_customer_without_an_email_address_is_422(client, adviser, intake):

@@ -709,9 +709,13 @@ def test_a_reply_cannot_send_a_file_of_another_case(mail_client, staff, api):
                                 content_type="multipart/form-data").get_json()
 
     reply = mail_client.post(f"/api/v1/cases/{first['case_id']}/replies", headers=adviser,
-                             json={"channel": "email", "body": "x", "attachment_ids": [uploaded["id"]]})
+                             json={"channel": "email", "body": "x", "attachment_ids": [uploaded["id"], 999999]})
 
-    assert_problem(reply, 422, "validation-failed", fields=["attachment_ids"])
+    # The official learns which files, and nothing of the other case's.
+    problem = assert_problem(reply, 422, "validation-failed", fields=["attachment_ids"])
+    assert problem["detail"] == "Some files cannot be sent."
+    assert problem["errors"]["attachment_ids"] == [f"No downloadable file {uploaded['id']} on this case.",
+                                                   "No downloadable file 999999 on this case."]
 
 
 # --- the production defaults: STARTTLS and a login -------------------------------------------

@@ -48,6 +48,8 @@ class FakeTwilioHttp(HttpClient):
         self.fail_to: dict[str, tuple[int, int]] = {}
         # The same for DELETE requests (a provider's copy the purge deletes).
         self.fail_deletes_with: list[tuple[int, int]] = []
+        # What Twilio says of a message it accepted.
+        self.message_status = "queued"
         self._lock = threading.Lock()
 
     def request(self, method, uri, params=None, data=None, headers=None, auth=None, timeout=None,
@@ -73,7 +75,7 @@ class FakeTwilioHttp(HttpClient):
                                              "to": (data or {}).get("To"), "from": (data or {}).get("From"),
                                              "account_sid": ACCOUNT_SID}))
         sid = "SM%032d" % len(self.requests)
-        return Response(201, json.dumps({"sid": sid, "status": "queued", "to": (data or {}).get("To"),
+        return Response(201, json.dumps({"sid": sid, "status": self.message_status, "to": (data or {}).get("To"),
                                          "from": (data or {}).get("From"), "body": (data or {}).get("Body"),
                                          "account_sid": ACCOUNT_SID}))
 

@@ -209,8 +209,8 @@ def _customers(planned: list[_Planned], *, actor, now) -> dict[int, int | _NewCu
                            .values(name=bindparam("b_name"), updated_at=now),
                            [{"b_id": id_, "b_name": name} for id_, name in names_to_fill.items()])
     if new:
-        _insert_customers(new, now=now)
-        _audit(actor, [("customer.created", "customer", customer.id, None) for customer in new])
+        created = _insert_customers(new, now=now)
+        _audit(actor, [("customer.created", "customer", customer.id, None) for customer in created])
     # One writer at a time per customer from here on, so two workers' first messages from one
     # person end up on one case (SQLite serialises writers anyway). In id order: no deadlock.
     ids = sorted({c if isinstance(c, int) else c.id for c in chosen.values() if c is not None})
@@ -219,7 +219,8 @@ def _customers(planned: list[_Planned], *, actor, now) -> dict[int, int | _NewCu
     return chosen
 
 
-def _insert_customers(new: list[_NewCustomer], *, now) -> None:
+def _insert_customers(new: list[_NewCustomer], *, now) -> list[_NewCustomer]:
+    """Give each of ``new`` its id; returns those this batch created (not another worker)."""
     table = Customer.__table__
 
     def rows(customers: list[_NewCustomer]) -> list[dict]:
@@ -232,6 +233,7 @@ def _insert_customers(new: list[_NewCustomer], *, now) -> None:
     named_only = [c for c in new if not (c.phone or c.email)]
     for customer, id_ in zip(named_only, _insert_returning_ids(table, rows(named_only))):
         customer.id = id_
+    created = list(named_only)
     new = [c for c in new if c.phone or c.email]
     # Another worker may create the same person at the same moment: their row wins, and is
     # looked up below.
@@ -248,11 +250,14 @@ def _insert_customers(new: list[_NewCustomer], *, now) -> None:
             customer.email and made_by_email.get(customer.email)) or None
         if customer.id is None:
             missing.append(customer)
+        else:
+            created.append(customer)
     for customer in missing:
         column, value = (table.c.phone, customer.phone) if customer.phone else (table.c.email, customer.email)
         customer.id = db.session.scalar(select(table.c.id).where(column == value))
         if customer.id is None:
             raise LookupError("a new customer was neither stored nor found")
+    return created
 
 
 def _assign_cases(planned: list[_Planned], customers: dict, *, settings, now) -> None:

@@ -124,7 +124,11 @@ def _reply_subject(case: Case, subject: str | None) -> str:
     # A case subject can hold a line break (an encoded email subject, a row from before they
     # were refused); in a header it would stop delivery, so it becomes a space.
     subject = LINE_BREAKS.sub(" ", subject)
-    return (subject if tag in subject else f"{subject} {tag}")[:500]
+    # 500 characters fit (the subject columns); the subject gives way, never the tag, which
+    # finds the case for an answer whose mail client kept no In-Reply-To.
+    if tag in subject[:500]:
+        return subject[:500]
+    return f"{subject[:500 - len(tag) - 1]} {tag}"
 
 
 def _case_files(case: Case, ids: list[int]) -> list[int]:

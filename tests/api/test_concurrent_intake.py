@@ -58,8 +58,10 @@ def test_simultaneous_first_messages_of_a_new_customer_make_one_customer_and_one
     assert all(status == 201 for status, _ in results), results
     assert len({payload["case_id"] for _, payload in results}) == 1
     assert sum(payload["created_case"] for _, payload in results) == 1
-    customers = client.get("/api/v1/customers?phone=0405556667", headers=admin).get_json()
-    assert customers["total"] == 1
+    (customer,) = client.get("/api/v1/customers?phone=0405556667", headers=admin).get_json()["items"]
+    # Created once: the posts that found it made by another at the same moment created nothing.
+    created = client.get("/api/v1/audit", query_string={"action": "customer.created"}, headers=admin).get_json()
+    assert [entry["object_id"] for entry in created["items"]] == [customer["id"]]
 
 
 def test_simultaneous_messages_of_a_known_customer_without_an_open_case_open_one_case(app, intake, admin, client):
@@ -90,3 +92,36 @@ def test_the_same_twilio_webhook_delivered_concurrently_makes_one_contact(app, a
     assert cases["total"] == 1
     detail = client.get(f"/api/v1/cases/{cases['items'][0]['id']}", headers=admin).get_json()
     assert [contact["body"] for contact in detail["contacts"]] == ["Sama viesti"]
+
+
+
+def _mail(sender: str, i: int) -> bytes:
+    return (f"From: {sender}\r\nTo: asiakaspalvelu@virasto.fi\r\nSubject: Asia {i}\r\n"
+            f"Message-ID: <{i}.{sender}>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHei\r\n").encode()
+
+
+def test_simultaneous_first_mails_of_a_new_customer_make_one_customer_audited_once(make_app, admin_for):
+    # Mail is stored one message at a time. On PostgreSQL the posts that lose the race to
+    # create the customer meet the winner's row in the unique index and take that customer.
+    from tests.api.test_email import SECRET, _signed
+
+    app = make_app(EMAIL_WEBHOOK_SECRET=SECRET)
+    admin = admin_for(app, "admin")
+    client = app.test_client()
+    # Someone else's mail first, so that the race is over the customer, not the default line.
+    assert client.post("/webhooks/email", data=_mail("toinen@example.fi", 0),
+                       headers=_signed(_mail("toinen@example.fi", 0))).status_code == 201
+
+    def post(raw):
+        with app.test_client() as own:
+            response = own.post("/webhooks/email", data=raw, headers=_signed(raw))
+            return response.status_code, response.get_json()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(post, [_mail("uusi@example.fi", i) for i in range(8)]))
+
+    assert all(status == 201 for status, _ in results), results
+    assert len({payload["case_id"] for _, payload in results}) == 1
+    (customer,) = client.get("/api/v1/customers?email=uusi@example.fi", headers=admin).get_json()["items"]
+    created = client.get("/api/v1/audit", query_string={"action": "customer.created"}, headers=admin).get_json()
+    assert [entry["object_id"] for entry in created["items"]].count(customer["id"]) == 1

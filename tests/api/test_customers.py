@@ -228,6 +228,19 @@ def test_patch_customer__missing_is_404_problem(client, adviser):
     assert_problem(client.patch(f"{CUSTOMERS}/999999", json={"name": "X"}, headers=adviser), 404, "not-found")
 
 
+def test_a_case_opened_for_one_customers_number_and_anothers_email_is_the_numbers_and_creates_no_one(
+        client, adviser, admin, matti, liisa):
+    # Details are never merged across customers; of two that name different people, the number wins.
+    case = ok(client.post("/api/v1/cases", headers=adviser, json={
+        "customer": {"phone": "040 123 4567", "email": "liisa@example.com"}}), 201)
+
+    assert case["customer"]["id"] == matti["id"]
+    assert ok(client.get(f"{CUSTOMERS}/{liisa['id']}", headers=adviser))["email"] == "liisa@example.com"
+    created = ok(client.get("/api/v1/audit", query_string={"action": "customer.created", "page_size": 100},
+                            headers=admin))["items"]
+    assert sorted(entry["object_id"] for entry in created) == sorted([matti["id"], liisa["id"]])
+
+
 def test_search_customers__a_local_number_is_read_in_the_deployments_own_region(make_app, admin_for):
     from tests.conftest import Api
 

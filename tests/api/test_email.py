@@ -525,6 +525,7 @@ def test_an_unreachable_smtp_server_leaves_the_reply_queued_for_a_retry(make_app
     client = app.test_client()
     adviser = admin_for(app, "adviser")
     first = _post(client, _eml("plain_utf8_qp.eml")).get_json()
+    retries = _retries_counted(client)
 
     reply = client.post(f"/api/v1/cases/{first['case_id']}/replies", headers=adviser,
                         json={"channel": "email", "body": "Hei"}).get_json()
@@ -532,6 +533,8 @@ def test_an_unreachable_smtp_server_leaves_the_reply_queued_for_a_retry(make_app
     status, last_error = delivery_status(app, reply["delivery"]["id"])
     assert status == "queued"
     assert last_error.startswith("SMTP unavailable")
+    # Counted as a retry, which an operator's alert on failures must not take for one.
+    assert _retries_counted(client) == retries + 1
 
 
 def test_email_reply_to_a_customer_without_an_email_address_is_422(client, adviser, intake):
@@ -706,9 +709,13 @@ def test_a_reply_cannot_send_a_file_of_another_case(mail_client, staff, api):
                                 content_type="multipart/form-data").get_json()
 
     reply = mail_client.post(f"/api/v1/cases/{first['case_id']}/replies", headers=adviser,
-                             json={"channel": "email", "body": "x", "attachment_ids": [uploaded["id"]]})
+                             json={"channel": "email", "body": "x", "attachment_ids": [uploaded["id"], 999999]})
 
-    assert_problem(reply, 422, "validation-failed", fields=["attachment_ids"])
+    # The official learns which files, and nothing of the other case's.
+    problem = assert_problem(reply, 422, "validation-failed", fields=["attachment_ids"])
+    assert problem["detail"] == "Some files cannot be sent."
+    assert problem["errors"]["attachment_ids"] == [f"No downloadable file {uploaded['id']} on this case.",
+                                                   "No downloadable file 999999 on this case."]
 
 
 # --- the production defaults: STARTTLS and a login -------------------------------------------
@@ -800,3 +807,40 @@ def test_a_reply_subject_that_already_carries_the_cases_tag_is_not_tagged_twice(
     assert reply.status_code == 201, reply.get_json()
     (envelope,) = inbox.envelopes
     assert BytesParser(policy=policy.default).parsebytes(envelope.content)["Subject"] == subject
+
+
+def test_a_reply_on_a_case_without_a_subject_goes_out_under_a_subject_in_all_three_languages(smtp_app, smtpd,
+                                                                                                 admin_for):
+    client = smtp_app.test_client()
+    adviser = admin_for(smtp_app, "adviser")
+    first = _post(client, b"From: anna@example.fi\r\nTo: asiakaspalvelu@virasto.fi\r\n"
+                          b"Message-ID: <no.subject.1@example.fi>\r\n"
+                          b"Content-Type: text/plain; charset=utf-8\r\n\r\nHei\r\n").get_json()
+    assert client.get(f"/api/v1/cases/{first['case_id']}", headers=adviser).get_json()["subject"] is None
+
+    reply = client.post(f"/api/v1/cases/{first['case_id']}/replies", headers=adviser,
+                        json={"channel": "email", "body": "Hei Anna"})
+
+    assert reply.status_code == 201, reply.get_json()
+    (envelope,) = smtpd[1].envelopes
+    subject = f"Asiasi / Ditt ärende / Your case [#{first['case_reference']}]"
+    assert BytesParser(policy=policy.default).parsebytes(envelope.content)["Subject"] == subject
+    assert reply.get_json()["contact"]["subject"] == subject
+
+
+def test_a_reply_subject_at_its_longest_keeps_the_cases_tag_whole(smtp_app, mailed_case):
+    inbox, client, adviser, first = mailed_case
+    tag = f"[#{first['case_reference']}]"
+    subject = " ".join(["Hakemus"] * 62) + " lopp"  # 500 characters, as many as a subject holds
+
+    reply = client.post(f"/api/v1/cases/{first['case_id']}/replies", headers=adviser,
+                        json={"channel": "email", "subject": subject, "body": "Päätös on valmis."})
+
+    assert reply.status_code == 201, reply.get_json()
+    # The subject gives way, not the tag: an answer from a mail client that keeps no
+    # In-Reply-To still finds its case by it.
+    expected = f"{subject[:500 - len(tag) - 1]} {tag}"
+    assert len(expected) == 500
+    (envelope,) = inbox.envelopes
+    assert BytesParser(policy=policy.default).parsebytes(envelope.content)["Subject"] == expected
+    assert reply.get_json()["contact"]["subject"] == expected

@@ -100,4 +100,6 @@ def test_an_encoded_line_break_in_an_email_subject_is_folded_in_the_reply(smtp_a
     (envelope,) = inbox.envelopes
     assert envelope.rcpt_tos == ["anna@example.fi"]
     sent = BytesParser(policy=policy.default).parsebytes(envelope.content)
-    assert sent["Subject"].startswith("Re: Passi") and sent["Bcc"] is None
+    # Each of the two breaks is a space: the customer reads their own subject, on one line.
+    assert sent["Subject"] == f"Re: Passi  Bcc: kaikki@example.com [#{first['case_reference']}]"
+    assert sent["Bcc"] is None

@@ -317,16 +317,21 @@ def test_post_message__a_known_customers_name_is_kept_whatever_a_later_sms_signs
     assert customer_total(client, admin) == 1
 
 
-def test_post_message__anonymous_chat_creates_a_case_without_a_customer(api, client, intake, admin):
-    first = api.inbound(intake, channel="chat", external_id="chat-1", **{"from": {}}, body="Hei!")
-    second = api.inbound(intake, channel="chat", external_id="chat-2", **{"from": {}}, body="Hei taas")
+# A chat with a file is stored the slower way, its customer looked up one message at a time.
+@pytest.mark.parametrize("files", [[], [{"filename": "kuva.pdf", "content_type": "application/pdf",
+                                         "content_base64": b64(PDF)}]], ids=["plain", "with-a-file"])
+def test_post_message__anonymous_chat_creates_a_case_without_a_customer(api, client, intake, admin, files):
+    first = api.inbound(intake, channel="chat", external_id="chat-1", **{"from": {}}, body="Hei!", attachments=files)
+    second = api.inbound(intake, channel="chat", external_id="chat-2", **{"from": {}}, body="Hei taas",
+                         attachments=files)
 
-    assert (first.status_code, second.status_code) == (201, 201)
+    assert (first.status_code, second.status_code) == (201, 201), (first.get_json(), second.get_json())
     # Nothing ties two anonymous chats together, so each is its own case.
     assert first.get_json()["case_id"] != second.get_json()["case_id"]
     case = case_detail(client, admin, first.get_json()["case_id"])
     assert case["customer"] is None
     assert case["contacts"][0]["sender"] is None
+    assert len(case["attachments"]) == len(files)
     assert customer_total(client, admin) == 0
 
 

@@ -428,6 +428,19 @@ def test_status_callbacks_move_delivery_forward_only(twilio_app, twilio_http, ad
     assert row.status == "delivered" and row.delivered_at is not None
 
 
+def test_a_send_twilio_answers_with_a_status_the_service_has_no_word_for_is_sent(twilio_app, twilio_http, admin_for):
+    # Twilio has statuses the service does not map (and may add more): the message was accepted.
+    twilio_http.message_status = "partially_delivered"
+    client = twilio_app.test_client()
+    adviser = admin_for(twilio_app, "adviser")
+
+    reply = client.post(f"/api/v1/cases/{_sms_case(client, adviser)}/replies", json={"channel": "sms", "body": "Hei!"},
+                        headers=adviser).get_json()
+
+    assert delivery_status(twilio_app, reply["delivery"]["id"]) == ("sent", None)
+    assert len(twilio_http.messages_sent) == 1
+
+
 class _DeliveredBeforeAnswered(FakeTwilioHttp):
     """Twilio whose delivery report reaches the service before its answer to the send does."""
 

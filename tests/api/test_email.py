@@ -828,6 +828,29 @@ def test_a_reply_on_a_case_without_a_subject_goes_out_under_a_subject_in_all_thr
     assert reply.get_json()["contact"]["subject"] == subject
 
 
+@pytest.mark.parametrize("tag_ends_at", [200, 501], ids=["tag-inside-the-500", "tag-cut-by-the-500th"])
+def test_a_case_subject_naming_its_own_case_makes_a_reply_subject_of_500_with_the_tag_whole(smtp_app, mailed_case,
+                                                                                             tag_ends_at):
+    inbox, client, adviser, first = mailed_case
+    tag = f"[#{first['case_reference']}]"
+    # An adviser's own subject for the case, naming it: "Re: " and it run past 500 characters.
+    before = "x" * (tag_ends_at - len("Re: ") - len(tag))
+    case_subject = (before + tag + " " + "y" * 500)[:500]
+    patched = client.patch(f"/api/v1/cases/{first['case_id']}", headers=adviser, json={"subject": case_subject})
+    assert patched.status_code == 200, patched.get_json()
+
+    reply = client.post(f"/api/v1/cases/{first['case_id']}/replies", headers=adviser,
+                        json={"channel": "email", "body": "Päätös on valmis."})
+
+    assert reply.status_code == 201, reply.get_json()
+    sent = BytesParser(policy=policy.default).parsebytes(inbox.envelopes[0].content)["Subject"]
+    assert len(sent) == 500 and sent == reply.get_json()["contact"]["subject"]
+    if tag_ends_at <= 500:  # the tag is there already: the subject is cut after it
+        assert sent == f"Re: {case_subject}"[:500] and sent.count(tag) == 1
+    else:  # the 500th character would cut the tag: it is added whole at the end instead
+        assert sent.endswith(f" {tag}") and sent.count(tag) == 1
+
+
 def test_a_reply_subject_at_its_longest_keeps_the_cases_tag_whole(smtp_app, mailed_case):
     inbox, client, adviser, first = mailed_case
     tag = f"[#{first['case_reference']}]"

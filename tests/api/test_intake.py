@@ -420,6 +420,24 @@ def test_post_message__email_naming_a_case_joins_it_by_the_customers_number_and_
     assert (own_number["case_id"], own_number["created_case"]) == (first["case_id"], False)
 
 
+# Threading by a reference in the subject is email's: a web form that names its customer's
+# case stays on a case of its own channel, whichever of intake's two paths it takes.
+@pytest.mark.parametrize("files", [[], [{"filename": "liite.png", "content_type": "image/png",
+                                         "content_base64": b64(PNG)}]], ids=["plain", "with-a-file"])
+def test_post_message__a_web_form_naming_its_customers_case_opens_a_web_form_case(api, client, intake, admin, files):
+    sender = {"email": "matti@example.fi"}
+    first = api.inbound(intake, channel="email", **{"from": sender}, subject="Muuttoilmoitus").get_json()
+
+    form = api.inbound(intake, channel="webform", **{"from": sender}, subject=f"Lisätieto [#{first['case_reference']}]",
+                       attachments=files)
+
+    assert form.status_code == 201, form.get_json()
+    assert form.get_json()["created_case"] is True
+    case = case_detail(client, admin, form.get_json()["case_id"])
+    assert (case["channel"], case["customer"]["email"]) == ("webform", "matti@example.fi")
+    assert [c["channel"] for c in case_detail(client, admin, first["case_id"])["contacts"]] == ["email"]
+
+
 def test_post_message__email_naming_an_unknown_reference_opens_a_new_case(api, client, intake, admin):
     response = api.inbound(intake, channel="email", **{"from": {"email": "matti@example.fi"}},
                            subject="Re: [#1999-999999] vanha asia")
@@ -452,6 +470,19 @@ def test_post_message__contact_to_a_line_address_lands_on_that_line(api, client,
 
     assert case_detail(client, admin, routed.get_json()["case_id"])["service_line"]["id"] == line["id"]
     assert case_detail(client, admin, unrouted.get_json()["case_id"])["service_line"]["id"] != line["id"]
+
+
+def test_post_call__to_a_line_number_written_without_the_country_code_lands_on_that_line(client, intake, admin):
+    # A switchboard may report the number called as dialled: it is read in the deployment's region.
+    line = client.post("/api/v1/service-lines", headers=admin,
+                       json={"name": "Neuvonta", "phone_numbers": ["+358 9 5123 4567"]}).get_json()
+
+    response = client.post("/api/v1/inbound/calls", headers=intake, json={
+        "external_id": "call-to-line-1", "from": {"phone": "040 999 7791"}, "to": "09 5123 4567",
+        "started_at": "2026-03-02T08:00:00Z"})
+
+    assert response.status_code == 201, response.get_json()
+    assert case_detail(client, admin, response.get_json()["case_id"])["service_line"]["id"] == line["id"]
 
 
 # SMS go through the batch path, email through the path of messages with rules of their own:

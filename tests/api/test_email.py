@@ -187,6 +187,7 @@ def test_auto_replies_and_bounces_open_no_case(mail_client, staff, name):
     response = _post(mail_client, _eml(name))
 
     assert response.status_code == 200
+    assert response.get_json() == {"contact_id": None, "case_id": None, "case_reference": None, "created_case": False}
     assert _total(mail_client, staff) == 0
 
 

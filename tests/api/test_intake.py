@@ -855,10 +855,11 @@ def test_post_message__with_a_file_a_new_customer_has_the_messages_language_and_
                           headers=admin).get_json()["items"]
     assert entry["details"] == {"contact_id": case["contacts"][0]["id"], "channel": "sms"}
     (key,) = client.get("/api/v1/api-keys", headers=admin).get_json()["items"]
-    assert (entry["actor_type"], entry["actor_id"]) == ("api_key", key["id"])
+    assert (entry["actor_type"], entry["actor_id"], entry["object_type"]) == ("api_key", key["id"], "case")
     (created,) = client.get("/api/v1/audit", query_string={"action": "customer.created"},
                             headers=admin).get_json()["items"]
-    assert (created["actor_type"], created["actor_id"], created["object_id"]) == ("api_key", key["id"], customer["id"])
+    assert (created["actor_type"], created["actor_id"], created["object_type"], created["object_id"]) == (
+        "api_key", key["id"], "customer", customer["id"])
 
 
 def test_post_message__a_plain_sms_and_its_new_customer_are_audited_as_the_api_key_that_posted_it(

@@ -63,6 +63,12 @@ def download(client, headers, case_id: int, attachment_id: int):
         return response
 
 
+# A message with a file takes intake's path one at a time, a plain one its batch path: a rule
+# both must keep is tested with each.
+BOTH_PATHS = pytest.mark.parametrize("files", [[], [{"filename": "liite.png", "content_type": "image/png",
+                                                     "content_base64": b64(PNG)}]], ids=["plain", "with-a-file"])
+
+
 def assert_nothing_written(client, admin, app=None) -> None:
     assert case_total(client, admin) == 0
     assert customer_total(client, admin) == 0
@@ -421,9 +427,8 @@ def test_post_message__email_naming_a_case_joins_it_by_the_customers_number_and_
 
 
 # Threading by a reference in the subject is email's: a web form that names its customer's
-# case stays on a case of its own channel, whichever of intake's two paths it takes.
-@pytest.mark.parametrize("files", [[], [{"filename": "liite.png", "content_type": "image/png",
-                                         "content_base64": b64(PNG)}]], ids=["plain", "with-a-file"])
+# case stays on a case of its own channel.
+@BOTH_PATHS
 def test_post_message__a_web_form_naming_its_customers_case_opens_a_web_form_case(api, client, intake, admin, files):
     sender = {"email": "matti@example.fi"}
     first = api.inbound(intake, channel="email", **{"from": sender}, subject="Muuttoilmoitus").get_json()
@@ -446,9 +451,7 @@ def test_post_message__email_naming_an_unknown_reference_opens_a_new_case(api, c
     assert response.get_json()["created_case"] is True
 
 
-# An answer with a file takes intake's general path, a plain one its set-based path.
-@pytest.mark.parametrize("files", [[], [{"filename": "liite.png", "content_type": "image/png",
-                                         "content_base64": b64(PNG)}]], ids=["plain", "with-a-file"])
+@BOTH_PATHS
 def test_post_message__waiting_case_becomes_open_when_the_customer_writes_again(api, client, intake, adviser,
                                                                                  files):
     case_id = api.inbound(intake, channel="sms").get_json()["case_id"]
@@ -523,6 +526,16 @@ def test_post_message__received_at_is_kept_exactly_in_utc(api, client, intake, a
     assert received == datetime(2026, 3, 1, 10, 34, 56, 789000, tzinfo=timezone.utc)
     assert received.utcoffset().total_seconds() == 0
     assert datetime.fromisoformat(contact["occurred_at"]) == received
+
+
+@BOTH_PATHS
+def test_post_message__a_new_case_is_opened_and_last_active_the_moment_its_message_was_received(api, client, intake,
+                                                                                            admin, files):
+    response = api.inbound(intake, channel="sms", attachments=files)
+
+    case = case_detail(client, admin, response.get_json()["case_id"])
+    (contact,) = case["contacts"]
+    assert case["created_at"] == case["last_activity_at"] == contact["received_at"]
 
 
 def test_post_message__received_at_without_a_time_zone_is_refused(api, client, intake, admin):

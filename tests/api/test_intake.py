@@ -323,15 +323,16 @@ def test_post_message__a_known_customers_name_is_kept_whatever_a_later_sms_signs
     assert customer_total(client, admin) == 1
 
 
-def test_post_message__anonymous_chat_creates_a_case_without_a_customer(api, client, intake, admin):
-    first = api.inbound(intake, channel="chat", external_id="chat-1", **{"from": {}}, body="Hei!")
+@BOTH_PATHS
+def test_post_message__anonymous_chat_creates_a_case_without_a_customer(api, client, intake, admin, files):
+    first = api.inbound(intake, channel="chat", external_id="chat-1", **{"from": {}}, body="Hei!", attachments=files)
     second = api.inbound(intake, channel="chat", external_id="chat-2", **{"from": {}}, body="Hei taas")
 
     assert (first.status_code, second.status_code) == (201, 201)
     # Nothing ties two anonymous chats together, so each is its own case.
     assert first.get_json()["case_id"] != second.get_json()["case_id"]
     case = case_detail(client, admin, first.get_json()["case_id"])
-    assert case["customer"] is None
+    assert (case["customer"], case["language"]) == (None, "fi")  # the line's
     assert case["contacts"][0]["sender"] is None
     assert customer_total(client, admin) == 0
 
@@ -769,8 +770,9 @@ def test_post_message__an_adviser_may_not_post_inbound_contacts(api, client, adv
     assert_nothing_written(client, admin)
 
 
+@BOTH_PATHS
 def test_post_message__a_known_customers_new_case_is_in_their_language_and_a_strangers_in_the_lines(
-        api, client, intake, adviser, admin):
+        api, client, intake, adviser, admin, files):
     """A message that names no language opens its case in the language the customer chose
     before, and a first message from someone new in the line's default language."""
     line = client.post("/api/v1/service-lines", headers=admin, json={
@@ -778,8 +780,9 @@ def test_post_message__a_known_customers_new_case_is_in_their_language_and_a_str
     first = api.inbound(intake, language="en", to="+358933333333", **{"from": {"phone": "040 765 0001"}}).get_json()
     assert client.post(f"/api/v1/cases/{first['case_id']}/close", headers=adviser).status_code == 200
 
-    again = api.inbound(intake, to="+358933333333", **{"from": {"phone": "040 765 0001"}}).get_json()
-    stranger = api.inbound(intake, to="+358933333333", **{"from": {"phone": "040 765 0002"}}).get_json()
+    again = api.inbound(intake, to="+358933333333", **{"from": {"phone": "040 765 0001"}}, attachments=files).get_json()
+    stranger = api.inbound(intake, to="+358933333333", **{"from": {"phone": "040 765 0002"}},
+                           attachments=files).get_json()
 
     assert again["created_case"] is True and again["case_id"] != first["case_id"]
     shown = case_detail(client, admin, again["case_id"])
@@ -787,7 +790,8 @@ def test_post_message__a_known_customers_new_case_is_in_their_language_and_a_str
     assert case_detail(client, admin, stranger["case_id"])["language"] == "sv"
     # A language the message names wins over the one the customer chose before.
     assert client.post(f"/api/v1/cases/{again['case_id']}/close", headers=adviser).status_code == 200
-    in_finnish = api.inbound(intake, language="fi", to="+358933333333", **{"from": {"phone": "040 765 0001"}}).get_json()
+    in_finnish = api.inbound(intake, language="fi", to="+358933333333", **{"from": {"phone": "040 765 0001"}},
+                             attachments=files).get_json()
     assert in_finnish["created_case"] is True
     assert case_detail(client, admin, in_finnish["case_id"])["language"] == "fi"
 

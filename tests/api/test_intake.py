@@ -486,7 +486,9 @@ def test_post_call__to_a_line_number_written_without_the_country_code_lands_on_t
         "started_at": "2026-03-02T08:00:00Z"})
 
     assert response.status_code == 201, response.get_json()
-    assert case_detail(client, admin, response.get_json()["case_id"])["service_line"]["id"] == line["id"]
+    case = case_detail(client, admin, response.get_json()["case_id"])
+    assert case["service_line"]["id"] == line["id"]
+    assert [c["recipient"] for c in case["contacts"]] == ["09 5123 4567"]  # as reported
 
 
 # SMS go through the batch path, email through the path of messages with rules of their own:

@@ -245,13 +245,15 @@ def test_post_message__a_web_form_finds_its_customer_by_the_email_address_in_any
     assert customer_total(client, admin) == 1
 
 
-def test_post_message__each_web_form_keeps_its_sender_number_signature_subject_and_form(api, client, intake, admin):
-    # The number first, as for a call or a message taken one at a time: the customer's own way back.
+@BOTH_PATHS
+def test_post_message__each_web_form_keeps_its_sender_number_signature_subject_and_form(api, client, intake, admin,
+                                                                                      files):
+    # The number first: the customer's own way back.
     sender = {"phone": "040 765 4321", "email": "liisa@example.fi"}
     first = api.inbound(intake, channel="webform", to="yhteydenotto", subject="Muutto",
-                        **{"from": {**sender, "name": "Liisa Virtanen"}})
+                        **{"from": {**sender, "name": "Liisa Virtanen"}}, attachments=files)
     second = api.inbound(intake, channel="webform", to="palaute", subject="Lisätieto",
-                         **{"from": {**sender, "name": "L. V."}})
+                         **{"from": {**sender, "name": "L. V."}}, attachments=files)
 
     assert second.get_json()["case_id"] == first.get_json()["case_id"]
     case = case_detail(client, admin, first.get_json()["case_id"])

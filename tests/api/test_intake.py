@@ -871,7 +871,7 @@ def test_post_message__with_a_file_a_new_customer_has_the_messages_language_and_
     assert response.status_code == 201, response.get_json()
     case = case_detail(client, admin, response.get_json()["case_id"])
     customer = client.get(f"/api/v1/customers/{case['customer']['id']}", headers=admin).get_json()
-    assert customer["language"] == "sv"
+    assert (customer["language"], case["language"], case["contacts"][0]["language"]) == ("sv", "sv", "sv")
     (entry,) = client.get("/api/v1/audit", query_string={"action": "contact.received", "object_id": case["id"]},
                           headers=admin).get_json()["items"]
     assert entry["details"] == {"contact_id": case["contacts"][0]["id"], "channel": "sms"}

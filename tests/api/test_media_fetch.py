@@ -82,13 +82,15 @@ def test_an_mms_that_looks_like_a_feedback_score_but_answers_no_request__keeps_i
         assert download.status_code == 200 and download.data == JPEG
 
 
-def test_an_mms_stored_alone_keeps_the_declared_types_of_its_images_and_octet_stream_for_none(make_app, admin_for):
-    """As the batch does (tests/api/test_sms.py): a type is cut to fit its column, not lost with
-    the message; an image without one is plain bytes until it is fetched."""
+# "5" might answer a feedback request: such a message is stored alone, any other in a batch.
+@pytest.mark.parametrize("body", ["Kuvia", "5"], ids=["in-a-batch", "alone"])
+def test_an_mms_keeps_the_declared_types_of_its_images_and_octet_stream_for_none(make_app, admin_for, body):
+    """A type is cut to fit its column, not lost with the message; an image without one is
+    plain bytes until it is fetched."""
     app = make_app(TWILIO_ACCOUNT_SID=ACCOUNT_SID)  # nothing fetched: the types are those Twilio declared
     client, admin = app.test_client(), admin_for(app)
     long_type = "image/jpeg; name=" + "kuva" * 40
-    params = inbound_sms("MM" + "e4" * 16, body="5", NumMedia="3",
+    params = inbound_sms("MM" + "e4" * 16, body=body, NumMedia="3",
                          MediaUrl0="https://api.twilio.com/media/ME-1", MediaContentType0="image/jpeg",
                          MediaUrl1="https://api.twilio.com/media/ME-2",
                          MediaUrl2="https://api.twilio.com/media/ME-3", MediaContentType2=long_type)

@@ -1,8 +1,14 @@
 """Replays and simultaneous first messages, from many threads at once, on the real database."""
 
+import base64
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from tests.twilio_fakes import inbound_sms, twilio_post
+
+A_FILE = {"filename": "liite.pdf", "content_type": "application/pdf",
+          "content_base64": base64.b64encode(b"%PDF-1.4\nx\n%%EOF\n").decode()}
 
 
 def _post_many(app, headers, bodies):
@@ -32,11 +38,8 @@ def test_the_same_message_posted_concurrently_is_stored_once(app, intake, admin,
 def test_the_same_message_with_a_file_posted_concurrently_leaves_one_file_on_disk(app, intake, admin, client):
     # The posts that lose the race have written their copy of the file before their insert
     # fails: they must delete it, or the disk keeps personal data no case refers to.
-    import base64
-
     body = {"channel": "sms", "external_id": "SMconcurrentfile1", "from": {"phone": "+358401112224"},
-            "body": "Liitteenä", "attachments": [{"filename": "liite.pdf", "content_type": "application/pdf",
-                                                  "content_base64": base64.b64encode(b"%PDF-1.4\nx\n%%EOF\n").decode()}]}
+            "body": "Liitteenä", "attachments": [A_FILE]}
     results = _post_many(app, intake, [body] * 12)
 
     assert sorted(status for status, _ in results).count(201) == 1, results
@@ -47,9 +50,9 @@ def test_the_same_message_with_a_file_posted_concurrently_leaves_one_file_on_dis
     assert len([path for path in root.rglob("*") if path.is_file()]) == 1
 
 
-def _bodies(prefix, phone, n):
+def _bodies(prefix, phone, n, attachments=()):
     return [{"channel": "sms", "external_id": f"{prefix}{i:04d}", "from": {"phone": phone},
-             "body": f"viesti {i}"} for i in range(n)]
+             "body": f"viesti {i}", "attachments": list(attachments)} for i in range(n)]
 
 
 def test_simultaneous_first_messages_of_a_new_customer_make_one_customer_and_one_case(app, intake, admin, client):
@@ -64,12 +67,15 @@ def test_simultaneous_first_messages_of_a_new_customer_make_one_customer_and_one
     assert [entry["object_id"] for entry in created["items"]] == [customer["id"]]
 
 
-def test_simultaneous_messages_of_a_known_customer_without_an_open_case_open_one_case(app, intake, admin, client):
+# Messages with a file take intake's path one at a time, plain ones its batch path.
+@pytest.mark.parametrize("attachments", [(), (A_FILE,)], ids=["plain", "with-a-file"])
+def test_simultaneous_messages_of_a_known_customer_without_an_open_case_open_one_case(app, intake, admin, client,
+                                                                                     attachments):
     first = client.post("/api/v1/inbound/messages", headers=intake,
                         json=_bodies("SMearlier", "+358405556668", 1)[0]).get_json()
     assert client.post(f"/api/v1/cases/{first['case_id']}/close", headers=admin).status_code == 200
 
-    results = _post_many(app, intake, _bodies("SMagain", "+358405556668", 8))
+    results = _post_many(app, intake, _bodies("SMagain", "+358405556668", 8, attachments))
 
     assert all(status == 201 for status, _ in results), results
     case_ids = {payload["case_id"] for _, payload in results}

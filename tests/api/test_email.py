@@ -111,6 +111,8 @@ def test_attachments_and_inline_images_are_stored_and_refused_types_kept_as_meta
     assert files["kuitti ä.pdf"]["content_type"] == "application/pdf" and files["kuitti ä.pdf"]["downloadable"]
     assert files["logo.png"]["downloadable"]
     assert files["setup.exe"]["downloadable"] is False and files["setup.exe"]["size"] == 40
+    assert files["setup.exe"]["content_type"] == "application/x-msdownload"
+    assert {a["contact_id"] for a in case["attachments"]} == {case["contacts"][0]["id"]}
     with mail_client.get(f"/api/v1/cases/{case['id']}/attachments/{files['kuitti ä.pdf']['id']}",
                          headers=staff) as download:
         assert download.data.startswith(b"%PDF-1.4")
@@ -187,6 +189,7 @@ def test_auto_replies_and_bounces_open_no_case(mail_client, staff, name):
     response = _post(mail_client, _eml(name))
 
     assert response.status_code == 200
+    assert response.get_json() == {"contact_id": None, "case_id": None, "case_reference": None, "created_case": False}
     assert _total(mail_client, staff) == 0
 
 

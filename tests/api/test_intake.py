@@ -63,6 +63,12 @@ def download(client, headers, case_id: int, attachment_id: int):
         return response
 
 
+# A message with a file takes intake's path one at a time, a plain one its batch path: a rule
+# both must keep is tested with each.
+BOTH_PATHS = pytest.mark.parametrize("files", [[], [{"filename": "liite.png", "content_type": "image/png",
+                                                     "content_base64": b64(PNG)}]], ids=["plain", "with-a-file"])
+
+
 def assert_nothing_written(client, admin, app=None) -> None:
     assert case_total(client, admin) == 0
     assert customer_total(client, admin) == 0
@@ -239,13 +245,15 @@ def test_post_message__a_web_form_finds_its_customer_by_the_email_address_in_any
     assert customer_total(client, admin) == 1
 
 
-def test_post_message__each_web_form_keeps_its_sender_number_signature_subject_and_form(api, client, intake, admin):
-    # The number first, as for a call or a message taken one at a time: the customer's own way back.
+@BOTH_PATHS
+def test_post_message__each_web_form_keeps_its_sender_number_signature_subject_and_form(api, client, intake, admin,
+                                                                                      files):
+    # The number first: the customer's own way back.
     sender = {"phone": "040 765 4321", "email": "liisa@example.fi"}
     first = api.inbound(intake, channel="webform", to="yhteydenotto", subject="Muutto",
-                        **{"from": {**sender, "name": "Liisa Virtanen"}})
+                        **{"from": {**sender, "name": "Liisa Virtanen"}}, attachments=files)
     second = api.inbound(intake, channel="webform", to="palaute", subject="Lisätieto",
-                         **{"from": {**sender, "name": "L. V."}})
+                         **{"from": {**sender, "name": "L. V."}}, attachments=files)
 
     assert second.get_json()["case_id"] == first.get_json()["case_id"]
     case = case_detail(client, admin, first.get_json()["case_id"])
@@ -318,8 +326,7 @@ def test_post_message__a_known_customers_name_is_kept_whatever_a_later_sms_signs
 
 
 # A chat with a file is stored the slower way, its customer looked up one message at a time.
-@pytest.mark.parametrize("files", [[], [{"filename": "kuva.pdf", "content_type": "application/pdf",
-                                         "content_base64": b64(PDF)}]], ids=["plain", "with-a-file"])
+@BOTH_PATHS
 def test_post_message__anonymous_chat_creates_a_case_without_a_customer(api, client, intake, admin, files):
     first = api.inbound(intake, channel="chat", external_id="chat-1", **{"from": {}}, body="Hei!", attachments=files)
     second = api.inbound(intake, channel="chat", external_id="chat-2", **{"from": {}}, body="Hei taas",
@@ -329,7 +336,7 @@ def test_post_message__anonymous_chat_creates_a_case_without_a_customer(api, cli
     # Nothing ties two anonymous chats together, so each is its own case.
     assert first.get_json()["case_id"] != second.get_json()["case_id"]
     case = case_detail(client, admin, first.get_json()["case_id"])
-    assert case["customer"] is None
+    assert (case["customer"], case["language"]) == (None, "fi")  # the line's
     assert case["contacts"][0]["sender"] is None
     assert len(case["attachments"]) == len(files)
     assert customer_total(client, admin) == 0
@@ -425,6 +432,23 @@ def test_post_message__email_naming_a_case_joins_it_by_the_customers_number_and_
     assert (own_number["case_id"], own_number["created_case"]) == (first["case_id"], False)
 
 
+# Threading by a reference in the subject is email's: a web form that names its customer's
+# case stays on a case of its own channel.
+@BOTH_PATHS
+def test_post_message__a_web_form_naming_its_customers_case_opens_a_web_form_case(api, client, intake, admin, files):
+    sender = {"email": "matti@example.fi"}
+    first = api.inbound(intake, channel="email", **{"from": sender}, subject="Muuttoilmoitus").get_json()
+
+    form = api.inbound(intake, channel="webform", **{"from": sender}, subject=f"Lisätieto [#{first['case_reference']}]",
+                       attachments=files)
+
+    assert form.status_code == 201, form.get_json()
+    assert form.get_json()["created_case"] is True
+    case = case_detail(client, admin, form.get_json()["case_id"])
+    assert (case["channel"], case["customer"]["email"]) == ("webform", "matti@example.fi")
+    assert [c["channel"] for c in case_detail(client, admin, first["case_id"])["contacts"]] == ["email"]
+
+
 def test_post_message__email_naming_an_unknown_reference_opens_a_new_case(api, client, intake, admin):
     response = api.inbound(intake, channel="email", **{"from": {"email": "matti@example.fi"}},
                            subject="Re: [#1999-999999] vanha asia")
@@ -433,9 +457,7 @@ def test_post_message__email_naming_an_unknown_reference_opens_a_new_case(api, c
     assert response.get_json()["created_case"] is True
 
 
-# An answer with a file takes intake's general path, a plain one its set-based path.
-@pytest.mark.parametrize("files", [[], [{"filename": "liite.png", "content_type": "image/png",
-                                         "content_base64": b64(PNG)}]], ids=["plain", "with-a-file"])
+@BOTH_PATHS
 def test_post_message__waiting_case_becomes_open_when_the_customer_writes_again(api, client, intake, adviser,
                                                                                  files):
     case_id = api.inbound(intake, channel="sms").get_json()["case_id"]
@@ -457,6 +479,21 @@ def test_post_message__contact_to_a_line_address_lands_on_that_line(api, client,
 
     assert case_detail(client, admin, routed.get_json()["case_id"])["service_line"]["id"] == line["id"]
     assert case_detail(client, admin, unrouted.get_json()["case_id"])["service_line"]["id"] != line["id"]
+
+
+def test_post_call__to_a_line_number_written_without_the_country_code_lands_on_that_line(client, intake, admin):
+    # A switchboard may report the number called as dialled: it is read in the deployment's region.
+    line = client.post("/api/v1/service-lines", headers=admin,
+                       json={"name": "Neuvonta", "phone_numbers": ["+358 9 5123 4567"]}).get_json()
+
+    response = client.post("/api/v1/inbound/calls", headers=intake, json={
+        "external_id": "call-to-line-1", "from": {"phone": "040 999 7791"}, "to": "09 5123 4567",
+        "started_at": "2026-03-02T08:00:00Z"})
+
+    assert response.status_code == 201, response.get_json()
+    case = case_detail(client, admin, response.get_json()["case_id"])
+    assert case["service_line"]["id"] == line["id"]
+    assert [c["recipient"] for c in case["contacts"]] == ["09 5123 4567"]  # as reported
 
 
 # SMS go through the batch path, email through the path of messages with rules of their own:
@@ -497,6 +534,16 @@ def test_post_message__received_at_is_kept_exactly_in_utc(api, client, intake, a
     assert received == datetime(2026, 3, 1, 10, 34, 56, 789000, tzinfo=timezone.utc)
     assert received.utcoffset().total_seconds() == 0
     assert datetime.fromisoformat(contact["occurred_at"]) == received
+
+
+@BOTH_PATHS
+def test_post_message__a_new_case_is_opened_and_last_active_the_moment_its_message_was_received(api, client, intake,
+                                                                                            admin, files):
+    response = api.inbound(intake, channel="sms", attachments=files)
+
+    case = case_detail(client, admin, response.get_json()["case_id"])
+    (contact,) = case["contacts"]
+    assert case["created_at"] == case["last_activity_at"] == contact["received_at"]
 
 
 def test_post_message__received_at_without_a_time_zone_is_refused(api, client, intake, admin):
@@ -730,8 +777,9 @@ def test_post_message__an_adviser_may_not_post_inbound_contacts(api, client, adv
     assert_nothing_written(client, admin)
 
 
+@BOTH_PATHS
 def test_post_message__a_known_customers_new_case_is_in_their_language_and_a_strangers_in_the_lines(
-        api, client, intake, adviser, admin):
+        api, client, intake, adviser, admin, files):
     """A message that names no language opens its case in the language the customer chose
     before, and a first message from someone new in the line's default language."""
     line = client.post("/api/v1/service-lines", headers=admin, json={
@@ -739,8 +787,9 @@ def test_post_message__a_known_customers_new_case_is_in_their_language_and_a_str
     first = api.inbound(intake, language="en", to="+358933333333", **{"from": {"phone": "040 765 0001"}}).get_json()
     assert client.post(f"/api/v1/cases/{first['case_id']}/close", headers=adviser).status_code == 200
 
-    again = api.inbound(intake, to="+358933333333", **{"from": {"phone": "040 765 0001"}}).get_json()
-    stranger = api.inbound(intake, to="+358933333333", **{"from": {"phone": "040 765 0002"}}).get_json()
+    again = api.inbound(intake, to="+358933333333", **{"from": {"phone": "040 765 0001"}}, attachments=files).get_json()
+    stranger = api.inbound(intake, to="+358933333333", **{"from": {"phone": "040 765 0002"}},
+                           attachments=files).get_json()
 
     assert again["created_case"] is True and again["case_id"] != first["case_id"]
     shown = case_detail(client, admin, again["case_id"])
@@ -748,7 +797,8 @@ def test_post_message__a_known_customers_new_case_is_in_their_language_and_a_str
     assert case_detail(client, admin, stranger["case_id"])["language"] == "sv"
     # A language the message names wins over the one the customer chose before.
     assert client.post(f"/api/v1/cases/{again['case_id']}/close", headers=adviser).status_code == 200
-    in_finnish = api.inbound(intake, language="fi", to="+358933333333", **{"from": {"phone": "040 765 0001"}}).get_json()
+    in_finnish = api.inbound(intake, language="fi", to="+358933333333", **{"from": {"phone": "040 765 0001"}},
+                             attachments=files).get_json()
     assert in_finnish["created_case"] is True
     assert case_detail(client, admin, in_finnish["case_id"])["language"] == "fi"
 
@@ -824,15 +874,16 @@ def test_post_message__with_a_file_a_new_customer_has_the_messages_language_and_
     assert response.status_code == 201, response.get_json()
     case = case_detail(client, admin, response.get_json()["case_id"])
     customer = client.get(f"/api/v1/customers/{case['customer']['id']}", headers=admin).get_json()
-    assert customer["language"] == "sv"
+    assert (customer["language"], case["language"], case["contacts"][0]["language"]) == ("sv", "sv", "sv")
     (entry,) = client.get("/api/v1/audit", query_string={"action": "contact.received", "object_id": case["id"]},
                           headers=admin).get_json()["items"]
     assert entry["details"] == {"contact_id": case["contacts"][0]["id"], "channel": "sms"}
     (key,) = client.get("/api/v1/api-keys", headers=admin).get_json()["items"]
-    assert (entry["actor_type"], entry["actor_id"]) == ("api_key", key["id"])
+    assert (entry["actor_type"], entry["actor_id"], entry["object_type"]) == ("api_key", key["id"], "case")
     (created,) = client.get("/api/v1/audit", query_string={"action": "customer.created"},
                             headers=admin).get_json()["items"]
-    assert (created["actor_type"], created["actor_id"], created["object_id"]) == ("api_key", key["id"], customer["id"])
+    assert (created["actor_type"], created["actor_id"], created["object_type"], created["object_id"]) == (
+        "api_key", key["id"], "customer", customer["id"])
 
 
 def test_post_message__a_plain_sms_and_its_new_customer_are_audited_as_the_api_key_that_posted_it(

@@ -82,6 +82,27 @@ def test_an_mms_that_looks_like_a_feedback_score_but_answers_no_request__keeps_i
         assert download.status_code == 200 and download.data == JPEG
 
 
+# "5" might answer a feedback request: such a message is stored alone, any other in a batch.
+@pytest.mark.parametrize("body", ["Kuvia", "5"], ids=["in-a-batch", "alone"])
+def test_an_mms_keeps_the_declared_types_of_its_images_and_octet_stream_for_none(make_app, admin_for, body):
+    """A type is cut to fit its column, not lost with the message; an image without one is
+    plain bytes until it is fetched."""
+    app = make_app(TWILIO_ACCOUNT_SID=ACCOUNT_SID)  # nothing fetched: the types are those Twilio declared
+    client, admin = app.test_client(), admin_for(app)
+    long_type = "image/jpeg; name=" + "kuva" * 40
+    params = inbound_sms("MM" + "e4" * 16, body=body, NumMedia="3",
+                         MediaUrl0="https://api.twilio.com/media/ME-1", MediaContentType0="image/jpeg",
+                         MediaUrl1="https://api.twilio.com/media/ME-2",
+                         MediaUrl2="https://api.twilio.com/media/ME-3", MediaContentType2=long_type)
+
+    assert twilio_post(client, "/webhooks/twilio/sms", params).status_code == 200
+
+    (case,) = client.get("/api/v1/cases", headers=admin).get_json()["items"]
+    attachments = client.get(f"/api/v1/cases/{case['id']}", headers=admin).get_json()["attachments"]
+    assert [(a["filename"], a["content_type"]) for a in attachments] == [
+        ("media-1", "image/jpeg"), ("media-2", "application/octet-stream"), ("media-3", long_type[:127])]
+
+
 def test_recording_audio_the_phone_system_will_not_hand_over_is_not_stored_and_a_retry_gets_it(make_app, admin_for):
     media = FlakyMediaServer(503)
     app = make_app(TWILIO_ACCOUNT_SID=ACCOUNT_SID, VOICE_FETCH_RECORDINGS=0, TWILIO_MEDIA_GET=media.get)

@@ -37,6 +37,21 @@ def test_a_recorded_line_plays_the_notice_then_queues_without_recording_the_wait
     assert contact["started_at"] is not None and contact["answered_at"] is None
 
 
+def test_calls_from_withheld_numbers_keep_twilios_stand_in_and_are_no_one_customer(client, admin):
+    # Twilio's From for a withheld caller id: no number of anyone, so nobody to thread by.
+    _line(client, admin)
+    for sid in ("CA" + "w" * 32, "CA" + "x" * 32):
+        _twiml(twilio_post(client, "/webhooks/twilio/voice", _call_params(sid, From="+266696687")))
+
+    cases = client.get("/api/v1/cases", headers=admin).get_json()["items"]
+    assert len(cases) == 2
+    for case in cases:
+        shown = client.get(f"/api/v1/cases/{case['id']}", headers=admin).get_json()
+        assert shown["customer"] is None
+        assert [c["sender"] for c in shown["contacts"]] == ["+266696687"]
+    assert client.get("/api/v1/customers", headers=admin).get_json()["total"] == 0
+
+
 def test_a_line_that_never_records_plays_no_notice(client, admin):
     line = _line(client, admin, recording_policy="none")
 

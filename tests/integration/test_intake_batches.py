@@ -158,6 +158,25 @@ def test_a_feedback_score_in_a_batch_answers_the_request_and_the_rest_become_con
     assert len(_cases(client, adviser)) == 3
 
 
+def test_a_message_that_reads_as_a_score_but_answers_no_request_is_taken_alone_and_threads_like_the_batch(
+        make_app, admin_for):
+    # In the deployment's region: a number without its country code is Swedish in Sweden.
+    app = make_app(DEFAULT_PHONE_REGION="SE")
+    adviser = admin_for(app, "adviser")
+    client = app.test_client()
+    _land(app, [("SM" + "j" * 32, "+46701234567", "kysymys")])
+    _process(app)
+    (case,) = _cases(client, adviser)
+    _land(app, [("SM" + "k" * 32, "070-123 45 67", "5 kiitos vastauksesta")])
+
+    assert _process(app) == 1
+
+    detail = client.get(f"/api/v1/cases/{case['id']}", headers=adviser).get_json()
+    assert [(c["sender"], c["body"]) for c in detail["contacts"]] == [
+        ("+46701234567", "kysymys"), ("+46701234567", "5 kiitos vastauksesta")]
+    assert len(_cases(client, adviser)) == 1
+
+
 def test_messages_are_taken_in_batches_of_the_given_size(queued_app, admin_for):  # noqa: F811
     adviser = admin_for(queued_app, "adviser")
     client = queued_app.test_client()

@@ -100,7 +100,6 @@ def test_the_same_twilio_webhook_delivered_concurrently_makes_one_contact(app, a
     assert [contact["body"] for contact in detail["contacts"]] == ["Sama viesti"]
 
 
-
 def _mail(sender: str, i: int) -> bytes:
     return (f"From: {sender}\r\nTo: asiakaspalvelu@virasto.fi\r\nSubject: Asia {i}\r\n"
             f"Message-ID: <{i}.{sender}>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHei\r\n").encode()

@@ -100,22 +100,20 @@ def test_the_same_twilio_webhook_delivered_concurrently_makes_one_contact(app, a
     assert [contact["body"] for contact in detail["contacts"]] == ["Sama viesti"]
 
 
-def _mail(sender: str, i: int) -> bytes:
-    return (f"From: {sender}\r\nTo: asiakaspalvelu@virasto.fi\r\nSubject: Asia {i}\r\n"
-            f"Message-ID: <{i}.{sender}>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHei\r\n").encode()
-
-
 def test_simultaneous_first_mails_of_a_new_customer_make_one_customer_audited_once(make_app, admin_for):
     # Mail is stored one message at a time. On PostgreSQL the posts that lose the race to
     # create the customer meet the winner's row in the unique index and take that customer.
-    from tests.api.test_email import SECRET, _signed
+    from tests.api.test_email import SECRET, _customers_mail, _signed
+
+    def mail(sender: str, i: int) -> bytes:
+        return _customers_mail(f"<{i}.{sender}>", sender=sender, subject=f"Asia {i}")
 
     app = make_app(EMAIL_WEBHOOK_SECRET=SECRET)
     admin = admin_for(app, "admin")
     client = app.test_client()
     # Someone else's mail first, so that the race is over the customer, not the default line.
-    assert client.post("/webhooks/email", data=_mail("toinen@example.fi", 0),
-                       headers=_signed(_mail("toinen@example.fi", 0))).status_code == 201
+    assert client.post("/webhooks/email", data=mail("toinen@example.fi", 0),
+                       headers=_signed(mail("toinen@example.fi", 0))).status_code == 201
 
     def post(raw):
         with app.test_client() as own:
@@ -123,7 +121,7 @@ def test_simultaneous_first_mails_of_a_new_customer_make_one_customer_audited_on
             return response.status_code, response.get_json()
 
     with ThreadPoolExecutor(max_workers=8) as pool:
-        results = list(pool.map(post, [_mail("uusi@example.fi", i) for i in range(8)]))
+        results = list(pool.map(post, [mail("uusi@example.fi", i) for i in range(8)]))
 
     assert all(status == 201 for status, _ in results), results
     assert len({payload["case_id"] for _, payload in results}) == 1

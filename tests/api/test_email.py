@@ -233,9 +233,9 @@ def test_a_stranger_answering_one_of_our_message_ids_does_not_join_its_case(mail
     assert stranger["id"] != case["id"] and stranger["linked_case_id"] == case["id"]
 
 
-def _customers_mail(message_id: str, *, to: str = "asiakaspalvelu@virasto.fi", subject: str = "Asia",
-                    references: str | None = None) -> bytes:
-    headers = (f"From: Matti <matti@example.fi>\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: {message_id}\r\n")
+def _customers_mail(message_id: str, *, sender: str = "Matti <matti@example.fi>", to: str = "asiakaspalvelu@virasto.fi",
+                    subject: str = "Asia", references: str | None = None) -> bytes:
+    headers = (f"From: {sender}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: {message_id}\r\n")
     if references:
         headers += f"References: {references}\r\n"
     return (headers + "Content-Type: text/plain; charset=utf-8\r\n\r\nHei.\r\n").encode()
